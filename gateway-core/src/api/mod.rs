@@ -1,0 +1,4 @@
+//! Wire types of each API the gateway speaks, one module per API, with no conversion logic.
+
+pub mod anthropic;
+pub mod openai;

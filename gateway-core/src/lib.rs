@@ -1,0 +1,17 @@
+//! Pure logic of the AI gateway: wire types per API, conversions per direction, the streaming
+//! framer, usage accounting, the config schema and the routing decision. No proxy-wasm and no
+//! I/O, so everything here is unit-tested natively, fuzzed, and reusable outside Envoy.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod routing;
+pub mod sse;
+pub mod translate;
+pub mod usage;
+
+pub use config::{GatewayConfig, ProviderConfig, ProviderKind, RouteConfig, TargetConfig};
+pub use error::{ErrorKind, GatewayError};
+pub use routing::{RoutingTable, Selection};
+pub use translate::{ClientApi, PreparedRequest, RequestFacts, ResponseTranslator};
+pub use usage::TokenUsage;

@@ -1,0 +1,156 @@
+//! The routing decision: from a public model name to one provider target, with weights.
+
+use std::collections::HashMap;
+
+use crate::config::{GatewayConfig, ProviderConfig, RouteConfig, TargetConfig};
+use crate::error::{ErrorKind, GatewayError};
+
+/// A configuration that cannot be served, found when a snapshot is loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("provider name '{0}' is used twice")]
+    DuplicateProvider(String),
+    #[error("route for model '{0}' is defined twice")]
+    DuplicateRoute(String),
+    #[error("route '{route}' targets unknown provider '{provider}'")]
+    UnknownProvider { route: String, provider: String },
+    #[error("route '{0}' has no target with a positive weight")]
+    NoTargets(String),
+    #[error("provider '{0}' has an empty cluster name")]
+    EmptyCluster(String),
+}
+
+/// Validated, indexed configuration, built once per snapshot and shared by every request.
+#[derive(Debug, Clone)]
+pub struct RoutingTable {
+    config: GatewayConfig,
+    providers: HashMap<String, usize>,
+    routes: HashMap<String, usize>,
+}
+
+/// The target chosen for one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Selection<'a> {
+    pub route: &'a RouteConfig,
+    pub target: &'a TargetConfig,
+    pub provider: &'a ProviderConfig,
+}
+
+impl RoutingTable {
+    pub fn new(config: GatewayConfig) -> Result<Self, ConfigError> {
+        let mut providers = HashMap::with_capacity(config.providers.len());
+        for (i, p) in config.providers.iter().enumerate() {
+            if p.cluster.is_empty() {
+                return Err(ConfigError::EmptyCluster(p.name.clone()));
+            }
+            if providers.insert(p.name.clone(), i).is_some() {
+                return Err(ConfigError::DuplicateProvider(p.name.clone()));
+            }
+        }
+        let mut routes = HashMap::with_capacity(config.routes.len());
+        for (i, r) in config.routes.iter().enumerate() {
+            if routes.insert(r.model.clone(), i).is_some() {
+                return Err(ConfigError::DuplicateRoute(r.model.clone()));
+            }
+            if !r.targets.iter().any(|t| t.weight > 0) {
+                return Err(ConfigError::NoTargets(r.model.clone()));
+            }
+            if let Some(t) = r.targets.iter().find(|t| !providers.contains_key(&t.provider)) {
+                return Err(ConfigError::UnknownProvider { route: r.model.clone(), provider: t.provider.clone() });
+            }
+        }
+        Ok(RoutingTable { config, providers, routes })
+    }
+
+    pub fn config(&self) -> &GatewayConfig {
+        &self.config
+    }
+
+    pub fn provider(&self, name: &str) -> Option<&ProviderConfig> {
+        self.providers.get(name).and_then(|&i| self.config.providers.get(i))
+    }
+
+    /// The provider reached through an Envoy cluster; how an upstream attempt learns its provider.
+    pub fn provider_by_cluster(&self, cluster: &str) -> Option<&ProviderConfig> {
+        self.config.providers.iter().find(|p| p.cluster == cluster)
+    }
+
+    pub fn route(&self, model: &str) -> Option<&RouteConfig> {
+        self.routes.get(model).and_then(|&i| self.config.routes.get(i))
+    }
+
+    /// Picks a target for `model`. `random` is any uniformly distributed number; passing it in
+    /// keeps this function deterministic and testable.
+    pub fn select(&self, model: &str, random: u64) -> Result<Selection<'_>, GatewayError> {
+        let route = self.route(model).ok_or_else(|| {
+            GatewayError::new(ErrorKind::NotFound, format!("The model `{model}` does not exist or you do not have access to it."))
+                .with_param("model")
+                .with_code("model_not_found")
+        })?;
+        let total: u64 = route.targets.iter().map(|t| u64::from(t.weight)).sum();
+        let mut point = if total == 0 { 0 } else { random % total };
+        let target = route
+            .targets
+            .iter()
+            .find(|t| {
+                let w = u64::from(t.weight);
+                if point < w {
+                    true
+                } else {
+                    point -= w;
+                    false
+                }
+            })
+            .or_else(|| route.targets.first())
+            .ok_or_else(|| GatewayError::new(ErrorKind::Internal, "route has no targets"))?;
+        let provider = self
+            .provider(&target.provider)
+            .ok_or_else(|| GatewayError::new(ErrorKind::Internal, "route target names an unknown provider"))?;
+        Ok(Selection { route, target, provider })
+    }
+
+    /// The target of `model`'s route served by `provider`, for an attempt that Envoy sent to that
+    /// provider (fallback picks the provider; the route says which of its models).
+    pub fn target_for_provider(&self, model: &str, provider: &str) -> Option<&TargetConfig> {
+        self.route(model)?.targets.iter().find(|t| t.provider == provider)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> RoutingTable {
+        let cfg = GatewayConfig::from_json(
+            br#"{"providers":[{"name":"a","kind":"anthropic","cluster":"c_a"},{"name":"o","kind":"openai","cluster":"c_o","credential":{"env":"OPENAI_API_KEY"}}],
+                 "routes":[{"model":"m","targets":[{"provider":"a","model":"claude","weight":3},{"provider":"o","model":"gpt","weight":1}]}]}"#,
+        )
+        .unwrap();
+        RoutingTable::new(cfg).unwrap()
+    }
+
+    #[test]
+    fn weights_split_traffic_proportionally() {
+        let t = table();
+        let picks: Vec<_> = (0..4).map(|r| t.select("m", r).unwrap().provider.name.clone()).collect();
+        assert_eq!(picks, ["a", "a", "a", "o"]);
+    }
+
+    #[test]
+    fn unknown_model_is_404_model_not_found() {
+        let err = table().select("nope", 0).unwrap_err();
+        assert_eq!(err.status(), 404);
+        assert_eq!(err.code.as_deref(), Some("model_not_found"));
+    }
+
+    #[test]
+    fn invalid_references_are_rejected() {
+        let cfg = GatewayConfig::from_json(br#"{"providers":[],"routes":[{"model":"m","targets":[{"provider":"x","model":"y"}]}]}"#).unwrap();
+        assert!(matches!(RoutingTable::new(cfg), Err(ConfigError::UnknownProvider { .. })));
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        assert!(GatewayConfig::from_json(br#"{"providers":[],"routes":[],"extra":1}"#).is_err());
+    }
+}

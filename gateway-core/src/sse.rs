@@ -1,0 +1,281 @@
+//! The one Server-Sent Events framer every streaming translator uses: bytes in, whole events out,
+//! whatever the chunk boundaries (LF, CRLF or CR line ends, an event or a CRLF split anywhere).
+
+/// One complete SSE event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SseEvent {
+    /// The `event:` field, when present.
+    pub event: Option<String>,
+    /// All `data:` lines of the event joined with `\n`.
+    pub data: String,
+}
+
+/// A framing failure; the framer stays usable afterwards.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SseError {
+    #[error("an event exceeded {limit} bytes and was dropped")]
+    EventTooLarge { limit: usize },
+}
+
+/// Largest event the framer holds by default. Provider events are a few KB; tool arguments or
+/// images streamed as one event stay well below this.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
+
+/// Incremental SSE parser with a bounded tail buffer; one per response stream.
+#[derive(Debug)]
+pub struct SseFramer {
+    max_event_bytes: usize,
+    /// The current line, when it did not end in the previous chunk.
+    line: Vec<u8>,
+    /// The previous chunk ended in CR: a leading LF in the next chunk belongs to it.
+    pending_cr: bool,
+    event: Option<String>,
+    data: Vec<u8>,
+    has_data: bool,
+    /// Skipping the rest of an oversized event, up to its blank line.
+    discarding: bool,
+}
+
+impl Default for SseFramer {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_EVENT_BYTES)
+    }
+}
+
+impl SseFramer {
+    pub fn new(max_event_bytes: usize) -> Self {
+        SseFramer {
+            max_event_bytes,
+            line: Vec::new(),
+            pending_cr: false,
+            event: None,
+            data: Vec::new(),
+            has_data: false,
+            discarding: false,
+        }
+    }
+
+    /// Feeds one chunk; appends every event it completes to `out`.
+    pub fn push(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+        let mut rest = chunk;
+        let mut result = Ok(());
+        if self.pending_cr {
+            self.pending_cr = false;
+            if let Some((b'\n', tail)) = rest.split_first() {
+                rest = tail;
+            }
+        }
+        while let Some(pos) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+            let (line, tail) = rest.split_at(pos);
+            let (terminator, mut tail) = match tail.split_first() {
+                Some((&t, tail)) => (t, tail),
+                None => break,
+            };
+            if terminator == b'\r' {
+                match tail.split_first() {
+                    Some((b'\n', after)) => tail = after,
+                    Some(_) => {}
+                    None => self.pending_cr = true,
+                }
+            }
+            if self.line.is_empty() {
+                if let Err(e) = self.process_line(line, out) {
+                    result = Err(e);
+                }
+            } else {
+                let mut joined = std::mem::take(&mut self.line);
+                if joined.len() + line.len() > self.max_event_bytes {
+                    result = Err(self.overflow());
+                } else {
+                    joined.extend_from_slice(line);
+                    if let Err(e) = self.process_line(&joined, out) {
+                        result = Err(e);
+                    }
+                }
+                joined.clear();
+                self.line = joined;
+            }
+            rest = tail;
+        }
+        if !rest.is_empty() && !self.discarding {
+            if self.line.len() + self.data.len() + rest.len() > self.max_event_bytes {
+                result = Err(self.overflow());
+            } else {
+                self.line.extend_from_slice(rest);
+            }
+        }
+        result
+    }
+
+    /// Ends the stream: a last event without its closing blank line is still delivered.
+    pub fn finish(&mut self, out: &mut Vec<SseEvent>) {
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            let _ = self.process_line(&line, out);
+        }
+        self.dispatch(out);
+        self.pending_cr = false;
+        self.discarding = false;
+    }
+
+    fn overflow(&mut self) -> SseError {
+        self.line.clear();
+        self.data.clear();
+        self.event = None;
+        self.has_data = false;
+        self.discarding = true;
+        SseError::EventTooLarge { limit: self.max_event_bytes }
+    }
+
+    fn process_line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+        if line.is_empty() {
+            if self.discarding {
+                self.discarding = false;
+            } else {
+                self.dispatch(out);
+            }
+            return Ok(());
+        }
+        if self.discarding || line.first() == Some(&b':') {
+            return Ok(());
+        }
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(colon) => {
+                let (field, value) = line.split_at(colon);
+                let value = value.get(1..).unwrap_or_default();
+                (field, value.strip_prefix(b" ").unwrap_or(value))
+            }
+            None => (line, &[][..]),
+        };
+        match field {
+            b"data" => {
+                if self.data.len() + value.len() + 1 > self.max_event_bytes {
+                    return Err(self.overflow());
+                }
+                if self.has_data {
+                    self.data.push(b'\n');
+                }
+                self.data.extend_from_slice(value);
+                self.has_data = true;
+            }
+            b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
+            // `id` and `retry` matter to browsers reconnecting, not to a proxy translating.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
+        if self.has_data {
+            let data = match String::from_utf8(std::mem::take(&mut self.data)) {
+                Ok(s) => s,
+                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            };
+            out.push(SseEvent { event: self.event.take(), data });
+        }
+        self.event = None;
+        self.data.clear();
+        self.has_data = false;
+    }
+}
+
+/// Appends one event in wire form (`event:` only when given; multi-line data split into lines).
+pub fn write_event(out: &mut Vec<u8>, event: Option<&str>, data: &str) {
+    if let Some(event) = event {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(event.as_bytes());
+        out.push(b'\n');
+    }
+    for line in data.split('\n') {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn frame_all(chunks: &[&[u8]]) -> Vec<SseEvent> {
+        let mut framer = SseFramer::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            framer.push(c, &mut out).unwrap();
+        }
+        framer.finish(&mut out);
+        out
+    }
+
+    fn ev(event: Option<&str>, data: &str) -> SseEvent {
+        SseEvent { event: event.map(str::to_owned), data: data.to_owned() }
+    }
+
+    #[test]
+    fn all_three_line_endings() {
+        for sep in ["\n", "\r\n", "\r"] {
+            let text = format!("event: a{sep}data: 1{sep}{sep}: comment{sep}data:2{sep}data: 3{sep}{sep}");
+            assert_eq!(frame_all(&[text.as_bytes()]), vec![ev(Some("a"), "1"), ev(None, "2\n3")], "sep {sep:?}");
+        }
+    }
+
+    #[test]
+    fn crlf_split_between_chunks_is_one_line_end() {
+        assert_eq!(frame_all(&[b"data: x\r", b"\n\r", b"\ndata: y\r\n\r\n"]), vec![ev(None, "x"), ev(None, "y")]);
+    }
+
+    #[test]
+    fn last_event_without_blank_line_is_flushed() {
+        assert_eq!(frame_all(&[b"data: [DONE]"]), vec![ev(None, "[DONE]")]);
+    }
+
+    #[test]
+    fn oversized_event_is_dropped_and_framing_recovers() {
+        let mut framer = SseFramer::new(16);
+        let mut out = Vec::new();
+        assert!(framer.push(b"data: 0123456789abcdefghij", &mut out).is_err());
+        assert!(framer.push(b"klmnop\n\ndata: ok\n\n", &mut out).is_ok());
+        assert_eq!(out, vec![ev(None, "ok")]);
+    }
+
+    #[test]
+    fn invalid_utf8_does_not_panic() {
+        let out = frame_all(&[b"data: \xff\xfe\n\n"]);
+        assert_eq!(out.len(), 1);
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_gives_the_same_events(
+            events in proptest::collection::vec(("[a-z_]{0,8}", "[ -~]{0,40}"), 0..8),
+            sep in prop_oneof![Just("\n"), Just("\r\n"), Just("\r")],
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+        ) {
+            let mut text = String::new();
+            for (name, data) in &events {
+                if !name.is_empty() { text.push_str(&format!("event: {name}{sep}")); }
+                text.push_str(&format!("data: {data}{sep}{sep}"));
+            }
+            let bytes = text.as_bytes();
+            let whole = frame_all(&[bytes]);
+            let mut points: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+            points.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut start = 0;
+            for p in points { chunks.push(&bytes[start..p]); start = p; }
+            chunks.push(&bytes[start..]);
+            prop_assert_eq!(frame_all(&chunks), whole.clone());
+            prop_assert_eq!(whole.len(), events.len());
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..8)) {
+            let mut framer = SseFramer::new(128);
+            let mut out = Vec::new();
+            for c in &chunks { let _ = framer.push(c, &mut out); }
+            framer.finish(&mut out);
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! OpenAI Chat Completions clients served by an OpenAI-compatible provider: every field the client
+//! sent is kept, byte for byte, except the model name; usage is always requested so it can be
+//! counted, and the extra usage chunk is dropped again when the client did not ask for it.
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{BodyMode, PreparedRequest, RequestFacts, ResponseTranslator, Target};
+use crate::error::GatewayError;
+use crate::sse::{write_event, SseEvent, SseFramer};
+use crate::usage::TokenUsage;
+
+/// The upstream path of Chat Completions on OpenAI-compatible providers.
+pub const CHAT_COMPLETIONS_PATH: &str = "/v1/chat/completions";
+
+/// The fields routing needs, read without materialising the rest of the body.
+#[derive(Deserialize)]
+struct RoutingFields<'a> {
+    #[serde(default)]
+    model: Option<serde_json::Value>,
+    #[serde(borrow, default)]
+    messages: Option<&'a RawValue>,
+    #[serde(default)]
+    stream: Option<serde_json::Value>,
+}
+
+/// Validates what every provider needs (a JSON object, a model, a non-empty `messages` array)
+/// and returns the routing facts.
+pub fn inspect(body: &[u8]) -> Result<RequestFacts, GatewayError> {
+    // serde would also accept a JSON array for a struct; a request is always an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(GatewayError::invalid("The request body must be a JSON object."));
+    }
+    let fields: RoutingFields<'_> = serde_json::from_slice(body).map_err(|e| {
+        GatewayError::invalid(format!("We could not parse the JSON body of your request: {e}"))
+    })?;
+    let model = match fields.model {
+        Some(serde_json::Value::String(m)) if !m.is_empty() => m,
+        Some(serde_json::Value::String(_)) | None => {
+            return Err(GatewayError::invalid("you must provide a model parameter").with_param("model"))
+        }
+        Some(_) => return Err(GatewayError::invalid("'model' must be a string").with_param("model")),
+    };
+    match fields.messages.map(|m| m.get().trim_start()) {
+        None => return Err(GatewayError::invalid("Missing required parameter: 'messages'.").with_param("messages")),
+        Some(m) if !m.starts_with('[') => {
+            return Err(GatewayError::invalid("'messages' must be an array").with_param("messages"))
+        }
+        Some(m) if m.trim_start_matches('[').trim_start().starts_with(']') => {
+            return Err(GatewayError::invalid("'messages' must contain at least one message").with_param("messages"))
+        }
+        Some(_) => {}
+    }
+    let stream = match fields.stream {
+        None | Some(serde_json::Value::Null) => false,
+        Some(serde_json::Value::Bool(b)) => b,
+        Some(_) => return Err(GatewayError::invalid("'stream' must be a boolean").with_param("stream")),
+    };
+    Ok(RequestFacts { model, stream })
+}
+
+/// Top-level members of a JSON object in their original order, values left as raw JSON text.
+struct RawObject<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for RawObject<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = RawObject<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some((key, value)) = map.next_entry::<String, &'de RawValue>()? {
+                    members.push((key, value));
+                }
+                Ok(RawObject(members))
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
+}
+
+/// Rewrites `model`, forces `stream_options.include_usage` on streams, keeps everything else.
+pub fn prepare(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, GatewayError> {
+    let object: RawObject<'_> = serde_json::from_slice(body)
+        .map_err(|e| GatewayError::invalid(format!("We could not parse the JSON body of your request: {e}")))?;
+    let mut stream = false;
+    let mut client_wants_usage = false;
+    for (key, value) in &object.0 {
+        match key.as_str() {
+            "stream" => stream = value.get() == "true",
+            "stream_options" => {
+                client_wants_usage = serde_json::from_str::<StreamOptions>(value.get())
+                    .ok()
+                    .and_then(|o| o.include_usage)
+                    .unwrap_or(false)
+            }
+            _ => {}
+        }
+    }
+
+    let mut out = Vec::with_capacity(body.len() + 64);
+    out.push(b'{');
+    let mut first = true;
+    let mut push_member = |out: &mut Vec<u8>, key: &str, raw: &str| {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        // Keys came out of a JSON parser as Strings; re-encoding them cannot fail.
+        out.extend_from_slice(serde_json::to_string(key).unwrap_or_default().as_bytes());
+        out.push(b':');
+        out.extend_from_slice(raw.as_bytes());
+    };
+    let model_json = serde_json::to_string(target.model).unwrap_or_default();
+    let mut wrote_model = false;
+    let mut wrote_stream_options = false;
+    for (key, value) in &object.0 {
+        match key.as_str() {
+            "model" => {
+                push_member(&mut out, key, &model_json);
+                wrote_model = true;
+            }
+            "stream_options" if stream => {
+                push_member(&mut out, key, &stream_options_with_usage(value));
+                wrote_stream_options = true;
+            }
+            _ => push_member(&mut out, key, value.get()),
+        }
+    }
+    if !wrote_model {
+        push_member(&mut out, "model", &model_json);
+    }
+    if stream && !wrote_stream_options {
+        push_member(&mut out, "stream_options", r#"{"include_usage":true}"#);
+    }
+    out.push(b'}');
+
+    Ok(PreparedRequest {
+        path: super::provider_path(target.provider, CHAT_COMPLETIONS_PATH),
+        body: Some(out),
+        headers: vec![("content-type", "application/json".to_owned())],
+        translator: Box::new(PassthroughResponse::new(client_wants_usage)),
+    })
+}
+
+/// The client's `stream_options` with `include_usage` forced to true, other options kept.
+fn stream_options_with_usage(raw: &RawValue) -> String {
+    match serde_json::from_str::<RawObject<'_>>(raw.get()) {
+        Ok(object) => {
+            let mut s = String::from("{");
+            for (key, value) in object.0.iter().filter(|(k, _)| k != "include_usage") {
+                s.push_str(&serde_json::to_string(key).unwrap_or_default());
+                s.push(':');
+                s.push_str(value.get());
+                s.push(',');
+            }
+            s.push_str(r#""include_usage":true}"#);
+            s
+        }
+        Err(_) => r#"{"include_usage":true}"#.to_owned(),
+    }
+}
+
+/// OpenAI's usage object, the parts the gateway counts.
+#[derive(Deserialize, Default)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    completion_tokens_details: Option<CompletionDetails>,
+}
+
+#[derive(Deserialize, Default)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct CompletionDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
+}
+
+impl From<WireUsage> for TokenUsage {
+    fn from(u: WireUsage) -> Self {
+        TokenUsage {
+            input: u.prompt_tokens,
+            output: u.completion_tokens,
+            cache_read: u.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0),
+            cache_creation: 0,
+            reasoning: u.completion_tokens_details.and_then(|d| d.reasoning_tokens).unwrap_or(0),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct UsageCarrier<'a> {
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(borrow, default)]
+    choices: Option<&'a RawValue>,
+}
+
+/// Reads usage from OpenAI responses and hides the usage chunk the gateway asked for.
+struct PassthroughResponse {
+    client_wants_usage: bool,
+    framer: SseFramer,
+    usage: TokenUsage,
+    events: Vec<SseEvent>,
+}
+
+impl PassthroughResponse {
+    fn new(client_wants_usage: bool) -> Self {
+        PassthroughResponse { client_wants_usage, framer: SseFramer::default(), usage: TokenUsage::default(), events: Vec::new() }
+    }
+
+    /// Whether `event` should reach the client; records usage on the way.
+    fn keep(&mut self, event: &SseEvent) -> bool {
+        if event.data == "[DONE]" {
+            return true;
+        }
+        let Ok(chunk) = serde_json::from_str::<UsageCarrier<'_>>(&event.data) else {
+            return true;
+        };
+        if let Some(usage) = chunk.usage {
+            self.usage = usage.into();
+            let usage_only = chunk.choices.map(|c| c.get().trim() == "[]").unwrap_or(true);
+            return self.client_wants_usage || !usage_only;
+        }
+        true
+    }
+}
+
+impl ResponseTranslator for PassthroughResponse {
+    fn on_headers(&mut self, status: u16, content_type: Option<&str>) -> BodyMode {
+        let is_stream = content_type.map(|c| c.starts_with("text/event-stream")).unwrap_or(false);
+        if (200..300).contains(&status) && is_stream {
+            BodyMode::Streaming
+        } else {
+            BodyMode::Buffered
+        }
+    }
+
+    fn translate_body(&mut self, body: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
+        if let Ok(UsageCarrier { usage: Some(usage), .. }) = serde_json::from_slice::<UsageCarrier<'_>>(body) {
+            self.usage = usage.into();
+        }
+        // OpenAI's own errors already have the client's shape.
+        Ok(None)
+    }
+
+    fn translate_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
+        let mut events = std::mem::take(&mut self.events);
+        // An oversized event is dropped by the framer; the stream goes on without it.
+        let _ = self.framer.push(chunk, &mut events);
+        if end_of_stream {
+            self.framer.finish(&mut events);
+        }
+        let mut out = Vec::with_capacity(chunk.len() + 16);
+        for event in events.drain(..) {
+            if self.keep(&event) {
+                write_event(&mut out, event.event.as_deref(), &event.data);
+            }
+        }
+        self.events = events;
+        out
+    }
+
+    fn usage(&self) -> TokenUsage {
+        self.usage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Defaults, ProviderConfig, ProviderKind};
+
+    fn provider() -> ProviderConfig {
+        ProviderConfig { name: "o".into(), kind: ProviderKind::Openai, cluster: "c".into(), credential: None, path_prefix: None }
+    }
+
+    fn prep(body: &str) -> PreparedRequest {
+        let p = provider();
+        let d = Defaults::default();
+        prepare(body.as_bytes(), &Target { provider: &p, model: "gpt-real", defaults: &d }).unwrap()
+    }
+
+    #[test]
+    fn only_model_changes_and_unknown_fields_survive() {
+        let body = r#"{"model":"alias","messages":[{"role":"user","content":"hi \u00e9"}],"x_custom":{"a":[1,2]},"temperature":0.5}"#;
+        let out = String::from_utf8(prep(body).body.unwrap()).unwrap();
+        assert_eq!(out, r#"{"model":"gpt-real","messages":[{"role":"user","content":"hi \u00e9"}],"x_custom":{"a":[1,2]},"temperature":0.5}"#);
+    }
+
+    #[test]
+    fn streams_always_request_usage_and_keep_other_options() {
+        let body = r#"{"model":"a","messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":{"include_obfuscation":false}}"#;
+        let out: serde_json::Value = serde_json::from_slice(&prep(body).body.unwrap()).unwrap();
+        assert_eq!(out["stream_options"], serde_json::json!({"include_obfuscation": false, "include_usage": true}));
+        let body = r#"{"model":"a","messages":[{"role":"user","content":"x"}],"stream":true}"#;
+        let out: serde_json::Value = serde_json::from_slice(&prep(body).body.unwrap()).unwrap();
+        assert_eq!(out["stream_options"]["include_usage"], true);
+    }
+
+    const STREAM: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":2,\"prompt_tokens_details\":{\"cached_tokens\":3}}}\n\ndata: [DONE]\n\n";
+
+    #[test]
+    fn injected_usage_chunk_is_counted_then_dropped() {
+        let mut t = prep(r#"{"model":"a","messages":[{"role":"user","content":"x"}],"stream":true}"#).translator;
+        assert_eq!(t.on_headers(200, Some("text/event-stream")), BodyMode::Streaming);
+        let out = String::from_utf8(t.translate_chunk(STREAM.as_bytes(), true)).unwrap();
+        assert!(!out.contains("prompt_tokens"), "{out}");
+        assert!(out.contains("\"Hi\"") && out.ends_with("data: [DONE]\n\n"));
+        assert_eq!(t.usage(), TokenUsage { input: 8, output: 2, cache_read: 3, ..Default::default() });
+    }
+
+    #[test]
+    fn usage_chunk_kept_when_client_asked() {
+        let mut t = prep(r#"{"model":"a","messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":{"include_usage":true}}"#).translator;
+        t.on_headers(200, Some("text/event-stream"));
+        let out = String::from_utf8(t.translate_chunk(STREAM.as_bytes(), true)).unwrap();
+        assert!(out.contains("prompt_tokens"));
+    }
+
+    #[test]
+    fn inspect_errors() {
+        for (body, param) in [
+            ("not json", None),
+            (r#"{"messages":[{"role":"user","content":"x"}]}"#, Some("model")),
+            (r#"{"model":"m"}"#, Some("messages")),
+            (r#"{"model":"m","messages":[]}"#, Some("messages")),
+            (r#"{"model":"m","messages":{}}"#, Some("messages")),
+            (r#"{"model":7,"messages":[1]}"#, Some("model")),
+            (r#"{"model":"m","messages":[1],"stream":"yes"}"#, Some("stream")),
+            ("[1,2]", None),
+        ] {
+            let err = inspect(body.as_bytes()).unwrap_err();
+            assert_eq!(err.status(), 400, "{body}");
+            assert_eq!(err.param.as_deref(), param, "{body}");
+        }
+        let facts = inspect(br#"{"model":"m","messages":[{}],"stream":true}"#).unwrap();
+        assert_eq!(facts, RequestFacts { model: "m".into(), stream: true });
+    }
+}
