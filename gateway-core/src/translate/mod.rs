@@ -43,6 +43,8 @@ pub struct Target<'a> {
     /// The model name the provider expects.
     pub model: &'a str,
     pub defaults: &'a Defaults,
+    /// Unix seconds when the request arrived: OpenAI's `created`, for providers that omit it.
+    pub created_unix: u64,
 }
 
 /// A request translated for one provider.

@@ -298,7 +298,7 @@ mod tests {
     fn prep(body: &str) -> PreparedRequest {
         let p = provider();
         let d = Defaults::default();
-        prepare(body.as_bytes(), &Target { provider: &p, model: "gpt-real", defaults: &d }).unwrap()
+        prepare(body.as_bytes(), &Target { provider: &p, model: "gpt-real", defaults: &d, created_unix: 0 }).unwrap()
     }
 
     #[test]
