@@ -1,0 +1,374 @@
+//! Anthropic Messages SSE → OpenAI `chat.completion.chunk` SSE, event by event as chunks arrive.
+//!
+//! | Anthropic event | OpenAI output |
+//! |---|---|
+//! | `message_start` | role chunk (`{"role":"assistant","content":""}`); id, model, input usage kept |
+//! | `content_block_start` text / thinking | a content / reasoning chunk only if the block starts with text |
+//! | `content_block_start` tool_use | first tool-call chunk: `index` (tool calls counted from 0), id, name, `arguments: ""` |
+//! | `content_block_delta` | `text_delta` → `content`; `input_json_delta` → tool-call `arguments` (same index); `thinking_delta` → `reasoning_content`; `signature_delta` dropped |
+//! | `content_block_stop`, `ping`, unknown types | nothing |
+//! | `message_delta` | empty delta with `finish_reason`; cumulative usage kept |
+//! | `message_stop` | usage chunk (`choices: []`) if the client set `stream_options.include_usage`, then `data: [DONE]` |
+//! | `error` | `data: {"error":{...}}` in OpenAI's shape, then `data: [DONE]` |
+//!
+//! If the upstream stream ends without `message_stop`: when `message_delta` had already delivered
+//! the finish reason, the answer is complete and the stream is closed normally (usage chunk if
+//! asked, `[DONE]`); otherwise the answer was cut off, and the client gets an error chunk
+//! (`server_error`, code `incomplete_stream`) and `[DONE]`, so it never mistakes a truncated answer
+//! for a whole one. Events after the end are ignored.
+
+use serde::Serialize;
+
+use super::response::{finish_reason, openai_error_type, UsageCounts};
+use crate::api::anthropic::{BlockType, DeltaType, EventType, StreamEvent};
+use crate::api::openai::{ChatCompletionChunk, ChunkChoice, ChunkDelta, ChunkFunction, ChunkToolCall};
+use crate::error::openai_error_body;
+use crate::sse::{SseEvent, SseFramer};
+use crate::usage::TokenUsage;
+
+/// Per-response streaming state.
+#[derive(Debug)]
+pub struct StreamTranslator {
+    framer: SseFramer,
+    /// Reused event buffer, so steady-state chunks allocate only their output.
+    events: Vec<SseEvent>,
+    created: u64,
+    include_usage: bool,
+    id: String,
+    model: String,
+    /// (Anthropic content block index, OpenAI tool call index) of every tool_use block so far.
+    tool_blocks: Vec<(u64, u32)>,
+    counts: UsageCounts,
+    finish: Option<&'static str>,
+    done: bool,
+}
+
+impl StreamTranslator {
+    pub fn new(created: u64, include_usage: bool) -> Self {
+        StreamTranslator {
+            framer: SseFramer::default(),
+            events: Vec::new(),
+            created,
+            include_usage,
+            id: String::new(),
+            model: String::new(),
+            tool_blocks: Vec::new(),
+            counts: UsageCounts::default(),
+            finish: None,
+            done: false,
+        }
+    }
+
+    /// Translates the events `chunk` completes; at the end of the stream, also closes it.
+    pub fn push(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
+        let mut events = std::mem::take(&mut self.events);
+        // An oversized event is dropped by the framer and the stream goes on without it.
+        let _ = self.framer.push(chunk, &mut events);
+        if end_of_stream {
+            self.framer.finish(&mut events);
+        }
+        let mut out = Vec::with_capacity(chunk.len() + 64);
+        for event in events.drain(..) {
+            self.on_event(&event.data, &mut out);
+        }
+        self.events = events;
+        if end_of_stream && !self.done {
+            if self.finish.is_some() {
+                self.close(&mut out);
+            } else {
+                self.fail(&mut out, "The provider's stream ended before the answer was complete.", "server_error", Some("incomplete_stream"));
+            }
+        }
+        out
+    }
+
+    pub fn usage(&self) -> TokenUsage {
+        self.counts.to_token_usage()
+    }
+
+    fn on_event(&mut self, data: &str, out: &mut Vec<u8>) {
+        if self.done {
+            return;
+        }
+        // Anthropic names the event twice (SSE `event:` and the data's `type`); the data is what
+        // carries the content, so it is the one trusted. Unreadable events are skipped.
+        let Ok(event) = serde_json::from_str::<StreamEvent<'_>>(data) else { return };
+        match event.kind {
+            EventType::MessageStart => {
+                if let Some(message) = &event.message {
+                    self.id.clear();
+                    self.id.push_str(&message.id);
+                    self.model.clear();
+                    self.model.push_str(&message.model);
+                    if let Some(usage) = &message.usage {
+                        self.counts.update(usage);
+                    }
+                }
+                self.write_chunk(out, ChunkDelta { role: Some("assistant"), content: Some(""), ..Default::default() }, None);
+            }
+            EventType::ContentBlockStart => {
+                let (Some(block), Some(index)) = (&event.content_block, event.index) else { return };
+                match block.kind {
+                    BlockType::Text => {
+                        if let Some(text) = block.text.as_deref().filter(|t| !t.is_empty()) {
+                            self.write_chunk(out, ChunkDelta { content: Some(text), ..Default::default() }, None);
+                        }
+                    }
+                    BlockType::Thinking => {
+                        if let Some(text) = block.thinking.as_deref().filter(|t| !t.is_empty()) {
+                            self.write_chunk(out, ChunkDelta { reasoning_content: Some(text), ..Default::default() }, None);
+                        }
+                    }
+                    BlockType::ToolUse => {
+                        let tool_index = u32::try_from(self.tool_blocks.len()).unwrap_or(u32::MAX);
+                        self.tool_blocks.push((index, tool_index));
+                        let call = ChunkToolCall {
+                            index: tool_index,
+                            id: Some(block.id.as_deref().unwrap_or_default()),
+                            kind: Some("function"),
+                            function: ChunkFunction { name: Some(block.name.as_deref().unwrap_or_default()), arguments: "" },
+                        };
+                        self.write_chunk(out, ChunkDelta { tool_calls: Some([call]), ..Default::default() }, None);
+                    }
+                    BlockType::RedactedThinking | BlockType::Other => {}
+                }
+            }
+            EventType::ContentBlockDelta => {
+                let (Some(delta), Some(index)) = (&event.delta, event.index) else { return };
+                match delta.kind {
+                    Some(DeltaType::TextDelta) => {
+                        if let Some(text) = delta.text.as_deref().filter(|t| !t.is_empty()) {
+                            self.write_chunk(out, ChunkDelta { content: Some(text), ..Default::default() }, None);
+                        }
+                    }
+                    Some(DeltaType::ThinkingDelta) => {
+                        if let Some(text) = delta.thinking.as_deref().filter(|t| !t.is_empty()) {
+                            self.write_chunk(out, ChunkDelta { reasoning_content: Some(text), ..Default::default() }, None);
+                        }
+                    }
+                    Some(DeltaType::InputJsonDelta) => {
+                        let json = delta.partial_json.as_deref().unwrap_or_default();
+                        let tool = self.tool_blocks.iter().find(|(block, _)| *block == index).map(|(_, tool)| *tool);
+                        if let (Some(tool_index), false) = (tool, json.is_empty()) {
+                            let call = ChunkToolCall {
+                                index: tool_index,
+                                id: None,
+                                kind: None,
+                                function: ChunkFunction { name: None, arguments: json },
+                            };
+                            self.write_chunk(out, ChunkDelta { tool_calls: Some([call]), ..Default::default() }, None);
+                        }
+                    }
+                    Some(DeltaType::SignatureDelta) | Some(DeltaType::Other) | None => {}
+                }
+            }
+            EventType::MessageDelta => {
+                if let Some(usage) = &event.usage {
+                    self.counts.update(usage);
+                }
+                if let Some(reason) = event.delta.as_ref().and_then(|d| d.stop_reason.as_deref()) {
+                    let reason = finish_reason(reason);
+                    self.finish = Some(reason);
+                    self.write_chunk(out, ChunkDelta::default(), Some(reason));
+                }
+            }
+            EventType::MessageStop => self.close(out),
+            EventType::Error => {
+                let (message, kind) = match &event.error {
+                    Some(e) => (&*e.message, &*e.kind),
+                    None => ("The provider reported an error.", ""),
+                };
+                let code = (!kind.is_empty()).then_some(kind);
+                self.fail(out, message, openai_error_type(kind, 500), code);
+            }
+            EventType::ContentBlockStop | EventType::Ping | EventType::Other => {}
+        }
+    }
+
+    fn write_chunk(&self, out: &mut Vec<u8>, delta: ChunkDelta<'_>, finish_reason: Option<&'static str>) {
+        let choices = [ChunkChoice { index: 0, delta, logprobs: None, finish_reason }];
+        let chunk = ChatCompletionChunk {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices: &choices,
+            usage: None,
+        };
+        write_data(out, &chunk);
+    }
+
+    /// The normal end: optional usage chunk, then `[DONE]`.
+    fn close(&mut self, out: &mut Vec<u8>) {
+        if self.include_usage {
+            let chunk = ChatCompletionChunk {
+                id: &self.id,
+                object: "chat.completion.chunk",
+                created: self.created,
+                model: &self.model,
+                choices: &[],
+                usage: Some(self.counts.to_openai()),
+            };
+            write_data(out, &chunk);
+        }
+        out.extend_from_slice(b"data: [DONE]\n\n");
+        self.done = true;
+    }
+
+    /// An error end: OpenAI-shaped error event, then `[DONE]`.
+    fn fail(&mut self, out: &mut Vec<u8>, message: &str, kind: &str, code: Option<&str>) {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(&openai_error_body(message, kind, None, code));
+        out.extend_from_slice(b"\n\ndata: [DONE]\n\n");
+        self.done = true;
+    }
+}
+
+/// `data: <json>\n\n`. serde_json escapes newlines inside strings, so one data line suffices.
+fn write_data<T: Serialize>(out: &mut Vec<u8>, value: &T) {
+    let start = out.len();
+    out.extend_from_slice(b"data: ");
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        // Plain structs of strings and numbers cannot fail to encode; never emit half an event.
+        out.truncate(start);
+        return;
+    }
+    out.extend_from_slice(b"\n\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn sse(events: &[Value]) -> String {
+        events.iter().map(|e| format!("event: {}\ndata: {}\n\n", e["type"].as_str().unwrap(), e)).collect()
+    }
+
+    /// The JSON payloads of the output (`[DONE]` as a string).
+    fn payloads(out: &[u8]) -> Vec<Value> {
+        let text = std::str::from_utf8(out).unwrap();
+        text.split("\n\n")
+            .filter(|e| !e.is_empty())
+            .map(|e| {
+                let data = e.strip_prefix("data: ").unwrap();
+                if data == "[DONE]" { Value::String(data.into()) } else { serde_json::from_str(data).unwrap() }
+            })
+            .collect()
+    }
+
+    fn start(input: u64, cache_read: u64) -> Value {
+        json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x", "content": [], "stop_reason": null,
+            "usage": {"input_tokens": input, "cache_read_input_tokens": cache_read, "cache_creation_input_tokens": 0, "output_tokens": 1}}})
+    }
+
+    fn tool_stream() -> Vec<Value> {
+        vec![
+            start(10, 4),
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            json!({"type": "ping"}),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Checking."}}),
+            json!({"type": "content_block_stop", "index": 0}),
+            json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_a", "name": "get", "input": {}}}),
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": ""}}),
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"city\": "}}),
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "\"Paris\"}"}}),
+            json!({"type": "content_block_stop", "index": 1}),
+            json!({"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "id": "toolu_b", "name": "get", "input": {}}}),
+            json!({"type": "content_block_delta", "index": 2, "delta": {"type": "input_json_delta", "partial_json": "{}"}}),
+            json!({"type": "content_block_stop", "index": 2}),
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 30}}),
+            json!({"type": "message_stop"}),
+        ]
+    }
+
+    #[test]
+    fn text_and_tool_calls_with_usage_chunk() {
+        let mut t = StreamTranslator::new(123, true);
+        let out = payloads(&t.push(sse(&tool_stream()).as_bytes(), true));
+        let deltas: Vec<&Value> = out.iter().filter_map(|c| c.get("choices")?.get(0)).collect();
+        assert_eq!(deltas[0]["delta"], json!({"role": "assistant", "content": ""}));
+        assert_eq!(out[0]["id"], "msg_1");
+        assert_eq!(out[0]["model"], "claude-x");
+        assert_eq!(out[0]["created"], 123);
+        assert_eq!(out[0]["object"], "chat.completion.chunk");
+        assert_eq!(deltas[1]["delta"], json!({"content": "Checking."}));
+        assert_eq!(deltas[2]["delta"], json!({"tool_calls": [{"index": 0, "id": "toolu_a", "type": "function", "function": {"name": "get", "arguments": ""}}]}));
+        assert_eq!(deltas[3]["delta"], json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\": "}}]}));
+        assert_eq!(deltas[4]["delta"], json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}));
+        assert_eq!(deltas[5]["delta"]["tool_calls"][0]["index"], 1);
+        assert_eq!(deltas[5]["delta"]["tool_calls"][0]["id"], "toolu_b");
+        assert_eq!(deltas[6]["delta"], json!({"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]}));
+        assert_eq!(deltas[7]["delta"], json!({}));
+        assert_eq!(deltas[7]["finish_reason"], "tool_calls");
+        assert_eq!(deltas.len(), 8);
+        let usage_chunk = &out[out.len() - 2];
+        assert_eq!(usage_chunk["choices"], json!([]));
+        assert_eq!(usage_chunk["usage"], json!({"prompt_tokens": 14, "completion_tokens": 30, "total_tokens": 44, "prompt_tokens_details": {"cached_tokens": 4}}));
+        assert_eq!(out.last().unwrap(), "[DONE]");
+        assert_eq!(t.usage(), TokenUsage { input: 14, output: 30, cache_read: 4, cache_creation: 0, reasoning: 0 });
+    }
+
+    #[test]
+    fn no_usage_chunk_unless_asked_and_usage_known_early() {
+        let events = tool_stream();
+        let mut t = StreamTranslator::new(0, false);
+        let first = t.push(sse(&events[..1]).as_bytes(), false);
+        assert_eq!(payloads(&first).len(), 1, "role chunk goes out as soon as message_start is complete");
+        assert_eq!(t.usage().input, 14, "input usage known from message_start");
+        let out = payloads(&t.push(sse(&events[1..]).as_bytes(), true));
+        assert!(out.iter().all(|c| c.get("usage").is_none()));
+        assert_eq!(out.last().unwrap(), "[DONE]");
+    }
+
+    #[test]
+    fn thinking_deltas_become_reasoning_content() {
+        let events = [
+            start(1, 0),
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Let me think"}}),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "abc"}}),
+            json!({"type": "content_block_stop", "index": 0}),
+            json!({"type": "message_delta", "delta": {"stop_reason": "max_tokens"}, "usage": {"output_tokens": 9}}),
+            json!({"type": "message_stop"}),
+        ];
+        let out = payloads(&StreamTranslator::new(0, false).push(sse(&events).as_bytes(), true));
+        assert_eq!(out[1]["choices"][0]["delta"], json!({"reasoning_content": "Let me think"}));
+        assert_eq!(out[2]["choices"][0]["finish_reason"], "length");
+        assert_eq!(out.len(), 4);
+    }
+
+    #[test]
+    fn error_event_becomes_openai_error_then_done_and_later_events_ignored() {
+        let events = [
+            start(1, 0),
+            json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": "late"}}),
+        ];
+        let out = payloads(&StreamTranslator::new(0, true).push(sse(&events).as_bytes(), true));
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[1], json!({"error": {"message": "Overloaded", "type": "server_error", "param": null, "code": "overloaded_error"}}));
+        assert_eq!(out[2], "[DONE]");
+    }
+
+    #[test]
+    fn stream_cut_before_finish_ends_with_an_error_and_after_finish_normally() {
+        let events = tool_stream();
+        let out = payloads(&StreamTranslator::new(0, false).push(sse(&events[..4]).as_bytes(), true));
+        assert_eq!(out[out.len() - 2]["error"]["code"], "incomplete_stream");
+        assert_eq!(out.last().unwrap(), "[DONE]");
+        let n = events.len();
+        let out = payloads(&StreamTranslator::new(0, true).push(sse(&events[..n - 1]).as_bytes(), true));
+        assert_eq!(out[out.len() - 2]["usage"]["completion_tokens"], 30);
+        assert_eq!(out.last().unwrap(), "[DONE]");
+        let out = payloads(&StreamTranslator::new(0, false).push(b"", true));
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn unknown_and_garbage_events_are_ignored() {
+        let text = "event: future\ndata: {\"type\":\"future_thing\",\"x\":1}\n\ndata: not json\n\n: comment\n\n";
+        let mut t = StreamTranslator::new(0, false);
+        assert!(t.push(text.as_bytes(), false).is_empty());
+    }
+}
