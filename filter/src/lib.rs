@@ -1,1 +1,147 @@
-//! proxy-wasm adapter (being built).
+//! proxy-wasm adapter that runs `gateway-core` inside Envoy.
+//!
+//! One module, two root contexts in the same VM: root_id `ai_gateway` is the downstream HTTP
+//! filter (once per request: validate, route), root_id `ai_gateway_upstream` is the upstream
+//! HTTP filter on the router (once per attempt: translate for the provider actually reached).
+//! Both read the same gateway configuration JSON from the plugin `configuration`.
+
+pub mod downstream;
+pub mod host;
+pub mod metrics;
+pub mod state;
+pub mod upstream;
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{BufferType, ContextType, LogLevel};
+
+use crate::state::Shared;
+
+/// Root id of the downstream filter.
+pub const DOWNSTREAM_ROOT_ID: &str = "ai_gateway";
+/// Root id of the upstream (per-attempt) filter.
+pub const UPSTREAM_ROOT_ID: &str = "ai_gateway_upstream";
+/// Request header the downstream filter sets; the route uses it as `cluster_header`.
+pub const CLUSTER_HEADER: &str = "x-ai-gateway-cluster";
+/// Request header set just before a filter's local reply, so `local_reply_config` keeps the body.
+pub const LOCAL_REPLY_MARKER: &str = "x-ai-gateway-local-reply";
+/// Endpoint metadata namespace whose `provider` key names the provider behind an endpoint.
+pub const METADATA_NAMESPACE: &str = "ai_gateway";
+/// Response header naming the provider that served the request.
+pub const PROVIDER_RESPONSE_HEADER: &str = "x-ai-gateway-provider";
+/// Response header naming the provider model that served the request.
+pub const MODEL_RESPONSE_HEADER: &str = "x-ai-gateway-model";
+
+proxy_wasm::main! {{
+    // Also installs a panic hook that logs the panic before the VM dies.
+    proxy_wasm::set_log_level(LogLevel::Trace);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+/// Which filter a root context serves, from its `root_id`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Role {
+    Downstream,
+    Upstream,
+}
+
+/// One root context per plugin (`root_id`) per VM.
+#[derive(Default)]
+struct Root {
+    role: Option<Role>,
+    shared: Option<Rc<Shared>>,
+    /// Mixed into the per-request random number so two requests in one nanosecond differ.
+    counter: Cell<u64>,
+}
+
+impl Root {
+    fn random(&self, context_id: u32) -> u64 {
+        let n = self.counter.get().wrapping_add(1);
+        self.counter.set(n);
+        let (_, nanos) = host::now();
+        splitmix64((nanos as u64) ^ (u64::from(context_id) << 32) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+}
+
+/// A well-mixed 64-bit hash; enough for weighted target selection (not for secrets).
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
+        // Skip formatting log records Envoy would drop anyway.
+        if let Ok(level) = hostcalls::get_log_level() {
+            proxy_wasm::set_log_level(level);
+        }
+        true
+    }
+
+    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        let root_id = host::property_string(&["plugin_root_id"]).unwrap_or_default();
+        let role = match root_id.as_str() {
+            DOWNSTREAM_ROOT_ID => Role::Downstream,
+            UPSTREAM_ROOT_ID => Role::Upstream,
+            other => {
+                log::error!("ai_gateway: unknown root_id '{other}'; expected '{DOWNSTREAM_ROOT_ID}' or '{UPSTREAM_ROOT_ID}'");
+                return false;
+            }
+        };
+        let config = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, plugin_configuration_size) {
+            Ok(Some(c)) => c,
+            _ => {
+                log::error!("ai_gateway ({root_id}): the plugin configuration is empty; it must hold the gateway config JSON");
+                return false;
+            }
+        };
+        match Shared::load(&config, |name| std::env::var(name).ok()) {
+            Ok(shared) => {
+                let cfg = shared.table.config();
+                log::info!(
+                    "ai_gateway ({root_id}): loaded config version {} with {} providers and {} routes",
+                    cfg.version,
+                    cfg.providers.len(),
+                    cfg.routes.len()
+                );
+                self.role = Some(role);
+                self.shared = Some(Rc::new(shared));
+                true
+            }
+            Err(e) => {
+                log::error!("ai_gateway ({root_id}): {e}");
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        // Returning None would panic in the SDK dispatcher; an unconfigured root lets traffic
+        // through untouched (Envoy does not create streams for plugins that failed to configure).
+        let Some(shared) = self.shared.clone() else {
+            return Some(Box::new(Inert));
+        };
+        match self.role {
+            Some(Role::Downstream) => Some(Box::new(downstream::Downstream::new(shared, self.random(context_id)))),
+            Some(Role::Upstream) => Some(Box::new(upstream::Upstream::new(shared))),
+            None => Some(Box::new(Inert)),
+        }
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// A context that does nothing, for roots that could not be configured.
+struct Inert;
+
+impl Context for Inert {}
+impl HttpContext for Inert {}

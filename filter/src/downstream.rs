@@ -1,0 +1,184 @@
+//! The downstream HTTP filter (root_id `ai_gateway`), once per client request: validates the
+//! request, picks the route and leaves the decision for Envoy's router and the upstream filter.
+
+use std::rc::Rc;
+
+use gateway_core::error::{ErrorKind, GatewayError};
+use gateway_core::translate::{self, ClientApi};
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, BufferType, MapType};
+
+use crate::host;
+use crate::metrics::REJECTED;
+use crate::state::{api_name, RequestInfo, Shared, REQUEST_INFO_KEY};
+use crate::{CLUSTER_HEADER, LOCAL_REPLY_MARKER};
+
+/// Per-request state of the downstream filter.
+pub struct Downstream {
+    shared: Rc<Shared>,
+    random: u64,
+    api: Option<ClientApi>,
+    phase: Phase,
+}
+
+/// Where the request is in its life; callbacks after a decision must not decide again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Waiting,
+    Routed,
+    Rejected,
+}
+
+impl Downstream {
+    pub fn new(shared: Rc<Shared>, random: u64) -> Self {
+        Downstream { shared, random, api: None, phase: Phase::Waiting }
+    }
+
+    fn max_bytes(&self) -> usize {
+        self.shared.table.config().limits.max_request_bytes
+    }
+
+    /// Ends the request with `err` and counts the rejection.
+    fn reject(&mut self, err: &GatewayError) {
+        self.phase = Phase::Rejected;
+        let status = err.status().to_string();
+        let code = err.code.as_deref().unwrap_or(err.kind.openai_type());
+        self.shared.metrics.add(REJECTED, &[("status", &status), ("code", code)], 1);
+        log::debug!("rejected request: {} {}", err.status(), err.message);
+        host::send_json_error(err.status(), &err.to_openai_body());
+    }
+
+    fn too_large(&self) -> GatewayError {
+        GatewayError::new(
+            ErrorKind::PayloadTooLarge,
+            format!("The request body exceeds the gateway's limit of {} bytes.", self.max_bytes()),
+        )
+        .with_code("request_too_large")
+    }
+
+    /// Validates the complete body, selects the target and hands the decision to the router.
+    fn route(&mut self, api: ClientApi, body: &[u8]) -> Result<(), GatewayError> {
+        let facts = translate::inspect(api, body)?;
+        let selection = self.shared.table.select(&facts.model, self.random)?;
+        let info = RequestInfo {
+            model: facts.model.clone(),
+            provider: selection.provider.name.clone(),
+            target_model: selection.target.model.clone(),
+            api: api_name(api).to_owned(),
+            created: host::now().0,
+            stream: facts.stream,
+        };
+        let encoded = serde_json::to_vec(&info)
+            .map_err(|_| GatewayError::new(ErrorKind::Internal, "could not encode request state"))?;
+        if !host::set_property(&[REQUEST_INFO_KEY], &encoded) {
+            return Err(GatewayError::new(ErrorKind::Internal, "could not store request state"));
+        }
+        host::set_header(MapType::HttpRequestHeaders, CLUSTER_HEADER, &selection.provider.cluster);
+        host::clear_route_cache();
+        log::debug!("model {} -> provider {} ({})", facts.model, selection.provider.name, selection.target.model);
+        Ok(())
+    }
+}
+
+impl Context for Downstream {}
+
+impl HttpContext for Downstream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        // Only the filter decides the cluster; a client-sent header must not pick one, and a
+        // client-sent marker must not bypass the OpenAI-shaped local replies.
+        host::remove_header(MapType::HttpRequestHeaders, CLUSTER_HEADER);
+        host::remove_header(MapType::HttpRequestHeaders, LOCAL_REPLY_MARKER);
+
+        let path = host::header(MapType::HttpRequestHeaders, ":path").unwrap_or_default();
+        let Some(api) = ClientApi::from_path(&path) else {
+            let shown: String = path.split('?').next().unwrap_or("").chars().take(200).collect();
+            self.reject(
+                &GatewayError::new(ErrorKind::NotFound, format!("Invalid URL (POST {shown})")).with_code("unknown_url"),
+            );
+            return Action::Pause;
+        };
+        let method = host::header(MapType::HttpRequestHeaders, ":method").unwrap_or_default();
+        if method != "POST" {
+            self.reject(
+                &GatewayError::new(ErrorKind::MethodNotAllowed, format!("Method {method} is not allowed here; use POST."))
+                    .with_code("method_not_allowed"),
+            );
+            return Action::Pause;
+        }
+        let declared = host::header(MapType::HttpRequestHeaders, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.max_bytes() as u64) {
+            let err = self.too_large();
+            self.reject(&err);
+            return Action::Pause;
+        }
+        self.api = Some(api);
+        if end_of_stream {
+            if let Err(err) = self.route(api, b"") {
+                self.reject(&err);
+                return Action::Pause;
+            }
+            self.phase = Phase::Routed;
+            return Action::Continue;
+        }
+        Action::Pause
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        match self.phase {
+            Phase::Waiting => {}
+            Phase::Routed => return Action::Continue,
+            Phase::Rejected => return Action::Pause,
+        }
+        let Some(api) = self.api else {
+            return Action::Continue;
+        };
+        if body_size > self.max_bytes() {
+            let err = self.too_large();
+            self.reject(&err);
+            return Action::Pause;
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let body = host::body(BufferType::HttpRequestBody, body_size);
+        match self.route(api, &body) {
+            Ok(()) => {
+                self.phase = Phase::Routed;
+                Action::Continue
+            }
+            Err(err) => {
+                self.reject(&err);
+                Action::Pause
+            }
+        }
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        // Trailers end the body without an end_of_stream body callback.
+        match self.phase {
+            Phase::Waiting => {}
+            Phase::Routed => return Action::Continue,
+            Phase::Rejected => return Action::Pause,
+        }
+        let Some(api) = self.api else {
+            return Action::Continue;
+        };
+        // Bounded read: one byte over the limit is enough to reject.
+        let body = host::body(BufferType::HttpRequestBody, self.max_bytes().saturating_add(1));
+        if body.len() > self.max_bytes() {
+            let err = self.too_large();
+            self.reject(&err);
+            return Action::Pause;
+        }
+        match self.route(api, &body) {
+            Ok(()) => {
+                self.phase = Phase::Routed;
+                Action::Continue
+            }
+            Err(err) => {
+                self.reject(&err);
+                Action::Pause
+            }
+        }
+    }
+}

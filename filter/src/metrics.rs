@@ -1,0 +1,83 @@
+//! Counters exported through Envoy's stats, named so that bootstrap `stats_tags` turn the
+//! label parts into Prometheus labels.
+//!
+//! A metric name is `<base>;<label>=<value>;<label>=<value>...`. Envoy prefixes custom Wasm
+//! metrics with `wasmcustom.`; one tag regex per label (`(;label=([^;]*))`) removes each part
+//! from the name and keeps its value. `;` and `=` cannot survive in values (they are replaced),
+//! so model names with dots, dashes, slashes or colons stay intact and unambiguous.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MetricType;
+
+/// Requests that reached a provider, per attempt: labels provider, model, status.
+pub const REQUESTS: &str = "ai_gateway_requests_total";
+/// Tokens per provider and model: labels provider, model, type (input|output).
+pub const TOKENS: &str = "ai_gateway_tokens_total";
+/// Requests the gateway answered itself without calling a provider: labels status, code.
+pub const REJECTED: &str = "ai_gateway_rejected_total";
+
+/// Every label name used in metric names; the bootstrap generator emits one tag regex for each.
+pub const LABELS: &[&str] = &["provider", "model", "status", "type", "code"];
+
+/// Builds the full metric name for `base` with `labels`.
+pub fn metric_name(base: &str, labels: &[(&str, &str)]) -> String {
+    let mut name = String::with_capacity(base.len() + 48);
+    name.push_str(base);
+    for (key, value) in labels {
+        name.push(';');
+        name.push_str(key);
+        name.push('=');
+        name.extend(value.chars().map(|c| if c == ';' || c == '=' || c.is_control() { '_' } else { c }));
+    }
+    name
+}
+
+/// Metric ids per name, cached for the VM (defining a metric is a host call and a stats lookup).
+#[derive(Default)]
+pub struct Metrics {
+    ids: RefCell<HashMap<String, u32>>,
+}
+
+impl Metrics {
+    /// Adds `value` to the counter `base{labels}`, defining it on first use.
+    pub fn add(&self, base: &str, labels: &[(&str, &str)], value: u64) {
+        if value == 0 && base == TOKENS {
+            return;
+        }
+        let name = metric_name(base, labels);
+        let cached = self.ids.borrow().get(&name).copied();
+        let id = match cached {
+            Some(id) => id,
+            None => match hostcalls::define_metric(MetricType::Counter, &name) {
+                Ok(id) => {
+                    self.ids.borrow_mut().insert(name, id);
+                    id
+                }
+                Err(status) => {
+                    log::warn!("could not define metric {base}: {status:?}");
+                    return;
+                }
+            },
+        };
+        let offset = i64::try_from(value).unwrap_or(i64::MAX);
+        if hostcalls::increment_metric(id, offset).is_err() {
+            log::warn!("could not increment metric {base}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_keep_dots_and_replace_delimiters() {
+        assert_eq!(
+            metric_name(REQUESTS, &[("provider", "open;ai"), ("model", "gpt-4.1=x"), ("status", "200")]),
+            "ai_gateway_requests_total;provider=open_ai;model=gpt-4.1_x;status=200"
+        );
+    }
+}

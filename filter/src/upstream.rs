@@ -1,0 +1,283 @@
+//! The upstream HTTP filter (root_id `ai_gateway_upstream`), once per attempt: translates the
+//! request for the provider this attempt actually reaches, and the response back.
+//!
+//! Envoy keeps one request header map across attempts, so every attempt removes whatever an
+//! earlier attempt (or the client) may have set before adding its own provider's headers.
+
+use std::rc::Rc;
+
+use gateway_core::error::{ErrorKind, GatewayError};
+use gateway_core::translate::{self, BodyMode, ClientApi, ResponseTranslator, Target, CREDENTIAL_HEADERS};
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, BufferType, MapType};
+
+use crate::host;
+use crate::metrics::{REJECTED, REQUESTS, TOKENS};
+use crate::state::{api_from_name, RequestInfo, Shared, REQUEST_INFO_KEY};
+use crate::{METADATA_NAMESPACE, MODEL_RESPONSE_HEADER, PROVIDER_RESPONSE_HEADER};
+
+/// Headers some provider attempt may set that another provider must not receive, beyond the
+/// credential headers. `accept-encoding` goes too: translators read the provider's bytes, so
+/// the provider must not compress them.
+const STALE_HEADERS: &[&str] =
+    &["content-length", "transfer-encoding", "anthropic-version", "anthropic-beta", "accept-encoding"];
+
+/// Per-attempt state of the upstream filter.
+pub struct Upstream {
+    shared: Rc<Shared>,
+    info: Option<RequestInfo>,
+    provider: Option<String>,
+    target_model: Option<String>,
+    translator: Option<Box<dyn ResponseTranslator>>,
+    mode: BodyMode,
+    status: Option<u16>,
+    prepared: bool,
+    finished: bool,
+}
+
+impl Upstream {
+    pub fn new(shared: Rc<Shared>) -> Self {
+        Upstream {
+            shared,
+            info: None,
+            provider: None,
+            target_model: None,
+            translator: None,
+            mode: BodyMode::Buffered,
+            status: None,
+            prepared: false,
+            finished: false,
+        }
+    }
+
+    fn fail(&mut self, err: &GatewayError) {
+        self.prepared = true;
+        self.finished = true;
+        let status = err.status().to_string();
+        let code = err.code.as_deref().unwrap_or(err.kind.openai_type());
+        self.shared.metrics.add(REJECTED, &[("status", &status), ("code", code)], 1);
+        log::warn!("upstream attempt rejected: {} {}", err.status(), err.message);
+        host::send_json_error(err.status(), &err.to_openai_body());
+    }
+
+    /// The provider this attempt reaches: endpoint metadata (aggregate clusters and priorities),
+    /// else the cluster, else the downstream choice.
+    fn attempt_provider(&self, info: &RequestInfo) -> String {
+        if let Some(p) = host::property_string(&["xds", "upstream_host_metadata", "filter_metadata", METADATA_NAMESPACE, "provider"]) {
+            if self.shared.table.provider(&p).is_some() {
+                return p;
+            }
+            log::warn!("endpoint metadata names unknown provider '{p}'");
+        }
+        if let Some(cluster) = host::property_string(&["xds", "cluster_name"]) {
+            if let Some(p) = self.shared.table.provider_by_cluster(&cluster) {
+                return p.name.clone();
+            }
+        }
+        info.provider.clone()
+    }
+
+    /// Translates the complete client body for this attempt and rewrites the request.
+    fn prepare(&mut self, body: &[u8], body_size: usize) -> Result<(), GatewayError> {
+        self.prepared = true;
+        let internal = |m: &str| GatewayError::new(ErrorKind::Internal, m.to_owned());
+        let info = host::property(&[REQUEST_INFO_KEY])
+            .and_then(|b| serde_json::from_slice::<RequestInfo>(&b).ok())
+            .ok_or_else(|| internal("request reached an upstream without a routing decision"))?;
+        let api: ClientApi = api_from_name(&info.api).ok_or_else(|| internal("unknown client API in request state"))?;
+        let provider_name = self.attempt_provider(&info);
+        let shared = Rc::clone(&self.shared);
+        let table = &shared.table;
+        let provider = table.provider(&provider_name).ok_or_else(|| internal("attempt reached an unknown provider"))?;
+        let target_model = match table.target_for_provider(&info.model, &provider_name) {
+            Some(t) => t.model.clone(),
+            None if provider_name == info.provider => info.target_model.clone(),
+            None => return Err(internal("attempt reached a provider that does not serve this model")),
+        };
+        let target = Target { provider, model: &target_model, defaults: &table.config().defaults, created_unix: info.created };
+        let prepared = translate::prepare(api, &target, body)?;
+
+        for name in host::header_names(MapType::HttpRequestHeaders) {
+            if name.starts_with("x-envoy-")
+                || name.starts_with("x-ai-gateway-")
+                || CREDENTIAL_HEADERS.contains(&name.as_str())
+                || STALE_HEADERS.contains(&name.as_str())
+            {
+                host::remove_header(MapType::HttpRequestHeaders, &name);
+            }
+        }
+        host::set_header(MapType::HttpRequestHeaders, ":path", &prepared.path);
+        if let Some(secret) = shared.credential(&provider_name) {
+            let (header, value) = translate::credential_header(provider.kind, secret);
+            host::set_header(MapType::HttpRequestHeaders, header, &value);
+        }
+        for (header, value) in &prepared.headers {
+            host::set_header(MapType::HttpRequestHeaders, header, value);
+        }
+        let length = match &prepared.body {
+            Some(new_body) => {
+                if !host::set_body(BufferType::HttpRequestBody, body_size, new_body) {
+                    return Err(internal("could not replace the request body"));
+                }
+                new_body.len()
+            }
+            None => body.len(),
+        };
+        host::set_header(MapType::HttpRequestHeaders, "content-length", &length.to_string());
+        log::debug!("attempt -> provider {provider_name} model {target_model} path {}", prepared.path);
+
+        self.translator = Some(prepared.translator);
+        self.provider = Some(provider_name);
+        self.target_model = Some(target_model);
+        self.info = Some(info);
+        Ok(())
+    }
+
+    fn prepare_or_fail(&mut self, body_size: usize) -> Action {
+        let body = host::body(BufferType::HttpRequestBody, body_size);
+        match self.prepare(&body, body_size) {
+            Ok(()) => Action::Continue,
+            Err(err) => {
+                self.fail(&err);
+                Action::Pause
+            }
+        }
+    }
+
+    /// Emits this attempt's metrics once, when the response ended or the stream went away.
+    fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let (Some(provider), Some(model)) = (self.provider.as_deref(), self.target_model.as_deref()) else {
+            return;
+        };
+        let status = self.status.map(|s| s.to_string()).unwrap_or_else(|| "none".to_owned());
+        let metrics = &self.shared.metrics;
+        metrics.add(REQUESTS, &[("provider", provider), ("model", model), ("status", &status)], 1);
+        if let Some(t) = &self.translator {
+            let usage = t.usage();
+            metrics.add(TOKENS, &[("provider", provider), ("model", model), ("type", "input")], usage.input);
+            metrics.add(TOKENS, &[("provider", provider), ("model", model), ("type", "output")], usage.output);
+        }
+    }
+}
+
+impl Context for Upstream {
+    fn on_done(&mut self) -> bool {
+        self.finish();
+        true
+    }
+}
+
+impl HttpContext for Upstream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        if end_of_stream {
+            return self.prepare_or_fail(0);
+        }
+        Action::Pause
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.prepared {
+            return if self.translator.is_some() { Action::Continue } else { Action::Pause };
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        self.prepare_or_fail(body_size)
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if self.prepared {
+            return if self.translator.is_some() { Action::Continue } else { Action::Pause };
+        }
+        let limit = self.shared.table.config().limits.max_request_bytes.saturating_add(1);
+        let size = host::body(BufferType::HttpRequestBody, limit).len();
+        self.prepare_or_fail(size)
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let Some(translator) = self.translator.as_mut() else {
+            return Action::Continue;
+        };
+        let status = host::header(MapType::HttpResponseHeaders, ":status").and_then(|s| s.parse::<u16>().ok()).unwrap_or(0);
+        let content_type = host::header(MapType::HttpResponseHeaders, "content-type");
+        self.status = Some(status);
+        self.mode = translator.on_headers(status, content_type.as_deref());
+        if let Some(provider) = &self.provider {
+            host::set_header(MapType::HttpResponseHeaders, PROVIDER_RESPONSE_HEADER, provider);
+        }
+        if let Some(model) = &self.target_model {
+            host::set_header(MapType::HttpResponseHeaders, MODEL_RESPONSE_HEADER, model);
+        }
+        if end_of_stream {
+            self.finish();
+            return Action::Continue;
+        }
+        // The body may change size; a stale length makes clients wait for bytes that never come.
+        host::remove_header(MapType::HttpResponseHeaders, "content-length");
+        if let Some(ct) = translator.content_type() {
+            host::set_header(MapType::HttpResponseHeaders, "content-type", ct);
+        }
+        match self.mode {
+            BodyMode::Streaming => Action::Continue,
+            BodyMode::Buffered => Action::Pause,
+        }
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.finished && self.mode == BodyMode::Buffered {
+            return Action::Continue;
+        }
+        let Some(translator) = self.translator.as_mut() else {
+            return Action::Continue;
+        };
+        match self.mode {
+            BodyMode::Streaming => {
+                let chunk = host::body(BufferType::HttpResponseBody, body_size);
+                let out = translator.translate_chunk(&chunk, end_of_stream);
+                if out != chunk && !host::set_body(BufferType::HttpResponseBody, body_size, &out) {
+                    log::warn!("could not rewrite a response chunk");
+                }
+                if end_of_stream {
+                    self.finish();
+                }
+                Action::Continue
+            }
+            BodyMode::Buffered => {
+                if !end_of_stream {
+                    return Action::Pause;
+                }
+                let body = host::body(BufferType::HttpResponseBody, body_size);
+                let length = match translator.translate_body(&body) {
+                    Ok(None) => body.len(),
+                    Ok(Some(new_body)) => {
+                        if host::set_body(BufferType::HttpResponseBody, body_size, &new_body) {
+                            new_body.len()
+                        } else {
+                            log::warn!("could not rewrite the response body");
+                            body.len()
+                        }
+                    }
+                    Err(err) => {
+                        let error_body = err.to_openai_body();
+                        self.status = Some(err.status());
+                        host::set_header(MapType::HttpResponseHeaders, ":status", &err.status().to_string());
+                        host::set_header(MapType::HttpResponseHeaders, "content-type", "application/json");
+                        if host::set_body(BufferType::HttpResponseBody, body_size, &error_body) {
+                            error_body.len()
+                        } else {
+                            log::warn!("could not replace the response body with an error");
+                            body.len()
+                        }
+                    }
+                };
+                host::set_header(MapType::HttpResponseHeaders, "content-length", &length.to_string());
+                self.finish();
+                Action::Continue
+            }
+        }
+    }
+}
