@@ -221,12 +221,8 @@ fn image<'a>(part: &'a ContentPart<'a>, i: usize, j: usize) -> Result<ContentBlo
 fn assistant_blocks<'a>(message: &'a ChatMessage<'a>, i: usize) -> Result<Vec<ContentBlock<'a>>, GatewayError> {
     let mut blocks = Vec::with_capacity(1 + message.tool_calls.as_ref().map_or(0, Vec::len));
     match &message.content {
-        None => {}
-        Some(MessageContent::Text(text)) => {
-            if !text.is_empty() {
-                blocks.push(ContentBlock::Text { text });
-            }
-        }
+        Some(MessageContent::Text(text)) if !text.is_empty() => blocks.push(ContentBlock::Text { text }),
+        None | Some(MessageContent::Text(_)) => {}
         Some(MessageContent::Parts(parts)) => {
             for (j, part) in parts.iter().enumerate() {
                 // A refusal the model gave earlier is still what it said: replay it as text.

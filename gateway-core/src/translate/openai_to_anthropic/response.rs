@@ -51,6 +51,7 @@ impl UsageCounts {
         self.input.saturating_add(self.cache_read).saturating_add(self.cache_creation)
     }
 
+    /// OpenAI's `usage` object.
     pub fn to_openai(self) -> Usage {
         let prompt = self.prompt();
         Usage {
@@ -61,6 +62,7 @@ impl UsageCounts {
         }
     }
 
+    /// The gateway's own accounting (input counts every prompt token, cached ones included).
     pub fn to_token_usage(self) -> TokenUsage {
         TokenUsage {
             input: self.prompt(),

@@ -44,6 +44,7 @@ pub struct StreamTranslator {
 }
 
 impl StreamTranslator {
+    /// `include_usage` is the client's `stream_options.include_usage`.
     pub fn new(created: u64, include_usage: bool) -> Self {
         StreamTranslator {
             framer: SseFramer::default(),
@@ -82,6 +83,7 @@ impl StreamTranslator {
         out
     }
 
+    /// Tokens known so far: input from `message_start`, output from `message_delta`.
     pub fn usage(&self) -> TokenUsage {
         self.counts.to_token_usage()
     }
