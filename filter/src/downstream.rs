@@ -90,14 +90,16 @@ impl HttpContext for Downstream {
         host::remove_header(MapType::HttpRequestHeaders, LOCAL_REPLY_MARKER);
 
         let path = host::header(MapType::HttpRequestHeaders, ":path").unwrap_or_default();
+        let method = host::header(MapType::HttpRequestHeaders, ":method").unwrap_or_default();
         let Some(api) = ClientApi::from_path(&path) else {
+            // OpenAI's own wording, so clients and people recognise it.
             let shown: String = path.split('?').next().unwrap_or("").chars().take(200).collect();
+            let shown_method: String = method.chars().take(16).collect();
             self.reject(
-                &GatewayError::new(ErrorKind::NotFound, format!("Invalid URL (POST {shown})")).with_code("unknown_url"),
+                &GatewayError::new(ErrorKind::NotFound, format!("Invalid URL ({shown_method} {shown})")).with_code("unknown_url"),
             );
             return Action::Pause;
         };
-        let method = host::header(MapType::HttpRequestHeaders, ":method").unwrap_or_default();
         if method != "POST" {
             self.reject(
                 &GatewayError::new(ErrorKind::MethodNotAllowed, format!("Method {method} is not allowed here; use POST."))

@@ -50,10 +50,7 @@ pub fn set_body(kind: BufferType, size: usize, value: &[u8]) -> bool {
 
 /// A property of the stream (filter state, xds attributes...) as raw bytes.
 pub fn property(path: &[&str]) -> Option<Vec<u8>> {
-    match hostcalls::get_property(path.to_vec()) {
-        Ok(v) => v,
-        Err(_) => None,
-    }
+    hostcalls::get_property(path.to_vec()).unwrap_or_default()
 }
 
 /// A property that Envoy renders as a string.

@@ -65,15 +65,18 @@ impl Upstream {
     fn attempt_provider(&self, info: &RequestInfo) -> String {
         if let Some(p) = host::property_string(&["xds", "upstream_host_metadata", "filter_metadata", METADATA_NAMESPACE, "provider"]) {
             if self.shared.table.provider(&p).is_some() {
+                log::debug!("attempt provider {p} from endpoint metadata");
                 return p;
             }
             log::warn!("endpoint metadata names unknown provider '{p}'");
         }
         if let Some(cluster) = host::property_string(&["xds", "cluster_name"]) {
             if let Some(p) = self.shared.table.provider_by_cluster(&cluster) {
+                log::debug!("attempt provider {} from cluster {cluster}", p.name);
                 return p.name.clone();
             }
         }
+        log::debug!("attempt provider {} from the downstream selection", info.provider);
         info.provider.clone()
     }
 

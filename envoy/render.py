@@ -1,0 +1,384 @@
+#!/usr/bin/env python3
+"""Renders a complete Envoy bootstrap (JSON) that runs the AI gateway Wasm filter.
+
+Standard library only. Envoy accepts JSON bootstraps (`envoy -c bootstrap.json`).
+
+Example:
+    python3 envoy/render.py --config gateway.json \\
+        --wasm target/wasm32-wasip1/release/ai_gateway_filter.wasm \\
+        --port 10000 --admin-port 9901 \\
+        --cluster demo_anthropic=http://127.0.0.1:18001 \\
+        --cluster openai=https://api.openai.com \\
+        --out /tmp/envoy.json
+
+Several Envoys on one machine need distinct shared-memory ids: start each with its own
+`--base-id N` (e.g. `envoy -c /tmp/envoy.json --base-id 7`), or they fail to start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import sys
+from urllib.parse import urlsplit
+
+# Must match filter/src (lib.rs, metrics.rs): header names, root ids, metric labels.
+CLUSTER_HEADER = "x-ai-gateway-cluster"
+LOCAL_REPLY_MARKER = "x-ai-gateway-local-reply"
+METADATA_NAMESPACE = "ai_gateway"
+DOWNSTREAM_ROOT_ID = "ai_gateway"
+UPSTREAM_ROOT_ID = "ai_gateway_upstream"
+VM_ID = "ai_gateway"
+METRIC_LABELS = ("provider", "model", "status", "type", "code")
+
+ROUTE_TIMEOUT = "300s"
+# Room for headers and Envoy's own framing above the body limit the filter enforces, so the
+# filter (with its clear 413) decides, not Envoy's buffer overflow.
+BUFFER_MARGIN = 1024 * 1024
+DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+CA_CANDIDATES = (
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+)
+
+
+class RenderError(Exception):
+    """A problem with the inputs; reported without a traceback."""
+
+
+def parse_upstream(spec: str) -> tuple[str, dict]:
+    """`name=scheme://host[:port]` → (name, {scheme, host, port})."""
+    name, sep, url = spec.partition("=")
+    if not sep or not name or not url:
+        raise RenderError(f"--cluster expects NAME=URL, got {spec!r}")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise RenderError(f"cluster {name}: URL scheme must be http or https, got {url!r}")
+    if not parts.hostname:
+        raise RenderError(f"cluster {name}: URL has no host: {url!r}")
+    if parts.path not in ("", "/") or parts.query or parts.username:
+        raise RenderError(f"cluster {name}: URL must be scheme://host[:port] only (use path_prefix in the gateway config): {url!r}")
+    default_port = 443 if parts.scheme == "https" else 80
+    try:
+        port = parts.port or default_port
+    except ValueError as e:
+        raise RenderError(f"cluster {name}: {e}") from e
+    return name, {"scheme": parts.scheme, "host": parts.hostname, "port": port, "default_port": port == default_port}
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+def json_error_format(message: str, error_type: str, code: str | None) -> dict:
+    """An OpenAI-shaped error body for Envoy's own local replies."""
+    return {
+        "json_format": {"error": {"message": message, "type": error_type, "param": None, "code": code}},
+        "content_type": "application/json",
+    }
+
+
+def status_mapper(status: int, error_type: str, code: str) -> dict:
+    return {
+        "filter": {
+            "status_code_filter": {
+                "comparison": {"op": "EQ", "value": {"default_value": status, "runtime_key": f"ai_gateway.local_reply.{status}"}}
+            }
+        },
+        "body_format_override": json_error_format("%LOCAL_REPLY_BODY%", error_type, code),
+    }
+
+
+def local_reply_config() -> dict:
+    return {
+        "mappers": [
+            # Replies the filter sent itself are already in OpenAI's shape: keep them as they are.
+            {
+                "filter": {"header_filter": {"header": {"name": LOCAL_REPLY_MARKER, "present_match": True}}},
+                "body_format_override": {
+                    "text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"},
+                    "content_type": "application/json",
+                },
+            },
+            status_mapper(400, "invalid_request_error", "bad_request"),
+            status_mapper(404, "invalid_request_error", "unknown_url"),
+            status_mapper(408, "invalid_request_error", "request_timeout"),
+            status_mapper(413, "invalid_request_error", "request_too_large"),
+            status_mapper(429, "rate_limit_error", "rate_limit_exceeded"),
+            status_mapper(502, "upstream_error", "bad_gateway"),
+            status_mapper(503, "server_error", "upstream_unavailable"),
+            status_mapper(504, "server_error", "upstream_timeout"),
+        ],
+        "body_format": json_error_format("%LOCAL_REPLY_BODY%", "server_error", None),
+    }
+
+
+def wasm_filter(root_id: str, configuration: str, wasm_path: str, env_keys: list[str]) -> dict:
+    vm_config = {
+        # Same vm_id and identical vm_config: both root contexts share one VM per worker.
+        "vm_id": VM_ID,
+        "runtime": "envoy.wasm.runtime.v8",
+        "code": {"local": {"filename": wasm_path}},
+    }
+    if env_keys:
+        vm_config["environment_variables"] = {"host_env_keys": env_keys}
+    return {
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": root_id,
+                "root_id": root_id,
+                # Without it, Pause from on_http_request_headers hangs the request.
+                "allow_on_headers_stop_iteration": True,
+                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": configuration},
+                "vm_config": vm_config,
+            },
+        },
+    }
+
+
+def cluster(name: str, upstream: dict, providers: list[str], buffer_limit: int, ca_file: str | None) -> dict:
+    host, port = upstream["host"], upstream["port"]
+    lb_endpoint: dict = {
+        "endpoint": {
+            "address": {"socket_address": {"address": host, "port_value": port}},
+            # auto_host_rewrite sends this as Host/:authority, so the provider sees its own name.
+            "hostname": host if upstream["default_port"] else f"{host}:{port}",
+        }
+    }
+    if len(providers) == 1:
+        # The upstream filter learns the provider of each attempt from endpoint metadata.
+        lb_endpoint["metadata"] = {"filter_metadata": {METADATA_NAMESPACE: {"provider": providers[0]}}}
+    out: dict = {
+        "name": name,
+        "type": "STRICT_DNS" if is_ip(host) else "LOGICAL_DNS",
+        "connect_timeout": "10s",
+        "dns_lookup_family": "V4_PREFERRED",
+        "per_connection_buffer_limit_bytes": buffer_limit,
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [lb_endpoint]}]},
+    }
+    options: dict = {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        "common_http_protocol_options": {"idle_timeout": "60s"},
+    }
+    if upstream["scheme"] == "https":
+        if not ca_file:
+            raise RenderError(f"cluster {name} uses https but no CA bundle was found; pass --ca-file")
+        # ALPN picks HTTP/2 or HTTP/1.1 per provider.
+        options["auto_config"] = {"http_protocol_options": {}, "http2_protocol_options": {}}
+        out["transport_socket"] = {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                "sni": host,
+                "common_tls_context": {
+                    "validation_context": {
+                        "trusted_ca": {"filename": ca_file},
+                        "match_typed_subject_alt_names": [{"san_type": "DNS", "matcher": {"exact": host}}],
+                    }
+                },
+            },
+        }
+    else:
+        # Plain-text upstreams have no ALPN; auto_config would be rejected.
+        options["explicit_http_config"] = {"http_protocol_options": {}}
+    out["typed_extension_protocol_options"] = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": options}
+    return out
+
+
+def render(
+    config: dict,
+    wasm_path: str,
+    port: int,
+    admin_port: int,
+    upstreams: dict[str, dict],
+    ca_file: str | None = None,
+    access_log: str | None = None,
+) -> dict:
+    """The bootstrap as a dict. Raises RenderError on inconsistent inputs."""
+    providers = config.get("providers")
+    if not isinstance(providers, list):
+        raise RenderError("gateway config has no 'providers' list")
+    by_cluster: dict[str, list[str]] = {}
+    env_keys: list[str] = []
+    for p in providers:
+        by_cluster.setdefault(p.get("cluster", ""), []).append(p.get("name", ""))
+        env = (p.get("credential") or {}).get("env")
+        if env and env not in env_keys:
+            env_keys.append(env)
+    missing = sorted(c for c in by_cluster if c not in upstreams)
+    if missing:
+        raise RenderError(f"no --cluster NAME=URL given for cluster(s) used by the config: {', '.join(missing)}")
+    unused = sorted(c for c in upstreams if c not in by_cluster)
+    if unused:
+        raise RenderError(f"--cluster given for cluster(s) no provider uses: {', '.join(unused)}")
+
+    max_request_bytes = int((config.get("limits") or {}).get("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES))
+    buffer_limit = max_request_bytes + BUFFER_MARGIN
+    configuration = json.dumps(config, separators=(",", ":"))
+    absolute_wasm = os.path.abspath(wasm_path)
+
+    hcm: dict = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "ai_gateway",
+        "codec_type": "AUTO",
+        "route_config": {
+            "name": "ai_gateway",
+            "virtual_hosts": [
+                {
+                    "name": "ai_gateway",
+                    "domains": ["*"],
+                    "routes": [
+                        {
+                            "match": {"prefix": "/", "headers": [{"name": CLUSTER_HEADER, "present_match": True}]},
+                            "route": {
+                                "cluster_header": CLUSTER_HEADER,
+                                "timeout": ROUTE_TIMEOUT,
+                                "auto_host_rewrite": True,
+                            },
+                            # Bodies are buffered whole (for the filter, and for retries).
+                            "request_body_buffer_limit": buffer_limit,
+                        },
+                        {
+                            # The filter answers every unknown path itself; this only catches a
+                            # request that reached the router without a routing decision.
+                            "match": {"prefix": "/"},
+                            "direct_response": {"status": 404, "body": {"inline_string": "Invalid URL"}},
+                        },
+                    ],
+                }
+            ],
+        },
+        "http_filters": [
+            wasm_filter(DOWNSTREAM_ROOT_ID, configuration, absolute_wasm, env_keys),
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+                    "suppress_envoy_headers": True,
+                    "upstream_http_filters": [
+                        wasm_filter(UPSTREAM_ROOT_ID, configuration, absolute_wasm, env_keys),
+                        {
+                            "name": "envoy.filters.http.upstream_codec",
+                            "typed_config": {
+                                "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"
+                            },
+                        },
+                    ],
+                },
+            },
+        ],
+        "local_reply_config": local_reply_config(),
+    }
+    if access_log:
+        hcm["access_log"] = [
+            {
+                "name": "envoy.access_loggers.file",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                    "path": access_log,
+                    "log_format": {
+                        "text_format_source": {
+                            "inline_string": "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%\" %RESPONSE_CODE% %RESPONSE_FLAGS% "
+                            "%BYTES_RECEIVED% %BYTES_SENT% %DURATION%ms cluster=%UPSTREAM_CLUSTER% "
+                            "provider=%RESP(X-AI-GATEWAY-PROVIDER)% model=%RESP(X-AI-GATEWAY-MODEL)% attempts=%UPSTREAM_REQUEST_ATTEMPT_COUNT%\n"
+                        }
+                    },
+                },
+            }
+        ]
+
+    return {
+        "node": {"id": "ai-gateway", "cluster": "ai-gateway"},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "stats_config": {
+            # Metric names are `base;label=value;...` (filter/src/metrics.rs): each regex removes
+            # one `;label=value` part from the name and keeps the value as a Prometheus label.
+            "stats_tags": [{"tag_name": label, "regex": f"(;{label}=([^;]*))"} for label in METRIC_LABELS]
+        },
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "ai_gateway",
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+                    "per_connection_buffer_limit_bytes": buffer_limit,
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {
+                                    "name": "envoy.filters.network.http_connection_manager",
+                                    "typed_config": hcm,
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ],
+            "clusters": [
+                cluster(name, upstreams[name], by_cluster[name], buffer_limit, ca_file) for name in sorted(by_cluster)
+            ],
+        },
+    }
+
+
+def default_ca_file() -> str | None:
+    return next((p for p in CA_CANDIDATES if os.path.exists(p)), None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Run several Envoys on one machine with distinct `--base-id N` each.",
+    )
+    parser.add_argument("--config", required=True, help="gateway config JSON file (schema: gateway_core::GatewayConfig)")
+    parser.add_argument("--wasm", required=True, help="path to ai_gateway_filter.wasm")
+    parser.add_argument("--port", type=int, default=10000, help="listener port on 127.0.0.1 (default 10000)")
+    parser.add_argument("--admin-port", type=int, default=9901, help="admin port on 127.0.0.1 (default 9901)")
+    parser.add_argument(
+        "--cluster",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="upstream of a cluster named in the config, scheme://host[:port]; repeat per cluster",
+    )
+    parser.add_argument("--ca-file", default=None, help="CA bundle for https upstreams (default: system bundle)")
+    parser.add_argument("--access-log", default=None, help="write an access log to this path (e.g. /dev/stdout)")
+    parser.add_argument("--out", default="-", help="output file (default stdout)")
+    args = parser.parse_args(argv)
+
+    try:
+        with open(args.config, encoding="utf-8") as f:
+            config = json.load(f)
+        if not isinstance(config, dict):
+            raise RenderError("gateway config must be a JSON object")
+        upstreams: dict[str, dict] = {}
+        for spec in args.cluster:
+            name, upstream = parse_upstream(spec)
+            if name in upstreams:
+                raise RenderError(f"--cluster {name} given twice")
+            upstreams[name] = upstream
+        if not os.path.exists(args.wasm):
+            raise RenderError(f"wasm module not found: {args.wasm} (build: cargo build -p ai-gateway-filter --target wasm32-wasip1 --release)")
+        bootstrap = render(config, args.wasm, args.port, args.admin_port, upstreams, args.ca_file or default_ca_file(), args.access_log)
+    except (OSError, json.JSONDecodeError, RenderError) as e:
+        print(f"render.py: {e}", file=sys.stderr)
+        return 2
+    text = json.dumps(bootstrap, indent=2) + "\n"
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
