@@ -6,6 +6,7 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod routing;
+pub mod snapshot;
 pub mod sse;
 pub mod translate;
 pub mod usage;

@@ -1,0 +1,374 @@
+//! The admin REST API: providers, routes, virtual keys, declarative apply, snapshot status.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use gateway_core::snapshot::KeyStatus;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+use crate::apply;
+use crate::model::{
+    etag, generate_secret, hash_secret, parse_json, record_view, ApiError, KeySpec, ProviderSpec, RouteSpec,
+};
+use crate::snapshot::SnapshotRx;
+use crate::store::{list_all, Kind, Record, Store};
+
+/// Prefix of every virtual key secret, so leaked keys are easy to recognise and scan for.
+pub const KEY_PREFIX: &str = "sk-gw-";
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+/// Admin credentials, kept only as SHA-256 digests.
+#[derive(Clone, Default)]
+pub struct AuthConfig {
+    admin: Vec<[u8; 32]>,
+    read_only: Vec<[u8; 32]>,
+}
+
+/// What a caller may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Admin,
+    ReadOnly,
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl AuthConfig {
+    pub fn new(admin_tokens: &[String], read_only_tokens: &[String]) -> Self {
+        AuthConfig {
+            admin: admin_tokens.iter().map(|t| digest(t)).collect(),
+            read_only: read_only_tokens.iter().map(|t| digest(t)).collect(),
+        }
+    }
+
+    fn check(&self, token: &str) -> Option<Access> {
+        // Comparing fixed-size digests with a full fold keeps timing independent of where the
+        // token differs.
+        let d = digest(token);
+        let eq = |k: &[u8; 32]| k.iter().zip(d.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        if self.admin.iter().any(eq) {
+            Some(Access::Admin)
+        } else if self.read_only.iter().any(eq) {
+            Some(Access::ReadOnly)
+        } else {
+            None
+        }
+    }
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub auth: Arc<AuthConfig>,
+    /// Notified after every successful write, so the snapshot is rebuilt at once.
+    pub changed: Arc<Notify>,
+    pub snapshots: SnapshotRx,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = (status, Json(self.body())).into_response();
+        if self.status == 401 {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// The OpenAPI document, hand-written to keep the build lean; a test checks it against the router.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// All routes with authentication and access logging.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/v1/providers", get(|s, q| list(s, q, Kind::Provider)).post(create_provider))
+        .route(
+            "/v1/providers/{name}",
+            get(|s, p| get_one(s, p, Kind::Provider)).put(update_provider).delete(delete_provider),
+        )
+        .route("/v1/routes", get(|s, q| list(s, q, Kind::Route)).post(create_route))
+        .route(
+            "/v1/routes/{*model}",
+            get(|s, p| get_one(s, p, Kind::Route)).put(update_route).delete(|s, p, h| delete_one(s, p, h, Kind::Route)),
+        )
+        .route("/v1/keys", get(|s, q| list(s, q, Kind::Key)).post(create_key))
+        .route("/v1/keys/{name}", get(|s, p| get_one(s, p, Kind::Key)).put(update_key).delete(|s, p, h| delete_one(s, p, h, Kind::Key)))
+        .route("/v1/keys/{name}/revoke", post(revoke_key))
+        .route("/v1/apply", post(apply_handler))
+        .route("/v1/snapshot", get(snapshot_status))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+        .merge(api)
+        .fallback(|| async { ApiError::new(404, "not_found", "no such endpoint") })
+        .layer(middleware::from_fn(access_log))
+        .with_state(state)
+}
+
+async fn access_log(req: Request, next: Next) -> Response {
+    // Only method, path and status: never headers (Authorization) or bodies (secrets).
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    tracing::info!(%method, %path, status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    resp
+}
+
+async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    let access = match token.and_then(|t| state.auth.check(t)) {
+        Some(a) => a,
+        None => return ApiError::new(401, "unauthorized", "a valid admin token is required (Authorization: Bearer ...)").into_response(),
+    };
+    let read = matches!(*req.method(), Method::GET | Method::HEAD);
+    let dry_run = req.uri().path() == "/v1/apply" && query_flag(req.uri().query(), "dry_run");
+    if access == Access::ReadOnly && !read && !dry_run {
+        return ApiError::new(403, "forbidden", "this token is read-only").into_response();
+    }
+    next.run(req).await
+}
+
+fn query_flag(query: Option<&str>, name: &str) -> bool {
+    query.unwrap_or("").split('&').any(|kv| {
+        let mut it = kv.splitn(2, '=');
+        it.next() == Some(name) && matches!(it.next(), None | Some("true") | Some("1"))
+    })
+}
+
+fn object_response(status: StatusCode, rec: &Record, extra: Option<(&str, Value)>) -> Response {
+    let mut body = record_view(rec);
+    if let (Some((k, v)), Some(obj)) = (extra, body.as_object_mut()) {
+        obj.insert(k.to_string(), v);
+    }
+    let mut resp = (status, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&etag(rec.version)) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
+/// `If-Match` as an expected version: absent or `*` → no precondition. A tag that is not one of
+/// ours can never match the current version, so it is a 412 rather than a 400.
+fn if_match(headers: &HeaderMap, kind: Kind, name: &str) -> Result<Option<u64>, ApiError> {
+    let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let v = v.to_str().unwrap_or("").trim();
+    if v == "*" {
+        return Ok(None);
+    }
+    let tag = v.strip_prefix("W/").unwrap_or(v).trim_matches('"');
+    tag.parse::<u64>().map(Some).map_err(|_| {
+        ApiError::new(412, "version_mismatch", format!("If-Match {v} does not match the current ETag of {kind} '{name}'"))
+    })
+}
+
+async fn list(State(st): State<AppState>, Query(q): Query<HashMap<String, String>>, kind: Kind) -> ApiResult {
+    let limit = match q.get("limit") {
+        None => DEFAULT_PAGE,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+            _ => return Err(ApiError::field("limit", format!("limit must be an integer from 1 to {MAX_PAGE}"))),
+        },
+    };
+    let after = match q.get("cursor") {
+        None => None,
+        Some(c) => Some(
+            hex::decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| ApiError::field("cursor", "cursor is not one this API returned"))?,
+        ),
+    };
+    let page = st.store.list(kind, after.as_deref(), limit).await?;
+    let items: Vec<Value> = page.items.iter().map(record_view).collect();
+    let next = page.next.map(|n| hex::encode(n.as_bytes()));
+    Ok(Json(json!({"items": items, "next_cursor": next})).into_response())
+}
+
+async fn get_one(State(st): State<AppState>, Path(name): Path<String>, kind: Kind) -> ApiResult {
+    match st.store.get(kind, &name).await? {
+        Some(rec) => Ok(object_response(StatusCode::OK, &rec, None)),
+        None => Err(ApiError::new(404, "not_found", format!("{kind} '{name}' not found"))),
+    }
+}
+
+async fn delete_one(State(st): State<AppState>, Path(name): Path<String>, headers: HeaderMap, kind: Kind) -> ApiResult {
+    let expected = if_match(&headers, kind, &name)?;
+    st.store.delete(kind, &name, expected).await?;
+    st.changed.notify_one();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn path_name(body_name: &mut String, path: &str, param: &str) -> Result<(), ApiError> {
+    if body_name.is_empty() {
+        *body_name = path.to_string();
+    } else if body_name != path {
+        return Err(ApiError::field(param, format!("'{param}' in the body differs from the one in the URL; renames are not supported")));
+    }
+    Ok(())
+}
+
+fn to_doc<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError::new(500, "internal", e.to_string()))
+}
+
+async fn create_provider(State(st): State<AppState>, body: Bytes) -> ApiResult {
+    let spec: ProviderSpec = parse_json(&body)?;
+    spec.validate("")?;
+    let rec = st.store.create(Kind::Provider, &spec.name, &to_doc(&spec)?, None).await?;
+    st.changed.notify_one();
+    Ok(object_response(StatusCode::CREATED, &rec, None))
+}
+
+async fn update_provider(State(st): State<AppState>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult {
+    let expected = if_match(&headers, Kind::Provider, &name)?;
+    let mut spec: ProviderSpec = parse_json(&body)?;
+    path_name(&mut spec.name, &name, "name")?;
+    spec.validate("")?;
+    let rec = st.store.update(Kind::Provider, &name, expected, &to_doc(&spec)?).await?;
+    st.changed.notify_one();
+    Ok(object_response(StatusCode::OK, &rec, None))
+}
+
+async fn delete_provider(State(st): State<AppState>, Path(name): Path<String>, headers: HeaderMap) -> ApiResult {
+    let expected = if_match(&headers, Kind::Provider, &name)?;
+    // Refuse to orphan routes. A route created concurrently can still slip through; the snapshot
+    // builder then leaves that route out rather than publishing an invalid config.
+    for r in list_all(st.store.as_ref(), Kind::Route).await? {
+        let uses = serde_json::from_value::<RouteSpec>(r.doc.clone())
+            .map(|s| s.targets.iter().any(|t| t.provider == name))
+            .unwrap_or(false);
+        if uses {
+            return Err(ApiError::new(409, "in_use", format!("provider '{name}' is used by route '{}'", r.name)));
+        }
+    }
+    st.store.delete(Kind::Provider, &name, expected).await?;
+    st.changed.notify_one();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn validate_route(st: &AppState, spec: &RouteSpec) -> Result<(), ApiError> {
+    let mut known = std::collections::HashSet::new();
+    for t in &spec.targets {
+        if st.store.get(Kind::Provider, &t.provider).await?.is_some() {
+            known.insert(t.provider.clone());
+        }
+    }
+    spec.validate("", &|p| known.contains(p))
+}
+
+async fn create_route(State(st): State<AppState>, body: Bytes) -> ApiResult {
+    let spec: RouteSpec = parse_json(&body)?;
+    validate_route(&st, &spec).await?;
+    let rec = st.store.create(Kind::Route, &spec.model, &to_doc(&spec)?, None).await?;
+    st.changed.notify_one();
+    Ok(object_response(StatusCode::CREATED, &rec, None))
+}
+
+async fn update_route(State(st): State<AppState>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult {
+    let expected = if_match(&headers, Kind::Route, &name)?;
+    let mut spec: RouteSpec = parse_json(&body)?;
+    path_name(&mut spec.model, &name, "model")?;
+    validate_route(&st, &spec).await?;
+    let rec = st.store.update(Kind::Route, &name, expected, &to_doc(&spec)?).await?;
+    st.changed.notify_one();
+    Ok(object_response(StatusCode::OK, &rec, None))
+}
+
+async fn create_key(State(st): State<AppState>, body: Bytes) -> ApiResult {
+    let spec: KeySpec = parse_json(&body)?;
+    spec.validate(true)?;
+    let secret = generate_secret(KEY_PREFIX)?;
+    let rec = st.store.create(Kind::Key, &spec.name, &to_doc(&spec)?, Some(&hash_secret(&secret))).await?;
+    st.changed.notify_one();
+    // The only time the secret leaves the control plane: it is not stored, only its hash.
+    let mut resp = object_response(StatusCode::CREATED, &rec, Some(("secret", Value::String(secret))));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+async fn update_key(State(st): State<AppState>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult {
+    let expected = if_match(&headers, Kind::Key, &name)?;
+    let mut spec: KeySpec = parse_json(&body)?;
+    path_name(&mut spec.name, &name, "name")?;
+    spec.validate(false)?;
+    let current = st
+        .store
+        .get(Kind::Key, &name)
+        .await?
+        .ok_or_else(|| ApiError::new(404, "not_found", format!("key '{name}' not found")))?;
+    let was_revoked = serde_json::from_value::<KeySpec>(current.doc).map(|k| k.status == KeyStatus::Revoked).unwrap_or(false);
+    if was_revoked && spec.status == KeyStatus::Active {
+        return Err(ApiError::field("status", "a revoked key cannot be reactivated; create a new key"));
+    }
+    let rec = st.store.update(Kind::Key, &name, expected, &to_doc(&spec)?).await?;
+    st.changed.notify_one();
+    Ok(object_response(StatusCode::OK, &rec, None))
+}
+
+async fn revoke_key(State(st): State<AppState>, Path(name): Path<String>, headers: HeaderMap) -> ApiResult {
+    let expected = if_match(&headers, Kind::Key, &name)?;
+    let current = st
+        .store
+        .get(Kind::Key, &name)
+        .await?
+        .ok_or_else(|| ApiError::new(404, "not_found", format!("key '{name}' not found")))?;
+    let mut spec: KeySpec = serde_json::from_value(current.doc.clone()).map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+    spec.status = KeyStatus::Revoked;
+    let rec = st.store.update(Kind::Key, &name, expected.or(Some(current.version)), &to_doc(&spec)?).await?;
+    st.changed.notify_one();
+    Ok(object_response(StatusCode::OK, &rec, None))
+}
+
+async fn apply_handler(State(st): State<AppState>, Query(q): Query<HashMap<String, String>>, headers: HeaderMap, body: Bytes) -> ApiResult {
+    let dry_run = q.get("dry_run").is_some_and(|v| v.is_empty() || v == "true" || v == "1");
+    let yaml = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.contains("yaml"));
+    let desired = if yaml { apply::parse_yaml(&body)? } else { parse_json(&body)? };
+    let plan = apply::plan(st.store.as_ref(), &desired).await?;
+    if !dry_run && !plan.changes.is_empty() {
+        apply::execute(st.store.as_ref(), &plan).await?;
+        st.changed.notify_one();
+    }
+    Ok(Json(json!({"dry_run": dry_run, "changes": plan.changes, "diff": plan.render()})).into_response())
+}
+
+async fn snapshot_status(State(st): State<AppState>) -> ApiResult {
+    let snap = st.snapshots.borrow().clone();
+    match snap {
+        None => Err(ApiError::new(503, "not_ready", "no snapshot built yet")),
+        Some(b) => Ok(Json(json!({
+            "version": b.snapshot.version,
+            "providers": b.snapshot.config.providers.len(),
+            "routes": b.snapshot.config.routes.len(),
+            "keys": b.snapshot.keys.len(),
+            "credentials_resolved": b.snapshot.credentials.iter().map(|c| c.provider.clone()).collect::<Vec<_>>(),
+            "bytes": b.json.len(),
+            "build_ms": b.build_time.as_secs_f64() * 1000.0,
+            "warnings": b.warnings,
+        }))
+        .into_response()),
+    }
+}

@@ -1,0 +1,194 @@
+//! Declarative apply for GitOps: one document lists every provider and route; the plan is the
+//! exact diff against the store, and executing it makes exactly that diff.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::model::{ApiError, ProviderSpec, RouteSpec};
+use crate::store::{list_all, Kind, Record, Store};
+
+/// The whole desired state of providers and routes. Virtual keys are not part of it: they carry
+/// secrets created once, which do not belong in a Git repository.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Desired {
+    #[serde(default)]
+    pub providers: Vec<ProviderSpec>,
+    #[serde(default)]
+    pub routes: Vec<RouteSpec>,
+}
+
+/// What a change does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub action: Action,
+    pub kind: &'static str,
+    pub name: String,
+    /// The version the plan was computed against; the write is conditional on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_version: Option<u64>,
+    /// Top-level fields that differ (updates only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+    #[serde(skip)]
+    kind_enum: Option<Kind>,
+    #[serde(skip)]
+    doc: Option<Value>,
+}
+
+/// The ordered changes that turn the store into the desired state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+}
+
+/// Parses a YAML (or JSON, which is YAML) document; errors name the bad field.
+pub fn parse_yaml(bytes: &[u8]) -> Result<Desired, ApiError> {
+    let de = serde_yaml::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        ApiError::field(path, format!("invalid document: {}", e.into_inner()))
+    })
+}
+
+fn to_doc<T: Serialize>(v: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError::new(500, "internal", e.to_string()))
+}
+
+fn changed_fields(old: &Value, new: &Value) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let o = old.as_object().unwrap_or(&empty);
+    let n = new.as_object().unwrap_or(&empty);
+    let mut keys: Vec<&String> = o.keys().chain(n.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter().filter(|k| o.get(*k) != n.get(*k)).cloned().collect()
+}
+
+/// Validates the document as a whole (names unique, routes only reference listed providers).
+pub fn validate(desired: &Desired) -> Result<(), ApiError> {
+    let mut names = HashSet::new();
+    for (i, p) in desired.providers.iter().enumerate() {
+        p.validate(&format!("providers[{i}]."))?;
+        if !names.insert(p.name.as_str()) {
+            return Err(ApiError::field(format!("providers[{i}].name"), format!("provider '{}' is listed twice", p.name)));
+        }
+    }
+    let mut models = HashSet::new();
+    for (i, r) in desired.routes.iter().enumerate() {
+        r.validate(&format!("routes[{i}]."), &|p| names.contains(p))?;
+        if !models.insert(r.model.as_str()) {
+            return Err(ApiError::field(format!("routes[{i}].model"), format!("route '{}' is listed twice", r.model)));
+        }
+    }
+    Ok(())
+}
+
+fn diff(kind: Kind, current: Vec<Record>, desired: Vec<(String, Value)>, upserts: &mut Vec<Change>, deletes: &mut Vec<Change>) {
+    let mut current: BTreeMap<String, Record> = current.into_iter().map(|r| (r.name.clone(), r)).collect();
+    for (name, doc) in desired {
+        match current.remove(&name) {
+            None => upserts.push(Change {
+                action: Action::Create,
+                kind: kind.as_str(),
+                name,
+                expected_version: None,
+                fields: Vec::new(),
+                kind_enum: Some(kind),
+                doc: Some(doc),
+            }),
+            Some(rec) if rec.doc != doc => upserts.push(Change {
+                action: Action::Update,
+                kind: kind.as_str(),
+                fields: changed_fields(&rec.doc, &doc),
+                name,
+                expected_version: Some(rec.version),
+                kind_enum: Some(kind),
+                doc: Some(doc),
+            }),
+            Some(_) => {}
+        }
+    }
+    for (name, rec) in current {
+        deletes.push(Change {
+            action: Action::Delete,
+            kind: kind.as_str(),
+            name,
+            expected_version: Some(rec.version),
+            fields: Vec::new(),
+            kind_enum: Some(kind),
+            doc: None,
+        });
+    }
+}
+
+/// Computes the diff. Order: providers created/updated, routes created/updated, routes deleted,
+/// providers deleted — so no step leaves a route pointing at a missing provider.
+pub async fn plan(store: &dyn Store, desired: &Desired) -> Result<Plan, ApiError> {
+    validate(desired)?;
+    let providers = desired.providers.iter().map(|p| Ok((p.name.clone(), to_doc(p)?))).collect::<Result<Vec<_>, ApiError>>()?;
+    let routes = desired.routes.iter().map(|r| Ok((r.model.clone(), to_doc(r)?))).collect::<Result<Vec<_>, ApiError>>()?;
+    let (mut p_up, mut p_del, mut r_up, mut r_del) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    diff(Kind::Provider, list_all(store, Kind::Provider).await?, providers, &mut p_up, &mut p_del);
+    diff(Kind::Route, list_all(store, Kind::Route).await?, routes, &mut r_up, &mut r_del);
+    let mut changes = p_up;
+    changes.extend(r_up);
+    changes.extend(r_del);
+    changes.extend(p_del);
+    Ok(Plan { changes })
+}
+
+/// Executes a plan step by step, each write conditional on the version the plan saw. If someone
+/// else changed an object meanwhile, it stops with 412 (409 for a name created meanwhile); the
+/// steps already done stay done and a new plan converges.
+pub async fn execute(store: &dyn Store, plan: &Plan) -> Result<(), ApiError> {
+    for c in &plan.changes {
+        let kind = c.kind_enum.ok_or_else(|| ApiError::new(500, "internal", "change without kind"))?;
+        let empty = Value::Null;
+        let doc = c.doc.as_ref().unwrap_or(&empty);
+        match c.action {
+            Action::Create => {
+                store.create(kind, &c.name, doc, None).await?;
+            }
+            Action::Update => {
+                store.update(kind, &c.name, c.expected_version, doc).await?;
+            }
+            Action::Delete => store.delete(kind, &c.name, c.expected_version).await?,
+        }
+    }
+    Ok(())
+}
+
+impl Plan {
+    /// Human-readable diff, one line per change (`+` create, `~` update, `-` delete).
+    pub fn render(&self) -> String {
+        if self.changes.is_empty() {
+            return "no changes\n".to_string();
+        }
+        let mut out = String::new();
+        for c in &self.changes {
+            let sign = match c.action {
+                Action::Create => '+',
+                Action::Update => '~',
+                Action::Delete => '-',
+            };
+            out.push_str(&format!("{sign} {} {}", c.kind, c.name));
+            if !c.fields.is_empty() {
+                out.push_str(&format!(" ({})", c.fields.join(", ")));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}

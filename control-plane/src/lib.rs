@@ -1,0 +1,8 @@
+//! Control plane of the AI gateway: stores providers, routes and virtual keys, serves the admin
+//! REST API, and builds the versioned snapshots pushed to every Envoy's filter.
+
+pub mod api;
+pub mod apply;
+pub mod model;
+pub mod snapshot;
+pub mod store;

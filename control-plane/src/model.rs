@@ -1,0 +1,300 @@
+//! The objects of the admin API (providers, routes, virtual keys), their validation, and the
+//! error type every API failure is reported with.
+
+use gateway_core::config::TargetConfig;
+use gateway_core::snapshot::KeyStatus;
+use gateway_core::ProviderKind;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::store::{now_unix, Record, StoreError};
+
+/// A failed API call: HTTP status plus OpenAI's error shape, `param` naming the bad field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct ApiError {
+    pub status: u16,
+    pub message: String,
+    pub param: Option<String>,
+    pub code: &'static str,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into(), param: None, code }
+    }
+
+    /// A 400 naming the offending field.
+    pub fn field(param: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError { status: 400, message: message.into(), param: Some(param.into()), code: "invalid_field" }
+    }
+
+    /// OpenAI's `error.type` for the status.
+    pub fn error_type(&self) -> &'static str {
+        match self.status {
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            409 | 412 => "conflict_error",
+            s if s >= 500 => "server_error",
+            _ => "invalid_request_error",
+        }
+    }
+
+    /// `{"error":{"message","type","param","code"}}`.
+    pub fn body(&self) -> Value {
+        json!({"error": {"message": self.message, "type": self.error_type(), "param": self.param, "code": self.code}})
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match &e {
+            StoreError::AlreadyExists { .. } => ApiError::new(409, "already_exists", e.to_string()),
+            StoreError::NotFound { .. } => ApiError::new(404, "not_found", e.to_string()),
+            StoreError::VersionMismatch { .. } => ApiError::new(412, "version_mismatch", e.to_string()),
+            StoreError::Backend(_) => {
+                tracing::error!(error = %e, "store failure");
+                ApiError::new(503, "store_unavailable", "the store is unavailable; retry later")
+            }
+        }
+    }
+}
+
+/// Parses a JSON body; a failure is a 400 whose `param` is the path of the bad field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let mut err = ApiError::field(path.clone(), format!("invalid request body: {inner}"));
+        if path == "." {
+            err.param = None;
+        }
+        err
+    })
+}
+
+/// Names are ids in URLs, storage keys and Envoy metadata: keep them to a safe alphabet.
+pub fn validate_name(param: &str, name: &str) -> Result<(), ApiError> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/' | '@');
+    if name.is_empty() || name.len() > 128 {
+        return Err(ApiError::field(param, format!("'{param}' must be 1 to 128 characters")));
+    }
+    if !name.chars().all(ok_char) || name.starts_with(['.', '/']) {
+        return Err(ApiError::field(
+            param,
+            format!("'{param}' may contain only letters, digits and - _ . : / @, and must not start with . or /"),
+        ));
+    }
+    Ok(())
+}
+
+/// A provider account as managed over the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSpec {
+    #[serde(default)]
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Envoy cluster that reaches the provider.
+    pub cluster: String,
+    /// `env:NAME` or an AWS Secrets Manager ARN; never the secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
+}
+
+/// Where a provider's secret is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialRef {
+    Env(String),
+    SecretsManager(String),
+}
+
+impl CredentialRef {
+    /// Parses a reference; anything else (for instance a pasted API key) is rejected so that a
+    /// secret can never end up stored in plaintext.
+    pub fn parse(s: &str) -> Option<Self> {
+        if let Some(var) = s.strip_prefix("env:") {
+            let mut chars = var.chars();
+            let first_ok = chars.next().is_some_and(|c| c.is_ascii_uppercase() || c == '_');
+            if first_ok && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') && var.len() <= 128 {
+                return Some(CredentialRef::Env(var.to_string()));
+            }
+            return None;
+        }
+        let parts: Vec<&str> = s.split(':').collect();
+        // arn:aws:secretsmanager:<region>:<account>:secret:<name>
+        if parts.len() >= 7
+            && parts.first() == Some(&"arn")
+            && parts.get(1).is_some_and(|p| p.starts_with("aws"))
+            && parts.get(2) == Some(&"secretsmanager")
+            && parts.get(4).is_some_and(|a| a.len() == 12 && a.chars().all(|c| c.is_ascii_digit()))
+            && parts.get(5) == Some(&"secret")
+        {
+            return Some(CredentialRef::SecretsManager(s.to_string()));
+        }
+        None
+    }
+}
+
+impl ProviderSpec {
+    pub fn validate(&self, prefix: &str) -> Result<(), ApiError> {
+        validate_name(&format!("{prefix}name"), &self.name)?;
+        validate_name(&format!("{prefix}cluster"), &self.cluster)?;
+        if let Some(c) = &self.credential {
+            if CredentialRef::parse(c).is_none() {
+                return Err(ApiError::field(
+                    format!("{prefix}credential"),
+                    "credential must be a reference, 'env:VAR_NAME' or 'arn:aws:secretsmanager:<region>:<account>:secret:<name>', never the secret itself",
+                ));
+            }
+        }
+        if let Some(p) = &self.path_prefix {
+            if !p.starts_with('/') || p.contains(['?', '#', ' ']) {
+                return Err(ApiError::field(format!("{prefix}path_prefix"), "path_prefix must start with '/' and contain no query"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A public model name and its provider targets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    #[serde(default)]
+    pub model: String,
+    pub targets: Vec<TargetConfig>,
+}
+
+impl RouteSpec {
+    /// Checks the shape; `provider_exists` checks each target's provider.
+    pub fn validate(&self, prefix: &str, provider_exists: &dyn Fn(&str) -> bool) -> Result<(), ApiError> {
+        validate_name(&format!("{prefix}model"), &self.model)?;
+        if self.targets.is_empty() {
+            return Err(ApiError::field(format!("{prefix}targets"), "a route needs at least one target"));
+        }
+        for (i, t) in self.targets.iter().enumerate() {
+            validate_name(&format!("{prefix}targets[{i}].model"), &t.model)?;
+            if !provider_exists(&t.provider) {
+                return Err(ApiError::field(
+                    format!("{prefix}targets[{i}].provider"),
+                    format!("unknown provider '{}'", t.provider),
+                ));
+            }
+        }
+        if !self.targets.iter().any(|t| t.weight > 0) {
+            return Err(ApiError::field(format!("{prefix}targets"), "at least one target needs a positive weight"));
+        }
+        Ok(())
+    }
+}
+
+/// A virtual key as stored (no secret, its hash lives beside the document).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySpec {
+    #[serde(default)]
+    pub name: String,
+    pub owner: String,
+    pub allowed_models: Vec<String>,
+    /// Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    #[serde(default = "active")]
+    pub status: KeyStatus,
+}
+
+fn active() -> KeyStatus {
+    KeyStatus::Active
+}
+
+impl KeySpec {
+    /// `creating` additionally requires a future expiry.
+    pub fn validate(&self, creating: bool) -> Result<(), ApiError> {
+        validate_name("name", &self.name)?;
+        if self.owner.trim().is_empty() || self.owner.len() > 256 {
+            return Err(ApiError::field("owner", "owner must be 1 to 256 characters"));
+        }
+        if self.allowed_models.is_empty() {
+            return Err(ApiError::field("allowed_models", "list at least one model, or \"*\" for all"));
+        }
+        for (i, m) in self.allowed_models.iter().enumerate() {
+            if m != "*" {
+                validate_name(&format!("allowed_models[{i}]"), m)?;
+            }
+        }
+        if creating && self.expires_at.is_some_and(|t| t <= now_unix()) {
+            return Err(ApiError::field("expires_at", "expires_at must be in the future (Unix seconds)"));
+        }
+        if creating && self.status != KeyStatus::Active {
+            return Err(ApiError::field("status", "a new key is active"));
+        }
+        Ok(())
+    }
+}
+
+/// Lower-case hex SHA-256: how a virtual key's secret is stored and looked up.
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// A new virtual key secret: `sk-gw-` and 256 random bits.
+pub fn generate_secret(prefix: &str) -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| ApiError::new(500, "internal", format!("no randomness: {e}")))?;
+    Ok(format!("{prefix}{}", hex::encode(bytes)))
+}
+
+/// The API view of a record: the document plus `version`, `created_at` and `updated_at`.
+pub fn record_view(rec: &Record) -> Value {
+    let mut v = rec.doc.clone();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("version".into(), json!(rec.version));
+        obj.insert("created_at".into(), json!(rec.created_at));
+        obj.insert("updated_at".into(), json!(rec.updated_at));
+    }
+    v
+}
+
+/// The HTTP entity tag of a version.
+pub fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_references_only() {
+        assert_eq!(CredentialRef::parse("env:OPENAI_API_KEY"), Some(CredentialRef::Env("OPENAI_API_KEY".into())));
+        assert!(CredentialRef::parse("arn:aws:secretsmanager:eu-west-1:123456789012:secret:openai-AbCdEf").is_some());
+        for bad in ["sk-proj-abc", "env:", "env:lower", "env:A-B", "arn:aws:s3:::bucket", "arn:aws:secretsmanager:r:1:secret:x"] {
+            assert!(CredentialRef::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parse_errors_name_the_field() {
+        let e = parse_json::<RouteSpec>(br#"{"model":"m","targets":[{"provider":"p","model":"x","weight":"heavy"}]}"#).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert_eq!(e.param.as_deref(), Some("targets[0].weight"));
+        let e = parse_json::<ProviderSpec>(br#"{"name":"p","kind":"openai","cluster":"c","colour":1}"#).unwrap_err();
+        assert!(e.message.contains("colour"), "{}", e.message);
+    }
+
+    #[test]
+    fn secrets_are_random_and_hashed() {
+        let a = generate_secret("sk-gw-").unwrap();
+        let b = generate_secret("sk-gw-").unwrap();
+        assert_ne!(a, b);
+        assert!(a.starts_with("sk-gw-") && a.len() == 6 + 64);
+        assert_eq!(hash_secret("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+}

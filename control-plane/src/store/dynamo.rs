@@ -1,0 +1,418 @@
+//! DynamoDB store: the source of truth in the cloud. Table design: docs/control-plane.md.
+//!
+//! One table. Objects live at `pk = <kind>`, `sk = <name>`; a virtual key's hash is claimed by a
+//! second item `pk = "key_hash"`, `sk = <hash>` so lookups are strongly consistent and a hash can
+//! never be registered twice (a GSI could do neither). Every write is a transaction that also
+//! adds one to `pk = "meta"`, `sk = "revision"`, so the revision counts writes exactly.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, Put, ScalarAttributeType,
+    TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use serde_json::Value;
+
+use super::{now_unix, Kind, Page, Record, Store, StoreError};
+
+const META_PK: &str = "meta";
+const META_SK: &str = "revision";
+const HASH_PK: &str = "key_hash";
+/// Attempts for a write that lost a race on the revision counter (TransactionConflict).
+const MAX_ATTEMPTS: u32 = 20;
+
+/// Where and how to reach DynamoDB.
+#[derive(Debug, Clone)]
+pub struct DynamoSettings {
+    pub table: String,
+    /// `http://127.0.0.1:8000` for DynamoDB Local; `None` for the regional AWS endpoint.
+    pub endpoint: Option<String>,
+    pub region: String,
+}
+
+impl DynamoSettings {
+    /// Settings from `CP_DYNAMODB_TABLE`, `CP_DYNAMODB_ENDPOINT` and `AWS_REGION`.
+    pub fn from_env() -> Self {
+        DynamoSettings {
+            table: std::env::var("CP_DYNAMODB_TABLE").unwrap_or_else(|_| "ai-gateway".into()),
+            endpoint: std::env::var("CP_DYNAMODB_ENDPOINT").ok().filter(|s| !s.is_empty()),
+            region: std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
+        }
+    }
+}
+
+/// A store in one DynamoDB table.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn sdk_err<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
+    StoreError::Backend(DisplayErrorContext(&e).to_string())
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, k: &str) -> Option<&'a str> {
+    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn get_n(item: &HashMap<String, AttributeValue>, k: &str) -> Result<u64, StoreError> {
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| StoreError::Backend(format!("item attribute '{k}' missing or not a number")))
+}
+
+fn to_record(kind: Kind, item: &HashMap<String, AttributeValue>) -> Result<Record, StoreError> {
+    let name = get_s(item, "sk").ok_or_else(|| backend("item without sk"))?.to_string();
+    let doc = serde_json::from_str(get_s(item, "doc").ok_or_else(|| backend("item without doc"))?).map_err(backend)?;
+    Ok(Record {
+        kind,
+        name,
+        version: get_n(item, "version")?,
+        doc,
+        key_hash: get_s(item, "key_hash").map(str::to_string),
+        created_at: get_n(item, "created_at")?,
+        updated_at: get_n(item, "updated_at")?,
+    })
+}
+
+/// What a cancelled transaction tells about its first item (the object itself).
+enum Cancel {
+    /// The object's condition did not hold.
+    Condition,
+    /// Lost a race with a concurrent transaction; retry.
+    Conflict,
+    /// A later item's condition (e.g. the key-hash claim) failed.
+    Other(String),
+}
+
+fn classify_cancel(err: &SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>) -> Option<Cancel> {
+    let TransactWriteItemsError::TransactionCanceledException(tc) = err.as_service_error()? else {
+        return None;
+    };
+    let reasons = tc.cancellation_reasons();
+    let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
+    if code(0) == "ConditionalCheckFailed" {
+        return Some(Cancel::Condition);
+    }
+    if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+        return Some(Cancel::Conflict);
+    }
+    let first_failed = reasons.iter().position(|r| r.code().is_some_and(|c| c != "None"));
+    Some(Cancel::Other(format!("transaction cancelled: item {first_failed:?} {}", first_failed.map(code).unwrap_or(""))))
+}
+
+async fn backoff(attempt: u32) {
+    // Jitter from the clock's low bits is enough to de-synchronise two writers.
+    let jitter = u64::from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0) % 10);
+    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt) + jitter)).await;
+}
+
+impl DynamoStore {
+    /// A client for `settings`. Credentials come from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`
+    /// (`AWS_SESSION_TOKEN`); with a local endpoint and none set, dummy ones (DynamoDB Local
+    /// accepts any).
+    pub fn connect(settings: &DynamoSettings) -> Self {
+        let id = std::env::var("AWS_ACCESS_KEY_ID").ok();
+        let secret = std::env::var("AWS_SECRET_ACCESS_KEY").ok();
+        let token = std::env::var("AWS_SESSION_TOKEN").ok();
+        let creds = match (id, secret) {
+            (Some(i), Some(s)) => Credentials::new(i, s, token, None, "environment"),
+            _ => Credentials::new("local", "local", None, None, "dynamodb-local"),
+        };
+        let mut b = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(settings.region.clone()))
+            .credentials_provider(creds);
+        if let Some(ep) = &settings.endpoint {
+            b = b.endpoint_url(ep.clone());
+        }
+        DynamoStore { client: Client::from_conf(b.build()), table: settings.table.clone() }
+    }
+
+    /// Creates the table if it does not exist; returns whether it was created.
+    pub async fn create_table(&self) -> Result<bool, StoreError> {
+        let key = |name: &str, t: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(t).build().map_err(backend);
+        let attr = |name: &str| {
+            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().map_err(backend)
+        };
+        let res = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .attribute_definitions(attr("pk")?)
+            .attribute_definitions(attr("sk")?)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await;
+        match res {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_in_use_exception()) => return Ok(false),
+            Err(e) => return Err(sdk_err(e)),
+        }
+        for _ in 0..120 {
+            let d = self.client.describe_table().table_name(&self.table).send().await.map_err(sdk_err)?;
+            let active = d.table().and_then(|t| t.table_status()).is_some_and(|s| s.as_str() == "ACTIVE");
+            if active {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Err(backend("table did not become ACTIVE within 60 s"))
+    }
+
+    /// Deletes the table (tests use one table per run).
+    pub async fn delete_table(&self) -> Result<(), StoreError> {
+        self.client.delete_table().table_name(&self.table).send().await.map_err(sdk_err)?;
+        Ok(())
+    }
+
+    fn revision_bump(&self) -> Result<TransactWriteItem, StoreError> {
+        let u = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(META_PK))
+            .key("sk", s(META_SK))
+            .update_expression("ADD #r :one")
+            .expression_attribute_names("#r", "rev")
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(backend)?;
+        Ok(TransactWriteItem::builder().update(u).build())
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>> {
+        self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ())
+    }
+
+    /// Writes `mutation(current)` conditioned on the current version, retrying lost races;
+    /// `expected` turns a version change into `VersionMismatch` instead of a retry.
+    async fn conditional_write<F>(&self, kind: Kind, name: &str, expected: Option<u64>, mutation: F) -> Result<Option<Record>, StoreError>
+    where
+        F: Fn(&Record) -> Result<(Vec<TransactWriteItem>, Option<Record>), StoreError>,
+    {
+        for attempt in 0..MAX_ATTEMPTS {
+            let current = self.get(kind, name).await?.ok_or_else(|| StoreError::NotFound { kind, name: name.to_string() })?;
+            if let Some(e) = expected {
+                if e != current.version {
+                    return Err(StoreError::VersionMismatch { kind, name: name.to_string(), expected: e, current: current.version });
+                }
+            }
+            let (items, result) = mutation(&current)?;
+            match self.transact(items).await {
+                Ok(()) => return Ok(result),
+                Err(e) => match classify_cancel(&e) {
+                    // Re-read: the next round reports NotFound or VersionMismatch, or retries.
+                    Some(Cancel::Condition) | Some(Cancel::Conflict) => backoff(attempt).await,
+                    Some(Cancel::Other(m)) => return Err(StoreError::Backend(m)),
+                    None => return Err(sdk_err(e)),
+                },
+            }
+        }
+        Err(backend(format!("{kind} '{name}': too many concurrent writers, gave up")))
+    }
+
+    fn version_condition(v: u64) -> (&'static str, [(&'static str, &'static str); 1], AttributeValue) {
+        ("#v = :expected", [("#v", "version")], n(v))
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn create(&self, kind: Kind, name: &str, doc: &Value, key_hash: Option<&str>) -> Result<Record, StoreError> {
+        let now = now_unix();
+        let doc_json = serde_json::to_string(doc).map_err(backend)?;
+        for attempt in 0..MAX_ATTEMPTS {
+            let mut put = Put::builder()
+                .table_name(&self.table)
+                .item("pk", s(kind.as_str()))
+                .item("sk", s(name))
+                .item("version", n(1))
+                .item("doc", s(doc_json.clone()))
+                .item("created_at", n(now))
+                .item("updated_at", n(now))
+                .condition_expression("attribute_not_exists(pk)");
+            if let Some(h) = key_hash {
+                put = put.item("key_hash", s(h));
+            }
+            let mut items = vec![TransactWriteItem::builder().put(put.build().map_err(backend)?).build()];
+            if let Some(h) = key_hash {
+                let claim = Put::builder()
+                    .table_name(&self.table)
+                    .item("pk", s(HASH_PK))
+                    .item("sk", s(h))
+                    .item("name", s(name))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .map_err(backend)?;
+                items.push(TransactWriteItem::builder().put(claim).build());
+            }
+            items.push(self.revision_bump()?);
+            match self.transact(items).await {
+                Ok(()) => {
+                    return Ok(Record {
+                        kind,
+                        name: name.to_string(),
+                        version: 1,
+                        doc: doc.clone(),
+                        key_hash: key_hash.map(str::to_string),
+                        created_at: now,
+                        updated_at: now,
+                    })
+                }
+                Err(e) => match classify_cancel(&e) {
+                    Some(Cancel::Condition) => return Err(StoreError::AlreadyExists { kind, name: name.to_string() }),
+                    Some(Cancel::Conflict) => backoff(attempt).await,
+                    Some(Cancel::Other(m)) => return Err(StoreError::Backend(m)),
+                    None => return Err(sdk_err(e)),
+                },
+            }
+        }
+        Err(backend(format!("{kind} '{name}': too many concurrent writers, gave up")))
+    }
+
+    async fn get(&self, kind: Kind, name: &str) -> Result<Option<Record>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(kind.as_str()))
+            .key("sk", s(name))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.item().map(|i| to_record(kind, i)).transpose()
+    }
+
+    async fn list(&self, kind: Kind, after: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        let limit = limit.clamp(1, 1000);
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .limit(i32::try_from(limit).unwrap_or(1000))
+            .expression_attribute_values(":pk", s(kind.as_str()));
+        q = match after {
+            Some(a) => q.key_condition_expression("pk = :pk AND sk > :after").expression_attribute_values(":after", s(a)),
+            None => q.key_condition_expression("pk = :pk"),
+        };
+        let out = q.send().await.map_err(sdk_err)?;
+        let items = out.items().iter().map(|i| to_record(kind, i)).collect::<Result<Vec<_>, _>>()?;
+        // DynamoDB returns a LastEvaluatedKey whenever it stopped at the limit, even if nothing
+        // follows: the caller then gets one empty page, which the contract allows.
+        let next = if out.last_evaluated_key().is_some() { items.last().map(|r| r.name.clone()) } else { None };
+        Ok(Page { items, next })
+    }
+
+    async fn update(&self, kind: Kind, name: &str, expected: Option<u64>, doc: &Value) -> Result<Record, StoreError> {
+        let doc_json = serde_json::to_string(doc).map_err(backend)?;
+        let table = self.table.clone();
+        let rec = self
+            .conditional_write(kind, name, expected, |cur| {
+                let now = now_unix();
+                let (cond, names, val) = Self::version_condition(cur.version);
+                let u = Update::builder()
+                    .table_name(&table)
+                    .key("pk", s(kind.as_str()))
+                    .key("sk", s(name))
+                    .update_expression("SET #d = :doc, #v = :next, #u = :now")
+                    .condition_expression(cond)
+                    .expression_attribute_names(names[0].0, names[0].1)
+                    .expression_attribute_names("#d", "doc")
+                    .expression_attribute_names("#u", "updated_at")
+                    .expression_attribute_values(":expected", val)
+                    .expression_attribute_values(":next", n(cur.version + 1))
+                    .expression_attribute_values(":doc", s(doc_json.clone()))
+                    .expression_attribute_values(":now", n(now))
+                    .build()
+                    .map_err(backend)?;
+                let items = vec![TransactWriteItem::builder().update(u).build(), self.revision_bump()?];
+                let rec = Record { version: cur.version + 1, doc: doc.clone(), updated_at: now, ..cur.clone() };
+                Ok((items, Some(rec)))
+            })
+            .await?;
+        rec.ok_or_else(|| backend("update produced no record"))
+    }
+
+    async fn delete(&self, kind: Kind, name: &str, expected: Option<u64>) -> Result<(), StoreError> {
+        let table = self.table.clone();
+        self.conditional_write(kind, name, expected, |cur| {
+            let (cond, names, val) = Self::version_condition(cur.version);
+            let d = Delete::builder()
+                .table_name(&table)
+                .key("pk", s(kind.as_str()))
+                .key("sk", s(name))
+                .condition_expression(cond)
+                .expression_attribute_names(names[0].0, names[0].1)
+                .expression_attribute_values(":expected", val)
+                .build()
+                .map_err(backend)?;
+            let mut items = vec![TransactWriteItem::builder().delete(d).build()];
+            if let Some(h) = &cur.key_hash {
+                let d = Delete::builder().table_name(&table).key("pk", s(HASH_PK)).key("sk", s(h.as_str())).build().map_err(backend)?;
+                items.push(TransactWriteItem::builder().delete(d).build());
+            }
+            items.push(self.revision_bump()?);
+            Ok((items, None))
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn find_key_by_hash(&self, hash: &str) -> Result<Option<Record>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(HASH_PK))
+            .key("sk", s(hash))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        let Some(name) = out.item().and_then(|i| get_s(i, "name")) else {
+            return Ok(None);
+        };
+        let name = name.to_string();
+        self.get(Kind::Key, &name).await
+    }
+
+    async fn revision(&self) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(META_PK))
+            .key("sk", s(META_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        match out.item() {
+            Some(i) => get_n(i, "rev"),
+            None => Ok(0),
+        }
+    }
+}

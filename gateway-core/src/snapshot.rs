@@ -1,0 +1,217 @@
+//! The snapshot the control plane pushes to every filter: the routing config, the virtual keys
+//! (hashes only) and the provider credentials the control plane resolved from their references.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::GatewayConfig;
+use crate::error::{ErrorKind, GatewayError};
+
+/// One versioned, self-contained configuration for the data plane.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    /// Store revision this snapshot was built from; strictly increases with every change, so a
+    /// filter compares one number per request and re-parses only when it moved.
+    pub version: u64,
+    /// Providers and routes. `credential` is left empty here: secrets travel in `credentials`.
+    pub config: GatewayConfig,
+    /// Provider secrets resolved by the control plane (environment or AWS Secrets Manager).
+    #[serde(default)]
+    pub credentials: Vec<ResolvedCredential>,
+    /// Every virtual key, revoked ones included so a filter can tell why it refuses one.
+    #[serde(default)]
+    pub keys: Vec<VirtualKey>,
+}
+
+/// A provider's secret, resolved. `Debug` never prints the value.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolvedCredential {
+    /// Name of the provider in `config.providers`.
+    pub provider: String,
+    pub secret: String,
+}
+
+impl fmt::Debug for ResolvedCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResolvedCredential")
+            .field("provider", &self.provider)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A virtual key as the data plane sees it: no secret, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualKey {
+    /// Lower-case hex SHA-256 of the whole secret string (`sk-gw-...`) as the client sends it.
+    pub hash: String,
+    pub name: String,
+    /// Public model names this key may call; `"*"` allows every model.
+    pub allowed_models: Vec<String>,
+    /// Unix seconds after which the key is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    pub status: KeyStatus,
+}
+
+/// Whether a key may still be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    Active,
+    Revoked,
+}
+
+impl VirtualKey {
+    /// True when `model` is in the allow list or the list contains `"*"`.
+    pub fn allows_model(&self, model: &str) -> bool {
+        self.allowed_models.iter().any(|m| m == "*" || m == model)
+    }
+}
+
+/// Why a virtual key was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyDenied {
+    #[error("invalid API key")]
+    Unknown,
+    #[error("API key has been revoked")]
+    Revoked,
+    #[error("API key has expired")]
+    Expired,
+    #[error("this API key may not use the requested model")]
+    ModelNotAllowed,
+}
+
+impl KeyDenied {
+    /// The client-visible error: 401 for a key that does not authenticate, 403 for a model the
+    /// key may not use. Unknown, revoked and expired share one message so a caller cannot probe
+    /// which keys exist; the `code` still helps an operator reading the client's logs.
+    pub fn to_gateway_error(self) -> GatewayError {
+        match self {
+            KeyDenied::Unknown | KeyDenied::Revoked | KeyDenied::Expired => {
+                let code = match self {
+                    KeyDenied::Revoked => "key_revoked",
+                    KeyDenied::Expired => "key_expired",
+                    _ => "invalid_api_key",
+                };
+                GatewayError::new(ErrorKind::Authentication, "Incorrect or inactive API key provided.")
+                    .with_code(code)
+            }
+            KeyDenied::ModelNotAllowed => {
+                GatewayError::new(ErrorKind::PermissionDenied, self.to_string())
+                    .with_param("model")
+                    .with_code("model_not_allowed")
+            }
+        }
+    }
+}
+
+/// Virtual keys indexed by hash, built once per snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct KeyIndex {
+    keys: Vec<VirtualKey>,
+    by_hash: HashMap<String, usize>,
+}
+
+impl KeyIndex {
+    /// Indexes `keys`; when a hash repeats, the first entry wins (hashes of random secrets do not
+    /// collide; this only keeps the index total).
+    pub fn new(keys: Vec<VirtualKey>) -> Self {
+        let mut by_hash = HashMap::with_capacity(keys.len());
+        for (i, k) in keys.iter().enumerate() {
+            by_hash.entry(k.hash.clone()).or_insert(i);
+        }
+        KeyIndex { keys, by_hash }
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Decides whether the key with this hash may call `model` at `now_unix` (seconds).
+    pub fn authorize(&self, hash_hex: &str, model: &str, now_unix: u64) -> Result<&VirtualKey, KeyDenied> {
+        let key = self.by_hash.get(hash_hex).and_then(|&i| self.keys.get(i)).ok_or(KeyDenied::Unknown)?;
+        if key.status == KeyStatus::Revoked {
+            return Err(KeyDenied::Revoked);
+        }
+        if key.expires_at.is_some_and(|t| now_unix >= t) {
+            return Err(KeyDenied::Expired);
+        }
+        if !key.allows_model(model) {
+            return Err(KeyDenied::ModelNotAllowed);
+        }
+        Ok(key)
+    }
+}
+
+impl Snapshot {
+    /// Parses a pushed snapshot.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// The resolved secret of a provider, if the control plane pushed one.
+    pub fn credential(&self, provider: &str) -> Option<&str> {
+        self.credentials.iter().find(|c| c.provider == provider).map(|c| c.secret.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(hash: &str, models: &[&str], expires_at: Option<u64>, status: KeyStatus) -> VirtualKey {
+        VirtualKey {
+            hash: hash.into(),
+            name: format!("k-{hash}"),
+            allowed_models: models.iter().map(|m| m.to_string()).collect(),
+            expires_at,
+            status,
+        }
+    }
+
+    #[test]
+    fn authorize_covers_every_refusal() {
+        let idx = KeyIndex::new(vec![
+            key("a", &["gpt-4o"], None, KeyStatus::Active),
+            key("b", &["*"], Some(100), KeyStatus::Active),
+            key("c", &["*"], None, KeyStatus::Revoked),
+        ]);
+        assert_eq!(idx.authorize("a", "gpt-4o", 0).map(|k| k.name.as_str()), Ok("k-a"));
+        assert_eq!(idx.authorize("a", "claude", 0).err(), Some(KeyDenied::ModelNotAllowed));
+        assert_eq!(idx.authorize("b", "anything", 99).map(|k| k.name.as_str()), Ok("k-b"));
+        assert_eq!(idx.authorize("b", "anything", 100).err(), Some(KeyDenied::Expired));
+        assert_eq!(idx.authorize("c", "gpt-4o", 0).err(), Some(KeyDenied::Revoked));
+        assert_eq!(idx.authorize("zz", "gpt-4o", 0).err(), Some(KeyDenied::Unknown));
+        assert_eq!(KeyDenied::Revoked.to_gateway_error().status(), 401);
+        assert_eq!(KeyDenied::ModelNotAllowed.to_gateway_error().status(), 403);
+    }
+
+    #[test]
+    fn debug_never_prints_a_secret() {
+        let c = ResolvedCredential { provider: "openai".into(), secret: "sk-very-secret".into() };
+        assert!(!format!("{c:?}").contains("sk-very-secret"));
+    }
+
+    #[test]
+    fn snapshot_round_trips_and_is_strict() {
+        let json = br#"{"version":7,"config":{"providers":[],"routes":[]},
+            "credentials":[{"provider":"p","secret":"s"}],
+            "keys":[{"hash":"h","name":"n","allowed_models":["*"],"status":"active"}]}"#;
+        let s = Snapshot::from_json(json).expect("valid snapshot");
+        assert_eq!(s.version, 7);
+        assert_eq!(s.credential("p"), Some("s"));
+        let again = Snapshot::from_json(&serde_json::to_vec(&s).expect("serializes")).expect("parses");
+        assert_eq!(again, s);
+        assert!(Snapshot::from_json(br#"{"version":1,"config":{"providers":[],"routes":[]},"extra":1}"#).is_err());
+    }
+}
