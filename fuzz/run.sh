@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for a bounded time: `fuzz/run.sh [seconds-per-target]`.
+# Needs the nightly toolchain (installed on our machines) and installs cargo-fuzz locally.
+set -euo pipefail
+cd "$(dirname "$0")"
+seconds="${1:-20}"
+root="$(cd .. && pwd)"
+tools="$root/.cache/tools"
+if [ ! -x "$tools/bin/cargo-fuzz" ]; then
+  cargo install cargo-fuzz --version 0.13.2 --locked --root "$tools"
+fi
+export PATH="$tools/bin:$PATH"
+python="${PYTHON:-$root/.venv/bin/python}"
+"$python" seed.py "$root/../shared/fixtures/recorded" corpus
+for target in $(cargo +nightly fuzz list); do
+  echo "== fuzz $target for ${seconds}s"
+  mkdir -p "corpus/$target"
+  cargo +nightly fuzz run "$target" "corpus/$target" -- -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 2>&1 \
+    | grep -E "stat::number_of_executed_units|stat::peak_rss|ERROR|panicked|SUMMARY|Done" || true
+  # cargo fuzz exits non-zero on a finding; the pipe hides it, so check the artifacts instead.
+  if compgen -G "artifacts/$target/crash-*" >/dev/null; then
+    echo "fuzz target $target found a crash: $(ls artifacts/$target/crash-*)" >&2
+    exit 1
+  fi
+done

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Seeds the fuzz corpora from the recorded provider traffic (../shared/fixtures/recorded).
+
+Request bodies seed `request_translation`; response bodies, prefixed with the control byte the
+target reads (bit 0: JSON vs SSE, bit 7: error status), seed `response_translation` and
+`sse_framer`.
+"""
+import hashlib
+import json
+import pathlib
+import sys
+
+import yaml
+
+
+def body_bytes(message: dict) -> bytes | None:
+    body = message.get("body")
+    if isinstance(body, dict):
+        body = body.get("string")
+    if body is None and "parsed_body" in message:
+        return json.dumps(message["parsed_body"]).encode()
+    if isinstance(body, str):
+        return body.encode()
+    if isinstance(body, bytes):
+        return body
+    return None
+
+
+def status_of(response: dict) -> int:
+    status = response.get("status")
+    if isinstance(status, dict):
+        return int(status.get("code", 200))
+    return int(response.get("code", 200))
+
+
+def content_type(response: dict) -> str:
+    for name, value in (response.get("headers") or {}).items():
+        if name.lower() == "content-type":
+            return value[0] if isinstance(value, list) else str(value)
+    return ""
+
+
+def write(directory: pathlib.Path, data: bytes) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / hashlib.sha1(data).hexdigest()).write_bytes(data)
+
+
+def main() -> int:
+    fixtures = pathlib.Path(sys.argv[1])
+    corpus = pathlib.Path(sys.argv[2])
+    count = 0
+    for path in sorted(fixtures.glob("*/*.yaml")):
+        for interaction in yaml.safe_load(path.read_text()).get("interactions", []):
+            request, response = interaction.get("request", {}), interaction.get("response", {})
+            if (body := body_bytes(request)) is not None:
+                write(corpus / "request_translation", body)
+            if (body := body_bytes(response)) is not None:
+                is_json = not content_type(response).startswith("text/event-stream")
+                control = (0x80 if status_of(response) >= 400 else 0) | int(is_json)
+                write(corpus / "response_translation", bytes([control]) + body)
+                write(corpus / "sse_framer", bytes([3]) + body)
+                count += 1
+    print(f"seeded corpora from {count} recorded responses")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
