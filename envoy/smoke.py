@@ -144,6 +144,61 @@ def make_handler(recorder: Recorder):
     return Upstream
 
 
+def make_failing_handler(recorder: Recorder):
+    """An Anthropic-shaped provider that is overloaded: every call gets 529... as a 503."""
+
+    class Failing(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802
+            raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+            recorder.add({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": raw.decode("utf-8", "replace")})
+            data = json.dumps({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}).encode()
+            self.send_response(503)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Failing
+
+
+def add_fallback_cluster(bootstrap: dict, primary_port: int, secondary_port: int) -> None:
+    """Cluster `fallback`: priority 0 is an Anthropic provider, priority 1 an OpenAI one, told
+    apart only by endpoint metadata; 5xx retries move to the next priority. This is how
+    cross-provider fallback is built in Envoy's cluster graph, one translation per attempt."""
+    def endpoint(port: int, provider: str) -> dict:
+        return {
+            "endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}},
+            "metadata": {"filter_metadata": {render.METADATA_NAMESPACE: {"provider": provider}}},
+        }
+    clusters = bootstrap["static_resources"]["clusters"]
+    fallback = next(cl for cl in clusters if cl["name"] == "fallback")
+    fallback["load_assignment"]["endpoints"] = [
+        {"priority": 0, "lb_endpoints": [endpoint(primary_port, "fb_anthropic")]},
+        {"priority": 1, "lb_endpoints": [endpoint(secondary_port, "fb_openai")]},
+    ]
+    hcm = bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    retrying = json.loads(json.dumps(routes[0]))
+    retrying["match"]["headers"] = [{"name": render.CLUSTER_HEADER, "string_match": {"exact": "fallback"}}]
+    retrying["route"]["retry_policy"] = {
+        "retry_on": "5xx,reset,connect-failure",
+        "num_retries": 1,
+        "retry_priority": {
+            "name": "envoy.retry_priorities.previous_priorities",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig",
+                "update_frequency": 1,
+            },
+        },
+    }
+    routes.insert(0, retrying)
+
+
 class Checks:
     def __init__(self) -> None:
         self.failed: list[str] = []
@@ -211,6 +266,11 @@ def run(envoy: str, wasm: str, base_id: int, keep: bool, log_level: str = "info"
     upstream.daemon_threads = True
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     up_port = upstream.server_address[1]
+    failing_recorder = Recorder()
+    failing = ThreadingHTTPServer(("127.0.0.1", 0), make_failing_handler(failing_recorder))
+    failing.daemon_threads = True
+    threading.Thread(target=failing.serve_forever, daemon=True).start()
+    failing_port = failing.server_address[1]
     dead_port = free_port()  # nothing listens here: the "provider is down" case
     port, admin_port = free_port(), free_port()
 
@@ -220,11 +280,15 @@ def run(envoy: str, wasm: str, base_id: int, keep: bool, log_level: str = "info"
             {"name": "openai", "kind": "openai", "cluster": "openai", "credential": {"env": "AIGW_SMOKE_OPENAI_KEY"}},
             {"name": "anthropic", "kind": "anthropic", "cluster": "anthropic", "credential": {"env": "AIGW_SMOKE_ANTHROPIC_KEY"}},
             {"name": "dead", "kind": "openai", "cluster": "dead"},
+            {"name": "fb_anthropic", "kind": "anthropic", "cluster": "fallback", "credential": {"env": "AIGW_SMOKE_ANTHROPIC_KEY"}},
+            {"name": "fb_openai", "kind": "openai", "cluster": "fallback", "credential": {"env": "AIGW_SMOKE_OPENAI_KEY"}},
         ],
         "routes": [
             {"model": "gpt-4.1-mini", "targets": [{"provider": "openai", "model": "gpt-4.1-mini-2025-04-14"}]},
             {"model": "claude-3.5-haiku", "targets": [{"provider": "anthropic", "model": "claude-3-5-haiku-20241022"}]},
             {"model": "down", "targets": [{"provider": "dead", "model": "gpt-down"}]},
+            {"model": "resilient", "targets": [{"provider": "fb_anthropic", "model": "claude-primary"},
+                                               {"provider": "fb_openai", "model": "gpt-secondary", "weight": 0}]},
         ],
         "limits": {"max_request_bytes": 2 * 1024 * 1024},
     }
@@ -234,8 +298,10 @@ def run(envoy: str, wasm: str, base_id: int, keep: bool, log_level: str = "info"
             "openai": render.parse_upstream(f"openai=http://127.0.0.1:{up_port}")[1],
             "anthropic": render.parse_upstream(f"anthropic=http://127.0.0.1:{up_port}")[1],
             "dead": render.parse_upstream(f"dead=http://127.0.0.1:{dead_port}")[1],
+            "fallback": render.parse_upstream(f"fallback=http://127.0.0.1:{failing_port}")[1],
         },
     )
+    add_fallback_cluster(bootstrap, failing_port, up_port)
     (workdir / "envoy.json").write_text(json.dumps(bootstrap, indent=2))
     log_path = workdir / "envoy.log"
     env = {**os.environ, "AIGW_SMOKE_OPENAI_KEY": OPENAI_SECRET, "AIGW_SMOKE_ANTHROPIC_KEY": ANTHROPIC_SECRET}
@@ -251,6 +317,7 @@ def run(envoy: str, wasm: str, base_id: int, keep: bool, log_level: str = "info"
             print("Envoy did not become ready")
             return 1
         smoke(c, port, admin_port, recorder)
+        fallback_checks(c, port, admin_port, recorder, failing_recorder)
     finally:
         proc.terminate()
         try:
@@ -259,6 +326,7 @@ def run(envoy: str, wasm: str, base_id: int, keep: bool, log_level: str = "info"
             proc.kill()
             proc.wait()
         upstream.shutdown()
+        failing.shutdown()
     logs = log_path.read_text(errors="replace")
     c.check("no provider secret in Envoy logs", OPENAI_SECRET not in logs and ANTHROPIC_SECRET not in logs)
     if log_level not in ("trace", "debug"):
@@ -297,6 +365,12 @@ def smoke(c: Checks, port: int, admin_port: int, recorder: Recorder) -> None:
         c.check("openai: response body passed through", json.loads(data)["choices"][0]["message"]["content"] == "Hello", data[:200])
     except (ValueError, KeyError, IndexError):
         c.check("openai: response body passed through", False, data[:200])
+
+    # Over Envoy's default 1 MiB buffer but under the configured limit: buffered and forwarded whole.
+    big = "x" * (1536 * 1024)
+    status, _, data = chat(port, {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": big}]})
+    sent = json.loads(recorder.last().get("body") or "{}")
+    c.check("1.5 MiB body forwarded whole", status == 200 and (sent.get("messages") or [{}])[0].get("content") == big, (status, data[:200]))
 
     # Streaming passthrough: chunks arrive as the upstream sends them, injected usage chunk hidden.
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
@@ -398,9 +472,39 @@ def smoke(c: Checks, port: int, admin_port: int, recorder: Recorder) -> None:
     lines = [l for l in prom.splitlines() if l.startswith("ai_gateway_")]
     for w in want:
         c.check(f"metric {w}", any(l.startswith(w + " ") for l in lines), "\n".join(lines))
-    # 7 prompt tokens (non-stream) x2 + 11 (stream, from the hidden usage chunk)
+    # Three non-streaming answers with 7 prompt tokens, one stream with 11 (from the usage chunk
+    # the gateway requested and then hid from the client).
     tokens = next((l for l in lines if l.startswith(want[1] + " ")), "")
-    c.check("metric: openai input tokens add up (7+11+7)", tokens.endswith(" 25"), tokens)
+    c.check("metric: openai input tokens add up (7+7+11+7)", tokens.endswith(" 32"), tokens)
+
+
+def fallback_checks(c: Checks, port: int, admin_port: int, recorder: Recorder, failing_recorder: Recorder) -> None:
+    """Attempt 1 reaches an Anthropic provider that answers 503; Envoy retries at the next
+    priority, an OpenAI provider. Each attempt must be translated for its own provider, and the
+    header map Envoy shares between attempts must not leak Anthropic's headers to OpenAI."""
+    before = len(recorder.requests)
+    status, headers, data = chat(port, {"model": "resilient", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5})
+    first = failing_recorder.last()
+    second = recorder.last() if len(recorder.requests) > before else {}
+    fh, sh = first.get("headers", {}), second.get("headers", {})
+    c.check("fallback: attempt 1 went to Anthropic, translated for it",
+            first.get("path") == "/v1/messages" and fh.get("x-api-key") == ANTHROPIC_SECRET and "authorization" not in fh
+            and json.loads(first.get("body") or "{}").get("model") == "claude-primary", (first.get("path"), sorted(fh)))
+    sent = json.loads(second.get("body") or "{}")
+    c.check("fallback: attempt 2 went to OpenAI with the original body, translated for it",
+            second.get("path") == "/v1/chat/completions" and sent.get("model") == "gpt-secondary"
+            and sent.get("messages") == [{"role": "user", "content": "hi"}] and sent.get("max_tokens") == 5, (second.get("path"), sent))
+    c.check("fallback: no Anthropic headers leaked into the OpenAI attempt",
+            sh.get("authorization") == f"Bearer {OPENAI_SECRET}" and "x-api-key" not in sh and "anthropic-version" not in sh
+            and sh.get("content-length") == str(len(second.get("body", "").encode())), sorted(sh))
+    c.check("fallback: client gets the OpenAI answer, named by response headers",
+            status == 200 and headers.get("x-ai-gateway-provider") == "fb_openai" and headers.get("x-ai-gateway-model") == "gpt-secondary",
+            (status, headers, data[:200]))
+    _, _, prom = request(admin_port, "GET", "/stats/prometheus")
+    lines = prom.decode().splitlines()
+    for w in ('ai_gateway_requests_total{provider="fb_anthropic",model="claude-primary",status="503"} 1',
+              'ai_gateway_requests_total{provider="fb_openai",model="gpt-secondary",status="200"} 1'):
+        c.check(f"fallback metric {w}", w in lines, [l for l in lines if l.startswith("ai_gateway_requests")])
 
 
 def main() -> int:
