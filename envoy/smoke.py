@@ -94,13 +94,16 @@ def make_handler(recorder: Recorder):
             self.send_header("content-type", "text/event-stream")
             self.send_header("transfer-encoding", "chunked")
             self.end_headers()
-            for i, event in enumerate(events):
-                if i:
-                    time.sleep(STREAM_PAUSE)
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+            try:
+                for i, event in enumerate(events):
+                    if i:
+                        time.sleep(STREAM_PAUSE)
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
                 self.wfile.flush()
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client hung up; Envoy reset the upstream stream
 
         def openai(self, body: dict) -> None:
             model = body.get("model")
@@ -391,6 +394,18 @@ def smoke(c: Checks, port: int, admin_port: int, recorder: Recorder) -> None:
     c.check("stream: content and [DONE] delivered, usage chunk hidden",
             '"Hel"' in text and '"lo"' in text and text.rstrip().endswith("data: [DONE]") and "prompt_tokens" not in text, text[-300:])
 
+    # A client that hangs up mid-stream: the attempt ends in on_done, the VM keeps serving.
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    conn.request("POST", "/v1/chat/completions", json.dumps({"model": "gpt-4.1-mini", "messages": msgs, "stream": True}),
+                 {"content-type": "application/json"})
+    resp = conn.getresponse()
+    resp.read1(100) if hasattr(resp, "read1") else resp.read(1)
+    conn.sock.close() if conn.sock else None
+    conn.close()
+    time.sleep(STREAM_PAUSE * 3)
+    status, _, _ = chat(port, {"model": "gpt-4.1-mini", "messages": msgs})
+    c.check("client abort mid-stream: next request still served", status == 200, status)
+
     # OpenAI client to an Anthropic provider: translated both ways.
     status, headers, data = chat(port, {"model": "claude-3.5-haiku", "messages": [{"role": "system", "content": "Be brief"}] + msgs})
     up = recorder.last()
@@ -472,10 +487,13 @@ def smoke(c: Checks, port: int, admin_port: int, recorder: Recorder) -> None:
     lines = [l for l in prom.splitlines() if l.startswith("ai_gateway_")]
     for w in want:
         c.check(f"metric {w}", any(l.startswith(w + " ") for l in lines), "\n".join(lines))
-    # Three non-streaming answers with 7 prompt tokens, one stream with 11 (from the usage chunk
-    # the gateway requested and then hid from the client).
+    # Four non-streaming answers with 7 prompt tokens, one complete stream with 11 (from the
+    # usage chunk the gateway requested and then hid); the aborted stream never got to usage.
     tokens = next((l for l in lines if l.startswith(want[1] + " ")), "")
-    c.check("metric: openai input tokens add up (7+7+11+7)", tokens.endswith(" 32"), tokens)
+    c.check("metric: openai input tokens add up (7+7+11+7+7)", tokens.endswith(" 39"), tokens)
+    # Six attempts reached OpenAI with 200, the aborted stream included (counted in on_done).
+    reqs = next((l for l in lines if l.startswith(want[0] + " ")), "")
+    c.check("metric: openai 200 attempts counted, aborted stream included", reqs.endswith(" 6"), reqs)
 
 
 def fallback_checks(c: Checks, port: int, admin_port: int, recorder: Recorder, failing_recorder: Recorder) -> None:

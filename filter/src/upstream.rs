@@ -177,7 +177,10 @@ impl Context for Upstream {
 impl HttpContext for Upstream {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         if end_of_stream {
-            return self.prepare_or_fail(0);
+            // The downstream filter never routes an empty body; and without a body buffer a
+            // translated body could not be written (the host call would fail and panic the SDK).
+            self.fail(&GatewayError::invalid("The request body must be a JSON object."));
+            return Action::Pause;
         }
         Action::Pause
     }
