@@ -262,7 +262,7 @@ def wait_ready(admin_port: int, proc: subprocess.Popen, deadline: float) -> bool
     return False
 
 
-def run(envoy: str, wasm: str, base_id: int, keep: bool, log_level: str = "info") -> int:
+def run(envoy: str, wasm: str, base_id: int, keep: bool, log_level: str = "info", concurrency: int = 2) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="aigw-smoke-"))
     recorder = Recorder()
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(recorder))
@@ -310,7 +310,7 @@ def run(envoy: str, wasm: str, base_id: int, keep: bool, log_level: str = "info"
     env = {**os.environ, "AIGW_SMOKE_OPENAI_KEY": OPENAI_SECRET, "AIGW_SMOKE_ANTHROPIC_KEY": ANTHROPIC_SECRET}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [envoy, "-c", str(workdir / "envoy.json"), "--base-id", str(base_id), "--concurrency", "1", "--log-level", log_level],
+            [envoy, "-c", str(workdir / "envoy.json"), "--base-id", str(base_id), "--concurrency", str(concurrency), "--log-level", log_level],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )
     c = Checks()
@@ -474,6 +474,19 @@ def smoke(c: Checks, port: int, admin_port: int, recorder: Recorder) -> None:
         conn.close()
     c.check("chunked too big -> 413", ok, detail)
 
+    # Concurrent mixed traffic across workers: every answer as expected, nothing crosses over.
+    from concurrent.futures import ThreadPoolExecutor
+    jobs = [({"model": "gpt-4.1-mini", "messages": msgs}, 200), ({"model": "claude-3.5-haiku", "messages": msgs}, 200),
+            ({"model": "nope", "messages": msgs}, 404), (b"{oops", 400)] * 10
+    def one(job):
+        payload, expected = job
+        st, hd, _ = chat(port, payload)
+        want_provider = {"gpt-4.1-mini": "openai", "claude-3.5-haiku": "anthropic"}.get(payload.get("model") if isinstance(payload, dict) else None)
+        return st == expected and (want_provider is None or hd.get("x-ai-gateway-provider") == want_provider)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, jobs))
+    c.check("40 concurrent mixed requests answered correctly", all(results), results.count(False))
+
     # Metrics with labels on Prometheus.
     _, _, prom = request(admin_port, "GET", "/stats/prometheus")
     prom = prom.decode()
@@ -490,10 +503,10 @@ def smoke(c: Checks, port: int, admin_port: int, recorder: Recorder) -> None:
     # Four non-streaming answers with 7 prompt tokens, one complete stream with 11 (from the
     # usage chunk the gateway requested and then hid); the aborted stream never got to usage.
     tokens = next((l for l in lines if l.startswith(want[1] + " ")), "")
-    c.check("metric: openai input tokens add up (7+7+11+7+7)", tokens.endswith(" 39"), tokens)
-    # Six attempts reached OpenAI with 200, the aborted stream included (counted in on_done).
+    c.check("metric: openai input tokens add up (7+7+11+7+7 + 10x7)", tokens.endswith(" 109"), tokens)
+    # 6 + 10 attempts reached OpenAI with 200, the aborted stream included (counted in on_done).
     reqs = next((l for l in lines if l.startswith(want[0] + " ")), "")
-    c.check("metric: openai 200 attempts counted, aborted stream included", reqs.endswith(" 6"), reqs)
+    c.check("metric: openai 200 attempts counted, aborted stream included", reqs.endswith(" 16"), reqs)
 
 
 def fallback_checks(c: Checks, port: int, admin_port: int, recorder: Recorder, failing_recorder: Recorder) -> None:
@@ -531,6 +544,7 @@ def main() -> int:
     parser.add_argument("--wasm", default=str(HERE.parent / "target/wasm32-wasip1/release/ai_gateway_filter.wasm"))
     parser.add_argument("--base-id", type=int, default=int(os.environ.get("AIGW_BASE_ID", "4242")), help="Envoy --base-id (distinct per concurrent Envoy)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (bootstrap, Envoy log)")
+    parser.add_argument("--concurrency", type=int, default=2, help="Envoy worker threads (each has its own VM)")
     parser.add_argument("--log-level", default="info", help="Envoy --log-level (debug shows the filter's decisions)")
     args = parser.parse_args()
     if not args.envoy or not os.path.exists(args.envoy):
@@ -539,7 +553,7 @@ def main() -> int:
     if not os.path.exists(args.wasm):
         print(f"wasm not found: {args.wasm}", file=sys.stderr)
         return 2
-    return run(args.envoy, args.wasm, args.base_id, args.keep, args.log_level)
+    return run(args.envoy, args.wasm, args.base_id, args.keep, args.log_level, args.concurrency)
 
 
 if __name__ == "__main__":
