@@ -331,16 +331,26 @@ async fn update_key(State(st): State<AppState>, Path(name): Path<String>, header
 
 async fn revoke_key(State(st): State<AppState>, Path(name): Path<String>, headers: HeaderMap) -> ApiResult {
     let expected = if_match(&headers, Kind::Key, &name)?;
-    let current = st
-        .store
-        .get(Kind::Key, &name)
-        .await?
-        .ok_or_else(|| ApiError::new(404, "not_found", format!("key '{name}' not found")))?;
-    let mut spec: KeySpec = serde_json::from_value(current.doc.clone()).map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
-    spec.status = KeyStatus::Revoked;
-    let rec = st.store.update(Kind::Key, &name, expected.or(Some(current.version)), &to_doc(&spec)?).await?;
-    st.changed.notify_one();
-    Ok(object_response(StatusCode::OK, &rec, None))
+    // Without If-Match, a concurrent edit of the key only means "read again and revoke that".
+    for _ in 0..5 {
+        let current = st
+            .store
+            .get(Kind::Key, &name)
+            .await?
+            .ok_or_else(|| ApiError::new(404, "not_found", format!("key '{name}' not found")))?;
+        let mut spec: KeySpec =
+            serde_json::from_value(current.doc.clone()).map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+        spec.status = KeyStatus::Revoked;
+        match st.store.update(Kind::Key, &name, Some(expected.unwrap_or(current.version)), &to_doc(&spec)?).await {
+            Ok(rec) => {
+                st.changed.notify_one();
+                return Ok(object_response(StatusCode::OK, &rec, None));
+            }
+            Err(crate::store::StoreError::VersionMismatch { .. }) if expected.is_none() => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(409, "busy", format!("key '{name}' keeps changing; retry")))
 }
 
 async fn apply_handler(State(st): State<AppState>, Query(q): Query<HashMap<String, String>>, headers: HeaderMap, body: Bytes) -> ApiResult {

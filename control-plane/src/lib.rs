@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod client;
 pub mod model;
 pub mod snapshot;
 pub mod store;

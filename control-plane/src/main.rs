@@ -1,1 +1,281 @@
-fn main(){}
+//! The control plane binary: `serve`, `create-tables`, and admin CLI subcommands that talk to a
+//! running control plane over its REST API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use control_plane::api::{self, AppState, AuthConfig};
+use control_plane::client::Client;
+use control_plane::model::generate_secret;
+use control_plane::snapshot::{spawn_builder, EnvResolver};
+use control_plane::store::dynamo::{DynamoSettings, DynamoStore};
+use control_plane::store::embedded::EmbeddedStore;
+use control_plane::store::Store;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+#[derive(Parser)]
+#[command(name = "control-plane", version, about = "AI gateway control plane")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the REST API and the snapshot builder.
+    Serve(ServeArgs),
+    /// Create the DynamoDB table (for DynamoDB Local; cloud tables come from terraform).
+    CreateTables {
+        #[arg(long, env = "CP_DYNAMODB_TABLE", default_value = "ai-gateway")]
+        table: String,
+        #[arg(long, env = "CP_DYNAMODB_ENDPOINT")]
+        endpoint: Option<String>,
+    },
+    /// Make the store match a YAML/JSON document of providers and routes.
+    Apply {
+        #[arg(short = 'f', long)]
+        file: PathBuf,
+        /// Print the diff without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Print providers, routes, keys (all pages, or one by name) or the snapshot status.
+    Get {
+        what: What,
+        name: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Create or revoke virtual keys.
+    Keys {
+        #[command(subcommand)]
+        cmd: KeysCmd,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum What {
+    Providers,
+    Routes,
+    Keys,
+    Snapshot,
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Create a key; its secret is printed once and never again.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Comma-separated public model names, or `*`.
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<String>,
+        #[arg(long, default_value = "unassigned")]
+        owner: String,
+        /// Unix seconds.
+        #[arg(long)]
+        expires_at: Option<u64>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Revoke a key; filters refuse it as soon as they receive the next snapshot.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Args)]
+struct Conn {
+    /// Base URL of the control plane.
+    #[arg(long, env = "CP_URL", default_value = "http://127.0.0.1:8090")]
+    url: String,
+    /// Admin (or read-only) token.
+    #[arg(long, env = "CP_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StoreKind {
+    Embedded,
+    Dynamodb,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long, env = "CP_LISTEN", default_value = "127.0.0.1:8090")]
+    listen: SocketAddr,
+    #[arg(long, env = "CP_STORE", value_enum, default_value = "embedded")]
+    store: StoreKind,
+    /// Directory of the embedded store (and of the generated admin token file).
+    #[arg(long, env = "CP_DATA_DIR", default_value = ".run/control-plane")]
+    data_dir: PathBuf,
+    /// How often to check the store for writes made by other replicas.
+    #[arg(long, env = "CP_POLL_MS", default_value_t = 1000)]
+    poll_ms: u64,
+}
+
+fn init_logging() {
+    let level = match std::env::var("CP_LOG").as_deref() {
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("warn") => tracing::Level::WARN,
+        Ok("error") => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    };
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level).with_target(false).init();
+}
+
+fn tokens(var: &str) -> Vec<String> {
+    std::env::var(var).unwrap_or_default().split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect()
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let store: Arc<dyn Store> = match args.store {
+        StoreKind::Embedded => {
+            Arc::new(EmbeddedStore::open(&args.data_dir.join("store.redb")).map_err(|e| e.to_string())?)
+        }
+        StoreKind::Dynamodb => Arc::new(DynamoStore::connect(&DynamoSettings::from_env())),
+    };
+    let mut admin = tokens("CP_ADMIN_TOKEN");
+    if admin.is_empty() {
+        // Local mode: a fresh token per start, printed once and written where ./dev can read it.
+        let t = generate_secret("cp-admin-").map_err(|e| e.to_string())?;
+        let path = args.data_dir.join("admin-token");
+        std::fs::create_dir_all(&args.data_dir).map_err(|e| e.to_string())?;
+        write_private(&path, &t).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("admin token (also in {}): {t}", path.display());
+        admin.push(t);
+    }
+    let auth = AuthConfig::new(&admin, &tokens("CP_READONLY_TOKEN"));
+    let changed = Arc::new(Notify::new());
+    let snapshots = spawn_builder(store.clone(), Arc::new(EnvResolver), changed.clone(), Duration::from_millis(args.poll_ms));
+    let state = AppState { store, auth: Arc::new(auth), changed, snapshots };
+    let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("bind {}: {e}", args.listen))?;
+    tracing::info!(listen = %args.listen, "control plane REST API listening");
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    opts.open(path)?.write_all(contents.as_bytes())
+}
+
+fn client(conn: &Conn) -> Client {
+    Client::new(&conn.url, conn.token.clone())
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.cmd {
+        Cmd::Serve(args) => serve(args).await,
+        Cmd::CreateTables { table, endpoint } => {
+            let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+            let store = DynamoStore::connect(&DynamoSettings { table: table.clone(), endpoint, region });
+            let created = store.create_table().await.map_err(|e| e.to_string())?;
+            println!("table {table}: {}", if created { "created" } else { "already exists" });
+            Ok(())
+        }
+        Cmd::Apply { file, dry_run, conn } => {
+            let body = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let json_file = file.extension().is_some_and(|e| e == "json");
+            let ctype = if json_file { "application/json" } else { "application/yaml" };
+            let path = if dry_run { "/v1/apply?dry_run=true" } else { "/v1/apply" };
+            let out = client(&conn).send("POST", path, Some((ctype, body)), &[]).await?;
+            print!("{}", out.get("diff").and_then(Value::as_str).unwrap_or(""));
+            let n = out.get("changes").and_then(Value::as_array).map_or(0, Vec::len);
+            if dry_run {
+                println!("dry run: {n} change(s) not applied");
+            } else {
+                println!("applied {n} change(s)");
+            }
+            Ok(())
+        }
+        Cmd::Get { what, name, conn } => {
+            let c = client(&conn);
+            let base = match what {
+                What::Providers => "/v1/providers",
+                What::Routes => "/v1/routes",
+                What::Keys => "/v1/keys",
+                What::Snapshot => return c.send("GET", "/v1/snapshot", None, &[]).await.map(|v| print_json(&v)),
+            };
+            if let Some(n) = name {
+                let v = c.send("GET", &format!("{base}/{}", Client::escape(&n)), None, &[]).await?;
+                print_json(&v);
+                return Ok(());
+            }
+            let mut all = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let path = match &cursor {
+                    Some(cur) => format!("{base}?limit=1000&cursor={cur}"),
+                    None => format!("{base}?limit=1000"),
+                };
+                let page = c.send("GET", &path, None, &[]).await?;
+                all.extend(page.get("items").and_then(Value::as_array).cloned().unwrap_or_default());
+                match page.get("next_cursor").and_then(Value::as_str) {
+                    Some(n) => cursor = Some(n.to_string()),
+                    None => break,
+                }
+            }
+            print_json(&Value::Array(all));
+            Ok(())
+        }
+        Cmd::Keys { cmd: KeysCmd::Create { name, models, owner, expires_at, conn } } => {
+            let mut body = json!({"name": name, "owner": owner, "allowed_models": models});
+            if let Some(t) = expires_at {
+                body["expires_at"] = json!(t);
+            }
+            let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+            let v = client(&conn).send("POST", "/v1/keys", Some(("application/json", bytes)), &[]).await?;
+            print_json(&v);
+            eprintln!("store the secret now: it is not shown again");
+            Ok(())
+        }
+        Cmd::Keys { cmd: KeysCmd::Revoke { name, conn } } => {
+            let v = client(&conn).send("POST", &format!("/v1/keys/{}/revoke", Client::escape(&name)), None, &[]).await?;
+            print_json(&v);
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -23,3 +23,52 @@ async fn dynamodb_store_conformance() {
     common::conformance::run_all(Arc::new(store.clone())).await;
     store.delete_table().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: control-plane/scripts/dynamodb-local.sh"]
+async fn dynamodb_rest_race_and_no_secret_in_stored_items() {
+    use axum::http::StatusCode;
+    use common::server::{call, exercise_secrets, wait_for_snapshot, TestApp, ADMIN, PROVIDER_SECRET};
+    use serde_json::json;
+
+    let store = DynamoStore::connect(&settings("rest"));
+    store.create_table().await.unwrap();
+    let t = TestApp::with_store(Arc::new(store.clone()), tempfile::tempdir().unwrap());
+
+    // Two concurrent PUTs with the same If-Match: exactly one 200, one 412.
+    let p = json!({"name": "p", "kind": "openai", "cluster": "c0"});
+    assert_eq!(t.admin("POST", "/v1/providers", Some(p)).await.0, StatusCode::CREATED);
+    for round in 1..=5u64 {
+        let tag = format!("\"{round}\"");
+        let tasks: Vec<_> = (0..2)
+            .map(|i| {
+                let app = t.app.clone();
+                let tag = tag.clone();
+                let body = json!({"name": "p", "kind": "openai", "cluster": format!("c{round}_{i}")}).to_string();
+                tokio::spawn(async move {
+                    call(&app, "PUT", "/v1/providers/p", Some(ADMIN), Some(("application/json", body.into_bytes())), &[("if-match", tag.as_str())]).await.0
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for task in tasks {
+            statuses.push(task.await.unwrap());
+        }
+        statuses.sort();
+        assert_eq!(statuses, vec![StatusCode::OK, StatusCode::PRECONDITION_FAILED], "round {round}");
+    }
+    assert_eq!(t.admin("DELETE", "/v1/providers/p", None).await.0, StatusCode::NO_CONTENT);
+
+    let (key_secret, bodies) = exercise_secrets(&t).await;
+    let built = wait_for_snapshot(&t).await;
+    assert_eq!(built.snapshot.credential("openai"), Some(PROVIDER_SECRET));
+    for b in &bodies {
+        assert!(!b.contains(&key_secret) && !b.contains(PROVIDER_SECRET), "secret in a response: {b}");
+    }
+    let items = store.scan_raw().await.unwrap().join("\n");
+    assert!(items.contains(&control_plane::model::hash_secret(&key_secret)), "scan sees the key's hash");
+    assert!(items.contains("env:CP_LEAK_TEST_PROVIDER_KEY"), "scan sees the credential reference");
+    assert!(!items.contains(&key_secret), "key secret in a DynamoDB item");
+    assert!(!items.contains(PROVIDER_SECRET), "provider secret in a DynamoDB item");
+    store.delete_table().await.unwrap();
+}

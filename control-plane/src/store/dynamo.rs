@@ -188,6 +188,20 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Every item of the table rendered as text: lets audits and tests search what is stored.
+    pub async fn scan_raw(&self) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self.client.scan().table_name(&self.table).set_exclusive_start_key(start.take()).send().await.map_err(sdk_err)?;
+            out.extend(page.items().iter().map(|i| format!("{i:?}")));
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     fn revision_bump(&self) -> Result<TransactWriteItem, StoreError> {
         let u = Update::builder()
             .table_name(&self.table)

@@ -1,0 +1,54 @@
+//! No provider secret or virtual key secret in any API response after creation, any log line, or
+//! any stored byte (embedded store; the DynamoDB variant is in store_dynamodb.rs).
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use common::server::{exercise_secrets, wait_for_snapshot, TestApp, ADMIN, PROVIDER_SECRET};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_in_responses_logs_or_stored_bytes() {
+    let logs = Captured::default();
+    let sink = logs.clone();
+    tracing_subscriber::fmt().with_writer(move || sink.clone()).with_max_level(tracing::Level::DEBUG).with_ansi(false).init();
+
+    let t = TestApp::new();
+    let (key_secret, bodies) = exercise_secrets(&t).await;
+    let built = wait_for_snapshot(&t).await;
+    // The one place the provider secret must be: the snapshot pushed to the filters.
+    assert_eq!(built.snapshot.credential("openai"), Some(PROVIDER_SECRET));
+
+    for b in &bodies {
+        assert!(!b.contains(&key_secret), "key secret in a response: {b}");
+        assert!(!b.contains(PROVIDER_SECRET), "provider secret in a response: {b}");
+    }
+    assert!(bodies.last().unwrap().contains("credential"), "a plaintext credential is refused naming the field");
+
+    let log = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("snapshot built") && log.contains("/v1/keys"), "logs were captured: {log}");
+    for s in [key_secret.as_str(), PROVIDER_SECRET, ADMIN] {
+        assert!(!log.contains(s), "secret '{s}' in the logs");
+    }
+
+    let bytes = std::fs::read(t.dir.path().join("store.redb")).unwrap();
+    let hay = String::from_utf8_lossy(&bytes);
+    let hash = control_plane::model::hash_secret(&key_secret);
+    assert!(hay.contains(&hash), "the store file holds the key's hash (so this search sees the data)");
+    assert!(!hay.contains(&key_secret), "key secret in the store file");
+    assert!(!hay.contains(PROVIDER_SECRET), "provider secret in the store file");
+}
