@@ -7,3 +7,4 @@ pub mod client;
 pub mod model;
 pub mod snapshot;
 pub mod store;
+pub mod watch;

@@ -15,6 +15,7 @@ use control_plane::snapshot::{spawn_builder, EnvResolver};
 use control_plane::store::dynamo::{DynamoSettings, DynamoStore};
 use control_plane::store::embedded::EmbeddedStore;
 use control_plane::store::Store;
+use control_plane::watch;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
@@ -121,6 +122,9 @@ struct ServeArgs {
     /// How often to check the store for writes made by other replicas.
     #[arg(long, env = "CP_POLL_MS", default_value_t = 1000)]
     poll_ms: u64,
+    /// gRPC Watch listen address (snapshots to the filters).
+    #[arg(long, env = "CP_GRPC_LISTEN", default_value = "127.0.0.1:8091")]
+    grpc_listen: SocketAddr,
 }
 
 fn init_logging() {
@@ -130,7 +134,9 @@ fn init_logging() {
         Ok("error") => tracing::Level::ERROR,
         _ => tracing::Level::INFO,
     };
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level).with_target(false).init();
+    use std::io::IsTerminal;
+    let ansi = std::io::stderr().is_terminal();
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level).with_target(false).with_ansi(ansi).init();
 }
 
 fn tokens(var: &str) -> Vec<String> {
@@ -155,17 +161,29 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         admin.push(t);
     }
     let auth = AuthConfig::new(&admin, &tokens("CP_READONLY_TOKEN"));
+    // Filters authenticate with a watch token; admin tokens work too, for local runs.
+    let mut watch_tokens = tokens("CP_WATCH_TOKEN");
+    watch_tokens.extend(admin.iter().cloned());
     let changed = Arc::new(Notify::new());
     let snapshots = spawn_builder(store.clone(), Arc::new(EnvResolver), changed.clone(), Duration::from_millis(args.poll_ms));
+    let grpc_listener =
+        tokio::net::TcpListener::bind(args.grpc_listen).await.map_err(|e| format!("bind {}: {e}", args.grpc_listen))?;
+    let grpc = watch::serve(grpc_listener, watch::ConfigService::new(snapshots.clone(), &watch_tokens), async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
     let state = AppState { store, auth: Arc::new(auth), changed, snapshots };
     let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("bind {}: {e}", args.listen))?;
     tracing::info!(listen = %args.listen, "control plane REST API listening");
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| e.to_string())
+    let rest = async {
+        axum::serve(listener, api::router(state))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let (r, g) = tokio::join!(rest, grpc);
+    r.and(g)
 }
 
 fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
