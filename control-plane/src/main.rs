@@ -168,22 +168,41 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let snapshots = spawn_builder(store.clone(), Arc::new(EnvResolver), changed.clone(), Duration::from_millis(args.poll_ms));
     let grpc_listener =
         tokio::net::TcpListener::bind(args.grpc_listen).await.map_err(|e| format!("bind {}: {e}", args.grpc_listen))?;
-    let grpc = watch::serve(grpc_listener, watch::ConfigService::new(snapshots.clone(), &watch_tokens), async {
-        let _ = tokio::signal::ctrl_c().await;
-    });
+    let grpc = watch::serve(grpc_listener, watch::ConfigService::new(snapshots.clone(), &watch_tokens), shutdown_signal());
     let state = AppState { store, auth: Arc::new(auth), changed, snapshots };
     let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("bind {}: {e}", args.listen))?;
     tracing::info!(listen = %args.listen, "control plane REST API listening");
     let rest = async {
         axum::serve(listener, api::router(state))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+            .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|e| e.to_string())
     };
     let (r, g) = tokio::join!(rest, grpc);
     r.and(g)
+}
+
+/// Resolves on Ctrl-C or SIGTERM (how test harnesses and ECS stop a task).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down");
 }
 
 fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
