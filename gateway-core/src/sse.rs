@@ -59,6 +59,10 @@ impl SseFramer {
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
         let mut rest = chunk;
         let mut result = Ok(());
+        // An empty chunk must not consume the pending CR: its LF may still come next.
+        if rest.is_empty() {
+            return result;
+        }
         if self.pending_cr {
             self.pending_cr = false;
             if let Some((b'\n', tail)) = rest.split_first() {
@@ -224,6 +228,11 @@ mod tests {
     #[test]
     fn crlf_split_between_chunks_is_one_line_end() {
         assert_eq!(frame_all(&[b"data: x\r", b"\n\r", b"\ndata: y\r\n\r\n"]), vec![ev(None, "x"), ev(None, "y")]);
+    }
+
+    #[test]
+    fn empty_chunk_between_cr_and_lf_keeps_them_one_line_end() {
+        assert_eq!(frame_all(&[b"data: x\r", b"", b"\ndata: y\r\n\r\n"]), vec![ev(None, "x\ny")]);
     }
 
     #[test]
