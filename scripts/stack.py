@@ -346,7 +346,7 @@ r = client.chat.completions.create(model="{demo_model}", messages=[{{"role": "us
 print(r.choices[0].message.content, r.usage)
 EOF
 
-Metrics: curl -sS --max-time 5 {stack.admin_url}/stats/prometheus | grep -i gateway
+Metrics: curl -sS --max-time 5 {stack.admin_url}/stats/prometheus | grep -E 'ai_gateway_(requests|tokens|rejected)'
 Logs: {workdir / 'envoy.log'} and {workdir / 'replay.log'}
 Ctrl-C stops Envoy and the replay server.""", flush=True)
         while all(p.alive() for p in stack.procs):
