@@ -3,6 +3,7 @@
 
 use gateway_core::config::TargetConfig;
 use gateway_core::snapshot::KeyStatus;
+use gateway_core::config::ProviderSettings;
 use gateway_core::ProviderKind;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -106,6 +107,9 @@ pub struct ProviderSpec {
     pub credential: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_prefix: Option<String>,
+    /// Kind-specific settings (Azure URL form and API version, ...), passed to filters as is.
+    #[serde(default, skip_serializing_if = "ProviderSettings::is_empty")]
+    pub settings: ProviderSettings,
 }
 
 /// Where a provider's secret is read from.

@@ -88,6 +88,7 @@ pub async fn build(store: &dyn Store, resolver: &dyn SecretResolver) -> Result<B
             cluster: spec.cluster,
             credential: None,
             path_prefix: spec.path_prefix,
+            settings: spec.settings,
         });
     }
 

@@ -2,11 +2,11 @@
 //! translation never panics, and a stream translates to the same bytes however it is split.
 #![no_main]
 
-use gateway_core::config::{Defaults, ProviderConfig, ProviderKind};
+use gateway_core::config::{AzureSettings, AzureUrlForm, Defaults, ProviderConfig, ProviderKind};
 use gateway_core::translate::{prepare, BodyMode, ClientApi, Target};
 use libfuzzer_sys::fuzz_target;
 
-const KINDS: [ProviderKind; 2] = [ProviderKind::Openai, ProviderKind::Anthropic];
+const KINDS: [ProviderKind; 4] = [ProviderKind::Openai, ProviderKind::Anthropic, ProviderKind::Gemini, ProviderKind::AzureOpenai];
 const REQUESTS: [&[u8]; 2] = [
     br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
     br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#,
@@ -16,7 +16,9 @@ fuzz_target!(|input: &[u8]| {
     let Some((&seed, body)) = input.split_first() else { return };
     let defaults = Defaults::default();
     for kind in KINDS {
-        let provider = ProviderConfig { name: "p".into(), kind, cluster: "c".into(), credential: None, path_prefix: None };
+        let mut provider = ProviderConfig { name: "p".into(), kind, cluster: "c".into(), credential: None, path_prefix: None, settings: Default::default() };
+        // Ignored by other kinds; without an API version every Azure attempt is a config error.
+        provider.settings.azure = Some(AzureSettings { url_form: AzureUrlForm::Deployment, api_version: Some("2024-10-21".into()) });
         let target = Target { provider: &provider, model: "m", defaults: &defaults, created_unix: 0 };
         for request in REQUESTS {
             let Ok(whole) = prepare(ClientApi::OpenAiChat, &target, request) else { continue };

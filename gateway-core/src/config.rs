@@ -34,6 +34,10 @@ pub struct ProviderConfig {
     /// Path prefix in front of the API's own paths, for providers behind a proxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_prefix: Option<String>,
+    /// Settings only some provider kinds need, one optional member per kind; empty by default,
+    /// so that adding a kind's settings never changes other providers' documents.
+    #[serde(default, skip_serializing_if = "ProviderSettings::is_empty")]
+    pub settings: ProviderSettings,
 }
 
 /// The API family a provider speaks; decides the translator.
@@ -42,6 +46,51 @@ pub struct ProviderConfig {
 pub enum ProviderKind {
     Openai,
     Anthropic,
+    /// Google's Generative Language API (`generateContent`), API key in `x-goog-api-key`.
+    Gemini,
+    /// Azure OpenAI: OpenAI's wire format at deployment URLs, key in `api-key`.
+    AzureOpenai,
+}
+
+/// Per-kind provider settings. Each member belongs to one kind and is ignored by the others.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSettings {
+    /// Azure OpenAI URL form and API version (kind `azure_openai`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<AzureSettings>,
+}
+
+impl ProviderSettings {
+    /// True when no member is set (the common case; not serialised then).
+    pub fn is_empty(&self) -> bool {
+        self == &ProviderSettings::default()
+    }
+}
+
+/// How an Azure OpenAI resource is addressed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureSettings {
+    /// Which URL form to call.
+    #[serde(default)]
+    pub url_form: AzureUrlForm,
+    /// The `api-version` query parameter. Required by the deployment form; optional for the v1
+    /// form (sent only when set, e.g. `preview`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+}
+
+/// Azure OpenAI URL forms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AzureUrlForm {
+    /// `/openai/deployments/{deployment}/chat/completions?api-version=...`; the route target's
+    /// model is the deployment name.
+    #[default]
+    Deployment,
+    /// `/openai/v1/chat/completions`; the route target's model goes in the body's `model`.
+    V1,
 }
 
 /// A reference to a secret, never the secret itself.

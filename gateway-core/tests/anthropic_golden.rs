@@ -371,7 +371,7 @@ fn recorded_requests_are_what_the_translator_builds() {
     for it in interactions.iter().filter(|it| it.is_messages_call()) {
         let recorded = it.request.as_ref().unwrap_or_else(|| panic!("{}: no request body", it.name));
         let openai = openai_request_for(recorded);
-        let provider = ProviderConfig { name: "anthropic".into(), kind: ProviderKind::Anthropic, cluster: "c".into(), credential: None, path_prefix: None };
+        let provider = ProviderConfig { name: "anthropic".into(), kind: ProviderKind::Anthropic, cluster: "c".into(), credential: None, path_prefix: None, settings: Default::default() };
         let defaults = Defaults::default();
         let model = recorded["model"].as_str().unwrap();
         let target = Target { provider: &provider, model, defaults: &defaults, created_unix: 0 };

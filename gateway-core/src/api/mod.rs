@@ -1,4 +1,5 @@
 //! Wire types of each API the gateway speaks, one module per API, with no conversion logic.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod openai;

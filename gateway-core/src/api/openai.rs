@@ -312,7 +312,18 @@ pub struct ChatCompletion<'a> {
     pub usage: Usage,
 }
 
-/// The single choice of a response (the gateway rejects `n > 1`).
+/// A `chat.completion` response with any number of choices, for providers that serve `n > 1`.
+#[derive(Debug, Serialize)]
+pub struct ChatCompletionN<'a> {
+    pub id: &'a str,
+    pub object: &'static str,
+    pub created: u64,
+    pub model: &'a str,
+    pub choices: Vec<Choice<'a>>,
+    pub usage: Usage,
+}
+
+/// One choice of a response.
 #[derive(Debug, Serialize)]
 pub struct Choice<'a> {
     pub index: u32,

@@ -8,8 +8,10 @@ use crate::config::{Defaults, ProviderConfig, ProviderKind};
 use crate::error::GatewayError;
 use crate::usage::TokenUsage;
 
+pub mod azure;
 pub mod openai_passthrough;
 pub mod openai_to_anthropic;
+pub mod openai_to_gemini;
 
 /// The API a client called the gateway with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +103,9 @@ pub fn prepare(api: ClientApi, target: &Target<'_>, body: &[u8]) -> Result<Prepa
     match (api, target.provider.kind) {
         (ClientApi::OpenAiChat, ProviderKind::Openai) => openai_passthrough::prepare(body, target),
         (ClientApi::OpenAiChat, ProviderKind::Anthropic) => openai_to_anthropic::prepare(body, target),
+        (ClientApi::OpenAiChat, ProviderKind::Gemini) => openai_to_gemini::prepare(body, target),
+        // Azure speaks OpenAI's format: the passthrough, with Azure's path and error shape.
+        (ClientApi::OpenAiChat, ProviderKind::AzureOpenai) => openai_passthrough::prepare(body, target),
     }
 }
 
@@ -113,6 +118,8 @@ pub fn credential_header(kind: ProviderKind, secret: &str) -> (&'static str, Str
     match kind {
         ProviderKind::Openai => ("authorization", format!("Bearer {secret}")),
         ProviderKind::Anthropic => ("x-api-key", secret.to_owned()),
+        ProviderKind::Gemini => ("x-goog-api-key", secret.to_owned()),
+        ProviderKind::AzureOpenai => ("api-key", secret.to_owned()),
     }
 }
 

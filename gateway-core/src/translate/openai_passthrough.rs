@@ -1,12 +1,16 @@
 //! OpenAI Chat Completions clients served by an OpenAI-compatible provider: every field the client
 //! sent is kept, byte for byte, except the model name; usage is always requested so it can be
 //! counted, and the extra usage chunk is dropped again when the client did not ask for it.
+//!
+//! Azure OpenAI uses the same translation with Azure's path (see [`super::azure`]) and its error
+//! bodies normalised to OpenAI's shape; OpenAI's own errors are returned byte for byte.
 
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{BodyMode, PreparedRequest, RequestFacts, ResponseTranslator, Target};
+use crate::config::ProviderKind;
 use crate::error::GatewayError;
 use crate::sse::{write_event, SseEvent, SseFramer};
 use crate::usage::TokenUsage;
@@ -145,11 +149,19 @@ pub fn prepare(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, Gate
     }
     out.push(b'}');
 
+    let azure = target.provider.kind == ProviderKind::AzureOpenai;
+    let path = if azure {
+        super::azure::chat_completions_path(target.provider, target.model)?
+    } else {
+        super::provider_path(target.provider, CHAT_COMPLETIONS_PATH)
+    };
+    let mut translator = PassthroughResponse::new(client_wants_usage);
+    translator.normalize_errors = azure;
     Ok(PreparedRequest {
-        path: super::provider_path(target.provider, CHAT_COMPLETIONS_PATH),
+        path,
         body: Some(out),
         headers: vec![("content-type", "application/json".to_owned())],
-        translator: Box::new(PassthroughResponse::new(client_wants_usage)),
+        translator: Box::new(translator),
     })
 }
 
@@ -219,6 +231,9 @@ struct UsageCarrier<'a> {
 /// Reads usage from OpenAI responses and hides the usage chunk the gateway asked for.
 struct PassthroughResponse {
     client_wants_usage: bool,
+    /// Rewrite non-2xx bodies into OpenAI's error shape (Azure's carry extra members).
+    normalize_errors: bool,
+    status: u16,
     framer: SseFramer,
     usage: TokenUsage,
     events: Vec<SseEvent>,
@@ -226,7 +241,7 @@ struct PassthroughResponse {
 
 impl PassthroughResponse {
     fn new(client_wants_usage: bool) -> Self {
-        PassthroughResponse { client_wants_usage, framer: SseFramer::default(), usage: TokenUsage::default(), events: Vec::new() }
+        PassthroughResponse { client_wants_usage, normalize_errors: false, status: 200, framer: SseFramer::default(), usage: TokenUsage::default(), events: Vec::new() }
     }
 
     /// Whether `event` should reach the client; records usage on the way.
@@ -248,6 +263,7 @@ impl PassthroughResponse {
 
 impl ResponseTranslator for PassthroughResponse {
     fn on_headers(&mut self, status: u16, content_type: Option<&str>) -> BodyMode {
+        self.status = status;
         let is_stream = content_type.map(|c| c.starts_with("text/event-stream")).unwrap_or(false);
         if (200..300).contains(&status) && is_stream {
             BodyMode::Streaming
@@ -256,7 +272,14 @@ impl ResponseTranslator for PassthroughResponse {
         }
     }
 
+    fn content_type(&self) -> Option<&'static str> {
+        (self.normalize_errors && !(200..300).contains(&self.status)).then_some("application/json")
+    }
+
     fn translate_body(&mut self, body: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
+        if self.normalize_errors && !(200..300).contains(&self.status) {
+            return Ok(Some(super::azure::translate_error(self.status, body)));
+        }
         if let Ok(UsageCarrier { usage: Some(usage), .. }) = serde_json::from_slice::<UsageCarrier<'_>>(body) {
             self.usage = usage.into();
         }
@@ -292,7 +315,7 @@ mod tests {
     use crate::config::{Defaults, ProviderConfig, ProviderKind};
 
     fn provider() -> ProviderConfig {
-        ProviderConfig { name: "o".into(), kind: ProviderKind::Openai, cluster: "c".into(), credential: None, path_prefix: None }
+        ProviderConfig { name: "o".into(), kind: ProviderKind::Openai, cluster: "c".into(), credential: None, path_prefix: None, settings: Default::default() }
     }
 
     fn prep(body: &str) -> PreparedRequest {

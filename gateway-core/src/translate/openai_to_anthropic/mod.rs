@@ -136,7 +136,7 @@ mod tests {
     use serde_json::{json, Value};
 
     fn provider(prefix: Option<&str>) -> ProviderConfig {
-        ProviderConfig { name: "a".into(), kind: ProviderKind::Anthropic, cluster: "c".into(), credential: None, path_prefix: prefix.map(Into::into) }
+        ProviderConfig { name: "a".into(), kind: ProviderKind::Anthropic, cluster: "c".into(), credential: None, path_prefix: prefix.map(Into::into), settings: Default::default() }
     }
 
     fn prep(body: &str, prefix: Option<&str>) -> Result<PreparedRequest, GatewayError> {
