@@ -18,6 +18,10 @@ pub enum ConfigError {
     NoTargets(String),
     #[error("provider '{0}' has an empty cluster name")]
     EmptyCluster(String),
+    #[error("provider '{provider}': {reason}")]
+    InvalidProvider { provider: String, reason: String },
+    #[error("route '{route}' target on provider '{provider}': {reason}")]
+    InvalidTarget { route: String, provider: String, reason: String },
 }
 
 /// Validated, indexed configuration, built once per snapshot and shared by every request.
@@ -46,6 +50,10 @@ impl RoutingTable {
             if providers.insert(p.name.clone(), i).is_some() {
                 return Err(ConfigError::DuplicateProvider(p.name.clone()));
             }
+            // URL parts from settings are checked now, not at the first request.
+            if let Err(reason) = crate::translate::validate_provider(p) {
+                return Err(ConfigError::InvalidProvider { provider: p.name.clone(), reason });
+            }
         }
         let mut routes = HashMap::with_capacity(config.routes.len());
         for (i, r) in config.routes.iter().enumerate() {
@@ -57,6 +65,12 @@ impl RoutingTable {
             }
             if let Some(t) = r.targets.iter().find(|t| !providers.contains_key(&t.provider)) {
                 return Err(ConfigError::UnknownProvider { route: r.model.clone(), provider: t.provider.clone() });
+            }
+            for t in &r.targets {
+                let provider = providers.get(&t.provider).and_then(|&i| config.providers.get(i));
+                if let Some(Err(reason)) = provider.map(|p| crate::translate::validate_target(p, &t.model)) {
+                    return Err(ConfigError::InvalidTarget { route: r.model.clone(), provider: t.provider.clone(), reason });
+                }
             }
         }
         Ok(RoutingTable { config, providers, routes })
@@ -152,5 +166,25 @@ mod tests {
     #[test]
     fn unknown_fields_are_rejected() {
         assert!(GatewayConfig::from_json(br#"{"providers":[],"routes":[],"extra":1}"#).is_err());
+    }
+
+    #[test]
+    fn gemini_models_and_azure_settings_are_validated_at_load() {
+        let load = |providers: &str, target: &str| {
+            let doc = format!(r#"{{"providers":[{providers}],"routes":[{{"model":"m","targets":[{{"provider":"p","model":"{target}"}}]}}]}}"#);
+            RoutingTable::new(GatewayConfig::from_json(doc.as_bytes()).unwrap())
+        };
+        let gemini = r#"{"name":"p","kind":"gemini","cluster":"c"}"#;
+        assert!(load(gemini, "gemini-2.5-flash").is_ok());
+        assert!(matches!(load(gemini, "../files?x"), Err(ConfigError::InvalidTarget { .. })));
+        let azure = r#"{"name":"p","kind":"azure_openai","cluster":"c","settings":{"azure":{"api_version":"2024-10-21"}}}"#;
+        assert!(load(azure, "gpt-4o-deploy").is_ok());
+        assert!(matches!(load(azure, "a/b"), Err(ConfigError::InvalidTarget { .. })));
+        let no_version = r#"{"name":"p","kind":"azure_openai","cluster":"c"}"#;
+        assert!(matches!(load(no_version, "d"), Err(ConfigError::InvalidProvider { .. })));
+        let bad_version = r#"{"name":"p","kind":"azure_openai","cluster":"c","settings":{"azure":{"api_version":"1&x=2"}}}"#;
+        assert!(matches!(load(bad_version, "d"), Err(ConfigError::InvalidProvider { .. })));
+        let v1 = r#"{"name":"p","kind":"azure_openai","cluster":"c","settings":{"azure":{"url_form":"v1"}}}"#;
+        assert!(load(v1, "any/model name").is_ok());
     }
 }
