@@ -123,6 +123,24 @@ pub fn credential_header(kind: ProviderKind, secret: &str) -> (&'static str, Str
     }
 }
 
+/// Checks a provider's settings when a config is loaded (URL parts must be safe in a path).
+pub fn validate_provider(provider: &ProviderConfig) -> Result<(), String> {
+    match provider.kind {
+        ProviderKind::AzureOpenai => azure::validate_provider(provider),
+        _ => Ok(()),
+    }
+}
+
+/// Checks a route target's model for its provider when a config is loaded: models that become
+/// path segments (Gemini models, Azure deployments) may not carry `/`, `?` or other URL syntax.
+pub fn validate_target(provider: &ProviderConfig, model: &str) -> Result<(), String> {
+    match provider.kind {
+        ProviderKind::Gemini => openai_to_gemini::validate_model(model).map(|_| ()),
+        ProviderKind::AzureOpenai => azure::validate_target(provider, model),
+        _ => Ok(()),
+    }
+}
+
 /// Joins a provider's optional path prefix and an API path.
 pub(crate) fn provider_path(provider: &ProviderConfig, path: &str) -> String {
     match provider.path_prefix.as_deref() {
