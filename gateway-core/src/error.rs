@@ -55,6 +55,19 @@ impl ErrorKind {
             ErrorKind::BadGateway => "upstream_error",
         }
     }
+
+    /// Anthropic's `error.type` for this kind (what the Anthropic SDKs map to exception classes).
+    pub fn anthropic_type(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest | ErrorKind::MethodNotAllowed => "invalid_request_error",
+            ErrorKind::NotFound => "not_found_error",
+            ErrorKind::PayloadTooLarge => "request_too_large",
+            ErrorKind::Authentication => "authentication_error",
+            ErrorKind::PermissionDenied => "permission_error",
+            ErrorKind::RateLimited => "rate_limit_error",
+            ErrorKind::Internal | ErrorKind::BadGateway => "api_error",
+        }
+    }
 }
 
 /// An error that ends a request with a client-visible body.
@@ -96,6 +109,54 @@ impl GatewayError {
     pub fn to_openai_body(&self) -> Vec<u8> {
         openai_error_body(&self.message, self.kind.openai_type(), self.param.as_deref(), self.code.as_deref())
     }
+
+    /// The body in Anthropic's error shape: `{"type":"error","error":{"type","message"}}`.
+    /// Anthropic has no `param`: the field at fault is named in the message instead.
+    pub fn to_anthropic_body(&self) -> Vec<u8> {
+        match &self.param {
+            Some(param) if !self.message.contains(param.as_str()) => {
+                anthropic_error_body(&format!("{}: {}", param, self.message), self.kind.anthropic_type())
+            }
+            _ => anthropic_error_body(&self.message, self.kind.anthropic_type()),
+        }
+    }
+
+    /// The body in the shape of the API the client called.
+    pub fn to_body(&self, api: crate::translate::ClientApi) -> Vec<u8> {
+        match api.error_shape() {
+            ErrorShape::OpenAi => self.to_openai_body(),
+            ErrorShape::Anthropic => self.to_anthropic_body(),
+        }
+    }
+}
+
+/// The error body family a client API expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorShape {
+    /// `{"error":{"message","type","param","code"}}`.
+    OpenAi,
+    /// `{"type":"error","error":{"type","message"}}`.
+    Anthropic,
+}
+
+#[derive(Serialize)]
+struct AnthropicErrorEnvelope<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    error: AnthropicErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct AnthropicErrorBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    message: &'a str,
+}
+
+/// Renders an Anthropic-shaped error body; shared by gateway errors and translated provider errors.
+pub fn anthropic_error_body(message: &str, kind: &str) -> Vec<u8> {
+    let envelope = AnthropicErrorEnvelope { kind: "error", error: AnthropicErrorBody { kind, message } };
+    serde_json::to_vec(&envelope).unwrap_or_else(|_| br#"{"type":"error","error":{"type":"api_error","message":"internal error"}}"#.to_vec())
 }
 
 #[derive(Serialize)]
@@ -132,5 +193,29 @@ mod tests {
         assert_eq!(v["error"]["param"], "model");
         assert_eq!(v["error"]["code"], "model_not_found");
         assert_eq!(err.status(), 404);
+    }
+
+    #[test]
+    fn anthropic_shape_names_the_param_and_maps_the_type() {
+        let err = GatewayError::invalid("field required").with_param("max_tokens");
+        let v: serde_json::Value = serde_json::from_slice(&err.to_anthropic_body()).unwrap();
+        assert_eq!(v, serde_json::json!({"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens: field required"}}));
+        for (kind, expected) in [
+            (ErrorKind::NotFound, "not_found_error"),
+            (ErrorKind::PayloadTooLarge, "request_too_large"),
+            (ErrorKind::Authentication, "authentication_error"),
+            (ErrorKind::PermissionDenied, "permission_error"),
+            (ErrorKind::RateLimited, "rate_limit_error"),
+            (ErrorKind::BadGateway, "api_error"),
+        ] {
+            let v: serde_json::Value = serde_json::from_slice(&GatewayError::new(kind, "m").to_anthropic_body()).unwrap();
+            assert_eq!(v["error"]["type"], expected);
+            assert_eq!(v["type"], "error");
+        }
+        let err = GatewayError::new(ErrorKind::NotFound, "nope");
+        let body = err.to_body(crate::translate::ClientApi::AnthropicMessages);
+        assert_eq!(body, err.to_anthropic_body());
+        assert_eq!(err.to_body(crate::translate::ClientApi::OpenAiChat), err.to_openai_body());
+        assert_eq!(err.to_body(crate::translate::ClientApi::OpenAiEmbeddings), err.to_openai_body());
     }
 }

@@ -52,73 +52,73 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
 }
 
 /// `POST /v1/chat/completions` request body. Fields the gateway does not know are ignored by serde.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct ChatCompletionRequest<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub model: Option<Str<'a>>,
     #[serde(borrow)]
     pub messages: Vec<ChatMessage<'a>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_completion_tokens: Option<u32>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub stop: Option<Stop<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub user: Option<Str<'a>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n: Option<u32>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<Tool<'a>>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<ToolChoice<'a>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallel_tool_calls: Option<bool>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub response_format: Option<ResponseFormat<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub reasoning_effort: Option<Str<'a>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<bool>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_logprobs: Option<u32>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub logit_bias: Option<&'a RawValue>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presence_penalty: Option<f64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frequency_penalty: Option<f64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub modalities: Option<Vec<Str<'a>>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub web_search_options: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub functions: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub function_call: Option<&'a RawValue>,
 }
 
 /// `stream_options`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct StreamOptions {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_usage: Option<bool>,
 }
 
 /// `stop`: one sequence or several.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum Stop<'a> {
     One(#[serde(borrow)] Str<'a>),
@@ -126,7 +126,7 @@ pub enum Stop<'a> {
 }
 
 /// Author of a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     System,
@@ -139,14 +139,14 @@ pub enum Role {
 
 /// One message; which fields matter depends on `role`. A flat struct rather than a tagged enum so
 /// that serde reads each message in one pass instead of buffering it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct ChatMessage<'a> {
     pub role: Role,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub content: Option<MessageContent<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCall<'a>>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<Str<'a>>,
 }
 
@@ -155,6 +155,15 @@ pub struct ChatMessage<'a> {
 pub enum MessageContent<'a> {
     Text(Str<'a>),
     Parts(Vec<ContentPart<'a>>),
+}
+
+impl Serialize for MessageContent<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MessageContent::Text(text) => text.serialize(serializer),
+            MessageContent::Parts(parts) => parts.serialize(serializer),
+        }
+    }
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for MessageContent<'a> {
@@ -187,7 +196,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for MessageContent<'a> {
 }
 
 /// Kind of a content part.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PartType {
     Text,
@@ -200,67 +209,67 @@ pub enum PartType {
 }
 
 /// One content part (flat, for the same one-pass reason as [`ChatMessage`]).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct ContentPart<'a> {
     #[serde(rename = "type")]
     pub kind: PartType,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub text: Option<Str<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub image_url: Option<ImageUrl<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<Str<'a>>,
 }
 
 /// `image_url` part payload; `detail` has no Anthropic equivalent and is ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct ImageUrl<'a> {
     #[serde(borrow)]
     pub url: Str<'a>,
 }
 
 /// A tool call the assistant made earlier in the conversation.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct ToolCall<'a> {
     #[serde(borrow)]
     pub id: Str<'a>,
-    #[serde(borrow, rename = "type", default)]
+    #[serde(borrow, rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<Str<'a>>,
     #[serde(borrow)]
     pub function: FunctionCall<'a>,
 }
 
 /// Name and JSON-encoded arguments of a function call.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct FunctionCall<'a> {
     #[serde(borrow)]
     pub name: Str<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub arguments: Option<Str<'a>>,
 }
 
 /// A tool offered to the model.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct Tool<'a> {
     #[serde(borrow, rename = "type")]
     pub kind: Str<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub function: Option<FunctionDefinition<'a>>,
 }
 
 /// A function tool's definition; `parameters` is a JSON schema kept verbatim.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct FunctionDefinition<'a> {
     #[serde(borrow)]
     pub name: Str<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub description: Option<Str<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<&'a RawValue>,
 }
 
 /// `tool_choice`: a mode string or a named function.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum ToolChoice<'a> {
     Mode(#[serde(borrow)] Str<'a>),
@@ -268,36 +277,36 @@ pub enum ToolChoice<'a> {
 }
 
 /// `{"type":"function","function":{"name":...}}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct NamedToolChoice<'a> {
-    #[serde(borrow, rename = "type", default)]
+    #[serde(borrow, rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<Str<'a>>,
     #[serde(borrow)]
     pub function: NamedFunction<'a>,
 }
 
 /// The function named by a [`NamedToolChoice`].
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct NamedFunction<'a> {
     #[serde(borrow)]
     pub name: Str<'a>,
 }
 
 /// `response_format`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct ResponseFormat<'a> {
     #[serde(borrow, rename = "type")]
     pub kind: Str<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub json_schema: Option<JsonSchemaFormat<'a>>,
 }
 
 /// `response_format.json_schema`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct JsonSchemaFormat<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub name: Option<Str<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<&'a RawValue>,
 }
 
@@ -428,4 +437,128 @@ pub struct ChunkFunction<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<&'a str>,
     pub arguments: &'a str,
+}
+
+// --- Reading an OpenAI provider's answer ----------------------------------------------------------
+//
+// The types above write responses to OpenAI clients; these read what an OpenAI-compatible provider
+// sent, for clients of another API. One flat shape serves `chat.completion` (`message`) and
+// `chat.completion.chunk` (`delta`), and an in-stream `error`.
+
+/// A `chat.completion` or `chat.completion.chunk` from a provider.
+#[derive(Debug, Deserialize)]
+pub struct ProviderCompletion<'a> {
+    #[serde(borrow, default)]
+    pub id: Str<'a>,
+    #[serde(borrow, default)]
+    pub model: Str<'a>,
+    #[serde(borrow, default)]
+    pub choices: Vec<ProviderChoice<'a>>,
+    #[serde(default)]
+    pub usage: Option<ProviderUsage>,
+    #[serde(borrow, default)]
+    pub error: Option<ProviderError<'a>>,
+}
+
+/// One choice of a provider answer: `message` in a completion, `delta` in a chunk.
+#[derive(Debug, Deserialize)]
+pub struct ProviderChoice<'a> {
+    #[serde(default)]
+    pub index: Option<u32>,
+    #[serde(borrow, default)]
+    pub message: Option<ProviderMessage<'a>>,
+    #[serde(borrow, default)]
+    pub delta: Option<ProviderMessage<'a>>,
+    #[serde(borrow, default)]
+    pub finish_reason: Option<Str<'a>>,
+}
+
+/// The assistant message (or a chunk's piece of it).
+#[derive(Debug, Default, Deserialize)]
+pub struct ProviderMessage<'a> {
+    #[serde(borrow, default)]
+    pub content: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub refusal: Option<Str<'a>>,
+    /// Reasoning text (DeepSeek, vLLM, LiteLLM and this gateway's own convention).
+    #[serde(borrow, default)]
+    pub reasoning_content: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub tool_calls: Option<Vec<ProviderToolCall<'a>>>,
+}
+
+/// A tool call, whole (completion) or a fragment (chunk: `index` always, `id` and name first).
+#[derive(Debug, Deserialize)]
+pub struct ProviderToolCall<'a> {
+    #[serde(default)]
+    pub index: Option<u32>,
+    #[serde(borrow, default)]
+    pub id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub function: Option<ProviderFunction<'a>>,
+}
+
+/// Name and (a piece of) the JSON-string arguments of a tool call.
+#[derive(Debug, Deserialize)]
+pub struct ProviderFunction<'a> {
+    #[serde(borrow, default)]
+    pub name: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub arguments: Option<Str<'a>>,
+}
+
+/// OpenAI's `usage`, the parts the gateway counts.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct ProviderUsage {
+    #[serde(default)]
+    pub prompt_tokens: Option<u64>,
+    #[serde(default)]
+    pub completion_tokens: Option<u64>,
+    #[serde(default)]
+    pub prompt_tokens_details: Option<ProviderPromptDetails>,
+    #[serde(default)]
+    pub completion_tokens_details: Option<ProviderCompletionDetails>,
+}
+
+/// `usage.prompt_tokens_details`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct ProviderPromptDetails {
+    #[serde(default)]
+    pub cached_tokens: Option<u64>,
+}
+
+/// `usage.completion_tokens_details`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct ProviderCompletionDetails {
+    #[serde(default)]
+    pub reasoning_tokens: Option<u64>,
+}
+
+impl ProviderUsage {
+    /// The gateway's accounting: OpenAI's prompt tokens already include the cached ones.
+    pub fn to_token_usage(self) -> crate::usage::TokenUsage {
+        crate::usage::TokenUsage {
+            input: self.prompt_tokens.unwrap_or(0),
+            output: self.completion_tokens.unwrap_or(0),
+            cache_read: self.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0),
+            cache_creation: 0,
+            reasoning: self.completion_tokens_details.and_then(|d| d.reasoning_tokens).unwrap_or(0),
+        }
+    }
+}
+
+/// `{"error":{...}}`: an error body, or an error event inside a stream.
+#[derive(Debug, Deserialize)]
+pub struct ProviderErrorResponse<'a> {
+    #[serde(borrow)]
+    pub error: ProviderError<'a>,
+}
+
+/// OpenAI's error object (`code` may be a string, a number or null).
+#[derive(Debug, Deserialize)]
+pub struct ProviderError<'a> {
+    #[serde(borrow, default)]
+    pub message: Str<'a>,
+    #[serde(borrow, rename = "type", default)]
+    pub kind: Option<Str<'a>>,
 }

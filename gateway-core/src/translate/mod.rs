@@ -8,7 +8,10 @@ use crate::config::{Defaults, ProviderConfig, ProviderKind};
 use crate::error::GatewayError;
 use crate::usage::TokenUsage;
 
+pub mod anthropic_passthrough;
+pub mod anthropic_to_openai;
 pub mod azure;
+pub mod embeddings;
 pub mod openai_passthrough;
 pub mod openai_to_anthropic;
 pub mod openai_to_gemini;
@@ -18,7 +21,12 @@ pub mod openai_to_gemini;
 pub enum ClientApi {
     /// `POST /v1/chat/completions`.
     OpenAiChat,
+    /// `POST /v1/messages`: Anthropic SDKs and Claude Code with the gateway as base URL.
+    AnthropicMessages,
+    /// `POST /v1/embeddings`.
+    OpenAiEmbeddings,
 }
+
 
 impl ClientApi {
     /// The client API served at `path` (query string ignored), if any.
@@ -26,10 +34,35 @@ impl ClientApi {
         let path = path.split('?').next().unwrap_or(path);
         match path.trim_end_matches('/') {
             "/v1/chat/completions" | "/chat/completions" => Some(ClientApi::OpenAiChat),
+            "/v1/messages" => Some(ClientApi::AnthropicMessages),
+            "/v1/embeddings" | "/embeddings" => Some(ClientApi::OpenAiEmbeddings),
             _ => None,
         }
     }
+
+    /// The error shape for a request to `path`, even one no client API serves: Anthropic clients
+    /// calling an unsupported Anthropic endpoint (`/v1/messages/count_tokens`, say) must be able
+    /// to read the 404.
+    pub fn error_shape_for_path(path: &str) -> crate::error::ErrorShape {
+        let path = path.split('?').next().unwrap_or(path);
+        match ClientApi::from_path(path) {
+            Some(api) => api.error_shape(),
+            None if path.starts_with("/v1/messages/") => {
+                crate::error::ErrorShape::Anthropic
+            }
+            None => crate::error::ErrorShape::OpenAi,
+        }
+    }
+
+    /// The error body family this API's clients read.
+    pub fn error_shape(self) -> crate::error::ErrorShape {
+        match self {
+            ClientApi::OpenAiChat | ClientApi::OpenAiEmbeddings => crate::error::ErrorShape::OpenAi,
+            ClientApi::AnthropicMessages => crate::error::ErrorShape::Anthropic,
+        }
+    }
 }
+
 
 /// What the downstream filter learns from a client body before choosing a route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,12 +128,17 @@ pub trait ResponseTranslator {
 pub fn inspect(api: ClientApi, body: &[u8]) -> Result<RequestFacts, GatewayError> {
     match api {
         ClientApi::OpenAiChat => openai_passthrough::inspect(body),
+        ClientApi::AnthropicMessages => anthropic_passthrough::inspect(body),
+        ClientApi::OpenAiEmbeddings => embeddings::inspect(body),
     }
 }
 
 /// Translates the client body for one attempt at `target`.
 pub fn prepare(api: ClientApi, target: &Target<'_>, body: &[u8]) -> Result<PreparedRequest, GatewayError> {
     match (api, target.provider.kind) {
+        // Each of these dispatches on the provider kind itself and names the kinds still pending.
+        (ClientApi::AnthropicMessages, _) => anthropic_passthrough::prepare_any(body, target),
+        (ClientApi::OpenAiEmbeddings, _) => embeddings::prepare(body, target),
         (ClientApi::OpenAiChat, ProviderKind::Openai) => openai_passthrough::prepare(body, target),
         (ClientApi::OpenAiChat, ProviderKind::Anthropic) => openai_to_anthropic::prepare(body, target),
         (ClientApi::OpenAiChat, ProviderKind::Gemini) => openai_to_gemini::prepare(body, target),
@@ -123,22 +161,38 @@ pub fn credential_header(kind: ProviderKind, secret: &str) -> (&'static str, Str
     }
 }
 
-/// Checks a provider's settings when a config is loaded (URL parts must be safe in a path).
-pub fn validate_provider(provider: &ProviderConfig) -> Result<(), String> {
-    match provider.kind {
-        ProviderKind::AzureOpenai => azure::validate_provider(provider),
-        _ => Ok(()),
-    }
-}
+/// Client request headers the downstream filter captures (before any attempt strips them) because
+/// some provider may need them; [`forwarded_headers`] decides which attempt gets which.
+pub const FORWARDABLE_CLIENT_HEADERS: &[&str] = &["anthropic-version", "anthropic-beta"];
 
-/// Checks a route target's model for its provider when a config is loaded: models that become
-/// path segments (Gemini models, Azure deployments) may not carry `/`, `?` or other URL syntax.
-pub fn validate_target(provider: &ProviderConfig, model: &str) -> Result<(), String> {
-    match provider.kind {
-        ProviderKind::Gemini => openai_to_gemini::validate_model(model).map(|_| ()),
-        ProviderKind::AzureOpenai => azure::validate_target(provider, model),
-        _ => Ok(()),
+/// The captured client headers an attempt at a provider of `kind` carries, on top of (and
+/// replacing) the prepared headers.
+///
+/// `anthropic-version` and `anthropic-beta` go only to Anthropic itself, and only for Anthropic
+/// clients: the client's version pins the wire format it parses, and beta flags enable features
+/// (interleaved thinking, context management, 1M context...) only Anthropic's own API knows.
+/// Every other provider rejects or ignores them (LiteLLM #19373, #19877), and the request was
+/// translated for a format that has no betas, so there they are dropped.
+pub fn forwarded_headers(api: ClientApi, kind: ProviderKind, captured: &[(String, String)]) -> Vec<(&'static str, String)> {
+    if api != ClientApi::AnthropicMessages || kind != ProviderKind::Anthropic {
+        return Vec::new();
     }
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    for (name, value) in captured {
+        let Some(known) = FORWARDABLE_CLIENT_HEADERS.iter().find(|h| name.eq_ignore_ascii_case(h)) else { continue };
+        if value.trim().is_empty() {
+            continue;
+        }
+        // Several headers of one name (HTTP allows repeating a list header) become one list.
+        match out.iter_mut().find(|(n, _)| n == known) {
+            Some((_, existing)) => {
+                existing.push(',');
+                existing.push_str(value.trim());
+            }
+            None => out.push((known, value.trim().to_owned())),
+        }
+    }
+    out
 }
 
 /// Joins a provider's optional path prefix and an API path.

@@ -65,7 +65,7 @@ pub fn inspect(body: &[u8]) -> Result<RequestFacts, GatewayError> {
 }
 
 /// Top-level members of a JSON object in their original order, values left as raw JSON text.
-struct RawObject<'a>(Vec<(String, &'a RawValue)>);
+pub(crate) struct RawObject<'a>(pub(crate) Vec<(String, &'a RawValue)>);
 
 impl<'de> Deserialize<'de> for RawObject<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
