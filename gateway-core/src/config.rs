@@ -50,6 +50,8 @@ pub enum ProviderKind {
     Gemini,
     /// Azure OpenAI: OpenAI's wire format at deployment URLs, key in `api-key`.
     AzureOpenai,
+    /// AWS Bedrock Runtime Converse / ConverseStream, SigV4-signed (`settings.bedrock.region`).
+    Bedrock,
 }
 
 /// Per-kind provider settings. Each member belongs to one kind and is ignored by the others.
@@ -59,6 +61,18 @@ pub struct ProviderSettings {
     /// Azure OpenAI URL form and API version (kind `azure_openai`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure: Option<AzureSettings>,
+    /// AWS region of a Bedrock provider (kind `bedrock`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bedrock: Option<BedrockSettings>,
+}
+
+/// Where a Bedrock provider lives. The region is configuration, never request data: it becomes
+/// the host name `bedrock-runtime.{region}.amazonaws.com` and the signature scope, and is
+/// validated (`^[a-z]{2}(-[a-z]+)+-\d$`) when the routing table is built.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BedrockSettings {
+    pub region: String,
 }
 
 impl ProviderSettings {
@@ -98,7 +112,55 @@ pub enum AzureUrlForm {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum CredentialSource {
     /// An environment variable of the Envoy process, resolved when the filter loads its config.
+    /// For Bedrock it may hold the AWS credentials JSON document (see [`crate::aws::AwsCredentials`]).
     Env(String),
+    /// AWS keys from three environment variables of the Envoy process, for Bedrock:
+    /// `{"aws": {"access_key_id_env": ..., "secret_access_key_env": ..., "session_token_env": ...}}`.
+    /// Temporary credentials (ECS task role) expire: refreshing them is the control plane's job,
+    /// which pushes them in snapshots; environment variables suit static keys.
+    Aws(AwsEnvCredential),
+}
+
+/// Names of the environment variables holding AWS credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsEnvCredential {
+    pub access_key_id_env: String,
+    pub secret_access_key_env: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token_env: Option<String>,
+}
+
+impl CredentialSource {
+    /// Every environment variable this source reads (Envoy must expose them to the Wasm VM).
+    pub fn env_vars(&self) -> Vec<&str> {
+        match self {
+            CredentialSource::Env(var) => vec![var.as_str()],
+            CredentialSource::Aws(aws) => {
+                let mut vars = vec![aws.access_key_id_env.as_str(), aws.secret_access_key_env.as_str()];
+                vars.extend(aws.session_token_env.as_deref());
+                vars
+            }
+        }
+    }
+
+    /// Resolves the secret string with `lookup` (the environment in the filter). AWS sources
+    /// become the credentials JSON document. The error names variables, never values.
+    pub fn resolve(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+        let get = |var: &str| lookup(var).filter(|v| !v.is_empty()).ok_or_else(|| format!("environment variable {var} is not set"));
+        match self {
+            CredentialSource::Env(var) => get(var),
+            CredentialSource::Aws(aws) => Ok(crate::aws::AwsCredentials {
+                access_key_id: get(&aws.access_key_id_env)?,
+                secret_access_key: get(&aws.secret_access_key_env)?,
+                session_token: match &aws.session_token_env {
+                    Some(var) => Some(get(var)?),
+                    None => None,
+                },
+            }
+            .to_secret()),
+        }
+    }
 }
 
 /// A public model name and the provider models that serve it.

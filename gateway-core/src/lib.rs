@@ -3,6 +3,7 @@
 //! I/O, so everything here is unit-tested natively, fuzzed, and reusable outside Envoy.
 
 pub mod api;
+pub mod aws;
 pub mod config;
 pub mod error;
 pub mod routing;

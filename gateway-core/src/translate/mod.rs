@@ -14,6 +14,7 @@ pub mod azure;
 pub mod embeddings;
 pub mod openai_passthrough;
 pub mod openai_to_anthropic;
+pub mod openai_to_bedrock;
 pub mod openai_to_gemini;
 
 /// The API a client called the gateway with.
@@ -26,7 +27,6 @@ pub enum ClientApi {
     /// `POST /v1/embeddings`.
     OpenAiEmbeddings,
 }
-
 
 impl ClientApi {
     /// The client API served at `path` (query string ignored), if any.
@@ -62,7 +62,6 @@ impl ClientApi {
         }
     }
 }
-
 
 /// What the downstream filter learns from a client body before choosing a route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +121,16 @@ pub trait ResponseTranslator {
 
     /// Tokens counted so far (final once the body has ended).
     fn usage(&self) -> TokenUsage;
+
+    /// A response header the translator needs besides the content type (Bedrock's
+    /// `x-amzn-errortype`); the filter passes its value to [`Self::on_response_header`].
+    fn wanted_response_header(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// The value of [`Self::wanted_response_header`], when the response has it; called after
+    /// [`Self::on_headers`] and before the body.
+    fn on_response_header(&mut self, _value: &str) {}
 }
 
 /// Reads the client body far enough to route it, and rejects what no provider could serve.
@@ -144,6 +153,7 @@ pub fn prepare(api: ClientApi, target: &Target<'_>, body: &[u8]) -> Result<Prepa
         (ClientApi::OpenAiChat, ProviderKind::Gemini) => openai_to_gemini::prepare(body, target),
         // Azure speaks OpenAI's format: the passthrough, with Azure's path and error shape.
         (ClientApi::OpenAiChat, ProviderKind::AzureOpenai) => openai_passthrough::prepare(body, target),
+        (ClientApi::OpenAiChat, ProviderKind::Bedrock) => openai_to_bedrock::prepare(body, target),
     }
 }
 
@@ -158,6 +168,9 @@ pub fn credential_header(kind: ProviderKind, secret: &str) -> (&'static str, Str
         ProviderKind::Anthropic => ("x-api-key", secret.to_owned()),
         ProviderKind::Gemini => ("x-goog-api-key", secret.to_owned()),
         ProviderKind::AzureOpenai => ("api-key", secret.to_owned()),
+        // Bedrock is signed per request (`openai_to_bedrock::sign`), never sent a bare secret;
+        // this header is what an unsigned request would carry, and AWS rejects it.
+        ProviderKind::Bedrock => ("authorization", String::new()),
     }
 }
 
@@ -193,6 +206,26 @@ pub fn forwarded_headers(api: ClientApi, kind: ProviderKind, captured: &[(String
         }
     }
     out
+}
+
+/// Checks a provider's settings when a config is loaded (URL parts must be safe in a path).
+pub fn validate_provider(provider: &ProviderConfig) -> Result<(), String> {
+    match provider.kind {
+        ProviderKind::AzureOpenai => azure::validate_provider(provider),
+        ProviderKind::Bedrock => openai_to_bedrock::region(provider).map(|_| ()).map_err(|e| e.message),
+        _ => Ok(()),
+    }
+}
+
+/// Checks a route target's model for its provider when a config is loaded: models that become
+/// path segments (Gemini models, Azure deployments) may not carry `/`, `?` or other URL syntax.
+pub fn validate_target(provider: &ProviderConfig, model: &str) -> Result<(), String> {
+    match provider.kind {
+        ProviderKind::Gemini => openai_to_gemini::validate_model(model).map(|_| ()),
+        ProviderKind::AzureOpenai => azure::validate_target(provider, model),
+        ProviderKind::Bedrock => openai_to_bedrock::converse_path(model, false).map(|_| ()).map_err(|e| e.message),
+        _ => Ok(()),
+    }
 }
 
 /// Joins a provider's optional path prefix and an API path.

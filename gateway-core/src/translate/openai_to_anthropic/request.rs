@@ -93,7 +93,7 @@ pub fn to_anthropic<'a>(
 }
 
 /// Fields whose silent loss would give the caller less than it asked for.
-fn reject_unsupported(req: &ChatCompletionRequest<'_>) -> Result<(), GatewayError> {
+pub(crate) fn reject_unsupported(req: &ChatCompletionRequest<'_>) -> Result<(), GatewayError> {
     let unsupported = |param: &str, why: &str| {
         Err(GatewayError::invalid(format!("'{param}' is not supported for this model: {why}")).with_param(param))
     };
@@ -321,7 +321,7 @@ fn tool_choice<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Option<an::Tool
 }
 
 /// See the module documentation of `openai_to_anthropic` for why JSON modes become instructions.
-fn response_format_instruction(req: &ChatCompletionRequest<'_>) -> Result<Option<String>, GatewayError> {
+pub(crate) fn response_format_instruction(req: &ChatCompletionRequest<'_>) -> Result<Option<String>, GatewayError> {
     let Some(format) = &req.response_format else { return Ok(None) };
     match &*format.kind {
         "text" => Ok(None),
@@ -342,7 +342,7 @@ fn response_format_instruction(req: &ChatCompletionRequest<'_>) -> Result<Option
 }
 
 /// See the module documentation of `openai_to_anthropic` for the effort → budget table.
-fn thinking(req: &ChatCompletionRequest<'_>, max_tokens: u32) -> Result<Option<Thinking>, GatewayError> {
+pub(crate) fn thinking(req: &ChatCompletionRequest<'_>, max_tokens: u32) -> Result<Option<Thinking>, GatewayError> {
     let Some(effort) = req.reasoning_effort.as_deref() else { return Ok(None) };
     let budget: u32 = match effort {
         "none" | "minimal" => return Ok(None),
