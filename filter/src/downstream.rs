@@ -4,10 +4,12 @@
 use std::rc::Rc;
 
 use gateway_core::error::{ErrorKind, GatewayError};
+use gateway_core::snapshot::KeyDenied;
 use gateway_core::translate::{self, ClientApi};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
+use crate::auth;
 use crate::host;
 use crate::metrics::REJECTED;
 use crate::state::{api_name, RequestInfo, Shared, REQUEST_INFO_KEY};
@@ -18,6 +20,8 @@ pub struct Downstream {
     shared: Rc<Shared>,
     random: u64,
     api: Option<ClientApi>,
+    /// SHA-256 of the presented virtual key, once it passed the header-time check.
+    key_hash: Option<String>,
     phase: Phase,
 }
 
@@ -31,7 +35,49 @@ enum Phase {
 
 impl Downstream {
     pub fn new(shared: Rc<Shared>, random: u64) -> Self {
-        Downstream { shared, random, api: None, phase: Phase::Waiting }
+        Downstream { shared, random, api: None, key_hash: None, phase: Phase::Waiting }
+    }
+
+    /// With a pushed snapshot every request needs a virtual key. Refuses missing, unknown,
+    /// revoked and expired keys before the body is buffered; the model is checked in `route`.
+    fn authenticate(&mut self) -> Result<(), GatewayError> {
+        let Some(keys) = self.shared.keys.as_ref() else {
+            return Ok(());
+        };
+        let authorization = host::header(MapType::HttpRequestHeaders, "authorization");
+        let x_api_key = host::header(MapType::HttpRequestHeaders, "x-api-key");
+        let Some(key) = auth::presented_key(authorization.as_deref(), x_api_key.as_deref()) else {
+            return Err(GatewayError::new(
+                ErrorKind::Authentication,
+                "You didn't provide an API key. Send your virtual key as `Authorization: Bearer <key>` (or `x-api-key`).",
+            )
+            .with_code("missing_api_key"));
+        };
+        let hash = auth::key_hash(key);
+        // The empty model is never allowed by name, so ModelNotAllowed here only means "the key
+        // is valid"; the real model is checked once the body is read.
+        match keys.authorize(&hash, "", host::now().0) {
+            Ok(_) | Err(KeyDenied::ModelNotAllowed) => {
+                self.key_hash = Some(hash);
+                Ok(())
+            }
+            Err(denied) => Err(denied.to_gateway_error()),
+        }
+    }
+
+    /// The key may call `model` (snapshot mode only).
+    fn authorize_model(&self, model: &str) -> Result<(), GatewayError> {
+        let Some(keys) = self.shared.keys.as_ref() else {
+            return Ok(());
+        };
+        let hash = self.key_hash.as_deref().unwrap_or("");
+        match keys.authorize(hash, model, host::now().0) {
+            Ok(key) => {
+                log::debug!("virtual key {} may call {model}", key.name);
+                Ok(())
+            }
+            Err(denied) => Err(denied.to_gateway_error()),
+        }
     }
 
     fn max_bytes(&self) -> usize {
@@ -59,6 +105,8 @@ impl Downstream {
     /// Validates the complete body, selects the target and hands the decision to the router.
     fn route(&mut self, api: ClientApi, body: &[u8]) -> Result<(), GatewayError> {
         let facts = translate::inspect(api, body)?;
+        // Before route selection, so a key cannot probe which models exist.
+        self.authorize_model(&facts.model)?;
         let selection = self.shared.table.select(&facts.model, self.random)?;
         let info = RequestInfo {
             model: facts.model.clone(),
@@ -105,6 +153,10 @@ impl HttpContext for Downstream {
                 &GatewayError::new(ErrorKind::MethodNotAllowed, format!("Method {method} is not allowed here; use POST."))
                     .with_code("method_not_allowed"),
             );
+            return Action::Pause;
+        }
+        if let Err(err) = self.authenticate() {
+            self.reject(&err);
             return Action::Pause;
         }
         let declared = host::header(MapType::HttpRequestHeaders, "content-length").and_then(|v| v.trim().parse::<u64>().ok());

@@ -3,11 +3,17 @@
 //! One module, two root contexts in the same VM: root_id `ai_gateway` is the downstream HTTP
 //! filter (once per request: validate, route), root_id `ai_gateway_upstream` is the upstream
 //! HTTP filter on the router (once per attempt: translate for the provider actually reached).
-//! Both read the same gateway configuration JSON from the plugin `configuration`.
+//! Both read the same gateway configuration JSON from the plugin `configuration`: the bootstrap
+//! config, used until the control plane pushes a snapshot. root_id `ai_gateway_service` is the
+//! singleton service that receives those snapshots (see `service`).
 
+pub mod auth;
 pub mod downstream;
 pub mod host;
 pub mod metrics;
+pub mod proto;
+pub mod service;
+pub mod snapshot;
 pub mod state;
 pub mod upstream;
 
@@ -24,6 +30,8 @@ use crate::state::Shared;
 pub const DOWNSTREAM_ROOT_ID: &str = "ai_gateway";
 /// Root id of the upstream (per-attempt) filter.
 pub const UPSTREAM_ROOT_ID: &str = "ai_gateway_upstream";
+/// Root id of the singleton service that watches the control plane.
+pub const SERVICE_ROOT_ID: &str = "ai_gateway_service";
 /// Request header the downstream filter sets; the route uses it as `cluster_header`.
 pub const CLUSTER_HEADER: &str = "x-ai-gateway-cluster";
 /// Request header set just before a filter's local reply, so `local_reply_config` keeps the body.
@@ -46,13 +54,16 @@ proxy_wasm::main! {{
 enum Role {
     Downstream,
     Upstream,
+    Service,
 }
 
 /// One root context per plugin (`root_id`) per VM.
 #[derive(Default)]
 struct Root {
     role: Option<Role>,
+    /// The bootstrap config from the plugin configuration (HTTP roles).
     shared: Option<Rc<Shared>>,
+    service: Option<service::Service>,
     /// Mixed into the per-request random number so two requests in one nanosecond differ.
     counter: Cell<u64>,
 }
@@ -66,7 +77,7 @@ impl Root {
     }
 }
 
-/// A well-mixed 64-bit hash; enough for weighted target selection (not for secrets).
+/// A well-mixed 64-bit hash; enough for weighted target selection and jitter (not for secrets).
 fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -74,7 +85,25 @@ fn splitmix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-impl Context for Root {}
+impl Context for Root {
+    fn on_grpc_stream_initial_metadata(&mut self, token_id: u32, _num_elements: u32) {
+        if let Some(service) = self.service.as_mut() {
+            service.on_connected(token_id);
+        }
+    }
+
+    fn on_grpc_stream_message(&mut self, token_id: u32, message_size: usize) {
+        if let Some(service) = self.service.as_mut() {
+            service.on_message(token_id, message_size);
+        }
+    }
+
+    fn on_grpc_stream_close(&mut self, token_id: u32, status_code: u32) {
+        if let Some(service) = self.service.as_mut() {
+            service.on_close(token_id, status_code);
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
@@ -90,18 +119,38 @@ impl RootContext for Root {
         let role = match root_id.as_str() {
             DOWNSTREAM_ROOT_ID => Role::Downstream,
             UPSTREAM_ROOT_ID => Role::Upstream,
+            SERVICE_ROOT_ID => Role::Service,
             other => {
-                log::error!("ai_gateway: unknown root_id '{other}'; expected '{DOWNSTREAM_ROOT_ID}' or '{UPSTREAM_ROOT_ID}'");
+                log::error!(
+                    "ai_gateway: unknown root_id '{other}'; expected '{DOWNSTREAM_ROOT_ID}', '{UPSTREAM_ROOT_ID}' or '{SERVICE_ROOT_ID}'"
+                );
                 return false;
             }
         };
         let config = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, plugin_configuration_size) {
             Ok(Some(c)) => c,
+            _ if role == Role::Service => Vec::new(),
             _ => {
                 log::error!("ai_gateway ({root_id}): the plugin configuration is empty; it must hold the gateway config JSON");
                 return false;
             }
         };
+        if role == Role::Service {
+            return match service::ServiceConfig::from_json(&config) {
+                Ok(cfg) => {
+                    let token = cfg.token_env.as_deref().and_then(|name| std::env::var(name).ok()).filter(|t| !t.is_empty());
+                    let mut svc = service::Service::new(cfg, token);
+                    let started = svc.start();
+                    self.role = Some(role);
+                    self.service = Some(svc);
+                    started
+                }
+                Err(e) => {
+                    log::error!("ai_gateway ({root_id}): {e}");
+                    false
+                }
+            };
+        }
         match Shared::load(&config, |name| std::env::var(name).ok()) {
             Ok(shared) => {
                 let cfg = shared.table.config();
@@ -125,13 +174,21 @@ impl RootContext for Root {
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         // Returning None would panic in the SDK dispatcher; an unconfigured root lets traffic
         // through untouched (Envoy does not create streams for plugins that failed to configure).
-        let Some(shared) = self.shared.clone() else {
+        let Some(bootstrap) = self.shared.as_ref() else {
             return Some(Box::new(Inert));
         };
+        // One small shared-data read per request; the snapshot is re-parsed only on a change.
+        let shared = snapshot::current(bootstrap);
         match self.role {
             Some(Role::Downstream) => Some(Box::new(downstream::Downstream::new(shared, self.random(context_id)))),
             Some(Role::Upstream) => Some(Box::new(upstream::Upstream::new(shared))),
-            None => Some(Box::new(Inert)),
+            Some(Role::Service) | None => Some(Box::new(Inert)),
+        }
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(service) = self.service.as_mut() {
+            service.on_tick();
         }
     }
 

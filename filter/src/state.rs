@@ -1,10 +1,12 @@
-//! What the root context loads once per configuration, and the per-request facts the downstream
-//! filter hands to the upstream filter through Envoy filter state.
+//! What the root context loads once per configuration (or per pushed snapshot), and the
+//! per-request facts the downstream filter hands to the upstream filter through filter state.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use gateway_core::config::CredentialSource;
 use gateway_core::routing::RoutingTable;
+use gateway_core::snapshot::{KeyIndex, Snapshot};
 use gateway_core::{ClientApi, GatewayConfig};
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +20,14 @@ pub struct Shared {
     pub table: RoutingTable,
     /// Provider name → resolved secret. Never logged.
     credentials: HashMap<String, String>,
-    pub metrics: Metrics,
+    /// Virtual keys of a pushed snapshot. `Some` means every request needs a valid key, even
+    /// when the list is empty: deleting the last key must close the gateway, not open it.
+    /// `None` (bootstrap config, no control plane yet) authenticates nobody.
+    pub keys: Option<KeyIndex>,
+    /// Snapshot version, or 0 for the bootstrap config.
+    pub version: u64,
+    /// One per VM, shared by every configuration generation: a metric is defined once.
+    pub metrics: Rc<Metrics>,
 }
 
 impl Shared {
@@ -42,7 +51,22 @@ impl Shared {
             }
         }
         let table = RoutingTable::new(config).map_err(|e| format!("invalid gateway configuration: {e}"))?;
-        Ok(Shared { table, credentials, metrics: Metrics::default() })
+        Ok(Shared { table, credentials, keys: None, version: 0, metrics: Rc::new(Metrics::default()) })
+    }
+
+    /// Builds the configuration from a snapshot pushed by the control plane. Credentials come
+    /// from the snapshot only (the control plane resolved them), never from Envoy's environment.
+    pub fn from_snapshot_json(json: &[u8], metrics: Rc<Metrics>) -> Result<Shared, String> {
+        let snapshot = Snapshot::from_json(json).map_err(|e| format!("invalid snapshot JSON: {e}"))?;
+        Self::from_snapshot(snapshot, metrics)
+    }
+
+    /// See [`Shared::from_snapshot_json`].
+    pub fn from_snapshot(snapshot: Snapshot, metrics: Rc<Metrics>) -> Result<Shared, String> {
+        let Snapshot { version, config, credentials, keys } = snapshot;
+        let credentials = credentials.into_iter().map(|c| (c.provider, c.secret)).collect();
+        let table = RoutingTable::new(config).map_err(|e| format!("invalid snapshot {version}: {e}"))?;
+        Ok(Shared { table, credentials, keys: Some(KeyIndex::new(keys)), version, metrics })
     }
 
     pub fn credential(&self, provider: &str) -> Option<&str> {
@@ -100,6 +124,25 @@ mod tests {
         assert!(Shared::load(b"{", |_| None).err().unwrap().contains("JSON"));
         let bad = r#"{"providers":[],"routes":[{"model":"m","targets":[{"provider":"x","model":"y"}]}]}"#;
         assert!(Shared::load(bad.as_bytes(), |_| None).err().unwrap().contains("unknown provider"));
+    }
+
+    #[test]
+    fn snapshots_carry_keys_and_their_own_credentials() {
+        let json = br#"{"version":9,"config":{"providers":[{"name":"o","kind":"openai","cluster":"c_o"}],
+            "routes":[{"model":"m","targets":[{"provider":"o","model":"gpt"}]}]},
+            "credentials":[{"provider":"o","secret":"sk-pushed"}],
+            "keys":[{"hash":"ab","name":"k","allowed_models":["m"],"status":"active"}]}"#;
+        let s = Shared::from_snapshot_json(json, Rc::default()).unwrap();
+        assert_eq!(s.version, 9);
+        assert_eq!(s.credential("o"), Some("sk-pushed"));
+        assert_eq!(s.keys.as_ref().map(KeyIndex::len), Some(1));
+        // A snapshot without keys still requires keys.
+        let empty = br#"{"version":1,"config":{"providers":[],"routes":[]}}"#;
+        assert!(Shared::from_snapshot_json(empty, Rc::default()).unwrap().keys.is_some());
+        assert!(Shared::load(CFG.as_bytes(), |_| None).unwrap().keys.is_none());
+        let bad = br#"{"version":2,"config":{"providers":[],"routes":[{"model":"m","targets":[{"provider":"x","model":"y"}]}]}}"#;
+        assert!(Shared::from_snapshot_json(bad, Rc::default()).err().unwrap().contains("unknown provider"));
+        assert!(Shared::from_snapshot_json(b"garbage", Rc::default()).is_err());
     }
 
     #[test]

@@ -1,0 +1,177 @@
+//! The two protobuf messages of `aigateway.v1.ConfigService/Watch`
+//! (`control-plane/proto/config.proto`), encoded and decoded by hand.
+//!
+//! Two fields each do not justify a protobuf runtime in the Wasm module. The decoder takes bytes
+//! from the network, so it is total: every malformed input is an error, never a panic.
+
+/// `WatchRequest{node_id = 1 (string), known_version = 2 (uint64)}`.
+pub fn encode_watch_request(node_id: &str, known_version: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(node_id.len() + 16);
+    if !node_id.is_empty() {
+        put_varint(&mut out, (1 << 3) | WIRE_LEN);
+        put_varint(&mut out, node_id.len() as u64);
+        out.extend_from_slice(node_id.as_bytes());
+    }
+    // proto3 omits default values; the server reads a missing field as 0.
+    if known_version != 0 {
+        put_varint(&mut out, 2 << 3);
+        put_varint(&mut out, known_version);
+    }
+    out
+}
+
+/// A decoded `SnapshotMessage`; borrows the JSON from the received buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotMessage<'a> {
+    pub version: u64,
+    pub snapshot_json: &'a [u8],
+}
+
+/// Why a received frame could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("truncated varint")]
+    TruncatedVarint,
+    #[error("varint longer than 10 bytes")]
+    VarintTooLong,
+    #[error("length-delimited field runs past the end of the message")]
+    TruncatedField,
+    #[error("unsupported wire type {0}")]
+    WireType(u8),
+    #[error("field {0} has the wrong wire type")]
+    FieldType(u64),
+}
+
+const WIRE_VARINT: u64 = 0;
+const WIRE_I64: u64 = 1;
+const WIRE_LEN: u64 = 2;
+const WIRE_I32: u64 = 5;
+
+/// `SnapshotMessage{version = 1 (uint64), snapshot_json = 2 (bytes)}`. Unknown fields are skipped
+/// (forward compatibility); the last occurrence of a known field wins, as protobuf specifies.
+pub fn decode_snapshot_message(mut buf: &[u8]) -> Result<SnapshotMessage<'_>, DecodeError> {
+    let mut msg = SnapshotMessage { version: 0, snapshot_json: &[] };
+    while !buf.is_empty() {
+        let key = take_varint(&mut buf)?;
+        let field = key >> 3;
+        let wire = key & 7;
+        match (field, wire) {
+            (1, WIRE_VARINT) => msg.version = take_varint(&mut buf)?,
+            (2, WIRE_LEN) => msg.snapshot_json = take_len(&mut buf)?,
+            (1, _) | (2, _) => return Err(DecodeError::FieldType(field)),
+            (_, WIRE_VARINT) => {
+                take_varint(&mut buf)?;
+            }
+            (_, WIRE_LEN) => {
+                take_len(&mut buf)?;
+            }
+            (_, WIRE_I64) => skip(&mut buf, 8)?,
+            (_, WIRE_I32) => skip(&mut buf, 4)?,
+            // Groups (3, 4) are deprecated and never produced by prost for these messages.
+            (_, w) => return Err(DecodeError::WireType(w as u8)),
+        }
+    }
+    Ok(msg)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn take_varint(buf: &mut &[u8]) -> Result<u64, DecodeError> {
+    let mut value: u64 = 0;
+    for i in 0..10 {
+        let Some((&byte, rest)) = buf.split_first() else {
+            return Err(DecodeError::TruncatedVarint);
+        };
+        *buf = rest;
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(DecodeError::VarintTooLong)
+}
+
+fn take_len<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], DecodeError> {
+    let len = take_varint(buf)?;
+    let len = usize::try_from(len).map_err(|_| DecodeError::TruncatedField)?;
+    if len > buf.len() {
+        return Err(DecodeError::TruncatedField);
+    }
+    let (field, rest) = buf.split_at(len);
+    *buf = rest;
+    Ok(field)
+}
+
+fn skip(buf: &mut &[u8], n: usize) -> Result<(), DecodeError> {
+    if n > buf.len() {
+        return Err(DecodeError::TruncatedField);
+    }
+    *buf = buf.split_at(n).1;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watch_request_matches_protobuf_encoding() {
+        // Bytes prost produces for WatchRequest{node_id: "n1", known_version: 300}.
+        assert_eq!(encode_watch_request("n1", 300), vec![0x0a, 2, b'n', b'1', 0x10, 0xac, 0x02]);
+        assert_eq!(encode_watch_request("", 0), Vec::<u8>::new());
+        assert_eq!(encode_watch_request("", u64::MAX).len(), 1 + 10);
+    }
+
+    #[test]
+    fn snapshot_message_decodes_and_skips_unknown_fields() {
+        let mut buf = vec![0x08, 0xac, 0x02, 0x12, 3, b'{', b'}', b'\n'];
+        // Unknown fields of every skippable wire type: 3 varint, 4 fixed64, 5 bytes, 6 fixed32.
+        buf.extend_from_slice(&[0x18, 0x01, 0x21, 0, 0, 0, 0, 0, 0, 0, 0, 0x2a, 1, b'x', 0x35, 0, 0, 0, 0]);
+        let m = decode_snapshot_message(&buf).unwrap();
+        assert_eq!(m.version, 300);
+        assert_eq!(m.snapshot_json, b"{}\n");
+        assert_eq!(decode_snapshot_message(&[]).unwrap(), SnapshotMessage { version: 0, snapshot_json: &[] });
+    }
+
+    #[test]
+    fn malformed_frames_are_errors() {
+        assert_eq!(decode_snapshot_message(&[0x08]), Err(DecodeError::TruncatedVarint));
+        assert_eq!(decode_snapshot_message(&[0x08, 0xff]), Err(DecodeError::TruncatedVarint));
+        assert_eq!(decode_snapshot_message(&[0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), Err(DecodeError::VarintTooLong));
+        assert_eq!(decode_snapshot_message(&[0x12, 5, b'a']), Err(DecodeError::TruncatedField));
+        assert_eq!(decode_snapshot_message(&[0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), Err(DecodeError::TruncatedField));
+        assert_eq!(decode_snapshot_message(&[0x0a, 0]), Err(DecodeError::FieldType(1)));
+        assert_eq!(decode_snapshot_message(&[0x10, 1]), Err(DecodeError::FieldType(2)));
+        assert_eq!(decode_snapshot_message(&[0x1b]), Err(DecodeError::WireType(3)));
+        assert_eq!(decode_snapshot_message(&[0x21, 0]), Err(DecodeError::TruncatedField));
+    }
+
+    #[test]
+    fn round_trip_and_garbage_never_panic() {
+        // Deterministic pseudo-random garbage: decoding must return, whatever the bytes.
+        let mut state: u64 = 0x1234_5678_9abc_def0;
+        for len in 0..2000usize {
+            let mut buf = Vec::with_capacity(len % 64);
+            for _ in 0..(len % 64) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                buf.push(state as u8);
+            }
+            let _ = decode_snapshot_message(&buf);
+        }
+        let mut buf = Vec::new();
+        put_varint(&mut buf, 1 << 3);
+        put_varint(&mut buf, u64::MAX);
+        put_varint(&mut buf, (2 << 3) | WIRE_LEN);
+        put_varint(&mut buf, 2);
+        buf.extend_from_slice(b"ok");
+        assert_eq!(decode_snapshot_message(&buf).unwrap(), SnapshotMessage { version: u64::MAX, snapshot_json: b"ok" });
+    }
+}

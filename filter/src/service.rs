@@ -1,0 +1,304 @@
+//! The singleton Wasm service (root_id `ai_gateway_service`, bootstrap extension
+//! `envoy.bootstrap.wasm` with `singleton: true`): holds the gRPC `Watch` stream to the control
+//! plane and publishes every received snapshot to shared data for the workers.
+//!
+//! It runs on Envoy's main thread, once per Envoy. Its `vm_id` must equal the HTTP filters' one,
+//! or the workers read a different shared-data namespace and never see a snapshot.
+
+use std::time::Duration;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::BufferType;
+use serde::Deserialize;
+
+use crate::host;
+use crate::proto;
+use crate::snapshot;
+use crate::state::Shared;
+
+/// gRPC service and method of the control plane's `Watch` (control-plane/proto/config.proto).
+pub const GRPC_SERVICE: &str = "aigateway.v1.ConfigService";
+pub const GRPC_METHOD: &str = "Watch";
+
+/// How often `on_tick` runs; bounds the reconnect delay's resolution.
+const TICK: Duration = Duration::from_millis(100);
+
+/// The singleton's plugin configuration (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Envoy cluster (HTTP/2) that reaches the control plane's gRPC listener.
+    #[serde(default = "default_cluster")]
+    pub cluster: String,
+    /// Environment variable (listed in `host_env_keys`) holding the watch token.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// Identity of this Envoy in the control plane's logs.
+    #[serde(default = "default_node_id")]
+    pub node_id: String,
+    #[serde(default = "default_initial_backoff_ms")]
+    pub initial_backoff_ms: u64,
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+}
+
+fn default_cluster() -> String {
+    "ai_gateway_control_plane".to_owned()
+}
+fn default_node_id() -> String {
+    "envoy".to_owned()
+}
+fn default_initial_backoff_ms() -> u64 {
+    250
+}
+fn default_max_backoff_ms() -> u64 {
+    5000
+}
+
+impl ServiceConfig {
+    /// Parses the plugin configuration; an empty one means all defaults.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+        let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { &b"{}"[..] } else { bytes };
+        let cfg: ServiceConfig = serde_json::from_slice(bytes).map_err(|e| format!("invalid service configuration: {e}"))?;
+        if cfg.initial_backoff_ms == 0 || cfg.max_backoff_ms < cfg.initial_backoff_ms {
+            return Err("invalid service configuration: need 0 < initial_backoff_ms <= max_backoff_ms".to_owned());
+        }
+        Ok(cfg)
+    }
+}
+
+/// Exponential backoff with jitter: each delay is drawn from [d/2, d], d doubling up to a cap,
+/// so a fleet of Envoys does not reconnect in lock-step after a control plane restart.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    initial: u64,
+    max: u64,
+    current: u64,
+}
+
+impl Backoff {
+    pub fn new(initial_ms: u64, max_ms: u64) -> Self {
+        Backoff { initial: initial_ms, max: max_ms.max(initial_ms), current: initial_ms }
+    }
+
+    /// The next delay in milliseconds; `random` is any well-mixed number.
+    pub fn next(&mut self, random: u64) -> u64 {
+        let d = self.current;
+        self.current = self.current.saturating_mul(2).min(self.max);
+        let half = d / 2;
+        half + random % (d - half + 1)
+    }
+
+    /// After a healthy stream: start over from the initial delay.
+    pub fn reset(&mut self) {
+        self.current = self.initial;
+    }
+}
+
+/// State of the singleton.
+pub struct Service {
+    config: ServiceConfig,
+    token: Option<String>,
+    stream: Option<u32>,
+    /// Wall-clock milliseconds before which no reconnect is attempted.
+    retry_at_ms: u64,
+    backoff: Backoff,
+    /// Version last published to shared data (sent as `known_version` on reconnect).
+    published: u64,
+    /// Connection attempts that failed in a row; repeated failures are logged sparingly.
+    failures: u32,
+    random_state: u64,
+}
+
+impl Service {
+    pub fn new(config: ServiceConfig, token: Option<String>) -> Self {
+        let backoff = Backoff::new(config.initial_backoff_ms, config.max_backoff_ms);
+        Service { config, token, stream: None, retry_at_ms: 0, backoff, published: 0, failures: 0, random_state: 0 }
+    }
+
+    /// Seeds shared data, resumes from what is already published, starts ticking. The stream is
+    /// opened on the first tick: the cluster manager may not be ready during configuration.
+    pub fn start(&mut self) -> bool {
+        snapshot::seed();
+        self.published = snapshot::published_version();
+        if self.token.is_none() {
+            log::warn!("ai_gateway_service: no watch token (token_env unset or empty); the control plane will refuse the stream");
+        }
+        if let Err(status) = hostcalls::set_tick_period(TICK) {
+            log::error!("ai_gateway_service: cannot set the tick period: {status:?}");
+            return false;
+        }
+        true
+    }
+
+    pub fn on_tick(&mut self) {
+        if self.stream.is_none() && now_ms() >= self.retry_at_ms {
+            self.connect();
+        }
+    }
+
+    fn connect(&mut self) {
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let metadata: Vec<(&str, &[u8])> = match &auth {
+            Some(v) => vec![("authorization", v.as_bytes())],
+            None => Vec::new(),
+        };
+        match hostcalls::open_grpc_stream(&self.config.cluster, GRPC_SERVICE, GRPC_METHOD, metadata) {
+            Ok(token) => {
+                let request = proto::encode_watch_request(&self.config.node_id, self.published);
+                // Server streaming: one request, then half-close; the response stream stays open.
+                if let Err(status) = hostcalls::send_grpc_stream_message(token, Some(&request), true) {
+                    log::warn!("ai_gateway_service: could not send the watch request: {status:?}");
+                    let _ = hostcalls::cancel_grpc_stream(token);
+                    self.schedule_retry();
+                    return;
+                }
+                log::debug!("ai_gateway_service: watching {} (known version {})", self.config.cluster, self.published);
+                self.stream = Some(token);
+            }
+            Err(status) => {
+                log::warn!("ai_gateway_service: cannot open the watch stream on cluster {}: {status:?}", self.config.cluster);
+                self.schedule_retry();
+            }
+        }
+    }
+
+    fn schedule_retry(&mut self) {
+        let random = self.random();
+        let delay = self.backoff.next(random);
+        self.retry_at_ms = now_ms().saturating_add(delay);
+        log::debug!("ai_gateway_service: reconnecting in {delay} ms");
+    }
+
+    fn random(&mut self) -> u64 {
+        self.random_state = self.random_state.wrapping_add(1);
+        crate::splitmix64((host::now().1 as u64) ^ self.random_state.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+
+    /// Response headers: the control plane accepted the stream (it may have nothing to send
+    /// yet, when this Envoy already has its current version).
+    pub fn on_connected(&mut self, token: u32) {
+        if self.stream != Some(token) {
+            return;
+        }
+        self.backoff.reset();
+        if self.failures > 0 {
+            log::info!("ai_gateway_service: watch stream to {} connected after {} failed attempts", self.config.cluster, self.failures);
+        }
+        self.failures = 0;
+    }
+
+    pub fn on_message(&mut self, token: u32, size: usize) {
+        if self.stream != Some(token) {
+            return;
+        }
+        let frame = match hostcalls::get_buffer(BufferType::GrpcReceiveBuffer, 0, size) {
+            Ok(Some(b)) => b,
+            _ => {
+                log::warn!("ai_gateway_service: empty watch message");
+                return;
+            }
+        };
+        // Healthy stream: the next disconnect starts again from the shortest delay.
+        self.on_connected(token);
+        let msg = match proto::decode_snapshot_message(&frame) {
+            Ok(m) => m,
+            Err(e) => {
+                log::error!("ai_gateway_service: undecodable watch message ({size} bytes): {e}");
+                return;
+            }
+        };
+        if msg.version == self.published {
+            return;
+        }
+        // Validate before publishing, so workers never see a snapshot they cannot load.
+        let started = host::now().1;
+        let shared = match Shared::from_snapshot_json(msg.snapshot_json, Default::default()) {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("ai_gateway_service: refusing snapshot version {}: {e}", msg.version);
+                return;
+            }
+        };
+        if shared.version != msg.version {
+            log::error!("ai_gateway_service: refusing snapshot: envelope version {} but snapshot version {}", msg.version, shared.version);
+            return;
+        }
+        if msg.version < self.published {
+            log::warn!("ai_gateway_service: snapshot version went back from {} to {} (control plane store replaced?)", self.published, msg.version);
+        }
+        match snapshot::publish(msg.version, msg.snapshot_json) {
+            Ok(()) => {
+                let micros = host::now().1.saturating_sub(started) / 1000;
+                log::info!(
+                    "ai_gateway_service: published snapshot version {} ({} bytes, validated and stored in {micros} us)",
+                    msg.version,
+                    msg.snapshot_json.len()
+                );
+                self.published = msg.version;
+            }
+            Err(e) => log::error!("ai_gateway_service: could not publish snapshot {}: {e}", msg.version),
+        }
+    }
+
+    pub fn on_close(&mut self, token: u32, status: u32) {
+        if self.stream != Some(token) {
+            return;
+        }
+        self.stream = None;
+        let message = hostcalls::get_grpc_status().ok().and_then(|(_, m)| m).unwrap_or_default();
+        // Only the status; the message comes from the control plane and never holds secrets,
+        // but keep it short in case a proxy in between sends a page.
+        let shown: String = message.chars().take(200).collect();
+        // The first failure and every 20th after it: a control plane down for an hour must not
+        // flood the log, but must stay visible.
+        if self.failures.is_multiple_of(20) {
+            log::warn!(
+                "ai_gateway_service: watch stream closed (grpc status {status}: {shown}); serving version {} until it reconnects ({} failed attempts)",
+                self.published,
+                self.failures
+            );
+        } else {
+            log::debug!("ai_gateway_service: watch stream closed (grpc status {status}: {shown})");
+        }
+        self.failures = self.failures.saturating_add(1);
+        self.schedule_retry();
+    }
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(host::now().1 / 1_000_000).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_resets() {
+        let mut b = Backoff::new(100, 1000);
+        let mut bounds = Vec::new();
+        for r in [0u64, u64::MAX, 7, 12345, 999_999] {
+            bounds.push(b.next(r));
+        }
+        // d = 100, 200, 400, 800, 1000: each delay within [d/2, d].
+        for (delay, d) in bounds.iter().zip([100u64, 200, 400, 800, 1000]) {
+            assert!(*delay >= d / 2 && *delay <= d, "{delay} not in [{}, {d}]", d / 2);
+        }
+        assert_eq!(b.next(0), 500);
+        b.reset();
+        assert!(b.next(u64::MAX) <= 100);
+    }
+
+    #[test]
+    fn service_config_defaults_and_validation() {
+        let c = ServiceConfig::from_json(b"").unwrap();
+        assert_eq!(c.cluster, "ai_gateway_control_plane");
+        assert_eq!((c.initial_backoff_ms, c.max_backoff_ms), (250, 5000));
+        let c = ServiceConfig::from_json(br#"{"token_env":"T","node_id":"n","initial_backoff_ms":10,"max_backoff_ms":20}"#).unwrap();
+        assert_eq!(c.token_env.as_deref(), Some("T"));
+        assert!(ServiceConfig::from_json(br#"{"initial_backoff_ms":0}"#).is_err());
+        assert!(ServiceConfig::from_json(br#"{"initial_backoff_ms":10,"max_backoff_ms":5}"#).is_err());
+        assert!(ServiceConfig::from_json(br#"{"unknown":1}"#).is_err());
+    }
+}
