@@ -30,7 +30,11 @@ LOCAL_REPLY_MARKER = "x-ai-gateway-local-reply"
 METADATA_NAMESPACE = "ai_gateway"
 DOWNSTREAM_ROOT_ID = "ai_gateway"
 UPSTREAM_ROOT_ID = "ai_gateway_upstream"
+SERVICE_ROOT_ID = "ai_gateway_service"
 VM_ID = "ai_gateway"
+# Must match filter/src/service.rs (default cluster name of the singleton's configuration).
+CONTROL_PLANE_CLUSTER = "ai_gateway_control_plane"
+DEFAULT_WATCH_TOKEN_ENV = "AI_GATEWAY_WATCH_TOKEN"
 METRIC_LABELS = ("provider", "model", "status", "type", "code")
 
 ROUTE_TIMEOUT = "300s"
@@ -120,15 +124,67 @@ def local_reply_config() -> dict:
     }
 
 
-def wasm_filter(root_id: str, configuration: str, wasm_path: str, env_keys: list[str]) -> dict:
-    vm_config = {
-        # Same vm_id and identical vm_config: both root contexts share one VM per worker.
+def vm_config(wasm_path: str, env_keys: list[str]) -> dict:
+    out: dict = {
+        # Same vm_id and identical vm_config everywhere: both HTTP root contexts share one VM per
+        # worker, and the singleton service shares their shared-data namespace.
         "vm_id": VM_ID,
         "runtime": "envoy.wasm.runtime.v8",
         "code": {"local": {"filename": wasm_path}},
     }
     if env_keys:
-        vm_config["environment_variables"] = {"host_env_keys": env_keys}
+        out["environment_variables"] = {"host_env_keys": env_keys}
+    return out
+
+
+def control_plane_cluster(url: str) -> dict:
+    """The gRPC cluster of the control plane's Watch service (HTTP/2 cleartext)."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/") or parts.query:
+        raise RenderError(f"--control-plane expects http://host:port (gRPC, HTTP/2 cleartext), got {url!r}")
+    try:
+        port = parts.port or 80
+    except ValueError as e:
+        raise RenderError(f"--control-plane: {e}") from e
+    host = parts.hostname
+    return {
+        "name": CONTROL_PLANE_CLUSTER,
+        "type": "STRICT_DNS" if is_ip(host) else "LOGICAL_DNS",
+        "connect_timeout": "1s",
+        "dns_lookup_family": "V4_PREFERRED",
+        "load_assignment": {
+            "cluster_name": CONTROL_PLANE_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}]}],
+        },
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+    }
+
+
+def watch_service(wasm_path: str, env_keys: list[str], token_env: str, node_id: str) -> dict:
+    """The singleton Wasm service that streams snapshots from the control plane into shared data."""
+    configuration = json.dumps({"cluster": CONTROL_PLANE_CLUSTER, "token_env": token_env, "node_id": node_id},
+                               separators=(",", ":"))
+    return {
+        "name": "envoy.bootstrap.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.wasm.v3.WasmService",
+            "singleton": True,
+            "config": {
+                "name": SERVICE_ROOT_ID,
+                "root_id": SERVICE_ROOT_ID,
+                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": configuration},
+                "vm_config": vm_config(wasm_path, env_keys),
+            },
+        },
+    }
+
+
+def wasm_filter(root_id: str, configuration: str, wasm_path: str, env_keys: list[str]) -> dict:
     return {
         "name": "envoy.filters.http.wasm",
         "typed_config": {
@@ -139,7 +195,7 @@ def wasm_filter(root_id: str, configuration: str, wasm_path: str, env_keys: list
                 # Without it, Pause from on_http_request_headers hangs the request.
                 "allow_on_headers_stop_iteration": True,
                 "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": configuration},
-                "vm_config": vm_config,
+                "vm_config": vm_config(wasm_path, env_keys),
             },
         },
     }
@@ -202,8 +258,16 @@ def render(
     upstreams: dict[str, dict],
     ca_file: str | None = None,
     access_log: str | None = None,
+    control_plane: str | None = None,
+    watch_token_env: str = DEFAULT_WATCH_TOKEN_ENV,
+    node_id: str = "ai-gateway",
 ) -> dict:
-    """The bootstrap as a dict. Raises RenderError on inconsistent inputs."""
+    """The bootstrap as a dict. Raises RenderError on inconsistent inputs.
+
+    With `control_plane`, the config is only the cold-start fallback: the singleton service
+    watches the control plane and its snapshots replace it, so clusters that no bootstrap
+    provider uses are allowed (pushed providers reach them).
+    """
     providers = config.get("providers")
     if not isinstance(providers, list):
         raise RenderError("gateway config has no 'providers' list")
@@ -218,8 +282,15 @@ def render(
     if missing:
         raise RenderError(f"no --cluster NAME=URL given for cluster(s) used by the config: {', '.join(missing)}")
     unused = sorted(c for c in upstreams if c not in by_cluster)
-    if unused:
+    if unused and not control_plane:
         raise RenderError(f"--cluster given for cluster(s) no provider uses: {', '.join(unused)}")
+    if CONTROL_PLANE_CLUSTER in upstreams:
+        raise RenderError(f"cluster name {CONTROL_PLANE_CLUSTER} is reserved for the control plane")
+    if control_plane:
+        if not watch_token_env.replace("_", "").isalnum():
+            raise RenderError(f"--watch-token-env must be an environment variable name, got {watch_token_env!r}")
+        if watch_token_env not in env_keys:
+            env_keys.append(watch_token_env)
 
     max_request_bytes = int((config.get("limits") or {}).get("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES))
     buffer_limit = max_request_bytes + BUFFER_MARGIN
@@ -296,8 +367,8 @@ def render(
             }
         ]
 
-    return {
-        "node": {"id": "ai-gateway", "cluster": "ai-gateway"},
+    bootstrap: dict = {
+        "node": {"id": node_id, "cluster": "ai-gateway"},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "stats_config": {
             # Metric names are `base;label=value;...` (filter/src/metrics.rs): each regex removes
@@ -323,10 +394,14 @@ def render(
                 }
             ],
             "clusters": [
-                cluster(name, upstreams[name], by_cluster[name], buffer_limit, ca_file) for name in sorted(by_cluster)
+                cluster(name, upstreams[name], by_cluster.get(name, []), buffer_limit, ca_file) for name in sorted(upstreams)
             ],
         },
     }
+    if control_plane:
+        bootstrap["static_resources"]["clusters"].append(control_plane_cluster(control_plane))
+        bootstrap["bootstrap_extensions"] = [watch_service(absolute_wasm, env_keys, watch_token_env, node_id)]
+    return bootstrap
 
 
 def default_ca_file() -> str | None:
@@ -351,6 +426,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--ca-file", default=None, help="CA bundle for https upstreams (default: system bundle)")
     parser.add_argument("--access-log", default=None, help="write an access log to this path (e.g. /dev/stdout)")
+    parser.add_argument("--control-plane", default=None, metavar="URL",
+                        help="gRPC address of the control plane (http://127.0.0.1:8091): adds the watch service; "
+                             "--config becomes the cold-start fallback")
+    parser.add_argument("--watch-token-env", default=DEFAULT_WATCH_TOKEN_ENV,
+                        help=f"environment variable of Envoy holding the watch token (default {DEFAULT_WATCH_TOKEN_ENV})")
+    parser.add_argument("--node-id", default="ai-gateway", help="Envoy node id, also sent to the control plane")
     parser.add_argument("--out", default="-", help="output file (default stdout)")
     args = parser.parse_args(argv)
 
@@ -367,7 +448,9 @@ def main(argv: list[str] | None = None) -> int:
             upstreams[name] = upstream
         if not os.path.exists(args.wasm):
             raise RenderError(f"wasm module not found: {args.wasm} (build: cargo build -p ai-gateway-filter --target wasm32-wasip1 --release)")
-        bootstrap = render(config, args.wasm, args.port, args.admin_port, upstreams, args.ca_file or default_ca_file(), args.access_log)
+        bootstrap = render(config, args.wasm, args.port, args.admin_port, upstreams, args.ca_file or default_ca_file(), args.access_log,
+                           control_plane=args.control_plane, watch_token_env=args.watch_token_env,
+                           node_id=args.node_id)
     except (OSError, json.JSONDecodeError, RenderError) as e:
         print(f"render.py: {e}", file=sys.stderr)
         return 2

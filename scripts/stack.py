@@ -153,14 +153,20 @@ def envoy_binary() -> Path:
 
 
 def render_envoy(gateway_config: Path, clusters: dict[str, str], listen_port: int, admin_port: int,
-                 wasm: Path, out: Path) -> Path:
-    """Renders the Envoy bootstrap for a gateway config with envoy/render.py."""
+                 wasm: Path, out: Path, control_plane: str | None = None) -> Path:
+    """Renders the Envoy bootstrap for a gateway config with envoy/render.py.
+
+    With `control_plane` (gRPC URL) Envoy watches it, presenting the token in its environment
+    variable WATCH_TOKEN_ENV.
+    """
     if not RENDER.exists():
         raise RuntimeError(f"{RENDER.relative_to(REPO)} does not exist yet")
     argv = [sys.executable, str(RENDER), "--config", str(gateway_config), "--port", str(listen_port),
             "--admin-port", str(admin_port), "--wasm", str(wasm), "--out", str(out)]
     for name, url in clusters.items():
         argv += ["--cluster", f"{name}={url}"]
+    if control_plane:
+        argv += ["--control-plane", control_plane, "--watch-token-env", WATCH_TOKEN_ENV]
     result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
         raise RuntimeError(f"envoy/render.py failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
@@ -186,6 +192,81 @@ def start_envoy(bootstrap: Path, admin_port: int, log_path: Path, env: dict[str,
         time.sleep(0.1)
     proc.stop()
     raise RuntimeError(f"envoy not ready after {timeout}s:\n{proc.log_tail()}")
+
+
+# --- control plane ------------------------------------------------------------------------------
+
+# Envoy's environment variable holding the token its watch service presents to the control plane.
+WATCH_TOKEN_ENV = "AI_GATEWAY_WATCH_TOKEN"
+
+
+def control_plane_binary() -> Path:
+    """The control-plane binary cargo built (CONTROL_PLANE_BIN overrides)."""
+    if os.environ.get("CONTROL_PLANE_BIN"):
+        return Path(os.environ["CONTROL_PLANE_BIN"])
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
+    if not target.is_absolute():
+        target = REPO / target
+    return target / "debug" / "control-plane"
+
+
+@dataclass
+class ControlPlane:
+    """A running control plane: REST on `rest_port`, gRPC Watch on `grpc_port`."""
+
+    proc: Proc
+    rest_port: int
+    grpc_port: int
+    admin_token: str
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.rest_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"http://127.0.0.1:{self.grpc_port}"
+
+
+def start_control_plane(data_dir: Path, log_path: Path, admin_token: str | None = None,
+                        watch_token: str | None = None, env: dict[str, str] | None = None,
+                        rest_port: int | None = None, grpc_port: int | None = None,
+                        timeout: float = 30.0) -> ControlPlane:
+    """Starts `control-plane serve` with the embedded store in `data_dir`; waits for /healthz.
+
+    Without `admin_token` the control plane generates one and writes it to data_dir/admin-token.
+    Ports default to free ones; pass the previous ones to restart "the same" control plane.
+    """
+    binary = control_plane_binary()
+    if not binary.exists():
+        raise RuntimeError(f"{binary} is missing: cargo build -p control-plane")
+    rest_port = rest_port or free_port()
+    grpc_port = grpc_port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token_file = data_dir / "admin-token"
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    full_env.update({"CP_LISTEN": f"127.0.0.1:{rest_port}", "CP_GRPC_LISTEN": f"127.0.0.1:{grpc_port}",
+                     "CP_DATA_DIR": str(data_dir), "CP_STORE": "embedded"})
+    full_env.pop("CP_ADMIN_TOKEN", None)
+    if admin_token:
+        full_env["CP_ADMIN_TOKEN"] = admin_token
+    elif token_file.exists():
+        token_file.unlink()
+    if watch_token:
+        full_env["CP_WATCH_TOKEN"] = watch_token
+    proc = spawn("control-plane", [str(binary), "serve"], log_path, env=full_env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"control plane exited early (code {proc.popen.returncode}):\n{proc.log_tail()}")
+        with contextlib.suppress(OSError):
+            if http_get(f"http://127.0.0.1:{rest_port}/healthz", timeout=1.0)[0] == 200:
+                token = admin_token or (token_file.read_text().strip() if token_file.exists() else "")
+                return ControlPlane(proc, rest_port, grpc_port, token)
+        time.sleep(0.05)
+    proc.stop()
+    raise RuntimeError(f"control plane not healthy after {timeout}s:\n{proc.log_tail()}")
 
 
 @dataclass
@@ -222,7 +303,7 @@ def start_stack(workdir: Path, gateway_config: dict[str, Any], replay_clusters: 
                 extra_clusters: dict[str, str] | None = None, envoy_env: dict[str, str] | None = None,
                 wasm: Path = DEFAULT_WASM, fixtures: Path = DEFAULT_FIXTURES, chunk_delay: float = 0.01,
                 replay_keys: dict[str, str] | None = None, concurrency: int = 2,
-                log_level: str = "warning") -> Stack:
+                log_level: str = "warning", control_plane: str | None = None) -> Stack:
     """Replay upstream on a free port, Envoy rendered for `gateway_config` in front of it.
 
     `replay_clusters` name the Envoy clusters that point at the replay server; `extra_clusters`
@@ -246,7 +327,8 @@ def start_stack(workdir: Path, gateway_config: dict[str, Any], replay_clusters: 
         # A port picked as free can be taken before Envoy binds it; try a few times.
         for _ in range(3):
             port, admin_port = free_port(), free_port()
-            bootstrap = render_envoy(config_path, clusters, port, admin_port, wasm, workdir / "envoy.yaml")
+            bootstrap = render_envoy(config_path, clusters, port, admin_port, wasm, workdir / "envoy.yaml",
+                                     control_plane=control_plane)
             try:
                 envoy = start_envoy(bootstrap, admin_port, workdir / "envoy.log", env=env,
                                     base_id=port, concurrency=concurrency, log_level=log_level)
