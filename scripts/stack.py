@@ -18,6 +18,7 @@ import contextlib
 import ctypes
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -380,6 +381,48 @@ def _describe_routes(config: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _port_or_free(port: int) -> int:
+    """`port` on 127.0.0.1 if nothing listens there (so README commands work), else a free one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            return free_port()
+
+
+def _cp_get(cp: ControlPlane, path: str) -> bytes:
+    req = urllib.request.Request(cp.rest_url + path, headers={"authorization": f"Bearer {cp.admin_token}"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(req, timeout=5) as resp:
+        return resp.read()
+
+
+def _control_plane_help(cp: ControlPlane, stack: Stack, version: int) -> str:
+    state = (f"It already holds config version {version} (from an earlier run): Envoy serves that, not the routes above,\n"
+             "and every request needs a virtual key. Delete .run/control-plane to start over.")
+    if version == 0:
+        state = ("Its store is empty, so Envoy serves the routes above. The first object you create replaces them with\n"
+                 "the control plane's snapshot, and from then on every request needs a virtual key.")
+    auth = "-H \"Authorization: Bearer $CP_TOKEN\" -H 'content-type: application/json'"
+    return f"""
+Control plane: REST {cp.rest_url} (OpenAPI at /openapi.json), gRPC Watch {cp.grpc_url}, data in .run/control-plane
+{state}
+Create a provider, a route and a virtual key; the change reaches Envoy within a second:
+
+  export CP_URL={cp.rest_url} CP_TOKEN={cp.admin_token}
+  curl -sS --max-time 5 {auth} $CP_URL/v1/providers \\
+    -d '{{"name":"replay-openai","kind":"openai","cluster":"replay_openai","credential":"env:DEMO_PROVIDER_KEY"}}'
+  curl -sS --max-time 5 {auth} $CP_URL/v1/routes \\
+    -d '{{"model":"my-gpt","targets":[{{"provider":"replay-openai","model":"gpt-4o-mini"}}]}}'
+  KEY=$(curl -sS --max-time 5 {auth} $CP_URL/v1/keys \\
+    -d '{{"name":"team-a","owner":"team-a@example.com","allowed_models":["my-gpt"]}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+  curl -sS --max-time 30 {stack.base_url}/v1/chat/completions -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \\
+    -d '{{"model":"my-gpt","messages":[{{"role":"user","content":"Hello!"}}]}}'
+  curl -sS --max-time 5 {auth} -X POST $CP_URL/v1/keys/team-a/revoke    # the same request now gets 401
+"""
+
+
 def run_demo(args: argparse.Namespace) -> int:
     real_openai = bool(os.environ.get("OPENAI_API_KEY"))
     real_anthropic = bool(os.environ.get("ANTHROPIC_API_KEY"))
@@ -392,9 +435,26 @@ def run_demo(args: argparse.Namespace) -> int:
     # The replayed providers take any key; one is configured anyway so the demo shows the path a
     # real credential takes (env var of Envoy -> filter -> upstream header).
     envoy_env = {"DEMO_PROVIDER_KEY": os.environ.get("DEMO_PROVIDER_KEY", "demo-provider-key")}
-    stack = start_stack(workdir, config, replay_clusters, real_clusters, envoy_env=envoy_env,
-                        wasm=Path(args.wasm), fixtures=Path(args.fixtures), chunk_delay=0.05,
-                        log_level=args.log_level)
+    # The control plane (embedded store in .run/control-plane) pushes its snapshots to Envoy; until
+    # it holds any object, Envoy serves the demo config above.
+    watch_token = "cp-watch-" + secrets.token_hex(16)
+    with contextlib.suppress(FileNotFoundError):
+        (workdir / "control-plane.log").unlink()
+    cp = start_control_plane(workdir / "control-plane", workdir / "control-plane.log", watch_token=watch_token,
+                             env=envoy_env, rest_port=_port_or_free(8090), grpc_port=_port_or_free(8091))
+    envoy_env[WATCH_TOKEN_ENV] = watch_token
+    try:
+        stack = start_stack(workdir, config, replay_clusters, real_clusters, envoy_env=envoy_env,
+                            wasm=Path(args.wasm), fixtures=Path(args.fixtures), chunk_delay=0.05,
+                            log_level=args.log_level, control_plane=cp.grpc_url)
+    except BaseException:
+        cp.proc.stop()
+        raise
+    stack.procs.insert(0, cp.proc)
+    try:
+        cp_version = int(json.loads(_cp_get(cp, "/v1/snapshot")).get("version", 0))
+    except (OSError, ValueError):
+        cp_version = 0
     stopping = False
 
     def stop(signum: int, _frame: Any) -> None:
@@ -428,9 +488,10 @@ r = client.chat.completions.create(model="{demo_model}", messages=[{{"role": "us
 print(r.choices[0].message.content, r.usage)
 EOF
 
+{_control_plane_help(cp, stack, cp_version)}
 Metrics: curl -sS --max-time 5 {stack.admin_url}/stats/prometheus | grep -E 'ai_gateway_(requests|tokens|rejected)'
-Logs: {workdir / 'envoy.log'} and {workdir / 'replay.log'}
-Ctrl-C stops Envoy and the replay server.""", flush=True)
+Logs: {workdir / 'envoy.log'}, {workdir / 'replay.log'} and {workdir / 'control-plane.log'}
+Ctrl-C stops Envoy, the control plane and the replay server.""", flush=True)
         while all(p.alive() for p in stack.procs):
             time.sleep(0.5)
         dead = [p for p in stack.procs if not p.alive()]
