@@ -115,7 +115,7 @@ def spawn(name: str, argv: list[str], log_path: Path, env: dict[str, str] | None
 
 def start_replay(log_path: Path, fixtures: Path = DEFAULT_FIXTURES, chunk_delay: float = 0.01,
                  anthropic_key: str | None = None, openai_key: str | None = None,
-                 timeout: float = 20.0) -> tuple[Proc, int]:
+                 timeout: float = 20.0, other_keys: dict[str, str] | None = None) -> tuple[Proc, int]:
     """Starts the replay upstream on a free port and waits until it answers."""
     port_file = log_path.with_suffix(".port")
     with contextlib.suppress(FileNotFoundError):
@@ -126,6 +126,8 @@ def start_replay(log_path: Path, fixtures: Path = DEFAULT_FIXTURES, chunk_delay:
         argv += ["--anthropic-key", anthropic_key]
     if openai_key:
         argv += ["--openai-key", openai_key]
+    for family, key in (other_keys or {}).items():  # gemini, azure
+        argv += [f"--{family}-key", key]
     proc = spawn("replay", argv, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -315,7 +317,8 @@ def start_stack(workdir: Path, gateway_config: dict[str, Any], replay_clusters: 
     workdir.mkdir(parents=True, exist_ok=True)
     keys = replay_keys or {}
     replay, replay_port = start_replay(workdir / "replay.log", fixtures, chunk_delay,
-                                       keys.get("anthropic"), keys.get("openai"))
+                                       keys.get("anthropic"), keys.get("openai"),
+                                       other_keys={k: v for k, v in keys.items() if k not in ("anthropic", "openai")})
     procs = [replay]
     try:
         clusters = {name: f"http://127.0.0.1:{replay_port}" for name in replay_clusters}

@@ -2,7 +2,9 @@
 """Replay upstream: serves recorded provider exchanges to the gateway as if it were the provider.
 
 It loads the VCR cassettes under ``shared/fixtures/recorded`` (go-vcr v2 and vcrpy flavours) and
-answers ``POST /v1/messages`` (Anthropic) and ``POST .../chat/completions`` (OpenAI) with a
+answers ``POST /v1/messages`` (Anthropic), ``POST .../chat/completions`` (OpenAI; Azure OpenAI
+under ``/openai/deployments/{d}/`` and ``/openai/v1/``) and ``POST
+/v1beta/models/{m}:generateContent`` / ``:streamGenerateContent?alt=sse`` (Gemini) with a
 recorded response. Streams go out with chunked transfer encoding, a few events per chunk and a
 small delay between chunks, so the gateway really sees a stream and not one buffer.
 
@@ -47,6 +49,9 @@ DEMO_DEFAULTS: dict[tuple[str, bool], tuple[str, int]] = {
     ("anthropic", True): ("anthropic/test_request_stream_fallback_for_high_max_tokens.yaml", 0),
     ("openai", False): ("openai/chat-basic.yaml", 0),
     ("openai", True): ("openai/chat-streaming.yaml", 0),
+    ("gemini", False): ("gemini/test_google_model.yaml", 0),
+    ("gemini", True): ("gemini/test_google_model_stream.yaml", 0),
+    ("azure", False): ("openai/azure-chat-basic.yaml", 0),
 }
 
 # Response headers worth replaying; hop-by-hop and length headers are ours to set.
@@ -162,8 +167,15 @@ def load_fixtures(root: Path) -> dict[str, Fixture]:
     return fixtures
 
 
+GEMINI_METHODS = (":generateContent", ":streamGenerateContent")
+
+
 def family_of_path(path: str) -> str | None:
     """The provider API a request path belongs to, as the replay understands it."""
+    if path.startswith("/v1beta/models/") and path.endswith(GEMINI_METHODS):
+        return "gemini"
+    if (path.startswith("/openai/deployments/") or path.startswith("/openai/v1/")) and path.endswith("/chat/completions"):
+        return "azure"
     if path.endswith("/messages") or path.endswith("/messages/count_tokens"):
         return "anthropic"
     if path.endswith("/chat/completions"):
@@ -217,6 +229,12 @@ class ReplayError(Exception):
     def body(self) -> bytes:
         if self.family == "anthropic":
             doc = {"type": "error", "error": {"type": self.kind, "message": self.message}}
+        elif self.family == "gemini":
+            doc = {"error": {"code": self.status, "message": self.message, "status": self.kind}}
+        elif self.family == "azure":
+            # Azure's own shape: OpenAI-like plus `innererror`/`status`, or just code and message.
+            doc = {"error": {"code": self.kind, "message": self.message, "status": self.status,
+                             "innererror": {"code": self.kind}}}
         else:
             doc = {"error": {"message": self.message, "type": self.kind, "param": None, "code": None}}
         return json.dumps(doc).encode("utf-8")
@@ -336,14 +354,65 @@ def validate_openai(headers: dict[str, str], body: Any, expected_key: str | None
         raise ReplayError(400, "openai", "invalid_request_error", "'messages' must be a non-empty array")
 
 
+GEMINI_REQUEST_FIELDS = {"contents", "systemInstruction", "tools", "toolConfig", "generationConfig",
+                         "safetySettings", "cachedContent", "labels"}
+
+
+def validate_gemini(headers: dict[str, str], query: str, path: str, body: Any, expected_key: str | None) -> None:
+    """Rejects what the Generative Language API would reject (a useful subset), in Google's shape."""
+
+    def bad(message: str) -> ReplayError:
+        return ReplayError(400, "gemini", "INVALID_ARGUMENT", message)
+
+    if expected_key is not None and headers.get("x-goog-api-key") != expected_key:
+        raise ReplayError(400, "gemini", "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.")
+    if "authorization" in headers or "api-key" in headers:
+        raise bad("replay: a foreign credential header reached Gemini")
+    if path.endswith(":streamGenerateContent") and parse_qs(query).get("alt") != ["sse"]:
+        raise bad("replay: streams are only replayed with alt=sse")
+    if not isinstance(body, dict):
+        raise bad("Invalid JSON payload received.")
+    extra = sorted(set(body) - GEMINI_REQUEST_FIELDS)
+    if extra:
+        raise bad(f'Invalid JSON payload received. Unknown name "{extra[0]}": Cannot find field.')
+    contents = body.get("contents")
+    if not isinstance(contents, list) or not contents:
+        raise bad("* GenerateContentRequest.contents: contents is not specified")
+    for i, content in enumerate(contents):
+        if not isinstance(content, dict) or content.get("role") not in ("user", "model"):
+            raise bad(f"Please use a valid role: user, model. (contents[{i}])")
+        parts = content.get("parts")
+        if not isinstance(parts, list) or not parts:
+            raise bad(f"* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty.")
+    for tool in body.get("tools") or []:
+        for decl in tool.get("functionDeclarations") or []:
+            if "additionalProperties" in json.dumps(decl.get("parameters", {})):
+                raise bad('Invalid JSON payload received. Unknown name "additionalProperties"')
+
+
+def validate_azure(headers: dict[str, str], query: str, path: str, body: Any, expected_key: str | None) -> None:
+    """Rejects what Azure OpenAI would reject (a small subset), in Azure's error shape."""
+    if expected_key is not None and headers.get("api-key") != expected_key:
+        raise ReplayError(401, "azure", "401", "Access denied due to invalid subscription key or wrong API endpoint.")
+    if "authorization" in headers or "x-goog-api-key" in headers:
+        raise ReplayError(400, "azure", "BadRequest", "replay: a foreign credential header reached Azure")
+    if path.startswith("/openai/deployments/") and not parse_qs(query).get("api-version"):
+        raise ReplayError(404, "azure", "404", "Resource not found")
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
+        raise ReplayError(400, "azure", "BadRequest", "'messages' must be a non-empty array")
+
+
 class ReplayState:
     """Fixtures, settings and the log of received requests, shared by all handler threads."""
 
-    def __init__(self, fixtures: dict[str, Fixture], chunk_delay: float, anthropic_key: str | None, openai_key: str | None):
+    def __init__(self, fixtures: dict[str, Fixture], chunk_delay: float, anthropic_key: str | None, openai_key: str | None,
+                 gemini_key: str | None = None, azure_key: str | None = None):
         self.fixtures = fixtures
         self.chunk_delay = chunk_delay
         self.anthropic_key = anthropic_key
         self.openai_key = openai_key
+        self.gemini_key = gemini_key
+        self.azure_key = azure_key
         self._lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
 
@@ -476,14 +545,21 @@ class ReplayHandler(BaseHTTPRequestHandler):
                 validate_anthropic(headers, body, self.state.anthropic_key)
             elif family == "openai":
                 validate_openai(headers, body, self.state.openai_key)
-            interaction = self._pick(family, headers, body)
+            elif family == "gemini":
+                validate_gemini(headers, entry["query"], path, body, self.state.gemini_key)
+            elif family == "azure":
+                validate_azure(headers, entry["query"], path, body, self.state.azure_key)
+            interaction = self._pick(family, headers, body, path)
         except ReplayError as err:
             self._send(err.status, err.body())
             return
         self._replay(interaction, headers)
 
-    def _pick(self, family: str, headers: dict[str, str], body: Any) -> Interaction:
-        wants_stream = isinstance(body, dict) and body.get("stream") is True
+    def _pick(self, family: str, headers: dict[str, str], body: Any, path: str = "") -> Interaction:
+        if family == "gemini":
+            wants_stream = path.endswith(":streamGenerateContent")
+        else:
+            wants_stream = isinstance(body, dict) and body.get("stream") is True
         name = headers.get("x-replay-fixture")
         if name is None:
             name, index = DEMO_DEFAULTS.get((family, wants_stream), DEMO_DEFAULTS[(family, False)])
@@ -499,13 +575,14 @@ class ReplayHandler(BaseHTTPRequestHandler):
             raise ReplayError(404, family, "not_found_error", f"replay: {name} has no interaction {index}")
         interaction = fixture.interactions[index]
         recorded_family = family_of_path(interaction.path)
-        if recorded_family != family:
+        # Azure OpenAI speaks OpenAI's wire format, so OpenAI recordings can answer Azure paths.
+        if recorded_family != family and not (family == "azure" and recorded_family == "openai"):
             # The gateway called the wrong kind of provider for this recording: a routing bug.
             raise ReplayError(
                 400, family, "invalid_request_error",
                 f"replay: {name} was recorded against {interaction.path}, gateway called a {family} endpoint",
             )
-        if interaction.status == 200 and family in ("anthropic", "openai") and wants_stream != interaction.is_stream:
+        if interaction.status == 200 and family in ("anthropic", "openai", "gemini", "azure") and wants_stream != interaction.is_stream:
             raise ReplayError(
                 400, family, "invalid_request_error",
                 f"replay: request has stream={wants_stream} but {name}#{index} is "
@@ -529,9 +606,9 @@ class ReplayHandler(BaseHTTPRequestHandler):
 
 
 def make_server(port: int, fixtures_dir: Path, chunk_delay: float = 0.01, anthropic_key: str | None = None,
-                openai_key: str | None = None) -> ThreadingHTTPServer:
+                openai_key: str | None = None, gemini_key: str | None = None, azure_key: str | None = None) -> ThreadingHTTPServer:
     """Builds a replay server bound to 127.0.0.1:port (0 picks a free port)."""
-    state = ReplayState(load_fixtures(fixtures_dir), chunk_delay, anthropic_key, openai_key)
+    state = ReplayState(load_fixtures(fixtures_dir), chunk_delay, anthropic_key, openai_key, gemini_key, azure_key)
     handler = type("BoundReplayHandler", (ReplayHandler,), {"state": state})
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
@@ -545,12 +622,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-delay", type=float, default=0.01, help="seconds between stream chunks")
     parser.add_argument("--anthropic-key", default=None, help="x-api-key the Anthropic endpoint requires")
     parser.add_argument("--openai-key", default=None, help="bearer token the OpenAI endpoint requires")
+    parser.add_argument("--gemini-key", default=None, help="x-goog-api-key the Gemini endpoints require")
+    parser.add_argument("--azure-key", default=None, help="api-key the Azure OpenAI endpoints require")
     parser.add_argument("--port-file", type=Path, default=None, help="write the bound port here once listening")
     args = parser.parse_args(argv)
     if not args.fixtures.is_dir():
         print(f"replay: fixtures directory not found: {args.fixtures}", file=sys.stderr)
         return 2
-    server = make_server(args.port, args.fixtures, args.chunk_delay, args.anthropic_key, args.openai_key)
+    server = make_server(args.port, args.fixtures, args.chunk_delay, args.anthropic_key, args.openai_key,
+                         args.gemini_key, args.azure_key)
     port = server.server_address[1]
     if args.port_file:
         tmp = args.port_file.with_suffix(".tmp")
