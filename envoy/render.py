@@ -258,6 +258,7 @@ def render(
     upstreams: dict[str, dict],
     ca_file: str | None = None,
     access_log: str | None = None,
+    route_timeout: str = ROUTE_TIMEOUT,
     control_plane: str | None = None,
     watch_token_env: str = DEFAULT_WATCH_TOKEN_ENV,
     node_id: str = "ai-gateway",
@@ -312,7 +313,7 @@ def render(
                             "match": {"prefix": "/", "headers": [{"name": CLUSTER_HEADER, "present_match": True}]},
                             "route": {
                                 "cluster_header": CLUSTER_HEADER,
-                                "timeout": ROUTE_TIMEOUT,
+                                "timeout": route_timeout,
                                 "auto_host_rewrite": True,
                             },
                             # Bodies are buffered whole (for the filter, and for retries).
@@ -426,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--ca-file", default=None, help="CA bundle for https upstreams (default: system bundle)")
     parser.add_argument("--access-log", default=None, help="write an access log to this path (e.g. /dev/stdout)")
+    parser.add_argument("--route-timeout", default=ROUTE_TIMEOUT,
+                        help=f"route timeout, whole response included (default {ROUTE_TIMEOUT}); e.g. 2s in tests")
     parser.add_argument("--control-plane", default=None, metavar="URL",
                         help="gRPC address of the control plane (http://127.0.0.1:8091): adds the watch service; "
                              "--config becomes the cold-start fallback")
@@ -449,8 +452,8 @@ def main(argv: list[str] | None = None) -> int:
         if not os.path.exists(args.wasm):
             raise RenderError(f"wasm module not found: {args.wasm} (build: cargo build -p ai-gateway-filter --target wasm32-wasip1 --release)")
         bootstrap = render(config, args.wasm, args.port, args.admin_port, upstreams, args.ca_file or default_ca_file(), args.access_log,
-                           control_plane=args.control_plane, watch_token_env=args.watch_token_env,
-                           node_id=args.node_id)
+                           args.route_timeout, control_plane=args.control_plane,
+                           watch_token_env=args.watch_token_env, node_id=args.node_id)
     except (OSError, json.JSONDecodeError, RenderError) as e:
         print(f"render.py: {e}", file=sys.stderr)
         return 2

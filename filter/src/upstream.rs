@@ -31,6 +31,8 @@ pub struct Upstream {
     translator: Option<Box<dyn ResponseTranslator>>,
     mode: BodyMode,
     status: Option<u16>,
+    /// The provider's `content-encoding` when it is one the translators cannot read.
+    undecodable: Option<String>,
     prepared: bool,
     finished: bool,
 }
@@ -45,6 +47,7 @@ impl Upstream {
             translator: None,
             mode: BodyMode::Buffered,
             status: None,
+            undecodable: None,
             prepared: false,
             finished: false,
         }
@@ -212,6 +215,19 @@ impl HttpContext for Upstream {
         let content_type = host::header(MapType::HttpResponseHeaders, "content-type");
         self.status = Some(status);
         self.mode = translator.on_headers(status, content_type.as_deref());
+        // The gateway strips accept-encoding, so providers answer uncompressed; a compressed body
+        // (a misbehaving provider or proxy) cannot be translated or counted. Envoy has no
+        // decompressor that runs as an upstream filter, so the answer becomes a clear 502.
+        let encoding = host::header(MapType::HttpResponseHeaders, "content-encoding")
+            .map(|e| e.trim().chars().take(40).collect::<String>().to_ascii_lowercase())
+            .filter(|e| !e.is_empty() && e != "identity");
+        if let Some(encoding) = encoding {
+            host::remove_header(MapType::HttpResponseHeaders, "content-encoding");
+            self.undecodable = Some(encoding);
+            self.mode = BodyMode::Buffered;
+            self.status = Some(ErrorKind::BadGateway.status());
+            host::set_header(MapType::HttpResponseHeaders, ":status", &ErrorKind::BadGateway.status().to_string());
+        }
         if let Some(provider) = &self.provider {
             host::set_header(MapType::HttpResponseHeaders, PROVIDER_RESPONSE_HEADER, provider);
         }
@@ -224,7 +240,9 @@ impl HttpContext for Upstream {
         }
         // The body may change size; a stale length makes clients wait for bytes that never come.
         host::remove_header(MapType::HttpResponseHeaders, "content-length");
-        if let Some(ct) = translator.content_type() {
+        if self.undecodable.is_some() {
+            host::set_header(MapType::HttpResponseHeaders, "content-type", "application/json");
+        } else if let Some(ct) = translator.content_type() {
             host::set_header(MapType::HttpResponseHeaders, "content-type", ct);
         }
         match self.mode {
@@ -257,7 +275,15 @@ impl HttpContext for Upstream {
                     return Action::Pause;
                 }
                 let body = host::body(BufferType::HttpResponseBody, body_size);
-                let length = match translator.translate_body(&body) {
+                let translated = match &self.undecodable {
+                    Some(encoding) => Err(GatewayError::new(
+                        ErrorKind::BadGateway,
+                        format!("The provider sent a response with content-encoding '{encoding}', which the gateway does not decode."),
+                    )
+                    .with_code("unsupported_content_encoding")),
+                    None => translator.translate_body(&body),
+                };
+                let length = match translated {
                     Ok(None) => body.len(),
                     Ok(Some(new_body)) => {
                         if host::set_body(BufferType::HttpResponseBody, body_size, &new_body) {

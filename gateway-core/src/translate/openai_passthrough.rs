@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 
 use super::{BodyMode, PreparedRequest, RequestFacts, ResponseTranslator, Target};
 use crate::config::ProviderKind;
-use crate::error::GatewayError;
+use crate::error::{openai_error_body, ErrorKind, GatewayError};
 use crate::sse::{write_event, SseEvent, SseFramer};
 use crate::usage::TokenUsage;
 
@@ -35,6 +35,13 @@ pub fn inspect(body: &[u8]) -> Result<RequestFacts, GatewayError> {
     // serde would also accept a JSON array for a struct; a request is always an object.
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(GatewayError::invalid("The request body must be a JSON object."));
+    }
+    // Fields the gateway passes on as raw JSON are never parsed here, so serde_json's recursion
+    // limit would not stop them; a provider's parser should not have to face them either.
+    if nesting_exceeds(body, MAX_NESTING) {
+        return Err(GatewayError::invalid(format!(
+            "We could not parse the JSON body of your request: nesting deeper than {MAX_NESTING} levels (recursion limit exceeded)."
+        )));
     }
     let fields: RoutingFields<'_> = serde_json::from_slice(body).map_err(|e| {
         GatewayError::invalid(format!("We could not parse the JSON body of your request: {e}"))
@@ -62,6 +69,42 @@ pub fn inspect(body: &[u8]) -> Result<RequestFacts, GatewayError> {
         Some(_) => return Err(GatewayError::invalid("'stream' must be a boolean").with_param("stream")),
     };
     Ok(RequestFacts { model, stream })
+}
+
+/// Deepest array/object nesting accepted in a request: serde_json's own default limit, so every
+/// body the gateway forwards can be read by a parser with that default.
+pub const MAX_NESTING: usize = 128;
+
+/// Whether `[`/`{` nest deeper than `limit` outside strings. One pass, no allocation; the body
+/// need not be valid JSON (the real parser reports other errors).
+fn nesting_exceeds(body: &[u8], limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in body {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Top-level members of a JSON object in their original order, values left as raw JSON text.
@@ -228,6 +271,32 @@ struct UsageCarrier<'a> {
     choices: Option<&'a RawValue>,
 }
 
+/// A choice, read only far enough to see whether it carries a finish reason.
+#[derive(Deserialize)]
+struct FinishProbe {
+    #[serde(default)]
+    finish_reason: Option<serde::de::IgnoredAny>,
+}
+
+/// An error body, read only far enough to tell OpenAI's shape from anything else.
+#[derive(Deserialize)]
+struct ErrorProbe {
+    #[serde(default)]
+    error: Option<ErrorObjectProbe>,
+    /// Some OpenAI-compatible servers put the message at the top level.
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorObjectProbe {
+    #[allow(dead_code)]
+    message: serde::de::IgnoredAny,
+}
+
+/// Message of the error event sent when a stream ends without `[DONE]` or a finish reason.
+const INCOMPLETE_STREAM: &str = "The provider's stream ended before the answer was complete.";
+
 /// Reads usage from OpenAI responses and hides the usage chunk the gateway asked for.
 struct PassthroughResponse {
     client_wants_usage: bool,
@@ -237,21 +306,44 @@ struct PassthroughResponse {
     framer: SseFramer,
     usage: TokenUsage,
     events: Vec<SseEvent>,
+    /// `[DONE]` went through.
+    done: bool,
+    /// A choice carried a finish reason: the answer is whole even if `[DONE]` never comes.
+    finished: bool,
 }
 
 impl PassthroughResponse {
     fn new(client_wants_usage: bool) -> Self {
-        PassthroughResponse { client_wants_usage, normalize_errors: false, status: 200, framer: SseFramer::default(), usage: TokenUsage::default(), events: Vec::new() }
+        PassthroughResponse {
+            client_wants_usage,
+            normalize_errors: false,
+            status: 200,
+            framer: SseFramer::default(),
+            usage: TokenUsage::default(),
+            events: Vec::new(),
+            done: false,
+            finished: false,
+        }
     }
 
-    /// Whether `event` should reach the client; records usage on the way.
+    /// Whether `event` should reach the client; records usage and completion on the way.
     fn keep(&mut self, event: &SseEvent) -> bool {
         if event.data == "[DONE]" {
+            self.done = true;
             return true;
         }
+        // What the SDKs could not parse either is dropped; a stream that ends without a finish
+        // reason then gets the incomplete_stream error instead of a client-side decode error.
         let Ok(chunk) = serde_json::from_str::<UsageCarrier<'_>>(&event.data) else {
-            return true;
+            return serde_json::from_str::<serde::de::IgnoredAny>(&event.data).is_ok();
         };
+        if !self.finished {
+            if let Some(choices) = chunk.choices {
+                self.finished = serde_json::from_str::<Vec<FinishProbe>>(choices.get())
+                    .map(|c| c.iter().any(|choice| choice.finish_reason.is_some()))
+                    .unwrap_or(false);
+            }
+        }
         if let Some(usage) = chunk.usage {
             self.usage = usage.into();
             let usage_only = chunk.choices.map(|c| c.get().trim() == "[]").unwrap_or(true);
@@ -273,17 +365,30 @@ impl ResponseTranslator for PassthroughResponse {
     }
 
     fn content_type(&self) -> Option<&'static str> {
-        (self.normalize_errors && !(200..300).contains(&self.status)).then_some("application/json")
+        // Error bodies always leave as JSON (non-JSON ones are rewritten below).
+        (!(200..300).contains(&self.status)).then_some("application/json")
     }
 
     fn translate_body(&mut self, body: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
         if self.normalize_errors && !(200..300).contains(&self.status) {
             return Ok(Some(super::azure::translate_error(self.status, body)));
         }
-        if let Ok(UsageCarrier { usage: Some(usage), .. }) = serde_json::from_slice::<UsageCarrier<'_>>(body) {
-            self.usage = usage.into();
+        if !(200..300).contains(&self.status) {
+            return Ok(error_body(self.status, body));
         }
-        // OpenAI's own errors already have the client's shape.
+        match serde_json::from_slice::<UsageCarrier<'_>>(body) {
+            Ok(UsageCarrier { usage: Some(usage), .. }) => self.usage = usage.into(),
+            Ok(_) => {}
+            // Valid JSON with odd usage types is still the provider's answer to pass on.
+            Err(_) if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() => {}
+            Err(_) => {
+                return Err(GatewayError::new(
+                    ErrorKind::BadGateway,
+                    "The provider returned a response the gateway could not parse.",
+                )
+                .with_code("bad_response"))
+            }
+        }
         Ok(None)
     }
 
@@ -301,11 +406,36 @@ impl ResponseTranslator for PassthroughResponse {
             }
         }
         self.events = events;
+        if end_of_stream && !self.done {
+            // Closed without [DONE]: a whole answer is closed normally, a cut one is reported.
+            if !self.finished {
+                let error = openai_error_body(INCOMPLETE_STREAM, "server_error", None, Some("incomplete_stream"));
+                write_event(&mut out, None, &String::from_utf8_lossy(&error));
+            }
+            write_event(&mut out, None, "[DONE]");
+            self.done = true;
+        }
         out
     }
 
     fn usage(&self) -> TokenUsage {
         self.usage
+    }
+}
+
+/// OpenAI's own error bodies pass byte for byte (`None`); anything else (a proxy's HTML page,
+/// a bare message) becomes an OpenAI error body. The caller keeps the provider's status.
+fn error_body(status: u16, body: &[u8]) -> Option<Vec<u8>> {
+    let kind = super::openai_to_anthropic::response::openai_error_type("", status);
+    match serde_json::from_slice::<ErrorProbe>(body) {
+        Ok(ErrorProbe { error: Some(_), .. }) => None,
+        Ok(ErrorProbe { message: Some(message), .. }) => Some(openai_error_body(&message, kind, None, None)),
+        _ => Some(openai_error_body(
+            &format!("The provider returned HTTP {status} with a body the gateway could not read."),
+            kind,
+            None,
+            None,
+        )),
     }
 }
 
@@ -359,6 +489,81 @@ mod tests {
         t.on_headers(200, Some("text/event-stream"));
         let out = String::from_utf8(t.translate_chunk(STREAM.as_bytes(), true)).unwrap();
         assert!(out.contains("prompt_tokens"));
+    }
+
+    fn responder(stream: bool) -> Box<dyn ResponseTranslator> {
+        let body = if stream {
+            r#"{"model":"a","messages":[{"role":"user","content":"x"}],"stream":true}"#
+        } else {
+            r#"{"model":"a","messages":[{"role":"user","content":"x"}]}"#
+        };
+        prep(body).translator
+    }
+
+    #[test]
+    fn stream_cut_before_a_finish_reason_ends_with_an_error_then_done() {
+        let mut t = responder(true);
+        t.on_headers(200, Some("text/event-stream"));
+        let out = String::from_utf8(t.translate_chunk(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\ndata: {not json\n\n", true)).unwrap();
+        let data: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+        assert_eq!(data.len(), 3, "{out}");
+        assert!(data[0].contains("\"Hi\""));
+        let error: serde_json::Value = serde_json::from_str(data[1]).unwrap();
+        assert_eq!(error["error"]["code"], "incomplete_stream");
+        assert_eq!(data[2], "[DONE]");
+    }
+
+    #[test]
+    fn stream_with_a_finish_reason_but_no_done_is_closed_normally() {
+        let mut t = responder(true);
+        t.on_headers(200, Some("text/event-stream"));
+        let out = String::from_utf8(t.translate_chunk(b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n", true)).unwrap();
+        assert!(!out.contains("error"), "{out}");
+        assert!(out.ends_with("data: [DONE]\n\n"), "{out}");
+        // A complete stream is left exactly as it was.
+        let mut t = responder(true);
+        t.on_headers(200, Some("text/event-stream"));
+        let out = String::from_utf8(t.translate_chunk(STREAM.as_bytes(), true)).unwrap();
+        assert_eq!(out.matches("[DONE]").count(), 1);
+    }
+
+    #[test]
+    fn unreadable_success_is_502_and_non_openai_errors_are_wrapped() {
+        let mut t = responder(false);
+        t.on_headers(200, Some("application/json"));
+        assert_eq!(t.translate_body(b"{\"id\":\"x\",\"choices\":[").unwrap_err().status(), 502);
+        let mut t = responder(false);
+        t.on_headers(200, Some("application/json"));
+        assert_eq!(t.translate_body(br#"{"usage":{"prompt_tokens":null}}"#).unwrap(), None);
+
+        let openai = br#"{"error":{"message":"slow down","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
+        let mut t = responder(false);
+        t.on_headers(429, Some("application/json"));
+        assert_eq!(t.translate_body(openai).unwrap(), None, "OpenAI errors pass byte for byte");
+        assert_eq!(t.content_type(), Some("application/json"));
+        for (status, body, message, kind) in [
+            (502, &b"<html>Bad Gateway</html>"[..], "HTTP 502", "server_error"),
+            (400, &br#"{"object":"error","message":"bad input"}"#[..], "bad input", "invalid_request_error"),
+        ] {
+            let mut t = responder(false);
+            t.on_headers(status, Some("text/html"));
+            let out: serde_json::Value = serde_json::from_slice(&t.translate_body(body).unwrap().unwrap()).unwrap();
+            assert!(out["error"]["message"].as_str().unwrap().contains(message), "{out}");
+            assert_eq!(out["error"]["type"], kind);
+        }
+    }
+
+    #[test]
+    fn nesting_is_limited_outside_strings_only() {
+        let deep = |n: usize| format!(r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"x":{}{}}}"#, "[".repeat(n), "]".repeat(n));
+        // The object itself is one level: 127 more fit, 128 more do not.
+        assert!(inspect(deep(MAX_NESTING - 1).as_bytes()).is_ok());
+        let err = inspect(deep(MAX_NESTING).as_bytes()).unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert!(err.message.contains("recursion limit"));
+        let in_string = format!(r#"{{"model":"m","messages":[{{"role":"user","content":"{}\"{}"}}]}}"#, "[".repeat(5000), "{".repeat(5000));
+        assert!(inspect(in_string.as_bytes()).is_ok());
+        assert!(nesting_exceeds(&b"[".repeat(10_000), 128));
     }
 
     #[test]
