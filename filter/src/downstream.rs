@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use gateway_core::error::{ErrorKind, GatewayError};
+use gateway_core::error::{ErrorKind, ErrorShape, GatewayError};
 use gateway_core::snapshot::KeyDenied;
 use gateway_core::translate::{self, ClientApi};
 use proxy_wasm::traits::{Context, HttpContext};
@@ -20,6 +20,11 @@ pub struct Downstream {
     shared: Rc<Shared>,
     random: u64,
     api: Option<ClientApi>,
+    /// The error shape the client reads, from the path (known even when no API serves it).
+    error_shape: ErrorShape,
+    /// Status of an Envoy local reply (OpenAI-shaped by `local_reply_config`) that must be
+    /// reshaped for an Anthropic client.
+    reshape_status: Option<u16>,
     /// SHA-256 of the presented virtual key, once it passed the header-time check.
     key_hash: Option<String>,
     phase: Phase,
@@ -35,7 +40,7 @@ enum Phase {
 
 impl Downstream {
     pub fn new(shared: Rc<Shared>, random: u64) -> Self {
-        Downstream { shared, random, api: None, key_hash: None, phase: Phase::Waiting }
+        Downstream { shared, random, api: None, error_shape: ErrorShape::OpenAi, reshape_status: None, key_hash: None, phase: Phase::Waiting }
     }
 
     /// With a pushed snapshot every request needs a virtual key. Refuses missing, unknown,
@@ -91,7 +96,11 @@ impl Downstream {
         let code = err.code.as_deref().unwrap_or(err.kind.openai_type());
         self.shared.metrics.add(REJECTED, &[("status", &status), ("code", code)], 1);
         log::debug!("rejected request: {} {}", err.status(), err.message);
-        host::send_json_error(err.status(), &err.to_openai_body());
+        let body = match self.error_shape {
+            ErrorShape::OpenAi => err.to_openai_body(),
+            ErrorShape::Anthropic => err.to_anthropic_body(),
+        };
+        host::send_json_error(err.status(), &body);
     }
 
     fn too_large(&self) -> GatewayError {
@@ -115,6 +124,10 @@ impl Downstream {
             api: api_name(api).to_owned(),
             created: host::now().0,
             stream: facts.stream,
+            client_headers: translate::FORWARDABLE_CLIENT_HEADERS
+                .iter()
+                .filter_map(|name| host::header(MapType::HttpRequestHeaders, name).map(|v| ((*name).to_owned(), v)))
+                .collect(),
         };
         let encoded = serde_json::to_vec(&info)
             .map_err(|_| GatewayError::new(ErrorKind::Internal, "could not encode request state"))?;
@@ -131,6 +144,37 @@ impl Downstream {
 impl Context for Downstream {}
 
 impl HttpContext for Downstream {
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        if self.error_shape != ErrorShape::Anthropic || end_of_stream {
+            return Action::Continue;
+        }
+        let status = host::header(MapType::HttpResponseHeaders, ":status").and_then(|s| s.parse::<u16>().ok()).unwrap_or(0);
+        // Provider answers carry the provider header and were translated upstream; only Envoy's
+        // own replies (no upstream, timeouts, limits) still have the OpenAI shape.
+        if status < 400 || host::header(MapType::HttpResponseHeaders, crate::PROVIDER_RESPONSE_HEADER).is_some() {
+            return Action::Continue;
+        }
+        self.reshape_status = Some(status);
+        host::remove_header(MapType::HttpResponseHeaders, "content-length");
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(status) = self.reshape_status else {
+            return Action::Continue;
+        };
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let body = host::body(BufferType::HttpResponseBody, body_size);
+        if let Some(reshaped) = gateway_core::error::openai_error_to_anthropic(status, &body) {
+            if !host::set_body(BufferType::HttpResponseBody, body_size, &reshaped) {
+                log::warn!("could not reshape a local reply for an Anthropic client");
+            }
+        }
+        Action::Continue
+    }
+
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         // Only the filter decides the cluster; a client-sent header must not pick one, and a
         // client-sent marker must not bypass the OpenAI-shaped local replies.
@@ -139,6 +183,7 @@ impl HttpContext for Downstream {
 
         let path = host::header(MapType::HttpRequestHeaders, ":path").unwrap_or_default();
         let method = host::header(MapType::HttpRequestHeaders, ":method").unwrap_or_default();
+        self.error_shape = ClientApi::error_shape_for_path(&path);
         let Some(api) = ClientApi::from_path(&path) else {
             // OpenAI's own wording, so clients and people recognise it.
             let shown: String = path.split('?').next().unwrap_or("").chars().take(200).collect();

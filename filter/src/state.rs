@@ -88,12 +88,18 @@ pub struct RequestInfo {
     /// Unix seconds when the request arrived.
     pub created: u64,
     pub stream: bool,
+    /// Client headers some providers need ([`gateway_core::translate::FORWARDABLE_CLIENT_HEADERS`]),
+    /// captured downstream because the first attempt strips them from the shared header map.
+    #[serde(default)]
+    pub client_headers: Vec<(String, String)>,
 }
 
 /// Stable name of a client API in filter state.
 pub fn api_name(api: ClientApi) -> &'static str {
     match api {
         ClientApi::OpenAiChat => "openai_chat",
+        ClientApi::AnthropicMessages => "anthropic_messages",
+        ClientApi::OpenAiEmbeddings => "openai_embeddings",
     }
 }
 
@@ -101,6 +107,8 @@ pub fn api_name(api: ClientApi) -> &'static str {
 pub fn api_from_name(name: &str) -> Option<ClientApi> {
     match name {
         "openai_chat" => Some(ClientApi::OpenAiChat),
+        "anthropic_messages" => Some(ClientApi::AnthropicMessages),
+        "openai_embeddings" => Some(ClientApi::OpenAiEmbeddings),
         _ => None,
     }
 }
@@ -147,7 +155,9 @@ mod tests {
 
     #[test]
     fn api_names_round_trip() {
-        assert_eq!(api_from_name(api_name(ClientApi::OpenAiChat)), Some(ClientApi::OpenAiChat));
+        for api in [ClientApi::OpenAiChat, ClientApi::AnthropicMessages, ClientApi::OpenAiEmbeddings] {
+            assert_eq!(api_from_name(api_name(api)), Some(api));
+        }
         assert_eq!(api_from_name("nope"), None);
     }
 }

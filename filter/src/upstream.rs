@@ -26,6 +26,8 @@ const STALE_HEADERS: &[&str] =
 pub struct Upstream {
     shared: Rc<Shared>,
     info: Option<RequestInfo>,
+    /// The client's API, once known: errors must come out in its shape.
+    api: Option<ClientApi>,
     provider: Option<String>,
     target_model: Option<String>,
     translator: Option<Box<dyn ResponseTranslator>>,
@@ -42,6 +44,7 @@ impl Upstream {
         Upstream {
             shared,
             info: None,
+            api: None,
             provider: None,
             target_model: None,
             translator: None,
@@ -60,7 +63,15 @@ impl Upstream {
         let code = err.code.as_deref().unwrap_or(err.kind.openai_type());
         self.shared.metrics.add(REJECTED, &[("status", &status), ("code", code)], 1);
         log::warn!("upstream attempt rejected: {} {}", err.status(), err.message);
-        host::send_json_error(err.status(), &err.to_openai_body());
+        host::send_json_error(err.status(), &self.error_body(err));
+    }
+
+    /// `err` in the shape of the client's API (OpenAI's until the API is known).
+    fn error_body(&self, err: &GatewayError) -> Vec<u8> {
+        match self.api {
+            Some(api) => err.to_body(api),
+            None => err.to_openai_body(),
+        }
     }
 
     /// The provider this attempt reaches: endpoint metadata (aggregate clusters and priorities),
@@ -91,6 +102,7 @@ impl Upstream {
             .and_then(|b| serde_json::from_slice::<RequestInfo>(&b).ok())
             .ok_or_else(|| internal("request reached an upstream without a routing decision"))?;
         let api: ClientApi = api_from_name(&info.api).ok_or_else(|| internal("unknown client API in request state"))?;
+        self.api = Some(api);
         let provider_name = self.attempt_provider(&info);
         let shared = Rc::clone(&self.shared);
         let table = &shared.table;
@@ -119,6 +131,10 @@ impl Upstream {
         }
         for (header, value) in &prepared.headers {
             host::set_header(MapType::HttpRequestHeaders, header, value);
+        }
+        // The client's anthropic-version / anthropic-beta, where this provider takes them.
+        for (header, value) in translate::forwarded_headers(api, provider.kind, &info.client_headers) {
+            host::set_header(MapType::HttpRequestHeaders, header, &value);
         }
         let length = match &prepared.body {
             Some(new_body) => {
@@ -294,7 +310,10 @@ impl HttpContext for Upstream {
                         }
                     }
                     Err(err) => {
-                        let error_body = err.to_openai_body();
+                        let error_body = match self.api {
+                            Some(api) => err.to_body(api),
+                            None => err.to_openai_body(),
+                        };
                         self.status = Some(err.status());
                         host::set_header(MapType::HttpResponseHeaders, ":status", &err.status().to_string());
                         host::set_header(MapType::HttpResponseHeaders, "content-type", "application/json");

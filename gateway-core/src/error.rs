@@ -153,6 +153,43 @@ struct AnthropicErrorBody<'a> {
     message: &'a str,
 }
 
+/// Anthropic's error type for an HTTP status, for errors that arrive without one.
+pub fn anthropic_type_for_status(status: u16) -> &'static str {
+    match status {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        504 => "timeout_error",
+        400..=499 => "invalid_request_error",
+        _ => "api_error",
+    }
+}
+
+/// An OpenAI-shaped error body (Envoy's own local replies: no upstream, timeout, too large) in
+/// Anthropic's shape; `None` when `body` is not an OpenAI error (already Anthropic-shaped, say).
+pub fn openai_error_to_anthropic(status: u16, body: &[u8]) -> Option<Vec<u8>> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        error: Inner,
+        #[serde(rename = "type", default)]
+        kind: Option<serde_json::Value>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Inner {
+        #[serde(default)]
+        message: Option<String>,
+    }
+    let envelope: Envelope = serde_json::from_slice(body).ok()?;
+    if envelope.kind.is_some() {
+        return None;
+    }
+    let message = envelope.error.message.filter(|m| !m.is_empty()).unwrap_or_else(|| format!("HTTP {status}"));
+    Some(anthropic_error_body(&message, anthropic_type_for_status(status)))
+}
+
 /// Renders an Anthropic-shaped error body; shared by gateway errors and translated provider errors.
 pub fn anthropic_error_body(message: &str, kind: &str) -> Vec<u8> {
     let envelope = AnthropicErrorEnvelope { kind: "error", error: AnthropicErrorBody { kind, message } };
@@ -193,6 +230,16 @@ mod tests {
         assert_eq!(v["error"]["param"], "model");
         assert_eq!(v["error"]["code"], "model_not_found");
         assert_eq!(err.status(), 404);
+    }
+
+    #[test]
+    fn envoy_replies_are_reshaped_for_anthropic_clients() {
+        let openai = br#"{"error":{"message":"upstream connect error","type":"server_error","param":null,"code":"upstream_unavailable"}}"#;
+        let v: serde_json::Value = serde_json::from_slice(&openai_error_to_anthropic(503, openai).unwrap()).unwrap();
+        assert_eq!(v, serde_json::json!({"type": "error", "error": {"type": "overloaded_error", "message": "upstream connect error"}}));
+        let already = GatewayError::new(ErrorKind::NotFound, "x").to_anthropic_body();
+        assert_eq!(openai_error_to_anthropic(404, &already), None);
+        assert_eq!(openai_error_to_anthropic(502, b"<html>"), None);
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub const FIELDS: &[(&str, Treatment, &str)] = &[
     ("tool_choice", Treatment::Mapped, "auto → auto, any → required, tool → named function, none → none; dropped without tools"),
     ("tool_choice.disable_parallel_tool_use", Treatment::Mapped, "→ `parallel_tool_calls: false`"),
     ("thinking", Treatment::Mapped, "enabled: budget < 4096 → `reasoning_effort: low`, < 16384 → medium, else high; disabled/adaptive: omitted"),
-    ("output_config.effort", Treatment::Mapped, "→ `reasoning_effort` (max → high) unless `thinking` set one"),
+    ("output_config.effort", Treatment::Mapped, "→ `reasoning_effort` (max → high, xhigh kept) unless `thinking` set one"),
     ("output_format", Treatment::Mapped, "json_schema → `response_format: {type: json_schema}`"),
     ("service_tier", Treatment::Dropped, "Anthropic's tiers have no OpenAI meaning"),
     ("container", Treatment::Rejected, "code execution containers exist on Anthropic only"),
@@ -351,7 +351,10 @@ fn reasoning_effort(req: &MessagesRequestIn<'_>) -> Result<Option<&'static str>,
         Some("low") => Some("low"),
         Some("medium") => Some("medium"),
         Some("high") | Some("max") => Some("high"),
-        Some(_) => return Err(GatewayError::invalid("output_config.effort: must be low, medium, high or max").with_param("output_config.effort")),
+        Some("xhigh") => Some("xhigh"),
+        Some(_) => {
+            return Err(GatewayError::invalid("output_config.effort: must be low, medium, high, xhigh or max").with_param("output_config.effort"))
+        }
     })
 }
 

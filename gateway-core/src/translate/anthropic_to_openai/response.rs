@@ -100,17 +100,8 @@ pub fn translate_completion(body: &[u8]) -> Result<(Vec<u8>, TokenUsage), Gatewa
 /// Anthropic's error type for an OpenAI error status (OpenAI's own `type` values are too coarse).
 pub fn anthropic_error_type(status: u16) -> &'static str {
     match status {
-        400 | 422 => "invalid_request_error",
-        401 => "authentication_error",
         402 => "billing_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        503 | 529 => "overloaded_error",
-        504 => "timeout_error",
-        400..=499 => "invalid_request_error",
-        _ => "api_error",
+        _ => crate::error::anthropic_type_for_status(status),
     }
 }
 
