@@ -303,6 +303,8 @@ struct PassthroughResponse {
     /// Rewrite non-2xx bodies into OpenAI's error shape (Azure's carry extra members).
     normalize_errors: bool,
     status: u16,
+    /// The provider labelled its answer JSON (or did not label it).
+    claims_json: bool,
     framer: SseFramer,
     usage: TokenUsage,
     events: Vec<SseEvent>,
@@ -318,6 +320,7 @@ impl PassthroughResponse {
             client_wants_usage,
             normalize_errors: false,
             status: 200,
+            claims_json: true,
             framer: SseFramer::default(),
             usage: TokenUsage::default(),
             events: Vec::new(),
@@ -356,6 +359,7 @@ impl PassthroughResponse {
 impl ResponseTranslator for PassthroughResponse {
     fn on_headers(&mut self, status: u16, content_type: Option<&str>) -> BodyMode {
         self.status = status;
+        self.claims_json = content_type.map_or(true, |c| c.to_ascii_lowercase().contains("json"));
         let is_stream = content_type.map(|c| c.starts_with("text/event-stream")).unwrap_or(false);
         if (200..300).contains(&status) && is_stream {
             BodyMode::Streaming
@@ -379,8 +383,9 @@ impl ResponseTranslator for PassthroughResponse {
         match serde_json::from_slice::<UsageCarrier<'_>>(body) {
             Ok(UsageCarrier { usage: Some(usage), .. }) => self.usage = usage.into(),
             Ok(_) => {}
-            // Valid JSON with odd usage types is still the provider's answer to pass on.
-            Err(_) if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() => {}
+            // Valid JSON with odd usage types is still the provider's answer to pass on, and so is
+            // a body the provider itself labelled as something other than JSON.
+            Err(_) if !self.claims_json || serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() => {}
             Err(_) => {
                 return Err(GatewayError::new(
                     ErrorKind::BadGateway,
@@ -535,6 +540,9 @@ mod tests {
         let mut t = responder(false);
         t.on_headers(200, Some("application/json"));
         assert_eq!(t.translate_body(br#"{"usage":{"prompt_tokens":null}}"#).unwrap(), None);
+        let mut t = responder(false);
+        t.on_headers(200, Some("text/plain"));
+        assert_eq!(t.translate_body(b"plain words").unwrap(), None, "labelled non-JSON passes unchanged");
 
         let openai = br#"{"error":{"message":"slow down","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
         let mut t = responder(false);
