@@ -54,7 +54,12 @@ class RenderError(Exception):
 
 
 def parse_upstream(spec: str) -> tuple[str, dict]:
-    """`name=scheme://host[:port]` → (name, {scheme, host, port})."""
+    """`name=scheme://host[:port][#hostname]` → (name, {scheme, host, port, hostname?}).
+
+    The optional fragment is the endpoint hostname Envoy sends as Host (auto_host_rewrite) when
+    it differs from the address: a local stand-in for a provider whose requests are signed over
+    the provider's real host name (Bedrock's SigV4 signs `bedrock-runtime.<region>.amazonaws.com`).
+    """
     name, sep, url = spec.partition("=")
     if not sep or not name or not url:
         raise RenderError(f"--cluster expects NAME=URL, got {spec!r}")
@@ -70,7 +75,12 @@ def parse_upstream(spec: str) -> tuple[str, dict]:
         port = parts.port or default_port
     except ValueError as e:
         raise RenderError(f"cluster {name}: {e}") from e
-    return name, {"scheme": parts.scheme, "host": parts.hostname, "port": port, "default_port": port == default_port}
+    upstream = {"scheme": parts.scheme, "host": parts.hostname, "port": port, "default_port": port == default_port}
+    if parts.fragment:
+        if not all(c.isalnum() or c in "-." for c in parts.fragment):
+            raise RenderError(f"cluster {name}: the #hostname must be a plain host name: {url!r}")
+        upstream["hostname"] = parts.fragment
+    return name, upstream
 
 
 def is_ip(host: str) -> bool:
@@ -207,7 +217,7 @@ def cluster(name: str, upstream: dict, providers: list[str], buffer_limit: int, 
         "endpoint": {
             "address": {"socket_address": {"address": host, "port_value": port}},
             # auto_host_rewrite sends this as Host/:authority, so the provider sees its own name.
-            "hostname": host if upstream["default_port"] else f"{host}:{port}",
+            "hostname": upstream.get("hostname") or (host if upstream["default_port"] else f"{host}:{port}"),
         }
     }
     if len(providers) == 1:
@@ -276,9 +286,12 @@ def render(
     env_keys: list[str] = []
     for p in providers:
         by_cluster.setdefault(p.get("cluster", ""), []).append(p.get("name", ""))
-        env = (p.get("credential") or {}).get("env")
-        if env and env not in env_keys:
-            env_keys.append(env)
+        credential = p.get("credential") or {}
+        # {"env": NAME}, or for Bedrock {"aws": {"access_key_id_env", "secret_access_key_env", "session_token_env"}}.
+        aws = credential.get("aws") or {}
+        for env in (credential.get("env"), aws.get("access_key_id_env"), aws.get("secret_access_key_env"), aws.get("session_token_env")):
+            if env and env not in env_keys:
+                env_keys.append(env)
     missing = sorted(c for c in by_cluster if c not in upstreams)
     if missing:
         raise RenderError(f"no --cluster NAME=URL given for cluster(s) used by the config: {', '.join(missing)}")

@@ -55,7 +55,10 @@ def main() -> int:
             if (body := body_bytes(request)) is not None:
                 write(corpus / "request_translation", body)
             if (body := body_bytes(response)) is not None:
-                is_json = not content_type(response).startswith("text/event-stream")
+                ctype = content_type(response)
+                is_json = not ctype.startswith(("text/event-stream", "application/vnd.amazon.eventstream"))
+                if ctype.startswith("application/vnd.amazon.eventstream"):
+                    write(corpus / "aws_eventstream", bytes([7]) + body)
                 control = (0x80 if status_of(response) >= 400 else 0) | int(is_json)
                 write(corpus / "response_translation", bytes([control]) + body)
                 write(corpus / "sse_framer", bytes([3]) + body)

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use gateway_core::config::CredentialSource;
 use gateway_core::routing::RoutingTable;
 use gateway_core::snapshot::{KeyIndex, Snapshot};
 use gateway_core::{ClientApi, GatewayConfig};
@@ -38,12 +37,13 @@ impl Shared {
         let mut credentials = HashMap::new();
         for provider in &config.providers {
             match &provider.credential {
-                Some(CredentialSource::Env(var)) => match lookup(var).filter(|v| !v.is_empty()) {
-                    Some(secret) => {
+                // `Env` is one variable; `Aws` (Bedrock) reads up to three into one JSON secret.
+                Some(source) => match source.resolve(&lookup) {
+                    Ok(secret) => {
                         credentials.insert(provider.name.clone(), secret);
                     }
-                    None => log::warn!(
-                        "provider '{}': environment variable {var} is not set (list it in vm_config.environment_variables.host_env_keys); requests go out without a credential",
+                    Err(why) => log::warn!(
+                        "provider '{}': {why} (list it in vm_config.environment_variables.host_env_keys); requests go out without a credential",
                         provider.name
                     ),
                 },

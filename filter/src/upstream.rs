@@ -7,7 +7,8 @@
 use std::rc::Rc;
 
 use gateway_core::error::{ErrorKind, GatewayError};
-use gateway_core::translate::{self, BodyMode, ClientApi, ResponseTranslator, Target, CREDENTIAL_HEADERS};
+use gateway_core::config::ProviderKind;
+use gateway_core::translate::{self, openai_to_bedrock, BodyMode, ClientApi, ResponseTranslator, Target, CREDENTIAL_HEADERS};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
@@ -19,8 +20,17 @@ use crate::{METADATA_NAMESPACE, MODEL_RESPONSE_HEADER, PROVIDER_RESPONSE_HEADER}
 /// Headers some provider attempt may set that another provider must not receive, beyond the
 /// credential headers. `accept-encoding` goes too: translators read the provider's bytes, so
 /// the provider must not compress them.
-const STALE_HEADERS: &[&str] =
-    &["content-length", "transfer-encoding", "anthropic-version", "anthropic-beta", "accept-encoding"];
+const STALE_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "anthropic-version",
+    "anthropic-beta",
+    "accept-encoding",
+    // SigV4 headers of a Bedrock attempt (`authorization` is a credential header).
+    "x-amz-date",
+    "x-amz-content-sha256",
+    "x-amz-security-token",
+];
 
 /// Per-attempt state of the upstream filter.
 pub struct Upstream {
@@ -125,7 +135,15 @@ impl Upstream {
             }
         }
         host::set_header(MapType::HttpRequestHeaders, ":path", &prepared.path);
-        if let Some(secret) = shared.credential(&provider_name) {
+        if provider.kind == ProviderKind::Bedrock {
+            // SigV4 covers the final path and body and the current time: computed per attempt.
+            let final_body: &[u8] = prepared.body.as_deref().unwrap_or(body);
+            let (now, _) = host::now();
+            let signed = openai_to_bedrock::sign(provider, shared.credential(&provider_name), &prepared.path, final_body, now)?;
+            for (header, value) in &signed {
+                host::set_header(MapType::HttpRequestHeaders, header, value);
+            }
+        } else if let Some(secret) = shared.credential(&provider_name) {
             let (header, value) = translate::credential_header(provider.kind, secret);
             host::set_header(MapType::HttpRequestHeaders, header, &value);
         }
@@ -231,6 +249,9 @@ impl HttpContext for Upstream {
         let content_type = host::header(MapType::HttpResponseHeaders, "content-type");
         self.status = Some(status);
         self.mode = translator.on_headers(status, content_type.as_deref());
+        if let Some(value) = translator.wanted_response_header().and_then(|name| host::header(MapType::HttpResponseHeaders, name)) {
+            translator.on_response_header(&value);
+        }
         // The gateway strips accept-encoding, so providers answer uncompressed; a compressed body
         // (a misbehaving provider or proxy) cannot be translated or counted. Envoy has no
         // decompressor that runs as an upstream filter, so the answer becomes a clear 502.

@@ -41,6 +41,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bedrock_replay  # noqa: E402  (sibling module; this file is also loaded by path)
+
 DEFAULT_FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "recorded"
 
 # Defaults for demo mode (no x-replay-fixture header): (family, stream) -> (fixture, interaction).
@@ -55,7 +58,8 @@ DEMO_DEFAULTS: dict[tuple[str, bool], tuple[str, int]] = {
 }
 
 # Response headers worth replaying; hop-by-hop and length headers are ours to set.
-REPLAYED_HEADERS = {"content-type", "request-id", "x-request-id", "openai-version", "openai-processing-ms", "anthropic-organization-id"}
+REPLAYED_HEADERS = {"content-type", "request-id", "x-request-id", "openai-version", "openai-processing-ms", "anthropic-organization-id",
+                    "x-amzn-requestid", "x-amzn-errortype"}
 
 # Top-level fields the Anthropic Messages API accepts; anything else is a 400 there
 # ("Extra inputs are not permitted"), which is what catches OpenAI-only fields leaking through.
@@ -87,7 +91,12 @@ class Interaction:
 
     @property
     def is_stream(self) -> bool:
-        return self.content_type.startswith("text/event-stream")
+        return self.content_type.startswith("text/event-stream") or self.is_eventstream
+
+    @property
+    def is_eventstream(self) -> bool:
+        """Bedrock's binary AWS event stream (ConverseStream)."""
+        return self.content_type.startswith("application/vnd.amazon.eventstream")
 
 
 @dataclass
@@ -172,6 +181,8 @@ GEMINI_METHODS = (":generateContent", ":streamGenerateContent")
 
 def family_of_path(path: str) -> str | None:
     """The provider API a request path belongs to, as the replay understands it."""
+    if bedrock_replay.is_bedrock_path(path):
+        return "bedrock"
     if path.startswith("/v1beta/models/") and path.endswith(GEMINI_METHODS):
         return "gemini"
     if (path.startswith("/openai/deployments/") or path.startswith("/openai/v1/")) and path.endswith("/chat/completions"):
@@ -229,6 +240,8 @@ class ReplayError(Exception):
     def body(self) -> bytes:
         if self.family == "anthropic":
             doc = {"type": "error", "error": {"type": self.kind, "message": self.message}}
+        elif self.family == "bedrock":
+            doc = {"message": self.message}  # the exception name travels in x-amzn-errortype
         elif self.family == "gemini":
             doc = {"error": {"code": self.status, "message": self.message, "status": self.kind}}
         elif self.family == "azure":
@@ -406,13 +419,15 @@ class ReplayState:
     """Fixtures, settings and the log of received requests, shared by all handler threads."""
 
     def __init__(self, fixtures: dict[str, Fixture], chunk_delay: float, anthropic_key: str | None, openai_key: str | None,
-                 gemini_key: str | None = None, azure_key: str | None = None):
+                 gemini_key: str | None = None, azure_key: str | None = None, bedrock_key: str | None = None):
         self.fixtures = fixtures
         self.chunk_delay = chunk_delay
         self.anthropic_key = anthropic_key
         self.openai_key = openai_key
         self.gemini_key = gemini_key
         self.azure_key = azure_key
+        # AWS credentials (JSON) whose SigV4 signatures the Bedrock endpoints require.
+        self.bedrock_credentials = bedrock_replay.parse_credentials(bedrock_key)
         self._lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
 
@@ -549,15 +564,26 @@ class ReplayHandler(BaseHTTPRequestHandler):
                 validate_gemini(headers, entry["query"], path, body, self.state.gemini_key)
             elif family == "azure":
                 validate_azure(headers, entry["query"], path, body, self.state.azure_key)
+            elif family == "bedrock":
+                try:
+                    if self.state.bedrock_credentials is not None:
+                        bedrock_replay.verify_sigv4(self.command, urlsplit(self.path).path, entry["query"], headers, raw,
+                                                    self.state.bedrock_credentials)
+                    bedrock_replay.validate_converse(body)
+                except bedrock_replay.BedrockReject as reject:
+                    raise ReplayError(reject.status, "bedrock", reject.kind, reject.message) from None
             interaction = self._pick(family, headers, body, path)
         except ReplayError as err:
-            self._send(err.status, err.body())
+            extra = {"x-amzn-errortype": err.kind} if err.family == "bedrock" else None
+            self._send(err.status, err.body(), extra=extra)
             return
         self._replay(interaction, headers)
 
     def _pick(self, family: str, headers: dict[str, str], body: Any, path: str = "") -> Interaction:
         if family == "gemini":
             wants_stream = path.endswith(":streamGenerateContent")
+        elif family == "bedrock":
+            wants_stream = path.endswith("/converse-stream")
         else:
             wants_stream = isinstance(body, dict) and body.get("stream") is True
         name = headers.get("x-replay-fixture")
@@ -582,7 +608,7 @@ class ReplayHandler(BaseHTTPRequestHandler):
                 400, family, "invalid_request_error",
                 f"replay: {name} was recorded against {interaction.path}, gateway called a {family} endpoint",
             )
-        if interaction.status == 200 and family in ("anthropic", "openai", "gemini", "azure") and wants_stream != interaction.is_stream:
+        if interaction.status == 200 and family in ("anthropic", "openai", "gemini", "azure", "bedrock") and wants_stream != interaction.is_stream:
             raise ReplayError(
                 400, family, "invalid_request_error",
                 f"replay: request has stream={wants_stream} but {name}#{index} is "
@@ -599,16 +625,18 @@ class ReplayHandler(BaseHTTPRequestHandler):
                 delay = float(request_headers.get("x-replay-chunk-delay", self.state.chunk_delay))
             except ValueError:
                 delay = self.state.chunk_delay
-            self._stream(interaction.status, headers, split_stream(interaction.body, chunking), delay)
+            split = bedrock_replay.split_frames if interaction.is_eventstream else split_stream
+            self._stream(interaction.status, headers, split(interaction.body, chunking), delay)
         else:
             extra = {k: v for k, v in headers.items() if k != "content-type"}
             self._send(interaction.status, interaction.body, headers["content-type"], extra)
 
 
 def make_server(port: int, fixtures_dir: Path, chunk_delay: float = 0.01, anthropic_key: str | None = None,
-                openai_key: str | None = None, gemini_key: str | None = None, azure_key: str | None = None) -> ThreadingHTTPServer:
+                openai_key: str | None = None, gemini_key: str | None = None, azure_key: str | None = None,
+                bedrock_key: str | None = None) -> ThreadingHTTPServer:
     """Builds a replay server bound to 127.0.0.1:port (0 picks a free port)."""
-    state = ReplayState(load_fixtures(fixtures_dir), chunk_delay, anthropic_key, openai_key, gemini_key, azure_key)
+    state = ReplayState(load_fixtures(fixtures_dir), chunk_delay, anthropic_key, openai_key, gemini_key, azure_key, bedrock_key)
     handler = type("BoundReplayHandler", (ReplayHandler,), {"state": state})
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
@@ -624,13 +652,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--openai-key", default=None, help="bearer token the OpenAI endpoint requires")
     parser.add_argument("--gemini-key", default=None, help="x-goog-api-key the Gemini endpoints require")
     parser.add_argument("--azure-key", default=None, help="api-key the Azure OpenAI endpoints require")
+    parser.add_argument("--bedrock-key", default=None,
+                        help='AWS credentials JSON ({"access_key_id","secret_access_key","session_token"?}) whose SigV4 signatures the Bedrock endpoints verify')
     parser.add_argument("--port-file", type=Path, default=None, help="write the bound port here once listening")
     args = parser.parse_args(argv)
     if not args.fixtures.is_dir():
         print(f"replay: fixtures directory not found: {args.fixtures}", file=sys.stderr)
         return 2
     server = make_server(args.port, args.fixtures, args.chunk_delay, args.anthropic_key, args.openai_key,
-                         args.gemini_key, args.azure_key)
+                         args.gemini_key, args.azure_key, args.bedrock_key)
     port = server.server_address[1]
     if args.port_file:
         tmp = args.port_file.with_suffix(".tmp")
