@@ -14,10 +14,13 @@ by the signature) while its address is the local replay.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import shutil
 import struct
 import uuid
+import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -77,14 +80,59 @@ def gateway_config() -> dict[str, Any]:
     }
 
 
+# --- synthetic event streams: what the recordings do not show --------------------------------
+
+def frame(headers: dict[str, str], payload: bytes) -> bytes:
+    """One AWS event-stream message with string headers and valid CRCs."""
+    raw = b"".join(bytes([len(k)]) + k.encode() + b"\x07" + struct.pack(">H", len(v.encode())) + v.encode() for k, v in headers.items())
+    prelude = struct.pack(">II", 16 + len(raw) + len(payload), len(raw))
+    body = prelude + struct.pack(">I", zlib.crc32(prelude)) + raw + payload
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+def event(kind: str, payload: dict[str, Any]) -> bytes:
+    return frame({":event-type": kind, ":content-type": "application/json", ":message-type": "event"}, json.dumps(payload).encode())
+
+
+START = event("messageStart", {"role": "assistant"})
+HELLO = event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hello"}})
+SYNTHETIC_STREAMS = {
+    # Bedrock reports throttling, validation and model failures inside a 200 stream.
+    "throttled": START + HELLO + frame({":exception-type": "throttlingException", ":content-type": "application/json",
+                                         ":message-type": "exception"}, b'{"message":"Too many tokens, please wait before trying again."}'),
+    "bad_crc": START + HELLO[:-1] + bytes([HELLO[-1] ^ 0xFF]) + event("messageStop", {"stopReason": "end_turn"}),
+    "truncated": START + HELLO + event("messageStop", {"stopReason": "end_turn"})[:20],
+    "bad_json": START + frame({":event-type": "contentBlockDelta", ":message-type": "event"}, b'{"contentBlockIndex":0,"delta":{"te'),
+}
+
+
+def synthetic_fixtures(root: Path) -> None:
+    """The recordings plus `bedrock-synthetic/<name>.yaml` cassettes in the same vcrpy shape."""
+    shutil.copytree(FIXTURES / "bedrock", root / "bedrock")  # the replay's rglob does not follow symlinks
+    (root / "bedrock-synthetic").mkdir()
+    for name, body in SYNTHETIC_STREAMS.items():
+        request = {"messages": [{"role": "user", "content": [{"text": "Hi"}]}]}
+        doc = (
+            "interactions:\n- request:\n"
+            f"    body: '{json.dumps(request)}'\n    method: POST\n"
+            f"    uri: https://{AWS_HOST}/model/us.amazon.nova-micro-v1%3A0/converse-stream\n"
+            "  response:\n    headers:\n      content-type:\n      - application/vnd.amazon.eventstream\n"
+            f"    body:\n      string: !!binary |\n        {base64.b64encode(body).decode()}\n"
+            "    status:\n      code: 200\n      message: OK\nversion: 1\n"
+        )
+        (root / "bedrock-synthetic" / f"{name}.yaml").write_text(doc)
+
+
 @pytest.fixture(scope="module")
 def bedrock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[stack_mod.Stack, Upstream]]:
     if not FIXTURES.is_dir():
         pytest.skip(f"recorded fixtures not found at {FIXTURES}")
     workdir = Path(os.environ.get("E2E_WORKDIR") or tmp_path_factory.mktemp("bedrock")) / "bedrock"
     workdir.mkdir(parents=True, exist_ok=True)
+    fixtures = Path(tmp_path_factory.mktemp("bedrock-fixtures"))
+    synthetic_fixtures(fixtures)
     credentials = json.dumps({"access_key_id": ACCESS_KEY_ID, "secret_access_key": SECRET_ACCESS_KEY, "session_token": SESSION_TOKEN})
-    replay, port = stack_mod.start_replay(workdir / "replay-bedrock.log", FIXTURES, 0.002, other_keys={"bedrock": credentials})
+    replay, port = stack_mod.start_replay(workdir / "replay-bedrock.log", fixtures, 0.002, other_keys={"bedrock": credentials})
     try:
         local = f"http://127.0.0.1:{port}#{AWS_HOST}"
         running = stack_mod.start_stack(
@@ -93,6 +141,7 @@ def bedrock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[stack_mo
             envoy_env={"E2E_AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "E2E_AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
                        "E2E_AWS_SESSION_TOKEN": SESSION_TOKEN, "E2E_AWS_WRONG_SECRET": "not-the-secret"},
             wasm=WASM, fixtures=FIXTURES, log_level=os.environ.get("E2E_ENVOY_LOG_LEVEL", "info"),
+            concurrency=1,  # one worker: "the next request" after a broken stream runs in the same VM
         )
     except BaseException:
         replay.stop()
@@ -335,5 +384,35 @@ def test_next_request_after_a_refusal_succeeds(bedrock, client, test_id):
         client.chat.completions.create(model=BAD_KEY_MODEL, extra_headers=replay_headers(test_id, name, index),
                                        **openai_request(interaction.request_body))
     completion = client.chat.completions.create(model=public_model(interaction), extra_headers=replay_headers(test_id, name, index),
+                                                **openai_request(interaction.request_body))
+    assert completion.choices[0].message.content == expected(interaction)["text"]
+
+
+@pytest.mark.parametrize("name,code,status", [
+    ("throttled", "throttlingException", None),
+    ("bad_crc", "invalid_event_stream", None),
+    ("truncated", "invalid_event_stream", None),
+    ("bad_json", "invalid_event_stream", None),
+])
+def test_bedrock_streaming_error(bedrock, client, test_id, name, code, status):
+    """Errors inside a 200 event stream (an exception message, a corrupt CRC, a frame cut short,
+    an event whose JSON is broken) reach the SDK as an error event after the text so far, and
+    the next request on the same worker (this stack has a single Envoy worker) succeeds."""
+    stream = client.chat.completions.create(
+        model="bedrock-e2e/us.amazon.nova-micro-v1:0", messages=[{"role": "user", "content": "Hi"}], stream=True,
+        extra_headers=replay_headers(test_id, f"bedrock-synthetic/{name}.yaml", 0),
+    )
+    text = ""
+    with pytest.raises(openai.APIError) as info:
+        for chunk in stream:
+            for choice in chunk.choices:
+                text += choice.delta.content or ""
+    assert info.value.body["code"] == code, info.value.body
+    assert info.value.body["message"]
+    if name != "bad_json":
+        assert text == "Hello" if name != "bad_crc" else text == ""
+    # The worker is fine: a normal recorded request right after succeeds.
+    rec_name, index, interaction = next((n, i, x) for n, i, x in CASES if x.status == 200 and not x.is_stream)
+    completion = client.chat.completions.create(model=public_model(interaction), extra_headers=replay_headers(uuid.uuid4().hex, rec_name, index),
                                                 **openai_request(interaction.request_body))
     assert completion.choices[0].message.content == expected(interaction)["text"]
