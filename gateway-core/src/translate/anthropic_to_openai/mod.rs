@@ -5,7 +5,8 @@
 //! with their `tool_result` blocks first turned into `tool` messages (OpenAI wants tool results
 //! right after the assistant's calls); assistant `tool_use` blocks → `tool_calls` with the input
 //! as a JSON string; images → `image_url` parts (base64 as data URLs). The full field table is in
-//! `docs/field-matrix.md` and in [`request::FIELDS`], which the tests check against the code.
+//! `docs/field-matrix.md` (machine-readable in `docs/field-matrix.json`, checked against this
+//! code by `gateway-core/tests/field_matrix_anthropic.rs`).
 //!
 //! Responses ([`response`], [`stream`]): `chat.completion` → an Anthropic `message` (reasoning as a
 //! `thinking` block, text, then `tool_use` blocks); chunks → `message_start`,

@@ -13,53 +13,6 @@ use crate::api::openai::{
 };
 use crate::error::GatewayError;
 
-/// What happens to an Anthropic request field when an OpenAI model serves it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Treatment {
-    /// Translated into the OpenAI request.
-    Mapped,
-    /// Ignored without an error: it does not change what the answer contains or its shape.
-    Dropped,
-    /// A 400 `invalid_request_error`: ignoring it would silently give the caller less.
-    Rejected,
-}
-
-/// Every Anthropic request field (and content block kind) and its treatment for OpenAI models.
-/// `docs/field-matrix.md` renders this table; a test checks both the document and the behaviour.
-pub const FIELDS: &[(&str, Treatment, &str)] = &[
-    ("model", Treatment::Mapped, "replaced by the route target's model"),
-    ("max_tokens", Treatment::Mapped, "→ `max_completion_tokens`"),
-    ("system", Treatment::Mapped, "→ a leading `system` message (text blocks joined as text parts)"),
-    ("messages", Treatment::Mapped, "user/assistant turns, see the block rows"),
-    ("temperature", Treatment::Mapped, "kept"),
-    ("top_p", Treatment::Mapped, "kept"),
-    ("top_k", Treatment::Dropped, "no OpenAI equivalent (sampling hint)"),
-    ("stop_sequences", Treatment::Mapped, "→ `stop`"),
-    ("stream", Treatment::Mapped, "kept, plus `stream_options.include_usage: true`"),
-    ("metadata.user_id", Treatment::Mapped, "→ `user`"),
-    ("tools (custom)", Treatment::Mapped, "→ function tools, `input_schema` → `parameters`"),
-    ("tools (server/versioned types)", Treatment::Rejected, "web search, bash, text editor, computer use... run on Anthropic only"),
-    ("tool_choice", Treatment::Mapped, "auto → auto, any → required, tool → named function, none → none; dropped without tools"),
-    ("tool_choice.disable_parallel_tool_use", Treatment::Mapped, "→ `parallel_tool_calls: false`"),
-    ("thinking", Treatment::Mapped, "enabled: budget < 4096 → `reasoning_effort: low`, < 16384 → medium, else high; disabled/adaptive: omitted"),
-    ("output_config.effort", Treatment::Mapped, "→ `reasoning_effort` (max → high, xhigh kept) unless `thinking` set one"),
-    ("output_format", Treatment::Mapped, "json_schema → `response_format: {type: json_schema}`"),
-    ("service_tier", Treatment::Dropped, "Anthropic's tiers have no OpenAI meaning"),
-    ("container", Treatment::Rejected, "code execution containers exist on Anthropic only"),
-    ("mcp_servers", Treatment::Rejected, "the MCP connector runs on Anthropic only"),
-    ("context_management", Treatment::Rejected, "server-side context editing runs on Anthropic only"),
-    ("block text", Treatment::Mapped, "→ text part (user) or content (assistant)"),
-    ("block image (base64, url)", Treatment::Mapped, "→ `image_url` part (base64 as a data URL)"),
-    ("block image (file)", Treatment::Rejected, "Files API ids are Anthropic's"),
-    ("block document", Treatment::Rejected, "PDF/text documents are not translated"),
-    ("block tool_use", Treatment::Mapped, "→ assistant `tool_calls` (input as a JSON string)"),
-    ("block tool_result", Treatment::Mapped, "→ a `tool` message before the turn's other content"),
-    ("block tool_result.is_error", Treatment::Dropped, "OpenAI tool messages have no error flag; the content says what failed"),
-    ("block thinking, redacted_thinking", Treatment::Dropped, "earlier reasoning cannot be replayed to OpenAI"),
-    ("block cache_control", Treatment::Dropped, "OpenAI caches prompts automatically"),
-    ("block (server tool and other kinds)", Treatment::Rejected, "server_tool_use, web_search_tool_result, search_result, ..."),
-];
-
 /// Smallest thinking budget that maps to `medium`, and to `high` (the inverse of the OpenAI →
 /// Anthropic mapping: low 1024, medium 4096, high 16384).
 const MEDIUM_BUDGET: u64 = 4096;
