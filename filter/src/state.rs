@@ -36,9 +36,9 @@ impl Shared {
         let config = GatewayConfig::from_json(config).map_err(|e| format!("invalid gateway configuration JSON: {e}"))?;
         let mut credentials = HashMap::new();
         for provider in &config.providers {
-            match &provider.credential {
-                // `Env` is one variable; `Aws` (Bedrock) reads up to three into one JSON secret.
-                Some(source) => match source.resolve(&lookup) {
+            // `Env` is one variable; `Aws` (Bedrock) reads up to three into one JSON secret.
+            if let Some(source) = &provider.credential {
+                match source.resolve(&lookup) {
                     Ok(secret) => {
                         credentials.insert(provider.name.clone(), secret);
                     }
@@ -46,8 +46,7 @@ impl Shared {
                         "provider '{}': {why} (list it in vm_config.environment_variables.host_env_keys); requests go out without a credential",
                         provider.name
                     ),
-                },
-                None => {}
+                }
             }
         }
         let table = RoutingTable::new(config).map_err(|e| format!("invalid gateway configuration: {e}"))?;
@@ -125,6 +124,20 @@ mod tests {
         let s = Shared::load(CFG.as_bytes(), |k| (k == "OPENAI_API_KEY").then(|| "sk-test".to_owned())).unwrap();
         assert_eq!(s.credential("o"), Some("sk-test"));
         assert_eq!(s.credential("a"), None);
+    }
+
+    #[test]
+    fn aws_credentials_resolve_into_one_json_secret() {
+        let cfg = r#"{"providers":[{"name":"b","kind":"bedrock","cluster":"c","settings":{"bedrock":{"region":"us-east-1"}},
+            "credential":{"aws":{"access_key_id_env":"AK","secret_access_key_env":"SK","session_token_env":"ST"}}}],"routes":[]}"#;
+        let s = Shared::load(cfg.as_bytes(), |k| Some(format!("{k}-value"))).unwrap();
+        let creds = gateway_core::aws::AwsCredentials::from_secret(s.credential("b").unwrap()).unwrap();
+        assert_eq!(creds.access_key_id, "AK-value");
+        assert_eq!(creds.secret_access_key, "SK-value");
+        assert_eq!(creds.session_token.as_deref(), Some("ST-value"));
+        // A missing token variable means no usable credential, not one without the token.
+        let s = Shared::load(cfg.as_bytes(), |k| (k != "ST").then(|| format!("{k}-value"))).unwrap();
+        assert_eq!(s.credential("b"), None);
     }
 
     #[test]
