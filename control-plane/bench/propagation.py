@@ -8,10 +8,14 @@ workers watching it) and measures:
    for that route, over --changes changes; p50, p99, max;
 2. with --keys virtual keys and --routes routes in the store: the snapshot size, the time the
    singleton takes to validate and store it, the time each worker takes to apply (parse and
-   index) it, from Envoy's log; and propagation again at that size.
+   index) it, from Envoy's log; the control plane's build time per snapshot, from its log; and
+   propagation again at that size;
+3. a burst: --burst route writes back to back, then the time from the last write's answer to
+   the first 200 for its route, and how many snapshots the burst produced.
 
 Run: .venv/bin/python control-plane/bench/propagation.py [--changes 60] [--keys 10000] [--routes 100]
-(needs the .wasm and the control-plane binary built: ./dev build).
+(needs the .wasm and the control-plane binary built: ./dev build; CONTROL_PLANE_BIN picks
+another binary, e.g. a release build).
 """
 
 from __future__ import annotations
@@ -83,6 +87,28 @@ def propagation(rest: str, port: int, key: str, n: int, prefix: str) -> list[flo
     return out
 
 
+def wait_served(port: int, key: str, model: str, t0: float) -> float:
+    while True:
+        if chat(port, model, key) == 200:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > 30:
+            raise RuntimeError(f"{model} not served after 30 s")
+
+
+def build_times(log: str) -> list[tuple[float, str]]:
+    """(milliseconds, how) of each snapshot the control plane built, from its log."""
+    out = []
+    for line in log.splitlines():
+        if "snapshot built" not in line:
+            continue
+        us = re.search(r"build_us=(\d+)", line)
+        ms = re.search(r"build_ms=(\d+)", line)
+        how = re.search(r"source=(\w+)", line)
+        if us or ms:
+            out.append((int(us.group(1)) / 1000 if us else float(ms.group(1)), how.group(1) if how else "full"))
+    return out
+
+
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, max(0, round(p / 100 * len(s)) - 1))]
@@ -99,14 +125,15 @@ def main() -> int:
     ap.add_argument("--changes", type=int, default=60)
     ap.add_argument("--keys", type=int, default=10000)
     ap.add_argument("--routes", type=int, default=100)
-    ap.add_argument("--large-changes", type=int, default=20, help="changes measured with the large store")
+    ap.add_argument("--large-changes", type=int, default=50, help="changes measured with the large store")
+    ap.add_argument("--burst", type=int, default=50, help="route writes sent back to back at the end (0: skip)")
     ap.add_argument("--wasm", default=os.environ.get("GATEWAY_WASM", str(stack_mod.DEFAULT_WASM)))
     args = ap.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="cp-propagation-"))
     secret = "sk-bench-provider-" + os.urandom(8).hex()
     cp = stack_mod.start_control_plane(workdir / "cp-data", workdir / "control-plane.log", admin_token=ADMIN,
-                                       watch_token=WATCH, env={"BENCH_PROVIDER_KEY": secret, "CP_LOG": "warn"})
+                                       watch_token=WATCH, env={"BENCH_PROVIDER_KEY": secret, "CP_LOG": "info"})
     stack = None
     try:
         boot = {"providers": [{"name": "boot", "kind": "openai", "cluster": "replay_openai"}],
@@ -120,7 +147,9 @@ def main() -> int:
         _, doc = api(rest, "POST", "/v1/keys", {"name": "bench", "owner": "bench", "allowed_models": ["*"]})
         key = doc["secret"]
         propagation(rest, port, key, 3, "warmup")
-        print(f"Envoy 1.40, 2 workers; control plane (embedded store); machine: {os.cpu_count()} cores")
+        binary = stack_mod.control_plane_binary()
+        print(f"Envoy 1.40, 2 workers; control plane {binary} (embedded store); machine: {os.cpu_count()} cores, "
+              f"load average {os.getloadavg()[0]:.1f}")
         report("propagation, small snapshot (REST write -> first 200 through Envoy)",
                propagation(rest, port, key, args.changes, "small"))
 
@@ -134,7 +163,9 @@ def main() -> int:
         print(f"filled the store with {args.keys} keys in {time.monotonic() - t0:.1f} s")
         _, snap = api(rest, "GET", "/v1/snapshot")
         log_offset = (workdir / "envoy.log").stat().st_size
+        cp_offset = (workdir / "control-plane.log").stat().st_size
         large = propagation(rest, port, key, args.large_changes, "large")
+        cp_log = (workdir / "control-plane.log").read_text(errors="replace")[cp_offset:]
         _, snap = api(rest, "GET", "/v1/snapshot")
         print(f"snapshot: version {snap.get('version')}, {json.dumps({k: v for k, v in snap.items() if k != 'warnings'})}")
         report(f"propagation, large snapshot ({args.keys} keys)", large)
@@ -150,6 +181,28 @@ def main() -> int:
             print(f"singleton validate+store (main thread): median {statistics.median(svc) / 1000:.1f} ms, max {max(svc) / 1000:.1f} ms over {len(svc)} snapshots")
         if applied:
             print(f"worker apply (parse + index, per worker): median {statistics.median(applied) / 1000:.1f} ms, max {max(applied) / 1000:.1f} ms over {len(applied)} applies")
+        builds = build_times(cp_log)
+        if builds:
+            ms = [b for b, _ in builds]
+            kinds = sorted({k for _, k in builds})
+            print(f"control plane build (view update + assemble + serialize): median {statistics.median(ms):.1f} ms, "
+                  f"max {max(ms):.1f} ms over {len(ms)} snapshots ({', '.join(kinds)})")
+
+        if args.burst > 0:
+            env_offset = (workdir / "envoy.log").stat().st_size
+            t_start = time.monotonic()
+            for i in range(args.burst):
+                status, doc = api(rest, "POST", "/v1/routes", {"model": f"burst-{i}", "targets": [{"provider": "p", "model": "gpt-5-nano"}]})
+                if status != 201:
+                    raise RuntimeError(f"route create: {status} {doc}")
+            t_last = time.monotonic()
+            served = wait_served(port, key, f"burst-{args.burst - 1}", t_last)
+            time.sleep(0.5)
+            log = (workdir / "envoy.log").read_text(errors="replace")[env_offset:]
+            n_published = len(re.findall(r"published snapshot version", log))
+            print(f"burst of {args.burst} route writes in {(t_last - t_start) * 1000:.0f} ms: last route served "
+                  f"{served * 1000:.1f} ms after its write returned; {n_published} snapshots published to Envoy")
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
         return 0
     finally:
         if stack is not None:

@@ -377,6 +377,10 @@ async fn snapshot_status(State(st): State<AppState>) -> ApiResult {
             "credentials_resolved": b.snapshot.credentials.iter().map(|c| c.provider.clone()).collect::<Vec<_>>(),
             "bytes": b.json.len(),
             "build_ms": b.build_time.as_secs_f64() * 1000.0,
+            "build": match b.source {
+                crate::snapshot::BuildSource::Incremental(_) => "incremental",
+                crate::snapshot::BuildSource::Reload => "reload",
+            },
             "warnings": b.warnings,
         }))
         .into_response()),

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use control_plane::api::{self, AppState, AuthConfig};
 use control_plane::client::Client;
 use control_plane::model::generate_secret;
-use control_plane::snapshot::{spawn_builder, EnvResolver};
+use control_plane::snapshot::{spawn, BuilderOptions, EnvResolver};
 use control_plane::store::dynamo::{DynamoSettings, DynamoStore};
 use control_plane::store::embedded::EmbeddedStore;
 use control_plane::store::Store;
@@ -122,6 +122,10 @@ struct ServeArgs {
     /// How often to check the store for writes made by other replicas.
     #[arg(long, env = "CP_POLL_MS", default_value_t = 1000)]
     poll_ms: u64,
+    /// Writes within this many milliseconds of the last published snapshot go out together in
+    /// the next one (the first write after a quiet period goes out at once).
+    #[arg(long, env = "CP_COALESCE_MS", default_value_t = 50)]
+    coalesce_ms: u64,
     /// gRPC Watch listen address (snapshots to the filters).
     #[arg(long, env = "CP_GRPC_LISTEN", default_value = "127.0.0.1:8091")]
     grpc_listen: SocketAddr,
@@ -165,7 +169,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let mut watch_tokens = tokens("CP_WATCH_TOKEN");
     watch_tokens.extend(admin.iter().cloned());
     let changed = Arc::new(Notify::new());
-    let snapshots = spawn_builder(store.clone(), Arc::new(EnvResolver), changed.clone(), Duration::from_millis(args.poll_ms));
+    let options = BuilderOptions { poll: Duration::from_millis(args.poll_ms), min_interval: Duration::from_millis(args.coalesce_ms) };
+    // From here on every write goes through the builder's journaled store, so a change costs
+    // the changed object, not a listing of the whole store.
+    let service = spawn(store, Arc::new(EnvResolver), changed.clone(), options);
+    let (store, snapshots) = (service.store, service.snapshots);
     let grpc_listener =
         tokio::net::TcpListener::bind(args.grpc_listen).await.map_err(|e| format!("bind {}: {e}", args.grpc_listen))?;
     let grpc = watch::serve(grpc_listener, watch::ConfigService::new(snapshots.clone(), &watch_tokens), shutdown_signal());

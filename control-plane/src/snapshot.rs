@@ -1,26 +1,49 @@
-//! Builds the snapshot pushed to the filters from the store, resolves provider credentials, and
-//! republishes whenever the store's revision moves.
+//! Builds the snapshot pushed to the filters and republishes it whenever the store changes.
+//!
+//! The builder keeps a materialised view of the store (providers, routes, keys) in memory.
+//! Writes made through this process go through [`TrackedStore`], which records each committed
+//! write in a journal; the builder applies the journal to the view instead of listing the whole
+//! store again. Writes it did not see (another control plane replica, a test writing to the raw
+//! store, a write whose outcome was lost) show up as a gap between the view's revision plus the
+//! journal and the store's revision, and trigger a full reload, so replicas stay correct.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
+use bytes::Bytes;
 use gateway_core::config::{Defaults, GatewayConfig, Limits, ProviderConfig, RouteConfig};
 use gateway_core::snapshot::{ResolvedCredential, Snapshot, VirtualKey};
 use gateway_core::RoutingTable;
-use tokio::sync::{watch, Notify};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::{watch, Mutex, Notify};
 
 use crate::model::{CredentialRef, KeySpec, ProviderSpec, RouteSpec};
-use crate::store::{list_all, Kind, Store, StoreError};
+use crate::store::{list_all, Kind, Page, Record, Store, StoreError};
 
 /// A snapshot plus what it took to build it; `Debug` of the snapshot redacts secrets.
 #[derive(Debug)]
 pub struct BuiltSnapshot {
     pub snapshot: Snapshot,
-    /// Serialized once, shared by every subscriber.
-    pub json: Vec<u8>,
+    /// Serialized once per version; every Watch subscriber shares these bytes.
+    pub json: Bytes,
+    /// Bringing the view up to date, assembling and serializing.
     pub build_time: Duration,
     /// Objects left out of the snapshot and why (never containing a secret).
     pub warnings: Vec<String>,
+    /// How the view reached this version.
+    pub source: BuildSource,
+}
+
+/// How the materialised view was brought to a snapshot's revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildSource {
+    /// Journaled writes applied to the previous view (this many).
+    Incremental(usize),
+    /// The whole store listed again (start, or writes this process did not make).
+    Reload,
 }
 
 /// Turns credential references into secrets.
@@ -47,145 +70,517 @@ impl SecretResolver for EnvResolver {
     }
 }
 
-/// Reads providers, routes and keys at one store revision and builds the snapshot.
+/// The store's objects at one revision, keys already converted to their snapshot form so that
+/// a change costs one object's parse, not ten thousand.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct View {
+    revision: u64,
+    providers: BTreeMap<String, Record>,
+    routes: BTreeMap<String, Record>,
+    /// `None`: unreadable document or missing hash (reported as a warning, left out).
+    keys: BTreeMap<String, Option<VirtualKey>>,
+}
+
+fn virtual_key(rec: &Record) -> Option<VirtualKey> {
+    let spec = KeySpec::deserialize(&rec.doc).ok()?;
+    Some(VirtualKey {
+        hash: rec.key_hash.clone()?,
+        name: rec.name.clone(),
+        allowed_models: spec.allowed_models,
+        expires_at: spec.expires_at,
+        status: spec.status,
+    })
+}
+
+impl View {
+    /// The store's revision this view reflects.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// Lists the whole store at one revision.
+    pub async fn load(store: &dyn Store) -> Result<View, StoreError> {
+        // Listing is not one transaction: retry until the revision is the same before and after,
+        // so the view's revision names exactly the writes it contains.
+        let mut attempt = 0;
+        loop {
+            let before = store.revision().await?;
+            let providers = list_all(store, Kind::Provider).await?;
+            let routes = list_all(store, Kind::Route).await?;
+            let keys = list_all(store, Kind::Key).await?;
+            let after = store.revision().await?;
+            attempt += 1;
+            if before == after || attempt >= 5 {
+                let mut view = View {
+                    // When writers never let the listing settle, claim the older revision: the
+                    // next refresh then sees a gap and lists again instead of trusting a mix.
+                    revision: before.min(after),
+                    ..View::default()
+                };
+                for rec in providers.into_iter().chain(routes).chain(keys) {
+                    view.put(rec);
+                }
+                return Ok(view);
+            }
+        }
+    }
+
+    fn put(&mut self, rec: Record) {
+        match rec.kind {
+            Kind::Provider => {
+                self.providers.insert(rec.name.clone(), rec);
+            }
+            Kind::Route => {
+                self.routes.insert(rec.name.clone(), rec);
+            }
+            Kind::Key => {
+                self.keys.insert(rec.name.clone(), virtual_key(&rec));
+            }
+        }
+    }
+
+    fn apply(&mut self, change: &Change) {
+        match change {
+            Change::Put(rec) => self.put(rec.clone()),
+            Change::Delete(kind, name) => {
+                match kind {
+                    Kind::Provider => self.providers.remove(name).map(drop),
+                    Kind::Route => self.routes.remove(name).map(drop),
+                    Kind::Key => self.keys.remove(name).map(drop),
+                };
+            }
+        }
+    }
+
+    /// The snapshot of this view, serialized.
+    pub fn assemble(&self, resolver: &dyn SecretResolver) -> Result<(Snapshot, Bytes, Vec<String>), StoreError> {
+        let revision = self.revision;
+        let mut warnings = Vec::new();
+        let mut provider_cfgs = Vec::with_capacity(self.providers.len());
+        let mut credentials = Vec::new();
+        for rec in self.providers.values() {
+            let spec: ProviderSpec = match ProviderSpec::deserialize(&rec.doc) {
+                Ok(s) => s,
+                Err(e) => {
+                    warnings.push(format!("provider '{}' skipped: unreadable document: {e}", rec.name));
+                    continue;
+                }
+            };
+            // Resolved on every build, so a rotated environment value or secret is picked up
+            // with the next change.
+            if let Some(reference) = spec.credential.as_deref().and_then(CredentialRef::parse) {
+                match resolver.resolve(&reference) {
+                    Ok(secret) => credentials.push(ResolvedCredential { provider: rec.name.clone(), secret }),
+                    Err(m) => warnings.push(format!("provider '{}': credential not resolved: {m}", rec.name)),
+                }
+            }
+            provider_cfgs.push(ProviderConfig {
+                name: rec.name.clone(),
+                kind: spec.kind,
+                cluster: spec.cluster,
+                credential: None,
+                path_prefix: spec.path_prefix,
+                settings: spec.settings,
+            });
+        }
+
+        let mut route_cfgs = Vec::with_capacity(self.routes.len());
+        for rec in self.routes.values() {
+            let spec: RouteSpec = match RouteSpec::deserialize(&rec.doc) {
+                Ok(s) => s,
+                Err(e) => {
+                    warnings.push(format!("route '{}' skipped: unreadable document: {e}", rec.name));
+                    continue;
+                }
+            };
+            // A route whose provider was deleted concurrently would make the whole snapshot
+            // invalid for the filter; leaving the one route out keeps every other route serving.
+            if let Some(t) = spec.targets.iter().find(|t| !provider_cfgs.iter().any(|p| p.name == t.provider)) {
+                warnings.push(format!("route '{}' skipped: unknown provider '{}'", rec.name, t.provider));
+                continue;
+            }
+            route_cfgs.push(RouteConfig { model: rec.name.clone(), targets: spec.targets });
+        }
+
+        let mut vkeys = Vec::with_capacity(self.keys.len());
+        for (name, key) in &self.keys {
+            match key {
+                Some(k) => vkeys.push(k.clone()),
+                None => warnings.push(format!("key '{name}' skipped: unreadable document or missing hash")),
+            }
+        }
+
+        let config = GatewayConfig {
+            version: revision,
+            providers: provider_cfgs,
+            routes: route_cfgs,
+            limits: Limits::default(),
+            defaults: Defaults::default(),
+        };
+        if let Err(e) = RoutingTable::new(config.clone()) {
+            warnings.push(format!("snapshot does not validate: {e}"));
+        }
+        let snapshot = Snapshot { version: revision, config, credentials, keys: vkeys };
+        let json = serde_json::to_vec(&snapshot).map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok((snapshot, Bytes::from(json), warnings))
+    }
+}
+
+/// Reads providers, routes and keys at one store revision and builds the snapshot (a full
+/// reload; the running builder uses it only when it cannot apply journaled writes).
 pub async fn build(store: &dyn Store, resolver: &dyn SecretResolver) -> Result<BuiltSnapshot, StoreError> {
     let started = Instant::now();
-    // Listing is not one transaction: retry until the revision is the same before and after, so
-    // the snapshot's version names exactly the writes it contains.
-    let mut attempt = 0;
-    let (revision, providers, routes, keys) = loop {
-        let before = store.revision().await?;
-        let providers = list_all(store, Kind::Provider).await?;
-        let routes = list_all(store, Kind::Route).await?;
-        let keys = list_all(store, Kind::Key).await?;
-        let after = store.revision().await?;
-        attempt += 1;
-        if before == after || attempt >= 5 {
-            break (after.max(before), providers, routes, keys);
-        }
-    };
+    let view = View::load(store).await?;
+    let (snapshot, json, warnings) = view.assemble(resolver)?;
+    Ok(BuiltSnapshot { snapshot, json, build_time: started.elapsed(), warnings, source: BuildSource::Reload })
+}
 
-    let mut warnings = Vec::new();
-    let mut provider_cfgs = Vec::with_capacity(providers.len());
-    let mut credentials = Vec::new();
-    for rec in &providers {
-        let spec: ProviderSpec = match serde_json::from_value(rec.doc.clone()) {
-            Ok(s) => s,
-            Err(e) => {
-                warnings.push(format!("provider '{}' skipped: unreadable document: {e}", rec.name));
-                continue;
+/// A committed write made through [`TrackedStore`].
+#[derive(Debug, Clone)]
+enum Change {
+    Put(Record),
+    Delete(Kind, String),
+}
+
+/// Writes committed through this process and not yet applied to the view, in commit order.
+/// The lock is held across each write and its recording, and by the builder while it compares
+/// revisions, so "committed but not yet journaled" is never observed as a gap.
+#[derive(Default)]
+struct Journal {
+    pending: Mutex<Vec<Change>>,
+}
+
+/// A [`Store`] that journals its successful writes for the snapshot builder. Writes through it
+/// are serialised within this process (both backends serialise them anyway: redb has one
+/// writer, DynamoDB writes contend on the revision item).
+pub struct TrackedStore {
+    inner: Arc<dyn Store>,
+    journal: Arc<Journal>,
+}
+
+#[async_trait]
+impl Store for TrackedStore {
+    async fn create(&self, kind: Kind, name: &str, doc: &Value, key_hash: Option<&str>) -> Result<Record, StoreError> {
+        let mut pending = self.journal.pending.lock().await;
+        let rec = self.inner.create(kind, name, doc, key_hash).await?;
+        pending.push(Change::Put(rec.clone()));
+        Ok(rec)
+    }
+
+    async fn get(&self, kind: Kind, name: &str) -> Result<Option<Record>, StoreError> {
+        self.inner.get(kind, name).await
+    }
+
+    async fn list(&self, kind: Kind, after: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        self.inner.list(kind, after, limit).await
+    }
+
+    async fn update(&self, kind: Kind, name: &str, expected: Option<u64>, doc: &Value) -> Result<Record, StoreError> {
+        let mut pending = self.journal.pending.lock().await;
+        let rec = self.inner.update(kind, name, expected, doc).await?;
+        pending.push(Change::Put(rec.clone()));
+        Ok(rec)
+    }
+
+    async fn delete(&self, kind: Kind, name: &str, expected: Option<u64>) -> Result<(), StoreError> {
+        let mut pending = self.journal.pending.lock().await;
+        self.inner.delete(kind, name, expected).await?;
+        pending.push(Change::Delete(kind, name.to_string()));
+        Ok(())
+    }
+
+    async fn find_key_by_hash(&self, hash: &str) -> Result<Option<Record>, StoreError> {
+        self.inner.find_key_by_hash(hash).await
+    }
+
+    async fn revision(&self) -> Result<u64, StoreError> {
+        self.inner.revision().await
+    }
+}
+
+/// Brings `view` up to the store's revision: applies the journal when it accounts for every
+/// write since the view's revision, else lists the store again. `None` when nothing changed.
+async fn refresh(store: &dyn Store, journal: &Journal, view: &mut Option<View>) -> Result<Option<BuildSource>, StoreError> {
+    let mut pending = journal.pending.lock().await;
+    let revision = store.revision().await?;
+    let changes = std::mem::take(&mut *pending);
+    if let Some(v) = view.as_mut() {
+        if v.revision.checked_add(changes.len() as u64) == Some(revision) {
+            if changes.is_empty() {
+                return Ok(None);
             }
-        };
-        if let Some(reference) = spec.credential.as_deref().and_then(CredentialRef::parse) {
-            match resolver.resolve(&reference) {
-                Ok(secret) => credentials.push(ResolvedCredential { provider: rec.name.clone(), secret }),
-                Err(m) => warnings.push(format!("provider '{}': credential not resolved: {m}", rec.name)),
+            for c in &changes {
+                v.apply(c);
             }
+            v.revision = revision;
+            return Ok(Some(BuildSource::Incremental(changes.len())));
         }
-        provider_cfgs.push(ProviderConfig {
-            name: rec.name.clone(),
-            kind: spec.kind,
-            cluster: spec.cluster,
-            credential: None,
-            path_prefix: spec.path_prefix,
-            settings: spec.settings,
-        });
     }
-
-    let mut route_cfgs = Vec::with_capacity(routes.len());
-    for rec in &routes {
-        let spec: RouteSpec = match serde_json::from_value(rec.doc.clone()) {
-            Ok(s) => s,
-            Err(e) => {
-                warnings.push(format!("route '{}' skipped: unreadable document: {e}", rec.name));
-                continue;
-            }
-        };
-        // A route whose provider was deleted concurrently would make the whole snapshot invalid
-        // for the filter; leaving the one route out keeps every other route serving.
-        if let Some(t) = spec.targets.iter().find(|t| !provider_cfgs.iter().any(|p| p.name == t.provider)) {
-            warnings.push(format!("route '{}' skipped: unknown provider '{}'", rec.name, t.provider));
-            continue;
-        }
-        route_cfgs.push(RouteConfig { model: rec.name.clone(), targets: spec.targets });
-    }
-
-    let mut vkeys = Vec::with_capacity(keys.len());
-    for rec in &keys {
-        let (Ok(spec), Some(hash)) = (serde_json::from_value::<KeySpec>(rec.doc.clone()), rec.key_hash.clone()) else {
-            warnings.push(format!("key '{}' skipped: unreadable document or missing hash", rec.name));
-            continue;
-        };
-        vkeys.push(VirtualKey {
-            hash,
-            name: rec.name.clone(),
-            allowed_models: spec.allowed_models,
-            expires_at: spec.expires_at,
-            status: spec.status,
-        });
-    }
-
-    let config = GatewayConfig {
-        version: revision,
-        providers: provider_cfgs,
-        routes: route_cfgs,
-        limits: Limits::default(),
-        defaults: Defaults::default(),
-    };
-    if let Err(e) = RoutingTable::new(config.clone()) {
-        warnings.push(format!("snapshot does not validate: {e}"));
-    }
-    let snapshot = Snapshot { version: revision, config, credentials, keys: vkeys };
-    let json = serde_json::to_vec(&snapshot).map_err(|e| StoreError::Backend(e.to_string()))?;
-    Ok(BuiltSnapshot { snapshot, json, build_time: started.elapsed(), warnings })
+    // Keep the journal locked while listing: a write of ours committed during the listing
+    // could otherwise be both in the view and in the journal.
+    *view = None;
+    *view = Some(View::load(store).await?);
+    Ok(Some(BuildSource::Reload))
 }
 
 /// The latest snapshot, `None` until the first build succeeded.
 pub type SnapshotRx = watch::Receiver<Option<Arc<BuiltSnapshot>>>;
 
-/// Rebuilds the snapshot whenever `changed` is notified (writes through this process) or the
-/// store's revision moved (writes by another replica), checked every `poll`.
-pub fn spawn_builder(
+/// How the builder reacts to changes.
+#[derive(Debug, Clone, Copy)]
+pub struct BuilderOptions {
+    /// How often the store's revision is checked for writes this process did not make.
+    pub poll: Duration,
+    /// Minimum time between two published snapshots. The first change after a quiet period is
+    /// published at once; changes arriving within this interval of the last publication are
+    /// folded into one snapshot, so a burst of writes does not send every filter a full snapshot
+    /// per write.
+    pub min_interval: Duration,
+}
+
+impl BuilderOptions {
+    /// `poll` as given, changes coalesced within 50 ms.
+    pub fn with_poll(poll: Duration) -> Self {
+        BuilderOptions { poll, min_interval: Duration::from_millis(50) }
+    }
+}
+
+/// What [`spawn`] returns.
+pub struct SnapshotService {
+    /// Writes through this store reach the snapshot incrementally; writes that bypass it still
+    /// do, through a full reload.
+    pub store: Arc<dyn Store>,
+    pub snapshots: SnapshotRx,
+}
+
+/// Starts the builder. It publishes a snapshot whenever `changed` is notified (writes through
+/// this process) or the store's revision moved (checked every `options.poll`).
+pub fn spawn(
     store: Arc<dyn Store>,
     resolver: Arc<dyn SecretResolver>,
     changed: Arc<Notify>,
-    poll: Duration,
-) -> SnapshotRx {
+    options: BuilderOptions,
+) -> SnapshotService {
+    let journal = Arc::new(Journal::default());
+    let tracked: Arc<dyn Store> = Arc::new(TrackedStore { inner: store.clone(), journal: journal.clone() });
     let (tx, rx) = watch::channel(None);
     tokio::spawn(async move {
-        let mut last: Option<u64> = None;
+        let mut view: Option<View> = None;
+        let mut last_publish: Option<Instant> = None;
         loop {
-            match store.revision().await {
-                Ok(rev) if Some(rev) != last => match build(store.as_ref(), resolver.as_ref()).await {
-                    Ok(built) => {
-                        for w in &built.warnings {
-                            tracing::warn!("{w}");
+            let started = Instant::now();
+            match refresh(store.as_ref(), &journal, &mut view).await {
+                Ok(None) => {}
+                Ok(Some(source)) => {
+                    let Some(v) = view.as_ref() else { continue };
+                    match v.assemble(resolver.as_ref()) {
+                        Ok((snapshot, json, warnings)) => {
+                            let built = BuiltSnapshot { snapshot, json, build_time: started.elapsed(), warnings, source };
+                            for w in &built.warnings {
+                                tracing::warn!("{w}");
+                            }
+                            tracing::info!(
+                                version = built.snapshot.version,
+                                providers = built.snapshot.config.providers.len(),
+                                routes = built.snapshot.config.routes.len(),
+                                keys = built.snapshot.keys.len(),
+                                bytes = built.json.len(),
+                                build_us = built.build_time.as_micros() as u64,
+                                source = ?built.source,
+                                "snapshot built"
+                            );
+                            last_publish = Some(Instant::now());
+                            if tx.send(Some(Arc::new(built))).is_err() {
+                                return;
+                            }
                         }
-                        tracing::info!(
-                            version = built.snapshot.version,
-                            providers = built.snapshot.config.providers.len(),
-                            routes = built.snapshot.config.routes.len(),
-                            keys = built.snapshot.keys.len(),
-                            bytes = built.json.len(),
-                            build_ms = built.build_time.as_millis() as u64,
-                            "snapshot built"
-                        );
-                        last = Some(built.snapshot.version);
-                        if tx.send(Some(Arc::new(built))).is_err() {
-                            return;
-                        }
+                        Err(e) => tracing::error!(error = %e, "snapshot serialization failed; keeping the last one"),
                     }
-                    Err(e) => tracing::error!(error = %e, "snapshot build failed; keeping the last one"),
-                },
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "cannot read store revision"),
+                }
+                Err(e) => tracing::error!(error = %e, "cannot bring the snapshot up to date; keeping the last one"),
             }
             tokio::select! {
                 _ = changed.notified() => {}
-                _ = tokio::time::sleep(poll) => {}
+                _ = tokio::time::sleep(options.poll) => {}
                 _ = tx.closed() => return,
+            }
+            if let Some(at) = last_publish {
+                let due = at + options.min_interval;
+                if Instant::now() < due {
+                    tokio::time::sleep_until(due.into()).await;
+                }
             }
         }
     });
-    rx
+    SnapshotService { store: tracked, snapshots: rx }
+}
+
+/// [`spawn`] for callers that write to `store` directly: every change is a full reload.
+pub fn spawn_builder(store: Arc<dyn Store>, resolver: Arc<dyn SecretResolver>, changed: Arc<Notify>, poll: Duration) -> SnapshotRx {
+    spawn(store, resolver, changed, BuilderOptions::with_poll(poll)).snapshots
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::embedded::EmbeddedStore;
+    use serde_json::json;
+
+    struct NoSecrets;
+    impl SecretResolver for NoSecrets {
+        fn resolve(&self, _: &CredentialRef) -> Result<String, String> {
+            Ok("resolved".into())
+        }
+    }
+
+    fn setup() -> (tempfile::TempDir, Arc<dyn Store>, Arc<Journal>, TrackedStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let raw: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.path().join("s.redb")).unwrap());
+        let journal = Arc::new(Journal::default());
+        let tracked = TrackedStore { inner: raw.clone(), journal: journal.clone() };
+        (dir, raw, journal, tracked)
+    }
+
+    fn provider(name: &str) -> Value {
+        json!({"name": name, "kind": "openai", "cluster": format!("c-{name}"), "credential": "env:X"})
+    }
+    fn route(model: &str, provider: &str) -> Value {
+        json!({"model": model, "targets": [{"provider": provider, "model": "m"}]})
+    }
+    fn key(name: &str, model: &str, status: &str) -> Value {
+        json!({"name": name, "owner": "o", "allowed_models": [model], "status": status})
+    }
+
+    /// Deterministic mixed writes through `store`: creates, updates and deletes of every kind.
+    async fn churn(store: &dyn Store, seed: u64, n: usize) {
+        let mut s = seed | 1;
+        for i in 0..n {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let slot = s % 8;
+            let _ = match s % 9 {
+                0 => store.create(Kind::Provider, &format!("p{slot}"), &provider(&format!("p{slot}")), None).await.map(drop),
+                1 => store.update(Kind::Provider, &format!("p{slot}"), None, &provider(&format!("p{slot}"))).await.map(drop),
+                2 => store.delete(Kind::Provider, &format!("p{slot}"), None).await,
+                3 => store.create(Kind::Route, &format!("r{slot}"), &route(&format!("r{slot}"), &format!("p{}", slot % 3)), None).await.map(drop),
+                4 => store.update(Kind::Route, &format!("r{slot}"), None, &route(&format!("r{slot}"), "p1")).await.map(drop),
+                5 => store.delete(Kind::Route, &format!("r{slot}"), None).await,
+                6 => store
+                    .create(Kind::Key, &format!("k{slot}"), &key(&format!("k{slot}"), "r1", "active"), Some(&format!("{seed:x}{i:060x}")))
+                    .await
+                    .map(drop),
+                7 => store.update(Kind::Key, &format!("k{slot}"), None, &key(&format!("k{slot}"), "*", "revoked")).await.map(drop),
+                _ => store.delete(Kind::Key, &format!("k{slot}"), None).await,
+            };
+        }
+    }
+
+    #[tokio::test]
+    async fn journaled_writes_keep_the_view_equal_to_a_full_listing() {
+        let (_dir, raw, journal, tracked) = setup();
+        let mut view = None;
+        assert_eq!(refresh(raw.as_ref(), &journal, &mut view).await.unwrap(), Some(BuildSource::Reload));
+        assert_eq!(refresh(raw.as_ref(), &journal, &mut view).await.unwrap(), None, "nothing changed");
+        for round in 0..30u64 {
+            churn(&tracked, round + 1, 7).await;
+            let source = refresh(raw.as_ref(), &journal, &mut view).await.unwrap();
+            let full = View::load(raw.as_ref()).await.unwrap();
+            if full.revision != view.as_ref().map_or(0, |v| v.revision) || source.is_some() {
+                assert!(matches!(source, Some(BuildSource::Incremental(_))), "round {round}: {source:?}");
+            }
+            assert_eq!(view.as_ref(), Some(&full), "round {round}");
+        }
+        // Same bytes as a build from scratch.
+        let v = view.as_ref().unwrap();
+        assert!(!v.keys.is_empty() && !v.routes.is_empty(), "the churn exercised every kind");
+        let (_, json, warnings) = v.assemble(&NoSecrets).unwrap();
+        let full = build(raw.as_ref(), &NoSecrets).await.unwrap();
+        assert_eq!(json, full.json);
+        assert_eq!(warnings, full.warnings);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writers_never_look_like_a_gap() {
+        let (_dir, raw, journal, tracked) = setup();
+        let tracked = Arc::new(tracked);
+        let mut view = None;
+        refresh(raw.as_ref(), &journal, &mut view).await.unwrap();
+        let writers: Vec<_> = (0..4u64)
+            .map(|w| {
+                let t = tracked.clone();
+                tokio::spawn(async move { churn(t.as_ref(), 100 + w, 40).await })
+            })
+            .collect();
+        let mut reloads = 0;
+        while !writers.iter().all(|w| w.is_finished()) {
+            if refresh(raw.as_ref(), &journal, &mut view).await.unwrap() == Some(BuildSource::Reload) {
+                reloads += 1;
+            }
+            tokio::task::yield_now().await;
+        }
+        for w in writers {
+            w.await.unwrap();
+        }
+        if refresh(raw.as_ref(), &journal, &mut view).await.unwrap() == Some(BuildSource::Reload) {
+            reloads += 1;
+        }
+        assert_eq!(reloads, 0, "writes through the tracked store are applied, never reloaded");
+        assert_eq!(view, Some(View::load(raw.as_ref()).await.unwrap()));
+    }
+
+    #[tokio::test]
+    async fn a_write_the_journal_missed_triggers_a_reload() {
+        let (_dir, raw, journal, tracked) = setup();
+        let mut view = None;
+        refresh(raw.as_ref(), &journal, &mut view).await.unwrap();
+        tracked.create(Kind::Provider, "a", &provider("a"), None).await.unwrap();
+        // Another replica (the raw store) writes too.
+        raw.create(Kind::Provider, "b", &provider("b"), None).await.unwrap();
+        tracked.create(Kind::Route, "r", &route("r", "b"), None).await.unwrap();
+        assert_eq!(refresh(raw.as_ref(), &journal, &mut view).await.unwrap(), Some(BuildSource::Reload));
+        assert_eq!(view, Some(View::load(raw.as_ref()).await.unwrap()));
+        assert_eq!(view.as_ref().unwrap().revision(), 3);
+        // Back to incremental once the gap is closed.
+        tracked.delete(Kind::Route, "r", None).await.unwrap();
+        assert_eq!(refresh(raw.as_ref(), &journal, &mut view).await.unwrap(), Some(BuildSource::Incremental(1)));
+        assert_eq!(view, Some(View::load(raw.as_ref()).await.unwrap()));
+        // A failed write is not journaled and does not move the revision.
+        assert!(tracked.create(Kind::Provider, "a", &provider("a"), None).await.is_err());
+        assert_eq!(refresh(raw.as_ref(), &journal, &mut view).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn bursts_are_coalesced_and_each_snapshot_is_shared() {
+        let (_dir, raw, _, _) = setup();
+        let changed = Arc::new(Notify::new());
+        let opts = BuilderOptions { poll: Duration::from_secs(60), min_interval: Duration::from_secs(2) };
+        let svc = spawn(raw, Arc::new(NoSecrets), changed.clone(), opts);
+        let mut rx = svc.snapshots.clone();
+        rx.wait_for(|s| s.is_some()).await.unwrap();
+        svc.store.create(Kind::Provider, "p", &provider("p"), None).await.unwrap();
+        changed.notify_one();
+        let first = rx.wait_for(|s| s.as_ref().is_some_and(|b| b.snapshot.version == 1)).await.unwrap().clone().unwrap();
+        assert_eq!(first.source, BuildSource::Incremental(1));
+        // Twenty writes within the interval after that publication: one more snapshot, not twenty.
+        for i in 0..20 {
+            svc.store.create(Kind::Route, &format!("r{i}"), &route(&format!("r{i}"), "p"), None).await.unwrap();
+            changed.notify_one();
+        }
+        let mut versions = Vec::new();
+        let last = loop {
+            rx.changed().await.unwrap();
+            let b = rx.borrow_and_update().clone().unwrap();
+            versions.push(b.snapshot.version);
+            if b.snapshot.version == 21 {
+                break b;
+            }
+        };
+        // Writes slower than the interval (a loaded machine, fsync) may split the burst once more.
+        assert!(versions.len() <= 3, "published versions {versions:?}");
+        assert!(matches!(last.source, BuildSource::Incremental(n) if n >= 10), "{:?}", last.source);
+        // Subscribers get clones of one buffer, not copies.
+        let a = rx.borrow().clone().unwrap().json.clone();
+        assert_eq!(a.as_ptr(), last.json.as_ptr());
+    }
 }

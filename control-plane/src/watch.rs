@@ -4,13 +4,19 @@
 //! and the service is wired by hand (what tonic-build would generate), so the build needs neither
 //! protoc nor a build script. The snapshot travels as JSON bytes inside the message: the filter
 //! already parses the gateway-core schema with serde, and only has to decode two protobuf fields.
+//!
+//! A subscriber that asks for heartbeats (`heartbeat_secs`) gets its current version with an
+//! empty snapshot after that many seconds without a message, so it can tell a quiet stream from
+//! a hung one. Subscribers that do not ask get none (older filters would try to parse them).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use tokio_stream::wrappers::WatchStream;
-use tokio_stream::StreamExt;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::codegen::{http, BoxFuture, BoxStream, Context, Poll, Service, StdError};
 use tonic::{Request, Response, Status};
 
@@ -29,16 +35,27 @@ pub struct WatchRequest {
     /// differs, then every newer one.
     #[prost(uint64, tag = "2")]
     pub known_version: u64,
+    /// Seconds of silence after which the server sends a heartbeat (0: never). Clamped to
+    /// [`MIN_HEARTBEAT_SECS`, `MAX_HEARTBEAT_SECS`].
+    #[prost(uint32, tag = "3")]
+    pub heartbeat_secs: u32,
 }
 
-/// One complete snapshot.
+/// Bounds of a requested heartbeat interval: no busier than one a second, and frequent enough
+/// that a hung stream is noticed within the hour.
+pub const MIN_HEARTBEAT_SECS: u32 = 1;
+pub const MAX_HEARTBEAT_SECS: u32 = 3600;
+
+/// One complete snapshot, or a heartbeat: the subscriber's current version with an empty
+/// `snapshot_json`.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct SnapshotMessage {
     #[prost(uint64, tag = "1")]
     pub version: u64,
-    /// `gateway_core::snapshot::Snapshot` as JSON. Contains resolved provider secrets.
-    #[prost(bytes = "vec", tag = "2")]
-    pub snapshot_json: Vec<u8>,
+    /// `gateway_core::snapshot::Snapshot` as JSON. Contains resolved provider secrets. Shared
+    /// with the builder and every other subscriber, not copied.
+    #[prost(bytes = "bytes", tag = "2")]
+    pub snapshot_json: Bytes,
 }
 
 /// The `ConfigService` gRPC server.
@@ -72,21 +89,55 @@ impl ConfigService {
         if !self.authorized(&req) {
             return Err(Status::unauthenticated("a valid watch token is required"));
         }
-        let WatchRequest { node_id, known_version } = req.into_inner();
-        tracing::info!(node = %node_id, known_version, "watch subscriber connected");
-        let mut last = known_version;
-        // A watch channel keeps only the latest value: a slow subscriber skips intermediate
-        // snapshots and gets the newest, which is all a config consumer needs.
-        let stream = WatchStream::new(self.snapshots.clone()).filter_map(move |snap| {
-            let snap = snap?;
-            let v = snap.snapshot.version;
-            if v == last {
-                return None;
+        let WatchRequest { node_id, known_version, heartbeat_secs } = req.into_inner();
+        let heartbeat = (heartbeat_secs > 0)
+            .then(|| Duration::from_secs(heartbeat_secs.clamp(MIN_HEARTBEAT_SECS, MAX_HEARTBEAT_SECS).into()));
+        tracing::info!(node = %node_id, known_version, heartbeat_secs, "watch subscriber connected");
+        // One message in flight per subscriber: while a slow subscriber drains it, newer
+        // snapshots replace each other in the watch channel and it gets the newest next.
+        let (tx, rx) = mpsc::channel(1);
+        tokio::spawn(feed(self.snapshots.clone(), known_version, heartbeat, tx));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// Sends `snapshots` to one subscriber until it goes away: each version it does not have, and a
+/// heartbeat after `heartbeat` without a message.
+async fn feed(
+    mut snapshots: SnapshotRx,
+    mut last: u64,
+    heartbeat: Option<Duration>,
+    tx: mpsc::Sender<Result<SnapshotMessage, Status>>,
+) {
+    // The first pass sends the current snapshot if the subscriber's version differs.
+    snapshots.mark_changed();
+    loop {
+        let wait_heartbeat = async {
+            match heartbeat {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
             }
-            last = v;
-            Some(Ok(SnapshotMessage { version: v, snapshot_json: snap.json.clone() }))
-        });
-        Ok(Response::new(Box::pin(stream)))
+        };
+        let msg = tokio::select! {
+            changed = snapshots.changed() => {
+                if changed.is_err() {
+                    return; // builder gone: the server is shutting down
+                }
+                let current = snapshots.borrow_and_update().clone();
+                match current {
+                    Some(snap) if snap.snapshot.version != last => {
+                        last = snap.snapshot.version;
+                        SnapshotMessage { version: last, snapshot_json: snap.json.clone() }
+                    }
+                    _ => continue,
+                }
+            }
+            _ = wait_heartbeat => SnapshotMessage { version: last, snapshot_json: Bytes::new() },
+            _ = tx.closed() => return,
+        };
+        if tx.send(Ok(msg)).await.is_err() {
+            return;
+        }
     }
 }
 

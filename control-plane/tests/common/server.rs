@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::Router;
 use control_plane::api::{router, AppState, AuthConfig};
-use control_plane::snapshot::{spawn_builder, EnvResolver, SnapshotRx};
+use control_plane::snapshot::{spawn, BuilderOptions, EnvResolver, SnapshotRx};
 use control_plane::store::embedded::EmbeddedStore;
 use control_plane::store::Store;
 use http_body_util::BodyExt;
@@ -35,7 +35,9 @@ impl TestApp {
 
     pub fn with_store(store: Arc<dyn Store>, dir: tempfile::TempDir) -> Self {
         let changed = Arc::new(Notify::new());
-        let snapshots = spawn_builder(store.clone(), Arc::new(EnvResolver), changed.clone(), Duration::from_millis(200));
+        // The REST API writes through the builder's journaled store, as `serve` does.
+        let service = spawn(store, Arc::new(EnvResolver), changed.clone(), BuilderOptions::with_poll(Duration::from_millis(200)));
+        let (store, snapshots) = (service.store, service.snapshots);
         let auth = AuthConfig::new(&[ADMIN.to_string()], &[READ_ONLY.to_string()]);
         let state = AppState { store: store.clone(), auth: Arc::new(auth), changed, snapshots: snapshots.clone() };
         TestApp { app: router(state), store, snapshots, dir }
