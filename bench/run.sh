@@ -45,9 +45,9 @@ ENVOY="$("$PY" -c 'import envoy, pathlib; print(pathlib.Path(envoy.__file__).par
 [[ -x "$ENVOY" ]] || die "Envoy binary not found at $ENVOY"
 
 log "building the filter (.wasm, release) and the benchmark tools"
-cargo build --quiet -p ai-gateway-filter --target wasm32-wasip1 --release
+"$ROOT/dev" build
 cargo build --quiet -p bench --release
-WASM="$ROOT/target/wasm32-wasip1/release/ai_gateway_filter.wasm"
+WASM="$ROOT/target/ai_gateway_filter.wasm"
 
 ARGS=(--envoy "$ENVOY" --wasm "$WASM" --mock "$ROOT/target/release/mock-upstream"
       --rate-load "$ROOT/target/release/rate-load" --wrk "$(command -v wrk)" --portkey "$PORTKEY_PKG"

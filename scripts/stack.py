@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_WASM = REPO / "target" / "wasm32-wasip1" / "release" / "ai_gateway_filter.wasm"
+DEFAULT_WASM = REPO / "target" / "ai_gateway_filter.wasm"  # built by `./dev build`
 DEFAULT_FIXTURES = REPO.parent / "shared" / "fixtures" / "recorded"
 REPLAY_SERVER = REPO / "tests" / "replay" / "server.py"
 RENDER = REPO / "envoy" / "render.py"
