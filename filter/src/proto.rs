@@ -4,8 +4,8 @@
 //! Two fields each do not justify a protobuf runtime in the Wasm module. The decoder takes bytes
 //! from the network, so it is total: every malformed input is an error, never a panic.
 
-/// `WatchRequest{node_id = 1 (string), known_version = 2 (uint64)}`.
-pub fn encode_watch_request(node_id: &str, known_version: u64) -> Vec<u8> {
+/// `WatchRequest{node_id = 1 (string), known_version = 2 (uint64), heartbeat_secs = 3 (uint32)}`.
+pub fn encode_watch_request(node_id: &str, known_version: u64, heartbeat_secs: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(node_id.len() + 16);
     if !node_id.is_empty() {
         put_varint(&mut out, (1 << 3) | WIRE_LEN);
@@ -17,6 +17,10 @@ pub fn encode_watch_request(node_id: &str, known_version: u64) -> Vec<u8> {
         put_varint(&mut out, 2 << 3);
         put_varint(&mut out, known_version);
     }
+    if heartbeat_secs != 0 {
+        put_varint(&mut out, 3 << 3);
+        put_varint(&mut out, u64::from(heartbeat_secs));
+    }
     out
 }
 
@@ -25,6 +29,14 @@ pub fn encode_watch_request(node_id: &str, known_version: u64) -> Vec<u8> {
 pub struct SnapshotMessage<'a> {
     pub version: u64,
     pub snapshot_json: &'a [u8],
+}
+
+impl SnapshotMessage<'_> {
+    /// A heartbeat: the control plane's current version without a payload. Never a snapshot to
+    /// parse (an empty document is not valid JSON anyway).
+    pub fn is_heartbeat(&self) -> bool {
+        self.snapshot_json.is_empty()
+    }
 }
 
 /// Why a received frame could not be decoded.
@@ -123,9 +135,12 @@ mod tests {
     #[test]
     fn watch_request_matches_protobuf_encoding() {
         // Bytes prost produces for WatchRequest{node_id: "n1", known_version: 300}.
-        assert_eq!(encode_watch_request("n1", 300), vec![0x0a, 2, b'n', b'1', 0x10, 0xac, 0x02]);
-        assert_eq!(encode_watch_request("", 0), Vec::<u8>::new());
-        assert_eq!(encode_watch_request("", u64::MAX).len(), 1 + 10);
+        assert_eq!(encode_watch_request("n1", 300, 0), vec![0x0a, 2, b'n', b'1', 0x10, 0xac, 0x02]);
+        assert_eq!(encode_watch_request("", 0, 0), Vec::<u8>::new());
+        assert_eq!(encode_watch_request("", u64::MAX, 0).len(), 1 + 10);
+        // ... heartbeat_secs: 10 (field 3, varint).
+        assert_eq!(encode_watch_request("n1", 300, 10), vec![0x0a, 2, b'n', b'1', 0x10, 0xac, 0x02, 0x18, 10]);
+        assert_eq!(encode_watch_request("", 0, 3600), vec![0x18, 0x90, 0x1c]);
     }
 
     #[test]
@@ -137,6 +152,20 @@ mod tests {
         assert_eq!(m.version, 300);
         assert_eq!(m.snapshot_json, b"{}\n");
         assert_eq!(decode_snapshot_message(&[]).unwrap(), SnapshotMessage { version: 0, snapshot_json: &[] });
+    }
+
+    #[test]
+    fn heartbeat_is_a_version_without_payload() {
+        // What prost sends for SnapshotMessage{version: 7, snapshot_json: empty}: proto3 omits
+        // the empty bytes field.
+        let beat = decode_snapshot_message(&[0x08, 7]).unwrap();
+        assert_eq!(beat, SnapshotMessage { version: 7, snapshot_json: &[] });
+        assert!(beat.is_heartbeat());
+        // An explicitly empty field is a heartbeat too.
+        assert!(decode_snapshot_message(&[0x08, 7, 0x12, 0]).unwrap().is_heartbeat());
+        // Before the first snapshot the version is 0 (field omitted): still a heartbeat.
+        assert!(decode_snapshot_message(&[]).unwrap().is_heartbeat());
+        assert!(!decode_snapshot_message(&[0x08, 7, 0x12, 2, b'{', b'}']).unwrap().is_heartbeat());
     }
 
     #[test]

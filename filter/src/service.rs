@@ -40,6 +40,11 @@ pub struct ServiceConfig {
     pub initial_backoff_ms: u64,
     #[serde(default = "default_max_backoff_ms")]
     pub max_backoff_ms: u64,
+    /// Heartbeat interval asked of the control plane; the stream is reopened after three
+    /// intervals without any message (a hung connection otherwise looks like a quiet one).
+    /// 0 disables both.
+    #[serde(default = "default_heartbeat_secs")]
+    pub heartbeat_secs: u32,
 }
 
 fn default_cluster() -> String {
@@ -54,6 +59,12 @@ fn default_initial_backoff_ms() -> u64 {
 fn default_max_backoff_ms() -> u64 {
     5000
 }
+fn default_heartbeat_secs() -> u32 {
+    10
+}
+
+/// Largest heartbeat interval the control plane honours (it clamps to it).
+const MAX_HEARTBEAT_SECS: u32 = 3600;
 
 impl ServiceConfig {
     /// Parses the plugin configuration; an empty one means all defaults.
@@ -62,6 +73,9 @@ impl ServiceConfig {
         let cfg: ServiceConfig = serde_json::from_slice(bytes).map_err(|e| format!("invalid service configuration: {e}"))?;
         if cfg.initial_backoff_ms == 0 || cfg.max_backoff_ms < cfg.initial_backoff_ms {
             return Err("invalid service configuration: need 0 < initial_backoff_ms <= max_backoff_ms".to_owned());
+        }
+        if cfg.heartbeat_secs > MAX_HEARTBEAT_SECS {
+            return Err(format!("invalid service configuration: heartbeat_secs must be at most {MAX_HEARTBEAT_SECS} (0 disables)"));
         }
         Ok(cfg)
     }
@@ -95,6 +109,12 @@ impl Backoff {
     }
 }
 
+/// Whether a stream that asked for heartbeats every `heartbeat_secs` has been silent for three
+/// of them (one lost or late heartbeat is tolerated).
+pub fn stream_silent(heartbeat_secs: u32, last_message_ms: u64, now_ms: u64) -> bool {
+    heartbeat_secs != 0 && now_ms.saturating_sub(last_message_ms) > u64::from(heartbeat_secs).saturating_mul(3000)
+}
+
 /// State of the singleton.
 pub struct Service {
     config: ServiceConfig,
@@ -107,13 +127,15 @@ pub struct Service {
     published: u64,
     /// Connection attempts that failed in a row; repeated failures are logged sparingly.
     failures: u32,
+    /// Wall-clock milliseconds of the stream's opening or last message (heartbeats included).
+    last_message_ms: u64,
     random_state: u64,
 }
 
 impl Service {
     pub fn new(config: ServiceConfig, token: Option<String>) -> Self {
         let backoff = Backoff::new(config.initial_backoff_ms, config.max_backoff_ms);
-        Service { config, token, stream: None, retry_at_ms: 0, backoff, published: 0, failures: 0, random_state: 0 }
+        Service { config, token, stream: None, retry_at_ms: 0, backoff, published: 0, failures: 0, last_message_ms: 0, random_state: 0 }
     }
 
     /// Seeds shared data, resumes from what is already published, starts ticking. The stream is
@@ -132,8 +154,20 @@ impl Service {
     }
 
     pub fn on_tick(&mut self) {
-        if self.stream.is_none() && now_ms() >= self.retry_at_ms {
-            self.connect();
+        let now = now_ms();
+        match self.stream {
+            None if now >= self.retry_at_ms => self.connect(),
+            Some(token) if stream_silent(self.config.heartbeat_secs, self.last_message_ms, now) => {
+                log::warn!(
+                    "ai_gateway_service: no message on the watch stream for {} ms (heartbeat every {} s); reconnecting",
+                    now.saturating_sub(self.last_message_ms),
+                    self.config.heartbeat_secs
+                );
+                let _ = hostcalls::cancel_grpc_stream(token);
+                self.stream = None;
+                self.schedule_retry();
+            }
+            _ => {}
         }
     }
 
@@ -145,7 +179,7 @@ impl Service {
         };
         match hostcalls::open_grpc_stream(&self.config.cluster, GRPC_SERVICE, GRPC_METHOD, metadata) {
             Ok(token) => {
-                let request = proto::encode_watch_request(&self.config.node_id, self.published);
+                let request = proto::encode_watch_request(&self.config.node_id, self.published, self.config.heartbeat_secs);
                 // Server streaming: one request, then half-close; the response stream stays open.
                 if let Err(status) = hostcalls::send_grpc_stream_message(token, Some(&request), true) {
                     log::warn!("ai_gateway_service: could not send the watch request: {status:?}");
@@ -155,6 +189,7 @@ impl Service {
                 }
                 log::debug!("ai_gateway_service: watching {} (known version {})", self.config.cluster, self.published);
                 self.stream = Some(token);
+                self.last_message_ms = now_ms();
             }
             Err(status) => {
                 log::warn!("ai_gateway_service: cannot open the watch stream on cluster {}: {status:?}", self.config.cluster);
@@ -201,6 +236,7 @@ impl Service {
         };
         // Healthy stream: the next disconnect starts again from the shortest delay.
         self.on_connected(token);
+        self.last_message_ms = now_ms();
         let msg = match proto::decode_snapshot_message(&frame) {
             Ok(m) => m,
             Err(e) => {
@@ -208,6 +244,13 @@ impl Service {
                 return;
             }
         };
+        if msg.is_heartbeat() {
+            // Liveness only; nothing to parse or publish.
+            if msg.version != self.published {
+                log::debug!("ai_gateway_service: heartbeat at version {} while serving {}", msg.version, self.published);
+            }
+            return;
+        }
         if msg.version == self.published {
             return;
         }
@@ -300,5 +343,18 @@ mod tests {
         assert!(ServiceConfig::from_json(br#"{"initial_backoff_ms":0}"#).is_err());
         assert!(ServiceConfig::from_json(br#"{"initial_backoff_ms":10,"max_backoff_ms":5}"#).is_err());
         assert!(ServiceConfig::from_json(br#"{"unknown":1}"#).is_err());
+        assert_eq!(ServiceConfig::from_json(b"").unwrap().heartbeat_secs, 10);
+        assert_eq!(ServiceConfig::from_json(br#"{"heartbeat_secs":0}"#).unwrap().heartbeat_secs, 0);
+        assert!(ServiceConfig::from_json(br#"{"heartbeat_secs":3601}"#).is_err());
+    }
+
+    #[test]
+    fn silence_means_three_missed_heartbeats() {
+        assert!(!stream_silent(10, 1_000, 31_000), "exactly three intervals is still fine");
+        assert!(stream_silent(10, 1_000, 31_001));
+        assert!(!stream_silent(0, 0, u64::MAX), "disabled");
+        // A clock that went backwards is not silence.
+        assert!(!stream_silent(10, 50_000, 1_000));
+        assert!(stream_silent(u32::MAX, 0, u64::MAX));
     }
 }
