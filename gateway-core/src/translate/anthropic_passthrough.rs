@@ -13,7 +13,8 @@
 //! |---|---|
 //! | `anthropic` | this passthrough |
 //! | `openai`, `azure_openai` | [`super::anthropic_to_openai`] |
-//! | others (Gemini; Bedrock once its wire types exist) | 400 `unsupported_provider` until a translation exists |
+//! | `bedrock` | [`super::anthropic_to_bedrock`]: Converse, through the Chat Completions translators |
+//! | others (Gemini) | 400 `unsupported_provider` until a translation exists |
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -91,6 +92,7 @@ pub fn prepare_any(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, 
         ProviderKind::AzureOpenai => {
             super::anthropic_to_openai::prepare(body, target, super::azure::chat_completions_path(target.provider, target.model)?)
         }
+        ProviderKind::Bedrock => super::anthropic_to_bedrock::prepare(body, target),
         #[allow(unreachable_patterns)]
         other => Err(GatewayError::invalid(format!(
             "The Anthropic Messages API is not available for this model yet: its provider ({other:?}) has no Messages translation."

@@ -9,6 +9,7 @@ use crate::error::GatewayError;
 use crate::usage::TokenUsage;
 
 pub mod anthropic_passthrough;
+pub mod anthropic_to_bedrock;
 pub mod anthropic_to_openai;
 pub mod azure;
 pub mod embeddings;
