@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Renders the Envoy bootstrap baked into Dockerfile.envoy (ops/envoy/bootstrap.json).
+
+The container differs from a local run in three ways only, all set here so that the file the
+image ships is the file the tests validate: the listener binds 0.0.0.0 (the ALB reaches the task
+over its ENI), the Wasm module and CA bundle live at image paths, and the control plane is
+reached by its ECS Service Connect name. The admin interface stays on 127.0.0.1: only the
+container's own health check uses it.
+
+    python3 ops/container_bootstrap.py            # rewrite ops/envoy/bootstrap.json
+    python3 ops/container_bootstrap.py --check    # exit 1 if the committed file is stale
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "envoy"))
+import render  # noqa: E402  (envoy/render.py, standard library only)
+
+# Shared with terraform/modules/compute (the test in tests/ops checks they agree).
+LISTENER_PORT = 10000
+ADMIN_PORT = 9901
+IMAGE_WASM = "/etc/envoy/ai_gateway_filter.wasm"
+IMAGE_BOOTSTRAP = "/etc/envoy/envoy.json"
+# Ubuntu's bundle, present in the official Envoy image.
+IMAGE_CA = "/etc/ssl/certs/ca-certificates.crt"
+CONTROL_PLANE = "http://control-plane.ai-gateway.internal:8091"
+GATEWAY_CONFIG = ROOT / "ops" / "envoy" / "gateway.json"
+OUT = ROOT / "ops" / "envoy" / "bootstrap.json"
+UPSTREAMS = {"openai": "https://api.openai.com", "anthropic": "https://api.anthropic.com"}
+
+
+def bootstrap() -> str:
+    """The container bootstrap as JSON text (deterministic)."""
+    config = json.loads(GATEWAY_CONFIG.read_text(encoding="utf-8"))
+    upstreams = dict(render.parse_upstream(f"{k}={v}") for k, v in UPSTREAMS.items())
+    doc = render.render(config, IMAGE_WASM, LISTENER_PORT, ADMIN_PORT, upstreams, IMAGE_CA, "/dev/stdout",
+                        control_plane=CONTROL_PLANE, node_id="ai-gateway-ecs")
+    for listener in doc["static_resources"]["listeners"]:
+        listener["address"]["socket_address"]["address"] = "0.0.0.0"
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--check", action="store_true", help="fail if the committed bootstrap is out of date")
+    args = p.parse_args()
+    text = bootstrap()
+    if args.check:
+        if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
+            print(f"{OUT.relative_to(ROOT)} is stale: run python3 ops/container_bootstrap.py", file=sys.stderr)
+            return 1
+        return 0
+    OUT.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
