@@ -77,15 +77,24 @@ pub fn validate_target(provider: &ProviderConfig, model: &str) -> Result<(), Str
 /// The Chat Completions path for `deployment` on `provider`, path prefix included. Invalid
 /// configuration is an internal error (500): the client did nothing wrong.
 pub fn chat_completions_path(provider: &ProviderConfig, deployment: &str) -> Result<String, GatewayError> {
+    operation_path(provider, deployment, "chat/completions")
+}
+
+/// The Embeddings path for `deployment` on `provider` (same URL forms as Chat Completions).
+pub fn embeddings_path(provider: &ProviderConfig, deployment: &str) -> Result<String, GatewayError> {
+    operation_path(provider, deployment, "embeddings")
+}
+
+fn operation_path(provider: &ProviderConfig, deployment: &str, operation: &str) -> Result<String, GatewayError> {
     let internal = |m: String| GatewayError::new(ErrorKind::Internal, format!("provider '{}' is misconfigured: {m}", provider.name));
     validate_provider(provider).map_err(internal)?;
     let s = settings(provider);
     let path = match s.url_form {
         AzureUrlForm::Deployment => {
             validate_deployment(deployment).map_err(internal)?;
-            format!("/openai/deployments/{deployment}/chat/completions")
+            format!("/openai/deployments/{deployment}/{operation}")
         }
-        AzureUrlForm::V1 => "/openai/v1/chat/completions".to_owned(),
+        AzureUrlForm::V1 => format!("/openai/v1/{operation}"),
     };
     let path = match &s.api_version {
         Some(v) => format!("{path}?api-version={v}"),
