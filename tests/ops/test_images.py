@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -130,12 +131,14 @@ def test_envoy_healthcheck_command_reports_ready(tmp_path):
     argv = [a.replace("/127.0.0.1/9901", f"/127.0.0.1/{admin}") for a in argv]
     cmd = shlex.split(one(envoy_ins, "CMD").replace('"', "").strip("[]").replace(",", " "))
     assert cmd[:2] == ["-c", "/etc/envoy/envoy.json"]
-    cfg = image_bootstrap(tmp_path, free_port(), admin)
+    listener = free_port()
+    cfg = image_bootstrap(tmp_path, listener, admin)
     env = dict(os.environ, OPENAI_API_KEY="x", ANTHROPIC_API_KEY="x", AI_GATEWAY_WATCH_TOKEN="x")
     before = subprocess.run(argv, capture_output=True, timeout=10)
     assert before.returncode != 0, "health check passed with no Envoy running"
+    access_log = open(tmp_path / "stdout.log", "w+b")  # the image logs requests to stdout
     proc = subprocess.Popen([envoy_binary(), "-c", str(cfg), *cmd[2:], "--base-id", str(admin)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                            env=env, stdout=access_log, stderr=subprocess.PIPE, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -145,9 +148,31 @@ def test_envoy_healthcheck_command_reports_ready(tmp_path):
             assert proc.poll() is None, proc.stderr.read().decode()[-3000:] if proc.stderr else "envoy exited"
             assert time.monotonic() < deadline, "Envoy never became ready"
             time.sleep(0.5)
+        # The ALB target group's health check (terraform/modules/edge): GET /healthz answered
+        # 404 by the listener itself, without calling a provider.
+        req = urllib.request.Request(f"http://127.0.0.1:{listener}/healthz?ops-probe")
+        try:
+            urllib.request.urlopen(req, timeout=5)
+            raise AssertionError("/healthz answered 2xx; the target group expects 404")
+        except urllib.error.HTTPError as e:
+            assert e.code == 404
+            assert json.loads(e.read())["error"]["type"] == "invalid_request_error"
+        # The saved Logs Insights queries parse this access log line.
+        from test_terraform import access_log_regex
+        deadline = time.monotonic() + 10
+        line = ""
+        while "ops-probe" not in line:
+            assert time.monotonic() < deadline, "no access log line for the probe"
+            time.sleep(0.2)
+            line = next((l for l in (tmp_path / "stdout.log").read_text(errors="replace").splitlines() if "ops-probe" in l), "")
+        m = access_log_regex().match(line)
+        assert m, line
+        assert (m["method"], m["path"], m["status"]) == ("GET", "/healthz?ops-probe", "404")
+        assert int(m["duration"]) >= 0 and m["attempts"] is not None
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+        access_log.close()
 
 
 def control_plane_binary() -> Path:
