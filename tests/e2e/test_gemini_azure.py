@@ -301,3 +301,41 @@ def test_azure_error_gets_openai_shape_and_status(stack, sdk, test_id):
     assert set(body["error"]) == {"message", "type", "param", "code"}
     assert body["error"]["type"] == "authentication_error"
     assert "innererror" not in json.dumps(body)
+
+
+# --- embeddings on Azure OpenAI ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("model,path,query", [
+    (AZURE, f"/openai/deployments/{AZURE_DEPLOYMENT}/embeddings", f"api-version={AZURE_API_VERSION}"),
+    (AZURE_V1, "/openai/v1/embeddings", ""),
+])
+@pytest.mark.parametrize("encoding", ["float", None])
+def test_azure_embeddings(stack, sdk, test_id, model, path, query, encoding):
+    """The OpenAI embeddings recording replayed as Azure's answer (same wire format): the SDK gets
+    the recorded vectors and usage, whether it asks for floats or (its default) base64, and
+    Azure got the body at its deployment or v1 path with the api-key header."""
+    name = "openai/embeddings-basic.yaml"
+    interaction = CASSETTES[name].interactions[0]
+    recorded = json.loads(interaction.body)
+    kwargs = {"encoding_format": encoding} if encoding else {}
+    resp = sdk.embeddings.create(model=model, input=interaction.request_body["input"], extra_headers=replay_headers(test_id, name, 0), **kwargs)
+    if encoding == "float":
+        assert [d.embedding for d in resp.data] == [d["embedding"] for d in recorded["data"]]
+    assert len(resp.data) == len(recorded["data"]) and len(resp.data[0].embedding) == len(recorded["data"][0]["embedding"])
+    assert resp.usage.prompt_tokens == recorded["usage"]["prompt_tokens"]
+    entry = received(stack, test_id)
+    assert (entry["path"], entry["query"]) == (path, query)
+    assert entry["headers"].get("api-key") == AZURE_KEY
+    assert "authorization" not in entry["headers"] and CLIENT_KEY not in json.dumps(entry["headers"])
+    assert entry["json"]["model"] == AZURE_DEPLOYMENT
+    assert entry["json"]["input"] == interaction.request_body["input"]
+
+
+def test_azure_embeddings_error_gets_openai_shape(stack, sdk, test_id):
+    with pytest.raises(openai.AuthenticationError) as info:
+        sdk.embeddings.create(model="azure-bad-key", input="hi", encoding_format="float",
+                              extra_headers=replay_headers(test_id, "openai/embeddings-basic.yaml", 0))
+    assert info.value.status_code == 401
+    body = info.value.response.json()
+    assert set(body["error"]) >= {"message", "type", "param", "code"}
+    assert AZURE_KEY not in json.dumps(body)

@@ -185,7 +185,7 @@ def family_of_path(path: str) -> str | None:
         return "bedrock"
     if path.startswith("/v1beta/models/") and path.endswith(GEMINI_METHODS):
         return "gemini"
-    if (path.startswith("/openai/deployments/") or path.startswith("/openai/v1/")) and path.endswith("/chat/completions"):
+    if (path.startswith("/openai/deployments/") or path.startswith("/openai/v1/")) and path.endswith(("/chat/completions", "/embeddings")):
         return "azure"
     if path.endswith("/messages") or path.endswith("/messages/count_tokens"):
         return "anthropic"
@@ -411,6 +411,10 @@ def validate_azure(headers: dict[str, str], query: str, path: str, body: Any, ex
         raise ReplayError(400, "azure", "BadRequest", "replay: a foreign credential header reached Azure")
     if path.startswith("/openai/deployments/") and not parse_qs(query).get("api-version"):
         raise ReplayError(404, "azure", "404", "Resource not found")
+    if path.endswith("/embeddings"):
+        if not isinstance(body, dict) or body.get("input") in (None, "", []):
+            raise ReplayError(400, "azure", "BadRequest", "'input' is required")
+        return
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
         raise ReplayError(400, "azure", "BadRequest", "'messages' must be a non-empty array")
 
@@ -602,7 +606,9 @@ class ReplayHandler(BaseHTTPRequestHandler):
         interaction = fixture.interactions[index]
         recorded_family = family_of_path(interaction.path)
         # Azure OpenAI speaks OpenAI's wire format, so OpenAI recordings can answer Azure paths.
-        if recorded_family != family and not (family == "azure" and recorded_family == "openai"):
+        azure_ok = family == "azure" and recorded_family in ("openai", "openai-embeddings") and (
+            (recorded_family == "openai-embeddings") == path.endswith("/embeddings"))
+        if recorded_family != family and not azure_ok:
             # The gateway called the wrong kind of provider for this recording: a routing bug.
             raise ReplayError(
                 400, family, "invalid_request_error",
