@@ -63,3 +63,22 @@ def test_pre_push_rejects_a_bad_commit_message(tmp_path):
     r = run_pre_push(tmp_path, f"refs/heads/main {bad} refs/heads/main {head}\n")
     assert r.returncode != 0
     assert "wip stuff" in r.stderr and bad in r.stderr
+
+
+def test_mise_tasks_are_dev_commands():
+    """Every mise task is a ./dev command that exists, so the docs' commands work without mise."""
+    import re
+    import tomllib
+    tasks = tomllib.loads((ROOT / "mise.toml").read_text())["tasks"]
+    assert {"install", "build", "run", "test", "lint", "scan", "bench"} <= set(tasks)
+    dev = (ROOT / "dev").read_text()
+    top = set(re.findall(r"^  ([a-z|-]+)\)", dev, re.M))
+    top = {w for t in top for w in t.split("|")}
+    ops = set(re.findall(r"^    ([a-z]+)\)", dev, re.M))
+    for name, task in tasks.items():
+        runs = task["run"] if isinstance(task["run"], list) else [task["run"]]
+        for cmd in runs:
+            words = cmd.split()
+            assert words[0] == "./dev" and words[1] in top, f"{name}: {cmd}"
+            if words[1] == "ops":
+                assert words[2] in ops, f"{name}: {cmd}"
