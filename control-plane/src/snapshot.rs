@@ -199,7 +199,8 @@ impl View {
                 warnings.push(format!("route '{}' skipped: unknown provider '{}'", rec.name, t.provider));
                 continue;
             }
-            route_cfgs.push(RouteConfig { model: rec.name.clone(), targets: spec.targets });
+            // Policies need Envoy clusters rendered into the bootstrap (ADR 0003); the REST API does not offer them yet.
+            route_cfgs.push(RouteConfig { model: rec.name.clone(), targets: spec.targets, policy: None });
         }
 
         let mut vkeys = Vec::with_capacity(self.keys.len());

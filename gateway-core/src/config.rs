@@ -170,6 +170,103 @@ pub struct RouteConfig {
     /// The model name clients send.
     pub model: String,
     pub targets: Vec<TargetConfig>,
+    /// Retries, fallback order, timeouts and health. Without it the route picks one target by
+    /// weight and Envoy does not retry (the behaviour before policies existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<RoutePolicy>,
+}
+
+/// Prefix of the Envoy cluster that carries a route with a policy (`envoy/render.py` generates
+/// it; the downstream filter routes to it).
+pub const ROUTE_CLUSTER_PREFIX: &str = "ai_gateway_route_";
+
+impl RouteConfig {
+    /// The Envoy cluster this route is sent to when it has a policy: an aggregate cluster over
+    /// its targets' clusters in order, so Envoy's router retries and falls back. `None` means the
+    /// downstream filter picks one target by weight.
+    pub fn envoy_cluster(&self) -> Option<String> {
+        self.policy.as_ref().map(|_| format!("{ROUTE_CLUSTER_PREFIX}{}", self.model))
+    }
+}
+
+/// How a route survives failing providers. Envoy's router enforces it (retry policy, timeouts,
+/// outlier detection on the targets' clusters); the filter translates each attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutePolicy {
+    /// Extra attempts after the first one, on the same or the next target.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Which failures start another attempt.
+    #[serde(default = "default_retry_on")]
+    pub retry_on: Vec<RetryOn>,
+    /// Time to the provider's response headers per attempt; `None`: only the total timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_try_timeout_ms: Option<u64>,
+    /// Whole request, all attempts and the complete (streamed) response; `None`: the
+    /// gateway's route timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Jittered exponential backoff between attempts (Envoy's defaults when unset: 25 ms / 250 ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_base_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_max_ms: Option<u64>,
+    /// How attempts move between targets.
+    #[serde(default)]
+    pub fallback: Fallback,
+    /// Consecutive failures (5xx, resets, connect failures) that take a target out of rotation.
+    #[serde(default = "default_eject_after")]
+    pub eject_after_failures: u32,
+    /// How long an ejected target stays out before it is probed again.
+    #[serde(default = "default_ejection_ms")]
+    pub ejection_ms: u64,
+}
+
+/// Failures that may be retried. A stream whose headers already reached the client is never
+/// retried, whatever this says (Envoy cannot, and the client would see two answers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RetryOn {
+    /// The provider throttled.
+    #[serde(rename = "429")]
+    TooManyRequests,
+    /// Any 5xx answer, the gateway's own 502/503/504 included.
+    #[serde(rename = "5xx")]
+    ServerError,
+    #[serde(rename = "connect_failure")]
+    ConnectFailure,
+    /// The connection was reset or closed before the response headers.
+    #[serde(rename = "reset")]
+    Reset,
+    /// The per-attempt timeout fired.
+    #[serde(rename = "timeout")]
+    Timeout,
+}
+
+/// How attempts move between a route's targets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fallback {
+    /// Targets in the listed order: the first healthy one serves, a failed attempt moves on to
+    /// the next (Envoy priorities 0..n). Weights are ignored.
+    #[default]
+    Ordered,
+}
+
+fn default_retries() -> u32 {
+    2
+}
+
+fn default_retry_on() -> Vec<RetryOn> {
+    vec![RetryOn::TooManyRequests, RetryOn::ServerError, RetryOn::ConnectFailure, RetryOn::Reset]
+}
+
+fn default_eject_after() -> u32 {
+    5
+}
+
+fn default_ejection_ms() -> u64 {
+    30_000
 }
 
 /// One provider model behind a route.

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::config::{GatewayConfig, ProviderConfig, RouteConfig, TargetConfig};
+use crate::config::{GatewayConfig, ProviderConfig, RouteConfig, RoutePolicy, TargetConfig};
 use crate::error::{ErrorKind, GatewayError};
 
 /// A configuration that cannot be served, found when a snapshot is loaded.
@@ -20,6 +20,8 @@ pub enum ConfigError {
     EmptyCluster(String),
     #[error("provider '{provider}': {reason}")]
     InvalidProvider { provider: String, reason: String },
+    #[error("route '{route}' policy: {reason}")]
+    InvalidPolicy { route: String, reason: String },
     #[error("route '{route}' target on provider '{provider}': {reason}")]
     InvalidTarget { route: String, provider: String, reason: String },
 }
@@ -65,6 +67,9 @@ impl RoutingTable {
             }
             if let Some(t) = r.targets.iter().find(|t| !providers.contains_key(&t.provider)) {
                 return Err(ConfigError::UnknownProvider { route: r.model.clone(), provider: t.provider.clone() });
+            }
+            if let Some(policy) = &r.policy {
+                validate_policy(r, policy, &config.providers).map_err(|reason| ConfigError::InvalidPolicy { route: r.model.clone(), reason })?;
             }
             for t in &r.targets {
                 let provider = providers.get(&t.provider).and_then(|&i| config.providers.get(i));
@@ -130,6 +135,54 @@ impl RoutingTable {
     }
 }
 
+/// Limits that keep a policy meaningful in Envoy: a cluster name Envoy and a header can carry,
+/// one target per provider cluster (the attempt's provider is read from the cluster's endpoint
+/// metadata), timeouts that leave room for an attempt.
+fn validate_policy(route: &RouteConfig, policy: &RoutePolicy, providers: &[ProviderConfig]) -> Result<(), String> {
+    if route.model.is_empty() || !route.model.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:/@".contains(&b)) {
+        return Err("a route with a policy needs a model name of letters, digits and -._:/@ (it names an Envoy cluster)".into());
+    }
+    if policy.retries > 10 {
+        return Err("retries must be at most 10".into());
+    }
+    if policy.retries > 0 && policy.retry_on.is_empty() {
+        return Err("retries need at least one retry_on condition".into());
+    }
+    if policy.eject_after_failures == 0 {
+        return Err("eject_after_failures must be at least 1".into());
+    }
+    if policy.ejection_ms == 0 {
+        return Err("ejection_ms must be positive".into());
+    }
+    if [policy.per_try_timeout_ms, policy.timeout_ms, policy.backoff_base_ms, policy.backoff_max_ms].contains(&Some(0)) {
+        return Err("timeouts and backoff must be positive".into());
+    }
+    if let (Some(per_try), Some(total)) = (policy.per_try_timeout_ms, policy.timeout_ms) {
+        if per_try > total {
+            return Err("per_try_timeout_ms exceeds timeout_ms".into());
+        }
+    }
+    if let (Some(base), Some(max)) = (policy.backoff_base_ms, policy.backoff_max_ms) {
+        if base > max {
+            return Err("backoff_base_ms exceeds backoff_max_ms".into());
+        }
+    }
+    let mut clusters: Vec<&str> = Vec::with_capacity(route.targets.len());
+    for t in &route.targets {
+        let Some(p) = providers.iter().find(|p| p.name == t.provider) else {
+            continue; // reported as UnknownProvider
+        };
+        if clusters.contains(&p.cluster.as_str()) {
+            return Err(format!("two targets reach cluster '{}'; an ordered fallback needs one target per cluster", p.cluster));
+        }
+        if providers.iter().filter(|q| q.cluster == p.cluster).count() > 1 {
+            return Err(format!("cluster '{}' serves several providers, so an attempt's provider would be ambiguous", p.cluster));
+        }
+        clusters.push(&p.cluster);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +214,30 @@ mod tests {
     fn invalid_references_are_rejected() {
         let cfg = GatewayConfig::from_json(br#"{"providers":[],"routes":[{"model":"m","targets":[{"provider":"x","model":"y"}]}]}"#).unwrap();
         assert!(matches!(RoutingTable::new(cfg), Err(ConfigError::UnknownProvider { .. })));
+    }
+
+    #[test]
+    fn policies_default_and_validate() {
+        let load = |policy: &str| {
+            let doc = format!(
+                r#"{{"providers":[{{"name":"a","kind":"anthropic","cluster":"c_a"}},{{"name":"o","kind":"openai","cluster":"c_o"}}],
+                    "routes":[{{"model":"m","targets":[{{"provider":"o","model":"g"}},{{"provider":"a","model":"c"}}],"policy":{policy}}}]}}"#
+            );
+            RoutingTable::new(GatewayConfig::from_json(doc.as_bytes()).map_err(|e| ConfigError::InvalidPolicy { route: "m".into(), reason: e.to_string() })?)
+        };
+        let t = load("{}").unwrap();
+        let route = t.route("m").unwrap();
+        let policy = route.policy.as_ref().unwrap();
+        assert_eq!(policy.retries, 2);
+        assert!(policy.retry_on.contains(&crate::config::RetryOn::TooManyRequests));
+        assert_eq!(route.envoy_cluster().as_deref(), Some("ai_gateway_route_m"));
+        assert!(load(r#"{"retry_on":["429","5xx","connect_failure","reset","timeout"],"per_try_timeout_ms":500,"timeout_ms":2000,"fallback":"ordered"}"#).is_ok());
+        assert!(matches!(load(r#"{"retry_on":["418"]}"#), Err(ConfigError::InvalidPolicy { .. })));
+        assert!(matches!(load(r#"{"per_try_timeout_ms":3000,"timeout_ms":2000}"#), Err(ConfigError::InvalidPolicy { .. })));
+        assert!(matches!(load(r#"{"ejection_ms":0}"#), Err(ConfigError::InvalidPolicy { .. })));
+        assert!(matches!(load(r#"{"retries":1,"retry_on":[]}"#), Err(ConfigError::InvalidPolicy { .. })));
+        // Routes without a policy keep the weighted choice and no route cluster.
+        assert_eq!(table().route("m").unwrap().envoy_cluster(), None);
     }
 
     #[test]
