@@ -134,7 +134,10 @@ impl Downstream {
         if !host::set_property(&[REQUEST_INFO_KEY], &encoded) {
             return Err(GatewayError::new(ErrorKind::Internal, "could not store request state"));
         }
-        host::set_header(MapType::HttpRequestHeaders, CLUSTER_HEADER, &selection.provider.cluster);
+        // A route with a policy goes to its own cluster: Envoy's router then retries and falls
+        // back across the targets, and the upstream filter translates each attempt (ADR 0003).
+        let cluster = selection.route.envoy_cluster().unwrap_or_else(|| selection.provider.cluster.clone());
+        host::set_header(MapType::HttpRequestHeaders, CLUSTER_HEADER, &cluster);
         host::clear_route_cache();
         log::debug!("model {} -> provider {} ({})", facts.model, selection.provider.name, selection.target.model);
         Ok(())

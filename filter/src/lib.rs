@@ -42,6 +42,8 @@ pub const METADATA_NAMESPACE: &str = "ai_gateway";
 pub const PROVIDER_RESPONSE_HEADER: &str = "x-ai-gateway-provider";
 /// Response header naming the provider model that served the request.
 pub const MODEL_RESPONSE_HEADER: &str = "x-ai-gateway-model";
+/// Response header: how many attempts (retries and fallbacks included) the request took.
+pub const ATTEMPTS_RESPONSE_HEADER: &str = "x-ai-gateway-attempts";
 
 proxy_wasm::main! {{
     // Also installs a panic hook that logs the panic before the VM dies.

@@ -15,7 +15,7 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 use crate::host;
 use crate::metrics::{REJECTED, REQUESTS, TOKENS};
 use crate::state::{api_from_name, RequestInfo, Shared, REQUEST_INFO_KEY};
-use crate::{METADATA_NAMESPACE, MODEL_RESPONSE_HEADER, PROVIDER_RESPONSE_HEADER};
+use crate::{ATTEMPTS_RESPONSE_HEADER, METADATA_NAMESPACE, MODEL_RESPONSE_HEADER, PROVIDER_RESPONSE_HEADER};
 
 /// Headers some provider attempt may set that another provider must not receive, beyond the
 /// credential headers. `accept-encoding` goes too: translators read the provider's bytes, so
@@ -31,6 +31,15 @@ const STALE_HEADERS: &[&str] = &[
     "x-amz-content-sha256",
     "x-amz-security-token",
 ];
+
+/// Envoy hands integer properties over as 8 little-endian bytes; a decimal string is accepted too.
+fn attempt_number(bytes: &[u8]) -> Option<u64> {
+    let number = match <[u8; 8]>::try_from(bytes) {
+        Ok(array) => u64::from_le_bytes(array),
+        Err(_) => std::str::from_utf8(bytes).ok()?.trim().parse().ok()?,
+    };
+    Some(number).filter(|n| *n > 0)
+}
 
 /// Per-attempt state of the upstream filter.
 pub struct Upstream {
@@ -270,6 +279,10 @@ impl HttpContext for Upstream {
         }
         if let Some(model) = &self.target_model {
             host::set_header(MapType::HttpResponseHeaders, MODEL_RESPONSE_HEADER, model);
+        }
+        // Only the attempt that answered reaches the client, so its number is the attempt count.
+        if let Some(attempt) = host::property(&["upstream", "request_attempt_count"]).and_then(|b| attempt_number(&b)) {
+            host::set_header(MapType::HttpResponseHeaders, ATTEMPTS_RESPONSE_HEADER, &attempt.to_string());
         }
         if end_of_stream {
             self.finish();
