@@ -75,7 +75,8 @@ def gateway_config() -> dict[str, Any]:
              "settings": settings},
         ],
         "routes": [{"model": f"bedrock-e2e/{m}", "targets": [{"provider": "bedrock-replay", "model": m}]} for m in models]
-        + [{"model": BAD_KEY_MODEL, "targets": [{"provider": "bedrock-wrong-secret", "model": "us.amazon.nova-micro-v1:0"}]}],
+        + [{"model": BAD_KEY_MODEL, "targets": [{"provider": "bedrock-wrong-secret", "model": "us.amazon.nova-micro-v1:0"}]},
+           {"model": "titan-embed", "targets": [{"provider": "bedrock-replay", "model": TITAN_MODEL}]}],
         "defaults": {"max_tokens": 4096},
     }
 
@@ -106,6 +107,12 @@ SYNTHETIC_STREAMS = {
 }
 
 
+# A Titan text embeddings answer in the shape Bedrock documents (no recording exists): 256 values.
+TITAN_MODEL = "amazon.titan-embed-text-v2:0"
+TITAN_VALUES = [round(((i * 37) % 101 - 50) / 1000.0, 6) for i in range(256)]
+TITAN_RESPONSE = {"embedding": TITAN_VALUES, "embeddingsByType": {"float": TITAN_VALUES}, "inputTextTokenCount": 7}
+
+
 def synthetic_fixtures(root: Path) -> None:
     """The recordings plus `bedrock-synthetic/<name>.yaml` cassettes in the same vcrpy shape."""
     shutil.copytree(FIXTURES / "bedrock", root / "bedrock")  # the replay's rglob does not follow symlinks
@@ -121,6 +128,15 @@ def synthetic_fixtures(root: Path) -> None:
             "    status:\n      code: 200\n      message: OK\nversion: 1\n"
         )
         (root / "bedrock-synthetic" / f"{name}.yaml").write_text(doc)
+    titan = (
+        "interactions:\n- request:\n"
+        f"    body: '{json.dumps({'inputText': 'How do I reset my password?', 'dimensions': 256})}'\n    method: POST\n"
+        f"    uri: https://{AWS_HOST}/model/amazon.titan-embed-text-v2%3A0/invoke\n"
+        "  response:\n    headers:\n      content-type:\n      - application/json\n"
+        f"    body:\n      string: '{json.dumps(TITAN_RESPONSE)}'\n"
+        "    status:\n      code: 200\n      message: OK\nversion: 1\n"
+    )
+    (root / "bedrock-synthetic" / "titan-embed.yaml").write_text(titan)
 
 
 @pytest.fixture(scope="module")
@@ -416,3 +432,43 @@ def test_bedrock_streaming_error(bedrock, client, test_id, name, code, status):
     completion = client.chat.completions.create(model=public_model(interaction), extra_headers=replay_headers(uuid.uuid4().hex, rec_name, index),
                                                 **openai_request(interaction.request_body))
     assert completion.choices[0].message.content == expected(interaction)["text"]
+
+
+# --- embeddings: Titan text embeddings over /model/{id}/invoke -----------------------------------
+
+@pytest.mark.parametrize("encoding", ["float", None])
+def test_titan_embeddings(bedrock, client, test_id, encoding):
+    """The OpenAI SDK's embeddings call reaches Titan as a signed `invoke` with `inputText`, and
+    the answer comes back as OpenAI's list with Titan's token count as usage, as floats or (the
+    SDK's default) base64 that the SDK decodes."""
+    _, upstream = bedrock
+    kwargs = {"encoding_format": encoding} if encoding else {}
+    resp = client.embeddings.create(model="titan-embed", input="How do I reset my password?", dimensions=256,
+                                    extra_headers=replay_headers(test_id, "bedrock-synthetic/titan-embed.yaml", 0), **kwargs)
+    assert len(resp.data) == 1 and resp.data[0].index == 0
+    assert resp.data[0].embedding == pytest.approx(TITAN_VALUES, abs=1e-7)
+    assert (resp.usage.prompt_tokens, resp.usage.total_tokens) == (7, 7)
+    received = upstream.only(test_id)
+    assert received["path"] == "/model/amazon.titan-embed-text-v2%3A0/invoke"
+    assert received["json"] == {"inputText": "How do I reset my password?", "dimensions": 256}
+    assert received["headers"]["x-amz-security-token"] == SESSION_TOKEN
+    assert received["headers"]["authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/")
+    assert CLIENT_KEY not in json.dumps(received["headers"])
+
+
+def test_titan_embeddings_one_input_per_call(bedrock, client, test_id):
+    _, upstream = bedrock
+    with pytest.raises(openai.BadRequestError) as info:
+        client.embeddings.create(model="titan-embed", input=["a", "b"], encoding_format="float", extra_headers=replay_headers(test_id))
+    assert info.value.body["param"] == "input" and "one input per request" in info.value.body["message"]
+    assert upstream.requests(test_id) == []
+
+
+def test_titan_embeddings_validation_error_keeps_bedrock_status(bedrock, client, test_id):
+    """Titan refuses 100 dimensions (the replay checks like Bedrock): 400 in OpenAI's shape with
+    the exception name as code."""
+    with pytest.raises(openai.BadRequestError) as info:
+        client.embeddings.create(model="titan-embed", input="x", dimensions=100, encoding_format="float",
+                                 extra_headers=replay_headers(test_id, "bedrock-synthetic/titan-embed.yaml", 0))
+    assert info.value.body["code"] == "ValidationException"
+    assert "dimensions" in info.value.body["message"]

@@ -26,7 +26,7 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-PATH_RE = re.compile(r"^/model/[^/]+/(converse|converse-stream)$")
+PATH_RE = re.compile(r"^/model/[^/]+/(converse|converse-stream|invoke)$")
 AUTH_RE = re.compile(
     r"^AWS4-HMAC-SHA256 Credential=(?P<akid>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request, "
     r"SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<signature>[0-9a-f]{64})$"
@@ -119,6 +119,20 @@ def verify_sigv4(method: str, raw_path: str, query: str, headers: dict[str, str]
             "Access Key and signing method. Consult the service documentation for details.",
         )
     return {"region": m["region"], "date": amz_date}
+
+
+TITAN_EMBED_FIELDS = {"inputText", "dimensions", "normalize", "embeddingTypes"}
+
+
+def validate_titan_embed(body: Any) -> None:
+    """Raises BedrockReject for what Titan text embeddings (`/model/{id}/invoke`) would reject."""
+    if not isinstance(body, dict) or not isinstance(body.get("inputText"), str) or not body["inputText"]:
+        raise BedrockReject(400, "ValidationException", "Malformed input request: required key [inputText] not found")
+    extra = sorted(set(body) - TITAN_EMBED_FIELDS)
+    if extra:
+        raise BedrockReject(400, "ValidationException", f"Malformed input request: extraneous key [{extra[0]}] is not permitted")
+    if "dimensions" in body and body["dimensions"] not in (256, 512, 1024):
+        raise BedrockReject(400, "ValidationException", "Malformed input request: dimensions must be one of 256, 512, 1024")
 
 
 def validate_converse(body: Any) -> None:

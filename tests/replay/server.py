@@ -573,7 +573,10 @@ class ReplayHandler(BaseHTTPRequestHandler):
                     if self.state.bedrock_credentials is not None:
                         bedrock_replay.verify_sigv4(self.command, urlsplit(self.path).path, entry["query"], headers, raw,
                                                     self.state.bedrock_credentials)
-                    bedrock_replay.validate_converse(body)
+                    if path.endswith("/invoke"):
+                        bedrock_replay.validate_titan_embed(body)
+                    else:
+                        bedrock_replay.validate_converse(body)
                 except bedrock_replay.BedrockReject as reject:
                     raise ReplayError(reject.status, "bedrock", reject.kind, reject.message) from None
             interaction = self._pick(family, headers, body, path)
