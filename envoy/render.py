@@ -260,6 +260,116 @@ def cluster(name: str, upstream: dict, providers: list[str], buffer_limit: int, 
     return out
 
 
+# Must match gateway_core::config::ROUTE_CLUSTER_PREFIX.
+ROUTE_CLUSTER_PREFIX = "ai_gateway_route_"
+# gateway_core::config::RoutePolicy defaults.
+DEFAULT_RETRIES = 2
+DEFAULT_RETRY_ON = ("429", "5xx", "connect_failure", "reset")
+DEFAULT_EJECT_AFTER = 5
+DEFAULT_EJECTION_MS = 30_000
+RETRY_ON_ENVOY = {
+    "429": "retriable-status-codes",
+    "5xx": "5xx",
+    "connect_failure": "connect-failure",
+    "reset": "reset",
+    # Envoy retries a fired per-try timeout under gateway-error (which also covers 502/503/504).
+    "timeout": "gateway-error",
+}
+
+
+def ms(value: int) -> str:
+    return f"{value / 1000:.3f}s"
+
+
+def policy_routes(config: dict, by_cluster: dict[str, list[str]]) -> list[tuple[dict, list[str], dict]]:
+    """(route, member clusters in fallback order, policy) for every route with a policy."""
+    providers = {p.get("name"): p for p in config.get("providers") or []}
+    out = []
+    for route in config.get("routes") or []:
+        policy = route.get("policy")
+        if policy is None:
+            continue
+        if not isinstance(policy, dict):
+            raise RenderError(f"route {route.get('model')!r}: policy must be an object")
+        members: list[str] = []
+        for target in route.get("targets") or []:
+            provider = providers.get(target.get("provider"))
+            if provider is None:
+                raise RenderError(f"route {route.get('model')!r} targets unknown provider {target.get('provider')!r}")
+            cluster_name = provider.get("cluster", "")
+            # The upstream filter learns an attempt's provider from the member cluster's endpoint
+            # metadata, which is only set when the cluster serves one provider.
+            if len(by_cluster.get(cluster_name, [])) != 1:
+                raise RenderError(f"route {route.get('model')!r}: cluster {cluster_name} serves several providers; "
+                                  "a route with a policy needs one provider per cluster")
+            if cluster_name in members:
+                raise RenderError(f"route {route.get('model')!r}: two targets reach cluster {cluster_name}")
+            members.append(cluster_name)
+        for cond in policy.get("retry_on", DEFAULT_RETRY_ON):
+            if cond not in RETRY_ON_ENVOY:
+                raise RenderError(f"route {route.get('model')!r}: unknown retry_on {cond!r}")
+        out.append((route, members, policy))
+    return out
+
+
+def aggregate_cluster(name: str, members: list[str]) -> dict:
+    """Members in order are priorities 0..n of one load balancer: the first healthy one serves,
+    a retry with previous_priorities moves on, an ejected member's traffic spills to the next."""
+    return {
+        "name": name,
+        "connect_timeout": "10s",
+        "lb_policy": "CLUSTER_PROVIDED",
+        "cluster_type": {
+            "name": "envoy.clusters.aggregate",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig", "clusters": members},
+        },
+    }
+
+
+def outlier_detection(eject_after: int, ejection_ms: int) -> dict:
+    """Consecutive failures eject the provider's endpoint for exactly `ejection_ms` (the maximum
+    equals the base, so repeated ejections do not grow); 100 % because a provider cluster has one
+    endpoint. Ejections end on the detector's interval tick, hence the short interval."""
+    return {
+        "consecutive_5xx": eject_after,
+        "consecutive_gateway_failure": eject_after,
+        "interval": ms(max(100, min(1000, ejection_ms // 4))),
+        "base_ejection_time": ms(ejection_ms),
+        "max_ejection_time": ms(ejection_ms),
+        "max_ejection_percent": 100,
+        "enforcing_consecutive_5xx": 100,
+        "enforcing_consecutive_gateway_failure": 100,
+        "enforcing_success_rate": 0,
+    }
+
+
+def retry_policy(policy: dict) -> dict:
+    conditions = policy.get("retry_on", DEFAULT_RETRY_ON)
+    out: dict = {
+        "retry_on": ",".join(sorted({RETRY_ON_ENVOY[c] for c in conditions})) or "reset",
+        "num_retries": int(policy.get("retries", DEFAULT_RETRIES)),
+        # Each retry leaves the priorities (targets) already tried: ordered fallback.
+        "retry_priority": {
+            "name": "envoy.retry_priorities.previous_priorities",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig",
+                "update_frequency": 1,
+            },
+        },
+    }
+    if "429" in conditions:
+        out["retriable_status_codes"] = [429]
+    if policy.get("per_try_timeout_ms"):
+        out["per_try_timeout"] = ms(int(policy["per_try_timeout_ms"]))
+    base, top = policy.get("backoff_base_ms"), policy.get("backoff_max_ms")
+    if base or top:
+        back_off: dict = {"base_interval": ms(int(base or min(25, int(top))))}
+        if top:
+            back_off["max_interval"] = ms(int(top))
+        out["retry_back_off"] = back_off
+    return out
+
+
 def render(
     config: dict,
     wasm_path: str,
@@ -306,6 +416,20 @@ def render(
         if watch_token_env not in env_keys:
             env_keys.append(watch_token_env)
 
+    policies = policy_routes(config, by_cluster)
+    for _, members, _ in policies:
+        missing_members = [m for m in members if m not in upstreams]
+        if missing_members:
+            raise RenderError(f"no --cluster NAME=URL given for cluster(s): {', '.join(missing_members)}")
+    # Health is a property of the provider's cluster; routes that disagree get the strictest.
+    health: dict[str, tuple[int, int]] = {}
+    for _, members, policy in policies:
+        eject_after = int(policy.get("eject_after_failures", DEFAULT_EJECT_AFTER))
+        ejection_ms = int(policy.get("ejection_ms", DEFAULT_EJECTION_MS))
+        for m in members:
+            prev = health.get(m)
+            health[m] = (eject_after, ejection_ms) if prev is None else (min(prev[0], eject_after), max(prev[1], ejection_ms))
+
     max_request_bytes = int((config.get("limits") or {}).get("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES))
     buffer_limit = max_request_bytes + BUFFER_MARGIN
     configuration = json.dumps(config, separators=(",", ":"))
@@ -321,7 +445,23 @@ def render(
                 {
                     "name": "ai_gateway",
                     "domains": ["*"],
+                    # Lets the upstream filter report the attempt number (x-ai-gateway-attempts).
+                    "include_request_attempt_count": True,
                     "routes": [
+                        *[
+                            {
+                                "match": {"prefix": "/", "headers": [{"name": CLUSTER_HEADER,
+                                                                      "string_match": {"exact": ROUTE_CLUSTER_PREFIX + route["model"]}}]},
+                                "route": {
+                                    "cluster": ROUTE_CLUSTER_PREFIX + route["model"],
+                                    "timeout": ms(int(policy["timeout_ms"])) if policy.get("timeout_ms") else route_timeout,
+                                    "auto_host_rewrite": True,
+                                    "retry_policy": retry_policy(policy),
+                                },
+                                "request_body_buffer_limit": buffer_limit,
+                            }
+                            for route, _, policy in policies
+                        ],
                         {
                             "match": {"prefix": "/", "headers": [{"name": CLUSTER_HEADER, "present_match": True}]},
                             "route": {
@@ -409,9 +549,12 @@ def render(
             ],
             "clusters": [
                 cluster(name, upstreams[name], by_cluster.get(name, []), buffer_limit, ca_file) for name in sorted(upstreams)
-            ],
+            ] + [aggregate_cluster(ROUTE_CLUSTER_PREFIX + route["model"], members) for route, members, _ in policies],
         },
     }
+    for c in bootstrap["static_resources"]["clusters"]:
+        if c["name"] in health:
+            c["outlier_detection"] = outlier_detection(*health[c["name"]])
     if control_plane:
         bootstrap["static_resources"]["clusters"].append(control_plane_cluster(control_plane))
         bootstrap["bootstrap_extensions"] = [watch_service(absolute_wasm, env_keys, watch_token_env, node_id)]

@@ -361,7 +361,10 @@ class FaultServer:
 
     def record(self, req: Request) -> None:
         with self._lock:
-            self._requests.append({"method": req.method, "path": req.path, "headers": req.headers, "bytes": len(req.body)})
+            # The body and arrival time too: fallback tests check each attempt's format and when a
+            # failing target was (not) probed.
+            self._requests.append({"method": req.method, "path": req.path, "headers": req.headers, "bytes": len(req.body),
+                                   "json": req.json, "time": time.time()})
             del self._requests[:-2000]
 
     def requests(self) -> list[dict]:
