@@ -3,8 +3,10 @@ terraform {
   required_providers {
     aws = {
       source = "hashicorp/aws"
-      # 6.x: the ALB `jwt-validation` listener action (edge module) needs a 6.x release.
-      version = ">= 6.20, < 7.0"
+      # The ALB `jwt-validation` action and `jwt_validation` block (edge module) arrived with
+      # hashicorp/terraform-provider-aws#45089 (November 2025, a 6.2x release); `terraform init`
+      # against this floor is not verified here (no network), raise it if plan rejects the block.
+      version = ">= 6.22, < 7.0"
     }
   }
 }
