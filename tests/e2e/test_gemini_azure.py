@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,6 +25,8 @@ GEMINI_KEY = "gemini-e2e-upstream-key-0123456789"
 AZURE_KEY = "azure-e2e-upstream-key-0123456789"
 GEMINI = "gemini-e2e"
 GEMINI_UPSTREAM = "gemini-2.0-flash-e2e"
+GEMINI_EMBED = "gemini-embed-e2e"
+GEMINI_EMBED_UPSTREAM = "text-embedding-004"
 AZURE = "azure-e2e"
 AZURE_V1 = "azure-v1-e2e"
 AZURE_DEPLOYMENT = "gpt-5-nano"
@@ -54,6 +57,7 @@ def gateway_config() -> dict[str, Any]:
         ],
         "routes": [
             {"model": GEMINI, "targets": [{"provider": "gemini-replay", "model": GEMINI_UPSTREAM}]},
+            {"model": GEMINI_EMBED, "targets": [{"provider": "gemini-replay", "model": GEMINI_EMBED_UPSTREAM}]},
             {"model": "gemini-bad-key", "targets": [{"provider": "gemini-wrong-key", "model": GEMINI_UPSTREAM}]},
             {"model": AZURE, "targets": [{"provider": "azure-replay", "model": AZURE_DEPLOYMENT}]},
             {"model": AZURE_V1, "targets": [{"provider": "azure-v1", "model": AZURE_DEPLOYMENT}]},
@@ -62,9 +66,30 @@ def gateway_config() -> dict[str, Any]:
     }
 
 
+# No batchEmbedContents exchange was recorded: a synthetic one in the documented response shape.
+GEMINI_EMBED_VALUES = [[0.0125, -0.5, 0.25, 1.0], [-0.75, 0.0, 0.375, -0.125]]
+
+
+def with_synthetic_fixtures(recorded: Path, root: Path) -> Path:
+    """The recordings this module replays plus `gemini-synthetic/batch-embed.yaml`."""
+    for family in ("gemini", "openai"):
+        shutil.copytree(recorded / family, root / family)  # the replay's rglob does not follow symlinks
+    (root / "gemini-synthetic").mkdir()
+    response = {"embeddings": [{"values": v} for v in GEMINI_EMBED_VALUES]}
+    (root / "gemini-synthetic" / "batch-embed.yaml").write_text(
+        "interactions:\n- request:\n    body: '{}'\n    method: POST\n"
+        f"    uri: https://generativelanguage.googleapis.com/v1beta/models/{GEMINI_EMBED_UPSTREAM}:batchEmbedContents\n"
+        "  response:\n    headers:\n      content-type:\n      - application/json\n"
+        f"    body:\n      string: '{json.dumps(response)}'\n"
+        "    status:\n      code: 200\n      message: OK\nversion: 1\n"
+    )
+    return root
+
+
 @pytest.fixture(scope="module")
 def stack(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack_mod.Stack]:
     workdir = tmp_path_factory.mktemp("gemini-azure")
+    fixtures_dir = with_synthetic_fixtures(fixtures_dir, tmp_path_factory.mktemp("gemini-azure-fixtures"))
     running = stack_mod.start_stack(
         workdir, gateway_config(),
         replay_clusters=["replay_gemini", "replay_gemini_wrong", "replay_azure", "replay_azure_v1", "replay_azure_wrong"],
@@ -339,3 +364,36 @@ def test_azure_embeddings_error_gets_openai_shape(stack, sdk, test_id):
     body = info.value.response.json()
     assert set(body["error"]) >= {"message", "type", "param", "code"}
     assert AZURE_KEY not in json.dumps(body)
+
+
+# --- embeddings on Gemini -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("encoding", ["float", None])
+def test_gemini_embeddings(stack, sdk, test_id, encoding):
+    """Two inputs become one batchEmbedContents call with two requests (the replay checks each
+    names the path's model); the vectors come back in order, as floats or base64 the SDK decodes,
+    and usage is 0 because Gemini reports none."""
+    kwargs = {"encoding_format": encoding} if encoding else {}
+    resp = sdk.embeddings.create(model=GEMINI_EMBED, input=["first text", "second text"], dimensions=4,
+                                 extra_headers=replay_headers(test_id, "gemini-synthetic/batch-embed.yaml", 0), **kwargs)
+    assert [d.index for d in resp.data] == [0, 1]
+    if encoding == "float":
+        assert [d.embedding for d in resp.data] == GEMINI_EMBED_VALUES
+    else:  # base64 carries f32, as OpenAI's does
+        assert [d.embedding for d in resp.data] == [pytest.approx(v, abs=1e-7) for v in GEMINI_EMBED_VALUES]
+    assert (resp.usage.prompt_tokens, resp.usage.total_tokens) == (0, 0)
+    assert resp.model == GEMINI_EMBED_UPSTREAM
+    entry = received(stack, test_id)
+    assert entry["path"] == f"/v1beta/models/{GEMINI_EMBED_UPSTREAM}:batchEmbedContents"
+    assert entry["headers"].get("x-goog-api-key") == GEMINI_KEY
+    assert "authorization" not in entry["headers"] and CLIENT_KEY not in json.dumps(entry["headers"])
+    model = f"models/{GEMINI_EMBED_UPSTREAM}"
+    assert entry["json"] == {"requests": [
+        {"model": model, "content": {"parts": [{"text": "first text"}]}, "outputDimensionality": 4},
+        {"model": model, "content": {"parts": [{"text": "second text"}]}, "outputDimensionality": 4}]}
+
+
+def test_gemini_embeddings_token_arrays_are_a_400(stack, sdk, test_id):
+    with pytest.raises(openai.BadRequestError) as info:
+        sdk.embeddings.create(model=GEMINI_EMBED, input=[[1, 2, 3]], encoding_format="float", extra_headers=replay_headers(test_id))
+    assert info.value.body["param"] == "input"

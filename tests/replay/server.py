@@ -176,7 +176,7 @@ def load_fixtures(root: Path) -> dict[str, Fixture]:
     return fixtures
 
 
-GEMINI_METHODS = (":generateContent", ":streamGenerateContent")
+GEMINI_METHODS = (":generateContent", ":streamGenerateContent", ":batchEmbedContents")
 
 
 def family_of_path(path: str) -> str | None:
@@ -371,6 +371,21 @@ GEMINI_REQUEST_FIELDS = {"contents", "systemInstruction", "tools", "toolConfig",
                          "safetySettings", "cachedContent", "labels"}
 
 
+def validate_gemini_embed(path: str, body: dict[str, Any], bad: Any) -> None:
+    """batchEmbedContents: every request names the path's model and carries text parts."""
+    model = "models/" + path.removeprefix("/v1beta/models/").split(":")[0]
+    if set(body) != {"requests"} or not isinstance(body["requests"], list) or not body["requests"]:
+        raise bad("* BatchEmbedContentsRequest.requests: requests is not specified")
+    for i, r in enumerate(body["requests"]):
+        if not isinstance(r, dict) or set(r) - {"model", "content", "taskType", "title", "outputDimensionality"}:
+            raise bad(f"Invalid JSON payload received. Unknown name in requests[{i}]")
+        if r.get("model") != model:
+            raise bad(f"* BatchEmbedContentsRequest.requests[{i}].model: the model must be {model}")
+        parts = (r.get("content") or {}).get("parts")
+        if not isinstance(parts, list) or not parts or not all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in parts):
+            raise bad(f"* BatchEmbedContentsRequest.requests[{i}].content.parts: text parts are required")
+
+
 def validate_gemini(headers: dict[str, str], query: str, path: str, body: Any, expected_key: str | None) -> None:
     """Rejects what the Generative Language API would reject (a useful subset), in Google's shape."""
 
@@ -385,6 +400,9 @@ def validate_gemini(headers: dict[str, str], query: str, path: str, body: Any, e
         raise bad("replay: streams are only replayed with alt=sse")
     if not isinstance(body, dict):
         raise bad("Invalid JSON payload received.")
+    if path.endswith(":batchEmbedContents"):
+        validate_gemini_embed(path, body, bad)
+        return
     extra = sorted(set(body) - GEMINI_REQUEST_FIELDS)
     if extra:
         raise bad(f'Invalid JSON payload received. Unknown name "{extra[0]}": Cannot find field.')
