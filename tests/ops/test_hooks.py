@@ -63,6 +63,7 @@ def test_pre_push_rejects_a_bad_commit_message(tmp_path):
     r = run_pre_push(tmp_path, f"refs/heads/main {bad} refs/heads/main {head}\n")
     assert r.returncode != 0
     assert "wip stuff" in r.stderr and bad in r.stderr
+    assert not (tmp_path / "cargo-calls").exists(), "the message check should fail before the slow steps"
 
 
 def test_mise_tasks_are_dev_commands():
