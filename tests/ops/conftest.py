@@ -9,6 +9,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# Where cargo and ./dev build put their outputs (./dev honours CARGO_TARGET_DIR like cargo does).
+# `docker build` needs them under ./target: build with the default target dir before an image build.
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+if not TARGET.is_absolute():
+    TARGET = ROOT / TARGET
 
 
 def tool(name: str) -> str:

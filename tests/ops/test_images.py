@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, envoy_binary, tool
+from conftest import ROOT, TARGET, envoy_binary, tool
 
 DOCKERFILES = ["Dockerfile.envoy", "Dockerfile.control"]
 
@@ -75,7 +75,8 @@ def test_every_copy_source_exists_and_is_in_the_build_context():
                 continue
             parts = [p for p in shlex.split(args) if not p.startswith("--")]
             for src in parts[:-1]:
-                assert (ROOT / src).exists(), f"{name}: COPY source {src} missing (run ./dev build)"
+                built = TARGET / src.removeprefix("target/") if src.startswith("target/") else ROOT / src
+                assert built.exists(), f"{name}: COPY source {src} missing (run ./dev build)"
                 assert any(src == a or src.startswith(a + "/") for a in allowed), f"{name}: {src} excluded by .dockerignore"
 
 
@@ -101,7 +102,7 @@ def test_container_bootstrap_is_fresh_and_valid():
 def image_bootstrap(tmp_path: Path, port: int | None = None, admin: int | None = None) -> Path:
     """The image's bootstrap with only the Wasm path (and, to run it here, ports) pointed at this machine."""
     text = (ROOT / "ops/envoy/bootstrap.json").read_text(encoding="utf-8")
-    wasm = ROOT / "target" / "ai_gateway_filter.wasm"
+    wasm = TARGET / "ai_gateway_filter.wasm"
     assert wasm.exists(), "run ./dev build first"
     text = text.replace("/etc/envoy/ai_gateway_filter.wasm", str(wasm))
     doc = json.loads(text)
@@ -177,7 +178,7 @@ def test_envoy_healthcheck_command_reports_ready(tmp_path):
 
 def control_plane_binary() -> Path:
     for profile in ("release", "debug"):
-        p = ROOT / "target" / profile / "control-plane"
+        p = TARGET / profile / "control-plane"
         if p.exists():
             return p
     pytest.fail("control-plane binary missing: run ./dev build")
