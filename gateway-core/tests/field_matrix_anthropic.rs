@@ -97,6 +97,8 @@ fn anthropic_messages_fields_behave_as_the_matrix_says() {
 fn pending_providers_refuse_with_unsupported_provider() {
     let m = section();
     let base = m["base_request"].as_object().unwrap().clone();
+    // One pending provider left; the list shrinks as translations land.
+    #[allow(clippy::single_element_loop)]
     for (key, kind) in [("gemini", ProviderKind::Gemini)] {
         assert!(m["pending"].get(key).is_some(), "{key} not documented as pending");
         let provider: ProviderConfig = serde_json::from_value(serde_json::json!({"name": "p", "kind": kind, "cluster": "c"})).unwrap();

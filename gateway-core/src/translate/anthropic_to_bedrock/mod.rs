@@ -57,11 +57,10 @@ pub struct BedrockToAnthropic {
 
 impl ResponseTranslator for BedrockToAnthropic {
     fn on_headers(&mut self, status: u16, content_type: Option<&str>) -> BodyMode {
-        let mode = self.bedrock.on_headers(status, content_type);
-        // The outer translator sees what the inner one produces: SSE when streaming, else JSON.
-        let outer = self.anthropic.on_headers(status, self.bedrock.content_type());
-        debug_assert_eq!(mode, outer);
-        mode
+        self.bedrock.on_headers(status, content_type);
+        // The outer translator sees what the inner one produces (SSE when streaming, else JSON),
+        // so both pick the same mode; the outer one's is what the filter must follow.
+        self.anthropic.on_headers(status, self.bedrock.content_type())
     }
 
     fn content_type(&self) -> Option<&'static str> {
