@@ -158,6 +158,24 @@ def test_envoy_healthcheck_command_reports_ready(tmp_path):
         except urllib.error.HTTPError as e:
             assert e.code == 404
             assert json.loads(e.read())["error"]["type"] == "invalid_request_error"
+        # What the ADOT sidecar scrapes: the filter's counters on /stats/prometheus under the
+        # names and labels terraform/modules/compute keeps and turns into EMF dimensions.
+        body = json.dumps({"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{listener}/v1/chat/completions", data=body,
+                                     headers={"content-type": "application/json"})
+        try:
+            urllib.request.urlopen(req, timeout=5)
+            raise AssertionError("unknown model accepted")
+        except urllib.error.HTTPError as e:
+            assert e.code == 404
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/stats/prometheus", timeout=5) as resp:
+            prom = resp.read().decode()
+        line = next((l for l in prom.splitlines() if l.startswith("ai_gateway_rejected_total{")), "")
+        assert re.fullmatch(r'ai_gateway_rejected_total\{status="404",code="model_not_found"\} 1', line), line
+        compute = (ROOT / "terraform/modules/compute/main.tf").read_text(encoding="utf-8")
+        keep = re.search(r'regex\s*=\s*"([^"]+)"', compute).group(1)
+        assert re.fullmatch(keep, "ai_gateway_rejected_total") and re.fullmatch(keep, "ai_gateway_requests_total")
+        assert '["status", "code"]' in compute and '["provider", "model", "type"]' in compute
         # The saved Logs Insights queries parse this access log line.
         from test_terraform import access_log_regex
         deadline = time.monotonic() + 10
