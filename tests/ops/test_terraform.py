@@ -179,11 +179,17 @@ def test_ports_names_and_health_check_agree_with_the_envoy_image():
 def test_alb_and_waf_settings():
     listener = resource("modules/edge/main.tf", "aws_lb_listener", "https")
     assert a(listener["ssl_policy"]) == "ELBSecurityPolicy-TLS13-1-2-2021-06" and a(listener["protocol"]) == "HTTPS"
-    rule = resource("modules/edge/main.tf", "aws_lb_listener_rule", "api")
+    rule = resource("modules/edge/main.tf", "aws_lb_listener_rule", "api_jwt")
     actions = sorted(rule["action"], key=lambda x: a(x["order"]))
     assert [a(x["type"]) for x in actions] == ["jwt-validation", "forward"]
     claim = actions[0]["jwt_validation"][0]["additional_claim"][0]
     assert a(claim["name"]) == "scope"
+    header = next(c["http_header"][0] for c in rule["condition"] if "http_header" in c)
+    assert a(header["http_header_name"]) == "Authorization" and "Bearer eyJ*" in a(header["values"])
+    # Virtual keys go to the filter after the JWT rule had its chance (lower priority number wins).
+    keys = resource("modules/edge/main.tf", "aws_lb_listener_rule", "api_virtual_key")
+    assert a(rule["priority"]) < a(keys["priority"])
+    assert [a(x["type"]) for x in keys["action"]] == ["forward"]
     acl = resource("modules/edge/main.tf", "aws_wafv2_web_acl", "this")
     text = json.dumps(acl)
     assert "rate_based_statement" in text and "AWSManagedRulesKnownBadInputsRuleSet" in text

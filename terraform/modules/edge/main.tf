@@ -85,14 +85,24 @@ resource "aws_lb_listener" "https" {
   }
 }
 
-# The model APIs: JWT validated by the ALB (issuer, signature, exp, and the invoke scope), then Envoy.
-resource "aws_lb_listener_rule" "api" {
+# The model APIs take two kinds of bearer (ARCHITECTURE.md section 1): Cognito access tokens and
+# the control plane's virtual keys. A JWT (always starts with "eyJ", base64 of '{"') is validated
+# by the ALB here: issuer, signature, exp, and the invoke scope. Anything else is a virtual key,
+# which only the filter can check (hash lookup in the pushed snapshot), so it is forwarded as is.
+resource "aws_lb_listener_rule" "api_jwt" {
   listener_arn = aws_lb_listener.https.arn
   priority     = 10
 
   condition {
     path_pattern {
       values = ["/v1/*"]
+    }
+  }
+
+  condition {
+    http_header {
+      http_header_name = "Authorization"
+      values           = ["Bearer eyJ*", "bearer eyJ*"]
     }
   }
 
@@ -113,6 +123,22 @@ resource "aws_lb_listener_rule" "api" {
   action {
     type             = "forward"
     order            = 2
+    target_group_arn = aws_lb_target_group.envoy.arn
+  }
+}
+
+resource "aws_lb_listener_rule" "api_virtual_key" {
+  listener_arn = aws_lb_listener.https.arn
+  priority     = 20
+
+  condition {
+    path_pattern {
+      values = ["/v1/*"]
+    }
+  }
+
+  action {
+    type             = "forward"
     target_group_arn = aws_lb_target_group.envoy.arn
   }
 }
