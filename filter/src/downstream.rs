@@ -27,6 +27,8 @@ pub struct Downstream {
     reshape_status: Option<u16>,
     /// SHA-256 of the presented virtual key, once it passed the header-time check.
     key_hash: Option<String>,
+    /// [`translate::FORWARDABLE_CLIENT_HEADERS`] the client sent, captured with the other headers.
+    client_headers: Vec<(String, String)>,
     phase: Phase,
 }
 
@@ -40,17 +42,17 @@ enum Phase {
 
 impl Downstream {
     pub fn new(shared: Rc<Shared>, random: u64) -> Self {
-        Downstream { shared, random, api: None, error_shape: ErrorShape::OpenAi, reshape_status: None, key_hash: None, phase: Phase::Waiting }
+        Downstream { shared, random, api: None, error_shape: ErrorShape::OpenAi, reshape_status: None, key_hash: None, client_headers: Vec::new(), phase: Phase::Waiting }
     }
 
     /// With a pushed snapshot every request needs a virtual key. Refuses missing, unknown,
     /// revoked and expired keys before the body is buffered; the model is checked in `route`.
-    fn authenticate(&mut self) -> Result<(), GatewayError> {
+    fn authenticate(&mut self, headers: &[(String, Vec<u8>)]) -> Result<(), GatewayError> {
         let Some(keys) = self.shared.keys.as_ref() else {
             return Ok(());
         };
-        let authorization = host::header(MapType::HttpRequestHeaders, "authorization");
-        let x_api_key = host::header(MapType::HttpRequestHeaders, "x-api-key");
+        let authorization = host::find_string(headers, "authorization");
+        let x_api_key = host::find_string(headers, "x-api-key");
         let Some(key) = auth::presented_key(authorization.as_deref(), x_api_key.as_deref()) else {
             return Err(GatewayError::new(
                 ErrorKind::Authentication,
@@ -124,21 +126,17 @@ impl Downstream {
             api: api_name(api).to_owned(),
             created: host::now().0,
             stream: facts.stream,
-            client_headers: translate::FORWARDABLE_CLIENT_HEADERS
-                .iter()
-                .filter_map(|name| host::header(MapType::HttpRequestHeaders, name).map(|v| ((*name).to_owned(), v)))
-                .collect(),
+            client_headers: std::mem::take(&mut self.client_headers),
         };
-        let encoded = serde_json::to_vec(&info)
-            .map_err(|_| GatewayError::new(ErrorKind::Internal, "could not encode request state"))?;
-        if !host::set_property(&[REQUEST_INFO_KEY], &encoded) {
+        if !host::set_property(&[REQUEST_INFO_KEY], &info.encode()) {
             return Err(GatewayError::new(ErrorKind::Internal, "could not store request state"));
         }
+        // On Envoy 1.40 setting a request header already clears the route cache, which
+        // re-routes through `cluster_header`; the e2e routing tests check that it does.
         // A route with a policy goes to its own cluster: Envoy's router then retries and falls
         // back across the targets, and the upstream filter translates each attempt (ADR 0003).
         let cluster = selection.route.envoy_cluster().unwrap_or_else(|| selection.provider.cluster.clone());
         host::set_header(MapType::HttpRequestHeaders, CLUSTER_HEADER, &cluster);
-        host::clear_route_cache();
         log::debug!("model {} -> provider {} ({})", facts.model, selection.provider.name, selection.target.model);
         Ok(())
     }
@@ -181,11 +179,16 @@ impl HttpContext for Downstream {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         // Only the filter decides the cluster; a client-sent header must not pick one, and a
         // client-sent marker must not bypass the OpenAI-shaped local replies.
-        host::remove_header(MapType::HttpRequestHeaders, CLUSTER_HEADER);
-        host::remove_header(MapType::HttpRequestHeaders, LOCAL_REPLY_MARKER);
+        // One host call for every header instead of one per lookup; removals only when present.
+        let headers = host::headers(MapType::HttpRequestHeaders);
+        for name in [CLUSTER_HEADER, LOCAL_REPLY_MARKER] {
+            if host::find(&headers, name).is_some() {
+                host::remove_header(MapType::HttpRequestHeaders, name);
+            }
+        }
 
-        let path = host::header(MapType::HttpRequestHeaders, ":path").unwrap_or_default();
-        let method = host::header(MapType::HttpRequestHeaders, ":method").unwrap_or_default();
+        let path = host::find_string(&headers, ":path").unwrap_or_default();
+        let method = host::find_string(&headers, ":method").unwrap_or_default();
         self.error_shape = ClientApi::error_shape_for_path(&path);
         let Some(api) = ClientApi::from_path(&path) else {
             // OpenAI's own wording, so clients and people recognise it.
@@ -203,17 +206,21 @@ impl HttpContext for Downstream {
             );
             return Action::Pause;
         }
-        if let Err(err) = self.authenticate() {
+        if let Err(err) = self.authenticate(&headers) {
             self.reject(&err);
             return Action::Pause;
         }
-        let declared = host::header(MapType::HttpRequestHeaders, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
+        let declared = host::find_string(&headers, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
         if declared.is_some_and(|len| len > self.max_bytes() as u64) {
             let err = self.too_large();
             self.reject(&err);
             return Action::Pause;
         }
         self.api = Some(api);
+        self.client_headers = translate::FORWARDABLE_CLIENT_HEADERS
+            .iter()
+            .filter_map(|name| host::find_string(&headers, name).map(|v| ((*name).to_owned(), v)))
+            .collect();
         if end_of_stream {
             if let Err(err) = self.route(api, b"") {
                 self.reject(&err);

@@ -23,6 +23,22 @@ pub fn header_names(map: MapType) -> Vec<String> {
     }
 }
 
+/// Every header of `map` in one host call (cheaper than several single lookups), names
+/// lower-case as Envoy stores them.
+pub fn headers(map: MapType) -> Vec<(String, Vec<u8>)> {
+    hostcalls::get_map_bytes(map).unwrap_or_default()
+}
+
+/// The first value of `name` in `pairs`, as [`header`] would return it.
+pub fn find<'a>(pairs: &'a [(String, Vec<u8>)], name: &str) -> Option<&'a [u8]> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice())
+}
+
+/// [`find`] decoded lossily, like [`header`].
+pub fn find_string(pairs: &[(String, Vec<u8>)], name: &str) -> Option<String> {
+    find(pairs, name).map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
 /// Replaces (or adds) a header.
 pub fn set_header(map: MapType, name: &str, value: &str) {
     if hostcalls::set_map_value(map, name, Some(value)).is_err() {

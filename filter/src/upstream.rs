@@ -118,7 +118,7 @@ impl Upstream {
         self.prepared = true;
         let internal = |m: &str| GatewayError::new(ErrorKind::Internal, m.to_owned());
         let info = host::property(&[REQUEST_INFO_KEY])
-            .and_then(|b| serde_json::from_slice::<RequestInfo>(&b).ok())
+            .and_then(|b| RequestInfo::decode(&b))
             .ok_or_else(|| internal("request reached an upstream without a routing decision"))?;
         let api: ClientApi = api_from_name(&info.api).ok_or_else(|| internal("unknown client API in request state"))?;
         self.api = Some(api);
@@ -134,34 +134,31 @@ impl Upstream {
         let target = Target { provider, model: &target_model, defaults: &table.config().defaults, created_unix: info.created };
         let prepared = translate::prepare(api, &target, body)?;
 
-        for name in host::header_names(MapType::HttpRequestHeaders) {
-            if name.starts_with("x-envoy-")
-                || name.starts_with("x-ai-gateway-")
-                || CREDENTIAL_HEADERS.contains(&name.as_str())
-                || STALE_HEADERS.contains(&name.as_str())
-            {
-                host::remove_header(MapType::HttpRequestHeaders, &name);
-            }
-        }
-        host::set_header(MapType::HttpRequestHeaders, ":path", &prepared.path);
+        // Every header this attempt sets, last value wins as with successive set calls.
+        let mut wanted: Vec<(String, String)> = Vec::with_capacity(8);
+        let mut want = |name: &str, value: String| match wanted.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = value,
+            None => wanted.push((name.to_owned(), value)),
+        };
+        want(":path", prepared.path.clone());
         if provider.kind == ProviderKind::Bedrock {
             // SigV4 covers the final path and body and the current time: computed per attempt.
             let final_body: &[u8] = prepared.body.as_deref().unwrap_or(body);
             let (now, _) = host::now();
             let signed = openai_to_bedrock::sign(provider, shared.credential(&provider_name), &prepared.path, final_body, now)?;
-            for (header, value) in &signed {
-                host::set_header(MapType::HttpRequestHeaders, header, value);
+            for (header, value) in signed {
+                want(&header, value);
             }
         } else if let Some(secret) = shared.credential(&provider_name) {
             let (header, value) = translate::credential_header(provider.kind, secret);
-            host::set_header(MapType::HttpRequestHeaders, header, &value);
+            want(header, value);
         }
         for (header, value) in &prepared.headers {
-            host::set_header(MapType::HttpRequestHeaders, header, value);
+            want(header, value.clone());
         }
         // The client's anthropic-version / anthropic-beta, where this provider takes them.
         for (header, value) in translate::forwarded_headers(api, provider.kind, &info.client_headers) {
-            host::set_header(MapType::HttpRequestHeaders, header, &value);
+            want(header, value);
         }
         let length = match &prepared.body {
             Some(new_body) => {
@@ -172,7 +169,37 @@ impl Upstream {
             }
             None => body.len(),
         };
-        host::set_header(MapType::HttpRequestHeaders, "content-length", &length.to_string());
+        want("content-length", length.to_string());
+
+        // Host calls dominate the per-attempt cost: read the map once, remove only stale headers
+        // that are present and not about to be set, and set only values that differ.
+        let current = host::headers(MapType::HttpRequestHeaders);
+        let mut removed: Vec<&str> = Vec::new();
+        for (name, _) in &current {
+            let stale = name.starts_with("x-envoy-")
+                || name.starts_with("x-ai-gateway-")
+                || CREDENTIAL_HEADERS.contains(&name.as_str())
+                || STALE_HEADERS.contains(&name.as_str());
+            if !stale || removed.contains(&name.as_str()) {
+                continue;
+            }
+            // A header set below replaces every value, unless it was repeated: then remove
+            // first so no second value survives.
+            let repeated = current.iter().filter(|(n, _)| n == name).count() > 1;
+            if repeated || !wanted.iter().any(|(n, _)| n == name) {
+                host::remove_header(MapType::HttpRequestHeaders, name);
+                removed.push(name);
+            }
+        }
+        for (header, value) in &wanted {
+            let mut values = current.iter().filter(|(n, _)| n == header);
+            let unchanged = !removed.contains(&header.as_str())
+                && values.next().is_some_and(|(_, v)| v.as_slice() == value.as_bytes())
+                && values.next().is_none();
+            if !unchanged {
+                host::set_header(MapType::HttpRequestHeaders, header, value);
+            }
+        }
         log::debug!("attempt -> provider {provider_name} model {target_model} path {}", prepared.path);
 
         self.translator = Some(prepared.translator);
