@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use gateway_core::config::{Defaults, ProviderConfig, ProviderKind};
+use gateway_core::config::{Defaults, ProviderConfig};
 use gateway_core::translate::{prepare, ClientApi, Target};
 use serde_json::{Map, Value};
 
