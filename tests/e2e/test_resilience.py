@@ -291,3 +291,21 @@ def test_continuously_failing_target_is_ejected_then_probed(res):
     assert len(in_gap) >= 5, served_by
     # Ejected far fewer times than requested: most requests never touched E.
     assert len(e_times) < len(served_by) / 2, (len(e_times), len(served_by))
+
+
+def test_metrics_count_every_attempt_and_tokens_once(res):
+    """The failed attempt on A and the answering one on B are both counted, with their statuses;
+    tokens only for B, the attempt that answered."""
+    from test_metrics_and_robustness import counter, prometheus, wait_for_change
+
+    before = prometheus(res.stack)
+    test_id = tid()
+    completion = res.client().chat.completions.create(model=RESILIENT, messages=HELLO,
+                                                      extra_headers={"x-test-id": test_id, **A_FAULTS["503"]})
+    assert wait_for_change(res.stack, before, "_requests_total", 1, provider="b-anthropic", status="200") == 1
+    assert wait_for_change(res.stack, before, "_requests_total", 1, provider="a-openai", status="503") == 1
+    after = prometheus(res.stack)
+    b_out = counter(after, "_tokens_total", provider="b-anthropic", type="output") - counter(before, "_tokens_total", provider="b-anthropic", type="output")
+    assert b_out == completion.usage.completion_tokens
+    a_tokens = counter(after, "_tokens_total", provider="a-openai") - counter(before, "_tokens_total", provider="a-openai")
+    assert a_tokens == 0
