@@ -504,6 +504,24 @@ def render(
         "local_reply_config": local_reply_config(),
     }
     if access_log:
+        # One line per attempt as well (retries and fallbacks), from the router's upstream log.
+        router = hcm["http_filters"][-1]["typed_config"]
+        router["upstream_log"] = [
+            {
+                "name": "envoy.access_loggers.file",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                    "path": access_log,
+                    "log_format": {
+                        "text_format_source": {
+                            "inline_string": "[%START_TIME%] attempt %RESPONSE_CODE% %RESPONSE_FLAGS% "
+                            "cluster=%UPSTREAM_CLUSTER% host=%UPSTREAM_HOST% provider=%RESP(X-AI-GATEWAY-PROVIDER)% "
+                            "%DURATION%ms\n"
+                        }
+                    },
+                },
+            }
+        ]
         hcm["access_log"] = [
             {
                 "name": "envoy.access_loggers.file",
