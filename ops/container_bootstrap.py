@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Renders the Envoy bootstrap baked into Dockerfile.envoy (ops/envoy/bootstrap.json).
+"""Renders the Envoy bootstrap baked into the Envoy image (Dockerfile.envoy runs this script).
 
 The container differs from a local run in three ways only, all set here so that the file the
 image ships is the file the tests validate: the listener binds 0.0.0.0 (the ALB reaches the task
@@ -7,8 +7,10 @@ over its ENI), the Wasm module and CA bundle live at image paths, and the contro
 reached by its ECS Service Connect name. The admin interface stays on 127.0.0.1: only the
 container's own health check uses it.
 
-    python3 ops/container_bootstrap.py            # rewrite ops/envoy/bootstrap.json
-    python3 ops/container_bootstrap.py --check    # exit 1 if the committed file is stale
+    python3 ops/container_bootstrap.py --out envoy.json    # what the image build runs
+
+Rendered at image build time rather than committed, so the image always carries what the
+checked-out envoy/render.py produces; tests/ops runs the same command and validates the result.
 """
 from __future__ import annotations
 
@@ -30,7 +32,6 @@ IMAGE_BOOTSTRAP = "/etc/envoy/envoy.json"
 IMAGE_CA = "/etc/ssl/certs/ca-certificates.crt"
 CONTROL_PLANE = "http://control-plane.ai-gateway.internal:8091"
 GATEWAY_CONFIG = ROOT / "ops" / "envoy" / "gateway.json"
-OUT = ROOT / "ops" / "envoy" / "bootstrap.json"
 UPSTREAMS = {"openai": "https://api.openai.com", "anthropic": "https://api.anthropic.com"}
 
 
@@ -47,15 +48,17 @@ def bootstrap() -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--check", action="store_true", help="fail if the committed bootstrap is out of date")
+    p.add_argument("--out", default="-", help="output file (default stdout)")
     args = p.parse_args()
-    text = bootstrap()
-    if args.check:
-        if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
-            print(f"{OUT.relative_to(ROOT)} is stale: run python3 ops/container_bootstrap.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text, encoding="utf-8")
+    try:
+        text = bootstrap()
+    except (OSError, ValueError, render.RenderError) as e:
+        print(f"container_bootstrap.py: {e}", file=sys.stderr)
+        return 2
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.out).write_text(text, encoding="utf-8")
     return 0
 
 

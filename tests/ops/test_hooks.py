@@ -47,7 +47,7 @@ def test_pre_push_runs_every_check(tmp_path):
     calls = (tmp_path / "cargo-calls").read_text().splitlines()
     assert calls[0].startswith("fmt --all -- --check")
     assert any("clippy --workspace" in c for c in calls) and any("wasm32-wasip1" in c for c in calls)
-    for step in ("hadolint", "container bootstrap", "checkov", "conventional commit"):
+    for step in ("hadolint", "checkov", "conventional commit"):
         assert step in r.stderr
 
 
