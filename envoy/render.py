@@ -122,6 +122,9 @@ def local_reply_config() -> dict:
                 },
             },
             status_mapper(400, "invalid_request_error", "bad_request"),
+            # jwt_authn's own rejections (expired, bad signature, unknown issuer).
+            status_mapper(401, "authentication_error", "invalid_token"),
+            status_mapper(403, "permission_error", "permission_denied"),
             status_mapper(404, "invalid_request_error", "unknown_url"),
             status_mapper(408, "invalid_request_error", "request_timeout"),
             status_mapper(413, "invalid_request_error", "request_too_large"),
@@ -258,6 +261,75 @@ def cluster(name: str, upstream: dict, providers: list[str], buffer_limit: int, 
         options["explicit_http_config"] = {"http_protocol_options": {}}
     out["typed_extension_protocol_options"] = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": options}
     return out
+
+
+# Must match filter/src/jwt.rs (PAYLOAD_PATH) and control-plane/src/api.rs (KEY_PREFIX).
+JWT_PROVIDER = "gateway_jwt"
+JWT_PAYLOAD_KEY = "jwt_payload"
+JWKS_CLUSTER = "ai_gateway_jwks"
+VIRTUAL_KEY_PREFIX = "sk-gw-"
+
+
+def jwt_authn(jwt: dict, ca_file: str | None, buffer_limit: int) -> tuple[dict, dict | None]:
+    """Envoy's jwt_authn filter for `auth.jwt` (ADR 0004), and the JWKS cluster it fetches from.
+
+    Virtual keys (`sk-gw-...`) skip verification and reach the filter; a request without any
+    token also reaches the filter (which then needs a virtual key); any other token must verify
+    or Envoy answers 401 before the filter, the router or an upstream sees the request.
+    """
+    if not isinstance(jwt, dict) or not jwt.get("issuer") or not isinstance(jwt.get("jwks"), dict):
+        raise RenderError("auth.jwt needs 'issuer' and 'jwks' ({'local': '<jwks json>'} or {'remote': {'uri': ...}})")
+    provider: dict = {
+        "issuer": jwt["issuer"],
+        "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}, {"name": "x-api-key"}],
+        # The token is a credential for the gateway only: never forwarded.
+        "forward": False,
+        "payload_in_metadata": JWT_PAYLOAD_KEY,
+        "clock_skew_seconds": 30,
+    }
+    if jwt.get("audiences"):
+        provider["audiences"] = list(jwt["audiences"])
+    jwks = jwt["jwks"]
+    jwks_cluster = None
+    if "local" in jwks:
+        provider["local_jwks"] = {"inline_string": jwks["local"]}
+    elif isinstance(jwks.get("remote"), dict) and jwks["remote"].get("uri"):
+        uri = jwks["remote"]["uri"]
+        parts = urlsplit(uri)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise RenderError(f"auth.jwt.jwks.remote.uri must be an http(s) URL, got {uri!r}")
+        _, upstream = parse_upstream(f"{JWKS_CLUSTER}={parts.scheme}://{parts.netloc}")
+        jwks_cluster = cluster(JWKS_CLUSTER, upstream, [], buffer_limit, ca_file)
+        provider["remote_jwks"] = {
+            "http_uri": {"uri": uri, "cluster": JWKS_CLUSTER, "timeout": "5s"},
+            "cache_duration": f"{int(jwks['remote'].get('cache_seconds', 600))}s",
+            # Fetch at start-up and refresh in the background, not on the first request.
+            "async_fetch": {},
+            "retry_policy": {"num_retries": 3},
+        }
+    else:
+        raise RenderError("auth.jwt.jwks must be {'local': '<jwks json>'} or {'remote': {'uri': ...}}")
+    skip_virtual_keys = [
+        {"match": {"prefix": "/", "headers": [{"name": "authorization", "string_match": {"prefix": f"Bearer {VIRTUAL_KEY_PREFIX}", "ignore_case": True}}]}},
+        {"match": {"prefix": "/", "headers": [
+            {"name": "authorization", "present_match": False},
+            {"name": "x-api-key", "string_match": {"prefix": VIRTUAL_KEY_PREFIX}},
+        ]}},
+    ]
+    return {
+        "name": "envoy.filters.http.jwt_authn",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {JWT_PROVIDER: provider},
+            "rules": [
+                *skip_virtual_keys,
+                {"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [
+                    {"provider_name": JWT_PROVIDER},
+                    {"allow_missing": {}},
+                ]}}},
+            ],
+        },
+    }, jwks_cluster
 
 
 # Must match gateway_core::config::ROUTE_CLUSTER_PREFIX.
@@ -435,6 +507,15 @@ def render(
     configuration = json.dumps(config, separators=(",", ":"))
     absolute_wasm = os.path.abspath(wasm_path)
 
+    jwt_filters: list[dict] = []
+    jwks_cluster = None
+    jwt = (config.get("auth") or {}).get("jwt")
+    if jwt is not None:
+        if JWKS_CLUSTER in upstreams:
+            raise RenderError(f"cluster name {JWKS_CLUSTER} is reserved for the JWKS endpoint")
+        jwt_filter, jwks_cluster = jwt_authn(jwt, ca_file, buffer_limit)
+        jwt_filters.append(jwt_filter)
+
     hcm: dict = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "ai_gateway",
@@ -483,6 +564,7 @@ def render(
             ],
         },
         "http_filters": [
+            *jwt_filters,
             wasm_filter(DOWNSTREAM_ROOT_ID, configuration, absolute_wasm, env_keys),
             {
                 "name": "envoy.filters.http.router",
@@ -573,6 +655,8 @@ def render(
     for c in bootstrap["static_resources"]["clusters"]:
         if c["name"] in health:
             c["outlier_detection"] = outlier_detection(*health[c["name"]])
+    if jwks_cluster:
+        bootstrap["static_resources"]["clusters"].append(jwks_cluster)
     if control_plane:
         bootstrap["static_resources"]["clusters"].append(control_plane_cluster(control_plane))
         bootstrap["bootstrap_extensions"] = [watch_service(absolute_wasm, env_keys, watch_token_env, node_id)]

@@ -217,6 +217,8 @@ impl View {
             routes: route_cfgs,
             limits: Limits::default(),
             defaults: Defaults::default(),
+            // JWT policy belongs with Envoy's jwt_authn, in the bootstrap (ADR 0004).
+            auth: Default::default(),
         };
         if let Err(e) = RoutingTable::new(config.clone()) {
             warnings.push(format!("snapshot does not validate: {e}"));

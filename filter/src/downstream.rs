@@ -11,6 +11,7 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 
 use crate::auth;
 use crate::host;
+use crate::jwt;
 use crate::metrics::REJECTED;
 use crate::state::{api_name, RequestInfo, Shared, REQUEST_INFO_KEY};
 use crate::{CLUSTER_HEADER, LOCAL_REPLY_MARKER};
@@ -48,6 +49,21 @@ impl Downstream {
     /// With a pushed snapshot every request needs a virtual key. Refuses missing, unknown,
     /// revoked and expired keys before the body is buffered; the model is checked in `route`.
     fn authenticate(&mut self, headers: &[(String, Vec<u8>)]) -> Result<(), GatewayError> {
+        // A token jwt_authn verified (ADR 0004); virtual keys skip jwt_authn and are checked below.
+        if let Some(policy) = jwt::policy() {
+            if let Some(caller) = jwt::verified_caller() {
+                policy.authenticate(&caller)?;
+                jwt::record_caller(&format!("jwt:{}", caller.client_id));
+                return Ok(());
+            }
+            if self.shared.keys.is_none() {
+                return Err(GatewayError::new(
+                    ErrorKind::Authentication,
+                    "You didn't provide an access token. Send `Authorization: Bearer <token>`.",
+                )
+                .with_code("missing_api_key"));
+            }
+        }
         let Some(keys) = self.shared.keys.as_ref() else {
             return Ok(());
         };
@@ -65,6 +81,7 @@ impl Downstream {
         // is valid"; the real model is checked once the body is read.
         match keys.authorize(&hash, "", host::now().0) {
             Ok(_) | Err(KeyDenied::ModelNotAllowed) => {
+                jwt::record_caller(&format!("key:{hash}"));
                 self.key_hash = Some(hash);
                 Ok(())
             }
@@ -74,6 +91,11 @@ impl Downstream {
 
     /// The key may call `model` (snapshot mode only).
     fn authorize_model(&self, model: &str) -> Result<(), GatewayError> {
+        if self.key_hash.is_none() {
+            if let (Some(policy), Some(caller)) = (jwt::policy(), jwt::verified_caller()) {
+                return policy.authorize(&caller, model);
+            }
+        }
         let Some(keys) = self.shared.keys.as_ref() else {
             return Ok(());
         };

@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod downstream;
 pub mod host;
+pub mod jwt;
 pub mod metrics;
 pub mod proto;
 pub mod service;
@@ -162,6 +163,9 @@ impl RootContext for Root {
                     cfg.providers.len(),
                     cfg.routes.len()
                 );
+                if role == Role::Downstream {
+                    jwt::set_policy(cfg.auth.jwt.clone());
+                }
                 self.role = Some(role);
                 self.shared = Some(Rc::new(shared));
                 true

@@ -16,6 +16,9 @@ pub struct GatewayConfig {
     pub limits: Limits,
     #[serde(default)]
     pub defaults: Defaults,
+    /// JWT callers and their model policy (Envoy's `jwt_authn` verifies the tokens).
+    #[serde(default, skip_serializing_if = "crate::jwt::AuthConfig::is_empty")]
+    pub auth: crate::jwt::AuthConfig,
 }
 
 /// One upstream provider account: which API it speaks, which Envoy cluster reaches it, how to

@@ -6,6 +6,7 @@ pub mod api;
 pub mod aws;
 pub mod config;
 pub mod error;
+pub mod jwt;
 pub mod routing;
 pub mod snapshot;
 pub mod sse;

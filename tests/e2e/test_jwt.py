@@ -1,0 +1,215 @@
+"""JWT callers end to end (ADR 0004): Envoy's jwt_authn verifies RS256 tokens shaped like
+Cognito access tokens against an inline JWKS, the filter maps their scopes to models.
+
+Tokens are minted here with the `openssl` command line (RS256 is PKCS#1 v1.5 over SHA-256), so
+every failure case (expired, tampered, wrong issuer, unknown key) is a real token that Envoy
+must refuse, and the replay upstream's request log proves that rejected requests reach no
+provider.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+import stack as stack_mod
+from conftest import GPT, GPT_UPSTREAM, OPENAI_KEY, assert_openai_error, replay_headers
+
+ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_E2eTest"
+KID = "e2e-key-1"
+GPT_SCOPE = "gateway/gpt"
+OTHER_SCOPE = "gateway/claude"
+OTHER_MODEL = "other-model"
+CHAT = {"messages": [{"role": "user", "content": "Say hello"}]}
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl command not found")
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class Signer:
+    """An RSA key on disk and the JWKS entry for it."""
+
+    def __init__(self, path: Path, kid: str):
+        self.path, self.kid = path, kid
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(path)],
+                       check=True, capture_output=True, timeout=60)
+        modulus = subprocess.run(["openssl", "rsa", "-in", str(path), "-noout", "-modulus"], check=True,
+                                 capture_output=True, text=True, timeout=30).stdout.strip()
+        n = bytes.fromhex(modulus.split("=", 1)[1])
+        self.jwk = {"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid, "n": b64url(n), "e": b64url((65537).to_bytes(3, "big"))}
+
+    def token(self, claims: dict[str, Any], kid: str | None = None) -> str:
+        header = {"alg": "RS256", "typ": "JWT", "kid": kid or self.kid}
+        signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+        signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(self.path)], input=signing_input.encode(),
+                                   check=True, capture_output=True, timeout=30).stdout
+        return f"{signing_input}.{b64url(signature)}"
+
+
+def cognito_claims(client_id: str, scope: str, **over: Any) -> dict[str, Any]:
+    """The claims of a Cognito client_credentials access token (no `aud`, `client_id` instead)."""
+    now = int(time.time())
+    claims = {"sub": client_id, "token_use": "access", "scope": scope, "auth_time": now, "iss": ISSUER,
+              "exp": now + 3600, "iat": now, "version": 2, "jti": str(uuid.uuid4()), "client_id": client_id}
+    claims.update(over)
+    return claims
+
+
+class Env:
+    def __init__(self, stack: stack_mod.Stack, signer: Signer, stranger: Signer):
+        self.stack, self.signer, self.stranger = stack, signer, stranger
+
+    def post(self, headers: dict[str, str], test_id: str, model: str = GPT) -> tuple[int, dict[str, str], bytes]:
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.stack.port, timeout=30)
+        try:
+            conn.request("POST", "/v1/chat/completions", body=json.dumps({"model": model, **CHAT}),
+                         headers={"content-type": "application/json", **replay_headers(test_id), **headers})
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
+
+    def upstream_requests(self, test_id: str) -> list[dict[str, Any]]:
+        status, body = stack_mod.http_get(f"{self.stack.replay_url}/__replay/requests?test_id={test_id}", timeout=5)
+        assert status == 200
+        return json.loads(body)
+
+
+@pytest.fixture(scope="module")
+def env(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    workdir = tmp_path_factory.mktemp("jwt")
+    signer = Signer(workdir / "issuer.pem", KID)
+    # Same kid, different key: only the signature can tell them apart.
+    stranger = Signer(workdir / "stranger.pem", KID)
+    config = {
+        "version": 1,
+        "providers": [{"name": "openai-replay", "kind": "openai", "cluster": "replay_openai",
+                       "credential": {"env": "E2E_OPENAI_KEY"}}],
+        "routes": [{"model": GPT, "targets": [{"provider": "openai-replay", "model": GPT_UPSTREAM}]},
+                   {"model": OTHER_MODEL, "targets": [{"provider": "openai-replay", "model": GPT_UPSTREAM}]}],
+        "auth": {"jwt": {
+            "issuer": ISSUER,
+            "jwks": {"local": json.dumps({"keys": [signer.jwk]})},
+            "client_ids": ["svc-gpt", "svc-other", "svc-all"],
+            "scopes": {GPT_SCOPE: [GPT], OTHER_SCOPE: [OTHER_MODEL], "gateway/all": ["*"]},
+        }},
+    }
+    running = stack_mod.start_stack(
+        workdir, config, replay_clusters=["replay_openai"], envoy_env={"E2E_OPENAI_KEY": OPENAI_KEY},
+        wasm=Path(os.environ.get("GATEWAY_WASM", stack_mod.DEFAULT_WASM)), fixtures=fixtures_dir,
+        chunk_delay=0.002, replay_keys={"openai": OPENAI_KEY}, concurrency=2, log_level="info")
+    print(f"\njwt e2e: envoy {running.base_url}, logs in {workdir}")
+    yield Env(running, signer, stranger)
+    running.stop()
+
+
+def test_valid_token_with_scope_calls_the_model_through_the_openai_sdk(env: Env) -> None:
+    from openai import OpenAI
+
+    token = env.signer.token(cognito_claims("svc-gpt", f"openid {GPT_SCOPE}"))
+    test_id = uuid.uuid4().hex
+    client = OpenAI(base_url=f"{env.stack.base_url}/v1", api_key=token, max_retries=0, timeout=30)
+    reply = client.chat.completions.create(model=GPT, extra_headers=replay_headers(test_id), **CHAT)
+    assert reply.choices[0].message.content
+    [received] = env.upstream_requests(test_id)
+    # The provider gets the gateway's key, never the caller's token.
+    assert received["headers"].get("authorization") == f"Bearer {OPENAI_KEY}"
+    assert token not in json.dumps(received["headers"]) and token.split(".")[2] not in received["body"]
+    assert received["json"]["model"] == GPT_UPSTREAM
+
+
+def test_wildcard_scope_allows_every_model(env: Env) -> None:
+    token = env.signer.token(cognito_claims("svc-all", "gateway/all"))
+    for model in (GPT, OTHER_MODEL):
+        test_id = uuid.uuid4().hex
+        status, _, body = env.post({"authorization": f"Bearer {token}"}, test_id, model)
+        assert status == 200, body[:300]
+        assert len(env.upstream_requests(test_id)) == 1
+
+
+def test_valid_token_without_the_scope_is_403(env: Env) -> None:
+    token = env.signer.token(cognito_claims("svc-other", OTHER_SCOPE))
+    test_id = uuid.uuid4().hex
+    status, _, body = env.post({"authorization": f"Bearer {token}"}, test_id, GPT)
+    error = assert_openai_error(status, body, 403, "model_not_allowed")
+    assert error["type"] == "permission_error" and error["param"] == "model"
+    assert env.upstream_requests(test_id) == []
+    # The same token may call what its scope grants.
+    test_id = uuid.uuid4().hex
+    status, _, body = env.post({"authorization": f"Bearer {token}"}, test_id, OTHER_MODEL)
+    assert status == 200, body[:300]
+
+
+def test_no_scope_at_all_is_403(env: Env) -> None:
+    claims = cognito_claims("svc-gpt", "")
+    del claims["scope"]
+    test_id = uuid.uuid4().hex
+    status, _, body = env.post({"authorization": f"Bearer {env.signer.token(claims)}"}, test_id)
+    assert_openai_error(status, body, 403, "model_not_allowed")
+    assert env.upstream_requests(test_id) == []
+
+
+def _bad_tokens(env: Env) -> dict[str, str]:
+    good = env.signer.token(cognito_claims("svc-gpt", GPT_SCOPE))
+    head, payload, sig = good.split(".")
+    forged = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    forged["scope"] = "gateway/all"
+    return {
+        "expired": env.signer.token(cognito_claims("svc-gpt", GPT_SCOPE, exp=int(time.time()) - 600, iat=int(time.time()) - 4200)),
+        "tampered": f"{head}.{b64url(json.dumps(forged).encode())}.{sig}",
+        "wrong_issuer": env.signer.token(cognito_claims("svc-gpt", GPT_SCOPE, iss="https://evil.example.com/pool")),
+        "unknown_key": env.stranger.token(cognito_claims("svc-gpt", GPT_SCOPE)),
+        "unsigned": f"{b64url(json.dumps({'alg': 'none', 'typ': 'JWT'}).encode())}.{payload}.",
+        "garbage": "not-a-jwt-at-all",
+    }
+
+
+@pytest.mark.parametrize("case", ["expired", "tampered", "wrong_issuer", "unknown_key", "unsigned", "garbage"])
+def test_bad_tokens_are_401_before_any_upstream(env: Env, case: str) -> None:
+    token = _bad_tokens(env)[case]
+    for headers in ({"authorization": f"Bearer {token}"}, {"x-api-key": token}):
+        test_id = uuid.uuid4().hex
+        status, resp_headers, body = env.post(headers, test_id)
+        error = assert_openai_error(status, body, 401, "invalid_token")
+        assert error["type"] == "authentication_error"
+        assert resp_headers.get("content-type") == "application/json"
+        assert env.upstream_requests(test_id) == [], f"{case} reached the upstream"
+
+
+def test_missing_credentials_are_401(env: Env) -> None:
+    test_id = uuid.uuid4().hex
+    status, _, body = env.post({}, test_id)
+    assert_openai_error(status, body, 401, "missing_api_key")
+    assert env.upstream_requests(test_id) == []
+
+
+def test_virtual_keys_skip_jwt_authn_and_reach_the_filter(env: Env) -> None:
+    # No snapshot, so no virtual key is valid: the filter's own 401 (not jwt_authn's) shows that
+    # Envoy let the key through instead of failing to parse it as a JWT.
+    for headers in ({"authorization": "Bearer sk-gw-0123456789abcdef"}, {"x-api-key": "sk-gw-0123456789abcdef"}):
+        test_id = uuid.uuid4().hex
+        status, _, body = env.post(headers, test_id)
+        assert_openai_error(status, body, 401, "missing_api_key")
+        assert env.upstream_requests(test_id) == []
+
+
+def test_clients_outside_the_allow_list_are_401(env: Env) -> None:
+    token = env.signer.token(cognito_claims("intruder", "gateway/all"))
+    test_id = uuid.uuid4().hex
+    status, _, body = env.post({"authorization": f"Bearer {token}"}, test_id)
+    assert_openai_error(status, body, 401, "invalid_client")
+    assert env.upstream_requests(test_id) == []
