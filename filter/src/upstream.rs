@@ -54,6 +54,8 @@ pub struct Upstream {
     status: Option<u16>,
     /// The provider's `content-encoding` when it is one the translators cannot read.
     undecodable: Option<String>,
+    /// The provider's `content-length` while it is still in the response headers.
+    content_length: Option<String>,
     prepared: bool,
     finished: bool,
 }
@@ -70,6 +72,7 @@ impl Upstream {
             mode: BodyMode::Buffered,
             status: None,
             undecodable: None,
+            content_length: None,
             prepared: false,
             finished: false,
         }
@@ -281,17 +284,19 @@ impl HttpContext for Upstream {
         let Some(translator) = self.translator.as_mut() else {
             return Action::Continue;
         };
-        let status = host::header(MapType::HttpResponseHeaders, ":status").and_then(|s| s.parse::<u16>().ok()).unwrap_or(0);
-        let content_type = host::header(MapType::HttpResponseHeaders, "content-type");
+        // One host call for the whole map instead of one per header.
+        let headers = host::headers(MapType::HttpResponseHeaders);
+        let status = host::find_string(&headers, ":status").and_then(|s| s.parse::<u16>().ok()).unwrap_or(0);
+        let content_type = host::find_string(&headers, "content-type");
         self.status = Some(status);
         self.mode = translator.on_headers(status, content_type.as_deref());
-        if let Some(value) = translator.wanted_response_header().and_then(|name| host::header(MapType::HttpResponseHeaders, name)) {
+        if let Some(value) = translator.wanted_response_header().and_then(|name| host::find_string(&headers, name)) {
             translator.on_response_header(&value);
         }
         // The gateway strips accept-encoding, so providers answer uncompressed; a compressed body
         // (a misbehaving provider or proxy) cannot be translated or counted. Envoy has no
         // decompressor that runs as an upstream filter, so the answer becomes a clear 502.
-        let encoding = host::header(MapType::HttpResponseHeaders, "content-encoding")
+        let encoding = host::find_string(&headers, "content-encoding")
             .map(|e| e.trim().chars().take(40).collect::<String>().to_ascii_lowercase())
             .filter(|e| !e.is_empty() && e != "identity");
         if let Some(encoding) = encoding {
@@ -316,10 +321,14 @@ impl HttpContext for Upstream {
             return Action::Continue;
         }
         // The body may change size; a stale length makes clients wait for bytes that never come.
-        host::remove_header(MapType::HttpResponseHeaders, "content-length");
-        if self.undecodable.is_some() {
-            host::set_header(MapType::HttpResponseHeaders, "content-type", "application/json");
-        } else if let Some(ct) = translator.content_type() {
+        // A buffered body sets the right length when it ends, before the headers leave.
+        self.content_length = host::find_string(&headers, "content-length");
+        if self.mode == BodyMode::Streaming || self.undecodable.is_some() {
+            host::remove_header(MapType::HttpResponseHeaders, "content-length");
+            self.content_length = None;
+        }
+        let new_type = if self.undecodable.is_some() { Some("application/json") } else { translator.content_type() };
+        if let Some(ct) = new_type.filter(|ct| content_type.as_deref() != Some(*ct)) {
             host::set_header(MapType::HttpResponseHeaders, "content-type", ct);
         }
         match self.mode {
@@ -386,7 +395,10 @@ impl HttpContext for Upstream {
                         }
                     }
                 };
-                host::set_header(MapType::HttpResponseHeaders, "content-length", &length.to_string());
+                let length = length.to_string();
+                if self.content_length.as_deref() != Some(length.as_str()) {
+                    host::set_header(MapType::HttpResponseHeaders, "content-length", &length);
+                }
                 self.finish();
                 Action::Continue
             }
