@@ -152,7 +152,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         StoreKind::Embedded => {
             Arc::new(EmbeddedStore::open(&args.data_dir.join("store.redb")).map_err(|e| e.to_string())?)
         }
-        StoreKind::Dynamodb => Arc::new(DynamoStore::connect(&DynamoSettings::from_env())),
+        StoreKind::Dynamodb => Arc::new(DynamoStore::connect(&DynamoSettings::from_env()).await),
     };
     let mut admin = tokens("CP_ADMIN_TOKEN");
     if admin.is_empty() {
@@ -237,7 +237,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Cmd::Serve(args) => serve(args).await,
         Cmd::CreateTables { table, endpoint } => {
             let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
-            let store = DynamoStore::connect(&DynamoSettings { table: table.clone(), endpoint, region });
+            let store = DynamoStore::connect(&DynamoSettings { table: table.clone(), endpoint, region }).await;
             let created = store.create_table().await.map_err(|e| e.to_string())?;
             println!("table {table}: {}", if created { "created" } else { "already exists" });
             Ok(())

@@ -17,7 +17,7 @@ fn settings(suffix: &str) -> DynamoSettings {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs DynamoDB Local: control-plane/scripts/dynamodb-local.sh"]
 async fn dynamodb_store_conformance() {
-    let store = DynamoStore::connect(&settings("conf"));
+    let store = DynamoStore::connect(&settings("conf")).await;
     assert!(store.create_table().await.unwrap(), "fresh table is created");
     assert!(!store.create_table().await.unwrap(), "create-tables is idempotent");
     common::conformance::run_all(Arc::new(store.clone())).await;
@@ -31,7 +31,7 @@ async fn dynamodb_rest_race_and_no_secret_in_stored_items() {
     use common::server::{call, exercise_secrets, wait_for_snapshot, TestApp, ADMIN, PROVIDER_SECRET};
     use serde_json::json;
 
-    let store = DynamoStore::connect(&settings("rest"));
+    let store = DynamoStore::connect(&settings("rest")).await;
     store.create_table().await.unwrap();
     let t = TestApp::with_store(Arc::new(store.clone()), tempfile::tempdir().unwrap());
 

@@ -128,21 +128,21 @@ async fn backoff(attempt: u32) {
 }
 
 impl DynamoStore {
-    /// A client for `settings`. Credentials come from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`
-    /// (`AWS_SESSION_TOKEN`); with a local endpoint and none set, dummy ones (DynamoDB Local
-    /// accepts any).
-    pub fn connect(settings: &DynamoSettings) -> Self {
-        let id = std::env::var("AWS_ACCESS_KEY_ID").ok();
-        let secret = std::env::var("AWS_SECRET_ACCESS_KEY").ok();
-        let token = std::env::var("AWS_SESSION_TOKEN").ok();
-        let creds = match (id, secret) {
-            (Some(i), Some(s)) => Credentials::new(i, s, token, None, "environment"),
-            _ => Credentials::new("local", "local", None, None, "dynamodb-local"),
+    /// A client for `settings`. With a local endpoint (DynamoDB Local) and no `AWS_ACCESS_KEY_ID`,
+    /// dummy credentials (it accepts any); otherwise the SDK's default chain, which is how an ECS
+    /// task role, web identity or the environment reaches the control plane, refreshed before expiry.
+    pub async fn connect(settings: &DynamoSettings) -> Self {
+        let region = Region::new(settings.region.clone());
+        let local = settings.endpoint.is_some() && std::env::var_os("AWS_ACCESS_KEY_ID").is_none();
+        let mut b = if local {
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(region)
+                .credentials_provider(Credentials::new("local", "local", None, None, "dynamodb-local"))
+        } else {
+            let shared = aws_config::defaults(BehaviorVersion::latest()).region(region).load().await;
+            aws_sdk_dynamodb::config::Builder::from(&shared)
         };
-        let mut b = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(settings.region.clone()))
-            .credentials_provider(creds);
         if let Some(ep) = &settings.endpoint {
             b = b.endpoint_url(ep.clone());
         }
