@@ -114,7 +114,20 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/apply", post(apply_handler))
         .route("/v1/snapshot", get(snapshot_status))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    // Development token issuer (CP_DEV_ISSUER=1): unauthenticated like Cognito's token endpoint.
+    let dev_issuer = match crate::dev_issuer::DevIssuer::from_env() {
+        Ok(Some(issuer)) => {
+            tracing::warn!("development OAuth2 issuer enabled: POST /oauth2/token, GET /.well-known/jwks.json");
+            Arc::new(issuer).router()
+        }
+        Ok(None) => Router::new(),
+        Err(e) => {
+            tracing::error!("development OAuth2 issuer disabled: {e}");
+            Router::new()
+        }
+    };
     Router::new()
+        .merge(dev_issuer)
         .route("/healthz", get(|| async { "ok" }))
         .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .merge(api)

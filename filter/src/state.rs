@@ -143,7 +143,8 @@ impl RequestInfo {
             _ => return None,
         };
         let mut client_headers = Vec::new();
-        while let Some(name) = take() {
+        loop {
+            let Some(name) = take() else { break };
             let value = take()?;
             client_headers.push((name, value));
         }

@@ -213,3 +213,96 @@ def test_clients_outside_the_allow_list_are_401(env: Env) -> None:
     status, _, body = env.post({"authorization": f"Bearer {token}"}, test_id)
     assert_openai_error(status, body, 401, "invalid_client")
     assert env.upstream_requests(test_id) == []
+
+
+# --- the control plane as a development issuer ---------------------------------------------------
+
+DEV_SECRET = "dev-secret-e2e-7c1d"
+
+
+class DevEnv:
+    def __init__(self, stack: stack_mod.Stack, cp: stack_mod.ControlPlane):
+        self.stack, self.cp = stack, cp
+
+    def fetch_token(self, client_id: str, secret: str, scope: str | None) -> tuple[int, dict[str, Any]]:
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        form = {"grant_type": "client_credentials", **({"scope": scope} if scope is not None else {})}
+        basic = base64.b64encode(f"{urllib.parse.quote(client_id)}:{urllib.parse.quote(secret)}".encode()).decode()
+        req = urllib.request.Request(f"{self.cp.rest_url}/oauth2/token", data=urllib.parse.urlencode(form).encode(),
+                                     headers={"authorization": f"Basic {basic}",
+                                              "content-type": "application/x-www-form-urlencoded"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
+
+
+@pytest.fixture(scope="module")
+def dev_env(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevEnv]:
+    workdir = tmp_path_factory.mktemp("jwt-dev-issuer")
+    rest_port = stack_mod.free_port()
+    issuer = f"http://127.0.0.1:{rest_port}"
+    cp = stack_mod.start_control_plane(
+        workdir / "cp-data", workdir / "control-plane.log", rest_port=rest_port,
+        env={"CP_DEV_ISSUER": "1", "CP_DEV_ISSUER_URL": issuer, "CP_LOG": "info",
+             "CP_DEV_CLIENTS": f"svc-gpt:{DEV_SECRET}:{GPT_SCOPE} openid;svc-other:{DEV_SECRET}:{OTHER_SCOPE}"})
+    config = {
+        "version": 1,
+        "providers": [{"name": "openai-replay", "kind": "openai", "cluster": "replay_openai",
+                       "credential": {"env": "E2E_OPENAI_KEY"}}],
+        "routes": [{"model": GPT, "targets": [{"provider": "openai-replay", "model": GPT_UPSTREAM}]}],
+        # Envoy fetches the control plane's JWKS itself, as it would Cognito's.
+        "auth": {"jwt": {"issuer": issuer, "jwks": {"remote": {"uri": f"{issuer}/.well-known/jwks.json"}},
+                         "scopes": {GPT_SCOPE: [GPT]}}},
+    }
+    try:
+        running = stack_mod.start_stack(
+            workdir, config, replay_clusters=["replay_openai"], envoy_env={"E2E_OPENAI_KEY": OPENAI_KEY},
+            wasm=Path(os.environ.get("GATEWAY_WASM", stack_mod.DEFAULT_WASM)), fixtures=fixtures_dir,
+            chunk_delay=0.002, replay_keys={"openai": OPENAI_KEY}, concurrency=2, log_level="info")
+    except BaseException:
+        cp.proc.stop()
+        raise
+    yield DevEnv(running, cp)
+    running.stop()
+    cp.proc.stop()
+
+
+def test_dev_issuer_token_works_through_envoy_with_remote_jwks(dev_env: DevEnv) -> None:
+    from openai import OpenAI
+
+    status, doc = dev_env.fetch_token("svc-gpt", DEV_SECRET, GPT_SCOPE)
+    assert status == 200, doc
+    assert doc["token_type"] == "Bearer" and doc["expires_in"] > 0
+    token = doc["access_token"]
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert claims["client_id"] == "svc-gpt" and claims["scope"] == GPT_SCOPE and claims["token_use"] == "access"
+    assert claims["iss"] == dev_env.cp.rest_url and "aud" not in claims
+    client = OpenAI(base_url=f"{dev_env.stack.base_url}/v1", api_key=token, max_retries=0, timeout=30)
+    # async_fetch: the JWKS may still be on its way right after start-up.
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            reply = client.chat.completions.create(model=GPT, **CHAT)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    assert reply.choices[0].message.content
+
+
+def test_dev_issuer_token_without_the_scope_is_403_and_bad_clients_get_no_token(dev_env: DevEnv) -> None:
+    status, doc = dev_env.fetch_token("svc-other", DEV_SECRET, None)
+    assert status == 200, doc
+    test_id = uuid.uuid4().hex
+    conn_env = Env(dev_env.stack, None, None)  # type: ignore[arg-type]
+    status, _, body = conn_env.post({"authorization": f"Bearer {doc['access_token']}"}, test_id)
+    assert_openai_error(status, body, 403, "model_not_allowed")
+    assert conn_env.upstream_requests(test_id) == []
+    assert dev_env.fetch_token("svc-gpt", "wrong", None) == (401, {"error": "invalid_client"})
+    assert dev_env.fetch_token("svc-other", DEV_SECRET, GPT_SCOPE) == (400, {"error": "invalid_scope"})
