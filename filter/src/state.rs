@@ -143,8 +143,7 @@ impl RequestInfo {
             _ => return None,
         };
         let mut client_headers = Vec::new();
-        loop {
-            let Some(name) = take() else { break };
+        while let Some(name) = take() {
             let value = take()?;
             client_headers.push((name, value));
         }

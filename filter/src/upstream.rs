@@ -150,7 +150,7 @@ impl Upstream {
             let (now, _) = host::now();
             let signed = openai_to_bedrock::sign(provider, shared.credential(&provider_name), &prepared.path, final_body, now)?;
             for (header, value) in signed {
-                want(&header, value);
+                want(header, value);
             }
         } else if let Some(secret) = shared.credential(&provider_name) {
             let (header, value) = translate::credential_header(provider.kind, secret);
