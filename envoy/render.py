@@ -122,7 +122,18 @@ def local_reply_config() -> dict:
                 },
             },
             status_mapper(400, "invalid_request_error", "bad_request"),
-            # jwt_authn's own rejections (expired, bad signature, unknown issuer).
+            # jwt_authn's own rejections (expired, bad signature, unknown issuer) happen before the
+            # Wasm filter sees the request, so it cannot reshape them for Anthropic clients.
+            {
+                "filter": {"and_filter": {"filters": [
+                    status_mapper(401, "", "")["filter"],
+                    {"header_filter": {"header": {"name": ":path", "string_match": {"prefix": "/v1/messages"}}}},
+                ]}},
+                "body_format_override": {
+                    "json_format": {"type": "error", "error": {"type": "authentication_error", "message": "%LOCAL_REPLY_BODY%"}},
+                    "content_type": "application/json",
+                },
+            },
             status_mapper(401, "authentication_error", "invalid_token"),
             status_mapper(403, "permission_error", "permission_denied"),
             status_mapper(404, "invalid_request_error", "unknown_url"),

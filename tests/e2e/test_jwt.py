@@ -306,3 +306,15 @@ def test_dev_issuer_token_without_the_scope_is_403_and_bad_clients_get_no_token(
     assert conn_env.upstream_requests(test_id) == []
     assert dev_env.fetch_token("svc-gpt", "wrong", None) == (401, {"error": "invalid_client"})
     assert dev_env.fetch_token("svc-other", DEV_SECRET, GPT_SCOPE) == (400, {"error": "invalid_scope"})
+
+
+def test_bad_token_on_the_messages_api_gets_anthropics_error_shape(env: Env) -> None:
+    import anthropic
+
+    token = _bad_tokens(env)["expired"]
+    client = anthropic.Anthropic(base_url=env.stack.base_url, api_key=token, max_retries=0, timeout=30)
+    with pytest.raises(anthropic.AuthenticationError) as err:
+        client.messages.create(model=GPT, max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+    body = err.value.response.json()
+    assert body["type"] == "error" and body["error"]["type"] == "authentication_error", body
+    assert body["error"]["message"]
