@@ -18,6 +18,9 @@ pub const REQUESTS: &str = "ai_gateway_requests_total";
 pub const TOKENS: &str = "ai_gateway_tokens_total";
 /// Requests the gateway answered itself without calling a provider: labels status, code.
 pub const REJECTED: &str = "ai_gateway_rejected_total";
+/// Histogram of milliseconds from sending an attempt to the first translated bytes for the client
+/// (the first streamed chunk; for a buffered answer, the whole answer): labels provider, model.
+pub const TIME_TO_FIRST_TOKEN_MS: &str = "ai_gateway_time_to_first_token_ms";
 
 /// Every label name used in metric names; the bootstrap generator emits one tag regex for each.
 pub const LABELS: &[&str] = &["provider", "model", "status", "type", "code"];
@@ -47,24 +50,35 @@ impl Metrics {
         if value == 0 && base == TOKENS {
             return;
         }
-        let name = metric_name(base, labels);
-        let cached = self.ids.borrow().get(&name).copied();
-        let id = match cached {
-            Some(id) => id,
-            None => match hostcalls::define_metric(MetricType::Counter, &name) {
-                Ok(id) => {
-                    self.ids.borrow_mut().insert(name, id);
-                    id
-                }
-                Err(status) => {
-                    log::warn!("could not define metric {base}: {status:?}");
-                    return;
-                }
-            },
-        };
+        let Some(id) = self.id(MetricType::Counter, base, labels) else { return };
         let offset = i64::try_from(value).unwrap_or(i64::MAX);
         if hostcalls::increment_metric(id, offset).is_err() {
             log::warn!("could not increment metric {base}");
+        }
+    }
+
+    /// Records `value` in the histogram `base{labels}`, defining it on first use.
+    pub fn record(&self, base: &str, labels: &[(&str, &str)], value: u64) {
+        let Some(id) = self.id(MetricType::Histogram, base, labels) else { return };
+        if hostcalls::record_metric(id, value).is_err() {
+            log::warn!("could not record metric {base}");
+        }
+    }
+
+    fn id(&self, kind: MetricType, base: &str, labels: &[(&str, &str)]) -> Option<u32> {
+        let name = metric_name(base, labels);
+        if let Some(id) = self.ids.borrow().get(&name).copied() {
+            return Some(id);
+        }
+        match hostcalls::define_metric(kind, &name) {
+            Ok(id) => {
+                self.ids.borrow_mut().insert(name, id);
+                Some(id)
+            }
+            Err(status) => {
+                log::warn!("could not define metric {base}: {status:?}");
+                None
+            }
         }
     }
 }

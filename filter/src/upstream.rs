@@ -13,7 +13,7 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
 use crate::host;
-use crate::metrics::{REJECTED, REQUESTS, TOKENS};
+use crate::metrics::{REJECTED, REQUESTS, TIME_TO_FIRST_TOKEN_MS, TOKENS};
 use crate::state::{api_from_name, RequestInfo, Shared, REQUEST_INFO_KEY};
 use crate::{ATTEMPTS_RESPONSE_HEADER, METADATA_NAMESPACE, MODEL_RESPONSE_HEADER, PROVIDER_RESPONSE_HEADER};
 
@@ -58,6 +58,9 @@ pub struct Upstream {
     content_length: Option<String>,
     prepared: bool,
     finished: bool,
+    /// When this attempt was sent upstream (host clock, ns); `None` once the first bytes for the
+    /// client were timed.
+    sent_at: Option<u128>,
 }
 
 impl Upstream {
@@ -75,6 +78,7 @@ impl Upstream {
             content_length: None,
             prepared: false,
             finished: false,
+            sent_at: None,
         }
     }
 
@@ -215,12 +219,25 @@ impl Upstream {
     fn prepare_or_fail(&mut self, body_size: usize) -> Action {
         let body = host::body(BufferType::HttpRequestBody, body_size);
         match self.prepare(&body, body_size) {
-            Ok(()) => Action::Continue,
+            Ok(()) => {
+                self.sent_at = Some(host::now().1);
+                Action::Continue
+            }
             Err(err) => {
                 self.fail(&err);
                 Action::Pause
             }
         }
+    }
+
+    /// Records time to first token once, when the first bytes for the client are ready.
+    fn first_bytes(&mut self) {
+        let Some(sent_at) = self.sent_at.take() else { return };
+        let (Some(provider), Some(model)) = (self.provider.as_deref(), self.target_model.as_deref()) else {
+            return;
+        };
+        let elapsed_ms = u64::try_from(host::now().1.saturating_sub(sent_at) / 1_000_000).unwrap_or(u64::MAX);
+        self.shared.metrics.record(TIME_TO_FIRST_TOKEN_MS, &[("provider", provider), ("model", model)], elapsed_ms);
     }
 
     /// Emits this attempt's metrics once, when the response ended or the stream went away.
@@ -351,6 +368,9 @@ impl HttpContext for Upstream {
                 if out != chunk && !host::set_body(BufferType::HttpResponseBody, body_size, &out) {
                     log::warn!("could not rewrite a response chunk");
                 }
+                if !out.is_empty() && self.status.is_some_and(|s| (200..300).contains(&s)) {
+                    self.first_bytes();
+                }
                 if end_of_stream {
                     self.finish();
                 }
@@ -398,6 +418,9 @@ impl HttpContext for Upstream {
                 let length = length.to_string();
                 if self.content_length.as_deref() != Some(length.as_str()) {
                     host::set_header(MapType::HttpResponseHeaders, "content-length", &length);
+                }
+                if self.status.is_some_and(|s| (200..300).contains(&s)) {
+                    self.first_bytes();
                 }
                 self.finish();
                 Action::Continue

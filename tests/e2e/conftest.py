@@ -37,6 +37,7 @@ CLAUDE = "claude-e2e"
 CLAUDE_UPSTREAM = "claude-sonnet-4-5-e2e"
 GPT = "gpt-e2e"
 GPT_UPSTREAM = "gpt-5-nano-e2e"
+CLAUDE_TTFT = "claude-ttft-e2e"
 CLAUDE_DOWN = "claude-down"
 GPT_DOWN = "gpt-down"
 CLAUDE_BAD_KEY = "claude-bad-key"
@@ -62,6 +63,8 @@ def gateway_config() -> dict[str, Any]:
         "routes": [
             {"model": CLAUDE, "targets": [{"provider": "anthropic-replay", "model": CLAUDE_UPSTREAM}]},
             {"model": GPT, "targets": [{"provider": "openai-replay", "model": GPT_UPSTREAM}]},
+            # Its own target model, so one test owns the metric series of this route.
+            {"model": CLAUDE_TTFT, "targets": [{"provider": "anthropic-replay", "model": CLAUDE_TTFT}]},
             {"model": CLAUDE_BAD_KEY, "targets": [{"provider": "anthropic-wrong-key", "model": CLAUDE_UPSTREAM}]},
             {"model": CLAUDE_DOWN, "targets": [{"provider": "anthropic-down", "model": CLAUDE_UPSTREAM}]},
             {"model": GPT_DOWN, "targets": [{"provider": "openai-down", "model": GPT_UPSTREAM}]},

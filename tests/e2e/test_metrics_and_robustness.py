@@ -11,7 +11,7 @@ import time
 import pytest
 
 import recordings
-from conftest import (CLAUDE, CLAUDE_UPSTREAM, FIXTURES, GPT, GPT_UPSTREAM, MAX_REQUEST_BYTES, raw_request,
+from conftest import (CLAUDE, CLAUDE_TTFT, CLAUDE_UPSTREAM, FIXTURES, GPT, GPT_UPSTREAM, MAX_REQUEST_BYTES, raw_request,
                       replay_headers)
 
 import stack as stack_mod
@@ -77,6 +77,28 @@ def test_streamed_tokens_are_counted_without_client_usage(client, gateway, test_
                            model=GPT_UPSTREAM, type="output") == usage["completion_tokens"]
     assert wait_for_change(gateway, before, "_tokens_total", usage["prompt_tokens"],
                            model=GPT_UPSTREAM, type="input") == usage["prompt_tokens"]
+
+
+def test_time_to_first_token_is_recorded_for_streams(client, gateway, test_id):
+    """One histogram sample per answered stream, and the sample (first chunk) is far shorter than
+    the whole stream, which the replay paces at 150 ms per event. The route is this test's alone;
+    Envoy merges histograms at its stats flush (5 s), hence the longer wait."""
+    name = "anthropic/test_request_stream_fallback_for_high_max_tokens.yaml"
+    started = time.monotonic()
+    for _ in client.chat.completions.create(
+            model=CLAUDE_TTFT, messages=[{"role": "user", "content": "What is 1+1? Answer with just the number."}],
+            stream=True, extra_headers=replay_headers(test_id, name, **{"x-replay-chunk-delay": "0.15"})):
+        pass
+    stream_ms = (time.monotonic() - started) * 1000
+    assert stream_ms > 600
+    deadline = time.monotonic() + 15
+    while counter(prometheus(gateway), "_time_to_first_token_ms_count", model=CLAUDE_TTFT) < 1:
+        assert time.monotonic() < deadline, "no time-to-first-token sample"
+        time.sleep(0.25)
+    samples = prometheus(gateway)
+    assert counter(samples, "_time_to_first_token_ms_count", model=CLAUDE_TTFT) == 1
+    ttft_ms = counter(samples, "_time_to_first_token_ms_sum", model=CLAUDE_TTFT)
+    assert 0 <= ttft_ms < stream_ms / 2, (ttft_ms, stream_ms)
 
 
 def test_rejections_are_counted(client, gateway, test_id):
