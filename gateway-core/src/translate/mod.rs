@@ -13,6 +13,7 @@ pub mod anthropic_to_bedrock;
 pub mod anthropic_to_openai;
 pub mod azure;
 pub mod embeddings;
+pub mod openai_chunks;
 pub mod openai_passthrough;
 pub mod openai_to_anthropic;
 pub mod openai_to_bedrock;

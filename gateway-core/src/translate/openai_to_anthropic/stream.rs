@@ -17,13 +17,10 @@
 //! (`server_error`, code `incomplete_stream`) and `[DONE]`, so it never mistakes a truncated answer
 //! for a whole one. Events after the end are ignored.
 
-use serde::Serialize;
-
 use super::response::{finish_reason, openai_error_type, UsageCounts};
 use crate::api::anthropic::{BlockType, DeltaType, EventType, StreamEvent};
-use crate::api::openai::{ChatCompletionChunk, ChunkChoice, ChunkDelta, ChunkFunction, ChunkToolCall};
-use crate::error::openai_error_body;
 use crate::sse::{SseEvent, SseFramer};
+use crate::translate::openai_chunks::{write_done, write_error, ChunkWriter};
 use crate::usage::TokenUsage;
 
 /// Per-response streaming state.
@@ -34,8 +31,8 @@ pub struct StreamTranslator {
     events: Vec<SseEvent>,
     created: u64,
     include_usage: bool,
-    id: String,
-    model: String,
+    /// Labelled with `message_start`'s id and model once it arrives.
+    chunks: ChunkWriter,
     /// (Anthropic content block index, OpenAI tool call index) of every tool_use block so far.
     tool_blocks: Vec<(u64, u32)>,
     counts: UsageCounts,
@@ -51,8 +48,7 @@ impl StreamTranslator {
             events: Vec::new(),
             created,
             include_usage,
-            id: String::new(),
-            model: String::new(),
+            chunks: ChunkWriter::new("", "", created),
             tool_blocks: Vec::new(),
             counts: UsageCounts::default(),
             finish: None,
@@ -98,39 +94,31 @@ impl StreamTranslator {
         match event.kind {
             EventType::MessageStart => {
                 if let Some(message) = &event.message {
-                    self.id.clear();
-                    self.id.push_str(&message.id);
-                    self.model.clear();
-                    self.model.push_str(&message.model);
+                    self.chunks.set(&message.id, &message.model, self.created);
                     if let Some(usage) = &message.usage {
                         self.counts.update(usage);
                     }
                 }
-                self.write_chunk(out, ChunkDelta { role: Some("assistant"), content: Some(""), ..Default::default() }, None);
+                self.chunks.role(out, 0);
             }
             EventType::ContentBlockStart => {
                 let (Some(block), Some(index)) = (&event.content_block, event.index) else { return };
                 match block.kind {
                     BlockType::Text => {
                         if let Some(text) = block.text.as_deref().filter(|t| !t.is_empty()) {
-                            self.write_chunk(out, ChunkDelta { content: Some(text), ..Default::default() }, None);
+                            self.chunks.content(out, 0, text);
                         }
                     }
                     BlockType::Thinking => {
                         if let Some(text) = block.thinking.as_deref().filter(|t| !t.is_empty()) {
-                            self.write_chunk(out, ChunkDelta { reasoning_content: Some(text), ..Default::default() }, None);
+                            self.chunks.reasoning(out, 0, text);
                         }
                     }
                     BlockType::ToolUse => {
                         let tool_index = u32::try_from(self.tool_blocks.len()).unwrap_or(u32::MAX);
                         self.tool_blocks.push((index, tool_index));
-                        let call = ChunkToolCall {
-                            index: tool_index,
-                            id: Some(block.id.as_deref().unwrap_or_default()),
-                            kind: Some("function"),
-                            function: ChunkFunction { name: Some(block.name.as_deref().unwrap_or_default()), arguments: "" },
-                        };
-                        self.write_chunk(out, ChunkDelta { tool_calls: Some([call]), ..Default::default() }, None);
+                        let (id, name) = (block.id.as_deref().unwrap_or_default(), block.name.as_deref().unwrap_or_default());
+                        self.chunks.tool_call_start(out, 0, tool_index, id, name, "");
                     }
                     BlockType::RedactedThinking | BlockType::Other => {}
                 }
@@ -140,25 +128,19 @@ impl StreamTranslator {
                 match delta.kind {
                     Some(DeltaType::TextDelta) => {
                         if let Some(text) = delta.text.as_deref().filter(|t| !t.is_empty()) {
-                            self.write_chunk(out, ChunkDelta { content: Some(text), ..Default::default() }, None);
+                            self.chunks.content(out, 0, text);
                         }
                     }
                     Some(DeltaType::ThinkingDelta) => {
                         if let Some(text) = delta.thinking.as_deref().filter(|t| !t.is_empty()) {
-                            self.write_chunk(out, ChunkDelta { reasoning_content: Some(text), ..Default::default() }, None);
+                            self.chunks.reasoning(out, 0, text);
                         }
                     }
                     Some(DeltaType::InputJsonDelta) => {
                         let json = delta.partial_json.as_deref().unwrap_or_default();
                         let tool = self.tool_blocks.iter().find(|(block, _)| *block == index).map(|(_, tool)| *tool);
                         if let (Some(tool_index), false) = (tool, json.is_empty()) {
-                            let call = ChunkToolCall {
-                                index: tool_index,
-                                id: None,
-                                kind: None,
-                                function: ChunkFunction { name: None, arguments: json },
-                            };
-                            self.write_chunk(out, ChunkDelta { tool_calls: Some([call]), ..Default::default() }, None);
+                            self.chunks.tool_call_args(out, 0, tool_index, json);
                         }
                     }
                     Some(DeltaType::SignatureDelta) | Some(DeltaType::Other) | None => {}
@@ -171,7 +153,7 @@ impl StreamTranslator {
                 if let Some(reason) = event.delta.as_ref().and_then(|d| d.stop_reason.as_deref()) {
                     let reason = finish_reason(reason);
                     self.finish = Some(reason);
-                    self.write_chunk(out, ChunkDelta::default(), Some(reason));
+                    self.chunks.finish(out, 0, reason);
                 }
             }
             EventType::MessageStop => self.close(out),
@@ -187,55 +169,20 @@ impl StreamTranslator {
         }
     }
 
-    fn write_chunk(&self, out: &mut Vec<u8>, delta: ChunkDelta<'_>, finish_reason: Option<&'static str>) {
-        let choices = [ChunkChoice { index: 0, delta, logprobs: None, finish_reason }];
-        let chunk = ChatCompletionChunk {
-            id: &self.id,
-            object: "chat.completion.chunk",
-            created: self.created,
-            model: &self.model,
-            choices: &choices,
-            usage: None,
-        };
-        write_data(out, &chunk);
-    }
-
     /// The normal end: optional usage chunk, then `[DONE]`.
     fn close(&mut self, out: &mut Vec<u8>) {
         if self.include_usage {
-            let chunk = ChatCompletionChunk {
-                id: &self.id,
-                object: "chat.completion.chunk",
-                created: self.created,
-                model: &self.model,
-                choices: &[],
-                usage: Some(self.counts.to_openai()),
-            };
-            write_data(out, &chunk);
+            self.chunks.usage(out, &self.counts.to_openai());
         }
-        out.extend_from_slice(b"data: [DONE]\n\n");
+        write_done(out);
         self.done = true;
     }
 
     /// An error end: OpenAI-shaped error event, then `[DONE]`.
     fn fail(&mut self, out: &mut Vec<u8>, message: &str, kind: &str, code: Option<&str>) {
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(&openai_error_body(message, kind, None, code));
-        out.extend_from_slice(b"\n\ndata: [DONE]\n\n");
+        write_error(out, message, kind, code);
         self.done = true;
     }
-}
-
-/// `data: <json>\n\n`. serde_json escapes newlines inside strings, so one data line suffices.
-fn write_data<T: Serialize>(out: &mut Vec<u8>, value: &T) {
-    let start = out.len();
-    out.extend_from_slice(b"data: ");
-    if serde_json::to_writer(&mut *out, value).is_err() {
-        // Plain structs of strings and numbers cannot fail to encode; never emit half an event.
-        out.truncate(start);
-        return;
-    }
-    out.extend_from_slice(b"\n\n");
 }
 
 #[cfg(test)]

@@ -15,13 +15,10 @@
 //! closed normally; before it the answer was cut off and the client gets an error chunk (code
 //! `incomplete_stream`). Input after the end is ignored.
 
-use serde::Serialize;
-
 use super::response::{bare_error_type, finish_reason, openai_error_type, UsageCounts};
 use crate::api::bedrock::StreamEvent;
-use crate::api::openai::{ChatCompletionChunk, ChunkChoice, ChunkDelta, ChunkFunction, ChunkToolCall};
 use crate::aws::eventstream::{EventStreamDecoder, Message};
-use crate::error::openai_error_body;
+use crate::translate::openai_chunks::{write_done, write_error, ChunkWriter};
 use crate::usage::TokenUsage;
 
 /// Per-response streaming state.
@@ -30,10 +27,8 @@ pub struct StreamTranslator {
     decoder: EventStreamDecoder,
     /// Reused message buffer, so steady-state chunks allocate only their output.
     messages: Vec<Message>,
-    created: u64,
     include_usage: bool,
-    id: String,
-    model: String,
+    chunks: ChunkWriter,
     /// (Bedrock content block index, OpenAI tool call index) of every tool-use block so far.
     tool_blocks: Vec<(u64, u32)>,
     counts: UsageCounts,
@@ -48,10 +43,8 @@ impl StreamTranslator {
         StreamTranslator {
             decoder: EventStreamDecoder::default(),
             messages: Vec::new(),
-            created,
             include_usage,
-            id,
-            model,
+            chunks: ChunkWriter::new(&id, &model, created),
             tool_blocks: Vec::new(),
             counts: UsageCounts::default(),
             finish: None,
@@ -121,41 +114,34 @@ impl StreamTranslator {
             return;
         };
         match message.header_str(":event-type").unwrap_or_default() {
-            "messageStart" => self.write_chunk(out, ChunkDelta { role: Some("assistant"), content: Some(""), ..Default::default() }, None),
+            "messageStart" => self.chunks.role(out, 0),
             "contentBlockStart" => {
                 let (Some(tool), Some(index)) = (event.start.as_ref().and_then(|s| s.tool_use.as_ref()), event.content_block_index) else {
                     return;
                 };
                 let tool_index = u32::try_from(self.tool_blocks.len()).unwrap_or(u32::MAX);
                 self.tool_blocks.push((index, tool_index));
-                let call = ChunkToolCall {
-                    index: tool_index,
-                    id: Some(&tool.tool_use_id),
-                    kind: Some("function"),
-                    function: ChunkFunction { name: Some(&tool.name), arguments: "" },
-                };
-                self.write_chunk(out, ChunkDelta { tool_calls: Some([call]), ..Default::default() }, None);
+                self.chunks.tool_call_start(out, 0, tool_index, &tool.tool_use_id, &tool.name, "");
             }
             "contentBlockDelta" => {
                 let (Some(delta), Some(index)) = (&event.delta, event.content_block_index) else { return };
                 if let Some(text) = delta.text.as_deref().filter(|t| !t.is_empty()) {
-                    self.write_chunk(out, ChunkDelta { content: Some(text), ..Default::default() }, None);
+                    self.chunks.content(out, 0, text);
                 }
                 if let Some(text) = delta.reasoning_content.as_ref().and_then(|r| r.text.as_deref()).filter(|t| !t.is_empty()) {
-                    self.write_chunk(out, ChunkDelta { reasoning_content: Some(text), ..Default::default() }, None);
+                    self.chunks.reasoning(out, 0, text);
                 }
                 if let Some(json) = delta.tool_use.as_ref().and_then(|t| t.input.as_deref()).filter(|j| !j.is_empty()) {
                     let tool = self.tool_blocks.iter().find(|(block, _)| *block == index).map(|(_, tool)| *tool);
                     if let Some(tool_index) = tool {
-                        let call = ChunkToolCall { index: tool_index, id: None, kind: None, function: ChunkFunction { name: None, arguments: json } };
-                        self.write_chunk(out, ChunkDelta { tool_calls: Some([call]), ..Default::default() }, None);
+                        self.chunks.tool_call_args(out, 0, tool_index, json);
                     }
                 }
             }
             "messageStop" => {
                 let reason = finish_reason(event.stop_reason.as_deref().unwrap_or("end_turn"));
                 self.finish = Some(reason);
-                self.write_chunk(out, ChunkDelta::default(), Some(reason));
+                self.chunks.finish(out, 0, reason);
             }
             "metadata" => {
                 if let Some(usage) = event.usage {
@@ -169,45 +155,18 @@ impl StreamTranslator {
         }
     }
 
-    fn write_chunk(&self, out: &mut Vec<u8>, delta: ChunkDelta<'_>, finish_reason: Option<&'static str>) {
-        let choices = [ChunkChoice { index: 0, delta, logprobs: None, finish_reason }];
-        let chunk = ChatCompletionChunk { id: &self.id, object: "chat.completion.chunk", created: self.created, model: &self.model, choices: &choices, usage: None };
-        write_data(out, &chunk);
-    }
-
     fn close(&mut self, out: &mut Vec<u8>) {
         if self.include_usage {
-            let chunk = ChatCompletionChunk {
-                id: &self.id,
-                object: "chat.completion.chunk",
-                created: self.created,
-                model: &self.model,
-                choices: &[],
-                usage: Some(self.counts.to_openai()),
-            };
-            write_data(out, &chunk);
+            self.chunks.usage(out, &self.counts.to_openai());
         }
-        out.extend_from_slice(b"data: [DONE]\n\n");
+        write_done(out);
         self.done = true;
     }
 
     fn fail(&mut self, out: &mut Vec<u8>, message: &str, kind: &str, code: Option<&str>) {
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(&openai_error_body(message, kind, None, code));
-        out.extend_from_slice(b"\n\ndata: [DONE]\n\n");
+        write_error(out, message, kind, code);
         self.done = true;
     }
-}
-
-/// `data: <json>\n\n`; never half an event.
-fn write_data<T: Serialize>(out: &mut Vec<u8>, value: &T) {
-    let start = out.len();
-    out.extend_from_slice(b"data: ");
-    if serde_json::to_writer(&mut *out, value).is_err() {
-        out.truncate(start);
-        return;
-    }
-    out.extend_from_slice(b"\n\n");
 }
 
 #[cfg(test)]

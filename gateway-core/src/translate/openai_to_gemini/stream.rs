@@ -19,13 +19,10 @@
 //! was cut off: the client gets an error chunk (`server_error`, code `incomplete_stream`) instead,
 //! so a truncated answer is never taken for a whole one. Events after an error are ignored.
 
-use serde::Serialize;
-
 use super::response::{finish_reason, openai_error_type, tool_call_id, UsageCounts};
 use crate::api::gemini::GenerateContentResponse;
-use crate::api::openai::{ChatCompletionChunk, ChunkChoice, ChunkDelta, ChunkFunction, ChunkToolCall};
-use crate::error::openai_error_body;
 use crate::sse::{SseEvent, SseFramer};
+use crate::translate::openai_chunks::{write_done, write_error, ChunkWriter};
 use crate::usage::TokenUsage;
 
 /// Per-candidate progress.
@@ -46,6 +43,8 @@ pub struct StreamTranslator {
     fallback_model: String,
     id: String,
     model: String,
+    /// Labelled with `id` and `model` (else `fallback_model`) once the first event names them.
+    chunks: ChunkWriter,
     candidates: Vec<CandidateState>,
     /// Function calls so far across candidates: numbers the synthesized ids.
     calls: u32,
@@ -65,6 +64,7 @@ impl StreamTranslator {
             fallback_model: fallback_model.to_owned(),
             id: String::new(),
             model: String::new(),
+            chunks: ChunkWriter::new("", fallback_model, created),
             candidates: Vec::new(),
             calls: 0,
             counts: UsageCounts::default(),
@@ -106,7 +106,7 @@ impl StreamTranslator {
             return position;
         }
         self.candidates.push(CandidateState { index, ..Default::default() });
-        self.write_chunk(out, index, ChunkDelta { role: Some("assistant"), content: Some(""), ..Default::default() }, None);
+        self.chunks.role(out, index);
         self.candidates.len().saturating_sub(1)
     }
 
@@ -122,14 +122,21 @@ impl StreamTranslator {
             self.fail(out, message, openai_error_type(status, error.code.unwrap_or(500)), code);
             return;
         }
+        let mut relabel = false;
         if self.id.is_empty() {
-            if let Some(id) = event.response_id.as_deref() {
+            if let Some(id) = event.response_id.as_deref().filter(|id| !id.is_empty()) {
                 self.id.push_str(id);
+                relabel = true;
             }
         }
         if self.model.is_empty() {
             let model = event.model_version.as_deref().unwrap_or(&self.fallback_model).to_owned();
+            relabel |= !model.is_empty();
             self.model = model;
+        }
+        if relabel {
+            let model = if self.model.is_empty() { &self.fallback_model } else { &self.model };
+            self.chunks.set(&self.id, model, self.created);
         }
         if let Some(usage) = &event.usage_metadata {
             self.counts.update(usage);
@@ -148,20 +155,14 @@ impl StreamTranslator {
                     if let Some(state) = self.candidates.get_mut(slot) {
                         state.tool_calls = state.tool_calls.saturating_add(1);
                     }
-                    let tool = ChunkToolCall {
-                        index: tool_index,
-                        id: Some(&id),
-                        kind: Some("function"),
-                        function: ChunkFunction { name: Some(&call.name), arguments: call.args.map(|raw| raw.get()).unwrap_or("{}") },
-                    };
-                    self.write_chunk(out, index, ChunkDelta { tool_calls: Some([tool]), ..Default::default() }, None);
+                    let arguments = call.args.map(|raw| raw.get()).unwrap_or("{}");
+                    self.chunks.tool_call_start(out, index, tool_index, &id, &call.name, arguments);
                 } else if let Some(text) = part.text.as_deref().filter(|t| !t.is_empty()) {
-                    let delta = if part.thought == Some(true) {
-                        ChunkDelta { reasoning_content: Some(text), ..Default::default() }
+                    if part.thought == Some(true) {
+                        self.chunks.reasoning(out, index, text);
                     } else {
-                        ChunkDelta { content: Some(text), ..Default::default() }
-                    };
-                    self.write_chunk(out, index, delta, None);
+                        self.chunks.content(out, index, text);
+                    }
                 }
             }
             if let Some(reason) = candidate.finish_reason.as_deref() {
@@ -169,7 +170,7 @@ impl StreamTranslator {
                 if !state.finished {
                     state.finished = true;
                     let finish = finish_reason(reason, state.tool_calls > 0);
-                    self.write_chunk(out, index, ChunkDelta::default(), Some(finish));
+                    self.chunks.finish(out, index, finish);
                 }
             }
         }
@@ -178,68 +179,26 @@ impl StreamTranslator {
             if let Some(state) = self.candidates.get_mut(slot) {
                 if !state.finished {
                     state.finished = true;
-                    self.write_chunk(out, 0, ChunkDelta::default(), Some("content_filter"));
+                    self.chunks.finish(out, 0, "content_filter");
                 }
             }
-        }
-    }
-
-    fn write_chunk(&self, out: &mut Vec<u8>, index: u32, delta: ChunkDelta<'_>, finish_reason: Option<&'static str>) {
-        let choices = [ChunkChoice { index, delta, logprobs: None, finish_reason }];
-        let chunk = ChatCompletionChunk {
-            id: &self.id,
-            object: "chat.completion.chunk",
-            created: self.created,
-            model: self.model_name(),
-            choices: &choices,
-            usage: None,
-        };
-        write_data(out, &chunk);
-    }
-
-    fn model_name(&self) -> &str {
-        if self.model.is_empty() {
-            &self.fallback_model
-        } else {
-            &self.model
         }
     }
 
     /// The normal end: optional usage chunk, then `[DONE]`.
     fn close(&mut self, out: &mut Vec<u8>) {
         if self.include_usage {
-            let chunk = ChatCompletionChunk {
-                id: &self.id,
-                object: "chat.completion.chunk",
-                created: self.created,
-                model: self.model_name(),
-                choices: &[],
-                usage: Some(self.counts.to_openai()),
-            };
-            write_data(out, &chunk);
+            self.chunks.usage(out, &self.counts.to_openai());
         }
-        out.extend_from_slice(b"data: [DONE]\n\n");
+        write_done(out);
         self.done = true;
     }
 
     /// An error end: OpenAI-shaped error event, then `[DONE]`.
     fn fail(&mut self, out: &mut Vec<u8>, message: &str, kind: &str, code: Option<&str>) {
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(&openai_error_body(message, kind, None, code));
-        out.extend_from_slice(b"\n\ndata: [DONE]\n\n");
+        write_error(out, message, kind, code);
         self.done = true;
     }
-}
-
-/// `data: <json>\n\n`; serde_json escapes newlines inside strings, so one data line suffices.
-fn write_data<T: Serialize>(out: &mut Vec<u8>, value: &T) {
-    let start = out.len();
-    out.extend_from_slice(b"data: ");
-    if serde_json::to_writer(&mut *out, value).is_err() {
-        out.truncate(start);
-        return;
-    }
-    out.extend_from_slice(b"\n\n");
 }
 
 #[cfg(test)]
