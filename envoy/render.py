@@ -37,6 +37,44 @@ CONTROL_PLANE_CLUSTER = "ai_gateway_control_plane"
 DEFAULT_WATCH_TOKEN_ENV = "AI_GATEWAY_WATCH_TOKEN"
 METRIC_LABELS = ("provider", "model", "status", "type", "code")
 
+# Per-attempt access log (router upstream_log), always JSON: one object per retry or fallback.
+UPSTREAM_LOG_FIELDS = {
+    "log": "attempt",
+    "start_time": "%START_TIME%",
+    "method": "%REQ(:METHOD)%",
+    "path": "%REQ(:PATH)%",
+    "status": "%RESPONSE_CODE%",
+    "flags": "%RESPONSE_FLAGS%",
+    "duration_ms": "%DURATION%",
+    "upstream_cluster": "%UPSTREAM_CLUSTER%",
+    "upstream_host": "%UPSTREAM_HOST%",
+    "request_id": "%REQ(X-REQUEST-ID)%",
+}
+# Per-request access log with --access-log-format json. provider/model/tokens/TTFT are filter
+# state the upstream Wasm filter sets when an attempt finishes (filter/src/upstream.rs). Measured
+# on Envoy 1.40: it lands on the downstream stream info (the last attempt wins), and the router's
+# upstream_log above does not see it. Filter-state values are strings (PLAIN); null = not set
+# (the gateway answered without a provider), empty TTFT = no successful bytes for the client.
+REQUEST_LOG_FIELDS = {
+    "log": "request",
+    "start_time": "%START_TIME%",
+    "method": "%REQ(:METHOD)%",
+    "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+    "status": "%RESPONSE_CODE%",
+    "flags": "%RESPONSE_FLAGS%",
+    "duration_ms": "%DURATION%",
+    "bytes_received": "%BYTES_RECEIVED%",
+    "bytes_sent": "%BYTES_SENT%",
+    "upstream_cluster": "%UPSTREAM_CLUSTER%",
+    "attempts": "%UPSTREAM_REQUEST_ATTEMPT_COUNT%",
+    "request_id": "%REQ(X-REQUEST-ID)%",
+    "provider": "%FILTER_STATE(wasm.ai_gateway.provider:PLAIN)%",
+    "model": "%FILTER_STATE(wasm.ai_gateway.model:PLAIN)%",
+    "input_tokens": "%FILTER_STATE(wasm.ai_gateway.input_tokens:PLAIN)%",
+    "output_tokens": "%FILTER_STATE(wasm.ai_gateway.output_tokens:PLAIN)%",
+    "time_to_first_token_ms": "%FILTER_STATE(wasm.ai_gateway.ttft_ms:PLAIN)%",
+}
+
 ROUTE_TIMEOUT = "300s"
 # Room for headers and Envoy's own framing above the body limit the filter enforces, so the
 # filter (with its clear 413) decides, not Envoy's buffer overflow.
@@ -465,6 +503,7 @@ def render(
     control_plane: str | None = None,
     watch_token_env: str = DEFAULT_WATCH_TOKEN_ENV,
     node_id: str = "ai-gateway",
+    access_log_format: str = "text",
 ) -> dict:
     """The bootstrap as a dict. Raises RenderError on inconsistent inputs.
 
@@ -605,13 +644,7 @@ def render(
                 "typed_config": {
                     "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
                     "path": access_log,
-                    "log_format": {
-                        "text_format_source": {
-                            "inline_string": "[%START_TIME%] attempt %RESPONSE_CODE% %RESPONSE_FLAGS% "
-                            "cluster=%UPSTREAM_CLUSTER% host=%UPSTREAM_HOST% provider=%RESP(X-AI-GATEWAY-PROVIDER)% "
-                            "%DURATION%ms\n"
-                        }
-                    },
+                    "log_format": {"json_format": UPSTREAM_LOG_FIELDS},
                 },
             }
         ]
@@ -621,7 +654,7 @@ def render(
                 "typed_config": {
                     "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
                     "path": access_log,
-                    "log_format": {
+                    "log_format": {"json_format": REQUEST_LOG_FIELDS} if access_log_format == "json" else {
                         "text_format_source": {
                             "inline_string": "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%\" %RESPONSE_CODE% %RESPONSE_FLAGS% "
                             "%BYTES_RECEIVED% %BYTES_SENT% %DURATION%ms cluster=%UPSTREAM_CLUSTER% "
@@ -696,6 +729,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--ca-file", default=None, help="CA bundle for https upstreams (default: system bundle)")
     parser.add_argument("--access-log", default=None, help="write an access log to this path (e.g. /dev/stdout)")
+    parser.add_argument("--access-log-format", choices=("text", "json"), default="text",
+                        help="per-request access log format (default text, which terraform's Logs Insights queries parse); "
+                             "the per-attempt log is always JSON")
     parser.add_argument("--route-timeout", default=ROUTE_TIMEOUT,
                         help=f"route timeout, whole response included (default {ROUTE_TIMEOUT}); e.g. 2s in tests")
     parser.add_argument("--control-plane", default=None, metavar="URL",
@@ -722,7 +758,8 @@ def main(argv: list[str] | None = None) -> int:
             raise RenderError(f"wasm module not found: {args.wasm} (build: cargo build -p ai-gateway-filter --target wasm32-wasip1 --release)")
         bootstrap = render(config, args.wasm, args.port, args.admin_port, upstreams, args.ca_file or default_ca_file(), args.access_log,
                            args.route_timeout, control_plane=args.control_plane,
-                           watch_token_env=args.watch_token_env, node_id=args.node_id)
+                           watch_token_env=args.watch_token_env, node_id=args.node_id,
+                           access_log_format=args.access_log_format)
     except (OSError, json.JSONDecodeError, RenderError) as e:
         print(f"render.py: {e}", file=sys.stderr)
         return 2

@@ -157,7 +157,7 @@ def envoy_binary() -> Path:
 
 def render_envoy(gateway_config: Path, clusters: dict[str, str], listen_port: int, admin_port: int,
                  wasm: Path, out: Path, route_timeout: str | None = None,
-                 control_plane: str | None = None) -> Path:
+                 control_plane: str | None = None, access_log: Path | None = None) -> Path:
     """Renders the Envoy bootstrap for a gateway config with envoy/render.py.
 
     With `control_plane` (gRPC URL) Envoy watches it, presenting the token in its environment
@@ -173,6 +173,8 @@ def render_envoy(gateway_config: Path, clusters: dict[str, str], listen_port: in
         argv += ["--route-timeout", route_timeout]
     if control_plane:
         argv += ["--control-plane", control_plane, "--watch-token-env", WATCH_TOKEN_ENV]
+    if access_log:
+        argv += ["--access-log", str(access_log), "--access-log-format", "json"]
     result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
         raise RuntimeError(f"envoy/render.py failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
@@ -310,7 +312,7 @@ def start_stack(workdir: Path, gateway_config: dict[str, Any], replay_clusters: 
                 wasm: Path = DEFAULT_WASM, fixtures: Path = DEFAULT_FIXTURES, chunk_delay: float = 0.01,
                 replay_keys: dict[str, str] | None = None, concurrency: int = 2,
                 log_level: str = "warning", route_timeout: str | None = None,
-                control_plane: str | None = None) -> Stack:
+                control_plane: str | None = None, access_log: Path | None = None) -> Stack:
     """Replay upstream on a free port, Envoy rendered for `gateway_config` in front of it.
 
     `replay_clusters` name the Envoy clusters that point at the replay server; `extra_clusters`
@@ -336,7 +338,7 @@ def start_stack(workdir: Path, gateway_config: dict[str, Any], replay_clusters: 
         for _ in range(3):
             port, admin_port = free_port(), free_port()
             bootstrap = render_envoy(config_path, clusters, port, admin_port, wasm, workdir / "envoy.yaml",
-                                     route_timeout, control_plane=control_plane)
+                                     route_timeout, control_plane=control_plane, access_log=access_log)
             try:
                 envoy = start_envoy(bootstrap, admin_port, workdir / "envoy.log", env=env,
                                     base_id=port, concurrency=concurrency, log_level=log_level)

@@ -22,6 +22,19 @@ pub const REJECTED: &str = "ai_gateway_rejected_total";
 /// (the first streamed chunk; for a buffered answer, the whole answer): labels provider, model.
 pub const TIME_TO_FIRST_TOKEN_MS: &str = "ai_gateway_time_to_first_token_ms";
 
+// OpenTelemetry GenAI semantic-convention metrics (gen_ai.*), Prometheus-style names. The
+// conventions' attributes gen_ai.system, gen_ai.request.model and gen_ai.token.type map to the
+// labels provider, model and type, so dashboards group both families the same way. Envoy
+// histograms hold integers, hence the unit in the name instead of OTel's seconds.
+/// Histogram of tokens per attempt (gen_ai.client.token.usage): labels provider, model, type.
+pub const GEN_AI_TOKEN_USAGE: &str = "gen_ai_client_token_usage";
+/// Histogram of milliseconds from sending an attempt to its last byte
+/// (gen_ai.server.request.duration): labels provider, model, status.
+pub const GEN_AI_REQUEST_DURATION_MS: &str = "gen_ai_server_request_duration_ms";
+/// Histogram of microseconds per output token after the first bytes, (duration - TTFT) / output
+/// tokens (gen_ai.server.time_per_output_token): labels provider, model.
+pub const GEN_AI_TIME_PER_OUTPUT_TOKEN_US: &str = "gen_ai_server_time_per_output_token_us";
+
 /// Every label name used in metric names; the bootstrap generator emits one tag regex for each.
 pub const LABELS: &[&str] = &["provider", "model", "status", "type", "code"];
 

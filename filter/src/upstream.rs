@@ -13,7 +13,10 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
 use crate::host;
-use crate::metrics::{REJECTED, REQUESTS, TIME_TO_FIRST_TOKEN_MS, TOKENS};
+use crate::metrics::{
+    GEN_AI_REQUEST_DURATION_MS, GEN_AI_TIME_PER_OUTPUT_TOKEN_US, GEN_AI_TOKEN_USAGE, REJECTED, REQUESTS,
+    TIME_TO_FIRST_TOKEN_MS, TOKENS,
+};
 use crate::state::{api_from_name, RequestInfo, Shared, REQUEST_INFO_KEY};
 use crate::{ATTEMPTS_RESPONSE_HEADER, METADATA_NAMESPACE, MODEL_RESPONSE_HEADER, PROVIDER_RESPONSE_HEADER};
 
@@ -61,6 +64,10 @@ pub struct Upstream {
     /// When this attempt was sent upstream (host clock, ns); `None` once the first bytes for the
     /// client were timed.
     sent_at: Option<u128>,
+    /// When this attempt was sent upstream (host clock, ns), kept for the total duration.
+    started_at: Option<u128>,
+    /// Time to first token of this attempt, once measured.
+    ttft_ms: Option<u64>,
 }
 
 impl Upstream {
@@ -79,6 +86,8 @@ impl Upstream {
             prepared: false,
             finished: false,
             sent_at: None,
+            started_at: None,
+            ttft_ms: None,
         }
     }
 
@@ -221,6 +230,7 @@ impl Upstream {
         match self.prepare(&body, body_size) {
             Ok(()) => {
                 self.sent_at = Some(host::now().1);
+                self.started_at = self.sent_at;
                 Action::Continue
             }
             Err(err) => {
@@ -237,6 +247,7 @@ impl Upstream {
             return;
         };
         let elapsed_ms = u64::try_from(host::now().1.saturating_sub(sent_at) / 1_000_000).unwrap_or(u64::MAX);
+        self.ttft_ms = Some(elapsed_ms);
         self.shared.metrics.record(TIME_TO_FIRST_TOKEN_MS, &[("provider", provider), ("model", model)], elapsed_ms);
     }
 
@@ -256,6 +267,36 @@ impl Upstream {
             let usage = t.usage();
             metrics.add(TOKENS, &[("provider", provider), ("model", model), ("type", "input")], usage.input);
             metrics.add(TOKENS, &[("provider", provider), ("model", model), ("type", "output")], usage.output);
+        }
+        let usage = self.translator.as_ref().map(|t| t.usage()).unwrap_or_default();
+        let duration_us = self
+            .started_at
+            .map(|start| u64::try_from(host::now().1.saturating_sub(start) / 1_000).unwrap_or(u64::MAX));
+        if let Some(duration_us) = duration_us {
+            metrics.record(GEN_AI_REQUEST_DURATION_MS, &[("provider", provider), ("model", model), ("status", &status)], duration_us / 1_000);
+        }
+        if self.status.is_some_and(|s| (200..300).contains(&s)) {
+            metrics.record(GEN_AI_TOKEN_USAGE, &[("provider", provider), ("model", model), ("type", "input")], usage.input);
+            metrics.record(GEN_AI_TOKEN_USAGE, &[("provider", provider), ("model", model), ("type", "output")], usage.output);
+            if let (Some(total), Some(ttft_ms), true) = (duration_us, self.ttft_ms, usage.output > 0) {
+                let per_token = total.saturating_sub(ttft_ms.saturating_mul(1_000)) / usage.output;
+                metrics.record(GEN_AI_TIME_PER_OUTPUT_TOKEN_US, &[("provider", provider), ("model", model)], per_token);
+            }
+        }
+        // Filter state `wasm.ai_gateway.*` for the JSON access log (envoy/render.py): on Envoy 1.40
+        // it lands on the downstream request's stream info, so the last attempt's values win.
+        let ttft = self.ttft_ms.map(|v| v.to_string()).unwrap_or_default();
+        let (input, output) = (usage.input.to_string(), usage.output.to_string());
+        for (key, value) in [
+            ("ai_gateway.provider", provider),
+            ("ai_gateway.model", model),
+            ("ai_gateway.input_tokens", input.as_str()),
+            ("ai_gateway.output_tokens", output.as_str()),
+            ("ai_gateway.ttft_ms", ttft.as_str()),
+        ] {
+            if !host::set_property(&[key], value.as_bytes()) {
+                log::debug!("could not set filter state {key}");
+            }
         }
     }
 }
