@@ -212,6 +212,12 @@ pub struct KeySpec {
     pub expires_at: Option<u64>,
     #[serde(default = "active")]
     pub status: KeyStatus,
+    /// Requests per minute (ADR 0008); absent: unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u64>,
+    /// Tokens per minute, input plus output; absent: unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u64>,
 }
 
 fn active() -> KeyStatus {
@@ -235,6 +241,13 @@ impl KeySpec {
         }
         if creating && self.expires_at.is_some_and(|t| t <= now_unix()) {
             return Err(ApiError::field("expires_at", "expires_at must be in the future (Unix seconds)"));
+        }
+        // Zero would refuse every request; revoking the key says that more clearly.
+        if self.rpm == Some(0) {
+            return Err(ApiError::field("rpm", "rpm must be at least 1 (omit it for no limit)"));
+        }
+        if self.tpm == Some(0) {
+            return Err(ApiError::field("tpm", "tpm must be at least 1 (omit it for no limit)"));
         }
         if creating && self.status != KeyStatus::Active {
             return Err(ApiError::field("status", "a new key is active"));

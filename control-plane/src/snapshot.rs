@@ -89,6 +89,8 @@ fn virtual_key(rec: &Record) -> Option<VirtualKey> {
         allowed_models: spec.allowed_models,
         expires_at: spec.expires_at,
         status: spec.status,
+        rpm: spec.rpm,
+        tpm: spec.tpm,
     })
 }
 

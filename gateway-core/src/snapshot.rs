@@ -57,6 +57,12 @@ pub struct VirtualKey {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
     pub status: KeyStatus,
+    /// Requests per minute this key may make (ADR 0008); absent: unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u64>,
+    /// Tokens per minute (input + output) this key may use; absent: unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u64>,
 }
 
 /// Whether a key may still be used.
@@ -71,6 +77,11 @@ impl VirtualKey {
     /// True when `model` is in the allow list or the list contains `"*"`.
     pub fn allows_model(&self, model: &str) -> bool {
         self.allowed_models.iter().any(|m| m == "*" || m == model)
+    }
+
+    /// This key's rate limits.
+    pub fn limits(&self) -> crate::ratelimit::Limits {
+        crate::ratelimit::Limits { rpm: self.rpm, tpm: self.tpm }
     }
 }
 
@@ -176,6 +187,8 @@ mod tests {
             allowed_models: models.iter().map(|m| m.to_string()).collect(),
             expires_at,
             status,
+            rpm: None,
+            tpm: None,
         }
     }
 
