@@ -30,6 +30,8 @@ pub struct Downstream {
     key_hash: Option<String>,
     /// [`translate::FORWARDABLE_CLIENT_HEADERS`] the client sent, captured with the other headers.
     client_headers: Vec<(String, String)>,
+    /// `Retry-After` and `x-ratelimit-*` for a rate-limit refusal (ADR 0008).
+    rl_headers: Vec<(&'static str, String)>,
     phase: Phase,
 }
 
@@ -43,7 +45,7 @@ enum Phase {
 
 impl Downstream {
     pub fn new(shared: Rc<Shared>, random: u64) -> Self {
-        Downstream { shared, random, api: None, error_shape: ErrorShape::OpenAi, reshape_status: None, key_hash: None, client_headers: Vec::new(), phase: Phase::Waiting }
+        Downstream { shared, random, api: None, error_shape: ErrorShape::OpenAi, reshape_status: None, key_hash: None, client_headers: Vec::new(), rl_headers: Vec::new(), phase: Phase::Waiting }
     }
 
     /// With a pushed snapshot every request needs a virtual key. Refuses missing, unknown,
@@ -124,7 +126,33 @@ impl Downstream {
             ErrorShape::OpenAi => err.to_openai_body(),
             ErrorShape::Anthropic => err.to_anthropic_body(),
         };
-        host::send_json_error(err.status(), &body);
+        if self.rl_headers.is_empty() {
+            host::send_json_error(err.status(), &body);
+        } else {
+            crate::ratelimit::send_json_error_with_headers(err.status(), &body, &self.rl_headers);
+        }
+    }
+
+    /// Counts the request against the virtual key's rpm/tpm (ADR 0008); keys without limits
+    /// never touch shared data.
+    fn enforce_rate_limit(&mut self) -> Result<(), GatewayError> {
+        let (Some(hash), Some(keys)) = (self.key_hash.as_deref(), self.shared.keys.as_ref()) else {
+            return Ok(());
+        };
+        let now = host::now().0;
+        let Some(limits) = keys.get(hash).map(|k| k.limits()) else {
+            return Ok(());
+        };
+        if limits.is_unlimited() {
+            return Ok(());
+        }
+        match crate::ratelimit::admit(&format!("key:{hash}"), limits, now) {
+            Ok(_) => Ok(()),
+            Err((err, headers)) => {
+                self.rl_headers = headers;
+                Err(err)
+            }
+        }
     }
 
     fn too_large(&self) -> GatewayError {
@@ -140,6 +168,7 @@ impl Downstream {
         let facts = translate::inspect(api, body)?;
         // Before route selection, so a key cannot probe which models exist.
         self.authorize_model(&facts.model)?;
+        self.enforce_rate_limit()?;
         let selection = self.shared.table.select(&facts.model, self.random)?;
         let info = RequestInfo {
             model: facts.model.clone(),

@@ -13,6 +13,7 @@ pub mod host;
 pub mod jwt;
 pub mod metrics;
 pub mod proto;
+pub mod ratelimit;
 pub mod service;
 pub mod snapshot;
 pub mod state;

@@ -267,6 +267,10 @@ impl Upstream {
             let usage = t.usage();
             metrics.add(TOKENS, &[("provider", provider), ("model", model), ("type", "input")], usage.input);
             metrics.add(TOKENS, &[("provider", provider), ("model", model), ("type", "output")], usage.output);
+            // TPM counts what the provider reported (ADR 0008); only limited callers have a counter.
+            if let Some(caller) = host::property_string(&[crate::jwt::CALLER_KEY]) {
+                crate::ratelimit::add_tokens(&caller, usage.input.saturating_add(usage.output), host::now().0);
+            }
         }
         let usage = self.translator.as_ref().map(|t| t.usage()).unwrap_or_default();
         let duration_us = self

@@ -148,6 +148,11 @@ impl KeyIndex {
         self.keys.is_empty()
     }
 
+    /// The key with this hash, whatever its status.
+    pub fn get(&self, hash_hex: &str) -> Option<&VirtualKey> {
+        self.by_hash.get(hash_hex).and_then(|&i| self.keys.get(i))
+    }
+
     /// Decides whether the key with this hash may call `model` at `now_unix` (seconds).
     pub fn authorize(&self, hash_hex: &str, model: &str, now_unix: u64) -> Result<&VirtualKey, KeyDenied> {
         let key = self.by_hash.get(hash_hex).and_then(|&i| self.keys.get(i)).ok_or(KeyDenied::Unknown)?;

@@ -1,0 +1,84 @@
+//! Per-caller rate-limit counters in shared data, updated with CAS so they are exact across the
+//! worker VMs of one Envoy (ADR 0008). The decision itself is `gateway_core::ratelimit`.
+
+use gateway_core::error::{ErrorKind, GatewayError};
+use gateway_core::ratelimit::{self, Counter, Decision, LimitStatus, Limits};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{MapType, Status};
+
+use crate::host;
+
+/// Shared-data key prefix; the caller (`key:<hash>` or `jwt:<client_id>`) follows.
+const PREFIX: &str = "ai_gateway.rl.";
+/// CAS attempts before giving up; each loss means another worker just wrote, so a few suffice.
+const ATTEMPTS: usize = 8;
+
+fn key(caller: &str) -> String {
+    format!("{PREFIX}{caller}")
+}
+
+/// Counts one request against `caller`'s limits. `Err` carries the 429 (or a 500 when shared
+/// data fails) and the headers to send with it.
+pub fn admit(caller: &str, limits: Limits, now_unix: u64) -> Result<LimitStatus, (GatewayError, Vec<(&'static str, String)>)> {
+    let key = key(caller);
+    for _ in 0..ATTEMPTS {
+        // A missing key reads as (None, None): the write below is then unconditional, the one
+        // race ADR 0008 accepts (first request of a caller on two workers at once).
+        let (value, cas) = hostcalls::get_shared_data(&key).map_err(|_| (unavailable(), Vec::new()))?;
+        let stored = value.as_deref().and_then(Counter::decode);
+        match ratelimit::check(now_unix, stored, limits) {
+            Decision::Deny { retry_after_secs, status, exhausted } => {
+                let mut headers = status.headers();
+                headers.push(("retry-after", retry_after_secs.to_string()));
+                return Err((ratelimit::rate_limited_error(exhausted, &status), headers));
+            }
+            Decision::Allow { next, status } => match hostcalls::set_shared_data(&key, Some(&next.encode()), cas) {
+                Ok(()) => return Ok(status),
+                Err(Status::CasMismatch) => continue,
+                Err(_) => return Err((unavailable(), Vec::new())),
+            },
+        }
+    }
+    // Refusing is the safe side: admitting unchecked could break the limit.
+    let err = GatewayError::new(ErrorKind::RateLimited, "Too many concurrent requests for this caller; retry shortly.")
+        .with_code("rate_limit_exceeded");
+    Err((err, vec![("retry-after", "1".to_owned())]))
+}
+
+fn unavailable() -> GatewayError {
+    GatewayError::new(ErrorKind::Internal, "rate-limit state unavailable")
+}
+
+/// Adds a finished response's tokens to `caller`'s window, if the caller is rate limited (only
+/// limited callers have a counter). Best effort: a lost update is logged.
+pub fn add_tokens(caller: &str, tokens: u64, now_unix: u64) {
+    if tokens == 0 {
+        return;
+    }
+    let key = key(caller);
+    for _ in 0..ATTEMPTS {
+        let Ok((Some(value), cas)) = hostcalls::get_shared_data(&key) else {
+            return;
+        };
+        let next = ratelimit::add_tokens(now_unix, Counter::decode(&value), tokens);
+        match hostcalls::set_shared_data(&key, Some(&next.encode()), cas) {
+            Ok(()) => return,
+            Err(Status::CasMismatch) => continue,
+            Err(status) => {
+                log::warn!("could not add tokens to a rate-limit counter: {status:?}");
+                return;
+            }
+        }
+    }
+    log::warn!("could not add tokens to a rate-limit counter: CAS kept failing");
+}
+
+/// Sends a JSON local reply with extra headers (`Retry-After`, `x-ratelimit-*`).
+pub fn send_json_error_with_headers(status: u16, body: &[u8], extra: &[(&'static str, String)]) {
+    host::set_header(MapType::HttpRequestHeaders, crate::LOCAL_REPLY_MARKER, "1");
+    let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
+    headers.extend(extra.iter().map(|(n, v)| (*n, v.as_str())));
+    if hostcalls::send_http_response(u32::from(status), headers, Some(body)).is_err() {
+        log::error!("could not send local reply {status}");
+    }
+}
