@@ -359,7 +359,7 @@ impl PassthroughResponse {
 impl ResponseTranslator for PassthroughResponse {
     fn on_headers(&mut self, status: u16, content_type: Option<&str>) -> BodyMode {
         self.status = status;
-        self.claims_json = content_type.map_or(true, |c| c.to_ascii_lowercase().contains("json"));
+        self.claims_json = content_type.is_none_or(|c| c.to_ascii_lowercase().contains("json"));
         let is_stream = content_type.map(|c| c.starts_with("text/event-stream")).unwrap_or(false);
         if (200..300).contains(&status) && is_stream {
             BodyMode::Streaming
