@@ -19,6 +19,25 @@ pub mod openai_to_anthropic;
 pub mod openai_to_bedrock;
 pub mod openai_to_gemini;
 
+/// How a translated response is passed on: streamed only when the provider streams a success,
+/// since errors come as one JSON body even on streaming requests (as with OpenAI itself).
+fn translated_body_mode(status: u16, content_type: Option<&str>, stream_type: &str) -> BodyMode {
+    let is_stream = content_type.is_some_and(|c| c.trim_start().starts_with(stream_type));
+    if (200..300).contains(&status) && is_stream {
+        BodyMode::Streaming
+    } else {
+        BodyMode::Buffered
+    }
+}
+
+/// What the client is told a translated response is: SSE when streamed, JSON otherwise.
+fn translated_content_type(mode: BodyMode) -> &'static str {
+    match mode {
+        BodyMode::Streaming => "text/event-stream",
+        BodyMode::Buffered => "application/json",
+    }
+}
+
 /// The API a client called the gateway with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientApi {

@@ -149,16 +149,12 @@ impl BedrockResponse {
 impl ResponseTranslator for BedrockResponse {
     fn on_headers(&mut self, status: u16, content_type: Option<&str>) -> BodyMode {
         self.status = status;
-        let is_stream = content_type.is_some_and(|c| c.trim_start().starts_with(EVENT_STREAM_CONTENT_TYPE));
-        self.mode = if (200..300).contains(&status) && is_stream { BodyMode::Streaming } else { BodyMode::Buffered };
+        self.mode = super::translated_body_mode(status, content_type, EVENT_STREAM_CONTENT_TYPE);
         self.mode
     }
 
     fn content_type(&self) -> Option<&'static str> {
-        Some(match self.mode {
-            BodyMode::Streaming => "text/event-stream",
-            BodyMode::Buffered => "application/json",
-        })
+        Some(super::translated_content_type(self.mode))
     }
 
     fn wanted_response_header(&self) -> Option<&'static str> {

@@ -124,16 +124,12 @@ impl GeminiResponse {
 impl ResponseTranslator for GeminiResponse {
     fn on_headers(&mut self, status: u16, content_type: Option<&str>) -> BodyMode {
         self.status = status;
-        let is_stream = content_type.is_some_and(|c| c.trim_start().starts_with("text/event-stream"));
-        self.mode = if (200..300).contains(&status) && is_stream { BodyMode::Streaming } else { BodyMode::Buffered };
+        self.mode = super::translated_body_mode(status, content_type, "text/event-stream");
         self.mode
     }
 
     fn content_type(&self) -> Option<&'static str> {
-        Some(match self.mode {
-            BodyMode::Streaming => "text/event-stream",
-            BodyMode::Buffered => "application/json",
-        })
+        Some(super::translated_content_type(self.mode))
     }
 
     fn translate_body(&mut self, body: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
