@@ -287,8 +287,12 @@ impl Upstream {
                 metrics.record(GEN_AI_TIME_PER_OUTPUT_TOKEN_US, &[("provider", provider), ("model", model)], per_token);
             }
         }
-        // Filter state `wasm.ai_gateway.*` for the JSON access log (envoy/render.py): on Envoy 1.40
-        // it lands on the downstream request's stream info, so the last attempt's values win.
+        self.publish_access_log(provider, model, usage);
+    }
+
+    /// Filter state `wasm.ai_gateway.*` for the JSON access log (envoy/render.py): on Envoy 1.40
+    /// it lands on the downstream request's stream info, so the last attempt's values win.
+    fn publish_access_log(&self, provider: &str, model: &str, usage: gateway_core::TokenUsage) {
         let ttft = self.ttft_ms.map(|v| v.to_string()).unwrap_or_default();
         let (input, output) = (usage.input.to_string(), usage.output.to_string());
         for (key, value) in [
@@ -415,6 +419,13 @@ impl HttpContext for Upstream {
                 }
                 if !out.is_empty() && self.status.is_some_and(|s| (200..300).contains(&s)) {
                     self.first_bytes();
+                }
+                // A client may hang up as soon as it reads the stream's last event, before the
+                // upstream's end arrives and `finish` runs; the access log must have the totals then.
+                if out.ends_with(b"data: [DONE]\n\n") || out.windows(19).any(|w| w == b"event: message_stop") {
+                    if let (Some(provider), Some(model), Some(t)) = (&self.provider, &self.target_model, &self.translator) {
+                        self.publish_access_log(provider, model, t.usage());
+                    }
                 }
                 if end_of_stream {
                     self.finish();
