@@ -91,6 +91,8 @@ fn virtual_key(rec: &Record) -> Option<VirtualKey> {
         status: spec.status,
         rpm: spec.rpm,
         tpm: spec.tpm,
+        // Budgets on keys arrive with the usage-accounting work (issue 6).
+        budget: None,
     })
 }
 
@@ -221,6 +223,7 @@ impl View {
             defaults: Defaults::default(),
             // JWT policy belongs with Envoy's jwt_authn, in the bootstrap (ADR 0004).
             auth: Default::default(),
+            prices: Vec::new(),
         };
         if let Err(e) = RoutingTable::new(config.clone()) {
             warnings.push(format!("snapshot does not validate: {e}"));

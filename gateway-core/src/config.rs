@@ -19,6 +19,10 @@ pub struct GatewayConfig {
     /// JWT callers and their model policy (Envoy's `jwt_authn` verifies the tokens).
     #[serde(default, skip_serializing_if = "crate::jwt::AuthConfig::is_empty")]
     pub auth: crate::jwt::AuthConfig,
+    /// USD per million tokens per provider model; turns usage into cost for budgets, access
+    /// logs and usage reports. Unpriced models cost 0.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prices: Vec<crate::pricing::PriceConfig>,
 }
 
 /// One upstream provider account: which API it speaks, which Envoy cluster reaches it, how to

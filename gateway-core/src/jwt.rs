@@ -46,6 +46,24 @@ pub struct JwtConfig {
     /// `client_id` → models, replacing the scope policy for that client.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub clients: BTreeMap<String, Vec<String>>,
+    /// `client_id` → rate limits and budget (`"*"`: every client without its own entry).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub limits: BTreeMap<String, CallerLimits>,
+}
+
+/// Rate limits and budget of one JWT client, as configured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallerLimits {
+    /// Requests per minute; absent: unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u64>,
+    /// Tokens per minute (input + output); absent: unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u64>,
+    /// Spending cap; absent: unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<crate::pricing::Budget>,
 }
 
 /// The JSON Web Key Set: inline (tests, local runs) or fetched by Envoy from a URL (Cognito:
@@ -92,6 +110,11 @@ impl JwtCaller {
 }
 
 impl JwtConfig {
+    /// The limits of `client_id`: its own entry, else the `"*"` entry, else none.
+    pub fn limits_for(&self, client_id: &str) -> Option<&CallerLimits> {
+        self.limits.get(client_id).or_else(|| self.limits.get("*"))
+    }
+
     /// 401 when the client is not on the allow list (same message as any bad credential).
     pub fn authenticate(&self, caller: &JwtCaller) -> Result<(), GatewayError> {
         if self.client_ids.is_empty() || self.client_ids.iter().any(|c| c == &caller.client_id) {

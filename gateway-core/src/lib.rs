@@ -7,6 +7,7 @@ pub mod aws;
 pub mod config;
 pub mod error;
 pub mod jwt;
+pub mod pricing;
 pub mod ratelimit;
 pub mod routing;
 pub mod snapshot;

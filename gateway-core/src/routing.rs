@@ -24,6 +24,10 @@ pub enum ConfigError {
     InvalidPolicy { route: String, reason: String },
     #[error("route '{route}' target on provider '{provider}': {reason}")]
     InvalidTarget { route: String, provider: String, reason: String },
+    #[error("prices: {0}")]
+    InvalidPrice(#[from] crate::pricing::PriceError),
+    #[error("auth.jwt.limits['{client}']: {reason}")]
+    InvalidCallerLimits { client: String, reason: String },
 }
 
 /// Validated, indexed configuration, built once per snapshot and shared by every request.
@@ -32,6 +36,7 @@ pub struct RoutingTable {
     config: GatewayConfig,
     providers: HashMap<String, usize>,
     routes: HashMap<String, usize>,
+    prices: crate::pricing::PriceTable,
 }
 
 /// The target chosen for one request.
@@ -78,7 +83,24 @@ impl RoutingTable {
                 }
             }
         }
-        Ok(RoutingTable { config, providers, routes })
+        let prices = crate::pricing::PriceTable::new(&config.prices)?;
+        if let Some(jwt) = &config.auth.jwt {
+            for (client, limits) in &jwt.limits {
+                let invalid = |reason: &str| ConfigError::InvalidCallerLimits { client: client.clone(), reason: reason.to_owned() };
+                if limits.rpm == Some(0) || limits.tpm == Some(0) {
+                    return Err(invalid("rpm and tpm must be positive when set"));
+                }
+                if let Some(budget) = &limits.budget {
+                    budget.limit_pusd().map_err(|e| invalid(&e.to_string()))?;
+                }
+            }
+        }
+        Ok(RoutingTable { config, providers, routes, prices })
+    }
+
+    /// The price table from `config.prices`, validated.
+    pub fn prices(&self) -> &crate::pricing::PriceTable {
+        &self.prices
     }
 
     pub fn config(&self) -> &GatewayConfig {
@@ -263,5 +285,41 @@ mod tests {
         assert!(matches!(load(bad_version, "d"), Err(ConfigError::InvalidProvider { .. })));
         let v1 = r#"{"name":"p","kind":"azure_openai","cluster":"c","settings":{"azure":{"url_form":"v1"}}}"#;
         assert!(load(v1, "any/model name").is_ok());
+    }
+}
+
+#[cfg(test)]
+mod pricing_tests {
+    use super::*;
+
+    fn config(extra: &str) -> Result<RoutingTable, ConfigError> {
+        let json = format!(
+            r#"{{"providers":[{{"name":"p","kind":"openai","cluster":"c"}}],
+                "routes":[{{"model":"m","targets":[{{"provider":"p","model":"gpt"}}]}}]{extra}}}"#
+        );
+        RoutingTable::new(GatewayConfig::from_json(json.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn prices_load_with_the_config_and_bad_ones_refuse_it() {
+        let table = config(r#","prices":[{"provider":"p","model":"gpt","input_per_mtok":1,"output_per_mtok":2}]"#).unwrap();
+        assert_eq!(table.prices().get("p", "gpt").map(|p| p.output), Some(2_000_000));
+        let bad = config(r#","prices":[{"provider":"p","model":"gpt","input_per_mtok":-1,"output_per_mtok":2}]"#);
+        assert!(matches!(bad, Err(ConfigError::InvalidPrice(_))));
+    }
+
+    #[test]
+    fn jwt_client_limits_are_validated_and_star_is_the_fallback() {
+        let auth = |limits: &str| {
+            format!(
+                r#","auth":{{"jwt":{{"issuer":"i","jwks":{{"local":"{{}}"}},"limits":{limits}}}}}"#
+            )
+        };
+        let table = config(&auth(r#"{"*":{"rpm":5},"batch":{"tpm":100,"budget":{"limit_usd":2.5,"period":"day"}}}"#)).unwrap();
+        let jwt = table.config().auth.jwt.as_ref().unwrap();
+        assert_eq!(jwt.limits_for("batch").and_then(|l| l.tpm), Some(100));
+        assert_eq!(jwt.limits_for("other").and_then(|l| l.rpm), Some(5));
+        assert!(config(&auth(r#"{"x":{"rpm":0}}"#)).is_err());
+        assert!(config(&auth(r#"{"x":{"budget":{"limit_usd":-3}}}"#)).is_err());
     }
 }

@@ -63,6 +63,9 @@ pub struct VirtualKey {
     /// Tokens per minute (input + output) this key may use; absent: unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpm: Option<u64>,
+    /// Spending cap per UTC day or month; absent: unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<crate::pricing::BudgetLimit>,
 }
 
 /// Whether a key may still be used.
@@ -194,6 +197,7 @@ mod tests {
             status,
             rpm: None,
             tpm: None,
+            budget: None,
         }
     }
 
