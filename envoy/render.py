@@ -73,6 +73,42 @@ REQUEST_LOG_FIELDS = {
     "input_tokens": "%FILTER_STATE(wasm.ai_gateway.input_tokens:PLAIN)%",
     "output_tokens": "%FILTER_STATE(wasm.ai_gateway.output_tokens:PLAIN)%",
     "time_to_first_token_ms": "%FILTER_STATE(wasm.ai_gateway.ttft_ms:PLAIN)%",
+    # Set by the filter where it knows them: cost of the last attempt in USD (price table), and
+    # who called (`jwt:<client_id>` or `key:<sha-256 of the virtual key>`, never the key itself).
+    "cost_usd": "%FILTER_STATE(wasm.ai_gateway.cost_usd:PLAIN)%",
+    "caller": "%FILTER_STATE(wasm.ai_gateway.caller:PLAIN)%",
+}
+# Per-request text line with --access-log-format text (the format before JSON became the default).
+REQUEST_LOG_TEXT = (
+    "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%\" %RESPONSE_CODE% %RESPONSE_FLAGS% "
+    "%BYTES_RECEIVED% %BYTES_SENT% %DURATION%ms cluster=%UPSTREAM_CLUSTER% "
+    "provider=%RESP(X-AI-GATEWAY-PROVIDER)% model=%RESP(X-AI-GATEWAY-MODEL)% attempts=%UPSTREAM_REQUEST_ATTEMPT_COUNT%\n"
+)
+
+# Tracing (--otlp): Envoy's OpenTelemetry tracer, one server span per request.
+OTLP_CLUSTER = "ai_gateway_otlp"
+TRACE_SERVICE_NAME = "ai-gateway"
+# Span attributes (OpenTelemetry GenAI semantic conventions) as formatter-valued custom tags
+# (`CustomTag.value`, Envoy 1.40). Measured here (docs/operations.md, Tracing): Envoy evaluates
+# them when the span finishes, after the last response byte, so they see the filter state the
+# upstream filter sets when an attempt ends; an unset key leaves the attribute out; every value
+# is a string attribute. The caller is deliberately not on the span (traces leave the account's
+# log retention and access rules). gen_ai.operation.name comes from the path (CEL), the rest
+# from the filter's state; the provider is the gateway's provider name, the model the one asked
+# of the provider.
+# At the span's end `request.path` is the provider's path of the last attempt (the upstream filter
+# rewrites the shared header map): every embeddings path, ours or a provider's, names "embed".
+GEN_AI_OPERATION = "%CEL(request.path.contains('embed') ? 'embeddings' : 'chat')%"
+SPAN_TAGS = {
+    "gen_ai.operation.name": GEN_AI_OPERATION,
+    "gen_ai.provider.name": "%FILTER_STATE(wasm.ai_gateway.provider:PLAIN)%",
+    "gen_ai.request.model": "%FILTER_STATE(wasm.ai_gateway.model:PLAIN)%",
+    "gen_ai.response.model": "%FILTER_STATE(wasm.ai_gateway.response_model:PLAIN)%",
+    "gen_ai.usage.input_tokens": "%FILTER_STATE(wasm.ai_gateway.input_tokens:PLAIN)%",
+    "gen_ai.usage.output_tokens": "%FILTER_STATE(wasm.ai_gateway.output_tokens:PLAIN)%",
+    "ai_gateway.attempts": "%UPSTREAM_REQUEST_ATTEMPT_COUNT%",
+    "ai_gateway.time_to_first_token_ms": "%FILTER_STATE(wasm.ai_gateway.ttft_ms:PLAIN)%",
+    "ai_gateway.cost_usd": "%FILTER_STATE(wasm.ai_gateway.cost_usd:PLAIN)%",
 }
 
 ROUTE_TIMEOUT = "300s"
@@ -225,6 +261,54 @@ def control_plane_cluster(url: str) -> dict:
             }
         },
     }
+
+
+def otlp_tracing(url: str, sample_percent: float) -> tuple[dict, dict]:
+    """HCM `tracing` with Envoy's OpenTelemetry tracer exporting OTLP/HTTP to `url`, and its cluster.
+
+    `url` is `http://host:port` (the collector's OTLP/HTTP receiver; `/v1/traces` is appended)
+    or a full `http://host:port/path`. Plain HTTP only: the collector is a sidecar on loopback.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname or parts.query or parts.fragment or parts.username:
+        raise RenderError(f"--otlp expects http://host:port[/path] (OTLP/HTTP, e.g. http://127.0.0.1:4318), got {url!r}")
+    try:
+        port = parts.port or 80
+    except ValueError as e:
+        raise RenderError(f"--otlp: {e}") from e
+    if not 0 <= sample_percent <= 100:
+        raise RenderError(f"--trace-sample-percent must be within 0..100, got {sample_percent}")
+    host = parts.hostname
+    path = parts.path if parts.path not in ("", "/") else "/v1/traces"
+    cluster = {
+        "name": OTLP_CLUSTER,
+        "type": "STRICT_DNS" if is_ip(host) else "LOGICAL_DNS",
+        "connect_timeout": "1s",
+        "dns_lookup_family": "V4_PREFERRED",
+        "load_assignment": {
+            "cluster_name": OTLP_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}]}],
+        },
+    }
+    tracing = {
+        "provider": {
+            "name": "envoy.tracers.opentelemetry",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+                "service_name": TRACE_SERVICE_NAME,
+                "http_service": {
+                    "http_uri": {"uri": f"http://{parts.netloc}{path}", "cluster": OTLP_CLUSTER, "timeout": "2s"},
+                },
+            },
+        },
+        "random_sampling": {"value": sample_percent},
+        "operation": f"{GEN_AI_OPERATION} %FILTER_STATE(wasm.ai_gateway.model:PLAIN)%",
+        # Envoy would otherwise add traceparent/tracestate to the provider request: the
+        # gateway's trace ids are not the provider's business (and Bedrock signs its headers).
+        "no_context_propagation": True,
+        "custom_tags": [{"tag": tag, "value": value} for tag, value in SPAN_TAGS.items()],
+    }
+    return tracing, cluster
 
 
 def watch_service(wasm_path: str, env_keys: list[str], token_env: str, node_id: str) -> dict:
@@ -503,7 +587,9 @@ def render(
     control_plane: str | None = None,
     watch_token_env: str = DEFAULT_WATCH_TOKEN_ENV,
     node_id: str = "ai-gateway",
-    access_log_format: str = "text",
+    access_log_format: str = "json",
+    otlp: str | None = None,
+    trace_sample_percent: float = 100.0,
 ) -> dict:
     """The bootstrap as a dict. Raises RenderError on inconsistent inputs.
 
@@ -532,6 +618,10 @@ def render(
         raise RenderError(f"--cluster given for cluster(s) no provider uses: {', '.join(unused)}")
     if CONTROL_PLANE_CLUSTER in upstreams:
         raise RenderError(f"cluster name {CONTROL_PLANE_CLUSTER} is reserved for the control plane")
+    if OTLP_CLUSTER in upstreams:
+        raise RenderError(f"cluster name {OTLP_CLUSTER} is reserved for the trace exporter")
+    if access_log_format not in ("json", "text"):
+        raise RenderError(f"access log format must be json or text, got {access_log_format!r}")
     if control_plane:
         if not watch_token_env.replace("_", "").isalnum():
             raise RenderError(f"--watch-token-env must be an environment variable name, got {watch_token_env!r}")
@@ -655,11 +745,7 @@ def render(
                     "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
                     "path": access_log,
                     "log_format": {"json_format": REQUEST_LOG_FIELDS} if access_log_format == "json" else {
-                        "text_format_source": {
-                            "inline_string": "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%\" %RESPONSE_CODE% %RESPONSE_FLAGS% "
-                            "%BYTES_RECEIVED% %BYTES_SENT% %DURATION%ms cluster=%UPSTREAM_CLUSTER% "
-                            "provider=%RESP(X-AI-GATEWAY-PROVIDER)% model=%RESP(X-AI-GATEWAY-MODEL)% attempts=%UPSTREAM_REQUEST_ATTEMPT_COUNT%\n"
-                        }
+                        "text_format_source": {"inline_string": REQUEST_LOG_TEXT}
                     },
                 },
             }
@@ -701,6 +787,10 @@ def render(
             c["outlier_detection"] = outlier_detection(*health[c["name"]])
     if jwks_cluster:
         bootstrap["static_resources"]["clusters"].append(jwks_cluster)
+    if otlp:
+        tracing, otlp_cluster = otlp_tracing(otlp, trace_sample_percent)
+        hcm["tracing"] = tracing
+        bootstrap["static_resources"]["clusters"].append(otlp_cluster)
     if control_plane:
         bootstrap["static_resources"]["clusters"].append(control_plane_cluster(control_plane))
         bootstrap["bootstrap_extensions"] = [watch_service(absolute_wasm, env_keys, watch_token_env, node_id)]
@@ -729,9 +819,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--ca-file", default=None, help="CA bundle for https upstreams (default: system bundle)")
     parser.add_argument("--access-log", default=None, help="write an access log to this path (e.g. /dev/stdout)")
-    parser.add_argument("--access-log-format", choices=("text", "json"), default="text",
-                        help="per-request access log format (default text, which terraform's Logs Insights queries parse); "
+    parser.add_argument("--access-log-format", choices=("json", "text"), default="json",
+                        help="per-request access log format (default json, which terraform's Logs Insights queries read); "
                              "the per-attempt log is always JSON")
+    parser.add_argument("--otlp", default=None, metavar="URL",
+                        help="export a trace span per request (OTLP/HTTP) to this collector, e.g. http://127.0.0.1:4318")
+    parser.add_argument("--trace-sample-percent", type=float, default=100.0,
+                        help="percent of requests traced with --otlp (default 100)")
     parser.add_argument("--route-timeout", default=ROUTE_TIMEOUT,
                         help=f"route timeout, whole response included (default {ROUTE_TIMEOUT}); e.g. 2s in tests")
     parser.add_argument("--control-plane", default=None, metavar="URL",
@@ -759,7 +853,8 @@ def main(argv: list[str] | None = None) -> int:
         bootstrap = render(config, args.wasm, args.port, args.admin_port, upstreams, args.ca_file or default_ca_file(), args.access_log,
                            args.route_timeout, control_plane=args.control_plane,
                            watch_token_env=args.watch_token_env, node_id=args.node_id,
-                           access_log_format=args.access_log_format)
+                           access_log_format=args.access_log_format, otlp=args.otlp,
+                           trace_sample_percent=args.trace_sample_percent)
     except (OSError, json.JSONDecodeError, RenderError) as e:
         print(f"render.py: {e}", file=sys.stderr)
         return 2

@@ -157,7 +157,8 @@ def envoy_binary() -> Path:
 
 def render_envoy(gateway_config: Path, clusters: dict[str, str], listen_port: int, admin_port: int,
                  wasm: Path, out: Path, route_timeout: str | None = None,
-                 control_plane: str | None = None, access_log: Path | None = None) -> Path:
+                 control_plane: str | None = None, access_log: Path | None = None,
+                 render_args: list[str] | None = None) -> Path:
     """Renders the Envoy bootstrap for a gateway config with envoy/render.py.
 
     With `control_plane` (gRPC URL) Envoy watches it, presenting the token in its environment
@@ -175,6 +176,7 @@ def render_envoy(gateway_config: Path, clusters: dict[str, str], listen_port: in
         argv += ["--control-plane", control_plane, "--watch-token-env", WATCH_TOKEN_ENV]
     if access_log:
         argv += ["--access-log", str(access_log), "--access-log-format", "json"]
+    argv += render_args or []  # e.g. ["--otlp", "http://127.0.0.1:4318"]
     result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
         raise RuntimeError(f"envoy/render.py failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
@@ -312,7 +314,8 @@ def start_stack(workdir: Path, gateway_config: dict[str, Any], replay_clusters: 
                 wasm: Path = DEFAULT_WASM, fixtures: Path = DEFAULT_FIXTURES, chunk_delay: float = 0.01,
                 replay_keys: dict[str, str] | None = None, concurrency: int = 2,
                 log_level: str = "warning", route_timeout: str | None = None,
-                control_plane: str | None = None, access_log: Path | None = None) -> Stack:
+                control_plane: str | None = None, access_log: Path | None = None,
+                render_args: list[str] | None = None) -> Stack:
     """Replay upstream on a free port, Envoy rendered for `gateway_config` in front of it.
 
     `replay_clusters` name the Envoy clusters that point at the replay server; `extra_clusters`
@@ -338,7 +341,8 @@ def start_stack(workdir: Path, gateway_config: dict[str, Any], replay_clusters: 
         for _ in range(3):
             port, admin_port = free_port(), free_port()
             bootstrap = render_envoy(config_path, clusters, port, admin_port, wasm, workdir / "envoy.yaml",
-                                     route_timeout, control_plane=control_plane, access_log=access_log)
+                                     route_timeout, control_plane=control_plane, access_log=access_log,
+                                     render_args=render_args)
             try:
                 envoy = start_envoy(bootstrap, admin_port, workdir / "envoy.log", env=env,
                                     base_id=port, concurrency=concurrency, log_level=log_level)
@@ -437,7 +441,7 @@ def run_demo(args: argparse.Namespace) -> int:
     real_anthropic = bool(os.environ.get("ANTHROPIC_API_KEY"))
     config, real_clusters = demo_config(real_openai, real_anthropic)
     workdir = REPO / ".run"
-    for name in ("envoy.log", "replay.log"):
+    for name in ("envoy.log", "replay.log", "access.log"):
         with contextlib.suppress(FileNotFoundError):
             (workdir / name).unlink()
     replay_clusters = sorted({p["cluster"] for p in config["providers"] if p["cluster"].startswith("replay")})
@@ -455,7 +459,9 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         stack = start_stack(workdir, config, replay_clusters, real_clusters, envoy_env=envoy_env,
                             wasm=Path(args.wasm), fixtures=Path(args.fixtures), chunk_delay=0.05,
-                            log_level=args.log_level, control_plane=cp.grpc_url)
+                            log_level=args.log_level, control_plane=cp.grpc_url,
+                            render_args=["--otlp", args.otlp] if args.otlp else None,
+                            access_log=workdir / "access.log")
     except BaseException:
         cp.proc.stop()
         raise
@@ -498,7 +504,9 @@ print(r.choices[0].message.content, r.usage)
 EOF
 
 {_control_plane_help(cp, stack, cp_version)}
-Metrics: curl -sS --max-time 5 {stack.admin_url}/stats/prometheus | grep -E 'ai_gateway_(requests|tokens|rejected)'
+Metrics: curl -sS --max-time 5 {stack.admin_url}/stats/prometheus | grep -E '^(ai_gateway|gen_ai)_'
+Traces: {('OTLP/HTTP to ' + args.otlp) if args.otlp else 'off (./dev run --otlp http://127.0.0.1:4318 sends them to a local collector)'}
+Access log (JSON, one line per request and per attempt): {workdir / 'access.log'}
 Logs: {workdir / 'envoy.log'}, {workdir / 'replay.log'} and {workdir / 'control-plane.log'}
 Ctrl-C stops Envoy, the control plane and the replay server.""", flush=True)
         while all(p.alive() for p in stack.procs):
@@ -521,6 +529,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--wasm", default=str(DEFAULT_WASM))
     run.add_argument("--fixtures", default=os.environ.get("REPLAY_FIXTURES", str(DEFAULT_FIXTURES)))
     run.add_argument("--log-level", default="warning")
+    run.add_argument("--otlp", default=None, metavar="URL",
+                     help="send a trace span per request to this OTLP/HTTP collector (e.g. http://127.0.0.1:4318)")
     args = parser.parse_args(argv)
     if args.command == "run":
         try:

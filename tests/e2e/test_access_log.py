@@ -115,3 +115,63 @@ def test_streamed_attempt_log_and_gen_ai_metrics(logged, test_id):
     assert sample("gen_ai_client_token_usage_sum", type="input", **tokens) == pytest.approx(usage["prompt_tokens"], rel=0.06)
     assert sample("gen_ai_server_request_duration_ms_count", status="200", **tokens) == 1
     assert sample("gen_ai_server_time_per_output_token_us_count", **tokens) == 1
+
+
+def test_request_log_has_cost_and_caller_fields(logged, test_id):
+    """cost_usd and caller are in every request line; null when the filter knows none (no price
+    for the model, no authenticated caller on this stack)."""
+    running, log_path = logged
+    name = "openai/chat-basic.yaml"
+    before = len(log_lines(log_path, GPT_UPSTREAM, 0))
+    client = OpenAI(base_url=f"{running.base_url}/v1", api_key="client-key", max_retries=0, timeout=30)
+    client.chat.completions.create(model=GPT, messages=[{"role": "user", "content": "hi"}],
+                                   extra_headers=replay_headers(test_id, name))
+    lines = log_lines(log_path, GPT_UPSTREAM, before + 1)
+    assert len(lines) == before + 1, log_path.read_text(errors="replace")
+    line = lines[-1]
+    assert line["status"] == 200
+    assert "cost_usd" in line and "caller" in line
+    assert line["caller"] is None
+    assert line["cost_usd"] is None or float(line["cost_usd"]) >= 0
+    assert "client-key" not in log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def jwt_logged(tmp_path_factory: pytest.TempPathFactory):
+    """A stack with `auth.jwt` (jwt_authn + the filter's JWT policy) and a JSON access log."""
+    import shutil
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl command not found")
+    from test_jwt import ISSUER, KID, Signer
+    workdir = tmp_path_factory.mktemp("access-log-jwt")
+    log_path = workdir / "access.log"
+    signer = Signer(workdir / "issuer.pem", KID)
+    config = {
+        "version": 1,
+        "providers": [{"name": "openai-replay", "kind": "openai", "cluster": "replay_openai",
+                       "credential": {"env": "E2E_OPENAI_KEY"}}],
+        "routes": [{"model": GPT, "targets": [{"provider": "openai-replay", "model": GPT_UPSTREAM}]}],
+        "auth": {"jwt": {"issuer": ISSUER, "jwks": {"local": json.dumps({"keys": [signer.jwk]})},
+                         "client_ids": ["svc-log"], "scopes": {"gateway/all": ["*"]}}},
+    }
+    running = stack_mod.start_stack(
+        workdir, config, replay_clusters=["replay_openai"], envoy_env={"E2E_OPENAI_KEY": OPENAI_KEY},
+        wasm=WASM, fixtures=FIXTURES, chunk_delay=0.002, replay_keys={"openai": OPENAI_KEY}, concurrency=1,
+        access_log=log_path)
+    yield running, log_path, signer
+    running.stop()
+
+
+def test_request_log_names_the_jwt_caller_not_the_token(jwt_logged, test_id):
+    from test_jwt import cognito_claims
+    running, log_path, signer = jwt_logged
+    token = signer.token(cognito_claims("svc-log", "gateway/all"))
+    client = OpenAI(base_url=f"{running.base_url}/v1", api_key=token, max_retries=0, timeout=30)
+    client.chat.completions.create(model=GPT, messages=[{"role": "user", "content": "hi"}],
+                                   extra_headers=replay_headers(test_id, "openai/chat-basic.yaml"))
+    lines = log_lines(log_path, GPT_UPSTREAM, 1)
+    assert len(lines) == 1, log_path.read_text(errors="replace")
+    assert lines[0]["caller"] == "jwt:svc-log"
+    assert lines[0]["status"] == 200 and lines[0]["provider"] == "openai-replay"
+    text = log_path.read_text(errors="replace")
+    assert token not in text and token.split(".")[2] not in text
