@@ -33,6 +33,10 @@ IMAGE_CA = "/etc/ssl/certs/ca-certificates.crt"
 CONTROL_PLANE = "http://control-plane.ai-gateway.internal:8091"
 GATEWAY_CONFIG = ROOT / "ops" / "envoy" / "gateway.json"
 UPSTREAMS = {"openai": "https://api.openai.com", "anthropic": "https://api.anthropic.com"}
+# The ADOT sidecar's OTLP/HTTP receiver (deploy/otel-collector.yaml), and the share of requests
+# traced: X-Ray bills per trace, and the ALB's health probes would otherwise be most of them.
+OTLP_ENDPOINT = "http://127.0.0.1:4318"
+TRACE_SAMPLE_PERCENT = 10.0
 
 
 def bootstrap() -> str:
@@ -40,7 +44,8 @@ def bootstrap() -> str:
     config = json.loads(GATEWAY_CONFIG.read_text(encoding="utf-8"))
     upstreams = dict(render.parse_upstream(f"{k}={v}") for k, v in UPSTREAMS.items())
     doc = render.render(config, IMAGE_WASM, LISTENER_PORT, ADMIN_PORT, upstreams, IMAGE_CA, "/dev/stdout",
-                        control_plane=CONTROL_PLANE, node_id="ai-gateway-ecs")
+                        control_plane=CONTROL_PLANE, node_id="ai-gateway-ecs",
+                        access_log_format="json", otlp=OTLP_ENDPOINT, trace_sample_percent=TRACE_SAMPLE_PERCENT)
     for listener in doc["static_resources"]["listeners"]:
         listener["address"]["socket_address"]["address"] = "0.0.0.0"
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"

@@ -74,6 +74,7 @@ module "compute" {
   envoy_log_group           = module.observability.envoy_log_group_name
   control_plane_log_group   = module.observability.control_plane_log_group_name
   collector_log_group       = module.observability.collector_log_group_name
+  metrics_log_group         = module.observability.metrics_log_group_name
   desired_count             = var.envoy_desired_count
   min_count                 = var.envoy_min_count
   max_count                 = var.envoy_max_count

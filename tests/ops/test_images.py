@@ -189,22 +189,29 @@ def test_envoy_healthcheck_command_reports_ready(tmp_path):
             prom = resp.read().decode()
         line = next((l for l in prom.splitlines() if l.startswith("ai_gateway_rejected_total{")), "")
         assert re.fullmatch(r'ai_gateway_rejected_total\{status="404",code="model_not_found"\} 1', line), line
-        compute = (ROOT / "terraform/modules/compute/main.tf").read_text(encoding="utf-8")
-        keep = re.search(r'regex\s*=\s*"([^"]+)"', compute).group(1)
+        # The collector (deploy/otel-collector.yaml) keeps it and turns its labels into dimensions.
+        from test_collector import collector_config, emf_dimensions_of
+        scrape = collector_config()["receivers"]["prometheus"]["config"]["scrape_configs"][0]
+        keep = scrape["metric_relabel_configs"][0]["regex"]
         assert re.fullmatch(keep, "ai_gateway_rejected_total") and re.fullmatch(keep, "ai_gateway_requests_total")
-        assert '["status", "code"]' in compute and '["provider", "model", "type"]' in compute
-        # The saved Logs Insights queries parse this access log line.
-        from test_terraform import access_log_regex
+        labels = re.findall(r'(\w+)="', line)
+        assert labels in emf_dimensions_of("ai_gateway_rejected_total"), labels
+        # The saved Logs Insights queries read this JSON access log line's fields.
+        from test_terraform import query_fields, saved_queries
         deadline = time.monotonic() + 10
         line = ""
         while "ops-probe" not in line:
             assert time.monotonic() < deadline, "no access log line for the probe"
             time.sleep(0.2)
             line = next((l for l in (tmp_path / "stdout.log").read_text(errors="replace").splitlines() if "ops-probe" in l), "")
-        m = access_log_regex().match(line)
-        assert m, line
-        assert (m["method"], m["path"], m["status"]) == ("GET", "/healthz?ops-probe", "404")
-        assert int(m["duration"]) >= 0 and m["attempts"] is not None
+        entry = json.loads(line)
+        assert entry["log"] == "request"
+        assert (entry["method"], entry["path"], entry["status"]) == ("GET", "/healthz?ops-probe", 404)
+        assert entry["duration_ms"] >= 0 and "attempts" in entry
+        # No provider answered: the filter-state fields are present and null.
+        assert entry["provider"] is None and entry["input_tokens"] is None
+        for name, query in saved_queries().items():
+            assert query_fields(query) <= set(entry), (name, query_fields(query) - set(entry))
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)

@@ -214,11 +214,47 @@ def test_dashboard_uses_the_filters_metric_names():
     assert a(cpu_spec["predefined_metric_type"]) == "ECSServiceAverageCPUUtilization"
 
 
-def access_log_regex() -> re.Pattern:
-    """The Logs Insights parse pattern of the saved queries, as a Python regex."""
-    parse = hcl_unescape(locals_of("modules/observability/main.tf")["access_log_parse"])
-    pattern = parse[len("parse @message /"):-1]
-    return re.compile(pattern.replace("(?<", "(?P<"))
+def saved_queries() -> dict[str, str]:
+    """The Logs Insights query strings of the saved queries over Envoy's log group."""
+    doc = load("modules/observability/main.tf")
+    out = {}
+    for r in doc.get("resource", []):
+        for name, body in r.get("aws_cloudwatch_query_definition", {}).items():
+            if "envoy" in json.dumps(body.get("log_group_names")):
+                out[name] = hcl_unescape(a(body["query_string"])).replace("${local.request_lines}",
+                                                                           hcl_unescape(locals_of("modules/observability/main.tf")["request_lines"]))
+    return out
+
+
+# Words of the query language, not fields of the log line.
+QUERY_WORDS = {"filter", "stats", "sort", "display", "limit", "fields", "by", "as", "and", "or", "not", "desc", "asc",
+               "count", "sum", "pct", "avg", "max", "min", "bin", "ispresent", "request", "log", "m"}
+
+
+def query_fields(query: str) -> set[str]:
+    """Names a query reads from the log line (identifiers that are not keywords, aliases or functions)."""
+    aliases = set(re.findall(r"\bas (\w+)", query))
+    without_strings = re.sub(r'"[^"]*"', "", query)
+    names = set(re.findall(r"(?<![@\w.])([a-z_][a-z0-9_]*)\b(?!\()", without_strings))
+    return names - aliases - QUERY_WORDS
+
+
+def test_saved_queries_read_the_json_access_log_fields():
+    sys.path.insert(0, str(ROOT / "envoy"))
+    import render  # noqa: E402
+    queries = saved_queries()
+    assert {"errors_by_provider", "slow_requests", "latency_by_provider", "retries", "usage_by_caller"} <= set(queries)
+    fields = set(render.REQUEST_LOG_FIELDS)
+    assert {"provider", "model", "status", "input_tokens", "output_tokens", "cost_usd", "caller",
+            "time_to_first_token_ms", "attempts"} <= fields
+    for name, query in queries.items():
+        assert query.lstrip().startswith('filter log = "request"'), name
+        used = query_fields(query)
+        assert used, name
+        assert used <= fields, f"{name} reads fields the access log does not have: {used - fields}"
+    # The per-request line is JSON by default; text stays available for people who grep.
+    import inspect
+    assert inspect.signature(render.render).parameters["access_log_format"].default == "json"
 
 
 def test_example_tfvars_sets_every_required_variable():

@@ -16,48 +16,14 @@ locals {
 
   envoy_healthcheck = "exec 3<>/dev/tcp/127.0.0.1/${local.admin_port} && printf 'GET /ready HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' >&3 && grep -q '200 OK' <&3"
 
-  # ADOT: Envoy's Prometheus stats -> CloudWatch EMF (namespace AIGateway, labels as dimensions);
-  # OTLP traces -> X-Ray.
-  collector_config = yamlencode({
-    receivers = {
-      prometheus = {
-        config = {
-          scrape_configs = [{
-            job_name        = "envoy"
-            scrape_interval = "30s"
-            metrics_path    = "/stats/prometheus"
-            static_configs  = [{ targets = ["127.0.0.1:${local.admin_port}"] }]
-            metric_relabel_configs = [{
-              source_labels = ["__name__"]
-              regex         = "ai_gateway_.*|envoy_cluster_upstream_rq_(time|xx|total)|envoy_http_downstream_rq_(time|xx|total)"
-              action        = "keep"
-            }]
-          }]
-        }
-      }
-      otlp = { protocols = { grpc = { endpoint = "127.0.0.1:4317" } } }
-    }
-    processors = { batch = {} }
-    exporters = {
-      awsemf = {
-        namespace               = "AIGateway"
-        region                  = var.region
-        log_group_name          = "/${var.name}/metrics"
-        dimension_rollup_option = "NoDimensionRollup"
-        metric_declarations = [{
-          dimensions         = [["provider", "model", "status"], ["provider", "model", "type"], ["status", "code"], ["provider", "model"]]
-          metric_name_selectors = ["^ai_gateway_.*"]
-        }]
-      }
-      awsxray = { region = var.region }
-    }
-    service = {
-      pipelines = {
-        metrics = { receivers = ["prometheus"], processors = ["batch"], exporters = ["awsemf"] }
-        traces  = { receivers = ["otlp"], processors = ["batch"], exporters = ["awsxray"] }
-      }
-    }
-  })
+  # ADOT sidecar: deploy/otel-collector.yaml verbatim (Envoy's Prometheus stats -> EMF in the
+  # AIGateway namespace; Envoy's OTLP spans -> X-Ray). Its ${env:...} references are the
+  # collector container's environment below; tests/ops/test_collector.py checks both agree.
+  collector_config = file("${path.module}/../../../deploy/otel-collector.yaml")
+  collector_env = {
+    AWS_REGION                   = var.region
+    AI_GATEWAY_METRICS_LOG_GROUP = var.metrics_log_group
+  }
 }
 
 data "aws_vpc" "this" {
@@ -143,8 +109,12 @@ data "aws_iam_policy_document" "envoy" {
   }
   statement {
     sid       = "EmfLogs"
-    actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
-    resources = ["arn:aws:logs:${var.region}:*:log-group:/${var.name}/metrics*"]
+    # The log group itself is terraform's (observability module: retention, KMS).
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    resources = [
+      "arn:aws:logs:${var.region}:*:log-group:${var.metrics_log_group}",
+      "arn:aws:logs:${var.region}:*:log-group:${var.metrics_log_group}:*",
+    ]
   }
 }
 
@@ -297,7 +267,10 @@ resource "aws_ecs_task_definition" "envoy" {
       readonlyRootFilesystem = true
       user                   = "10001:10001"
       command                = ["--config=env:AOT_CONFIG_CONTENT"]
-      environment            = [{ name = "AOT_CONFIG_CONTENT", value = local.collector_config }]
+      environment = concat(
+        [{ name = "AOT_CONFIG_CONTENT", value = local.collector_config }],
+        [for k, v in local.collector_env : { name = k, value = v }],
+      )
       logConfiguration = {
         logDriver = "awslogs"
         options = {

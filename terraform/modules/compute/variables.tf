@@ -112,3 +112,8 @@ variable "requests_per_target" {
   description = "Target ALBRequestCountPerTarget."
   type        = number
 }
+
+variable "metrics_log_group" {
+  description = "Log group the collector writes EMF metrics to (AI_GATEWAY_METRICS_LOG_GROUP)."
+  type        = string
+}

@@ -1,6 +1,6 @@
-# What SREs look at. Metric names are the filter's Prometheus counters (envoy/README.md
-# "Metrics"), scraped by the ADOT sidecar and published as EMF into the namespace below with
-# their labels as dimensions (provider, model, status, type).
+# What SREs look at. Metric names are the filter's Prometheus metrics (filter/src/metrics.rs),
+# scraped by the ADOT sidecar (deploy/otel-collector.yaml) and published as EMF into the
+# namespace below with their labels as dimensions (provider, model, status, type).
 
 locals {
   namespace = "AIGateway"
@@ -11,11 +11,16 @@ locals {
     tokens   = "ai_gateway_tokens_total"
     rejected = "ai_gateway_rejected_total"
     ttft     = "ai_gateway_time_to_first_token_ms"
+    # OpenTelemetry GenAI semantic-convention histograms (gen_ai.client.token.usage, ...).
+    token_usage      = "gen_ai_client_token_usage"
+    request_duration = "gen_ai_server_request_duration_ms"
+    time_per_token   = "gen_ai_server_time_per_output_token_us"
   }
 }
 
 resource "aws_cloudwatch_log_group" "this" {
-  for_each          = toset(["envoy", "control-plane", "collector"])
+  # metrics: the collector's EMF events, from which CloudWatch extracts the AIGateway metrics.
+  for_each          = toset(["envoy", "control-plane", "collector", "metrics"])
   name              = "/${var.name}/${each.value}"
   retention_in_days = var.retention_days
   kms_key_id        = var.kms_key_arn
@@ -74,7 +79,7 @@ resource "aws_cloudwatch_dashboard" "gateway" {
       {
         type = "metric", x = 12, y = 6, width = 12, height = 6
         properties = {
-          title  = "Time to first token (ms; filter metric pending, docs/operations.md)"
+          title  = "Time to first token (ms)"
           region = var.region
           period = 60
           metrics = [
@@ -93,23 +98,47 @@ resource "aws_cloudwatch_dashboard" "gateway" {
           ]
         }
       },
+      {
+        type = "metric", x = 0, y = 18, width = 12, height = 6
+        properties = {
+          title  = "Provider request duration p90 (ms, gen_ai.server.request.duration)"
+          region = var.region
+          period = 60
+          metrics = [
+            [{ expression = "SEARCH('{${local.namespace},provider,model,status} MetricName=\"${local.metrics.request_duration}\"', 'p90', 60)", id = "duration", label = "" }],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 18, width = 12, height = 6
+        properties = {
+          title  = "Time per output token p50 (us, gen_ai.server.time_per_output_token)"
+          region = var.region
+          period = 60
+          metrics = [
+            [{ expression = "SEARCH('{${local.namespace},provider,model} MetricName=\"${local.metrics.time_per_token}\"', 'p50', 60)", id = "tpot", label = "" }],
+          ]
+        }
+      },
     ]
   })
 }
 
-# Saved Logs Insights queries over Envoy's access log. envoy/render.py writes a text line per
-# request: [start] "METHOD path" status flags rx tx Nms cluster=.. provider=.. model=.. attempts=..
-# (provider/model are the ones that answered; tests/ops checks this pattern on a real line).
+# Saved Logs Insights queries over Envoy's access log. envoy/render.py writes one JSON object
+# per request ("log":"request": status, flags, duration_ms, upstream_cluster, attempts, provider,
+# model, input_tokens, output_tokens, time_to_first_token_ms, cost_usd, caller) and one per
+# attempt ("log":"attempt"); Logs Insights discovers JSON fields by itself. Filter-state values
+# (tokens, TTFT, cost) are JSON strings: Envoy 1.40's formatters have no typed output for them.
+# tests/ops/test_collector.py checks every field named here is one render.py writes.
 locals {
-  access_log_parse = "parse @message /^\\[(?<start>[^\\]]+)\\] \"(?<method>\\S+) (?<path>\\S+)\" (?<status>\\d+) (?<flags>\\S+) (?<rx>\\d+) (?<tx>\\d+) (?<duration>\\d+)ms cluster=(?<cluster>\\S*) provider=(?<provider>\\S*) model=(?<model>\\S*) attempts=(?<attempts>\\S*)/"
+  request_lines = "filter log = \"request\""
 }
 
 resource "aws_cloudwatch_query_definition" "errors_by_provider" {
   name            = "${var.name}/errors-by-provider"
   log_group_names = [aws_cloudwatch_log_group.this["envoy"].name]
   query_string    = <<-EOQ
-    ${local.access_log_parse}
-    | filter status >= 400
+    ${local.request_lines} and status >= 400
     | stats count() as errors by provider, model, status, flags
     | sort errors desc
   EOQ
@@ -119,10 +148,9 @@ resource "aws_cloudwatch_query_definition" "slow_requests" {
   name            = "${var.name}/slowest-requests"
   log_group_names = [aws_cloudwatch_log_group.this["envoy"].name]
   query_string    = <<-EOQ
-    ${local.access_log_parse}
-    | filter ispresent(duration)
-    | sort duration desc
-    | display @timestamp, path, provider, model, status, duration, attempts
+    ${local.request_lines} and ispresent(duration_ms)
+    | sort duration_ms desc
+    | display @timestamp, path, provider, model, status, duration_ms, time_to_first_token_ms, attempts, request_id
     | limit 50
   EOQ
 }
@@ -131,8 +159,8 @@ resource "aws_cloudwatch_query_definition" "latency_by_provider" {
   name            = "${var.name}/latency-by-provider"
   log_group_names = [aws_cloudwatch_log_group.this["envoy"].name]
   query_string    = <<-EOQ
-    ${local.access_log_parse}
-    | stats count() as requests, pct(duration, 50) as p50_ms, pct(duration, 99) as p99_ms by provider, model, bin(5m)
+    ${local.request_lines} and ispresent(provider)
+    | stats count() as requests, pct(duration_ms, 50) as p50_ms, pct(duration_ms, 99) as p99_ms, pct(time_to_first_token_ms, 90) as ttft_p90_ms by provider, model, bin(5m)
   EOQ
 }
 
@@ -140,9 +168,18 @@ resource "aws_cloudwatch_query_definition" "retries" {
   name            = "${var.name}/retried-requests"
   log_group_names = [aws_cloudwatch_log_group.this["envoy"].name]
   query_string    = <<-EOQ
-    ${local.access_log_parse}
-    | filter attempts > 1
-    | stats count() as retried by cluster, provider, status
+    ${local.request_lines} and attempts > 1
+    | stats count() as retried by upstream_cluster, provider, status
+  EOQ
+}
+
+resource "aws_cloudwatch_query_definition" "usage_by_caller" {
+  name            = "${var.name}/tokens-and-cost-by-caller"
+  log_group_names = [aws_cloudwatch_log_group.this["envoy"].name]
+  query_string    = <<-EOQ
+    ${local.request_lines} and ispresent(provider)
+    | stats count() as requests, sum(input_tokens) as input_tokens_total, sum(output_tokens) as output_tokens_total, sum(cost_usd) as cost_usd_total by caller, provider, model
+    | sort cost_usd_total desc
   EOQ
 }
 

@@ -22,3 +22,8 @@ output "dashboard_name" {
   description = "The gateway dashboard."
   value       = aws_cloudwatch_dashboard.gateway.dashboard_name
 }
+
+output "metrics_log_group_name" {
+  description = "Log group of the collector's EMF metric events (CloudWatch extracts the AIGateway metrics from it)."
+  value       = aws_cloudwatch_log_group.this["metrics"].name
+}
