@@ -7,6 +7,7 @@ What the span carries comes from the filter's state, evaluated when the span end
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -147,7 +148,7 @@ def in_trace(test_id: str):
 
 
 def upstream_requests(running: stack_mod.Stack, test_id: str) -> list[dict[str, Any]]:
-    import json
+
     status, body = stack_mod.http_get(f"{running.replay_url}/__replay/requests?test_id={test_id}", timeout=5)
     assert status == 200
     return json.loads(body)
@@ -195,7 +196,7 @@ def test_chat_span_has_gen_ai_attributes(traced, test_id):
 def test_streamed_span_counts_tokens_after_the_last_event(traced, test_id):
     running, receiver = traced
     name = "openai/chat-streaming-detailed-usage.yaml"
-    import json
+
     recorded = [json.loads(d) for d in recordings.openai_sse_data(recordings.load(FIXTURES)[name].interactions[0].body)
                 if d != "[DONE]"]
     usage = next(c["usage"] for c in recorded if c.get("usage"))
@@ -225,3 +226,26 @@ def test_rejected_request_span_has_no_provider(traced, test_id):
     assert attrs["http.status_code"] == "404"
     # No provider was called: the filter state is unset and Envoy leaves those attributes out.
     assert not {"gen_ai.provider.name", "gen_ai.request.model", "gen_ai.usage.input_tokens"} & set(attrs), attrs
+
+
+def test_provider_gets_no_trace_context_from_the_gateway(traced, test_id):
+    """Measured: without `no_context_propagation` Envoy adds traceparent and tracestate naming its
+    own span to every provider request; with it, a client that sends none gets none forwarded."""
+    running, receiver = traced
+    # Envoy echoes no request id to the client, so this request's span is told apart by count.
+    gpt_span = lambda s: s["name"] == f"chat {GPT_UPSTREAM}"  # noqa: E731
+    time.sleep(6)  # let earlier tests' spans arrive first (Envoy flushes every 5 s)
+    before = len(receiver.wait_for(gpt_span, timeout=0))
+    client = OpenAI(base_url=f"{running.base_url}/v1", api_key="client-key", max_retries=0, timeout=30)
+    client.chat.completions.create(model=GPT, messages=[{"role": "user", "content": "hi"}],
+                                   extra_headers=replay_headers(test_id, "openai/chat-basic.yaml"))
+    sent = upstream_requests(running, test_id)
+    assert len(sent) == 1
+    headers = {k.lower() for k in sent[0]["headers"]}
+    assert not headers & {"traceparent", "tracestate", "x-b3-traceid", "x-b3-spanid", "x-datadog-trace-id"}, headers
+    # The request was traced all the same, in a trace of its own.
+    deadline = time.monotonic() + 15
+    while len(receiver.wait_for(gpt_span, timeout=0)) <= before:
+        assert time.monotonic() < deadline, receiver.spans
+        time.sleep(0.2)
+    assert len(receiver.wait_for(gpt_span, timeout=0)) == before + 1
