@@ -17,8 +17,10 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// The request body exceeds the configured limit (413).
     PayloadTooLarge,
-    /// Rate limit or budget exhausted (429).
+    /// Rate limit exhausted (429).
     RateLimited,
+    /// Budget exhausted (429, OpenAI's `insufficient_quota`).
+    InsufficientQuota,
     /// The gateway itself failed (500).
     Internal,
     /// The provider answered with something the gateway could not understand (502).
@@ -35,7 +37,7 @@ impl ErrorKind {
             ErrorKind::NotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::PayloadTooLarge => 413,
-            ErrorKind::RateLimited => 429,
+            ErrorKind::RateLimited | ErrorKind::InsufficientQuota => 429,
             ErrorKind::Internal => 500,
             ErrorKind::BadGateway => 502,
         }
@@ -51,6 +53,7 @@ impl ErrorKind {
             ErrorKind::Authentication => "authentication_error",
             ErrorKind::PermissionDenied => "permission_error",
             ErrorKind::RateLimited => "rate_limit_error",
+            ErrorKind::InsufficientQuota => "insufficient_quota",
             ErrorKind::Internal => "server_error",
             ErrorKind::BadGateway => "upstream_error",
         }
@@ -64,7 +67,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => "request_too_large",
             ErrorKind::Authentication => "authentication_error",
             ErrorKind::PermissionDenied => "permission_error",
-            ErrorKind::RateLimited => "rate_limit_error",
+            ErrorKind::RateLimited | ErrorKind::InsufficientQuota => "rate_limit_error",
             ErrorKind::Internal | ErrorKind::BadGateway => "api_error",
         }
     }

@@ -2,6 +2,7 @@
 //! framer, usage accounting, the config schema and the routing decision. No proxy-wasm and no
 //! I/O, so everything here is unit-tested natively, fuzzed, and reusable outside Envoy.
 
+pub mod accounting;
 pub mod api;
 pub mod aws;
 pub mod config;
