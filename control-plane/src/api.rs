@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 
 use crate::apply;
 use crate::model::{
-    etag, generate_secret, hash_secret, parse_json, record_view, ApiError, KeySpec, ProviderSpec, RouteSpec,
+    etag, generate_secret, hash_secret, parse_json, record_view, ApiError, KeySpec, PriceSpec, ProviderSpec, RouteSpec,
 };
 use crate::snapshot::SnapshotRx;
 use crate::store::{list_all, Kind, Record, Store};
@@ -111,6 +111,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/keys", get(|s, q| list(s, q, Kind::Key)).post(create_key))
         .route("/v1/keys/{name}", get(|s, p| get_one(s, p, Kind::Key)).put(update_key).delete(|s, p, h| delete_one(s, p, h, Kind::Key)))
         .route("/v1/keys/{name}/revoke", post(revoke_key))
+        .route("/v1/prices", get(|s, q| list(s, q, Kind::Price)).post(create_price))
+        .route(
+            "/v1/prices/{*name}",
+            get(|s, p| get_one(s, p, Kind::Price)).put(update_price).delete(|s, p, h| delete_one(s, p, h, Kind::Price)),
+        )
         .route("/v1/apply", post(apply_handler))
         .route("/v1/snapshot", get(snapshot_status))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
@@ -366,6 +371,24 @@ async fn revoke_key(State(st): State<AppState>, Path(name): Path<String>, header
     Err(ApiError::new(409, "busy", format!("key '{name}' keeps changing; retry")))
 }
 
+async fn create_price(State(st): State<AppState>, body: Bytes) -> ApiResult {
+    let mut spec: PriceSpec = parse_json(&body)?;
+    spec.validate("")?;
+    let rec = st.store.create(Kind::Price, &spec.name, &to_doc(&spec)?, None).await?;
+    st.changed.notify_one();
+    Ok(object_response(StatusCode::CREATED, &rec, None))
+}
+
+async fn update_price(State(st): State<AppState>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult {
+    let expected = if_match(&headers, Kind::Price, &name)?;
+    let mut spec: PriceSpec = parse_json(&body)?;
+    path_name(&mut spec.name, &name, "name")?;
+    spec.validate("")?;
+    let rec = st.store.update(Kind::Price, &name, expected, &to_doc(&spec)?).await?;
+    st.changed.notify_one();
+    Ok(object_response(StatusCode::OK, &rec, None))
+}
+
 async fn apply_handler(State(st): State<AppState>, Query(q): Query<HashMap<String, String>>, headers: HeaderMap, body: Bytes) -> ApiResult {
     let dry_run = q.get("dry_run").is_some_and(|v| v.is_empty() || v == "true" || v == "1");
     let yaml = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.contains("yaml"));
@@ -387,6 +410,7 @@ async fn snapshot_status(State(st): State<AppState>) -> ApiResult {
             "providers": b.snapshot.config.providers.len(),
             "routes": b.snapshot.config.routes.len(),
             "keys": b.snapshot.keys.len(),
+            "prices": b.snapshot.config.prices.len(),
             "credentials_resolved": b.snapshot.credentials.iter().map(|c| c.provider.clone()).collect::<Vec<_>>(),
             "bytes": b.json.len(),
             "build_ms": b.build_time.as_secs_f64() * 1000.0,

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::model::{ApiError, ProviderSpec, RouteSpec};
+use crate::model::{ApiError, PriceSpec, ProviderSpec, RouteSpec};
 use crate::store::{list_all, Kind, Record, Store};
 
 /// The whole desired state of providers and routes. Virtual keys are not part of it: they carry
@@ -18,6 +18,10 @@ pub struct Desired {
     pub providers: Vec<ProviderSpec>,
     #[serde(default)]
     pub routes: Vec<RouteSpec>,
+    /// The whole price table; `name` may be omitted (it is `<provider>/<model>`). Absent: the
+    /// stored prices are left alone, so documents written before prices existed change nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prices: Option<Vec<PriceSpec>>,
 }
 
 /// What a change does.
@@ -76,8 +80,9 @@ fn changed_fields(old: &Value, new: &Value) -> Vec<String> {
     keys.into_iter().filter(|k| o.get(*k) != n.get(*k)).cloned().collect()
 }
 
-/// Validates the document as a whole (names unique, routes only reference listed providers).
-pub fn validate(desired: &Desired) -> Result<(), ApiError> {
+/// Validates the document as a whole (names unique, routes only reference listed providers,
+/// prices valid and one per provider model). Fills in price names.
+pub fn validate(desired: &mut Desired) -> Result<(), ApiError> {
     let mut names = HashSet::new();
     for (i, p) in desired.providers.iter().enumerate() {
         p.validate(&format!("providers[{i}]."))?;
@@ -90,6 +95,13 @@ pub fn validate(desired: &Desired) -> Result<(), ApiError> {
         r.validate(&format!("routes[{i}]."), &|p| names.contains(p))?;
         if !models.insert(r.model.as_str()) {
             return Err(ApiError::field(format!("routes[{i}].model"), format!("route '{}' is listed twice", r.model)));
+        }
+    }
+    let mut priced = HashSet::new();
+    for (i, p) in desired.prices.iter_mut().flatten().enumerate() {
+        p.validate(&format!("prices[{i}]."))?;
+        if !priced.insert(p.name.clone()) {
+            return Err(ApiError::field(format!("prices[{i}].model"), format!("price '{}' is listed twice", p.name)));
         }
     }
     Ok(())
@@ -136,16 +148,26 @@ fn diff(kind: Kind, current: Vec<Record>, desired: Vec<(String, Value)>, upserts
 /// Computes the diff. Order: providers created/updated, routes created/updated, routes deleted,
 /// providers deleted — so no step leaves a route pointing at a missing provider.
 pub async fn plan(store: &dyn Store, desired: &Desired) -> Result<Plan, ApiError> {
-    validate(desired)?;
+    let mut desired = desired.clone();
+    validate(&mut desired)?;
+    let desired = &desired;
     let providers = desired.providers.iter().map(|p| Ok((p.name.clone(), to_doc(p)?))).collect::<Result<Vec<_>, ApiError>>()?;
     let routes = desired.routes.iter().map(|r| Ok((r.model.clone(), to_doc(r)?))).collect::<Result<Vec<_>, ApiError>>()?;
     let (mut p_up, mut p_del, mut r_up, mut r_del) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     diff(Kind::Provider, list_all(store, Kind::Provider).await?, providers, &mut p_up, &mut p_del);
     diff(Kind::Route, list_all(store, Kind::Route).await?, routes, &mut r_up, &mut r_del);
+    let (mut c_up, mut c_del) = (Vec::new(), Vec::new());
+    if let Some(prices) = &desired.prices {
+        let prices = prices.iter().map(|p| Ok((p.name.clone(), to_doc(p)?))).collect::<Result<Vec<_>, ApiError>>()?;
+        diff(Kind::Price, list_all(store, Kind::Price).await?, prices, &mut c_up, &mut c_del);
+    }
     let mut changes = p_up;
     changes.extend(r_up);
     changes.extend(r_del);
     changes.extend(p_del);
+    // Prices reference providers by name only (a price may precede its provider).
+    changes.extend(c_up);
+    changes.extend(c_del);
     Ok(Plan { changes })
 }
 

@@ -47,7 +47,7 @@ enum Cmd {
         #[command(flatten)]
         conn: Conn,
     },
-    /// Print providers, routes, keys (all pages, or one by name) or the snapshot status.
+    /// Print providers, routes, keys, prices (all pages, or one by name) or the snapshot status.
     Get {
         what: What,
         name: Option<String>,
@@ -66,6 +66,7 @@ enum What {
     Providers,
     Routes,
     Keys,
+    Prices,
     Snapshot,
 }
 
@@ -263,6 +264,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 What::Providers => "/v1/providers",
                 What::Routes => "/v1/routes",
                 What::Keys => "/v1/keys",
+                What::Prices => "/v1/prices",
                 What::Snapshot => return c.send("GET", "/v1/snapshot", None, &[]).await.map(|v| print_json(&v)),
             };
             if let Some(n) = name {

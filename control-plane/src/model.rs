@@ -4,6 +4,7 @@
 use gateway_core::config::TargetConfig;
 use gateway_core::snapshot::KeyStatus;
 use gateway_core::config::ProviderSettings;
+use gateway_core::pricing::{Budget, PriceConfig, PriceError};
 use gateway_core::ProviderKind;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -218,6 +219,9 @@ pub struct KeySpec {
     /// Tokens per minute, input plus output; absent: unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpm: Option<u64>,
+    /// Spending cap per UTC day or month; absent: unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
 }
 
 fn active() -> KeyStatus {
@@ -249,10 +253,77 @@ impl KeySpec {
         if self.tpm == Some(0) {
             return Err(ApiError::field("tpm", "tpm must be at least 1 (omit it for no limit)"));
         }
+        if let Some(b) = &self.budget {
+            validate_budget("budget.", b)?;
+        }
         if creating && self.status != KeyStatus::Active {
             return Err(ApiError::field("status", "a new key is active"));
         }
         Ok(())
+    }
+}
+
+/// A budget's cap must be a positive number of USD within range; the error names `limit_usd`.
+pub fn validate_budget(prefix: &str, b: &Budget) -> Result<(), ApiError> {
+    let field = format!("{prefix}limit_usd");
+    match b.limit_pusd() {
+        // Zero would refuse every request; revoking the key says that more clearly.
+        Ok(0) => Err(ApiError::field(field, "limit_usd must be greater than 0 (omit budget for no limit)")),
+        Ok(_) => Ok(()),
+        Err(e) => Err(ApiError::field(field, e.to_string())),
+    }
+}
+
+/// One row of the price table as managed over the API: a [`PriceConfig`] plus its name, which is
+/// always `<provider>/<model>` so that a provider model can have only one price.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceSpec {
+    #[serde(default)]
+    pub name: String,
+    pub provider: String,
+    pub model: String,
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read_per_mtok: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_per_mtok: Option<f64>,
+}
+
+impl PriceSpec {
+    /// The name a price row is stored under.
+    pub fn name_for(provider: &str, model: &str) -> String {
+        format!("{provider}/{model}")
+    }
+
+    /// The gateway-core row the snapshot carries.
+    pub fn to_config(&self) -> PriceConfig {
+        PriceConfig {
+            provider: self.provider.clone(),
+            model: self.model.clone(),
+            input_per_mtok: self.input_per_mtok,
+            output_per_mtok: self.output_per_mtok,
+            cache_read_per_mtok: self.cache_read_per_mtok,
+            cache_write_per_mtok: self.cache_write_per_mtok,
+        }
+    }
+
+    /// Checks names and prices (`PriceConfig::compile`) and fills in or checks `name`.
+    pub fn validate(&mut self, prefix: &str) -> Result<(), ApiError> {
+        validate_name(&format!("{prefix}provider"), &self.provider)?;
+        validate_name(&format!("{prefix}model"), &self.model)?;
+        let expected = Self::name_for(&self.provider, &self.model);
+        if self.name.is_empty() {
+            self.name = expected;
+        } else if self.name != expected {
+            return Err(ApiError::field(format!("{prefix}name"), format!("a price's name is '<provider>/<model>', here '{expected}'")));
+        }
+        match self.to_config().compile() {
+            Ok(_) => Ok(()),
+            Err(e @ PriceError::OutOfRange { field }) => Err(ApiError::field(format!("{prefix}{field}"), e.to_string())),
+            Err(e) => Err(ApiError::field(format!("{prefix}name"), e.to_string())),
+        }
     }
 }
 

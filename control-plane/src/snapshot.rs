@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{watch, Mutex, Notify};
 
-use crate::model::{CredentialRef, KeySpec, ProviderSpec, RouteSpec};
+use crate::model::{CredentialRef, KeySpec, PriceSpec, ProviderSpec, RouteSpec};
 use crate::store::{list_all, Kind, Page, Record, Store, StoreError};
 
 /// A snapshot plus what it took to build it; `Debug` of the snapshot redacts secrets.
@@ -79,6 +79,7 @@ pub struct View {
     routes: BTreeMap<String, Record>,
     /// `None`: unreadable document or missing hash (reported as a warning, left out).
     keys: BTreeMap<String, Option<VirtualKey>>,
+    prices: BTreeMap<String, Record>,
 }
 
 fn virtual_key(rec: &Record) -> Option<VirtualKey> {
@@ -91,8 +92,11 @@ fn virtual_key(rec: &Record) -> Option<VirtualKey> {
         status: spec.status,
         rpm: spec.rpm,
         tpm: spec.tpm,
-        // Budgets on keys arrive with the usage-accounting work (issue 6).
-        budget: None,
+        // An unreadable budget leaves the key out (refused) rather than unlimited.
+        budget: match spec.budget {
+            Some(b) => Some(b.compile().ok()?),
+            None => None,
+        },
     })
 }
 
@@ -112,6 +116,7 @@ impl View {
             let providers = list_all(store, Kind::Provider).await?;
             let routes = list_all(store, Kind::Route).await?;
             let keys = list_all(store, Kind::Key).await?;
+            let prices = list_all(store, Kind::Price).await?;
             let after = store.revision().await?;
             attempt += 1;
             if before == after || attempt >= 5 {
@@ -121,7 +126,7 @@ impl View {
                     revision: before.min(after),
                     ..View::default()
                 };
-                for rec in providers.into_iter().chain(routes).chain(keys) {
+                for rec in providers.into_iter().chain(routes).chain(keys).chain(prices) {
                     view.put(rec);
                 }
                 return Ok(view);
@@ -140,6 +145,9 @@ impl View {
             Kind::Key => {
                 self.keys.insert(rec.name.clone(), virtual_key(&rec));
             }
+            Kind::Price => {
+                self.prices.insert(rec.name.clone(), rec);
+            }
         }
     }
 
@@ -151,6 +159,7 @@ impl View {
                     Kind::Provider => self.providers.remove(name).map(drop),
                     Kind::Route => self.routes.remove(name).map(drop),
                     Kind::Key => self.keys.remove(name).map(drop),
+                    Kind::Price => self.prices.remove(name).map(drop),
                 };
             }
         }
@@ -215,6 +224,14 @@ impl View {
             }
         }
 
+        let mut prices = Vec::with_capacity(self.prices.len());
+        for rec in self.prices.values() {
+            match PriceSpec::deserialize(&rec.doc) {
+                Ok(p) => prices.push(p.to_config()),
+                Err(e) => warnings.push(format!("price '{}' skipped: unreadable document: {e}", rec.name)),
+            }
+        }
+
         let config = GatewayConfig {
             version: revision,
             providers: provider_cfgs,
@@ -223,7 +240,7 @@ impl View {
             defaults: Defaults::default(),
             // JWT policy belongs with Envoy's jwt_authn, in the bootstrap (ADR 0004).
             auth: Default::default(),
-            prices: Vec::new(),
+            prices,
         };
         if let Err(e) = RoutingTable::new(config.clone()) {
             warnings.push(format!("snapshot does not validate: {e}"));

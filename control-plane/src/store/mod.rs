@@ -16,11 +16,13 @@ pub enum Kind {
     Provider,
     Route,
     Key,
+    /// A price table row (`<provider>/<model>`).
+    Price,
 }
 
 impl Kind {
     /// Every kind, in the order snapshots and apply plans handle them.
-    pub const ALL: [Kind; 3] = [Kind::Provider, Kind::Route, Kind::Key];
+    pub const ALL: [Kind; 4] = [Kind::Provider, Kind::Route, Kind::Key, Kind::Price];
 
     /// Stable identifier used in storage keys and messages.
     pub fn as_str(self) -> &'static str {
@@ -28,6 +30,7 @@ impl Kind {
             Kind::Provider => "provider",
             Kind::Route => "route",
             Kind::Key => "key",
+            Kind::Price => "price",
         }
     }
 }
