@@ -8,6 +8,7 @@
 //! singleton service that receives those snapshots (see `service`).
 
 pub mod auth;
+pub mod budget;
 pub mod downstream;
 pub mod host;
 pub mod jwt;
@@ -18,6 +19,7 @@ pub mod service;
 pub mod snapshot;
 pub mod state;
 pub mod upstream;
+pub mod usage;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -107,6 +109,12 @@ impl Context for Root {
             service.on_close(token_id, status_code);
         }
     }
+
+    fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
+        if let Some(service) = self.service.as_mut() {
+            service.on_call_response(token_id, status_code, response_size);
+        }
+    }
 }
 
 impl RootContext for Root {
@@ -166,6 +174,13 @@ impl RootContext for Root {
                 );
                 if role == Role::Downstream {
                     jwt::set_policy(cfg.auth.jwt.clone());
+                    // Budget entries of named clients exist before traffic: the first write of a
+                    // shared-data key cannot be conditional (ADR 0008).
+                    for (client, limits) in cfg.auth.jwt.iter().flat_map(|j| j.limits.iter()) {
+                        if client != "*" && limits.budget.is_some() {
+                            budget::seed(&format!("jwt:{client}"));
+                        }
+                    }
                 }
                 self.role = Some(role);
                 self.shared = Some(Rc::new(shared));
@@ -196,6 +211,12 @@ impl RootContext for Root {
     fn on_tick(&mut self) {
         if let Some(service) = self.service.as_mut() {
             service.on_tick();
+        }
+    }
+
+    fn on_queue_ready(&mut self, _queue_id: u32) {
+        if let Some(service) = self.service.as_mut() {
+            service.on_queue_ready();
         }
     }
 

@@ -1,4 +1,4 @@
-//! The two protobuf messages of `aigateway.v1.ConfigService/Watch`
+//! The protobuf messages of `aigateway.v1.ConfigService` (`Watch`, `ReportUsage`)
 //! (`control-plane/proto/config.proto`), encoded and decoded by hand.
 //!
 //! Two fields each do not justify a protobuf runtime in the Wasm module. The decoder takes bytes
@@ -84,6 +84,40 @@ pub fn decode_snapshot_message(mut buf: &[u8]) -> Result<SnapshotMessage<'_>, De
         }
     }
     Ok(msg)
+}
+
+/// `UsageReport{bytes batch_json = 1}`: the one-field message `ReportUsage` takes.
+pub fn encode_bytes_message(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 11);
+    if !payload.is_empty() {
+        put_varint(&mut out, (1 << 3) | WIRE_LEN);
+        put_varint(&mut out, payload.len() as u64);
+        out.extend_from_slice(payload);
+    }
+    out
+}
+
+/// `UsageAck{bytes ack_json = 1}`: field 1, empty when absent. Unknown fields are skipped; the
+/// last occurrence of field 1 wins.
+pub fn decode_bytes_message(mut buf: &[u8]) -> Result<&[u8], DecodeError> {
+    let mut payload: &[u8] = &[];
+    while !buf.is_empty() {
+        let key = take_varint(&mut buf)?;
+        match (key >> 3, key & 7) {
+            (1, WIRE_LEN) => payload = take_len(&mut buf)?,
+            (1, _) => return Err(DecodeError::FieldType(1)),
+            (_, WIRE_VARINT) => {
+                take_varint(&mut buf)?;
+            }
+            (_, WIRE_LEN) => {
+                take_len(&mut buf)?;
+            }
+            (_, WIRE_I64) => skip(&mut buf, 8)?,
+            (_, WIRE_I32) => skip(&mut buf, 4)?,
+            (_, w) => return Err(DecodeError::WireType(w as u8)),
+        }
+    }
+    Ok(payload)
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -179,6 +213,38 @@ mod tests {
         assert_eq!(decode_snapshot_message(&[0x10, 1]), Err(DecodeError::FieldType(2)));
         assert_eq!(decode_snapshot_message(&[0x1b]), Err(DecodeError::WireType(3)));
         assert_eq!(decode_snapshot_message(&[0x21, 0]), Err(DecodeError::TruncatedField));
+    }
+
+    #[test]
+    fn usage_messages_round_trip_and_garbage_is_an_error_not_a_panic() {
+        // prost's bytes for UsageReport{batch_json: b"{}"}.
+        assert_eq!(encode_bytes_message(b"{}"), vec![0x0a, 2, b'{', b'}']);
+        assert_eq!(encode_bytes_message(b""), Vec::<u8>::new());
+        let big = vec![b'x'; 300];
+        let encoded = encode_bytes_message(&big);
+        assert_eq!(&encoded[..3], &[0x0a, 0xac, 0x02]);
+        assert_eq!(decode_bytes_message(&encoded).unwrap(), big.as_slice());
+        assert_eq!(decode_bytes_message(&[]).unwrap(), b"");
+        // Unknown fields skipped.
+        assert_eq!(decode_bytes_message(&[0x10, 1, 0x0a, 1, b'a', 0x1a, 0]).unwrap(), b"a");
+        assert_eq!(decode_bytes_message(&[0x08, 1]), Err(DecodeError::FieldType(1)));
+        assert_eq!(decode_bytes_message(&[0x0a, 5, b'a']), Err(DecodeError::TruncatedField));
+        assert_eq!(decode_bytes_message(&[0x0a]), Err(DecodeError::TruncatedVarint));
+        assert_eq!(decode_bytes_message(&[0x13]), Err(DecodeError::WireType(3)));
+        for cut in 0..encoded.len() {
+            let _ = decode_bytes_message(&encoded[..cut]);
+        }
+        let mut state: u64 = 0x0123_4567_89ab_cdef;
+        for len in 0..3000usize {
+            let mut buf = Vec::with_capacity(len % 64);
+            for _ in 0..(len % 64) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                buf.push(state as u8);
+            }
+            let _ = decode_bytes_message(&buf);
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The singleton Wasm service (root_id `ai_gateway_service`, bootstrap extension
 //! `envoy.bootstrap.wasm` with `singleton: true`): holds the gRPC `Watch` stream to the control
-//! plane and publishes every received snapshot to shared data for the workers.
+//! plane and publishes every received snapshot to shared data for the workers, and reports the
+//! workers' usage back (`usage::Reporter`).
 //!
 //! It runs on Envoy's main thread, once per Envoy. Its `vm_id` must equal the HTTP filters' one,
 //! or the workers read a different shared-data namespace and never see a snapshot.
@@ -11,10 +12,13 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::BufferType;
 use serde::Deserialize;
 
+use gateway_core::snapshot::Snapshot;
+
 use crate::host;
 use crate::proto;
 use crate::snapshot;
 use crate::state::Shared;
+use crate::usage;
 
 /// gRPC service and method of the control plane's `Watch` (control-plane/proto/config.proto).
 pub const GRPC_SERVICE: &str = "aigateway.v1.ConfigService";
@@ -130,18 +134,35 @@ pub struct Service {
     /// Wall-clock milliseconds of the stream's opening or last message (heartbeats included).
     last_message_ms: u64,
     random_state: u64,
+    /// Usage batches to the control plane, on the same cluster and token as the watch.
+    reporter: usage::Reporter,
 }
 
 impl Service {
     pub fn new(config: ServiceConfig, token: Option<String>) -> Self {
         let backoff = Backoff::new(config.initial_backoff_ms, config.max_backoff_ms);
-        Service { config, token, stream: None, retry_at_ms: 0, backoff, published: 0, failures: 0, last_message_ms: 0, random_state: 0 }
+        let reporter = usage::Reporter::new(config.cluster.clone(), &config.node_id, now_ms(), config.initial_backoff_ms, config.max_backoff_ms);
+        Service { config, token, stream: None, retry_at_ms: 0, backoff, published: 0, failures: 0, last_message_ms: 0, random_state: 0, reporter }
+    }
+
+    /// Workers enqueued usage.
+    pub fn on_queue_ready(&mut self) {
+        self.reporter.drain();
+    }
+
+    /// A `ReportUsage` call finished.
+    pub fn on_call_response(&mut self, token: u32, status: u32, size: usize) {
+        if self.reporter.owns(token) {
+            let random = self.random();
+            self.reporter.on_response(token, status, size, now_ms(), host::now().0, random);
+        }
     }
 
     /// Seeds shared data, resumes from what is already published, starts ticking. The stream is
     /// opened on the first tick: the cluster manager may not be ready during configuration.
     pub fn start(&mut self) -> bool {
         snapshot::seed();
+        self.reporter.start();
         self.published = snapshot::published_version();
         if self.token.is_none() {
             log::warn!("ai_gateway_service: no watch token (token_env unset or empty); the control plane will refuse the stream");
@@ -155,6 +176,8 @@ impl Service {
 
     pub fn on_tick(&mut self) {
         let now = now_ms();
+        let random = self.random();
+        self.reporter.on_tick(now, self.token.as_deref(), random);
         match self.stream {
             None if now >= self.retry_at_ms => self.connect(),
             Some(token) if stream_silent(self.config.heartbeat_secs, self.last_message_ms, now) => {
@@ -256,7 +279,12 @@ impl Service {
         }
         // Validate before publishing, so workers never see a snapshot they cannot load.
         let started = host::now().1;
-        let shared = match Shared::from_snapshot_json(msg.snapshot_json, Default::default()) {
+        let parsed = Snapshot::from_json(msg.snapshot_json).map_err(|e| format!("invalid snapshot JSON: {e}"));
+        let budgeted: Vec<String> = match &parsed {
+            Ok(snap) => snap.keys.iter().filter(|k| k.budget.is_some()).map(|k| format!("key:{}", k.hash)).collect(),
+            Err(_) => Vec::new(),
+        };
+        let shared = match parsed.and_then(|snap| Shared::from_snapshot(snap, Default::default())) {
             Ok(s) => s,
             Err(e) => {
                 log::error!("ai_gateway_service: refusing snapshot version {}: {e}", msg.version);
@@ -269,6 +297,12 @@ impl Service {
         }
         if msg.version < self.published {
             log::warn!("ai_gateway_service: snapshot version went back from {} to {} (control plane store replaced?)", self.published, msg.version);
+        }
+        // Before the workers can see a budgeted key: its budget entry must exist, since the
+        // first write of a shared-data key cannot be conditional (ADR 0008).
+        for caller in budgeted {
+            crate::budget::seed(&caller);
+            self.reporter.note_budget_caller(caller);
         }
         match snapshot::publish(msg.version, msg.snapshot_json) {
             Ok(()) => {

@@ -7,7 +7,9 @@
 use std::rc::Rc;
 
 use gateway_core::error::{ErrorKind, GatewayError};
+use gateway_core::accounting::{QueueMessage, UsageRecord};
 use gateway_core::config::ProviderKind;
+use gateway_core::pricing::pusd_to_usd_string;
 use gateway_core::translate::{self, openai_to_bedrock, BodyMode, ClientApi, ResponseTranslator, Target, CREDENTIAL_HEADERS};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
@@ -273,6 +275,7 @@ impl Upstream {
             }
         }
         let usage = self.translator.as_ref().map(|t| t.usage()).unwrap_or_default();
+        let cost = self.account(provider, model, usage);
         let duration_us = self
             .started_at
             .map(|start| u64::try_from(host::now().1.saturating_sub(start) / 1_000).unwrap_or(u64::MAX));
@@ -287,20 +290,46 @@ impl Upstream {
                 metrics.record(GEN_AI_TIME_PER_OUTPUT_TOKEN_US, &[("provider", provider), ("model", model)], per_token);
             }
         }
-        self.publish_access_log(provider, model, usage);
+        self.publish_access_log(provider, model, usage, cost);
+    }
+
+    /// The attempt's cost from the price table; commits it to the caller's budget (if any) and
+    /// hands a usage record to the singleton, in that order, so an ack can never subtract a cost
+    /// the budget state does not hold yet.
+    fn account(&self, provider: &str, model: &str, usage: gateway_core::TokenUsage) -> u64 {
+        let cost = self.shared.table.prices().cost_pusd(provider, model, usage.into());
+        let succeeded = self.status.is_some_and(|s| (200..300).contains(&s));
+        if !succeeded && usage.total() == 0 {
+            return cost;
+        }
+        let caller = host::property_string(&[crate::jwt::CALLER_KEY]).unwrap_or_else(|| "anonymous".to_owned());
+        let now = host::now().0;
+        crate::budget::commit(&caller, now, cost);
+        let record = UsageRecord {
+            caller,
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+            day: gateway_core::usage::utc_day(now),
+            usage,
+            cost_pusd: cost,
+        };
+        crate::usage::enqueue(&QueueMessage::Usage(record));
+        cost
     }
 
     /// Filter state `wasm.ai_gateway.*` for the JSON access log (envoy/render.py): on Envoy 1.40
     /// it lands on the downstream request's stream info, so the last attempt's values win.
-    fn publish_access_log(&self, provider: &str, model: &str, usage: gateway_core::TokenUsage) {
+    fn publish_access_log(&self, provider: &str, model: &str, usage: gateway_core::TokenUsage, cost_pusd: u64) {
         let ttft = self.ttft_ms.map(|v| v.to_string()).unwrap_or_default();
         let (input, output) = (usage.input.to_string(), usage.output.to_string());
+        let cost = pusd_to_usd_string(cost_pusd);
         for (key, value) in [
             ("ai_gateway.provider", provider),
             ("ai_gateway.model", model),
             ("ai_gateway.input_tokens", input.as_str()),
             ("ai_gateway.output_tokens", output.as_str()),
             ("ai_gateway.ttft_ms", ttft.as_str()),
+            ("ai_gateway.cost_usd", cost.as_str()),
         ] {
             if !host::set_property(&[key], value.as_bytes()) {
                 log::debug!("could not set filter state {key}");
@@ -424,7 +453,9 @@ impl HttpContext for Upstream {
                 // upstream's end arrives and `finish` runs; the access log must have the totals then.
                 if out.ends_with(b"data: [DONE]\n\n") || out.windows(19).any(|w| w == b"event: message_stop") {
                     if let (Some(provider), Some(model), Some(t)) = (&self.provider, &self.target_model, &self.translator) {
-                        self.publish_access_log(provider, model, t.usage());
+                        let usage = t.usage();
+                        let cost = self.shared.table.prices().cost_pusd(provider, model, usage.into());
+                        self.publish_access_log(provider, model, usage, cost);
                     }
                 }
                 if end_of_stream {
