@@ -85,6 +85,7 @@ pub struct View {
 fn virtual_key(rec: &Record) -> Option<VirtualKey> {
     let spec = KeySpec::deserialize(&rec.doc).ok()?;
     Some(VirtualKey {
+        id: None,
         hash: rec.key_hash.clone()?,
         name: rec.name.clone(),
         allowed_models: spec.allowed_models,

@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use gateway_core::error::{ErrorKind, ErrorShape, GatewayError};
+use gateway_core::ratelimit::Limits;
 use gateway_core::snapshot::KeyDenied;
 use gateway_core::translate::{self, ClientApi};
 use proxy_wasm::traits::{Context, HttpContext};
@@ -32,6 +33,10 @@ pub struct Downstream {
     client_headers: Vec<(String, String)>,
     /// `Retry-After` and `x-ratelimit-*` for a rate-limit refusal (ADR 0008).
     rl_headers: Vec<(&'static str, String)>,
+    /// The verified JWT client, so its limits are found without reading the claims again.
+    jwt_client: Option<String>,
+    /// The caller's limits as counted at admission, sent as `x-ratelimit-*` on the response.
+    rl_status: Option<gateway_core::ratelimit::LimitStatus>,
     phase: Phase,
 }
 
@@ -45,7 +50,7 @@ enum Phase {
 
 impl Downstream {
     pub fn new(shared: Rc<Shared>, random: u64) -> Self {
-        Downstream { shared, random, api: None, error_shape: ErrorShape::OpenAi, reshape_status: None, key_hash: None, client_headers: Vec::new(), rl_headers: Vec::new(), phase: Phase::Waiting }
+        Downstream { shared, random, api: None, error_shape: ErrorShape::OpenAi, reshape_status: None, key_hash: None, client_headers: Vec::new(), rl_headers: Vec::new(), jwt_client: None, rl_status: None, phase: Phase::Waiting }
     }
 
     /// With a pushed snapshot every request needs a virtual key. Refuses missing, unknown,
@@ -56,6 +61,7 @@ impl Downstream {
             if let Some(caller) = jwt::verified_caller() {
                 policy.authenticate(&caller)?;
                 jwt::record_caller(&format!("jwt:{}", caller.client_id));
+                self.jwt_client = Some(caller.client_id);
                 return Ok(());
             }
             if self.shared.keys.is_none() {
@@ -83,7 +89,10 @@ impl Downstream {
         // is valid"; the real model is checked once the body is read.
         match keys.authorize(&hash, "", host::now().0) {
             Ok(_) | Err(KeyDenied::ModelNotAllowed) => {
-                jwt::record_caller(&format!("key:{hash}"));
+                // Every secret of a rotated key is one caller (ADR 0008): shared counters.
+                if let Some(key) = keys.get(&hash) {
+                    jwt::record_caller(&key.caller());
+                }
                 self.key_hash = Some(hash);
                 Ok(())
             }
@@ -133,21 +142,33 @@ impl Downstream {
         }
     }
 
-    /// Counts the request against the virtual key's rpm/tpm (ADR 0008); keys without limits
-    /// never touch shared data.
+    /// The rate-limited caller and its limits: a virtual key's own, or a JWT client's from
+    /// `auth.jwt.limits` (its entry, else `"*"`). `None` for unlimited callers, which never
+    /// touch shared data.
+    fn limited_caller(&self) -> Option<(String, Limits)> {
+        let (caller, limits) = if let Some(hash) = self.key_hash.as_deref() {
+            let key = self.shared.keys.as_ref()?.get(hash)?;
+            (key.caller(), key.limits())
+        } else {
+            let client = self.jwt_client.as_deref()?;
+            let policy = jwt::policy()?;
+            let l = policy.limits_for(client)?;
+            (format!("jwt:{client}"), Limits { rpm: l.rpm, tpm: l.tpm })
+        };
+        (!limits.is_unlimited()).then_some((caller, limits))
+    }
+
+    /// Counts the request against the caller's rpm/tpm (ADR 0008), exactly the same way for
+    /// virtual keys and JWT clients.
     fn enforce_rate_limit(&mut self) -> Result<(), GatewayError> {
-        let (Some(hash), Some(keys)) = (self.key_hash.as_deref(), self.shared.keys.as_ref()) else {
+        let Some((caller, limits)) = self.limited_caller() else {
             return Ok(());
         };
-        let now = host::now().0;
-        let Some(limits) = keys.get(hash).map(|k| k.limits()) else {
-            return Ok(());
-        };
-        if limits.is_unlimited() {
-            return Ok(());
-        }
-        match crate::ratelimit::admit(&format!("key:{hash}"), limits, now) {
-            Ok(_) => Ok(()),
+        match crate::ratelimit::admit(&caller, limits, host::now().0) {
+            Ok(status) => {
+                self.rl_status = Some(status);
+                Ok(())
+            }
             Err((err, headers)) => {
                 self.rl_headers = headers;
                 Err(err)
@@ -197,6 +218,9 @@ impl Context for Downstream {}
 
 impl HttpContext for Downstream {
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        if let Some(status) = &self.rl_status {
+            crate::ratelimit::set_response_headers(status);
+        }
         if self.error_shape != ErrorShape::Anthropic || end_of_stream {
             return Action::Continue;
         }

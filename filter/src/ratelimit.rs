@@ -86,6 +86,32 @@ pub fn add_tokens(caller: &str, tokens: u64, now_unix: u64) {
     log::warn!("could not add tokens to a rate-limit counter: CAS kept failing");
 }
 
+/// Every `x-ratelimit-*` name, so a provider's own (its account's limits, not the caller's) never
+/// mixes with the gateway's.
+const HEADER_NAMES: [&str; 6] = [
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-tokens",
+];
+
+/// Puts a limited caller's `x-ratelimit-*` on a response that was admitted: the counter as
+/// written at admission, so `remaining-requests` already counts this request. The provider's
+/// headers of the same names are dropped first.
+pub fn set_response_headers(status: &LimitStatus) {
+    let present = host::headers(MapType::HttpResponseHeaders);
+    for name in HEADER_NAMES {
+        if host::find(&present, name).is_some() {
+            host::remove_header(MapType::HttpResponseHeaders, name);
+        }
+    }
+    for (name, value) in status.headers() {
+        host::set_header(MapType::HttpResponseHeaders, name, &value);
+    }
+}
+
 /// Sends a JSON local reply with extra headers (`Retry-After`, `x-ratelimit-*`).
 pub fn send_json_error_with_headers(status: u16, body: &[u8], extra: &[(&'static str, String)]) {
     host::set_header(MapType::HttpRequestHeaders, crate::LOCAL_REPLY_MARKER, "1");

@@ -66,6 +66,11 @@ pub struct VirtualKey {
     /// Spending cap per UTC day or month; absent: unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<crate::pricing::BudgetLimit>,
+    /// The key's identity across secret rotations (the hash of its first secret): rate-limit
+    /// counters, usage and budgets belong to caller `key:<id>`, so the old and the new secret of
+    /// a rotation share them. Absent: `hash` (a key never rotated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// Whether a key may still be used.
@@ -80,6 +85,11 @@ impl VirtualKey {
     /// True when `model` is in the allow list or the list contains `"*"`.
     pub fn allows_model(&self, model: &str) -> bool {
         self.allowed_models.iter().any(|m| m == "*" || m == model)
+    }
+
+    /// The caller this key counts as (`key:<id>`), the same for every secret of the key.
+    pub fn caller(&self) -> String {
+        format!("key:{}", self.id.as_deref().unwrap_or(&self.hash))
     }
 
     /// This key's rate limits.
@@ -198,6 +208,7 @@ mod tests {
             rpm: None,
             tpm: None,
             budget: None,
+            id: None,
         }
     }
 
@@ -216,6 +227,21 @@ mod tests {
         assert_eq!(idx.authorize("zz", "gpt-4o", 0).err(), Some(KeyDenied::Unknown));
         assert_eq!(KeyDenied::Revoked.to_gateway_error().status(), 401);
         assert_eq!(KeyDenied::ModelNotAllowed.to_gateway_error().status(), 403);
+    }
+
+    #[test]
+    fn rotated_secrets_share_one_caller() {
+        let mut old = key("old", &["*"], Some(50), KeyStatus::Active);
+        let mut new = key("new", &["*"], None, KeyStatus::Active);
+        assert_eq!(new.caller(), "key:new");
+        old.id = Some("first".into());
+        new.id = Some("first".into());
+        assert_eq!(old.caller(), new.caller());
+        assert_eq!(new.caller(), "key:first");
+        let idx = KeyIndex::new(vec![new, old]);
+        assert!(idx.authorize("new", "m", 60).is_ok());
+        assert!(idx.authorize("old", "m", 49).is_ok());
+        assert_eq!(idx.authorize("old", "m", 50).err(), Some(KeyDenied::Expired));
     }
 
     #[test]

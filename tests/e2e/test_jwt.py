@@ -30,6 +30,7 @@ GPT_SCOPE = "gateway/gpt"
 OTHER_SCOPE = "gateway/claude"
 OTHER_MODEL = "other-model"
 CHAT = {"messages": [{"role": "user", "content": "Say hello"}]}
+LIMITED_CLIENT = "svc-limited"
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl command not found")
 
@@ -104,8 +105,10 @@ def env(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "auth": {"jwt": {
             "issuer": ISSUER,
             "jwks": {"local": json.dumps({"keys": [signer.jwk]})},
-            "client_ids": ["svc-gpt", "svc-other", "svc-all"],
+            "client_ids": ["svc-gpt", "svc-other", "svc-all", LIMITED_CLIENT],
             "scopes": {GPT_SCOPE: [GPT], OTHER_SCOPE: [OTHER_MODEL], "gateway/all": ["*"]},
+            # ADR 0008: JWT clients are limited exactly like virtual keys.
+            "limits": {LIMITED_CLIENT: {"rpm": 5, "tpm": 1000000}},
         }},
     }
     running = stack_mod.start_stack(
@@ -213,6 +216,45 @@ def test_clients_outside_the_allow_list_are_401(env: Env) -> None:
     status, _, body = env.post({"authorization": f"Bearer {token}"}, test_id)
     assert_openai_error(status, body, 401, "invalid_client")
     assert env.upstream_requests(test_id) == []
+
+
+def test_jwt_client_rpm_is_exact_across_workers_under_50_concurrent_requests(env: Env) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from openai import OpenAI, RateLimitError
+
+    token = env.signer.token(cognito_claims(LIMITED_CLIENT, GPT_SCOPE))
+    # Fixed 60 s windows: a burst straddling a minute boundary would see two windows.
+    if time.time() % 60 > 45:
+        time.sleep(61 - time.time() % 60)
+    test_id = uuid.uuid4().hex
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(lambda _: env.post({"authorization": f"Bearer {token}"}, test_id), range(50)))
+    statuses = [s for s, _, _ in results]
+    assert statuses.count(200) == 5, statuses
+    assert statuses.count(429) == 45, statuses
+    # Refused requests never reach a provider.
+    assert len(env.upstream_requests(test_id)) == 5
+    for status, headers, body in results:
+        if status == 200:
+            assert headers["x-ratelimit-limit-requests"] == "5"
+            assert int(headers["x-ratelimit-remaining-requests"]) in range(5)
+        else:
+            assert_openai_error(status, body, 429, "rate_limit_exceeded")
+            assert headers["x-ratelimit-remaining-requests"] == "0"
+            assert 1 <= int(headers["retry-after"]) <= 60
+    # Every admitted request saw a different count: remaining 4, 3, 2, 1, 0 exactly once each.
+    remaining = sorted(int(h["x-ratelimit-remaining-requests"]) for s, h, _ in results if s == 200)
+    assert remaining == [0, 1, 2, 3, 4]
+
+    client = OpenAI(base_url=f"{env.stack.base_url}/v1", api_key=token, max_retries=0, timeout=30)
+    with pytest.raises(RateLimitError) as refused:
+        client.chat.completions.create(model=GPT, **CHAT)
+    assert refused.value.code == "rate_limit_exceeded"
+    assert refused.value.response.headers["x-ratelimit-limit-requests"] == "5"
+    # Other clients of the same issuer are not limited by it.
+    other = env.signer.token(cognito_claims("svc-gpt", GPT_SCOPE))
+    assert env.post({"authorization": f"Bearer {other}"}, uuid.uuid4().hex)[0] == 200
 
 
 # --- the control plane as a development issuer ---------------------------------------------------

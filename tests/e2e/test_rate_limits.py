@@ -114,6 +114,52 @@ def test_tpm_refuses_after_a_response_spent_the_minute(env: Env) -> None:
         time.sleep(0.05)
 
 
+def test_successful_responses_carry_the_counter_in_x_ratelimit_headers(env: Env) -> None:
+    """OpenAI clients read x-ratelimit-* on every response; the values are the caller's counter
+    right after this request was admitted (tokens: what finished responses used so far)."""
+    from openai import OpenAI
+
+    key = limited_key(env, "headers-on-200", rpm=7, tpm=100000)
+    wait_until_served(env, key)
+    away_from_window_edge()
+    client = OpenAI(base_url=f"{env.stack.base_url}/v1", api_key=key, max_retries=0, timeout=30)
+    used_tokens = 0
+    for i in range(3):
+        raw = client.chat.completions.with_raw_response.create(model="rl-model", **CHAT_BODY)
+        completion = raw.parse()
+        h = raw.headers
+        assert h["x-ratelimit-limit-requests"] == "7"
+        assert h["x-ratelimit-remaining-requests"] == str(7 - (i + 1))
+        reset = h["x-ratelimit-reset-requests"]
+        assert reset.endswith("s") and 1 <= int(reset[:-1]) <= 60
+        assert h["x-ratelimit-limit-tokens"] == "100000"
+        # Tokens are added when a response finishes; the previous ones have (sequential calls)
+        # unless the upstream filter's finish is still running, so allow only that lag.
+        remaining_tokens = int(h["x-ratelimit-remaining-tokens"])
+        assert 100000 - used_tokens <= remaining_tokens <= 100000, (i, remaining_tokens, used_tokens)
+        assert h["x-ratelimit-reset-tokens"] == reset
+        assert completion.usage is not None
+        used_tokens += completion.usage.total_tokens
+        # Settle so the next response sees this one's tokens.
+        time.sleep(0.2)
+    raw = client.chat.completions.with_raw_response.create(model="rl-model", **CHAT_BODY)
+    assert int(raw.headers["x-ratelimit-remaining-tokens"]) == 100000 - used_tokens
+    assert raw.headers["x-ratelimit-remaining-requests"] == "3"
+
+
+def test_only_the_limits_set_are_reported_and_unlimited_keys_get_none(env: Env) -> None:
+    from openai import OpenAI
+
+    rpm_only, unlimited = limited_key(env, "rpm-only", rpm=1000), limited_key(env, "unlimited")
+    wait_until_served(env, rpm_only)
+    wait_until_served(env, unlimited)
+    for key, expected in ((rpm_only, {"x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+                                      "x-ratelimit-reset-requests"}), (unlimited, set())):
+        client = OpenAI(base_url=f"{env.stack.base_url}/v1", api_key=key, max_retries=0, timeout=30)
+        raw = client.chat.completions.with_raw_response.create(model="rl-model", **CHAT_BODY)
+        assert {k.lower() for k in raw.headers if k.lower().startswith("x-ratelimit-")} == expected
+
+
 def test_zero_limits_are_refused_by_the_control_plane(env: Env) -> None:
     status, doc = env.api("POST", "/v1/keys", {"name": "zero", "owner": "o", "allowed_models": ["*"], "rpm": 0})
     assert status == 400, doc
