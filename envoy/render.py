@@ -38,6 +38,7 @@ DEFAULT_WATCH_TOKEN_ENV = "AI_GATEWAY_WATCH_TOKEN"
 METRIC_LABELS = ("provider", "model", "status", "type", "code")
 
 # Per-attempt access log (router upstream_log), always JSON: one object per retry or fallback.
+# Its `path` is the one this attempt sent to the provider.
 UPSTREAM_LOG_FIELDS = {
     "log": "attempt",
     "start_time": "%START_TIME%",
@@ -48,8 +49,18 @@ UPSTREAM_LOG_FIELDS = {
     "duration_ms": "%DURATION%",
     "upstream_cluster": "%UPSTREAM_CLUSTER%",
     "upstream_host": "%UPSTREAM_HOST%",
+    # The provider this attempt reached (endpoint metadata): under a route with a policy the
+    # cluster is the aggregate, so this is what tells a fallback's attempts apart.
+    "provider": f"%UPSTREAM_METADATA({METADATA_NAMESPACE}:provider)%",
     "request_id": "%REQ(X-REQUEST-ID)%",
 }
+# The client's path as it arrived. Measured on Envoy 1.40: by the time a request is logged (or its
+# span ends), `:path` is the provider's path of the last attempt, because the upstream filter
+# rewrites the header map the router shares with the downstream request, and with
+# suppress_envoy_headers Envoy sets no x-envoy-original-path. A header_to_metadata filter copies
+# the path into dynamic metadata first; nothing of it goes upstream.
+CLIENT_PATH_KEY = "client_path"
+CLIENT_PATH = f"%DYNAMIC_METADATA({METADATA_NAMESPACE}:{CLIENT_PATH_KEY})%"
 # Per-request access log with --access-log-format json. provider/model/tokens/TTFT are filter
 # state the upstream Wasm filter sets when an attempt finishes (filter/src/upstream.rs). Measured
 # on Envoy 1.40: it lands on the downstream stream info (the last attempt wins), and the router's
@@ -59,7 +70,7 @@ REQUEST_LOG_FIELDS = {
     "log": "request",
     "start_time": "%START_TIME%",
     "method": "%REQ(:METHOD)%",
-    "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+    "path": CLIENT_PATH,
     "status": "%RESPONSE_CODE%",
     "flags": "%RESPONSE_FLAGS%",
     "duration_ms": "%DURATION%",
@@ -80,7 +91,7 @@ REQUEST_LOG_FIELDS = {
 }
 # Per-request text line with --access-log-format text (the format before JSON became the default).
 REQUEST_LOG_TEXT = (
-    "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%\" %RESPONSE_CODE% %RESPONSE_FLAGS% "
+    f"[%START_TIME%] \"%REQ(:METHOD)% {CLIENT_PATH}\" %RESPONSE_CODE% %RESPONSE_FLAGS% "
     "%BYTES_RECEIVED% %BYTES_SENT% %DURATION%ms cluster=%UPSTREAM_CLUSTER% "
     "provider=%RESP(X-AI-GATEWAY-PROVIDER)% model=%RESP(X-AI-GATEWAY-MODEL)% attempts=%UPSTREAM_REQUEST_ATTEMPT_COUNT%\n"
 )
@@ -106,6 +117,7 @@ SPAN_TAGS = {
     "gen_ai.response.model": "%FILTER_STATE(wasm.ai_gateway.response_model:PLAIN)%",
     "gen_ai.usage.input_tokens": "%FILTER_STATE(wasm.ai_gateway.input_tokens:PLAIN)%",
     "gen_ai.usage.output_tokens": "%FILTER_STATE(wasm.ai_gateway.output_tokens:PLAIN)%",
+    "url.path": CLIENT_PATH,
     "ai_gateway.attempts": "%UPSTREAM_REQUEST_ATTEMPT_COUNT%",
     "ai_gateway.time_to_first_token_ms": "%FILTER_STATE(wasm.ai_gateway.ttft_ms:PLAIN)%",
     "ai_gateway.cost_usd": "%FILTER_STATE(wasm.ai_gateway.cost_usd:PLAIN)%",
@@ -259,6 +271,21 @@ def control_plane_cluster(url: str) -> dict:
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
                 "explicit_http_config": {"http2_protocol_options": {}},
             }
+        },
+    }
+
+
+def client_path_filter() -> dict:
+    """Copies the client's `:path` into dynamic metadata for the access log and the span."""
+    return {
+        "name": "envoy.filters.http.header_to_metadata",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.header_to_metadata.v3.Config",
+            "request_rules": [{
+                "header": ":path",
+                "on_header_present": {"metadata_namespace": METADATA_NAMESPACE, "key": CLIENT_PATH_KEY, "type": "STRING"},
+                "remove": False,
+            }],
         },
     }
 
@@ -704,6 +731,8 @@ def render(
             ],
         },
         "http_filters": [
+            # First, so even jwt_authn's 401s are logged with the client's path.
+            client_path_filter(),
             *jwt_filters,
             wasm_filter(DOWNSTREAM_ROOT_ID, configuration, absolute_wasm, env_keys),
             {

@@ -19,13 +19,21 @@ from conftest import (ANTHROPIC_KEY, CLAUDE, CLAUDE_UPSTREAM, FIXTURES, GPT, GPT
 
 import stack as stack_mod
 
+FALLBACK = "fallback-log-e2e"
+FALLBACK_UPSTREAM = "claude-fallback-log-e2e"
+
 
 @pytest.fixture(scope="module")
 def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[stack_mod.Stack, Path]]:
     workdir = tmp_path_factory.mktemp("access-log")
     log_path = workdir / "access.log"
+    config = gateway_config()
+    # Fallback from a provider behind a closed port to the replay: two attempts, two providers.
+    config["routes"].append({"model": FALLBACK, "targets": [{"provider": "openai-down", "model": GPT_UPSTREAM},
+                                                             {"provider": "anthropic-replay", "model": FALLBACK_UPSTREAM}],
+                             "policy": {"retries": 2, "retry_on": ["connect_failure", "5xx", "reset"]}})
     running = stack_mod.start_stack(
-        workdir, gateway_config(), replay_clusters=["replay_anthropic", "replay_openai", "replay_anthropic_wrong_key"],
+        workdir, config, replay_clusters=["replay_anthropic", "replay_openai", "replay_anthropic_wrong_key"],
         extra_clusters={"dead_anthropic": f"http://127.0.0.1:{stack_mod.free_port()}",
                         "dead_openai": f"http://127.0.0.1:{stack_mod.free_port()}"},
         envoy_env={"E2E_ANTHROPIC_KEY": ANTHROPIC_KEY, "E2E_OPENAI_KEY": OPENAI_KEY, "E2E_WRONG_KEY": "sk-ant-wrong-key"},
@@ -76,10 +84,13 @@ def test_attempt_log_has_provider_model_status_tokens_and_ttft(logged, test_id):
     assert line["provider"] == "anthropic-replay"
     assert line["status"] == 200 and line["method"] == "POST"
     assert line["upstream_cluster"] == "replay_anthropic" and line["attempts"] == 1
+    # The client's path, though the provider was called on Anthropic's.
+    assert line["path"] == "/v1/chat/completions"
     attempts = [json.loads(raw) for raw in log_path.read_text().splitlines()
                 if raw.startswith("{") and json.loads(raw).get("request_id") == line["request_id"]
                 and json.loads(raw).get("log") == "attempt"]
-    assert [(a["status"], a["upstream_cluster"]) for a in attempts] == [(200, "replay_anthropic")]
+    assert [(a["status"], a["upstream_cluster"], a["provider"], a["path"]) for a in attempts] == [
+        (200, "replay_anthropic", "anthropic-replay", "/v1/messages")]
     assert int(line["input_tokens"]) == exp.prompt_tokens > 0
     assert int(line["output_tokens"]) == exp.completion_tokens > 0
     assert 0 <= int(line["time_to_first_token_ms"]) <= int(line["duration_ms"]) + 1
@@ -175,3 +186,28 @@ def test_request_log_names_the_jwt_caller_not_the_token(jwt_logged, test_id):
     assert lines[0]["status"] == 200 and lines[0]["provider"] == "openai-replay"
     text = log_path.read_text(errors="replace")
     assert token not in text and token.split(".")[2] not in text
+
+
+def test_fallback_logs_each_attempts_provider(logged, test_id):
+    running, log_path = logged
+    name = "anthropic/test_anthropic_model_instructions.yaml"
+    client = OpenAI(base_url=f"{running.base_url}/v1", api_key="client-key", max_retries=0, timeout=30)
+    raw = client.chat.completions.with_raw_response.create(
+        model=FALLBACK, messages=[{"role": "user", "content": "hi"}], extra_headers=replay_headers(test_id, name))
+    assert raw.headers["x-ai-gateway-attempts"] == "2"
+    lines = log_lines(log_path, FALLBACK_UPSTREAM, 1)
+    assert len(lines) == 1, log_path.read_text(errors="replace")
+    line = lines[0]
+    assert (line["status"], line["attempts"], line["provider"]) == (200, 2, "anthropic-replay")
+    assert line["upstream_cluster"] == "ai_gateway_route_" + FALLBACK
+    deadline = time.monotonic() + 10
+    while True:
+        attempts = [json.loads(raw_line) for raw_line in log_path.read_text().splitlines()
+                    if raw_line.startswith("{") and json.loads(raw_line).get("request_id") == line["request_id"]
+                    and json.loads(raw_line).get("log") == "attempt"]
+        if len(attempts) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    # The aggregate cluster names neither; the endpoint metadata names each attempt's provider.
+    assert [(a["provider"], a["status"], a["flags"]) for a in attempts] == [
+        ("openai-down", 0, "UF"), ("anthropic-replay", 200, "-")]

@@ -24,7 +24,8 @@ def bootstrap(jwt: dict | None) -> dict:
 
 def http_filters(boot: dict) -> list[dict]:
     hcm = boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-    return hcm["http_filters"]
+    # header_to_metadata (the client's path for logs and spans) runs first; it is not about JWTs.
+    return [f for f in hcm["http_filters"] if f["name"] != "envoy.filters.http.header_to_metadata"]
 
 
 def test_cognito_remote_jwks_gets_a_tls_cluster_and_runs_before_the_wasm_filter() -> None:

@@ -178,6 +178,8 @@ def test_chat_span_has_gen_ai_attributes(traced, test_id):
     assert int(attrs["gen_ai.usage.input_tokens"]) == exp.prompt_tokens
     assert int(attrs["gen_ai.usage.output_tokens"]) == exp.completion_tokens > 0
     assert attrs["ai_gateway.attempts"] == "1"
+    # Envoy's http.url has the provider's path (the header map is shared); url.path the client's.
+    assert attrs["url.path"] == "/v1/chat/completions" and attrs["http.url"].endswith("/v1/messages")
     assert attrs["http.status_code"] == "200"
     assert 0 <= int(attrs["ai_gateway.time_to_first_token_ms"])
     # Caller-free: nothing identifying the client on the span.
