@@ -251,3 +251,44 @@ def test_provider_gets_no_trace_context_from_the_gateway(traced, test_id):
         assert time.monotonic() < deadline, receiver.spans
         time.sleep(0.2)
     assert len(receiver.wait_for(gpt_span, timeout=0)) == before + 1
+
+
+def test_render_options_for_tracing_and_log_formats(tmp_path):
+    """What --otlp, --trace-sample-percent and --access-log-format produce; Envoy accepts it."""
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "envoy"))
+    import render  # noqa: E402
+
+    upstreams = dict(render.parse_upstream(f"{name}=http://127.0.0.1:9") for name in
+                     ("replay_anthropic", "replay_openai", "replay_anthropic_wrong_key", "dead_anthropic", "dead_openai"))
+    cfg = gateway_config()
+    plain = render.render(cfg, str(WASM), 10000, 9901, upstreams, access_log="/dev/stdout")
+    hcm = lambda boot: boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]  # noqa: E731
+    assert "tracing" not in hcm(plain)
+    assert render.OTLP_CLUSTER not in {c["name"] for c in plain["static_resources"]["clusters"]}
+    assert hcm(plain)["access_log"][0]["typed_config"]["log_format"]["json_format"] == render.REQUEST_LOG_FIELDS
+
+    traced_boot = render.render(cfg, str(WASM), 10000, 9901, upstreams, access_log="/dev/stdout", access_log_format="text",
+                                otlp="http://127.0.0.1:4318", trace_sample_percent=12.5)
+    tracing = hcm(traced_boot)["tracing"]
+    assert tracing["random_sampling"] == {"value": 12.5} and tracing["no_context_propagation"] is True
+    assert tracing["provider"]["typed_config"]["http_service"]["http_uri"]["uri"] == "http://127.0.0.1:4318/v1/traces"
+    assert not any("caller" in t["tag"] or "caller" in t["value"] for t in tracing["custom_tags"])
+    text = hcm(traced_boot)["access_log"][0]["typed_config"]["log_format"]["text_format_source"]["inline_string"]
+    assert render.CLIENT_PATH in text and text.endswith("\n")
+    path = tmp_path / "envoy.json"
+    path.write_text(json.dumps(traced_boot))
+    r = subprocess.run([str(stack_mod.envoy_binary()), "--mode", "validate", "-c", str(path)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+    for bad in ("grpc://127.0.0.1:4317", "127.0.0.1:4318", "https://collector:4318", "http://127.0.0.1:4318?x=1"):
+        with pytest.raises(render.RenderError):
+            render.render(cfg, str(WASM), 10000, 9901, upstreams, otlp=bad)
+    with pytest.raises(render.RenderError):
+        render.render(cfg, str(WASM), 10000, 9901, upstreams, otlp="http://127.0.0.1:4318", trace_sample_percent=101)
+    with pytest.raises(render.RenderError):
+        render.render(cfg, str(WASM), 10000, 9901, {**upstreams, render.OTLP_CLUSTER: upstreams["dead_openai"]},
+                      otlp="http://127.0.0.1:4318")
