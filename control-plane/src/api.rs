@@ -118,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/apply", post(apply_handler))
         .route("/v1/snapshot", get(snapshot_status))
+        .route("/v1/usage", get(usage_handler))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     // Development token issuer (CP_DEV_ISSUER=1): unauthenticated like Cognito's token endpoint.
     let dev_issuer = match crate::dev_issuer::DevIssuer::from_env() {
@@ -399,6 +400,88 @@ async fn apply_handler(State(st): State<AppState>, Query(q): Query<HashMap<Strin
         st.changed.notify_one();
     }
     Ok(Json(json!({"dry_run": dry_run, "changes": plan.changes, "diff": plan.render()})).into_response())
+}
+
+/// `GET /v1/usage?caller=|key=&period=day|month&from=&to=&model=`: stored aggregates per caller,
+/// provider model and period, costs as exact picodollars and decimal USD strings.
+async fn usage_handler(State(st): State<AppState>, Query(q): Query<HashMap<String, String>>) -> ApiResult {
+    use crate::usage::{valid_day, valid_month, PeriodKind};
+    let period = match q.get("period").map(String::as_str) {
+        None | Some("day") => PeriodKind::Day,
+        Some("month") => PeriodKind::Month,
+        Some(_) => return Err(ApiError::field("period", "period must be 'day' or 'month'")),
+    };
+    let bound = |name: &str| -> Result<Option<String>, ApiError> {
+        let Some(v) = q.get(name) else { return Ok(None) };
+        if !(valid_day(v) || valid_month(v)) {
+            return Err(ApiError::field(name, format!("{name} must be YYYY-MM or YYYY-MM-DD")));
+        }
+        // A day bounds a month query by its month.
+        Ok(Some(if period == PeriodKind::Month { v.get(..7).unwrap_or(v).to_string() } else { v.clone() }))
+    };
+    let now = crate::store::now_unix();
+    let current = match period {
+        PeriodKind::Day => gateway_core::usage::utc_day(now),
+        PeriodKind::Month => gateway_core::usage::utc_month(now),
+    };
+    let (from, to) = match (bound("from")?, bound("to")?) {
+        (None, None) => (current.clone(), current),
+        (Some(f), None) => (f, current),
+        (None, Some(t)) => (t.clone(), t),
+        (Some(f), Some(t)) => (f, t),
+    };
+    if from > to && !from.starts_with(to.as_str()) {
+        return Err(ApiError::field("to", format!("to ({to}) is before from ({from})")));
+    }
+    let callers: Option<Vec<String>> = match (q.get("caller"), q.get("key")) {
+        (Some(_), Some(_)) => return Err(ApiError::field("caller", "give caller or key, not both")),
+        (Some(c), None) => Some(vec![c.clone()]),
+        (None, Some(k)) => {
+            let rec = st.store.get(Kind::Key, k).await?.ok_or_else(|| {
+                let mut e = ApiError::new(404, "not_found", format!("key '{k}' not found"));
+                e.param = Some("key".into());
+                e
+            })?;
+            Some(rec.key_hash.iter().map(|h| format!("key:{h}")).collect())
+        }
+        (None, None) => None,
+    };
+    let mut rows = Vec::new();
+    match &callers {
+        Some(cs) => {
+            for c in cs {
+                rows.extend(st.store.usage(Some(c), period, &from, &to).await?);
+            }
+        }
+        None => rows = st.store.usage(None, period, &from, &to).await?,
+    }
+    if let Some(m) = q.get("model") {
+        rows.retain(|r| &r.model == m);
+    }
+    // Key names for `key:<hash>` callers, looked up once per caller.
+    let mut names: HashMap<String, Option<String>> = HashMap::new();
+    let mut data = Vec::with_capacity(rows.len());
+    for r in rows {
+        let key = match r.caller.strip_prefix("key:") {
+            Some(hash) => match names.get(&r.caller) {
+                Some(n) => n.clone(),
+                None => {
+                    let n = st.store.find_key_by_hash(hash).await?.map(|rec| rec.name);
+                    names.insert(r.caller.clone(), n.clone());
+                    n
+                }
+            },
+            None => None,
+        };
+        let c = r.counters;
+        data.push(json!({
+            "caller": r.caller, "key": key, "provider": r.provider, "model": r.model, "period": r.period,
+            "requests": c.requests, "input_tokens": c.input, "output_tokens": c.output,
+            "cache_read_tokens": c.cache_read, "cache_creation_tokens": c.cache_creation, "reasoning_tokens": c.reasoning,
+            "cost_pusd": c.cost_pusd, "cost_usd": gateway_core::pricing::pusd_to_usd_string(c.cost_pusd),
+        }));
+    }
+    Ok(Json(json!({"data": data})).into_response())
 }
 
 async fn snapshot_status(State(st): State<AppState>) -> ApiResult {

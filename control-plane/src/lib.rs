@@ -8,4 +8,5 @@ pub mod dev_issuer;
 pub mod model;
 pub mod snapshot;
 pub mod store;
+pub mod usage;
 pub mod watch;

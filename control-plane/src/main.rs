@@ -177,7 +177,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let (store, snapshots) = (service.store, service.snapshots);
     let grpc_listener =
         tokio::net::TcpListener::bind(args.grpc_listen).await.map_err(|e| format!("bind {}: {e}", args.grpc_listen))?;
-    let grpc = watch::serve(grpc_listener, watch::ConfigService::new(snapshots.clone(), &watch_tokens), shutdown_signal());
+    let grpc = watch::serve(grpc_listener, watch::ConfigService::new(snapshots.clone(), &watch_tokens).with_usage_store(store.clone()), shutdown_signal());
     let state = AppState { store, auth: Arc::new(auth), changed, snapshots };
     let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("bind {}: {e}", args.listen))?;
     tracing::info!(listen = %args.listen, "control plane REST API listening");
@@ -240,6 +240,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
             let store = DynamoStore::connect(&DynamoSettings { table: table.clone(), endpoint, region }).await;
             let created = store.create_table().await.map_err(|e| e.to_string())?;
+            store.enable_marker_ttl().await.map_err(|e| format!("enabling TTL on expires_at: {e}"))?;
             println!("table {table}: {}", if created { "created" } else { "already exists" });
             Ok(())
         }

@@ -22,6 +22,7 @@ use tokio::sync::{watch, Mutex, Notify};
 
 use crate::model::{CredentialRef, KeySpec, PriceSpec, ProviderSpec, RouteSpec};
 use crate::store::{list_all, Kind, Page, Record, Store, StoreError};
+use crate::usage::{Bucket, Counters, PeriodKind, UsageAggregate};
 
 /// A snapshot plus what it took to build it; `Debug` of the snapshot redacts secrets.
 #[derive(Debug)]
@@ -321,6 +322,19 @@ impl Store for TrackedStore {
 
     async fn revision(&self) -> Result<u64, StoreError> {
         self.inner.revision().await
+    }
+
+    // Usage is not config: it bypasses the journal and never triggers a snapshot.
+    async fn apply_usage(&self, marker: &str, increments: &[(Bucket, Counters)], now: u64) -> Result<bool, StoreError> {
+        self.inner.apply_usage(marker, increments, now).await
+    }
+
+    async fn caller_spend(&self, caller: &str, day: &str, month: &str) -> Result<(u64, u64), StoreError> {
+        self.inner.caller_spend(caller, day, month).await
+    }
+
+    async fn usage(&self, caller: Option<&str>, period: PeriodKind, from: &str, to: &str) -> Result<Vec<UsageAggregate>, StoreError> {
+        self.inner.usage(caller, period, from, to).await
     }
 }
 

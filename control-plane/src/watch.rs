@@ -8,6 +8,11 @@
 //! A subscriber that asks for heartbeats (`heartbeat_secs`) gets its current version with an
 //! empty snapshot after that many seconds without a message, so it can tell a quiet stream from
 //! a hung one. Subscribers that do not ask get none (older filters would try to parse them).
+//!
+//! `ReportUsage` (unary, same port and token) takes a filter's usage batch as JSON
+//! (`gateway_core::usage::UsageBatch`) and answers with a `UsageAck` as JSON: INVALID_ARGUMENT
+//! for a batch that can never be applied (the filter drops it), UNAVAILABLE when the store or the
+//! first snapshot is not there (the filter resends the same batch later).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,9 +26,31 @@ use tonic::codegen::{http, BoxFuture, BoxStream, Context, Poll, Service, StdErro
 use tonic::{Request, Response, Status};
 
 use crate::snapshot::SnapshotRx;
+use crate::store::{now_unix, Store};
+use crate::usage::{ingest, IngestError};
 
-/// Full gRPC path of the one method.
+/// Full gRPC path of `Watch`.
 pub const WATCH_PATH: &str = "/aigateway.v1.ConfigService/Watch";
+/// Full gRPC path of `ReportUsage`.
+pub const REPORT_USAGE_PATH: &str = "/aigateway.v1.ConfigService/ReportUsage";
+/// Largest accepted `UsageReport` (a filter's pending rows after a long outage can be large).
+pub const MAX_USAGE_REPORT_BYTES: usize = 16 * 1024 * 1024;
+
+/// A filter's usage batch.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct UsageReport {
+    /// `gateway_core::usage::UsageBatch` as JSON.
+    #[prost(bytes = "vec", tag = "1")]
+    pub batch_json: Vec<u8>,
+}
+
+/// The answer to a [`UsageReport`].
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct UsageAckMessage {
+    /// `gateway_core::usage::UsageAck` as JSON.
+    #[prost(bytes = "vec", tag = "1")]
+    pub ack_json: Vec<u8>,
+}
 
 /// What a subscriber sends once when it connects.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -64,17 +91,24 @@ pub struct ConfigService {
     snapshots: SnapshotRx,
     /// SHA-256 of the tokens allowed to watch: the stream carries provider secrets.
     tokens: Arc<Vec<[u8; 32]>>,
+    /// Where `ReportUsage` records usage; `None`: the method is not offered.
+    usage: Option<Arc<dyn Store>>,
 }
 
 impl ConfigService {
     pub fn new(snapshots: SnapshotRx, tokens: &[String]) -> Self {
         let tokens = tokens.iter().map(|t| Sha256::digest(t.as_bytes()).into()).collect();
-        ConfigService { snapshots, tokens: Arc::new(tokens) }
+        ConfigService { snapshots, tokens: Arc::new(tokens), usage: None }
     }
 
-    fn authorized(&self, req: &Request<WatchRequest>) -> bool {
-        let Some(token) = req
-            .metadata()
+    /// Offers `ReportUsage`, recording into `store`.
+    pub fn with_usage_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.usage = Some(store);
+        self
+    }
+
+    fn authorized(&self, metadata: &tonic::metadata::MetadataMap) -> bool {
+        let Some(token) = metadata
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
@@ -86,7 +120,7 @@ impl ConfigService {
     }
 
     fn watch(&self, req: Request<WatchRequest>) -> Result<Response<BoxStream<SnapshotMessage>>, Status> {
-        if !self.authorized(&req) {
+        if !self.authorized(req.metadata()) {
             return Err(Status::unauthenticated("a valid watch token is required"));
         }
         let WatchRequest { node_id, known_version, heartbeat_secs } = req.into_inner();
@@ -98,6 +132,56 @@ impl ConfigService {
         let (tx, rx) = mpsc::channel(1);
         tokio::spawn(feed(self.snapshots.clone(), known_version, heartbeat, tx));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+impl ConfigService {
+    async fn report_usage(&self, req: Request<UsageReport>) -> Result<Response<UsageAckMessage>, Status> {
+        if !self.authorized(req.metadata()) {
+            return Err(Status::unauthenticated("a valid watch token is required"));
+        }
+        let Some(store) = self.usage.clone() else {
+            return Err(Status::unimplemented("usage accounting is not enabled on this control plane"));
+        };
+        let batch: gateway_core::usage::UsageBatch = serde_json::from_slice(&req.into_inner().batch_json)
+            .map_err(|e| Status::invalid_argument(format!("batch_json is not a UsageBatch: {e}")))?;
+        // Rows are priced with the table the filters have now (the published snapshot), so the
+        // control plane and the filters compute the same cost.
+        let prices = {
+            let snap = self.snapshots.borrow().clone();
+            let snap = snap.ok_or_else(|| Status::unavailable("no snapshot built yet"))?;
+            gateway_core::pricing::PriceTable::new(&snap.snapshot.config.prices).map_err(|e| {
+                tracing::error!(error = %e, "published price table does not validate");
+                Status::unavailable("the price table is invalid")
+            })?
+        };
+        match ingest(store.as_ref(), &batch, &prices, now_unix()).await {
+            Ok(ack) => {
+                tracing::debug!(batch = %ack.batch_id, rows = batch.rows.len(), duplicate = ack.duplicate, "usage batch");
+                let ack_json = serde_json::to_vec(&ack).map_err(|e| Status::internal(e.to_string()))?;
+                Ok(Response::new(UsageAckMessage { ack_json }))
+            }
+            Err(IngestError::Invalid(e)) => {
+                tracing::warn!(batch = %batch.batch_id, error = %e, "usage batch refused");
+                Err(Status::invalid_argument(e.to_string()))
+            }
+            Err(IngestError::Store(e)) => {
+                tracing::warn!(batch = %batch.batch_id, error = %e, "usage batch not recorded; the filter will resend it");
+                Err(Status::unavailable("the store is unavailable; resend the same batch later"))
+            }
+        }
+    }
+}
+
+struct ReportUsageMethod(ConfigService);
+
+impl tonic::server::UnaryService<UsageReport> for ReportUsageMethod {
+    type Response = UsageAckMessage;
+    type Future = BoxFuture<Response<UsageAckMessage>, Status>;
+
+    fn call(&mut self, req: Request<UsageReport>) -> Self::Future {
+        let svc = self.0.clone();
+        Box::pin(async move { svc.report_usage(req).await })
     }
 }
 
@@ -173,6 +257,14 @@ where
             return Box::pin(async move {
                 let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::<SnapshotMessage, WatchRequest>::default());
                 Ok(grpc.server_streaming(WatchMethod(svc), req).await)
+            });
+        }
+        if req.uri().path() == REPORT_USAGE_PATH {
+            let svc = self.clone();
+            return Box::pin(async move {
+                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::<UsageAckMessage, UsageReport>::default())
+                    .max_decoding_message_size(MAX_USAGE_REPORT_BYTES);
+                Ok(grpc.unary(ReportUsageMethod(svc), req).await)
             });
         }
         Box::pin(async move { Ok(Status::unimplemented("no such method").into_http()) })

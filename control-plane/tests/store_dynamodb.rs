@@ -20,6 +20,8 @@ async fn dynamodb_store_conformance() {
     let store = DynamoStore::connect(&settings("conf")).await;
     assert!(store.create_table().await.unwrap(), "fresh table is created");
     assert!(!store.create_table().await.unwrap(), "create-tables is idempotent");
+    store.enable_marker_ttl().await.unwrap();
+    store.enable_marker_ttl().await.expect("enabling TTL twice is fine");
     common::conformance::run_all(Arc::new(store.clone())).await;
     store.delete_table().await.unwrap();
 }

@@ -20,10 +20,16 @@ use aws_sdk_dynamodb::Client;
 use serde_json::Value;
 
 use super::{now_unix, Kind, Page, Record, Store, StoreError};
+use crate::usage::{Bucket, Counters, PeriodKind, UsageAggregate, MARKER_TTL_SECS};
 
 const META_PK: &str = "meta";
 const META_SK: &str = "revision";
 const HASH_PK: &str = "key_hash";
+/// Usage aggregates of one caller live in the partition `usage#<caller>`.
+const USAGE_PK: &str = "usage#";
+/// A batch chunk's marker: `pk = usage_batch#<marker>`, `sk = "-"` (one partition per marker, so
+/// markers never concentrate on one partition).
+const MARKER_PK: &str = "usage_batch#";
 /// Attempts for a write that lost a race on the revision counter (TransactionConflict).
 const MAX_ATTEMPTS: u32 = 20;
 
@@ -79,6 +85,39 @@ fn get_n(item: &HashMap<String, AttributeValue>, k: &str) -> Result<u64, StoreEr
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| StoreError::Backend(format!("item attribute '{k}' missing or not a number")))
+}
+
+/// `(pk, sk)` of a usage bucket: `d#<day>#<provider>#<model>`, `m#<month>#<provider>#<model>`,
+/// `t#d#<day>`, `t#m#<month>` in the caller's partition.
+fn usage_item_key(b: &Bucket) -> (String, String) {
+    match b {
+        Bucket::Model { caller, period, key, provider, model } => {
+            (format!("{USAGE_PK}{caller}"), format!("{}#{key}#{provider}#{model}", period.tag()))
+        }
+        Bucket::Total { caller, period, key } => (format!("{USAGE_PK}{caller}"), format!("t#{}#{key}", period.tag())),
+    }
+}
+
+fn n_or_zero(item: &HashMap<String, AttributeValue>, k: &str) -> u64 {
+    item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+fn to_aggregate(item: &HashMap<String, AttributeValue>) -> Option<UsageAggregate> {
+    Some(UsageAggregate {
+        caller: get_s(item, "caller")?.to_string(),
+        provider: get_s(item, "provider")?.to_string(),
+        model: get_s(item, "model")?.to_string(),
+        period: get_s(item, "period")?.to_string(),
+        counters: Counters {
+            requests: n_or_zero(item, "requests"),
+            input: n_or_zero(item, "input"),
+            output: n_or_zero(item, "output"),
+            cache_read: n_or_zero(item, "cache_read"),
+            cache_creation: n_or_zero(item, "cache_creation"),
+            reasoning: n_or_zero(item, "reasoning"),
+            cost_pusd: n_or_zero(item, "cost_pusd"),
+        },
+    })
 }
 
 fn to_record(kind: Kind, item: &HashMap<String, AttributeValue>) -> Result<Record, StoreError> {
@@ -180,6 +219,68 @@ impl DynamoStore {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         Err(backend("table did not become ACTIVE within 60 s"))
+    }
+
+    /// Turns on DynamoDB TTL for usage batch markers (`expires_at`, Unix seconds).
+    pub async fn enable_marker_ttl(&self) -> Result<(), StoreError> {
+        let spec = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+            .enabled(true)
+            .attribute_name("expires_at")
+            .build()
+            .map_err(backend)?;
+        match self.client.update_time_to_live().table_name(&self.table).time_to_live_specification(spec).send().await {
+            Ok(_) => Ok(()),
+            // Already enabled (a second create-tables) is what we want.
+            Err(e) if format!("{}", DisplayErrorContext(&e)).contains("already enabled") => Ok(()),
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
+    fn usage_update(&self, bucket: &Bucket, c: &Counters) -> Result<TransactWriteItem, StoreError> {
+        let (pk, sk) = usage_item_key(bucket);
+        let mut u = Update::builder().table_name(&self.table).key("pk", s(pk)).key("sk", s(sk));
+        // Descriptive attributes are SET (same value every time) so a query needs no key parsing.
+        let mut set = vec![("caller", bucket.caller().to_string())];
+        match bucket {
+            Bucket::Model { period, key, provider, model, .. } => {
+                set.push(("period", key.clone()));
+                set.push(("period_kind", period.tag().to_string()));
+                set.push(("provider", provider.clone()));
+                set.push(("model", model.clone()));
+            }
+            Bucket::Total { period, key, .. } => {
+                set.push(("period", key.clone()));
+                set.push(("period_kind", period.tag().to_string()));
+            }
+        }
+        let mut sets = Vec::new();
+        for (i, (name, value)) in set.into_iter().enumerate() {
+            sets.push(format!("#s{i} = :s{i}"));
+            u = u.expression_attribute_names(format!("#s{i}"), name).expression_attribute_values(format!(":s{i}"), s(value));
+        }
+        let mut adds = Vec::new();
+        for (i, (name, value)) in c.fields().into_iter().enumerate() {
+            adds.push(format!("#a{i} :a{i}"));
+            u = u.expression_attribute_names(format!("#a{i}"), name).expression_attribute_values(format!(":a{i}"), n(value));
+        }
+        let u = u.update_expression(format!("SET {} ADD {}", sets.join(", "), adds.join(", "))).build().map_err(backend)?;
+        Ok(TransactWriteItem::builder().update(u).build())
+    }
+
+    async fn total_cost(&self, caller: &str, period: PeriodKind, key: &str) -> Result<u64, StoreError> {
+        let (pk, sk) = usage_item_key(&Bucket::Total { caller: caller.to_string(), period, key: key.to_string() });
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .projection_expression("cost_pusd")
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(out.item().map_or(0, |i| n_or_zero(i, "cost_pusd")))
     }
 
     /// Deletes the table (tests use one table per run).
@@ -428,5 +529,93 @@ impl Store for DynamoStore {
             Some(i) => get_n(i, "rev"),
             None => Ok(0),
         }
+    }
+
+    async fn apply_usage(&self, marker: &str, increments: &[(Bucket, Counters)], now: u64) -> Result<bool, StoreError> {
+        // The marker is item 0: its condition failing means "already applied", and then the
+        // whole transaction (every ADD) is cancelled with it.
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(format!("{MARKER_PK}{marker}")))
+            .item("sk", s("-"))
+            .item("applied_at", n(now))
+            .item("expires_at", n(now.saturating_add(MARKER_TTL_SECS)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(backend)?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        for (bucket, c) in increments {
+            items.push(self.usage_update(bucket, c)?);
+        }
+        for attempt in 0..MAX_ATTEMPTS {
+            match self.transact(items.clone()).await {
+                Ok(()) => return Ok(true),
+                Err(e) => match classify_cancel(&e) {
+                    Some(Cancel::Condition) => return Ok(false),
+                    // Two replicas adding to the same caller's totals at once: nothing was
+                    // applied, so trying again cannot double count.
+                    Some(Cancel::Conflict) => backoff(attempt).await,
+                    Some(Cancel::Other(m)) => return Err(StoreError::Backend(m)),
+                    None => return Err(sdk_err(e)),
+                },
+            }
+        }
+        Err(backend(format!("usage batch {marker}: too many concurrent writers, gave up")))
+    }
+
+    async fn caller_spend(&self, caller: &str, day: &str, month: &str) -> Result<(u64, u64), StoreError> {
+        Ok((self.total_cost(caller, PeriodKind::Day, day).await?, self.total_cost(caller, PeriodKind::Month, month).await?))
+    }
+
+    async fn usage(&self, caller: Option<&str>, period: PeriodKind, from: &str, to: &str) -> Result<Vec<UsageAggregate>, StoreError> {
+        let lo = format!("{}#{from}", period.tag());
+        // Above every `<to>#<provider>#<model>` and every day of a `to` month.
+        let hi = format!("{}#{to}{}", period.tag(), char::MAX);
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let (items, last) = match caller {
+                Some(c) => {
+                    let page = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .consistent_read(true)
+                        .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+                        .expression_attribute_values(":pk", s(format!("{USAGE_PK}{c}")))
+                        .expression_attribute_values(":lo", s(lo.clone()))
+                        .expression_attribute_values(":hi", s(hi.clone()))
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(sdk_err)?;
+                    (page.items().to_vec(), page.last_evaluated_key().cloned())
+                }
+                // Every caller: a Scan of the table (admin queries only; see docs/control-plane.md).
+                None => {
+                    let page = self
+                        .client
+                        .scan()
+                        .table_name(&self.table)
+                        .consistent_read(true)
+                        .filter_expression("begins_with(pk, :usage) AND sk BETWEEN :lo AND :hi")
+                        .expression_attribute_values(":usage", s(USAGE_PK))
+                        .expression_attribute_values(":lo", s(lo.clone()))
+                        .expression_attribute_values(":hi", s(hi.clone()))
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(sdk_err)?;
+                    (page.items().to_vec(), page.last_evaluated_key().cloned())
+                }
+            };
+            out.extend(items.iter().filter_map(to_aggregate));
+            match last {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| (&a.caller, &a.period, &a.provider, &a.model).cmp(&(&b.caller, &b.period, &b.provider, &b.model)));
+        Ok(out)
     }
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{now_unix, Kind, Page, Record, Store, StoreError};
+use crate::usage::{Bucket, Counters, PeriodKind, UsageAggregate, MARKER_TTL_SECS};
 
 /// `"<kind>\0<name>"` → JSON of [`Item`].
 const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
@@ -20,6 +21,16 @@ const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
 const KEY_HASHES: TableDefinition<&str, &str> = TableDefinition::new("key_hashes");
 /// `"revision"` → number of writes.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Usage batch chunk marker → Unix seconds it was applied.
+const USAGE_MARKERS: TableDefinition<&str, u64> = TableDefinition::new("usage_markers");
+/// (applied at, marker): lets expired markers be pruned in time order.
+const USAGE_MARKER_TIMES: TableDefinition<(u64, &str), ()> = TableDefinition::new("usage_marker_times");
+/// `"<caller>\0<d|m>\0<period>\0<provider>\0<model>"` → JSON of [`Counters`].
+const USAGE: TableDefinition<&str, &[u8]> = TableDefinition::new("usage");
+/// `"<caller>\0<d|m>\0<period>"` → JSON of [`Counters`] (the caller's total).
+const USAGE_TOTALS: TableDefinition<&str, &[u8]> = TableDefinition::new("usage_totals");
+/// Expired markers removed per applied chunk, so pruning never makes one write slow.
+const PRUNE_PER_WRITE: usize = 64;
 
 #[derive(Serialize, Deserialize)]
 struct Item {
@@ -61,6 +72,30 @@ fn decode(bytes: &[u8]) -> Result<Item, StoreError> {
     serde_json::from_slice(bytes).map_err(backend)
 }
 
+fn usage_key(b: &Bucket) -> (bool, String) {
+    match b {
+        Bucket::Model { caller, period, key, provider, model } => {
+            (true, format!("{caller}\0{}\0{key}\0{provider}\0{model}", period.tag()))
+        }
+        Bucket::Total { caller, period, key } => (false, format!("{caller}\0{}\0{key}", period.tag())),
+    }
+}
+
+fn decode_counters(bytes: &[u8]) -> Result<Counters, StoreError> {
+    serde_json::from_slice(bytes).map_err(backend)
+}
+
+fn add_to(table: &mut redb::Table<&str, &[u8]>, key: &str, inc: &Counters) -> Result<(), StoreError> {
+    let mut c = match table.get(key).map_err(backend)? {
+        Some(v) => decode_counters(v.value())?,
+        None => Counters::default(),
+    };
+    c.add(inc);
+    let bytes = serde_json::to_vec(&c).map_err(backend)?;
+    table.insert(key, bytes.as_slice()).map_err(backend)?;
+    Ok(())
+}
+
 fn bump_revision(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     let mut meta = txn.open_table(META).map_err(backend)?;
     let current = meta.get("revision").map_err(backend)?.map(|v| v.value()).unwrap_or(0);
@@ -81,6 +116,10 @@ impl EmbeddedStore {
             txn.open_table(OBJECTS).map_err(backend)?;
             txn.open_table(KEY_HASHES).map_err(backend)?;
             txn.open_table(META).map_err(backend)?;
+            txn.open_table(USAGE_MARKERS).map_err(backend)?;
+            txn.open_table(USAGE_MARKER_TIMES).map_err(backend)?;
+            txn.open_table(USAGE).map_err(backend)?;
+            txn.open_table(USAGE_TOTALS).map_err(backend)?;
         }
         txn.commit().map_err(backend)?;
         Ok(EmbeddedStore { db: Arc::new(db) })
@@ -262,6 +301,109 @@ impl Store for EmbeddedStore {
             let txn = db.begin_read().map_err(backend)?;
             let meta = txn.open_table(META).map_err(backend)?;
             Ok(meta.get("revision").map_err(backend)?.map(|v| v.value()).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn apply_usage(&self, marker: &str, increments: &[(Bucket, Counters)], now: u64) -> Result<bool, StoreError> {
+        let marker = marker.to_string();
+        let increments = increments.to_vec();
+        self.blocking(move |db| {
+            // One write transaction: redb has a single writer, so the marker check, the marker
+            // and the increments commit together or not at all.
+            let txn = db.begin_write().map_err(backend)?;
+            {
+                let mut markers = txn.open_table(USAGE_MARKERS).map_err(backend)?;
+                if markers.get(marker.as_str()).map_err(backend)?.is_some() {
+                    return Ok(false);
+                }
+                markers.insert(marker.as_str(), now).map_err(backend)?;
+                let mut times = txn.open_table(USAGE_MARKER_TIMES).map_err(backend)?;
+                times.insert((now, marker.as_str()), ()).map_err(backend)?;
+                // Markers outlive any resend by far; drop the oldest expired ones as we go.
+                let cutoff = now.saturating_sub(MARKER_TTL_SECS);
+                let mut expired = Vec::new();
+                for entry in times.range::<(u64, &str)>(..(cutoff, "")).map_err(backend)?.take(PRUNE_PER_WRITE) {
+                    let (k, _) = entry.map_err(backend)?;
+                    let (t, m) = k.value();
+                    expired.push((t, m.to_string()));
+                }
+                for (t, m) in expired {
+                    times.remove((t, m.as_str())).map_err(backend)?;
+                    markers.remove(m.as_str()).map_err(backend)?;
+                }
+                let mut usage = txn.open_table(USAGE).map_err(backend)?;
+                let mut totals = txn.open_table(USAGE_TOTALS).map_err(backend)?;
+                for (bucket, inc) in &increments {
+                    match usage_key(bucket) {
+                        (true, k) => add_to(&mut usage, &k, inc)?,
+                        (false, k) => add_to(&mut totals, &k, inc)?,
+                    }
+                }
+            }
+            txn.commit().map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn caller_spend(&self, caller: &str, day: &str, month: &str) -> Result<(u64, u64), StoreError> {
+        let (caller, day, month) = (caller.to_string(), day.to_string(), month.to_string());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let totals = txn.open_table(USAGE_TOTALS).map_err(backend)?;
+            let cost = |period: PeriodKind, key: &str| -> Result<u64, StoreError> {
+                let k = usage_key(&Bucket::Total { caller: caller.clone(), period, key: key.to_string() }).1;
+                Ok(match totals.get(k.as_str()).map_err(backend)? {
+                    Some(v) => decode_counters(v.value())?.cost_pusd,
+                    None => 0,
+                })
+            };
+            Ok((cost(PeriodKind::Day, &day)?, cost(PeriodKind::Month, &month)?))
+        })
+        .await
+    }
+
+    async fn usage(&self, caller: Option<&str>, period: PeriodKind, from: &str, to: &str) -> Result<Vec<UsageAggregate>, StoreError> {
+        let (caller, from, to) = (caller.map(str::to_string), from.to_string(), to.to_string());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let usage = txn.open_table(USAGE).map_err(backend)?;
+            let tag = period.tag();
+            let in_range = |p: &str| p >= from.as_str() && (p <= to.as_str() || p.starts_with(to.as_str()));
+            let mut out = Vec::new();
+            let mut push = |k: &str, v: &[u8]| -> Result<(), StoreError> {
+                let parts: Vec<&str> = k.split('\0').collect();
+                if let [c, t, p, provider, model] = parts.as_slice() {
+                    if *t == tag && in_range(p) {
+                        out.push(UsageAggregate {
+                            caller: c.to_string(),
+                            provider: provider.to_string(),
+                            model: model.to_string(),
+                            period: p.to_string(),
+                            counters: decode_counters(v)?,
+                        });
+                    }
+                }
+                Ok(())
+            };
+            match &caller {
+                Some(c) => {
+                    let lo = format!("{c}\0{tag}\0{from}");
+                    let hi = format!("{c}\0{tag}\0{to}{}", char::MAX);
+                    for entry in usage.range::<&str>(lo.as_str()..=hi.as_str()).map_err(backend)? {
+                        let (k, v) = entry.map_err(backend)?;
+                        push(k.value(), v.value())?;
+                    }
+                }
+                None => {
+                    for entry in usage.iter().map_err(backend)? {
+                        let (k, v) = entry.map_err(backend)?;
+                        push(k.value(), v.value())?;
+                    }
+                }
+            }
+            Ok(out)
         })
         .await
     }

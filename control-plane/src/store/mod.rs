@@ -10,6 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::usage::{Bucket, Counters, PeriodKind, UsageAggregate};
+
 /// The collections the store holds. Names are unique within a kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -95,6 +97,30 @@ pub trait Store: Send + Sync + 'static {
     async fn find_key_by_hash(&self, hash: &str) -> Result<Option<Record>, StoreError>;
     /// Number of writes ever applied; 0 for an empty store.
     async fn revision(&self) -> Result<u64, StoreError>;
+
+    /// Usage accounting (not config: it never moves the revision). Atomically records `marker`
+    /// and adds every increment, unless `marker` is already recorded, in which case nothing
+    /// changes. Returns whether it was applied. At most [`crate::usage::MAX_ITEMS_PER_CHUNK`]
+    /// items including the marker; each bucket at most once.
+    async fn apply_usage(&self, marker: &str, increments: &[(Bucket, Counters)], now: u64) -> Result<bool, StoreError>;
+    /// A caller's total cost in picodollars on `day` (`YYYY-MM-DD`) and in `month` (`YYYY-MM`).
+    async fn caller_spend(&self, caller: &str, day: &str, month: &str) -> Result<(u64, u64), StoreError>;
+    /// Per provider model aggregates of one caller (or every caller) whose period lies between
+    /// `from` and `to` inclusive (prefix comparison: a month bounds the days in it), sorted by
+    /// caller, period, provider, model.
+    async fn usage(&self, caller: Option<&str>, period: PeriodKind, from: &str, to: &str) -> Result<Vec<UsageAggregate>, StoreError>;
+}
+
+/// The secret hashes a key's rotation claimed besides its `key_hash` (its first secret): the
+/// document's `rotation.secret_hash` and `rotation.previous_hash`. Deleting the key releases them.
+pub fn rotation_hashes(doc: &Value) -> Vec<String> {
+    let Some(rotation) = doc.get("rotation") else { return Vec::new() };
+    ["secret_hash", "previous_hash"]
+        .iter()
+        .filter_map(|f| rotation.get(*f).and_then(Value::as_str))
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Reads every object of a kind, following pagination.

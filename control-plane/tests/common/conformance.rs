@@ -15,6 +15,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     pagination(store.as_ref()).await;
     key_hash_lookup(store.as_ref()).await;
     revision_counts_every_write(store.as_ref()).await;
+    usage_accounting(store.clone()).await;
 }
 
 async fn crud_and_versions(store: &dyn Store) {
@@ -176,4 +177,144 @@ async fn revision_counts_every_write(store: &dyn Store) {
     assert_eq!(store.revision().await.unwrap(), r0 + 2);
     store.delete(Kind::Provider, "rev", None).await.unwrap();
     assert_eq!(store.revision().await.unwrap(), r0 + 3);
+}
+
+/// Usage accounting contract: exact costs, idempotent batches, no lost update under
+/// concurrency, chunking of large batches, spend in the ack.
+pub async fn usage_accounting(store: Arc<dyn Store>) {
+    use control_plane::usage::{ingest, plan, PeriodKind};
+    use gateway_core::pricing::{PriceConfig, PriceTable};
+    use gateway_core::usage::{UsageBatch, UsageRow};
+
+    // 2026-11-27 12:00 UTC.
+    let now = 1_795_737_600 + 43_200;
+    let prices = PriceTable::new(&[
+        PriceConfig { provider: "openai".into(), model: "gpt-4o-mini".into(), input_per_mtok: 0.15, output_per_mtok: 0.6, cache_read_per_mtok: Some(0.075), cache_write_per_mtok: None },
+        PriceConfig { provider: "anthropic".into(), model: "claude".into(), input_per_mtok: 3.0, output_per_mtok: 15.0, cache_read_per_mtok: Some(0.3), cache_write_per_mtok: Some(3.75) },
+    ])
+    .unwrap();
+    let row = |caller: &str, provider: &str, model: &str, day: &str, requests: u64, input: u64, output: u64| UsageRow {
+        caller: caller.into(),
+        provider: provider.into(),
+        model: model.into(),
+        day: day.into(),
+        requests,
+        input,
+        output,
+        cache_read: 0,
+        cache_creation: 0,
+        reasoning: 0,
+    };
+    let mut cached = row("key:aa", "anthropic", "claude", "2026-11-27", 1, 1000, 10);
+    (cached.cache_read, cached.cache_creation, cached.reasoning) = (600, 100, 4);
+    let batch = UsageBatch {
+        batch_id: "envoy-1/1700000000000/1".into(),
+        rows: vec![
+            row("key:aa", "openai", "gpt-4o-mini", "2026-11-27", 2, 1200, 345),
+            cached,
+            // Same key as the first row: summed.
+            row("key:aa", "openai", "gpt-4o-mini", "2026-11-27", 1, 7, 3),
+            row("key:aa", "openai", "gpt-4o-mini", "2026-11-26", 1, 100, 100),
+            row("jwt:svc", "openai", "unpriced", "2026-11-27", 5, 50, 50),
+        ],
+        spend_for: vec!["key:never-used".into()],
+    };
+    let gpt_today = 1207 * 150_000 + 348 * 600_000;
+    let claude = 300 * 3_000_000 + 600 * 300_000 + 100 * 3_750_000 + 10 * 15_000_000;
+    let gpt_yesterday = 100 * 150_000 + 100 * 600_000;
+    let ack = ingest(store.as_ref(), &batch, &prices, now).await.unwrap();
+    assert_eq!(ack.batch_id, batch.batch_id);
+    assert!(!ack.duplicate);
+    let spend = |ack: &gateway_core::usage::UsageAck, caller: &str| {
+        let s = ack.spend.iter().find(|s| s.caller == caller).unwrap_or_else(|| panic!("no spend for {caller}: {ack:?}"));
+        assert_eq!((s.day.as_str(), s.month.as_str()), ("2026-11-27", "2026-11"));
+        (s.day_cost_pusd, s.month_cost_pusd)
+    };
+    assert_eq!(ack.spend.len(), 3, "every caller of the rows and spend_for, once: {ack:?}");
+    assert_eq!(spend(&ack, "key:aa"), (gpt_today + claude, gpt_today + claude + gpt_yesterday));
+    assert_eq!(spend(&ack, "jwt:svc"), (0, 0), "unpriced models cost nothing");
+    assert_eq!(spend(&ack, "key:never-used"), (0, 0));
+
+    let days = store.usage(Some("key:aa"), PeriodKind::Day, "2026-11-01", "2026-11-30").await.unwrap();
+    let got: Vec<(String, String, u64, u64, u64, u64)> =
+        days.iter().map(|a| (a.period.clone(), a.model.clone(), a.counters.requests, a.counters.input, a.counters.output, a.counters.cost_pusd)).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("2026-11-26".into(), "gpt-4o-mini".into(), 1, 100, 100, gpt_yesterday),
+            ("2026-11-27".into(), "claude".into(), 1, 1000, 10, claude),
+            ("2026-11-27".into(), "gpt-4o-mini".into(), 3, 1207, 348, gpt_today),
+        ]
+    );
+    let c = &days[1].counters;
+    assert_eq!((c.cache_read, c.cache_creation, c.reasoning), (600, 100, 4));
+    // Ranges: one day; a month as the bounds of days; months.
+    assert_eq!(store.usage(Some("key:aa"), PeriodKind::Day, "2026-11-26", "2026-11-26").await.unwrap().len(), 1);
+    assert_eq!(store.usage(Some("key:aa"), PeriodKind::Day, "2026-11", "2026-11").await.unwrap().len(), 3);
+    assert!(store.usage(Some("key:aa"), PeriodKind::Day, "2026-12-01", "2026-12-31").await.unwrap().is_empty());
+    let months = store.usage(Some("key:aa"), PeriodKind::Month, "2026-11", "2026-11").await.unwrap();
+    assert_eq!(months.len(), 2);
+    let gpt_month = months.iter().find(|a| a.model == "gpt-4o-mini").unwrap();
+    assert_eq!((gpt_month.period.as_str(), gpt_month.counters.requests, gpt_month.counters.cost_pusd), ("2026-11", 4, gpt_today + gpt_yesterday));
+    let everyone = store.usage(None, PeriodKind::Month, "2026-01", "2026-12").await.unwrap();
+    assert_eq!(everyone.iter().map(|a| a.caller.as_str()).collect::<BTreeSet<_>>(), BTreeSet::from(["jwt:svc", "key:aa"]));
+
+    // A replayed batch counts once; its ack still carries the spend.
+    let again = ingest(store.as_ref(), &batch, &prices, now).await.unwrap();
+    assert!(again.duplicate);
+    assert_eq!(spend(&again, "key:aa"), spend(&ack, "key:aa"));
+    assert_eq!(store.usage(Some("key:aa"), PeriodKind::Day, "2026-11", "2026-11").await.unwrap(), days);
+
+    // Concurrent distinct batches on the same aggregates: none lost.
+    let tasks: Vec<_> = (0..8u64)
+        .map(|i| {
+            let store = store.clone();
+            let prices = prices.clone();
+            tokio::spawn(async move {
+                let b = UsageBatch {
+                    batch_id: format!("envoy-{i}/1/1"),
+                    rows: vec![UsageRow { caller: "key:busy".into(), provider: "openai".into(), model: "gpt-4o-mini".into(), day: "2026-11-27".into(), requests: 1, input: 1000 + i, output: 10, cache_read: 0, cache_creation: 0, reasoning: 0 }],
+                    spend_for: vec![],
+                };
+                ingest(store.as_ref(), &b, &prices, now).await.unwrap()
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert!(!t.await.unwrap().duplicate);
+    }
+    let busy = store.usage(Some("key:busy"), PeriodKind::Day, "2026-11-27", "2026-11-27").await.unwrap();
+    assert_eq!(busy.len(), 1);
+    assert_eq!((busy[0].counters.requests, busy[0].counters.input), (8, 8 * 1000 + 28));
+    let busy_cost = (8 * 1000 + 28) * 150_000 + 80 * 600_000;
+    assert_eq!(busy[0].counters.cost_pusd, busy_cost);
+    assert_eq!(store.caller_spend("key:busy", "2026-11-27", "2026-11").await.unwrap(), (busy_cost, busy_cost));
+
+    // A large batch goes in several chunks; one delivered before an interruption counts once.
+    let rows: Vec<UsageRow> = (0..150u64).map(|i| row(&format!("jwt:c{i:03}"), "openai", "gpt-4o-mini", "2026-11-27", 1, 10 + i, 1)).collect();
+    let big = UsageBatch { batch_id: "envoy-big/1/9".into(), rows, spend_for: vec![] };
+    let chunks = plan(&big, &prices);
+    assert!(chunks.len() >= 3, "{} chunks", chunks.len());
+    assert!(store.apply_usage(&chunks[1].marker, &chunks[1].increments, now).await.unwrap());
+    let ack = ingest(store.as_ref(), &big, &prices, now).await.unwrap();
+    assert!(!ack.duplicate, "the other chunks were new");
+    assert_eq!(ack.spend.len(), 150);
+    let all = store.usage(None, PeriodKind::Day, "2026-11-27", "2026-11-27").await.unwrap();
+    let big_rows: Vec<_> = all.iter().filter(|a| a.caller.starts_with("jwt:c")).collect();
+    assert_eq!(big_rows.len(), 150);
+    for (i, a) in big_rows.iter().enumerate() {
+        let i = i as u64;
+        assert_eq!((a.counters.requests, a.counters.input), (1, 10 + i), "{}", a.caller);
+        assert_eq!(a.counters.cost_pusd, (10 + i) * 150_000 + 600_000);
+        let s = ack.spend.iter().find(|s| s.caller == a.caller).unwrap();
+        assert_eq!(s.day_cost_pusd, a.counters.cost_pusd);
+    }
+    assert!(ingest(store.as_ref(), &big, &prices, now).await.unwrap().duplicate);
+    assert_eq!(store.usage(None, PeriodKind::Day, "2026-11-27", "2026-11-27").await.unwrap(), all);
+
+    // Usage never moves the config revision (it would rebuild every filter's snapshot).
+    let r = store.revision().await.unwrap();
+    let b = UsageBatch { batch_id: "rev/1/1".into(), rows: vec![row("key:aa", "openai", "gpt-4o-mini", "2026-11-27", 1, 1, 1)], spend_for: vec![] };
+    ingest(store.as_ref(), &b, &prices, now).await.unwrap();
+    assert_eq!(store.revision().await.unwrap(), r);
 }
