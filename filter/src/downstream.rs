@@ -3,6 +3,7 @@
 
 use std::rc::Rc;
 
+use gateway_core::accounting;
 use gateway_core::error::{ErrorKind, ErrorShape, GatewayError};
 use gateway_core::ratelimit::Limits;
 use gateway_core::snapshot::KeyDenied;
@@ -37,6 +38,8 @@ pub struct Downstream {
     jwt_client: Option<String>,
     /// The caller's limits as counted at admission, sent as `x-ratelimit-*` on the response.
     rl_status: Option<gateway_core::ratelimit::LimitStatus>,
+    /// The budget reservation this request holds; released once in `on_done`.
+    reservation: Option<crate::budget::Reservation>,
     phase: Phase,
 }
 
@@ -50,7 +53,7 @@ enum Phase {
 
 impl Downstream {
     pub fn new(shared: Rc<Shared>, random: u64) -> Self {
-        Downstream { shared, random, api: None, error_shape: ErrorShape::OpenAi, reshape_status: None, key_hash: None, client_headers: Vec::new(), rl_headers: Vec::new(), jwt_client: None, rl_status: None, phase: Phase::Waiting }
+        Downstream { shared, random, api: None, error_shape: ErrorShape::OpenAi, reshape_status: None, key_hash: None, client_headers: Vec::new(), rl_headers: Vec::new(), jwt_client: None, rl_status: None, reservation: None, phase: Phase::Waiting }
     }
 
     /// With a pushed snapshot every request needs a virtual key. Refuses missing, unknown,
@@ -176,6 +179,40 @@ impl Downstream {
         }
     }
 
+    /// Reserves the request's estimated cost against the caller's budget (ADR 0008); callers
+    /// without a budget never touch shared data.
+    fn reserve_budget(&mut self, api: ClientApi, body: &[u8], model: &str) -> Result<(), GatewayError> {
+        let (caller, limit) = if let Some(hash) = self.key_hash.as_deref() {
+            // Every secret of a rotated key is one caller: one budget.
+            let Some(key) = self.shared.keys.as_ref().and_then(|k| k.get(hash)) else {
+                return Ok(());
+            };
+            let Some(limit) = key.budget else {
+                return Ok(());
+            };
+            (key.caller(), limit)
+        } else if let Some(client) = self.jwt_client.as_deref() {
+            let Some(budget) = jwt::policy().and_then(|p| p.limits_for(client).and_then(|l| l.budget)) else {
+                return Ok(());
+            };
+            // Fail closed: a cap that cannot be read must not mean "unlimited".
+            let limit = budget.compile().map_err(|e| GatewayError::new(ErrorKind::Internal, format!("invalid budget configured: {e}")))?;
+            (format!("jwt:{client}"), limit)
+        } else {
+            return Ok(());
+        };
+        let table = &self.shared.table;
+        let max_output = match api {
+            ClientApi::OpenAiEmbeddings => 0,
+            _ => accounting::requested_max_tokens(body).unwrap_or(u64::from(table.config().defaults.max_tokens)),
+        };
+        let targets = table.route(model).map(|r| r.targets.as_slice()).unwrap_or(&[]);
+        let estimate =
+            accounting::estimate_pusd(table.prices(), targets.iter().map(|t| (t.provider.as_str(), t.model.as_str())), body.len(), max_output);
+        self.reservation = Some(crate::budget::reserve(&caller, limit, host::now().0, estimate)?);
+        Ok(())
+    }
+
     fn too_large(&self) -> GatewayError {
         GatewayError::new(
             ErrorKind::PayloadTooLarge,
@@ -190,6 +227,8 @@ impl Downstream {
         // Before route selection, so a key cannot probe which models exist.
         self.authorize_model(&facts.model)?;
         self.enforce_rate_limit()?;
+        // Before selection borrows the table; a failure after it is released in `on_done`.
+        self.reserve_budget(api, body, &facts.model)?;
         let selection = self.shared.table.select(&facts.model, self.random)?;
         let info = RequestInfo {
             model: facts.model.clone(),
@@ -214,7 +253,15 @@ impl Downstream {
     }
 }
 
-impl Context for Downstream {}
+impl Context for Downstream {
+    fn on_done(&mut self) -> bool {
+        // Runs once per stream whatever ended it: response, local reply, reset, disconnect.
+        if let Some(reservation) = self.reservation.take() {
+            crate::budget::release(&reservation, host::now().0);
+        }
+        true
+    }
+}
 
 impl HttpContext for Downstream {
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {

@@ -281,7 +281,7 @@ impl Service {
         let started = host::now().1;
         let parsed = Snapshot::from_json(msg.snapshot_json).map_err(|e| format!("invalid snapshot JSON: {e}"));
         let budgeted: Vec<String> = match &parsed {
-            Ok(snap) => snap.keys.iter().filter(|k| k.budget.is_some()).map(|k| format!("key:{}", k.hash)).collect(),
+            Ok(snap) => snap.keys.iter().filter(|k| k.budget.is_some()).map(|k| k.caller()).collect(),
             Err(_) => Vec::new(),
         };
         let shared = match parsed.and_then(|snap| Shared::from_snapshot(snap, Default::default())) {
