@@ -200,3 +200,89 @@ def test_a_client_that_hangs_up_mid_stream_gives_its_reservation_back(env: Usage
             break
         assert time.monotonic() < deadline, f"the hung-up stream's reservation was never released: {raw[:300]!r}"
         time.sleep(0.1)
+
+
+# --- JWT clients, from the bootstrap config alone (no control plane) ------------------------------
+
+JWT_CLIENT = "svc-budget"
+
+
+class JwtEnv:
+    def __init__(self, stack: stack_mod.Stack, token: str, limit_pusd: int, cost: int):
+        self.stack, self.token, self.limit_pusd, self.cost = stack, token, limit_pusd, cost
+
+
+@pytest.fixture(scope="module")
+def jwt_env(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JwtEnv]:
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl command not found")
+    from test_jwt import ISSUER, KID, Signer, cognito_claims
+
+    workdir = tmp_path_factory.mktemp("budgets-jwt")
+    signer = Signer(workdir / "issuer.pem", KID)
+    prompt, completion = recorded_usage(CASSETTES[FIXTURE].interactions[0])
+    cost = prompt * PIN + completion * POUT
+    limit_pusd = 10 * cost
+    config = {
+        "version": 1,
+        "providers": [{"name": PROVIDER, "kind": "openai", "cluster": "replay_openai"}],
+        "routes": [{"model": MODEL, "targets": [{"provider": PROVIDER, "model": TARGET}]}],
+        "prices": [{"provider": PROVIDER, "model": TARGET, "input_per_mtok": INPUT_PER_MTOK, "output_per_mtok": OUTPUT_PER_MTOK}],
+        "auth": {"jwt": {
+            "issuer": ISSUER,
+            "jwks": {"local": json.dumps({"keys": [signer.jwk]})},
+            "client_ids": [JWT_CLIENT],
+            "scopes": {"gateway/all": ["*"]},
+            "limits": {JWT_CLIENT: {"budget": {"limit_usd": limit_pusd / 10**12, "period": "day"}}},
+        }},
+    }
+    running = stack_mod.start_stack(
+        workdir, config, replay_clusters=["replay_openai"], wasm=Path(os.environ.get("GATEWAY_WASM", WASM)),
+        fixtures=fixtures_dir, chunk_delay=0.002, concurrency=2, log_level="info")
+    yield JwtEnv(running, signer.token(cognito_claims(JWT_CLIENT, "gateway/all")), limit_pusd, cost)
+    running.stop()
+
+
+def test_a_jwt_clients_budget_holds_under_concurrency_without_a_control_plane(jwt_env: JwtEnv) -> None:
+    """`auth.jwt.limits.<client>.budget` and the bootstrap `prices`: the same reservations, per
+    Envoy, with no control plane to report to."""
+    from openai import OpenAI, RateLimitError
+
+    prompt, completion = recorded_usage(CASSETTES[FIXTURE].interactions[0])
+    body = request_body(prompt, completion)
+    per_request = estimate(body, completion)
+    messages = json.loads(body)["messages"]
+
+    def one(_: int) -> Any:
+        c = OpenAI(base_url=f"{jwt_env.stack.base_url}/v1", api_key=jwt_env.token, max_retries=0, timeout=30)
+        try:
+            r = c.chat.completions.create(model=MODEL, messages=messages, max_tokens=completion,
+                                          extra_headers={"x-replay-fixture": FIXTURE, "x-replay-interaction": "0"})
+            return (r.usage.prompt_tokens, r.usage.completion_tokens)
+        except RateLimitError as err:
+            return err
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(one, range(50)))
+    ok = [r for r in results if isinstance(r, tuple)]
+    refusals = [r for r in results if isinstance(r, RateLimitError)]
+    print(f"\njwt budget for 10: {len(ok)} of 50 succeeded")
+    assert len(ok) + len(refusals) == 50
+    assert 1 <= len(ok) <= 10, len(ok)
+    assert all(e.code == "insufficient_quota" for e in refusals)
+
+    spend = sum(p * PIN + c * POUT for p, c in ok)
+    for _ in range(12):
+        status, raw = post(jwt_env, jwt_env.token, body)  # type: ignore[arg-type]
+        if status == 429:
+            assert json.loads(raw)["error"]["code"] == "insufficient_quota"
+            break
+        assert status == 200, raw[:300]
+        usage = json.loads(raw)["usage"]
+        spend += usage["prompt_tokens"] * PIN + usage["completion_tokens"] * POUT
+    else:
+        pytest.fail("the budget never ran out")
+    assert spend <= jwt_env.limit_pusd
+    assert spend + per_request > jwt_env.limit_pusd, "refused with room for one more estimate: a reservation leaked"
