@@ -329,8 +329,8 @@ impl Store for TrackedStore {
         self.inner.apply_usage(marker, increments, now).await
     }
 
-    async fn caller_spend(&self, caller: &str, day: &str, month: &str) -> Result<(u64, u64), StoreError> {
-        self.inner.caller_spend(caller, day, month).await
+    async fn caller_spend(&self, callers: &[String], day: &str, month: &str) -> Result<Vec<(u64, u64)>, StoreError> {
+        self.inner.caller_spend(callers, day, month).await
     }
 
     async fn usage(&self, caller: Option<&str>, period: PeriodKind, from: &str, to: &str) -> Result<Vec<UsageAggregate>, StoreError> {

@@ -224,12 +224,14 @@ pub async fn ingest(store: &dyn Store, batch: &UsageBatch, prices: &PriceTable, 
     }
     let no_rows = batch.rows.is_empty();
     let callers: BTreeSet<&str> = batch.rows.iter().map(|r| r.caller.as_str()).chain(batch.spend_for.iter().map(String::as_str)).collect();
+    let callers: Vec<String> = callers.into_iter().map(str::to_string).collect();
     let (day, month) = (utc_day(now), utc_month(now));
-    let mut spend = Vec::with_capacity(callers.len());
-    for caller in callers {
-        let (day_cost_pusd, month_cost_pusd) = store.caller_spend(caller, &day, &month).await?;
-        spend.push(CallerSpend { caller: caller.to_string(), day: day.clone(), day_cost_pusd, month: month.clone(), month_cost_pusd });
-    }
+    let costs = store.caller_spend(&callers, &day, &month).await?;
+    let spend = callers
+        .into_iter()
+        .zip(costs)
+        .map(|(caller, (day_cost_pusd, month_cost_pusd))| CallerSpend { caller, day: day.clone(), day_cost_pusd, month: month.clone(), month_cost_pusd })
+        .collect();
     Ok(UsageAck { batch_id: batch.batch_id.clone(), duplicate: !no_rows && !applied_any, spend })
 }
 

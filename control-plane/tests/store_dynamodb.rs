@@ -74,3 +74,16 @@ async fn dynamodb_rest_race_and_no_secret_in_stored_items() {
     assert!(!items.contains(PROVIDER_SECRET), "provider secret in a DynamoDB item");
     store.delete_table().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: control-plane/scripts/dynamodb-local.sh"]
+async fn dynamodb_report_usage_over_grpc_then_read_it_over_rest() {
+    let store = DynamoStore::connect(&settings("usage")).await;
+    store.create_table().await.unwrap();
+    let t = common::server::TestApp::with_store(Arc::new(store.clone()), tempfile::tempdir().unwrap());
+    common::usage_flow::report_then_read(&t).await;
+    // Markers carry their TTL attribute.
+    let items = store.scan_raw().await.unwrap().join("\n");
+    assert!(items.contains("usage_batch#envoy-a/123/1#0") && items.contains("expires_at"), "marker item with TTL");
+    store.delete_table().await.unwrap();
+}

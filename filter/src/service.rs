@@ -300,9 +300,10 @@ impl Service {
         }
         // Before the workers can see a budgeted key: its budget entry must exist, since the
         // first write of a shared-data key cannot be conditional (ADR 0008).
+        // Their spend is asked of the control plane once a worker uses them (fewer reads than
+        // refreshing every budgeted key of the fleet).
         for caller in budgeted {
             crate::budget::seed(&caller);
-            self.reporter.note_budget_caller(caller);
         }
         match snapshot::publish(msg.version, msg.snapshot_json) {
             Ok(()) => {

@@ -31,20 +31,43 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// gRPC status the control plane returns for a batch it can never accept.
 const GRPC_INVALID_ARGUMENT: u32 = 3;
 
+/// How long a VM trusts "no queue registered" before resolving again (short: a singleton that
+/// registers late must not lose more than about a second of usage).
+const UNRESOLVED_RETRY_SECS: u64 = 1;
+
+/// What a VM knows about the queue.
+#[derive(Clone, Copy)]
+enum QueueState {
+    Unknown,
+    Resolved(u32),
+    /// Not registered (no singleton: no control plane configured) as of this Unix second.
+    Absent(u64),
+}
+
 thread_local! {
-    // The resolved queue id of this VM; `None` until the singleton registered the queue.
-    static QUEUE: Cell<Option<u32>> = const { Cell::new(None) };
+    static QUEUE: Cell<QueueState> = const { Cell::new(QueueState::Unknown) };
 }
 
 /// The queue id, resolved once per VM. `None` when no singleton registered it (no control plane
-/// configured): then there is nobody to report to and records are skipped.
+/// configured): then there is nobody to report to and records are skipped. A miss is remembered
+/// for a few seconds, so a gateway without a control plane does not pay a lookup per response.
 fn queue_id() -> Option<u32> {
-    if let Some(id) = QUEUE.with(Cell::get) {
-        return Some(id);
+    let now = crate::host::now().0;
+    match QUEUE.with(Cell::get) {
+        QueueState::Resolved(id) => return Some(id),
+        QueueState::Absent(at) if now.saturating_sub(at) < UNRESOLVED_RETRY_SECS => return None,
+        _ => {}
     }
-    let id = hostcalls::resolve_shared_queue(VM_ID, QUEUE_NAME).ok().flatten()?;
-    QUEUE.with(|q| q.set(Some(id)));
-    Some(id)
+    match hostcalls::resolve_shared_queue(VM_ID, QUEUE_NAME).ok().flatten() {
+        Some(id) => {
+            QUEUE.with(|q| q.set(QueueState::Resolved(id)));
+            Some(id)
+        }
+        None => {
+            QUEUE.with(|q| q.set(QueueState::Absent(now)));
+            None
+        }
+    }
 }
 
 /// Hands a message to the singleton; best effort (a lost record is logged).
@@ -55,7 +78,7 @@ pub fn enqueue(msg: &QueueMessage) {
     if let Err(status) = hostcalls::enqueue_shared_queue(id, Some(&msg.encode())) {
         log::warn!("could not enqueue a usage record: {status:?}");
         // The singleton may have been recreated: resolve again next time.
-        QUEUE.with(|q| q.set(None));
+        QUEUE.with(|q| q.set(QueueState::Unknown));
     }
 }
 
@@ -109,18 +132,18 @@ impl Reporter {
         let Some(id) = self.queue else { return };
         while let Ok(Some(bytes)) = hostcalls::dequeue_shared_queue(id) {
             match QueueMessage::decode(&bytes) {
-                Some(QueueMessage::Usage(record)) => self.pending.add(record),
+                Some(QueueMessage::Usage(record)) if record.is_reportable() => self.pending.add(record),
+                Some(QueueMessage::Usage(record)) => log::warn!(
+                    "ai_gateway_service: usage for provider model {:?}/{:?} cannot be stored by the control plane (empty, too long, control characters or '#'); dropped",
+                    record.provider.chars().take(64).collect::<String>(),
+                    record.model.chars().take(64).collect::<String>()
+                ),
                 Some(QueueMessage::BudgetCaller(caller)) => {
                     self.budget_callers.entry(caller).or_insert(0);
                 }
                 None => log::warn!("ai_gateway_service: undecodable usage record ({} bytes) dropped", bytes.len()),
             }
         }
-    }
-
-    /// Notes a budgeted caller (a key with a budget in a published snapshot).
-    pub fn note_budget_caller(&mut self, caller: String) {
-        self.budget_callers.entry(caller).or_insert(0);
     }
 
     /// On every tick: send the batch in flight again after a failure, or freeze a new one.

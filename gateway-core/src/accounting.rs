@@ -28,6 +28,21 @@ pub struct UsageRecord {
     pub cost_pusd: u64,
 }
 
+impl UsageRecord {
+    /// Whether the control plane can store this record: it refuses a whole batch with
+    /// INVALID_ARGUMENT when any row has an empty or oversized field, control characters, a `#`
+    /// in the provider or model (its storage keys join fields with it) or a malformed day. Such a
+    /// record is dropped alone rather than poisoning the batch that would carry everyone's usage.
+    pub fn is_reportable(&self) -> bool {
+        let text = |s: &str, max: usize, forbid_hash: bool| {
+            !(s.is_empty() || s.len() > max || s.chars().any(char::is_control) || forbid_hash && s.contains('#'))
+        };
+        let day_ok = self.day.len() == 10
+            && self.day.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        text(&self.caller, 512, false) && text(&self.provider, 256, true) && text(&self.model, 256, true) && day_ok
+    }
+}
+
 /// A message on the shared queue `ai_gateway.usage`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueMessage {
@@ -467,6 +482,18 @@ mod tests {
             }
             let _ = QueueMessage::decode(&buf);
         }
+    }
+
+    #[test]
+    fn records_the_control_plane_would_refuse_are_not_reportable() {
+        assert!(record("key:ab", "m", "2026-11-27", 1, 1, 1).is_reportable());
+        assert!(!record("", "m", "2026-11-27", 1, 1, 1).is_reportable());
+        assert!(!record("jwt:a\nb", "m", "2026-11-27", 1, 1, 1).is_reportable());
+        assert!(!record(&"c".repeat(513), "m", "2026-11-27", 1, 1, 1).is_reportable());
+        assert!(!record("c", "gpt#1", "2026-11-27", 1, 1, 1).is_reportable());
+        assert!(!record("c", "", "2026-11-27", 1, 1, 1).is_reportable());
+        assert!(!record("c", "m", "2026-1-27", 1, 1, 1).is_reportable());
+        assert!(!record("c", "m", "2026-11-2x", 1, 1, 1).is_reportable());
     }
 
     #[test]

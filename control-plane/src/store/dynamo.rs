@@ -267,22 +267,6 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(u).build())
     }
 
-    async fn total_cost(&self, caller: &str, period: PeriodKind, key: &str) -> Result<u64, StoreError> {
-        let (pk, sk) = usage_item_key(&Bucket::Total { caller: caller.to_string(), period, key: key.to_string() });
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
-            .consistent_read(true)
-            .projection_expression("cost_pusd")
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        Ok(out.item().map_or(0, |i| n_or_zero(i, "cost_pusd")))
-    }
-
     /// Deletes the table (tests use one table per run).
     pub async fn delete_table(&self) -> Result<(), StoreError> {
         self.client.delete_table().table_name(&self.table).send().await.map_err(sdk_err)?;
@@ -563,8 +547,46 @@ impl Store for DynamoStore {
         Err(backend(format!("usage batch {marker}: too many concurrent writers, gave up")))
     }
 
-    async fn caller_spend(&self, caller: &str, day: &str, month: &str) -> Result<(u64, u64), StoreError> {
-        Ok((self.total_cost(caller, PeriodKind::Day, day).await?, self.total_cost(caller, PeriodKind::Month, month).await?))
+    async fn caller_spend(&self, callers: &[String], day: &str, month: &str) -> Result<Vec<(u64, u64)>, StoreError> {
+        // Every total item, read with BatchGetItem (100 keys per request, strongly consistent).
+        let mut wanted: Vec<(String, String)> = Vec::with_capacity(callers.len() * 2);
+        for c in callers {
+            wanted.push(usage_item_key(&Bucket::Total { caller: c.clone(), period: PeriodKind::Day, key: day.to_string() }));
+            wanted.push(usage_item_key(&Bucket::Total { caller: c.clone(), period: PeriodKind::Month, key: month.to_string() }));
+        }
+        let mut found: HashMap<(String, String), u64> = HashMap::new();
+        for group in wanted.chunks(100) {
+            let keys: Vec<HashMap<String, AttributeValue>> =
+                group.iter().map(|(pk, sk)| HashMap::from([("pk".to_string(), s(pk.as_str())), ("sk".to_string(), s(sk.as_str()))])).collect();
+            let mut pending = Some(
+                aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .projection_expression("pk, sk, cost_pusd")
+                    .build()
+                    .map_err(backend)?,
+            );
+            let mut attempt = 0;
+            while let Some(req) = pending.take() {
+                let out = self.client.batch_get_item().request_items(&self.table, req).send().await.map_err(sdk_err)?;
+                for item in out.responses().and_then(|r| r.get(&self.table)).map(Vec::as_slice).unwrap_or_default() {
+                    if let (Some(pk), Some(sk)) = (get_s(item, "pk"), get_s(item, "sk")) {
+                        found.insert((pk.to_string(), sk.to_string()), n_or_zero(item, "cost_pusd"));
+                    }
+                }
+                // Throttled keys come back unprocessed: ask again for those only.
+                pending = out.unprocessed_keys().and_then(|u| u.get(&self.table)).filter(|k| !k.keys().is_empty()).cloned();
+                if pending.is_some() {
+                    attempt += 1;
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(backend("usage spend: keys still unprocessed after retries"));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        let get = |k: &(String, String)| found.get(k).copied().unwrap_or(0);
+        Ok(wanted.chunks(2).map(|pair| (pair.first().map_or(0, get), pair.get(1).map_or(0, get))).collect())
     }
 
     async fn usage(&self, caller: Option<&str>, period: PeriodKind, from: &str, to: &str) -> Result<Vec<UsageAggregate>, StoreError> {

@@ -347,19 +347,19 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn caller_spend(&self, caller: &str, day: &str, month: &str) -> Result<(u64, u64), StoreError> {
-        let (caller, day, month) = (caller.to_string(), day.to_string(), month.to_string());
+    async fn caller_spend(&self, callers: &[String], day: &str, month: &str) -> Result<Vec<(u64, u64)>, StoreError> {
+        let (callers, day, month) = (callers.to_vec(), day.to_string(), month.to_string());
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
             let totals = txn.open_table(USAGE_TOTALS).map_err(backend)?;
-            let cost = |period: PeriodKind, key: &str| -> Result<u64, StoreError> {
-                let k = usage_key(&Bucket::Total { caller: caller.clone(), period, key: key.to_string() }).1;
+            let cost = |caller: &str, period: PeriodKind, key: &str| -> Result<u64, StoreError> {
+                let k = usage_key(&Bucket::Total { caller: caller.to_string(), period, key: key.to_string() }).1;
                 Ok(match totals.get(k.as_str()).map_err(backend)? {
                     Some(v) => decode_counters(v.value())?.cost_pusd,
                     None => 0,
                 })
             };
-            Ok((cost(PeriodKind::Day, &day)?, cost(PeriodKind::Month, &month)?))
+            callers.iter().map(|c| Ok((cost(c, PeriodKind::Day, &day)?, cost(c, PeriodKind::Month, &month)?))).collect()
         })
         .await
     }

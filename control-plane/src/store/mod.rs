@@ -103,8 +103,9 @@ pub trait Store: Send + Sync + 'static {
     /// changes. Returns whether it was applied. At most [`crate::usage::MAX_ITEMS_PER_CHUNK`]
     /// items including the marker; each bucket at most once.
     async fn apply_usage(&self, marker: &str, increments: &[(Bucket, Counters)], now: u64) -> Result<bool, StoreError>;
-    /// A caller's total cost in picodollars on `day` (`YYYY-MM-DD`) and in `month` (`YYYY-MM`).
-    async fn caller_spend(&self, caller: &str, day: &str, month: &str) -> Result<(u64, u64), StoreError>;
+    /// Each caller's total cost in picodollars on `day` (`YYYY-MM-DD`) and in `month`
+    /// (`YYYY-MM`), in the order of `callers`.
+    async fn caller_spend(&self, callers: &[String], day: &str, month: &str) -> Result<Vec<(u64, u64)>, StoreError>;
     /// Per provider model aggregates of one caller (or every caller) whose period lies between
     /// `from` and `to` inclusive (prefix comparison: a month bounds the days in it), sorted by
     /// caller, period, provider, model.

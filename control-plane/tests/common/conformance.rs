@@ -288,7 +288,7 @@ pub async fn usage_accounting(store: Arc<dyn Store>) {
     assert_eq!((busy[0].counters.requests, busy[0].counters.input), (8, 8 * 1000 + 28));
     let busy_cost = (8 * 1000 + 28) * 150_000 + 80 * 600_000;
     assert_eq!(busy[0].counters.cost_pusd, busy_cost);
-    assert_eq!(store.caller_spend("key:busy", "2026-11-27", "2026-11").await.unwrap(), (busy_cost, busy_cost));
+    assert_eq!(store.caller_spend(&["key:busy".into(), "key:none".into()], "2026-11-27", "2026-11").await.unwrap(), vec![(busy_cost, busy_cost), (0, 0)]);
 
     // A large batch goes in several chunks; one delivered before an interruption counts once.
     let rows: Vec<UsageRow> = (0..150u64).map(|i| row(&format!("jwt:c{i:03}"), "openai", "gpt-4o-mini", "2026-11-27", 1, 10 + i, 1)).collect();

@@ -3,3 +3,4 @@
 
 pub mod conformance;
 pub mod server;
+pub mod usage_flow;
