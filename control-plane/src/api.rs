@@ -111,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/keys", get(|s, q| list(s, q, Kind::Key)).post(create_key))
         .route("/v1/keys/{name}", get(|s, p| get_one(s, p, Kind::Key)).put(update_key).delete(|s, p, h| delete_one(s, p, h, Kind::Key)))
         .route("/v1/keys/{name}/revoke", post(revoke_key))
+        .route("/v1/keys/{name}/rotate", post(rotate_key))
         .route("/v1/prices", get(|s, q| list(s, q, Kind::Price)).post(create_price))
         .route(
             "/v1/prices/{*name}",
@@ -339,10 +340,13 @@ async fn update_key(State(st): State<AppState>, Path(name): Path<String>, header
         .get(Kind::Key, &name)
         .await?
         .ok_or_else(|| ApiError::new(404, "not_found", format!("key '{name}' not found")))?;
-    let was_revoked = serde_json::from_value::<KeySpec>(current.doc).map(|k| k.status == KeyStatus::Revoked).unwrap_or(false);
+    let stored = serde_json::from_value::<KeySpec>(current.doc).ok();
+    let was_revoked = stored.as_ref().is_some_and(|k| k.status == KeyStatus::Revoked);
     if was_revoked && spec.status == KeyStatus::Active {
         return Err(ApiError::field("status", "a revoked key cannot be reactivated; create a new key"));
     }
+    // Which secrets are valid is the rotate endpoint's business: a PUT keeps them as they are.
+    spec.rotation = stored.and_then(|k| k.rotation);
     let rec = st.store.update(Kind::Key, &name, expected, &to_doc(&spec)?).await?;
     st.changed.notify_one();
     Ok(object_response(StatusCode::OK, &rec, None))
@@ -388,6 +392,48 @@ async fn update_price(State(st): State<AppState>, Path(name): Path<String>, head
     let rec = st.store.update(Kind::Price, &name, expected, &to_doc(&spec)?).await?;
     st.changed.notify_one();
     Ok(object_response(StatusCode::OK, &rec, None))
+}
+
+/// Issues a new secret for the key; the old one keeps working for `grace_seconds` (ADR 0008 and
+/// docs/operations.md, "Rotating a virtual key"). Both secrets are one caller: same limits, same
+/// counters, same usage. Conditional on If-Match when given, else on the version just read; a
+/// concurrent change is a 412, never a silent second rotation.
+async fn rotate_key(State(st): State<AppState>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult {
+    let expected = if_match(&headers, Kind::Key, &name)?;
+    let request: crate::model::RotateRequest = if body.iter().all(u8::is_ascii_whitespace) { Default::default() } else { parse_json(&body)? };
+    let grace = request.grace()?;
+    let current = st
+        .store
+        .get(Kind::Key, &name)
+        .await?
+        .ok_or_else(|| ApiError::new(404, "not_found", format!("key '{name}' not found")))?;
+    let mut spec: KeySpec =
+        serde_json::from_value(current.doc.clone()).map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+    if spec.status == KeyStatus::Revoked {
+        return Err(ApiError::new(409, "key_revoked", format!("key '{name}' is revoked; create a new key")));
+    }
+    let first_hash = current.key_hash.clone().ok_or_else(|| ApiError::new(500, "internal", "key without a hash"))?;
+    let (replaced, released) = match &spec.rotation {
+        Some(r) => (r.secret_hash.clone(), Some(r.previous_hash.clone()).filter(|h| !h.is_empty())),
+        None => (first_hash, None),
+    };
+    let secret = generate_secret(KEY_PREFIX)?;
+    let new_hash = hash_secret(&secret);
+    let now = crate::store::now_unix();
+    spec.rotation = Some(crate::model::KeyRotation {
+        secret_hash: new_hash.clone(),
+        previous_hash: replaced,
+        rotated_at: now,
+        previous_expires_at: now.saturating_add(grace),
+    });
+    let rec = st
+        .store
+        .rotate_key(&name, Some(expected.unwrap_or(current.version)), &to_doc(&spec)?, &new_hash, released.as_deref())
+        .await?;
+    st.changed.notify_one();
+    let mut resp = object_response(StatusCode::OK, &rec, Some(("secret", Value::String(secret))));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
 }
 
 async fn apply_handler(State(st): State<AppState>, Query(q): Query<HashMap<String, String>>, headers: HeaderMap, body: Bytes) -> ApiResult {

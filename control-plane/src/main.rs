@@ -54,7 +54,7 @@ enum Cmd {
         #[command(flatten)]
         conn: Conn,
     },
-    /// Create or revoke virtual keys.
+    /// Create, rotate or revoke virtual keys.
     Keys {
         #[command(subcommand)]
         cmd: KeysCmd,
@@ -84,6 +84,15 @@ enum KeysCmd {
         /// Unix seconds.
         #[arg(long)]
         expires_at: Option<u64>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Issue a new secret (printed once); the old one keeps working for the grace period.
+    Rotate {
+        name: String,
+        /// Seconds the old secret keeps working (0: refuse it at once). Default: one hour.
+        #[arg(long)]
+        grace_seconds: Option<u64>,
         #[command(flatten)]
         conn: Conn,
     },
@@ -299,6 +308,18 @@ async fn run(cli: Cli) -> Result<(), String> {
             let v = client(&conn).send("POST", "/v1/keys", Some(("application/json", bytes)), &[]).await?;
             print_json(&v);
             eprintln!("store the secret now: it is not shown again");
+            Ok(())
+        }
+        Cmd::Keys { cmd: KeysCmd::Rotate { name, grace_seconds, conn } } => {
+            let body = match grace_seconds {
+                Some(g) => json!({"grace_seconds": g}),
+                None => json!({}),
+            };
+            let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+            let path = format!("/v1/keys/{}/rotate", Client::escape(&name));
+            let v = client(&conn).send("POST", &path, Some(("application/json", bytes)), &[]).await?;
+            print_json(&v);
+            eprintln!("store the new secret now: it is not shown again");
             Ok(())
         }
         Cmd::Keys { cmd: KeysCmd::Revoke { name, conn } } => {

@@ -222,6 +222,55 @@ pub struct KeySpec {
     /// Spending cap per UTC day or month; absent: unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<Budget>,
+    /// Set by `POST /v1/keys/{name}/rotate` only; ignored in PUT bodies, refused at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<KeyRotation>,
+}
+
+/// The state of a key's last secret rotation. The hashes are store-internal: API views omit them
+/// (see [`record_view`]), so a GET → edit → PUT round-trip still parses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRotation {
+    /// SHA-256 of the current secret (the record's `key_hash` stays the first secret's, the key's
+    /// stable identity, caller `key:<key_hash>`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub secret_hash: String,
+    /// SHA-256 of the secret it replaced, valid until `previous_expires_at`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub previous_hash: String,
+    /// Unix seconds of the rotation.
+    pub rotated_at: u64,
+    /// Unix seconds at which the previous secret stops working (rotation time + grace).
+    pub previous_expires_at: u64,
+}
+
+/// Body of `POST /v1/keys/{name}/rotate`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    /// How long the old secret keeps working; default [`DEFAULT_GRACE_SECONDS`].
+    #[serde(default)]
+    pub grace_seconds: Option<u64>,
+}
+
+/// Grace period of the old secret when the rotate request names none: one hour.
+pub const DEFAULT_GRACE_SECONDS: u64 = 3600;
+/// Longest grace period: 30 days. Longer is a second key, not a rotation.
+pub const MAX_GRACE_SECONDS: u64 = 30 * 86_400;
+
+impl RotateRequest {
+    /// The grace period in seconds, within 0 (cut the old secret off now) ..= 30 days.
+    pub fn grace(&self) -> Result<u64, ApiError> {
+        let grace = self.grace_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
+        if grace > MAX_GRACE_SECONDS {
+            return Err(ApiError::field(
+                "grace_seconds",
+                format!("grace_seconds must be from 0 to {MAX_GRACE_SECONDS} (30 days)"),
+            ));
+        }
+        Ok(grace)
+    }
 }
 
 fn active() -> KeyStatus {
@@ -258,6 +307,9 @@ impl KeySpec {
         }
         if creating && self.status != KeyStatus::Active {
             return Err(ApiError::field("status", "a new key is active"));
+        }
+        if creating && self.rotation.is_some() {
+            return Err(ApiError::field("rotation", "rotation is set by POST /v1/keys/{name}/rotate, not at creation"));
         }
         Ok(())
     }
@@ -342,6 +394,10 @@ pub fn generate_secret(prefix: &str) -> Result<String, ApiError> {
 /// The API view of a record: the document plus `version`, `created_at` and `updated_at`.
 pub fn record_view(rec: &Record) -> Value {
     let mut v = rec.doc.clone();
+    if let Some(rotation) = v.get_mut("rotation").and_then(Value::as_object_mut) {
+        rotation.remove("secret_hash");
+        rotation.remove("previous_hash");
+    }
     if let Some(obj) = v.as_object_mut() {
         obj.insert("version".into(), json!(rec.version));
         obj.insert("created_at".into(), json!(rec.created_at));

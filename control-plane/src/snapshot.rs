@@ -79,8 +79,29 @@ pub struct View {
     providers: BTreeMap<String, Record>,
     routes: BTreeMap<String, Record>,
     /// `None`: unreadable document or missing hash (reported as a warning, left out).
-    keys: BTreeMap<String, Option<VirtualKey>>,
+    keys: BTreeMap<String, Option<Vec<VirtualKey>>>,
     prices: BTreeMap<String, Record>,
+}
+
+/// A key's entries: its current secret, and during a rotation's grace period (and after, until
+/// the next rotation, refused as expired) the previous one. Both carry the first secret's hash as
+/// `id`, so they are one caller with one set of counters.
+fn virtual_keys(rec: &Record) -> Option<Vec<VirtualKey>> {
+    let mut current = virtual_key(rec)?;
+    let Some(rotation) = KeySpec::deserialize(&rec.doc).ok()?.rotation else {
+        return Some(vec![current]);
+    };
+    if rotation.secret_hash.is_empty() {
+        return None;
+    }
+    current.id = Some(current.hash.clone());
+    current.hash = rotation.secret_hash;
+    let mut keys = vec![current.clone()];
+    if !rotation.previous_hash.is_empty() {
+        let expires_at = current.expires_at.map_or(rotation.previous_expires_at, |t| t.min(rotation.previous_expires_at));
+        keys.push(VirtualKey { hash: rotation.previous_hash, expires_at: Some(expires_at), ..current });
+    }
+    Some(keys)
 }
 
 fn virtual_key(rec: &Record) -> Option<VirtualKey> {
@@ -145,7 +166,7 @@ impl View {
                 self.routes.insert(rec.name.clone(), rec);
             }
             Kind::Key => {
-                self.keys.insert(rec.name.clone(), virtual_key(&rec));
+                self.keys.insert(rec.name.clone(), virtual_keys(&rec));
             }
             Kind::Price => {
                 self.prices.insert(rec.name.clone(), rec);
@@ -221,7 +242,7 @@ impl View {
         let mut vkeys = Vec::with_capacity(self.keys.len());
         for (name, key) in &self.keys {
             match key {
-                Some(k) => vkeys.push(k.clone()),
+                Some(k) => vkeys.extend(k.iter().cloned()),
                 None => warnings.push(format!("key '{name}' skipped: unreadable document or missing hash")),
             }
         }
@@ -318,6 +339,20 @@ impl Store for TrackedStore {
 
     async fn find_key_by_hash(&self, hash: &str) -> Result<Option<Record>, StoreError> {
         self.inner.find_key_by_hash(hash).await
+    }
+
+    async fn rotate_key(
+        &self,
+        name: &str,
+        expected: Option<u64>,
+        doc: &Value,
+        new_hash: &str,
+        release: Option<&str>,
+    ) -> Result<Record, StoreError> {
+        let mut pending = self.journal.pending.lock().await;
+        let rec = self.inner.rotate_key(name, expected, doc, new_hash, release).await?;
+        pending.push(Change::Put(rec.clone()));
+        Ok(rec)
     }
 
     async fn revision(&self) -> Result<u64, StoreError> {

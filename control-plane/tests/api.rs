@@ -255,6 +255,95 @@ async fn keys_show_the_secret_once_and_store_only_its_hash() {
 }
 
 #[tokio::test]
+async fn rotation_keeps_the_old_secret_for_the_grace_period_and_one_caller() {
+    let t = TestApp::new();
+    let (s, _, v) = t.admin("POST", "/v1/keys", Some(json!({"name": "rot", "owner": "o", "allowed_models": ["*"], "rpm": 9}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let first = v["secret"].as_str().unwrap().to_string();
+    let first_hash = hash_secret(&first);
+
+    for (body, param) in [(json!({"grace_seconds": 2_592_001}), "grace_seconds"), (json!({"grace": 5}), "grace")] {
+        let (s, _, v) = t.admin("POST", "/v1/keys/rot/rotate", Some(body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert!(error_param(&v).unwrap_or_default().contains(param), "{v}");
+    }
+    let (s, _, v) = call(&t.app, "POST", "/v1/keys/rot/rotate", Some(ADMIN), None, &[("if-match", "\"9\"")]).await;
+    assert_eq!(s, StatusCode::PRECONDITION_FAILED, "{v}");
+    let (s, _, _) = t.admin("POST", "/v1/keys/nope/rotate", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // No body: the default grace of one hour.
+    let (s, h, v) = t.admin("POST", "/v1/keys/rot/rotate", None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(h.get("cache-control").unwrap(), "no-store");
+    let second = v["secret"].as_str().unwrap().to_string();
+    assert_ne!(second, first);
+    let rotated_at = v["rotation"]["rotated_at"].as_u64().unwrap();
+    assert_eq!(v["rotation"]["previous_expires_at"].as_u64().unwrap(), rotated_at + 3600);
+    // Views never show the hashes; the store can find the key by either secret.
+    assert!(v["rotation"].get("secret_hash").is_none() && v["rotation"].get("previous_hash").is_none());
+    for secret in [&first, &second] {
+        assert_eq!(t.store.find_key_by_hash(&hash_secret(secret)).await.unwrap().expect("claimed").name, "rot");
+    }
+
+    let snap = wait_for_snapshot_with(&t, |s| s.keys.len() == 2).await;
+    let by_hash = |h: &str| snap.keys.iter().find(|k| k.hash == h).cloned().expect("in the snapshot");
+    let (old, new) = (by_hash(&first_hash), by_hash(&hash_secret(&second)));
+    assert_eq!(old.expires_at, Some(rotated_at + 3600));
+    assert_eq!(new.expires_at, None);
+    assert_eq!((old.caller(), new.caller()), (format!("key:{first_hash}"), format!("key:{first_hash}")));
+    assert_eq!((old.rpm, new.rpm), (Some(9), Some(9)));
+
+    // A PUT keeps the secrets; a body cannot smuggle a rotation in.
+    let (s, _, v) = t.admin("PUT", "/v1/keys/rot", Some(json!({"owner": "p", "allowed_models": ["*"], "rpm": 9,
+        "rotation": {"secret_hash": "ab", "rotated_at": 1, "previous_expires_at": 2}}))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["rotation"]["rotated_at"].as_u64(), Some(rotated_at));
+
+    // Rotating again with grace 0: the second secret expires now, the first is gone.
+    let (s, _, v) = t.admin("POST", "/v1/keys/rot/rotate", Some(json!({"grace_seconds": 0}))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let third = v["secret"].as_str().unwrap().to_string();
+    assert!(t.store.find_key_by_hash(&hash_secret(&second)).await.unwrap().is_some());
+    let snap = wait_for_snapshot_with(&t, |s| s.keys.iter().any(|k| k.hash == hash_secret(&third))).await;
+    assert_eq!(snap.keys.len(), 2, "the first secret left the snapshot");
+    assert!(!snap.keys.iter().any(|k| k.hash == first_hash));
+    let second_entry = snap.keys.iter().find(|k| k.hash == hash_secret(&second)).unwrap();
+    assert!(second_entry.expires_at.unwrap() <= v["rotation"]["rotated_at"].as_u64().unwrap());
+    assert_eq!(second_entry.caller(), format!("key:{first_hash}"));
+
+    // Revocation revokes every secret; a revoked key cannot be rotated; deletion frees the hashes.
+    let (s, _, _) = t.admin("POST", "/v1/keys/rot/revoke", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let snap = wait_for_snapshot_with(&t, |s| s.keys.iter().all(|k| k.status == gateway_core::snapshot::KeyStatus::Revoked)).await;
+    assert_eq!(snap.keys.len(), 2);
+    let (s, _, v) = t.admin("POST", "/v1/keys/rot/rotate", None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    let (s, _, _) = t.admin("DELETE", "/v1/keys/rot", None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    for secret in [&first, &second, &third] {
+        assert!(t.store.find_key_by_hash(&hash_secret(secret)).await.unwrap().is_none());
+    }
+}
+
+async fn wait_for_snapshot_with(
+    t: &TestApp,
+    ok: impl Fn(&gateway_core::snapshot::Snapshot) -> bool,
+) -> gateway_core::snapshot::Snapshot {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let snap = t.snapshots.borrow().clone();
+        if let Some(b) = snap {
+            if ok(&b.snapshot) {
+                return b.snapshot.clone();
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no matching snapshot within 5 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
 async fn apply_dry_run_then_exact_diff() {
     let t = TestApp::new();
     let yaml = r#"
@@ -383,6 +472,7 @@ fn openapi_documents_every_route() {
         "/v1/keys",
         "/v1/keys/{name}",
         "/v1/keys/{name}/revoke",
+        "/v1/keys/{name}/rotate",
         "/v1/apply",
         "/v1/snapshot",
         "/healthz",

@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use serde_json::Value;
 
-use super::{now_unix, Kind, Page, Record, Store, StoreError};
+use super::{now_unix, rotation_hashes, Kind, Page, Record, Store, StoreError};
 use crate::usage::{Bucket, Counters, PeriodKind, UsageAggregate, MARKER_TTL_SECS};
 
 const META_PK: &str = "meta";
@@ -469,7 +469,7 @@ impl Store for DynamoStore {
                 .build()
                 .map_err(backend)?;
             let mut items = vec![TransactWriteItem::builder().delete(d).build()];
-            if let Some(h) = &cur.key_hash {
+            for h in cur.key_hash.iter().cloned().chain(rotation_hashes(&cur.doc)) {
                 let d = Delete::builder().table_name(&table).key("pk", s(HASH_PK)).key("sk", s(h.as_str())).build().map_err(backend)?;
                 items.push(TransactWriteItem::builder().delete(d).build());
             }
@@ -478,6 +478,58 @@ impl Store for DynamoStore {
         })
         .await?;
         Ok(())
+    }
+
+    async fn rotate_key(
+        &self,
+        name: &str,
+        expected: Option<u64>,
+        doc: &Value,
+        new_hash: &str,
+        release: Option<&str>,
+    ) -> Result<Record, StoreError> {
+        let kind = Kind::Key;
+        let doc_json = serde_json::to_string(doc).map_err(backend)?;
+        let table = self.table.clone();
+        let rec = self
+            .conditional_write(kind, name, expected, |cur| {
+                let now = now_unix();
+                let (cond, names, val) = Self::version_condition(cur.version);
+                let u = Update::builder()
+                    .table_name(&table)
+                    .key("pk", s(kind.as_str()))
+                    .key("sk", s(name))
+                    .update_expression("SET #d = :doc, #v = :next, #u = :now")
+                    .condition_expression(cond)
+                    .expression_attribute_names(names[0].0, names[0].1)
+                    .expression_attribute_names("#d", "doc")
+                    .expression_attribute_names("#u", "updated_at")
+                    .expression_attribute_values(":expected", val)
+                    .expression_attribute_values(":next", n(cur.version + 1))
+                    .expression_attribute_values(":doc", s(doc_json.clone()))
+                    .expression_attribute_values(":now", n(now))
+                    .build()
+                    .map_err(backend)?;
+                let claim = Put::builder()
+                    .table_name(&table)
+                    .item("pk", s(HASH_PK))
+                    .item("sk", s(new_hash))
+                    .item("name", s(name))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .map_err(backend)?;
+                let mut items =
+                    vec![TransactWriteItem::builder().update(u).build(), TransactWriteItem::builder().put(claim).build()];
+                if let Some(r) = release.filter(|r| cur.key_hash.as_deref() != Some(*r)) {
+                    let d = Delete::builder().table_name(&table).key("pk", s(HASH_PK)).key("sk", s(r)).build().map_err(backend)?;
+                    items.push(TransactWriteItem::builder().delete(d).build());
+                }
+                items.push(self.revision_bump()?);
+                let rec = Record { version: cur.version + 1, doc: doc.clone(), updated_at: now, ..cur.clone() };
+                Ok((items, Some(rec)))
+            })
+            .await?;
+        rec.ok_or_else(|| backend("rotation produced no record"))
     }
 
     async fn find_key_by_hash(&self, hash: &str) -> Result<Option<Record>, StoreError> {

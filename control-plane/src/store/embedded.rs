@@ -12,7 +12,7 @@ use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{now_unix, Kind, Page, Record, Store, StoreError};
+use super::{now_unix, rotation_hashes, Kind, Page, Record, Store, StoreError};
 use crate::usage::{Bucket, Counters, PeriodKind, UsageAggregate, MARKER_TTL_SECS};
 
 /// `"<kind>\0<name>"` → JSON of [`Item`].
@@ -265,14 +265,61 @@ impl Store for EmbeddedStore {
                     }
                 }
                 objects.remove(k.as_str()).map_err(backend)?;
-                if let Some(h) = &current.key_hash {
-                    let mut hashes = txn.open_table(KEY_HASHES).map_err(backend)?;
+                let mut hashes = txn.open_table(KEY_HASHES).map_err(backend)?;
+                for h in current.key_hash.iter().cloned().chain(rotation_hashes(&current.doc)) {
                     hashes.remove(h.as_str()).map_err(backend)?;
                 }
             }
             bump_revision(&txn)?;
             txn.commit().map_err(backend)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn rotate_key(
+        &self,
+        name: &str,
+        expected: Option<u64>,
+        doc: &Value,
+        new_hash: &str,
+        release: Option<&str>,
+    ) -> Result<Record, StoreError> {
+        let name = name.to_string();
+        let doc = doc.clone();
+        let new_hash = new_hash.to_string();
+        let release = release.map(str::to_string);
+        self.blocking(move |db| {
+            let kind = Kind::Key;
+            let txn = db.begin_write().map_err(backend)?;
+            let item;
+            {
+                let mut objects = txn.open_table(OBJECTS).map_err(backend)?;
+                let k = object_key(kind, &name);
+                let current = match objects.get(k.as_str()).map_err(backend)? {
+                    Some(v) => decode(v.value())?,
+                    None => return Err(StoreError::NotFound { kind, name }),
+                };
+                if let Some(e) = expected {
+                    if e != current.version {
+                        return Err(StoreError::VersionMismatch { kind, name, expected: e, current: current.version });
+                    }
+                }
+                let mut hashes = txn.open_table(KEY_HASHES).map_err(backend)?;
+                if hashes.get(new_hash.as_str()).map_err(backend)?.is_some() {
+                    return Err(StoreError::Backend("key hash already registered".into()));
+                }
+                hashes.insert(new_hash.as_str(), name.as_str()).map_err(backend)?;
+                if let Some(r) = release.as_deref().filter(|r| current.key_hash.as_deref() != Some(*r)) {
+                    hashes.remove(r).map_err(backend)?;
+                }
+                item = Item { version: current.version + 1, doc, updated_at: now_unix(), ..current };
+                let bytes = serde_json::to_vec(&item).map_err(backend)?;
+                objects.insert(k.as_str(), bytes.as_slice()).map_err(backend)?;
+            }
+            bump_revision(&txn)?;
+            txn.commit().map_err(backend)?;
+            Ok(to_record(kind, &name, item))
         })
         .await
     }

@@ -95,6 +95,19 @@ pub trait Store: Send + Sync + 'static {
     async fn delete(&self, kind: Kind, name: &str, expected: Option<u64>) -> Result<(), StoreError>;
     /// The virtual key whose secret hashes to `hash`.
     async fn find_key_by_hash(&self, hash: &str) -> Result<Option<Record>, StoreError>;
+    /// Rotates a virtual key's secret in one atomic write: claims `new_hash` (unique across
+    /// every key, like at creation; a taken hash is a `Backend` error), releases the claim of
+    /// `release` (the secret two rotations back, never the record's own `key_hash`), and replaces
+    /// the document (which names the current and previous hashes, [`rotation_hashes`]). With
+    /// `expected`, succeeds only if the stored version equals it.
+    async fn rotate_key(
+        &self,
+        name: &str,
+        expected: Option<u64>,
+        doc: &Value,
+        new_hash: &str,
+        release: Option<&str>,
+    ) -> Result<Record, StoreError>;
     /// Number of writes ever applied; 0 for an empty store.
     async fn revision(&self) -> Result<u64, StoreError>;
 

@@ -14,6 +14,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     concurrent_same_version_exactly_one_wins(store.clone()).await;
     pagination(store.as_ref()).await;
     key_hash_lookup(store.as_ref()).await;
+    key_rotation(store.as_ref()).await;
     revision_counts_every_write(store.as_ref()).await;
     usage_accounting(store.clone()).await;
 }
@@ -163,6 +164,46 @@ async fn key_hash_lookup(store: &dyn Store) {
 
     store.delete(Kind::Key, "team-a", None).await.unwrap();
     assert!(store.find_key_by_hash(&h).await.unwrap().is_none());
+}
+
+async fn key_rotation(store: &dyn Store) {
+    let (first, second, third) = ("01".repeat(32), "02".repeat(32), "03".repeat(32));
+    let doc = |cur: &str, prev: &str| json!({"owner": "r", "rotation": {"secret_hash": cur, "previous_hash": prev}});
+    let rec = store.create(Kind::Key, "rot", &json!({"owner": "r"}), Some(&first)).await.unwrap();
+    let r0 = store.revision().await.unwrap();
+
+    let rec = store.rotate_key("rot", Some(rec.version), &doc(&second, &first), &second, None).await.unwrap();
+    assert_eq!(rec.version, 2);
+    assert_eq!(store.revision().await.unwrap(), r0 + 1);
+    // The record keeps its first hash (the key's identity); both secrets resolve to it.
+    assert_eq!(rec.key_hash.as_deref(), Some(first.as_str()));
+    for h in [&first, &second] {
+        assert_eq!(store.find_key_by_hash(h).await.unwrap().expect("claimed").name, "rot");
+    }
+    // Versioned like update, and a taken hash is refused without writing anything.
+    let stale = store.rotate_key("rot", Some(1), &doc(&third, &second), &third, None).await;
+    assert!(matches!(stale, Err(StoreError::VersionMismatch { .. })), "{stale:?}");
+    store.create(Kind::Key, "other", &json!({}), Some(&third)).await.unwrap();
+    assert!(store.rotate_key("rot", Some(2), &doc(&third, &second), &third, None).await.is_err());
+    assert_eq!(store.get(Kind::Key, "rot").await.unwrap().unwrap().version, 2);
+    store.delete(Kind::Key, "other", None).await.unwrap();
+    assert!(matches!(
+        store.rotate_key("missing", None, &doc(&third, &second), &third, None).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Releasing the first hash never releases the identity; releasing others frees them.
+    let fourth = "04".repeat(32);
+    store.rotate_key("rot", Some(2), &doc(&third, &second), &third, Some(&first)).await.unwrap();
+    assert!(store.find_key_by_hash(&first).await.unwrap().is_some());
+    store.rotate_key("rot", Some(3), &doc(&fourth, &third), &fourth, Some(&second)).await.unwrap();
+    assert!(store.find_key_by_hash(&second).await.unwrap().is_none());
+
+    // Deleting the key frees every hash it holds.
+    store.delete(Kind::Key, "rot", None).await.unwrap();
+    for h in [&first, &third, &fourth] {
+        assert!(store.find_key_by_hash(h).await.unwrap().is_none(), "{h} still claimed");
+    }
 }
 
 async fn revision_counts_every_write(store: &dyn Store) {
