@@ -481,6 +481,7 @@ async fn usage_handler(State(st): State<AppState>, Query(q): Query<HashMap<Strin
     }
     let callers: Option<Vec<String>> = match (q.get("caller"), q.get("key")) {
         (Some(_), Some(_)) => return Err(ApiError::field("caller", "give caller or key, not both")),
+        (Some(c), None) if c.is_empty() || c.len() > 512 => return Err(ApiError::field("caller", "caller must be 1 to 512 bytes")),
         (Some(c), None) => Some(vec![c.clone()]),
         (None, Some(k)) => {
             let rec = st.store.get(Kind::Key, k).await?.ok_or_else(|| {

@@ -54,11 +54,47 @@ enum Cmd {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Print recorded usage and cost (GET /v1/usage): per caller, provider model and period.
+    Usage {
+        /// Virtual key name.
+        #[arg(long, conflicts_with = "caller")]
+        key: Option<String>,
+        /// `key:<hash>`, `jwt:<client_id>` or `anonymous`.
+        #[arg(long)]
+        caller: Option<String>,
+        #[arg(long, value_enum, default_value = "day")]
+        period: BudgetPeriodArg,
+        /// `YYYY-MM` or `YYYY-MM-DD`.
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// Provider model id.
+        #[arg(long)]
+        model: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Create, rotate or revoke virtual keys.
     Keys {
         #[command(subcommand)]
         cmd: KeysCmd,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BudgetPeriodArg {
+    Day,
+    Month,
+}
+
+impl BudgetPeriodArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            BudgetPeriodArg::Day => "day",
+            BudgetPeriodArg::Month => "month",
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -84,6 +120,11 @@ enum KeysCmd {
         /// Unix seconds.
         #[arg(long)]
         expires_at: Option<u64>,
+        /// Spending cap in USD per `--budget-period`.
+        #[arg(long)]
+        budget_usd: Option<f64>,
+        #[arg(long, value_enum, default_value = "month")]
+        budget_period: BudgetPeriodArg,
         #[command(flatten)]
         conn: Conn,
     },
@@ -299,10 +340,24 @@ async fn run(cli: Cli) -> Result<(), String> {
             print_json(&Value::Array(all));
             Ok(())
         }
-        Cmd::Keys { cmd: KeysCmd::Create { name, models, owner, expires_at, conn } } => {
+        Cmd::Usage { key, caller, period, from, to, model, conn } => {
+            let mut q = vec![format!("period={}", period.as_str())];
+            for (k, v) in [("key", key), ("caller", caller), ("from", from), ("to", to), ("model", model)] {
+                if let Some(v) = v {
+                    q.push(format!("{k}={}", Client::escape(&v)));
+                }
+            }
+            let v = client(&conn).send("GET", &format!("/v1/usage?{}", q.join("&")), None, &[]).await?;
+            print_json(&v);
+            Ok(())
+        }
+        Cmd::Keys { cmd: KeysCmd::Create { name, models, owner, expires_at, budget_usd, budget_period, conn } } => {
             let mut body = json!({"name": name, "owner": owner, "allowed_models": models});
             if let Some(t) = expires_at {
                 body["expires_at"] = json!(t);
+            }
+            if let Some(limit) = budget_usd {
+                body["budget"] = json!({"limit_usd": limit, "period": budget_period.as_str()});
             }
             let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
             let v = client(&conn).send("POST", "/v1/keys", Some(("application/json", bytes)), &[]).await?;

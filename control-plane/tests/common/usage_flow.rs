@@ -119,10 +119,32 @@ pub async fn report_then_read(t: &TestApp) {
         ("from=2026-11-27&to=2026-11-01", "to"),
         ("key=nobody", "key"),
         ("key=team-a&caller=jwt:svc", "caller"),
+        ("caller=", "caller"),
     ] {
         let e = admin.send("GET", &format!("/v1/usage?{q}"), None, &[]).await.unwrap_err();
         assert!(e.contains(param) && (e.contains("400") || e.contains("404")), "{q}: {e}");
     }
+    // The CLI prints the same, and creates budgeted keys.
+    let cli = |args: Vec<String>| {
+        let base = base.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_control-plane"))
+                .args(&args)
+                .env("CP_URL", &base)
+                .env("CP_TOKEN", ADMIN)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        })
+    };
+    let printed = cli(vec!["usage".into(), "--key".into(), "team-a".into(), "--from".into(), today.clone(), "--to".into(), today.clone()]).await.unwrap();
+    let rest = ro.send("GET", &format!("/v1/usage?key=team-a&from={today}&to={today}"), None, &[]).await.unwrap();
+    assert_eq!(printed, rest);
+    let created = cli(["keys", "create", "--name", "cli-capped", "--models", "*", "--budget-usd", "0.5", "--budget-period", "day"].map(String::from).to_vec())
+        .await
+        .unwrap();
+    assert_eq!(created["budget"], json!({"limit_usd": 0.5, "period": "day"}));
     let unauth = Client::new(&base, None);
     assert!(unauth.send("GET", "/v1/usage", None, &[]).await.unwrap_err().contains("401"));
 
