@@ -26,6 +26,8 @@ pub const FLUSH_INTERVAL_MS: u64 = 1000;
 /// How often the spend of a budgeted caller without new usage here is asked again, to learn what
 /// other replicas spent.
 pub const BASELINE_REFRESH_MS: u64 = 5000;
+/// Rows per batch: about 200 bytes each, far below gRPC's 4 MiB default message limit.
+pub const MAX_BATCH_ROWS: usize = 1000;
 /// Timeout of one `ReportUsage` call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// gRPC status the control plane returns for a batch it can never accept.
@@ -163,7 +165,7 @@ impl Reporter {
                 return;
             }
             self.sequence = self.sequence.saturating_add(1);
-            let flight = self.pending.freeze(format!("{}/{}", self.id_prefix, self.sequence), stale);
+            let flight = self.pending.freeze(format!("{}/{}", self.id_prefix, self.sequence), stale, MAX_BATCH_ROWS);
             let json = match serde_json::to_vec(&flight.batch) {
                 Ok(j) => j,
                 Err(e) => {

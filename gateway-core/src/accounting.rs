@@ -174,10 +174,15 @@ impl Aggregator {
         self.rows.keys().map(|k| k.0.clone()).collect()
     }
 
-    /// Moves every pending row into a batch; `spend_for` callers already in the rows are dropped
-    /// (the ack carries their spend anyway).
-    pub fn freeze(&mut self, batch_id: String, spend_for: impl IntoIterator<Item = String>) -> InFlight {
-        let rows = std::mem::take(&mut self.rows);
+    /// Moves up to `max_rows` pending rows into a batch (the rest wait for the next one, so a
+    /// backlog after an outage goes out in messages of bounded size); `spend_for` callers already
+    /// in the rows are dropped (the ack carries their spend anyway).
+    pub fn freeze(&mut self, batch_id: String, spend_for: impl IntoIterator<Item = String>, max_rows: usize) -> InFlight {
+        let rest = match self.rows.keys().nth(max_rows).cloned() {
+            Some(first_left) => self.rows.split_off(&first_left),
+            None => BTreeMap::new(),
+        };
+        let rows = std::mem::replace(&mut self.rows, rest);
         let mut costs: BTreeMap<(String, String), u64> = BTreeMap::new();
         let mut out = Vec::with_capacity(rows.len());
         for ((caller, provider, model, day), t) in rows {
@@ -387,20 +392,41 @@ fn spend_in_period(spend: &CallerSpend, key: &str) -> Option<u64> {
     }
 }
 
-/// Output tokens the request allows (`max_tokens`, `max_completion_tokens`), if it says.
-pub fn requested_max_tokens(body: &[u8]) -> Option<u64> {
+/// What a request allows itself to generate, read in one pass over the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputAllowance {
+    /// `max_tokens` or `max_completion_tokens` (the larger if both), if the request says.
+    pub max_tokens: Option<u64>,
+    /// Completions asked for (OpenAI's `n`, at least 1): each may use the whole allowance.
+    pub choices: u64,
+}
+
+impl OutputAllowance {
+    /// Output tokens to reserve: the allowance (else `default_max_tokens`) times the choices.
+    pub fn tokens(&self, default_max_tokens: u64) -> u64 {
+        self.max_tokens.unwrap_or(default_max_tokens).saturating_mul(self.choices)
+    }
+}
+
+/// The request's [`OutputAllowance`]; a body that does not parse allows the defaults.
+pub fn requested_output(body: &[u8]) -> OutputAllowance {
     #[derive(Deserialize)]
     struct Caps {
         #[serde(default)]
         max_tokens: Option<u64>,
         #[serde(default)]
         max_completion_tokens: Option<u64>,
+        #[serde(default)]
+        n: Option<u64>,
     }
-    let caps: Caps = serde_json::from_slice(body).ok()?;
-    match (caps.max_tokens, caps.max_completion_tokens) {
+    let Ok(caps) = serde_json::from_slice::<Caps>(body) else {
+        return OutputAllowance { max_tokens: None, choices: 1 };
+    };
+    let max_tokens = match (caps.max_tokens, caps.max_completion_tokens) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
-    }
+    };
+    OutputAllowance { max_tokens, choices: caps.n.unwrap_or(1).max(1) }
 }
 
 /// Input tokens assumed for a body of `len` bytes: one per 3 bytes, rounded up. Tokenizers give
@@ -504,7 +530,7 @@ mod tests {
         agg.add(record("a", "m2", "2026-11-27", 3, 4, 11));
         agg.add(record("b", "m", "2026-11-26", 1, 1, 1));
         assert_eq!(agg.len(), 3);
-        let flight = agg.freeze("n/1/1".into(), ["b".to_owned(), "c".to_owned(), "c".to_owned()]);
+        let flight = agg.freeze("n/1/1".into(), ["b".to_owned(), "c".to_owned(), "c".to_owned()], 100);
         assert!(agg.is_empty());
         let rows = &flight.batch.rows;
         assert_eq!(rows.len(), 3);
@@ -518,6 +544,25 @@ mod tests {
         assert_eq!(flight.callers().into_iter().collect::<Vec<_>>(), vec!["a", "b", "c"]);
         let json = serde_json::to_vec(&flight.batch).unwrap();
         assert_eq!(serde_json::from_slice::<UsageBatch>(&json).unwrap(), flight.batch);
+    }
+
+    #[test]
+    fn a_backlog_goes_out_in_bounded_batches_and_nothing_is_lost() {
+        let mut agg = Aggregator::default();
+        for i in 0..25u64 {
+            agg.add(record(&format!("c{i:02}"), "m", "2026-11-27", i, 1, i));
+        }
+        let mut seen = Vec::new();
+        let mut batches = 0;
+        while !agg.is_empty() {
+            let flight = agg.freeze(format!("b{batches}"), [], 10);
+            assert!(flight.batch.rows.len() <= 10);
+            seen.extend(flight.batch.rows.into_iter().map(|r| (r.caller, r.input)));
+            batches += 1;
+        }
+        assert_eq!(batches, 3);
+        assert_eq!(seen, (0..25u64).map(|i| (format!("c{i:02}"), i)).collect::<Vec<_>>());
+        assert!(agg.freeze("empty".into(), [], 0).batch.rows.is_empty());
     }
 
     #[test]
@@ -595,7 +640,7 @@ mod tests {
     fn acks_move_cost_from_unflushed_to_the_baseline() {
         let mut agg = Aggregator::default();
         agg.add(record("a", "m", "2026-11-27", 10, 5, 40));
-        let flight = agg.freeze("b1".into(), ["z".to_owned()]);
+        let flight = agg.freeze("b1".into(), ["z".to_owned()], 100);
         let s = reserve(None, limit(1000), NOV_27, 10).unwrap();
         let s = commit(s, NOV_27, 40);
         // Another request committed after the batch froze: it stays unflushed.
@@ -638,11 +683,15 @@ mod tests {
         assert_eq!(estimate_pusd(&prices, [], 30, 100), 0);
         assert_eq!(input_estimate(0), 0);
         assert_eq!(input_estimate(4), 2);
-        assert_eq!(requested_max_tokens(br#"{"max_tokens":5,"messages":[]}"#), Some(5));
-        assert_eq!(requested_max_tokens(br#"{"max_completion_tokens":7}"#), Some(7));
-        assert_eq!(requested_max_tokens(br#"{"max_tokens":5,"max_completion_tokens":7}"#), Some(7));
-        assert_eq!(requested_max_tokens(br#"{"messages":[]}"#), None);
-        assert_eq!(requested_max_tokens(b"garbage"), None);
+        let out = |b: &[u8]| requested_output(b);
+        assert_eq!(out(br#"{"max_tokens":5,"messages":[]}"#).max_tokens, Some(5));
+        assert_eq!(out(br#"{"max_completion_tokens":7}"#).max_tokens, Some(7));
+        assert_eq!(out(br#"{"max_tokens":5,"max_completion_tokens":7}"#).max_tokens, Some(7));
+        assert_eq!(out(br#"{"messages":[]}"#), OutputAllowance { max_tokens: None, choices: 1 });
+        assert_eq!(out(b"garbage"), OutputAllowance { max_tokens: None, choices: 1 });
+        assert_eq!(out(br#"{"n":3,"max_tokens":10}"#).tokens(99), 30);
+        assert_eq!(out(br#"{"n":0}"#).tokens(99), 99);
+        assert_eq!(out(br#"{"n":2}"#).tokens(u64::MAX), u64::MAX);
         let err = exhausted_error(limit(2_500_000_000_000), 9_000_000_000_000);
         assert_eq!(err.status(), 429);
         let body: serde_json::Value = serde_json::from_slice(&err.to_openai_body()).unwrap();
