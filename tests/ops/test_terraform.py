@@ -100,6 +100,10 @@ def test_table_matches_the_control_plane_store():
     assert "global_secondary_index" not in table and "GlobalSecondaryIndex" not in src
     assert a(table["billing_mode"]) == "PAY_PER_REQUEST" and "BillingMode::PayPerRequest" in src
     assert a(table["point_in_time_recovery"][0]["enabled"]) is True
+    # Usage batch markers carry the TTL attribute create-tables enables for DynamoDB Local.
+    ttl = table["ttl"][0]
+    assert (a(ttl["attribute_name"]), a(ttl["enabled"])) == ("expires_at", True)
+    assert '.attribute_name("expires_at")' in src and '.item("expires_at"' in src
     sse = table["server_side_encryption"][0]
     assert a(sse["enabled"]) is True and "kms_key_arn" in sse
     # The table is named after var.name, whose default is the store's default table name.
@@ -123,8 +127,8 @@ def test_control_plane_role_allows_exactly_what_the_store_calls():
     doc = load("modules/compute/main.tf")
     policy = next(d["aws_iam_policy_document"]["control_plane"] for d in doc["data"] if "control_plane" in d.get("aws_iam_policy_document", {}))
     allowed = {x.split(":", 1)[1] for st in policy["statement"] for x in a(st["actions"]) if x.startswith("dynamodb:")}
-    # Table management stays with terraform; create/delete are for DynamoDB Local and tests.
-    needed = calls - {"CreateTable", "DeleteTable"}
+    # Table management stays with terraform; create/delete/TTL are for DynamoDB Local and tests.
+    needed = calls - {"CreateTable", "DeleteTable", "UpdateTimeToLive"}
     assert needed <= allowed, f"the task role misses {needed - allowed}"
     assert allowed - needed <= {"DescribeTable"}, f"more than needed: {allowed - needed}"
 

@@ -135,7 +135,7 @@ data "aws_iam_policy_document" "control_plane" {
     sid = "Table"
     actions = [
       "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-      "dynamodb:Query", "dynamodb:Scan", "dynamodb:TransactWriteItems", "dynamodb:DescribeTable",
+      "dynamodb:Query", "dynamodb:Scan", "dynamodb:TransactWriteItems", "dynamodb:BatchGetItem", "dynamodb:DescribeTable",
     ]
     resources = [var.table_arn]
   }

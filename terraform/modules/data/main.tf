@@ -63,6 +63,13 @@ resource "aws_dynamodb_table" "control_plane" {
     type = "S"
   }
 
+  # Usage batch markers expire (control-plane/src/store/dynamo.rs, MARKER_TTL_SECS); usage
+  # aggregates and config items carry no expires_at and are kept.
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
   point_in_time_recovery {
     enabled = true
   }
