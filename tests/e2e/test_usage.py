@@ -104,10 +104,13 @@ class Case:
     cluster: str
     input_per_mtok: float
     output_per_mtok: float
+    # Which SDK calls the gateway: `openai` (/v1/chat/completions) or `anthropic` (/v1/messages).
+    client: str = "openai"
 
     @property
     def name(self) -> str:
-        return f"{self.kind}-{'stream' if self.stream else 'json'}"
+        api = "-messages" if self.client == "anthropic" else ""
+        return f"{self.kind}{api}-{'stream' if self.stream else 'json'}"
 
     @property
     def model(self) -> str:
@@ -151,6 +154,11 @@ CASES = [
     Case(kind, stream, FIXTURE_OF[(kind, stream)], f"{kind}-usage", PROVIDERS[kind][1],
          PRICES[kind][0] * (2 if stream else 1), PRICES[kind][1] * (2 if stream else 1))
     for kind in PROVIDERS for stream in (False, True)
+] + [
+    # Anthropic's own API and SDK, passed through to an Anthropic provider.
+    Case("anthropic", stream, FIXTURE_OF[("anthropic", stream)], "anthropic-usage", PROVIDERS["anthropic"][1],
+         0.8 * (2 if stream else 1), 4.0 * (2 if stream else 1), client="anthropic")
+    for stream in (False, True)
 ]
 
 
@@ -221,12 +229,23 @@ def env(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 def call(env: Env, key: str, case: Case) -> tuple[int, int]:
-    """One request with the openai SDK; returns the usage the client saw."""
+    """One request with the case's SDK; returns the usage the client saw."""
     from openai import OpenAI
 
-    client = OpenAI(base_url=f"{env.stack.base_url}/v1", api_key=key, max_retries=0, timeout=30)
     headers = {"x-replay-fixture": case.fixture, "x-replay-interaction": "0"}
     messages = [{"role": "user", "content": "Say hello"}]
+    if case.client == "anthropic":
+        from anthropic import Anthropic
+
+        anthropic = Anthropic(base_url=env.stack.base_url, api_key=key, max_retries=0, timeout=30)
+        if case.stream:
+            with anthropic.messages.stream(model=case.model, max_tokens=1024, messages=messages, extra_headers=headers) as s:
+                message = s.get_final_message()
+        else:
+            message = anthropic.messages.create(model=case.model, max_tokens=1024, messages=messages, extra_headers=headers)
+        u = message.usage
+        return u.input_tokens + (u.cache_read_input_tokens or 0) + (u.cache_creation_input_tokens or 0), u.output_tokens
+    client = OpenAI(base_url=f"{env.stack.base_url}/v1", api_key=key, max_retries=0, timeout=30)
     if not case.stream:
         r = client.chat.completions.create(model=case.model, messages=messages, extra_headers=headers)
         assert r.usage is not None
