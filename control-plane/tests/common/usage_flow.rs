@@ -11,7 +11,8 @@ use tonic::codegen::http::uri::PathAndQuery;
 
 const WATCH_TOKEN: &str = "watch-token-for-usage-tests";
 
-async fn report(addr: std::net::SocketAddr, token: Option<&str>, batch_json: Vec<u8>) -> Result<UsageAck, tonic::Status> {
+/// Calls `ReportUsage` with the given token; the ack decoded from `ack_json`.
+pub async fn report(addr: std::net::SocketAddr, token: Option<&str>, batch_json: Vec<u8>) -> Result<UsageAck, tonic::Status> {
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
     let mut client = tonic::client::Grpc::new(channel);
     client.ready().await.unwrap();
