@@ -83,6 +83,11 @@ pub struct SnapshotMessage {
     /// with the builder and every other subscriber, not copied.
     #[prost(bytes = "bytes", tag = "2")]
     pub snapshot_json: Bytes,
+    /// Envoys currently watching this control plane, this one included (ADR 0008): each enforces
+    /// `ceil(limit / replicas)` of a caller's rpm and tpm. Sent on every message; a change is
+    /// sent at once to subscribers that take heartbeats. 0 (absent): unknown, the whole limit.
+    #[prost(uint32, tag = "3")]
+    pub replicas: u32,
 }
 
 /// The `ConfigService` gRPC server.
@@ -93,12 +98,15 @@ pub struct ConfigService {
     tokens: Arc<Vec<[u8; 32]>>,
     /// Where `ReportUsage` records usage; `None`: the method is not offered.
     usage: Option<Arc<dyn Store>>,
+    /// Open Watch streams, published to every subscriber as its rate-limit share divisor.
+    replicas: Arc<tokio::sync::watch::Sender<u32>>,
 }
 
 impl ConfigService {
     pub fn new(snapshots: SnapshotRx, tokens: &[String]) -> Self {
         let tokens = tokens.iter().map(|t| Sha256::digest(t.as_bytes()).into()).collect();
-        ConfigService { snapshots, tokens: Arc::new(tokens), usage: None }
+        let (replicas, _) = tokio::sync::watch::channel(0);
+        ConfigService { snapshots, tokens: Arc::new(tokens), usage: None, replicas: Arc::new(replicas) }
     }
 
     /// Offers `ReportUsage`, recording into `store`.
@@ -130,7 +138,8 @@ impl ConfigService {
         // One message in flight per subscriber: while a slow subscriber drains it, newer
         // snapshots replace each other in the watch channel and it gets the newest next.
         let (tx, rx) = mpsc::channel(1);
-        tokio::spawn(feed(self.snapshots.clone(), known_version, heartbeat, tx));
+        let subscriber = Subscriber::new(self.replicas.clone());
+        tokio::spawn(feed(self.snapshots.clone(), known_version, heartbeat, tx, subscriber));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
@@ -185,14 +194,43 @@ impl tonic::server::UnaryService<UsageReport> for ReportUsageMethod {
     }
 }
 
+/// One open Watch stream, counted in the service's replica count while it lives. This counts the
+/// streams of this control-plane process: behind a load balancer with several control-plane tasks
+/// each counts only its own, so the count is low and the shares generous, which never exceeds the
+/// bound without shares (N x limit); a stream of a dead Envoy counts until its connection closes.
+struct Subscriber {
+    replicas: Arc<tokio::sync::watch::Sender<u32>>,
+}
+
+impl Subscriber {
+    fn new(replicas: Arc<tokio::sync::watch::Sender<u32>>) -> Self {
+        replicas.send_modify(|n| *n = n.saturating_add(1));
+        Subscriber { replicas }
+    }
+
+    fn rx(&self) -> tokio::sync::watch::Receiver<u32> {
+        self.replicas.subscribe()
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.replicas.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
 /// Sends `snapshots` to one subscriber until it goes away: each version it does not have, and a
-/// heartbeat after `heartbeat` without a message.
+/// heartbeat after `heartbeat` without a message. Both carry the current replica count, so a
+/// change reaches a subscriber within one heartbeat interval (messages are not sent just for it:
+/// the heartbeat contract stays "after that much silence").
 async fn feed(
     mut snapshots: SnapshotRx,
     mut last: u64,
     heartbeat: Option<Duration>,
     tx: mpsc::Sender<Result<SnapshotMessage, Status>>,
+    subscriber: Subscriber,
 ) {
+    let replicas = subscriber.rx();
     // The first pass sends the current snapshot if the subscriber's version differs.
     snapshots.mark_changed();
     loop {
@@ -211,12 +249,12 @@ async fn feed(
                 match current {
                     Some(snap) if snap.snapshot.version != last => {
                         last = snap.snapshot.version;
-                        SnapshotMessage { version: last, snapshot_json: snap.json.clone() }
+                        SnapshotMessage { version: last, snapshot_json: snap.json.clone(), replicas: *replicas.borrow() }
                     }
                     _ => continue,
                 }
             }
-            _ = wait_heartbeat => SnapshotMessage { version: last, snapshot_json: Bytes::new() },
+            _ = wait_heartbeat => SnapshotMessage { version: last, snapshot_json: Bytes::new(), replicas: *replicas.borrow() },
             _ = tx.closed() => return,
         };
         if tx.send(Ok(msg)).await.is_err() {

@@ -158,7 +158,11 @@ impl Downstream {
             let l = policy.limits_for(client)?;
             (format!("jwt:{client}"), Limits { rpm: l.rpm, tpm: l.tpm })
         };
-        (!limits.is_unlimited()).then_some((caller, limits))
+        if limits.is_unlimited() {
+            return None;
+        }
+        // Each of N Envoys enforces its share, so the caller's total stays near the limit (ADR 0008).
+        Some((caller, limits.share(crate::ratelimit::replicas())))
     }
 
     /// Counts the request against the caller's rpm/tpm (ADR 0008), exactly the same way for

@@ -86,6 +86,28 @@ pub fn decode_snapshot_message(mut buf: &[u8]) -> Result<SnapshotMessage<'_>, De
     Ok(msg)
 }
 
+/// `SnapshotMessage.replicas` (field 3, uint32): how many Envoys watch the control plane (ADR
+/// 0008). `None` when absent, zero, out of range or undecodable: then the whole limit applies.
+pub fn snapshot_message_replicas(mut buf: &[u8]) -> Option<u32> {
+    let mut replicas = None;
+    while !buf.is_empty() {
+        let key = take_varint(&mut buf).ok()?;
+        match (key >> 3, key & 7) {
+            (3, WIRE_VARINT) => replicas = u32::try_from(take_varint(&mut buf).ok()?).ok(),
+            (_, WIRE_VARINT) => {
+                take_varint(&mut buf).ok()?;
+            }
+            (_, WIRE_LEN) => {
+                take_len(&mut buf).ok()?;
+            }
+            (_, WIRE_I64) => skip(&mut buf, 8).ok()?,
+            (_, WIRE_I32) => skip(&mut buf, 4).ok()?,
+            _ => return None,
+        }
+    }
+    replicas.filter(|&n| n > 0)
+}
+
 /// `UsageReport{bytes batch_json = 1}`: the one-field message `ReportUsage` takes.
 pub fn encode_bytes_message(payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 11);
@@ -186,6 +208,21 @@ mod tests {
         assert_eq!(m.version, 300);
         assert_eq!(m.snapshot_json, b"{}\n");
         assert_eq!(decode_snapshot_message(&[]).unwrap(), SnapshotMessage { version: 0, snapshot_json: &[] });
+    }
+
+    #[test]
+    fn replicas_come_from_field_3_of_any_message() {
+        // SnapshotMessage{version: 7, snapshot_json: "{}", replicas: 2}, then a heartbeat with 3.
+        assert_eq!(snapshot_message_replicas(&[0x08, 7, 0x12, 2, b'{', b'}', 0x18, 2]), Some(2));
+        assert_eq!(snapshot_message_replicas(&[0x08, 7, 0x18, 3]), Some(3));
+        // Absent or 0: unknown; garbage never panics.
+        assert_eq!(snapshot_message_replicas(&[0x08, 7]), None);
+        assert_eq!(snapshot_message_replicas(&[0x18, 0]), None);
+        assert_eq!(snapshot_message_replicas(&[0x18, 0xff, 0xff, 0xff, 0xff, 0x7f]), None);
+        assert_eq!(snapshot_message_replicas(&[0x18]), None);
+        assert_eq!(snapshot_message_replicas(&[0x12, 9, 1]), None);
+        // The snapshot decoder still skips the new field.
+        assert!(decode_snapshot_message(&[0x08, 7, 0x18, 3]).unwrap().is_heartbeat());
     }
 
     #[test]

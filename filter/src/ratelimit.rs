@@ -13,6 +13,32 @@ const PREFIX: &str = "ai_gateway.rl.";
 /// CAS attempts before giving up; each loss means another worker just wrote, so a few suffice.
 const ATTEMPTS: usize = 8;
 
+/// Shared-data key of the number of Envoys watching the control plane, written by the singleton
+/// from every watch message (ADR 0008, per-replica shares).
+const REPLICAS_KEY: &str = "ai_gateway.replicas";
+
+/// Records how many Envoys share each caller's limits; only writes when the number changed.
+pub fn set_replicas(replicas: u32) {
+    let value = replicas.to_string();
+    if let Ok((Some(current), _)) = hostcalls::get_shared_data(REPLICAS_KEY) {
+        if current == value.as_bytes() {
+            return;
+        }
+    }
+    match hostcalls::set_shared_data(REPLICAS_KEY, Some(value.as_bytes()), None) {
+        Ok(()) => log::info!("rate limits: {replicas} Envoy replicas share each caller's limits"),
+        Err(status) => log::warn!("could not record the replica count: {status:?}"),
+    }
+}
+
+/// How many Envoys share each caller's limits: 1 until the control plane said otherwise.
+pub fn replicas() -> u32 {
+    match hostcalls::get_shared_data(REPLICAS_KEY) {
+        Ok((Some(v), _)) => std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok()).filter(|&n| n > 0).unwrap_or(1),
+        _ => 1,
+    }
+}
+
 fn key(caller: &str) -> String {
     format!("{PREFIX}{caller}")
 }

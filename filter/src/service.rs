@@ -260,6 +260,9 @@ impl Service {
         // Healthy stream: the next disconnect starts again from the shortest delay.
         self.on_connected(token);
         self.last_message_ms = now_ms();
+        if let Some(replicas) = proto::snapshot_message_replicas(&frame) {
+            crate::ratelimit::set_replicas(replicas);
+        }
         let msg = match proto::decode_snapshot_message(&frame) {
             Ok(m) => m,
             Err(e) => {

@@ -24,6 +24,14 @@ impl Limits {
     pub fn is_unlimited(&self) -> bool {
         self.rpm.is_none() && self.tpm.is_none()
     }
+
+    /// One of `replicas` Envoys' share: `ceil(limit / replicas)` of each limit (never 0), so N
+    /// replicas admit at most `limit + N - 1` per window together (ADR 0008).
+    pub fn share(self, replicas: u32) -> Limits {
+        let n = u64::from(replicas.max(1));
+        let part = |l: u64| l.div_ceil(n).max(1);
+        Limits { rpm: self.rpm.map(part), tpm: self.tpm.map(part) }
+    }
 }
 
 /// One caller's usage in one window, as stored in shared data.
@@ -212,6 +220,17 @@ mod tests {
             Decision::Allow { next, .. } => *next,
             Decision::Deny { .. } => panic!("expected Allow, got {d:?}"),
         }
+    }
+
+    #[test]
+    fn shares_round_up_and_never_reach_zero() {
+        let l = Limits { rpm: Some(10), tpm: Some(7) };
+        assert_eq!(l.share(1), l);
+        assert_eq!(l.share(0), l);
+        assert_eq!(l.share(2), Limits { rpm: Some(5), tpm: Some(4) });
+        assert_eq!(l.share(3), Limits { rpm: Some(4), tpm: Some(3) });
+        assert_eq!(l.share(100), Limits { rpm: Some(1), tpm: Some(1) });
+        assert_eq!(Limits { rpm: None, tpm: Some(u64::MAX) }.share(2), Limits { rpm: None, tpm: Some(u64::MAX / 2 + 1) });
     }
 
     #[test]
