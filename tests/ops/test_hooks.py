@@ -16,6 +16,7 @@ from conftest import ROOT
     ("feat(ops): container images", True),
     ("fix: off by one", True),
     ("feat(control-plane)!: new table layout", True),
+    ("feat(filter,control-plane): two scopes, as commitlint allows", True),
     ("Merge branch 'x'", True),
     ("added stuff", False),
     ("feat:no space", False),
