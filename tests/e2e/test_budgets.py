@@ -286,3 +286,93 @@ def test_a_jwt_clients_budget_holds_under_concurrency_without_a_control_plane(jw
         pytest.fail("the budget never ran out")
     assert spend <= jwt_env.limit_pusd
     assert spend + per_request > jwt_env.limit_pusd, "refused with room for one more estimate: a reservation leaked"
+
+
+# --- two Envoy replicas, one control plane ---------------------------------------------------------
+
+REPLICAS = 2
+
+
+@pytest.fixture(scope="module")
+def replicas(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[UsageEnv]]:
+    workdir = tmp_path_factory.mktemp("budgets-replicas")
+    grpc_port, rest_port = stack_mod.free_port(), stack_mod.free_port()
+    stacks: list[stack_mod.Stack] = []
+    envs: list[UsageEnv] = []
+    try:
+        for i in range(REPLICAS):
+            # Separate processes (own --base-id): separate shared memory, as separate hosts.
+            stacks.append(stack_mod.start_stack(
+                workdir / f"envoy-{i}", {"version": 1, "providers": [], "routes": []}, replay_clusters=["replay_openai"],
+                envoy_env={stack_mod.WATCH_TOKEN_ENV: WATCH_TOKEN}, wasm=Path(os.environ.get("GATEWAY_WASM", WASM)),
+                fixtures=fixtures_dir, chunk_delay=0.002, concurrency=2, log_level="info",
+                control_plane=f"http://127.0.0.1:{grpc_port}"))
+        envs = [UsageEnv(workdir, s, grpc_port, rest_port) for s in stacks]
+        envs[0].start_cp()
+        for e in envs[1:]:
+            e.cp = envs[0].cp
+        first = envs[0]
+        first.api("POST", "/v1/providers", {"name": PROVIDER, "kind": "openai", "cluster": "replay_openai"}, expect=201)
+        first.api("POST", "/v1/routes", {"model": MODEL, "targets": [{"provider": PROVIDER, "model": TARGET}]}, expect=201)
+        first.api("POST", "/v1/prices", {"provider": PROVIDER, "model": TARGET, "input_per_mtok": INPUT_PER_MTOK,
+                                         "output_per_mtok": OUTPUT_PER_MTOK}, expect=201)
+        yield envs
+    finally:
+        if envs and envs[0].cp is not None:
+            envs[0].cp.proc.stop()
+        for s in stacks:
+            s.stop()
+
+
+def test_two_replicas_stay_within_the_documented_bound_and_converge(replicas: list[UsageEnv]) -> None:
+    """ADR 0008 "Error bound": each replica may overspend by what the other spent but had not
+    flushed and acknowledged yet, so a cold burst split over R replicas stays within R x limit;
+    the recorded spend is still exactly the sum of the successful responses, and once the acks
+    carried every replica's spend, both refuse what the global budget cannot cover."""
+    from openai import OpenAI, RateLimitError
+
+    prompt, completion = recorded_usage(CASSETTES[FIXTURE].interactions[0])
+    cost = prompt * PIN + completion * POUT
+    limit_pusd = 10 * cost
+    body = request_body(prompt, completion)
+    per_request = estimate(body, completion)
+    first = replicas[0]
+    name = "budget-replicas"
+    _, doc = first.api("POST", "/v1/keys", {"name": name, "owner": "e2e@example.com", "allowed_models": [MODEL],
+                                            "budget": {"limit_usd": limit_pusd / 10**12, "period": "day"}}, expect=201)
+    key = doc["secret"]
+    for e in replicas:
+        e.secrets.append(key)
+        wait_until_served(e, key, MODEL)
+    messages = json.loads(body)["messages"]
+
+    def one(i: int) -> Any:
+        env = replicas[i % REPLICAS]
+        c = OpenAI(base_url=f"{env.stack.base_url}/v1", api_key=key, max_retries=0, timeout=30)
+        try:
+            r = c.chat.completions.create(model=MODEL, messages=messages, max_tokens=completion,
+                                          extra_headers={"x-replay-fixture": FIXTURE, "x-replay-interaction": "0"})
+            return (r.usage.prompt_tokens, r.usage.completion_tokens)
+        except RateLimitError as err:
+            assert err.code == "insufficient_quota"
+            return None
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(one, range(50)))
+    ok = [r for r in results if r is not None]
+    spend = sum(p * PIN + c * POUT for p, c in ok)
+    print(f"\nbudget for 10 on {REPLICAS} replicas: {len(ok)} of 50 succeeded, spend {spend / limit_pusd:.2f} x the budget")
+    assert 1 <= len(ok) <= REPLICAS * 10, len(ok)
+    assert spend <= REPLICAS * limit_pusd
+    first.wait_usage(name, len(ok))
+    assert spent(first, name) == (len(ok), spend)
+
+    # Every replica refreshes a budgeted caller's spend at least every 5 s (BASELINE_REFRESH_MS).
+    time.sleep(6.5)
+    for env in replicas:
+        _, total = spent(first, name)
+        status, raw = post(env, key, body)
+        expected = 200 if total + per_request <= limit_pusd else 429
+        assert status == expected, f"spend {total} of {limit_pusd} pUSD, estimate {per_request}: {raw[:300]!r}"
+        if status == 200:
+            time.sleep(6.5)
