@@ -253,6 +253,17 @@ def test_lefthook_hooks_reject_a_leak_and_a_bad_message(clone):
     r = commit("docs: notes")
     assert r.returncode == 0, r.stdout + r.stderr
 
+    # pre-push: git's refs reach hooks/pre-push through lefthook (use_stdin), so a pushed commit
+    # with a bad message fails before any cargo step.
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=clone, capture_output=True, text=True).stdout.strip()
+    bad = subprocess.run(["git", "commit-tree", "HEAD^{tree}", "-p", head, "-m", "wip stuff"], cwd=clone,
+                         capture_output=True, text=True, env=env).stdout.strip()
+    r = subprocess.run([tool("lefthook"), "run", "pre-push", "--job", "hooks/pre-push", "origin", "unused"],
+                       cwd=clone, input=f"refs/heads/main {bad} refs/heads/main {head}\n", capture_output=True,
+                       text=True, timeout=120, env=env)
+    assert r.returncode != 0
+    assert "'wip stuff'" in r.stdout + r.stderr and bad in r.stdout + r.stderr
+
 
 def test_mise_scan_task_is_dev_scan():
     tasks = tomllib.loads((ROOT / "mise.toml").read_text())["tasks"]
