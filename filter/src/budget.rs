@@ -4,11 +4,11 @@
 //! "Budgets").
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use gateway_core::accounting::{self, BudgetState, InFlight, QueueMessage};
 use gateway_core::error::{ErrorKind, GatewayError};
-use gateway_core::pricing::BudgetLimit;
+use gateway_core::pricing::{BudgetLimit, BudgetPeriod};
 use gateway_core::usage::UsageAck;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::Status;
@@ -39,7 +39,9 @@ pub struct Reservation {
 /// snapshot it is about to publish, by each worker's configuration for named JWT clients.
 pub fn seed(caller: &str) {
     let key = key(caller);
-    if let Ok((None, _)) = hostcalls::get_shared_data(&key) {
+    // Only a key that does not exist (no CAS token): a seeded key reads as no value with a token,
+    // and writing it again unconditionally could wipe a worker's reservation.
+    if let Ok((None, None)) = hostcalls::get_shared_data(&key) {
         if let Err(status) = hostcalls::set_shared_data(&key, Some(b""), None) {
             log::warn!("could not seed budget state for a caller: {status:?}");
         }
@@ -86,17 +88,21 @@ fn unavailable() -> GatewayError {
     GatewayError::new(ErrorKind::Internal, "budget state unavailable")
 }
 
-/// Applies `f` to `caller`'s state with CAS; nothing when the caller has no (decodable) state.
-fn update(caller: &str, what: &str, f: impl Fn(BudgetState) -> BudgetState) {
+/// Applies `f` to `caller`'s state with CAS; nothing when the caller has no (decodable) state,
+/// unless `seed_period` says how to start one from a seeded entry.
+fn update(caller: &str, what: &str, seed_period: Option<(BudgetPeriod, u64)>, f: impl Fn(BudgetState) -> BudgetState) {
     let key = key(caller);
     for _ in 0..ATTEMPTS {
-        let Ok((Some(value), cas)) = hostcalls::get_shared_data(&key) else {
+        // A missing key has no CAS token; a seeded one reads as an empty (or absent) value with one.
+        let Ok((value, Some(cas))) = hostcalls::get_shared_data(&key) else {
             return;
         };
-        let Some(state) = BudgetState::decode(&value) else {
-            return;
+        let state = match (value.as_deref().and_then(BudgetState::decode), seed_period) {
+            (Some(state), _) => state,
+            (None, Some((period, now_unix))) => BudgetState::new(period, now_unix),
+            (None, None) => return,
         };
-        match hostcalls::set_shared_data(&key, Some(&f(state).encode()), cas) {
+        match hostcalls::set_shared_data(&key, Some(&f(state).encode()), Some(cas)) {
             Ok(()) => return,
             Err(Status::CasMismatch) => continue,
             Err(status) => {
@@ -110,7 +116,7 @@ fn update(caller: &str, what: &str, f: impl Fn(BudgetState) -> BudgetState) {
 
 /// Gives back a request's reservation.
 pub fn release(reservation: &Reservation, now_unix: u64) {
-    update(&reservation.caller, "release a reservation on", |s| accounting::release(s, now_unix, reservation.estimate_pusd));
+    update(&reservation.caller, "release a reservation on", None, |s| accounting::release(s, now_unix, reservation.estimate_pusd));
 }
 
 /// Adds an attempt's real cost to `caller`'s unflushed spend, if the caller has a budget.
@@ -118,12 +124,15 @@ pub fn commit(caller: &str, now_unix: u64, cost_pusd: u64) {
     if cost_pusd == 0 {
         return;
     }
-    update(caller, "commit a cost to", |s| accounting::commit(s, now_unix, cost_pusd));
+    update(caller, "commit a cost to", None, |s| accounting::commit(s, now_unix, cost_pusd));
 }
 
-/// The singleton's side: applies an acknowledged batch to every caller it concerns.
-pub fn apply_ack(now_unix: u64, in_flight: &InFlight, ack: &UsageAck) {
+/// The singleton's side: applies an acknowledged batch to every caller it concerns. A budgeted
+/// key still at its seed (no request on this Envoy yet) gets its state from the ack, so its first
+/// request already knows what the other replicas and earlier runs spent.
+pub fn apply_ack(now_unix: u64, in_flight: &InFlight, ack: &UsageAck, periods: &BTreeMap<String, BudgetPeriod>) {
     for caller in in_flight.callers() {
-        update(&caller, "apply an ack to", |s| accounting::apply_ack(s, now_unix, &caller, in_flight, ack));
+        let seed = periods.get(&caller).map(|p| (*p, now_unix));
+        update(&caller, "apply an ack to", seed, |s| accounting::apply_ack(s, now_unix, &caller, in_flight, ack));
     }
 }

@@ -6,12 +6,14 @@
 //! It runs on Envoy's main thread, once per Envoy. Its `vm_id` must equal the HTTP filters' one,
 //! or the workers read a different shared-data namespace and never see a snapshot.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::BufferType;
 use serde::Deserialize;
 
+use gateway_core::pricing::BudgetPeriod;
 use gateway_core::snapshot::Snapshot;
 
 use crate::host;
@@ -283,9 +285,9 @@ impl Service {
         // Validate before publishing, so workers never see a snapshot they cannot load.
         let started = host::now().1;
         let parsed = Snapshot::from_json(msg.snapshot_json).map_err(|e| format!("invalid snapshot JSON: {e}"));
-        let budgeted: Vec<String> = match &parsed {
-            Ok(snap) => snap.keys.iter().filter(|k| k.budget.is_some()).map(|k| k.caller()).collect(),
-            Err(_) => Vec::new(),
+        let budgeted: BTreeMap<String, BudgetPeriod> = match &parsed {
+            Ok(snap) => snap.keys.iter().filter_map(|k| k.budget.map(|b| (k.caller(), b.period))).collect(),
+            Err(_) => BTreeMap::new(),
         };
         let shared = match parsed.and_then(|snap| Shared::from_snapshot(snap, Default::default())) {
             Ok(s) => s,
@@ -303,11 +305,12 @@ impl Service {
         }
         // Before the workers can see a budgeted key: its budget entry must exist, since the
         // first write of a shared-data key cannot be conditional (ADR 0008).
-        // Their spend is asked of the control plane once a worker uses them (fewer reads than
-        // refreshing every budgeted key of the fleet).
-        for caller in budgeted {
-            crate::budget::seed(&caller);
+        for caller in budgeted.keys() {
+            crate::budget::seed(caller);
         }
+        // Their spend is asked of the control plane once now, then kept fresh only for callers
+        // this Envoy serves (fewer reads than refreshing every budgeted key of the fleet).
+        self.reporter.set_budgeted_keys(budgeted);
         match snapshot::publish(msg.version, msg.snapshot_json) {
             Ok(()) => {
                 let micros = host::now().1.saturating_sub(started) / 1000;

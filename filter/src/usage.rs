@@ -4,10 +4,11 @@
 //! is acknowledged (the control plane counts a batch id once).
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use gateway_core::accounting::{Aggregator, InFlight, QueueMessage};
+use gateway_core::pricing::BudgetPeriod;
 use gateway_core::usage::UsageAck;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::BufferType;
@@ -28,6 +29,8 @@ pub const FLUSH_INTERVAL_MS: u64 = 1000;
 pub const BASELINE_REFRESH_MS: u64 = 5000;
 /// Rows per batch: about 200 bytes each, far below gRPC's 4 MiB default message limit.
 pub const MAX_BATCH_ROWS: usize = 1000;
+/// Callers whose spend one batch asks for, at most (each is a read on the control plane).
+pub const MAX_SPEND_FOR: usize = 500;
 /// Timeout of one `ReportUsage` call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// gRPC status the control plane returns for a batch it can never accept.
@@ -100,6 +103,11 @@ pub struct Reporter {
     sequence: u64,
     /// Budgeted callers → when their spend was last acknowledged (0: never).
     budget_callers: BTreeMap<String, u64>,
+    /// Budgeted keys of the published snapshot and their budget periods.
+    budgeted_keys: BTreeMap<String, BudgetPeriod>,
+    /// Budgeted keys whose spend this Envoy has not asked for yet (asked once, at start or when a
+    /// key gains a budget, so a restarted Envoy knows earlier spend before the first request).
+    initial: BTreeSet<String>,
     failures: u32,
 }
 
@@ -117,6 +125,8 @@ impl Reporter {
             backoff: Backoff::new(initial_backoff_ms, max_backoff_ms),
             sequence: 0,
             budget_callers: BTreeMap::new(),
+            budgeted_keys: BTreeMap::new(),
+            initial: BTreeSet::new(),
             failures: 0,
         }
     }
@@ -148,6 +158,17 @@ impl Reporter {
         }
     }
 
+    /// The budgeted keys of a snapshot about to be published.
+    pub fn set_budgeted_keys(&mut self, keys: BTreeMap<String, BudgetPeriod>) {
+        for caller in keys.keys() {
+            if !self.budgeted_keys.contains_key(caller) {
+                self.initial.insert(caller.clone());
+            }
+        }
+        self.initial.retain(|c| keys.contains_key(c));
+        self.budgeted_keys = keys;
+    }
+
     /// On every tick: send the batch in flight again after a failure, or freeze a new one.
     pub fn on_tick(&mut self, now_ms: u64, token: Option<&str>, random: u64) {
         self.drain();
@@ -155,12 +176,17 @@ impl Reporter {
             return;
         }
         if self.in_flight.is_none() {
-            let stale: Vec<String> = self
+            let mut stale: Vec<String> = self
                 .budget_callers
                 .iter()
                 .filter(|(_, at)| **at == 0 || now_ms.saturating_sub(**at) >= BASELINE_REFRESH_MS)
                 .map(|(c, _)| c.clone())
                 .collect();
+            // A bounded share of the initial baselines per batch keeps each ack's reads small.
+            while stale.len() < MAX_SPEND_FOR {
+                let Some(caller) = self.initial.pop_first() else { break };
+                stale.push(caller);
+            }
             if self.pending.is_empty() && stale.is_empty() {
                 return;
             }
@@ -251,7 +277,7 @@ impl Reporter {
                 return;
             }
         };
-        crate::budget::apply_ack(now_unix, flight, &ack);
+        crate::budget::apply_ack(now_unix, flight, &ack, &self.budgeted_keys);
         for spend in &ack.spend {
             if let Some(at) = self.budget_callers.get_mut(&spend.caller) {
                 *at = now_ms.max(1);

@@ -376,3 +376,38 @@ def test_two_replicas_stay_within_the_documented_bound_and_converge(replicas: li
         assert status == expected, f"spend {total} of {limit_pusd} pUSD, estimate {per_request}: {raw[:300]!r}"
         if status == 200:
             time.sleep(6.5)
+
+
+def test_a_restarted_envoy_knows_the_spend_before_the_first_request(env: UsageEnv) -> None:
+    """Shared data dies with Envoy. The singleton asks the control plane for the spend of every
+    budgeted key of the snapshot it publishes, so after a restart the first request is already
+    measured against what was spent before (ADR 0008, "Cold start")."""
+    prompt, completion = recorded_usage(CASSETTES[FIXTURE].interactions[0])
+    cost = prompt * PIN + completion * POUT
+    body = request_body(prompt, completion)
+    per_request = estimate(body, completion)
+    limit_pusd = per_request + cost // 2  # one request fits, a second one does not
+    name = "budget-restart"
+    _, doc = env.api("POST", "/v1/keys", {"name": name, "owner": "e2e@example.com", "allowed_models": [MODEL],
+                                          "budget": {"limit_usd": limit_pusd / 10**12, "period": "day"}}, expect=201)
+    key = doc["secret"]
+    env.secrets.append(key)
+    wait_until_served(env, key, MODEL)
+    status, raw = post(env, key, body)
+    assert status == 200, raw[:300]
+    env.wait_usage(name, 1)
+    status, raw = post(env, key, body)
+    assert status == 429, raw[:300]
+
+    # Restart Envoy alone (same bootstrap, ports and base id); the control plane keeps running.
+    envoy = env.stack.procs.pop()
+    envoy.stop()
+    restarted = stack_mod.start_envoy(env.stack.workdir / "envoy.yaml", env.stack.admin_port, env.stack.workdir / "envoy-restarted.log",
+                                      env={**os.environ, stack_mod.WATCH_TOKEN_ENV: WATCH_TOKEN}, base_id=env.stack.port,
+                                      concurrency=2, log_level="info")
+    env.stack.procs.append(restarted)
+    wait_until_served(env, key, MODEL)
+    time.sleep(1.0)  # the singleton's first batch asks for the spend; its ack lands in shared data
+    status, raw = post(env, key, body)
+    assert status == 429, f"a restarted Envoy forgot the spend: {raw[:300]!r}"
+    assert json.loads(raw)["error"]["code"] == "insufficient_quota"
