@@ -105,16 +105,17 @@ TRACE_SERVICE_NAME = "ai-gateway"
 # upstream filter sets when an attempt ends; an unset key leaves the attribute out; every value
 # is a string attribute. The caller is deliberately not on the span (traces leave the account's
 # log retention and access rules). gen_ai.operation.name comes from the path (CEL), the rest
-# from the filter's state; the provider is the gateway's provider name, the model the one asked
-# of the provider.
+# from the filter's state; gen_ai.provider.name is the convention's vendor name (`aws.bedrock`),
+# ai_gateway.provider the operator's provider name, the model the one asked of the provider.
+# gen_ai.response.model is left out: translators do not surface the model the provider reports.
 # At the span's end `request.path` is the provider's path of the last attempt (the upstream filter
 # rewrites the shared header map): every embeddings path, ours or a provider's, names "embed".
 GEN_AI_OPERATION = "%CEL(request.path.contains('embed') ? 'embeddings' : 'chat')%"
 SPAN_TAGS = {
     "gen_ai.operation.name": GEN_AI_OPERATION,
-    "gen_ai.provider.name": "%FILTER_STATE(wasm.ai_gateway.provider:PLAIN)%",
+    "gen_ai.provider.name": "%FILTER_STATE(wasm.ai_gateway.provider_kind:PLAIN)%",
+    "ai_gateway.provider": "%FILTER_STATE(wasm.ai_gateway.provider:PLAIN)%",
     "gen_ai.request.model": "%FILTER_STATE(wasm.ai_gateway.model:PLAIN)%",
-    "gen_ai.response.model": "%FILTER_STATE(wasm.ai_gateway.response_model:PLAIN)%",
     "gen_ai.usage.input_tokens": "%FILTER_STATE(wasm.ai_gateway.input_tokens:PLAIN)%",
     "gen_ai.usage.output_tokens": "%FILTER_STATE(wasm.ai_gateway.output_tokens:PLAIN)%",
     "url.path": CLIENT_PATH,

@@ -323,8 +323,10 @@ impl Upstream {
         let ttft = self.ttft_ms.map(|v| v.to_string()).unwrap_or_default();
         let (input, output) = (usage.input.to_string(), usage.output.to_string());
         let cost = pusd_to_usd_string(cost_pusd);
+        let kind = self.shared.table.provider(provider).map_or("", |p| p.kind.semconv_name());
         for (key, value) in [
             ("ai_gateway.provider", provider),
+            ("ai_gateway.provider_kind", kind),
             ("ai_gateway.model", model),
             ("ai_gateway.input_tokens", input.as_str()),
             ("ai_gateway.output_tokens", output.as_str()),

@@ -61,6 +61,20 @@ pub enum ProviderKind {
     Bedrock,
 }
 
+impl ProviderKind {
+    /// The provider's `gen_ai.provider.name` in the OpenTelemetry GenAI conventions, so traces
+    /// group by vendor whatever the operator named the provider.
+    pub fn semconv_name(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Gemini => "gcp.gemini",
+            ProviderKind::AzureOpenai => "azure.ai.openai",
+            ProviderKind::Bedrock => "aws.bedrock",
+        }
+    }
+}
+
 /// Per-kind provider settings. Each member belongs to one kind and is ignored by the others.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
