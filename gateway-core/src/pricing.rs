@@ -47,7 +47,7 @@ pub struct Price {
 /// Why a price row or budget was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PriceError {
-    #[error("{field} must be a number between 0 and {MAX_USD_PER_MTOK}")]
+    #[error("{field} must be a number between 0 and 100000 (USD per million tokens; 10000000 for a budget)")]
     OutOfRange { field: &'static str },
     #[error("duplicate price for provider {provider:?} model {model:?}")]
     Duplicate { provider: String, model: String },

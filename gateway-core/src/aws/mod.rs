@@ -45,7 +45,7 @@ pub enum CredentialError {
 impl AwsCredentials {
     /// Reads the secret string described on the type.
     pub fn from_secret(secret: &str) -> Result<Self, CredentialError> {
-        let creds: AwsCredentials = serde_json::from_str(secret).map_err(|_| CredentialError::Malformed)?;
+        let creds: AwsCredentials = serde_json::from_slice(secret.as_bytes()).map_err(|_| CredentialError::Malformed)?;
         if creds.access_key_id.is_empty() || creds.secret_access_key.is_empty() {
             return Err(CredentialError::Empty);
         }

@@ -67,7 +67,7 @@ pub fn inspect(body: &[u8]) -> Result<RequestFacts, GatewayError> {
         }
         Some(_) => {}
     }
-    match fields.max_tokens.map(|m| serde_json::from_str::<u64>(m.get())) {
+    match fields.max_tokens.map(|m| serde_json::from_slice::<u64>(m.get().as_bytes())) {
         None => return Err(GatewayError::invalid("max_tokens: Field required").with_param("max_tokens")),
         Some(Ok(n)) if n >= 1 => {}
         Some(_) => {
@@ -186,7 +186,7 @@ impl UsageReader {
         if !data.contains("\"usage\"") {
             return;
         }
-        let Ok(probe) = serde_json::from_str::<UsageProbe>(data) else { return };
+        let Ok(probe) = serde_json::from_slice::<UsageProbe>(data.as_bytes()) else { return };
         match probe.kind {
             Some(EventType::MessageStart) => {
                 if let Some(usage) = probe.message.and_then(|m| m.usage) {

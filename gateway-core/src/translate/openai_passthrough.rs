@@ -146,7 +146,7 @@ pub fn prepare(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, Gate
         match key.as_str() {
             "stream" => stream = value.get() == "true",
             "stream_options" => {
-                client_wants_usage = serde_json::from_str::<StreamOptions>(value.get())
+                client_wants_usage = serde_json::from_slice::<StreamOptions>(value.get().as_bytes())
                     .ok()
                     .and_then(|o| o.include_usage)
                     .unwrap_or(false)
@@ -210,7 +210,7 @@ pub fn prepare(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, Gate
 
 /// The client's `stream_options` with `include_usage` forced to true, other options kept.
 fn stream_options_with_usage(raw: &RawValue) -> String {
-    match serde_json::from_str::<RawObject<'_>>(raw.get()) {
+    match serde_json::from_slice::<RawObject<'_>>(raw.get().as_bytes()) {
         Ok(object) => {
             let mut s = String::from("{");
             for (key, value) in object.0.iter().filter(|(k, _)| k != "include_usage") {
@@ -337,12 +337,12 @@ impl PassthroughResponse {
         }
         // What the SDKs could not parse either is dropped; a stream that ends without a finish
         // reason then gets the incomplete_stream error instead of a client-side decode error.
-        let Ok(chunk) = serde_json::from_str::<UsageCarrier<'_>>(&event.data) else {
-            return serde_json::from_str::<serde::de::IgnoredAny>(&event.data).is_ok();
+        let Ok(chunk) = serde_json::from_slice::<UsageCarrier<'_>>(event.data.as_bytes()) else {
+            return serde_json::from_slice::<serde::de::IgnoredAny>(event.data.as_bytes()).is_ok();
         };
         if !self.finished {
             if let Some(choices) = chunk.choices {
-                self.finished = serde_json::from_str::<Vec<FinishProbe>>(choices.get())
+                self.finished = serde_json::from_slice::<Vec<FinishProbe>>(choices.get().as_bytes())
                     .map(|c| c.iter().any(|choice| choice.finish_reason.is_some()))
                     .unwrap_or(false);
             }
@@ -513,7 +513,7 @@ mod tests {
         let data: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
         assert_eq!(data.len(), 3, "{out}");
         assert!(data[0].contains("\"Hi\""));
-        let error: serde_json::Value = serde_json::from_str(data[1]).unwrap();
+        let error: serde_json::Value = serde_json::from_slice((data[1]).as_bytes()).unwrap();
         assert_eq!(error["error"]["code"], "incomplete_stream");
         assert_eq!(data[2], "[DONE]");
     }

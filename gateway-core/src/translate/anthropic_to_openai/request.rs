@@ -144,7 +144,7 @@ fn user_turn<'b>(message: &'b MessageIn<'_>, i: usize, out: &mut Vec<ChatMessage
                 let content = match block.content {
                     None => MessageContent::Text(s("")),
                     Some(raw) => {
-                        let parsed: ContentIn<'b> = serde_json::from_str(raw.get()).map_err(|e| {
+                        let parsed: ContentIn<'b> = serde_json::from_slice(raw.get().as_bytes()).map_err(|e| {
                             GatewayError::invalid(format!("{}.content: {e}", param())).with_param(format!("{}.content", param()))
                         })?;
                         owned_text_content(parsed, &format!("{}.content", param()))?
@@ -175,7 +175,7 @@ fn image_part<'b>(block: &'b BlockIn<'_>, param: &str) -> Result<ContentPart<'b>
     let Some(raw) = block.source else {
         return Err(GatewayError::invalid(format!("{param}.source: Field required")).with_param(format!("{param}.source")));
     };
-    let source: ImageSourceIn<'b> = serde_json::from_str(raw.get())
+    let source: ImageSourceIn<'b> = serde_json::from_slice(raw.get().as_bytes())
         .map_err(|e| GatewayError::invalid(format!("{param}.source: {e}")).with_param(format!("{param}.source")))?;
     let url: Str<'b> = match &*source.kind {
         "base64" => match (source.media_type.as_deref(), source.data.as_deref()) {
@@ -329,7 +329,7 @@ mod tests {
 
     fn translate(body: Value) -> Result<Value, GatewayError> {
         let text = body.to_string();
-        let req: MessagesRequestIn<'_> = serde_json::from_str(&text).map_err(|e| GatewayError::invalid(e.to_string()))?;
+        let req: MessagesRequestIn<'_> = serde_json::from_slice(text.as_bytes()).map_err(|e| GatewayError::invalid(e.to_string()))?;
         let out = to_openai(&req, "gpt-real")?;
         Ok(serde_json::to_value(&out).unwrap())
     }
@@ -374,7 +374,7 @@ mod tests {
             {"role": "tool", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}], "tool_call_id": "t2"},
             {"role": "user", "content": "and?"},
         ]));
-        let args: Value = serde_json::from_str(out["messages"][2]["tool_calls"][0]["function"]["arguments"].as_str().unwrap()).unwrap();
+        let args: Value = serde_json::from_slice((out["messages"][2]["tool_calls"][0]["function"]["arguments"].as_str().unwrap()).as_bytes()).unwrap();
         assert_eq!(args, json!({"q": "x\ny"}));
     }
 
@@ -439,7 +439,7 @@ mod tests {
     #[test]
     fn escaped_texts_are_read_and_plain_ones_borrowed() {
         let text = r#"{"model":"a","max_tokens":5,"messages":[{"role":"user","content":"line\none"},{"role":"assistant","content":"plain"}]}"#;
-        let req: MessagesRequestIn<'_> = serde_json::from_str(text).unwrap();
+        let req: MessagesRequestIn<'_> = serde_json::from_slice(text.as_bytes()).unwrap();
         let out = to_openai(&req, "m").unwrap();
         match (&out.messages[0].content, &out.messages[1].content) {
             (Some(MessageContent::Text(a)), Some(MessageContent::Text(b))) => {

@@ -38,10 +38,10 @@ pub fn usage_out(usage: &ProviderUsage) -> UsageOut {
 /// not a JSON object (a model can emit broken JSON) become `{}`, because Anthropic clients
 /// dereference `input` as an object.
 pub fn tool_input(arguments: &str) -> Result<&RawValue, GatewayError> {
-    match serde_json::from_str::<&RawValue>(arguments) {
+    match serde_json::from_slice::<&RawValue>(arguments.as_bytes()) {
         Ok(raw) if raw.get().starts_with('{') => Ok(raw),
         // A valid constant: this never fails, and stays panic-free if it did.
-        _ => serde_json::from_str("{}").map_err(|_| GatewayError::new(ErrorKind::Internal, "invalid built-in JSON constant")),
+        _ => serde_json::from_slice(b"{}").map_err(|_| GatewayError::new(ErrorKind::Internal, "invalid built-in JSON constant")),
     }
 }
 

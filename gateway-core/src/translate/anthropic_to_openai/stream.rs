@@ -93,7 +93,7 @@ impl StreamTranslator {
             self.close(out);
             return;
         }
-        let Ok(chunk) = serde_json::from_str::<ProviderCompletion<'_>>(data) else { return };
+        let Ok(chunk) = serde_json::from_slice::<ProviderCompletion<'_>>(data.as_bytes()) else { return };
         if let Some(error) = &chunk.error {
             let message = if error.message.is_empty() { "The provider reported an error." } else { &*error.message };
             self.fail(out, "api_error", message);
@@ -134,7 +134,7 @@ impl StreamTranslator {
                         self.next_index = self.next_index.saturating_add(1);
                         self.tools.push((tool_index, index));
                         self.open = Some((Open::Tool, index));
-                        let input = serde_json::from_str("{}");
+                        let input = serde_json::from_slice(b"{}");
                         if let Ok(input) = input {
                             let content_block = BlockOut::ToolUse {
                                 id: call.id.as_deref().unwrap_or_default(),
@@ -245,7 +245,7 @@ mod tests {
             .map(|e| {
                 let (name, data) = e.split_once('\n').unwrap();
                 let name = name.strip_prefix("event: ").unwrap().to_owned();
-                let data: Value = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
+                let data: Value = serde_json::from_slice((data.strip_prefix("data: ").unwrap()).as_bytes()).unwrap();
                 assert_eq!(data["type"], name.as_str());
                 (name, data)
             })

@@ -136,7 +136,7 @@ fn is_empty_object_or_null(raw: &RawValue) -> bool {
 
 /// A constant JSON text as a `RawValue`; these constants are valid JSON, so this never fails.
 fn static_raw(json: &'static str) -> Result<&'static RawValue, GatewayError> {
-    serde_json::from_str(json).map_err(|_| GatewayError::new(ErrorKind::Internal, "invalid built-in JSON constant"))
+    serde_json::from_slice(json.as_bytes()).map_err(|_| GatewayError::new(ErrorKind::Internal, "invalid built-in JSON constant"))
 }
 
 /// Appends a message to the conversation, merging it into the previous turn when the role is the
@@ -243,7 +243,7 @@ fn assistant_blocks<'a>(message: &'a ChatMessage<'a>, i: usize) -> Result<Vec<Co
             static_raw(EMPTY_OBJECT)?
         } else {
             let param = || format!("messages[{i}].tool_calls[{j}].function.arguments");
-            let raw: &'a RawValue = serde_json::from_str(arguments).map_err(|e| {
+            let raw: &'a RawValue = serde_json::from_slice(arguments.as_bytes()).map_err(|e| {
                 GatewayError::invalid(format!("Tool call arguments are not valid JSON: {e}")).with_param(param())
             })?;
             if !raw.get().starts_with('{') {
@@ -373,7 +373,7 @@ mod tests {
 
     fn translate_with(body: &Value, default_max_tokens: u32) -> Result<Value, GatewayError> {
         let text = body.to_string();
-        let req: ChatCompletionRequest<'_> = serde_json::from_str(&text).unwrap();
+        let req: ChatCompletionRequest<'_> = serde_json::from_slice(text.as_bytes()).unwrap();
         let out = to_anthropic(&req, "claude-real", default_max_tokens)?;
         Ok(serde_json::to_value(&out).unwrap())
     }
@@ -605,7 +605,7 @@ mod tests {
         let out = translate(json!({"messages": [user("x")], "response_format": {"type": "json_schema", "json_schema": {"name": "city", "schema": {"type": "object", "properties": {"c": {"type": "string"}}}}}}));
         let text = out["system"].as_str().unwrap();
         let (_, schema) = text.split_once("named \"city\": ").unwrap();
-        assert_eq!(serde_json::from_str::<Value>(schema).unwrap(), json!({"type": "object", "properties": {"c": {"type": "string"}}}));
+        assert_eq!(serde_json::from_slice::<Value>(schema.as_bytes()).unwrap(), json!({"type": "object", "properties": {"c": {"type": "string"}}}));
         let err = error(json!({"messages": [user("x")], "response_format": {"type": "xml"}}));
         assert_eq!(err.param.as_deref(), Some("response_format.type"));
     }
@@ -626,7 +626,7 @@ mod tests {
     #[test]
     fn texts_are_borrowed_from_the_body_not_copied() {
         let body = r#"{"messages":[{"role":"user","content":"plain text"},{"role":"user","content":"esc\"aped"}]}"#;
-        let req: ChatCompletionRequest<'_> = serde_json::from_str(body).unwrap();
+        let req: ChatCompletionRequest<'_> = serde_json::from_slice(body.as_bytes()).unwrap();
         match (&req.messages[0].content, &req.messages[1].content) {
             (Some(MessageContent::Text(a)), Some(MessageContent::Text(b))) => {
                 assert!(matches!(a.0, Cow::Borrowed(_)));

@@ -218,7 +218,7 @@ mod tests {
         assert_eq!(calls[0]["id"], "toolu_1");
         assert_eq!(calls[0]["type"], "function");
         assert_eq!(calls[0]["function"]["name"], "f");
-        let args: Value = serde_json::from_str(calls[0]["function"]["arguments"].as_str().unwrap()).unwrap();
+        let args: Value = serde_json::from_slice((calls[0]["function"]["arguments"].as_str().unwrap()).as_bytes()).unwrap();
         assert_eq!(args, json!({"a": [1, {"b": "c"}]}));
         assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(out["usage"], json!({"prompt_tokens": 117, "completion_tokens": 5, "total_tokens": 122, "prompt_tokens_details": {"cached_tokens": 100}}));

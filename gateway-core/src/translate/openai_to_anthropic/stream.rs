@@ -90,7 +90,7 @@ impl StreamTranslator {
         }
         // Anthropic names the event twice (SSE `event:` and the data's `type`); the data is what
         // carries the content, so it is the one trusted. Unreadable events are skipped.
-        let Ok(event) = serde_json::from_str::<StreamEvent<'_>>(data) else { return };
+        let Ok(event) = serde_json::from_slice::<StreamEvent<'_>>(data.as_bytes()) else { return };
         match event.kind {
             EventType::MessageStart => {
                 if let Some(message) = &event.message {
@@ -201,7 +201,7 @@ mod tests {
             .filter(|e| !e.is_empty())
             .map(|e| {
                 let data = e.strip_prefix("data: ").unwrap();
-                if data == "[DONE]" { Value::String(data.into()) } else { serde_json::from_str(data).unwrap() }
+                if data == "[DONE]" { Value::String(data.into()) } else { serde_json::from_slice(data.as_bytes()).unwrap() }
             })
             .collect()
     }

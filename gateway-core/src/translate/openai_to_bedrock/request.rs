@@ -178,7 +178,7 @@ fn image<'a>(part: &'a ContentPart<'a>, i: usize, j: usize) -> Result<ContentBlo
 
 /// A constant JSON text as a `RawValue`; the constants are valid JSON, so this never fails.
 fn static_raw(json: &'static str) -> Result<&'static RawValue, GatewayError> {
-    serde_json::from_str(json).map_err(|_| GatewayError::new(ErrorKind::Internal, "invalid built-in JSON constant"))
+    serde_json::from_slice(json.as_bytes()).map_err(|_| GatewayError::new(ErrorKind::Internal, "invalid built-in JSON constant"))
 }
 
 fn assistant_blocks<'a>(message: &'a ChatMessage<'a>, i: usize) -> Result<Vec<ContentBlock<'a>>, GatewayError> {
@@ -204,7 +204,7 @@ fn assistant_blocks<'a>(message: &'a ChatMessage<'a>, i: usize) -> Result<Vec<Co
             static_raw(EMPTY_OBJECT)?
         } else {
             let param = || format!("messages[{i}].tool_calls[{j}].function.arguments");
-            let raw: &'a RawValue = serde_json::from_str(arguments)
+            let raw: &'a RawValue = serde_json::from_slice(arguments.as_bytes())
                 .map_err(|e| GatewayError::invalid(format!("Tool call arguments are not valid JSON: {e}")).with_param(param()))?;
             if !raw.get().starts_with('{') {
                 return Err(GatewayError::invalid("Tool call arguments must be a JSON object.").with_param(param()));
@@ -321,7 +321,7 @@ mod tests {
 
     fn translate_for(body: &Value, model: &str) -> Result<Value, GatewayError> {
         let text = body.to_string();
-        let req: ChatCompletionRequest<'_> = serde_json::from_str(&text).unwrap();
+        let req: ChatCompletionRequest<'_> = serde_json::from_slice(text.as_bytes()).unwrap();
         let out = to_bedrock(&req, model, 4096)?;
         Ok(serde_json::to_value(&out).unwrap())
     }

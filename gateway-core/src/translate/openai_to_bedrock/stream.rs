@@ -204,7 +204,7 @@ mod tests {
             .filter(|e| !e.is_empty())
             .map(|e| {
                 let data = e.strip_prefix("data: ").unwrap();
-                if data == "[DONE]" { Value::String(data.into()) } else { serde_json::from_str(data).unwrap() }
+                if data == "[DONE]" { Value::String(data.into()) } else { serde_json::from_slice(data.as_bytes()).unwrap() }
             })
             .collect()
     }

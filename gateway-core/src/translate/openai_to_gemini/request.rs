@@ -228,7 +228,7 @@ fn assistant_parts<'a>(
         let args: &'a RawValue = if arguments.trim().is_empty() {
             static_raw("{}")?
         } else {
-            let raw: &'a RawValue = serde_json::from_str(arguments)
+            let raw: &'a RawValue = serde_json::from_slice(arguments.as_bytes())
                 .map_err(|e| GatewayError::invalid(format!("Tool call arguments are not valid JSON: {e}")).with_param(param()))?;
             if !raw.get().starts_with('{') {
                 return Err(GatewayError::invalid("Tool call arguments must be a JSON object.").with_param(param()));
@@ -245,7 +245,7 @@ fn assistant_parts<'a>(
 }
 
 fn static_raw(json: &'static str) -> Result<&'static RawValue, GatewayError> {
-    serde_json::from_str(json).map_err(|_| GatewayError::new(ErrorKind::Internal, "invalid built-in JSON constant"))
+    serde_json::from_slice(json.as_bytes()).map_err(|_| GatewayError::new(ErrorKind::Internal, "invalid built-in JSON constant"))
 }
 
 /// A `tool` message → `functionResponse`. Its name comes from the assistant call with the same
@@ -277,7 +277,7 @@ fn function_response<'a>(
         }
     };
     let response: Cow<'a, RawValue> = match &text {
-        Cow::Borrowed(t) if t.trim_start().starts_with('{') => match serde_json::from_str::<&'a RawValue>(t) {
+        Cow::Borrowed(t) if t.trim_start().starts_with('{') => match serde_json::from_slice::<&'a RawValue>(t.as_bytes()) {
             Ok(raw) => Cow::Borrowed(raw),
             Err(_) => Cow::Owned(wrap_content(t)?),
         },
@@ -306,7 +306,7 @@ fn tools<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Vec<Tool<'a>>, Gatewa
             None => None,
             Some(raw) if is_empty_object_or_null(raw) => None,
             Some(raw) if raw.get().starts_with('{') => {
-                let value: Value = serde_json::from_str(raw.get())
+                let value: Value = serde_json::from_slice(raw.get().as_bytes())
                     .map_err(|e| GatewayError::invalid(format!("Function parameters are not valid JSON: {e}")).with_param(param.clone()))?;
                 Some(schema::to_gemini(&value, &param)?)
             }
@@ -361,7 +361,7 @@ fn generation_config<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Generatio
             "json_schema" => {
                 let schema = match format.json_schema.as_ref().and_then(|s| s.schema) {
                     Some(raw) => {
-                        let value: Value = serde_json::from_str(raw.get()).map_err(|e| {
+                        let value: Value = serde_json::from_slice(raw.get().as_bytes()).map_err(|e| {
                             GatewayError::invalid(format!("The response schema is not valid JSON: {e}")).with_param("response_format.json_schema.schema")
                         })?;
                         Some(schema::to_gemini(&value, "response_format.json_schema.schema")?)
@@ -401,7 +401,7 @@ mod tests {
 
     fn translate(body: Value) -> Result<Value, GatewayError> {
         let text = body.to_string();
-        let req: ChatCompletionRequest<'_> = serde_json::from_str(&text).unwrap();
+        let req: ChatCompletionRequest<'_> = serde_json::from_slice(text.as_bytes()).unwrap();
         let out = to_gemini(&req)?;
         Ok(serde_json::to_value(&out).unwrap())
     }

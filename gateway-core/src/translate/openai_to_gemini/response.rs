@@ -279,7 +279,7 @@ mod tests {
         assert_eq!(calls[0]["id"], "call_R_0");
         assert_eq!(calls[1]["id"], "call_R_1");
         assert_eq!(calls[0]["function"]["name"], "a");
-        assert_eq!(serde_json::from_str::<Value>(calls[0]["function"]["arguments"].as_str().unwrap()).unwrap(), json!({"x": [1, {"y": "z"}]}));
+        assert_eq!(serde_json::from_slice::<Value>((calls[0]["function"]["arguments"].as_str().unwrap()).as_bytes()).unwrap(), json!({"x": [1, {"y": "z"}]}));
         assert_eq!(calls[1]["function"]["arguments"], "{}");
         assert!(out["choices"][0]["message"]["content"].is_null());
         assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");

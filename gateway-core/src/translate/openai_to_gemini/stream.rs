@@ -114,7 +114,7 @@ impl StreamTranslator {
         if self.done {
             return;
         }
-        let Ok(event) = serde_json::from_str::<GenerateContentResponse<'_>>(data) else { return };
+        let Ok(event) = serde_json::from_slice::<GenerateContentResponse<'_>>(data.as_bytes()) else { return };
         if let Some(error) = &event.error {
             let status = error.status.as_deref().unwrap_or_default();
             let message = if error.message.is_empty() { "The provider reported an error." } else { &error.message };
@@ -217,7 +217,7 @@ mod tests {
             .filter(|e| !e.is_empty())
             .map(|e| {
                 let data = e.strip_prefix("data: ").unwrap();
-                if data == "[DONE]" { Value::String(data.into()) } else { serde_json::from_str(data).unwrap() }
+                if data == "[DONE]" { Value::String(data.into()) } else { serde_json::from_slice(data.as_bytes()).unwrap() }
             })
             .collect()
     }
