@@ -45,6 +45,22 @@ def write(directory: pathlib.Path, data: bytes) -> None:
     (directory / hashlib.sha1(data).hexdigest()).write_bytes(data)
 
 
+def field(value: str) -> bytes:
+    """One length-prefixed field of gateway_core::accounting's queue encoding."""
+    raw = value.encode()
+    return str(len(raw)).encode() + b":" + raw
+
+
+def accounting_seeds() -> list[bytes]:
+    """Valid queue records, budget states and acks, so the fuzzer starts inside each format."""
+    usage = b"U" + b"".join(field(v) for v in ("key:ab12", "anthropic", "claude", "2026-11-27", "12", "34", "0", "0", "5", "1234567"))
+    ack = json.dumps({"batch_id": "b", "duplicate": False, "spend": [{
+        "caller": "key:fuzz", "day": "2026-11-27", "day_cost_pusd": 99, "month": "2026-11", "month_cost_pusd": 1999}]}).encode()
+    amounts = (1000).to_bytes(8, "little") + (500).to_bytes(8, "little") + (10**9 + 1).to_bytes(8, "little") \
+        + (1_795_737_600).to_bytes(8, "little")
+    return [usage, b"B" + field("jwt:svc"), b"m 2026-11 10 20 30 1", b"d 2026-11-27 0 0 0 0", amounts + ack]
+
+
 def main() -> int:
     fixtures = pathlib.Path(sys.argv[1])
     corpus = pathlib.Path(sys.argv[2])
@@ -54,6 +70,7 @@ def main() -> int:
             request, response = interaction.get("request", {}), interaction.get("response", {})
             if (body := body_bytes(request)) is not None:
                 write(corpus / "request_translation", body)
+                write(corpus / "accounting", body)
             if (body := body_bytes(response)) is not None:
                 ctype = content_type(response)
                 is_json = not ctype.startswith(("text/event-stream", "application/vnd.amazon.eventstream"))
@@ -63,6 +80,8 @@ def main() -> int:
                 write(corpus / "response_translation", bytes([control]) + body)
                 write(corpus / "sse_framer", bytes([3]) + body)
                 count += 1
+    for seed in accounting_seeds():
+        write(corpus / "accounting", seed)
     print(f"seeded corpora from {count} recorded responses")
     return 0
 
