@@ -18,9 +18,10 @@ pub const REQUESTS: &str = "ai_gateway_requests_total";
 pub const TOKENS: &str = "ai_gateway_tokens_total";
 /// Requests the gateway answered itself without calling a provider: labels status, code.
 pub const REJECTED: &str = "ai_gateway_rejected_total";
-/// Histogram of milliseconds from sending an attempt to the first translated bytes for the client
+/// `gen_ai.server.time_to_first_token` in milliseconds (Envoy histograms hold integers): from
+/// sending an attempt to the first translated bytes for the client
 /// (the first streamed chunk; for a buffered answer, the whole answer): labels provider, model.
-pub const TIME_TO_FIRST_TOKEN_MS: &str = "ai_gateway_time_to_first_token_ms";
+pub const TIME_TO_FIRST_TOKEN_MS: &str = "gen_ai_server_time_to_first_token_ms";
 
 // OpenTelemetry GenAI semantic-convention metrics (gen_ai.*), Prometheus-style names. The
 // conventions' attributes gen_ai.system, gen_ai.request.model and gen_ai.token.type map to the

@@ -29,6 +29,8 @@ def prometheus(gateway) -> dict[tuple[str, frozenset], float]:
         if m and "ai_gateway" in m["name"]:
             labels = frozenset(LABEL.findall(m["labels"]))
             samples[(m["name"].split("ai_gateway", 1)[1], labels)] = float(m["value"])
+        elif m and m["name"].startswith("gen_ai_"):
+            samples[(m["name"], frozenset(LABEL.findall(m["labels"])))] = float(m["value"])
     return samples
 
 
@@ -92,12 +94,12 @@ def test_time_to_first_token_is_recorded_for_streams(client, gateway, test_id):
     stream_ms = (time.monotonic() - started) * 1000
     assert stream_ms > 600
     deadline = time.monotonic() + 15
-    while counter(prometheus(gateway), "_time_to_first_token_ms_count", model=CLAUDE_TTFT) < 1:
+    while counter(prometheus(gateway), "gen_ai_server_time_to_first_token_ms_count", model=CLAUDE_TTFT) < 1:
         assert time.monotonic() < deadline, "no time-to-first-token sample"
         time.sleep(0.25)
     samples = prometheus(gateway)
-    assert counter(samples, "_time_to_first_token_ms_count", model=CLAUDE_TTFT) == 1
-    ttft_ms = counter(samples, "_time_to_first_token_ms_sum", model=CLAUDE_TTFT)
+    assert counter(samples, "gen_ai_server_time_to_first_token_ms_count", model=CLAUDE_TTFT) == 1
+    ttft_ms = counter(samples, "gen_ai_server_time_to_first_token_ms_sum", model=CLAUDE_TTFT)
     assert 0 <= ttft_ms < stream_ms / 2, (ttft_ms, stream_ms)
 
 

@@ -10,7 +10,7 @@ locals {
     requests = "ai_gateway_requests_total"
     tokens   = "ai_gateway_tokens_total"
     rejected = "ai_gateway_rejected_total"
-    ttft     = "ai_gateway_time_to_first_token_ms"
+    ttft     = "gen_ai_server_time_to_first_token_ms"
     # OpenTelemetry GenAI semantic-convention histograms (gen_ai.client.token.usage, ...).
     token_usage      = "gen_ai_client_token_usage"
     request_duration = "gen_ai_server_request_duration_ms"
