@@ -107,7 +107,7 @@ TRACE_SERVICE_NAME = "ai-gateway"
 # log retention and access rules). gen_ai.operation.name comes from the path (CEL), the rest
 # from the filter's state; gen_ai.provider.name is the convention's vendor name (`aws.bedrock`),
 # ai_gateway.provider the operator's provider name, the model the one asked of the provider.
-# gen_ai.response.model is left out: translators do not surface the model the provider reports.
+# gen_ai.response.model is the model the provider reported (absent when it reports none: Bedrock).
 # At the span's end `request.path` is the provider's path of the last attempt (the upstream filter
 # rewrites the shared header map): every embeddings path, ours or a provider's, names "embed".
 GEN_AI_OPERATION = "%CEL(request.path.contains('embed') ? 'embeddings' : 'chat')%"
@@ -116,6 +116,7 @@ SPAN_TAGS = {
     "gen_ai.provider.name": "%FILTER_STATE(wasm.ai_gateway.provider_kind:PLAIN)%",
     "ai_gateway.provider": "%FILTER_STATE(wasm.ai_gateway.provider:PLAIN)%",
     "gen_ai.request.model": "%FILTER_STATE(wasm.ai_gateway.model:PLAIN)%",
+    "gen_ai.response.model": "%FILTER_STATE(wasm.ai_gateway.response_model:PLAIN)%",
     "gen_ai.usage.input_tokens": "%FILTER_STATE(wasm.ai_gateway.input_tokens:PLAIN)%",
     "gen_ai.usage.output_tokens": "%FILTER_STATE(wasm.ai_gateway.output_tokens:PLAIN)%",
     "url.path": CLIENT_PATH,

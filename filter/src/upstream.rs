@@ -324,6 +324,12 @@ impl Upstream {
         let (input, output) = (usage.input.to_string(), usage.output.to_string());
         let cost = pusd_to_usd_string(cost_pusd);
         let kind = self.shared.table.provider(provider).map_or("", |p| p.kind.semconv_name());
+        // Left unset when the provider reports none, so the span has no empty attribute.
+        if let Some(reported) = self.translator.as_ref().and_then(|t| t.response_model()) {
+            if !host::set_property(&["ai_gateway.response_model"], reported.as_bytes()) {
+                log::debug!("could not set filter state ai_gateway.response_model");
+            }
+        }
         for (key, value) in [
             ("ai_gateway.provider", provider),
             ("ai_gateway.provider_kind", kind),

@@ -174,6 +174,9 @@ def test_chat_span_has_gen_ai_attributes(traced, test_id):
     assert attrs["gen_ai.operation.name"] == "chat"
     assert (attrs["gen_ai.provider.name"], attrs["ai_gateway.provider"]) == ("anthropic", "anthropic-replay")
     assert attrs["gen_ai.request.model"] == CLAUDE_UPSTREAM
+    # The model Anthropic reported in the recording, which the client also sees.
+    recorded_model = json.loads(recordings.load(FIXTURES)[name].interactions[0].body)["model"]
+    assert attrs["gen_ai.response.model"] == completion.model == recorded_model
     # Custom tags are strings on Envoy 1.40's OpenTelemetry spans (measured).
     assert int(attrs["gen_ai.usage.input_tokens"]) == exp.prompt_tokens
     assert int(attrs["gen_ai.usage.output_tokens"]) == exp.completion_tokens > 0
@@ -211,6 +214,7 @@ def test_streamed_span_counts_tokens_after_the_last_event(traced, test_id):
     attrs = spans[0]["attributes"]
     assert (attrs["gen_ai.operation.name"], attrs["gen_ai.provider.name"], attrs["ai_gateway.provider"]) == ("chat", "openai", "openai-replay")
     assert attrs["gen_ai.request.model"] == GPT_UPSTREAM
+    assert attrs["gen_ai.response.model"] == recorded[0]["model"]
     assert int(attrs["gen_ai.usage.input_tokens"]) == usage["prompt_tokens"]
     assert int(attrs["gen_ai.usage.output_tokens"]) == usage["completion_tokens"] > 0
 
@@ -227,7 +231,7 @@ def test_rejected_request_span_has_no_provider(traced, test_id):
     assert attrs["http.url"].endswith("/v1/embeddings")
     assert attrs["http.status_code"] == "404"
     # No provider was called: the filter state is unset and Envoy leaves those attributes out.
-    assert not {"gen_ai.provider.name", "gen_ai.request.model", "gen_ai.usage.input_tokens"} & set(attrs), attrs
+    assert not {"gen_ai.provider.name", "gen_ai.request.model", "gen_ai.response.model", "gen_ai.usage.input_tokens"} & set(attrs), attrs
 
 
 def test_provider_gets_no_trace_context_from_the_gateway(traced, test_id):

@@ -156,19 +156,23 @@ pub fn replace_model(body: &[u8], model: &str) -> Result<Vec<u8>, GatewayError> 
 
 /// Just the usage-carrying parts of an Anthropic response or stream event.
 #[derive(Deserialize)]
-struct UsageProbe {
+struct UsageProbe<'a> {
     #[serde(rename = "type", default)]
     kind: Option<EventType>,
     #[serde(default)]
     usage: Option<Usage>,
-    #[serde(default)]
-    message: Option<MessageUsage>,
+    #[serde(borrow, default)]
+    message: Option<MessageUsage<'a>>,
+    #[serde(borrow, default)]
+    model: Option<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Deserialize)]
-struct MessageUsage {
+struct MessageUsage<'a> {
     #[serde(default)]
     usage: Option<Usage>,
+    #[serde(borrow, default)]
+    model: Option<&'a serde_json::value::RawValue>,
 }
 
 /// Leaves Anthropic's answer untouched and counts its tokens.
@@ -178,6 +182,7 @@ pub struct UsageReader {
     framer: SseFramer,
     events: Vec<SseEvent>,
     counts: UsageCounts,
+    response_model: Option<String>,
 }
 
 impl UsageReader {
@@ -189,8 +194,11 @@ impl UsageReader {
         let Ok(probe) = serde_json::from_slice::<UsageProbe>(data.as_bytes()) else { return };
         match probe.kind {
             Some(EventType::MessageStart) => {
-                if let Some(usage) = probe.message.and_then(|m| m.usage) {
-                    self.counts.update(&usage);
+                if let Some(message) = probe.message {
+                    self.response_model = super::response_model_name(message.model);
+                    if let Some(usage) = message.usage {
+                        self.counts.update(&usage);
+                    }
                 }
             }
             Some(EventType::MessageDelta) => {
@@ -212,8 +220,11 @@ impl ResponseTranslator for UsageReader {
     }
 
     fn translate_body(&mut self, body: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
-        if let Ok(UsageProbe { usage: Some(usage), .. }) = serde_json::from_slice::<UsageProbe>(body) {
-            self.counts.update(&usage);
+        if let Ok(probe) = serde_json::from_slice::<UsageProbe>(body) {
+            if let Some(usage) = probe.usage {
+                self.counts.update(&usage);
+            }
+            self.response_model = super::response_model_name(probe.model);
         }
         // Anthropic's answers, errors included, already have the client's shape.
         Ok(None)
@@ -235,6 +246,10 @@ impl ResponseTranslator for UsageReader {
 
     fn usage(&self) -> TokenUsage {
         self.counts.to_token_usage()
+    }
+
+    fn response_model(&self) -> Option<&str> {
+        self.response_model.as_deref()
     }
 }
 

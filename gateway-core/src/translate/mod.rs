@@ -143,6 +143,12 @@ pub trait ResponseTranslator {
     /// Tokens counted so far (final once the body has ended).
     fn usage(&self) -> TokenUsage;
 
+    /// The model the provider says answered (`gen_ai.response.model`), once seen; `None` when
+    /// the provider does not report one (Bedrock Converse) or the answer was an error.
+    fn response_model(&self) -> Option<&str> {
+        None
+    }
+
     /// A response header the translator needs besides the content type (Bedrock's
     /// `x-amzn-errortype`); the filter passes its value to [`Self::on_response_header`].
     fn wanted_response_header(&self) -> Option<&'static str> {
@@ -255,4 +261,20 @@ pub(crate) fn provider_path(provider: &ProviderConfig, path: &str) -> String {
         Some(prefix) => format!("{}{}", prefix.trim_end_matches('/'), path),
         None => path.to_owned(),
     }
+}
+
+/// Longest provider-reported model name kept for logs and spans.
+const MAX_RESPONSE_MODEL_LEN: usize = 256;
+
+/// A provider's `model` member read leniently: any JSON value is accepted by the caller's probe
+/// (so an odd type never costs the usage reading), and only a string of sane length is kept.
+pub(crate) fn response_model_name(raw: Option<&serde_json::value::RawValue>) -> Option<String> {
+    let name: String = serde_json::from_slice(raw?.get().as_bytes()).ok()?;
+    response_model_str(&name)
+}
+
+/// A provider-reported model name fit for logs and spans: non-empty, bounded, no control
+/// characters (it lands in JSON log lines and span attributes).
+pub(crate) fn response_model_str(name: &str) -> Option<String> {
+    (!name.is_empty() && name.len() <= MAX_RESPONSE_MODEL_LEN && !name.chars().any(char::is_control)).then(|| name.to_owned())
 }

@@ -269,6 +269,8 @@ struct UsageCarrier<'a> {
     usage: Option<WireUsage>,
     #[serde(borrow, default)]
     choices: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    model: Option<&'a RawValue>,
 }
 
 /// A choice, read only far enough to see whether it carries a finish reason.
@@ -312,6 +314,8 @@ struct PassthroughResponse {
     done: bool,
     /// A choice carried a finish reason: the answer is whole even if `[DONE]` never comes.
     finished: bool,
+    /// The first `model` the provider reported.
+    response_model: Option<String>,
 }
 
 impl PassthroughResponse {
@@ -326,6 +330,7 @@ impl PassthroughResponse {
             events: Vec::new(),
             done: false,
             finished: false,
+            response_model: None,
         }
     }
 
@@ -340,6 +345,9 @@ impl PassthroughResponse {
         let Ok(chunk) = serde_json::from_slice::<UsageCarrier<'_>>(event.data.as_bytes()) else {
             return serde_json::from_slice::<serde::de::IgnoredAny>(event.data.as_bytes()).is_ok();
         };
+        if self.response_model.is_none() {
+            self.response_model = super::response_model_name(chunk.model);
+        }
         if !self.finished {
             if let Some(choices) = chunk.choices {
                 self.finished = serde_json::from_slice::<Vec<FinishProbe>>(choices.get().as_bytes())
@@ -381,8 +389,12 @@ impl ResponseTranslator for PassthroughResponse {
             return Ok(error_body(self.status, body));
         }
         match serde_json::from_slice::<UsageCarrier<'_>>(body) {
-            Ok(UsageCarrier { usage: Some(usage), .. }) => self.usage = usage.into(),
-            Ok(_) => {}
+            Ok(carrier) => {
+                if let Some(usage) = carrier.usage {
+                    self.usage = usage.into();
+                }
+                self.response_model = super::response_model_name(carrier.model);
+            }
             // Valid JSON with odd usage types is still the provider's answer to pass on, and so is
             // a body the provider itself labelled as something other than JSON.
             Err(_) if !self.claims_json || serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() => {}
@@ -425,6 +437,10 @@ impl ResponseTranslator for PassthroughResponse {
 
     fn usage(&self) -> TokenUsage {
         self.usage
+    }
+
+    fn response_model(&self) -> Option<&str> {
+        self.response_model.as_deref()
     }
 }
 
@@ -486,6 +502,30 @@ mod tests {
         assert!(!out.contains("prompt_tokens"), "{out}");
         assert!(out.contains("\"Hi\"") && out.ends_with("data: [DONE]\n\n"));
         assert_eq!(t.usage(), TokenUsage { input: 8, output: 2, cache_read: 3, ..Default::default() });
+    }
+
+    #[test]
+    fn the_reported_model_is_read_without_risking_the_usage() {
+        let json = prep(r#"{"model":"a","messages":[{"role":"user","content":"x"}]}"#);
+        let mut t = json.translator;
+        t.on_headers(200, Some("application/json"));
+        t.translate_body(br#"{"model":"gpt-4o-mini-2024-07-18","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#).unwrap();
+        assert_eq!((t.response_model(), t.usage().input), (Some("gpt-4o-mini-2024-07-18"), 3));
+        // A model that is not a string (or absurdly long) is not reported, and usage still counts.
+        let mut odd = prep(r#"{"model":"a","messages":[{"role":"user","content":"x"}]}"#).translator;
+        odd.on_headers(200, Some("application/json"));
+        odd.translate_body(br#"{"model":42,"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1}}"#).unwrap();
+        assert_eq!((odd.response_model(), odd.usage().input), (None, 5));
+        let long = format!(r#"{{"model":"{}","choices":[]}}"#, "m".repeat(300));
+        let mut t = prep(r#"{"model":"a","messages":[{"role":"user","content":"x"}]}"#).translator;
+        t.on_headers(200, Some("application/json"));
+        t.translate_body(long.as_bytes()).unwrap();
+        assert_eq!(t.response_model(), None);
+        // Streams: the first chunk naming a model.
+        let mut s = prep(r#"{"model":"a","messages":[{"role":"user","content":"x"}],"stream":true}"#).translator;
+        s.on_headers(200, Some("text/event-stream"));
+        s.translate_chunk(b"data: {\"model\":\"gpt-x\",\"choices\":[]}\n\ndata: [DONE]\n\n", true);
+        assert_eq!(s.response_model(), Some("gpt-x"));
     }
 
     #[test]

@@ -76,6 +76,7 @@ pub struct AnthropicResponse {
     created: u64,
     stream: stream::StreamTranslator,
     buffered_usage: TokenUsage,
+    buffered_model: Option<String>,
 }
 
 impl AnthropicResponse {
@@ -88,6 +89,7 @@ impl AnthropicResponse {
             created,
             stream: stream::StreamTranslator::new(created, include_usage),
             buffered_usage: TokenUsage::default(),
+            buffered_model: None,
         }
     }
 }
@@ -107,8 +109,9 @@ impl ResponseTranslator for AnthropicResponse {
         if !(200..300).contains(&self.status) {
             return Ok(Some(response::translate_error(self.status, body)));
         }
-        let (out, usage) = response::translate_message(body, self.created)?;
+        let (out, usage, model) = response::translate_message(body, self.created)?;
         self.buffered_usage = usage;
+        self.buffered_model = super::response_model_str(&model);
         Ok(Some(out))
     }
 
@@ -120,6 +123,13 @@ impl ResponseTranslator for AnthropicResponse {
         match self.mode {
             BodyMode::Streaming => self.stream.usage(),
             BodyMode::Buffered => self.buffered_usage,
+        }
+    }
+
+    fn response_model(&self) -> Option<&str> {
+        match self.mode {
+            BodyMode::Streaming => self.stream.response_model(),
+            BodyMode::Buffered => self.buffered_model.as_deref(),
         }
     }
 }

@@ -75,7 +75,9 @@ impl UsageCounts {
 }
 
 /// Translates a successful Messages response body.
-pub fn translate_message(body: &[u8], created: u64) -> Result<(Vec<u8>, TokenUsage), GatewayError> {
+/// Returns the OpenAI body and the usage; the model Anthropic reported is the body's `model`,
+/// also returned for spans and logs.
+pub fn translate_message(body: &[u8], created: u64) -> Result<(Vec<u8>, TokenUsage, String), GatewayError> {
     let message: MessageResponse<'_> = match serde_json::from_slice(body) {
         Ok(m) => m,
         Err(_) => return Err(unreadable_success(body)),
@@ -126,7 +128,7 @@ pub fn translate_message(body: &[u8], created: u64) -> Result<(Vec<u8>, TokenUsa
     let mut out = Vec::with_capacity(body.len() + 128);
     serde_json::to_writer(&mut out, &completion)
         .map_err(|e| GatewayError::new(ErrorKind::Internal, format!("could not encode the response: {e}")))?;
-    Ok((out, counts.to_token_usage()))
+    Ok((out, counts.to_token_usage(), message.model.to_string()))
 }
 
 fn append<'a>(acc: &mut Option<Cow<'a, str>>, piece: &'a str) {
@@ -187,7 +189,8 @@ mod tests {
     use serde_json::{json, Value};
 
     fn translate(body: Value) -> (Value, TokenUsage) {
-        let (out, usage) = translate_message(body.to_string().as_bytes(), 1_700_000_000).unwrap();
+        let (out, usage, model) = translate_message(body.to_string().as_bytes(), 1_700_000_000).unwrap();
+        assert_eq!(model, body["model"].as_str().unwrap_or_default(), "the reported model is the body's");
         (serde_json::from_slice(&out).unwrap(), usage)
     }
 

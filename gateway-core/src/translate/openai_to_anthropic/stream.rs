@@ -38,6 +38,8 @@ pub struct StreamTranslator {
     counts: UsageCounts,
     finish: Option<&'static str>,
     done: bool,
+    /// `message_start`'s model.
+    response_model: Option<String>,
 }
 
 impl StreamTranslator {
@@ -53,6 +55,7 @@ impl StreamTranslator {
             counts: UsageCounts::default(),
             finish: None,
             done: false,
+            response_model: None,
         }
     }
 
@@ -84,6 +87,11 @@ impl StreamTranslator {
         self.counts.to_token_usage()
     }
 
+    /// The model `message_start` named.
+    pub fn response_model(&self) -> Option<&str> {
+        self.response_model.as_deref()
+    }
+
     fn on_event(&mut self, data: &str, out: &mut Vec<u8>) {
         if self.done {
             return;
@@ -95,6 +103,7 @@ impl StreamTranslator {
             EventType::MessageStart => {
                 if let Some(message) = &event.message {
                     self.chunks.set(&message.id, &message.model, self.created);
+                    self.response_model = super::super::response_model_str(&message.model);
                     if let Some(usage) = &message.usage {
                         self.counts.update(usage);
                     }

@@ -104,6 +104,7 @@ pub struct GeminiResponse {
     model: String,
     stream: stream::StreamTranslator,
     buffered_usage: TokenUsage,
+    buffered_model: Option<String>,
 }
 
 impl GeminiResponse {
@@ -117,6 +118,7 @@ impl GeminiResponse {
             model: model.to_owned(),
             stream: stream::StreamTranslator::new(created, include_usage, model),
             buffered_usage: TokenUsage::default(),
+            buffered_model: None,
         }
     }
 }
@@ -136,8 +138,9 @@ impl ResponseTranslator for GeminiResponse {
         if !(200..300).contains(&self.status) {
             return Ok(Some(response::translate_error(self.status, body)));
         }
-        let (out, usage) = response::translate_response(body, self.created, &self.model)?;
+        let (out, usage, reported) = response::translate_response(body, self.created, &self.model)?;
         self.buffered_usage = usage;
+        self.buffered_model = reported;
         Ok(Some(out))
     }
 
@@ -149,6 +152,13 @@ impl ResponseTranslator for GeminiResponse {
         match self.mode {
             BodyMode::Streaming => self.stream.usage(),
             BodyMode::Buffered => self.buffered_usage,
+        }
+    }
+
+    fn response_model(&self) -> Option<&str> {
+        match self.mode {
+            BodyMode::Streaming => self.stream.response_model(),
+            BodyMode::Buffered => self.buffered_model.as_deref(),
         }
     }
 }

@@ -93,7 +93,8 @@ pub fn tool_call_id(response_id: &str, n: u32) -> String {
 }
 
 /// Translates a successful `generateContent` body.
-pub fn translate_response(body: &[u8], created: u64, fallback_model: &str) -> Result<(Vec<u8>, TokenUsage), GatewayError> {
+/// Returns the OpenAI body, the usage and the `modelVersion` Gemini reported (if any).
+pub fn translate_response(body: &[u8], created: u64, fallback_model: &str) -> Result<(Vec<u8>, TokenUsage, Option<String>), GatewayError> {
     // serde would also read a struct from a JSON array; a response is always an object.
     let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     let response: GenerateContentResponse<'_> = match serde_json::from_slice(body) {
@@ -175,7 +176,8 @@ pub fn translate_response(body: &[u8], created: u64, fallback_model: &str) -> Re
     let mut out = Vec::with_capacity(body.len() + 128);
     serde_json::to_writer(&mut out, &completion)
         .map_err(|e| GatewayError::new(ErrorKind::Internal, format!("could not encode the response: {e}")))?;
-    Ok((out, counts.to_token_usage()))
+    let reported = response.model_version.as_deref().and_then(super::super::response_model_str);
+    Ok((out, counts.to_token_usage(), reported))
 }
 
 fn append<'a>(acc: &mut Option<Cow<'a, str>>, piece: &'a str) {
@@ -245,7 +247,8 @@ mod tests {
     use serde_json::{json, Value};
 
     fn translate(body: Value) -> (Value, TokenUsage) {
-        let (out, usage) = translate_response(body.to_string().as_bytes(), 77, "gemini-fallback").unwrap();
+        let (out, usage, reported) = translate_response(body.to_string().as_bytes(), 77, "gemini-fallback").unwrap();
+        assert_eq!(reported.as_deref(), body["modelVersion"].as_str(), "the reported model is modelVersion, never the fallback");
         (serde_json::from_slice(&out).unwrap(), usage)
     }
 

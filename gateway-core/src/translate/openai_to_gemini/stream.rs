@@ -50,6 +50,8 @@ pub struct StreamTranslator {
     calls: u32,
     counts: UsageCounts,
     done: bool,
+    /// `modelVersion` as Gemini reported it (not the fallback).
+    reported_model: Option<String>,
 }
 
 impl StreamTranslator {
@@ -69,6 +71,7 @@ impl StreamTranslator {
             calls: 0,
             counts: UsageCounts::default(),
             done: false,
+            reported_model: None,
         }
     }
 
@@ -100,6 +103,11 @@ impl StreamTranslator {
         self.counts.to_token_usage()
     }
 
+    /// The `modelVersion` Gemini reported, if any (not the fallback name).
+    pub fn response_model(&self) -> Option<&str> {
+        self.reported_model.as_deref()
+    }
+
     /// The state of choice `index`, created (with its role chunk) on first sight.
     fn candidate(&mut self, index: u32, out: &mut Vec<u8>) -> usize {
         if let Some(position) = self.candidates.iter().position(|c| c.index == index) {
@@ -128,6 +136,9 @@ impl StreamTranslator {
                 self.id.push_str(id);
                 relabel = true;
             }
+        }
+        if self.reported_model.is_none() {
+            self.reported_model = event.model_version.as_deref().and_then(super::super::response_model_str);
         }
         if self.model.is_empty() {
             let model = event.model_version.as_deref().unwrap_or(&self.fallback_model).to_owned();
