@@ -31,11 +31,19 @@ fn main() {
     };
     let body = std::fs::read(&body_path).unwrap_or_else(|e| panic!("{body_path}: {e}"));
     let responses = bench::Responses::load(&bench::default_fixtures_dir(), chunks).expect("fixtures");
-    let provider = ProviderConfig { name: "p".into(), kind, cluster: "c".into(), credential: None, path_prefix: None, settings: Default::default() };
+    let provider = ProviderConfig {
+        name: "p".into(),
+        kind,
+        cluster: "c".into(),
+        credential: None,
+        path_prefix: None,
+        settings: Default::default(),
+    };
     let defaults = Defaults::default();
     let target = Target { provider: &provider, model: "target-model", defaults: &defaults, created_unix: 1 };
     // Only the two providers the mock records; other kinds are not benchmarked here.
-    let response: &[u8] = if kind == ProviderKind::Anthropic { &responses.anthropic_json } else { &responses.openai_json };
+    let response: &[u8] =
+        if kind == ProviderKind::Anthropic { &responses.anthropic_json } else { &responses.openai_json };
 
     let facts = translate::inspect(ClientApi::OpenAiChat, &body).expect("inspect");
     let (mut t_inspect, mut t_prepare, mut t_response) = (0f64, 0f64, 0f64);

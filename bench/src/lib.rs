@@ -149,7 +149,10 @@ pub fn anthropic_stream(recorded: &str, chunks: usize) -> Result<Vec<String>, Fi
     let mut out = Vec::with_capacity(chunks);
     out.push(
         sse("message_start", start)
-            + &sse("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#),
+            + &sse(
+                "content_block_start",
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+            ),
     );
     for i in 0..chunks - 2 {
         let text = &pieces[i % pieces.len()];

@@ -109,7 +109,10 @@ pub fn router(state: AppState) -> Router {
             get(|s, p| get_one(s, p, Kind::Route)).put(update_route).delete(|s, p, h| delete_one(s, p, h, Kind::Route)),
         )
         .route("/v1/keys", get(|s, q| list(s, q, Kind::Key)).post(create_key))
-        .route("/v1/keys/{name}", get(|s, p| get_one(s, p, Kind::Key)).put(update_key).delete(|s, p, h| delete_one(s, p, h, Kind::Key)))
+        .route(
+            "/v1/keys/{name}",
+            get(|s, p| get_one(s, p, Kind::Key)).put(update_key).delete(|s, p, h| delete_one(s, p, h, Kind::Key)),
+        )
         .route("/v1/keys/{name}/revoke", post(revoke_key))
         .route("/v1/keys/{name}/rotate", post(rotate_key))
         .route("/v1/prices", get(|s, q| list(s, q, Kind::Price)).post(create_price))
@@ -162,7 +165,10 @@ async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -
         .map(str::trim);
     let access = match token.and_then(|t| state.auth.check(t)) {
         Some(a) => a,
-        None => return ApiError::new(401, "unauthorized", "a valid admin token is required (Authorization: Bearer ...)").into_response(),
+        None => {
+            return ApiError::new(401, "unauthorized", "a valid admin token is required (Authorization: Bearer ...)")
+                .into_response()
+        }
     };
     let read = matches!(*req.method(), Method::GET | Method::HEAD);
     let dry_run = req.uri().path() == "/v1/apply" && query_flag(req.uri().query(), "dry_run");
@@ -201,7 +207,11 @@ fn if_match(headers: &HeaderMap, kind: Kind, name: &str) -> Result<Option<u64>, 
     }
     let tag = v.strip_prefix("W/").unwrap_or(v).trim_matches('"');
     tag.parse::<u64>().map(Some).map_err(|_| {
-        ApiError::new(412, "version_mismatch", format!("If-Match {v} does not match the current ETag of {kind} '{name}'"))
+        ApiError::new(
+            412,
+            "version_mismatch",
+            format!("If-Match {v} does not match the current ETag of {kind} '{name}'"),
+        )
     })
 }
 
@@ -246,7 +256,10 @@ fn path_name(body_name: &mut String, path: &str, param: &str) -> Result<(), ApiE
     if body_name.is_empty() {
         *body_name = path.to_string();
     } else if body_name != path {
-        return Err(ApiError::field(param, format!("'{param}' in the body differs from the one in the URL; renames are not supported")));
+        return Err(ApiError::field(
+            param,
+            format!("'{param}' in the body differs from the one in the URL; renames are not supported"),
+        ));
     }
     Ok(())
 }
@@ -263,7 +276,12 @@ async fn create_provider(State(st): State<AppState>, body: Bytes) -> ApiResult {
     Ok(object_response(StatusCode::CREATED, &rec, None))
 }
 
-async fn update_provider(State(st): State<AppState>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult {
+async fn update_provider(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     let expected = if_match(&headers, Kind::Provider, &name)?;
     let mut spec: ProviderSpec = parse_json(&body)?;
     path_name(&mut spec.name, &name, "name")?;
@@ -308,7 +326,12 @@ async fn create_route(State(st): State<AppState>, body: Bytes) -> ApiResult {
     Ok(object_response(StatusCode::CREATED, &rec, None))
 }
 
-async fn update_route(State(st): State<AppState>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult {
+async fn update_route(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     let expected = if_match(&headers, Kind::Route, &name)?;
     let mut spec: RouteSpec = parse_json(&body)?;
     path_name(&mut spec.model, &name, "model")?;
@@ -330,7 +353,12 @@ async fn create_key(State(st): State<AppState>, body: Bytes) -> ApiResult {
     Ok(resp)
 }
 
-async fn update_key(State(st): State<AppState>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult {
+async fn update_key(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     let expected = if_match(&headers, Kind::Key, &name)?;
     let mut spec: KeySpec = parse_json(&body)?;
     path_name(&mut spec.name, &name, "name")?;
@@ -384,7 +412,12 @@ async fn create_price(State(st): State<AppState>, body: Bytes) -> ApiResult {
     Ok(object_response(StatusCode::CREATED, &rec, None))
 }
 
-async fn update_price(State(st): State<AppState>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult {
+async fn update_price(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     let expected = if_match(&headers, Kind::Price, &name)?;
     let mut spec: PriceSpec = parse_json(&body)?;
     path_name(&mut spec.name, &name, "name")?;
@@ -398,9 +431,15 @@ async fn update_price(State(st): State<AppState>, Path(name): Path<String>, head
 /// docs/operations.md, "Rotating a virtual key"). Both secrets are one caller: same limits, same
 /// counters, same usage. Conditional on If-Match when given, else on the version just read; a
 /// concurrent change is a 412, never a silent second rotation.
-async fn rotate_key(State(st): State<AppState>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult {
+async fn rotate_key(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     let expected = if_match(&headers, Kind::Key, &name)?;
-    let request: crate::model::RotateRequest = if body.iter().all(u8::is_ascii_whitespace) { Default::default() } else { parse_json(&body)? };
+    let request: crate::model::RotateRequest =
+        if body.iter().all(u8::is_ascii_whitespace) { Default::default() } else { parse_json(&body)? };
     let grace = request.grace()?;
     let current = st
         .store
@@ -436,7 +475,12 @@ async fn rotate_key(State(st): State<AppState>, Path(name): Path<String>, header
     Ok(resp)
 }
 
-async fn apply_handler(State(st): State<AppState>, Query(q): Query<HashMap<String, String>>, headers: HeaderMap, body: Bytes) -> ApiResult {
+async fn apply_handler(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     let dry_run = q.get("dry_run").is_some_and(|v| v.is_empty() || v == "true" || v == "1");
     let yaml = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.contains("yaml"));
     let desired = if yaml { apply::parse_yaml(&body)? } else { parse_json(&body)? };
@@ -481,7 +525,9 @@ async fn usage_handler(State(st): State<AppState>, Query(q): Query<HashMap<Strin
     }
     let callers: Option<Vec<String>> = match (q.get("caller"), q.get("key")) {
         (Some(_), Some(_)) => return Err(ApiError::field("caller", "give caller or key, not both")),
-        (Some(c), None) if c.is_empty() || c.len() > 512 => return Err(ApiError::field("caller", "caller must be 1 to 512 bytes")),
+        (Some(c), None) if c.is_empty() || c.len() > 512 => {
+            return Err(ApiError::field("caller", "caller must be 1 to 512 bytes"))
+        }
         (Some(c), None) => Some(vec![c.clone()]),
         (None, Some(k)) => {
             let rec = st.store.get(Kind::Key, k).await?.ok_or_else(|| {

@@ -87,7 +87,10 @@ pub fn validate(desired: &mut Desired) -> Result<(), ApiError> {
     for (i, p) in desired.providers.iter().enumerate() {
         p.validate(&format!("providers[{i}]."))?;
         if !names.insert(p.name.as_str()) {
-            return Err(ApiError::field(format!("providers[{i}].name"), format!("provider '{}' is listed twice", p.name)));
+            return Err(ApiError::field(
+                format!("providers[{i}].name"),
+                format!("provider '{}' is listed twice", p.name),
+            ));
         }
     }
     let mut models = HashSet::new();
@@ -107,7 +110,13 @@ pub fn validate(desired: &mut Desired) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn diff(kind: Kind, current: Vec<Record>, desired: Vec<(String, Value)>, upserts: &mut Vec<Change>, deletes: &mut Vec<Change>) {
+fn diff(
+    kind: Kind,
+    current: Vec<Record>,
+    desired: Vec<(String, Value)>,
+    upserts: &mut Vec<Change>,
+    deletes: &mut Vec<Change>,
+) {
     let mut current: BTreeMap<String, Record> = current.into_iter().map(|r| (r.name.clone(), r)).collect();
     for (name, doc) in desired {
         match current.remove(&name) {
@@ -151,8 +160,10 @@ pub async fn plan(store: &dyn Store, desired: &Desired) -> Result<Plan, ApiError
     let mut desired = desired.clone();
     validate(&mut desired)?;
     let desired = &desired;
-    let providers = desired.providers.iter().map(|p| Ok((p.name.clone(), to_doc(p)?))).collect::<Result<Vec<_>, ApiError>>()?;
-    let routes = desired.routes.iter().map(|r| Ok((r.model.clone(), to_doc(r)?))).collect::<Result<Vec<_>, ApiError>>()?;
+    let providers =
+        desired.providers.iter().map(|p| Ok((p.name.clone(), to_doc(p)?))).collect::<Result<Vec<_>, ApiError>>()?;
+    let routes =
+        desired.routes.iter().map(|r| Ok((r.model.clone(), to_doc(r)?))).collect::<Result<Vec<_>, ApiError>>()?;
     let (mut p_up, mut p_del, mut r_up, mut r_del) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     diff(Kind::Provider, list_all(store, Kind::Provider).await?, providers, &mut p_up, &mut p_del);
     diff(Kind::Route, list_all(store, Kind::Route).await?, routes, &mut r_up, &mut r_del);

@@ -34,7 +34,13 @@ impl Client {
     }
 
     /// Sends a request; a non-2xx answer becomes `Err` with the API's error message.
-    pub async fn send(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>, headers: &[(&str, &str)]) -> Result<Value, String> {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+        headers: &[(&str, &str)],
+    ) -> Result<Value, String> {
         let mut req = hyper::Request::builder().method(method).uri(format!("{}{path}", self.base));
         if let Some(t) = &self.token {
             req = req.header("authorization", format!("Bearer {t}"));
@@ -56,12 +62,15 @@ impl Client {
         if status == hyper::StatusCode::NO_CONTENT {
             return Ok(Value::Null);
         }
-        let v: Value = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
+        let v: Value =
+            serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
         if status.is_success() {
             Ok(v)
         } else {
-            let msg = v.pointer("/error/message").and_then(Value::as_str).map(String::from).unwrap_or_else(|| v.to_string());
-            let param = v.pointer("/error/param").and_then(Value::as_str).map(|p| format!(" (field: {p})")).unwrap_or_default();
+            let msg =
+                v.pointer("/error/message").and_then(Value::as_str).map(String::from).unwrap_or_else(|| v.to_string());
+            let param =
+                v.pointer("/error/param").and_then(Value::as_str).map(|p| format!(" (field: {p})")).unwrap_or_default();
             Err(format!("{} {msg}{param}", status.as_u16()))
         }
     }

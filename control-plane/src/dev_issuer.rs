@@ -109,7 +109,8 @@ impl DevIssuer {
             "sub": client.id, "token_use": "access", "scope": scope, "auth_time": now, "iss": self.issuer,
             "exp": now + self.ttl, "iat": now, "version": 2, "jti": jti, "client_id": client.id,
         });
-        let signing_input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+        let signing_input =
+            format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
         let mut signature = vec![0u8; self.key.public_modulus_len()];
         self.key
             .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), signing_input.as_bytes(), &mut signature)
@@ -124,19 +125,17 @@ impl DevIssuer {
     /// The two endpoints, for merging into the REST router.
     pub fn router<S: Clone + Send + Sync + 'static>(self: Arc<Self>) -> Router<S> {
         let jwks = Arc::clone(&self);
-        Router::new()
-            .route("/.well-known/jwks.json", get(move || async move { Json(jwks.jwks()) }))
-            .route(
-                "/oauth2/token",
-                post(move |headers: HeaderMap, body: String| async move {
-                    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-                    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-                    match self.token(auth, &body, now) {
-                        Ok(v) => ([(header::CACHE_CONTROL, "no-store")], Json(v)).into_response(),
-                        Err(e) => token_error_response(e),
-                    }
-                }),
-            )
+        Router::new().route("/.well-known/jwks.json", get(move || async move { Json(jwks.jwks()) })).route(
+            "/oauth2/token",
+            post(move |headers: HeaderMap, body: String| async move {
+                let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                match self.token(auth, &body, now) {
+                    Ok(v) => ([(header::CACHE_CONTROL, "no-store")], Json(v)).into_response(),
+                    Err(e) => token_error_response(e),
+                }
+            }),
+        )
     }
 }
 
@@ -158,7 +157,11 @@ pub fn parse_clients(spec: &str) -> Result<Vec<DevClient>, String> {
             if id.is_empty() || secret.is_empty() {
                 return Err(format!("CP_DEV_CLIENTS entry {entry:?} must be id:secret:scopes"));
             }
-            Ok(DevClient { id: id.into(), secret: secret.into(), scopes: scopes.split_ascii_whitespace().map(str::to_string).collect() })
+            Ok(DevClient {
+                id: id.into(),
+                secret: secret.into(),
+                scopes: scopes.split_ascii_whitespace().map(str::to_string).collect(),
+            })
         })
         .collect()
 }
@@ -192,7 +195,10 @@ fn percent_decode(s: &str) -> String {
         match b {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(v) => {
                         out.push(v);
@@ -288,7 +294,12 @@ mod tests {
     use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 
     fn issuer() -> DevIssuer {
-        DevIssuer::new("http://127.0.0.1:8090/", parse_clients("svc:s3cr%t:gateway/gpt gateway/all; other:x:").unwrap(), 60).unwrap()
+        DevIssuer::new(
+            "http://127.0.0.1:8090/",
+            parse_clients("svc:s3cr%t:gateway/gpt gateway/all; other:x:").unwrap(),
+            60,
+        )
+        .unwrap()
     }
 
     fn b64url_decode(s: &str) -> Vec<u8> {
@@ -329,9 +340,15 @@ mod tests {
         let iss = issuer();
         let form = "grant_type=client_credentials";
         assert_eq!(iss.token(None, form, 0).unwrap_err().code, "invalid_client");
-        assert_eq!(iss.token(None, "grant_type=client_credentials&client_id=svc&client_secret=nope", 0).unwrap_err().status, 401);
+        assert_eq!(
+            iss.token(None, "grant_type=client_credentials&client_id=svc&client_secret=nope", 0).unwrap_err().status,
+            401
+        );
         let ok = "client_id=other&client_secret=x";
-        assert_eq!(iss.token(None, &format!("{ok}&grant_type=password"), 0).unwrap_err().code, "unsupported_grant_type");
+        assert_eq!(
+            iss.token(None, &format!("{ok}&grant_type=password"), 0).unwrap_err().code,
+            "unsupported_grant_type"
+        );
         assert_eq!(iss.token(None, &format!("{ok}&{form}&scope=gateway/gpt"), 0).unwrap_err().code, "invalid_scope");
         assert_eq!(iss.token(Some("Basic !!!"), form, 0).unwrap_err().code, "invalid_client");
         assert!(parse_clients("nosecret").is_err());

@@ -191,11 +191,22 @@ fn init_logging() {
     };
     use std::io::IsTerminal;
     let ansi = std::io::stderr().is_terminal();
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level).with_target(false).with_ansi(ansi).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .with_ansi(ansi)
+        .init();
 }
 
 fn tokens(var: &str) -> Vec<String> {
-    std::env::var(var).unwrap_or_default().split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect()
+    std::env::var(var)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
@@ -220,16 +231,24 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let mut watch_tokens = tokens("CP_WATCH_TOKEN");
     watch_tokens.extend(admin.iter().cloned());
     let changed = Arc::new(Notify::new());
-    let options = BuilderOptions { poll: Duration::from_millis(args.poll_ms), min_interval: Duration::from_millis(args.coalesce_ms) };
+    let options = BuilderOptions {
+        poll: Duration::from_millis(args.poll_ms),
+        min_interval: Duration::from_millis(args.coalesce_ms),
+    };
     // From here on every write goes through the builder's journaled store, so a change costs
     // the changed object, not a listing of the whole store.
     let service = spawn(store, Arc::new(EnvResolver), changed.clone(), options);
     let (store, snapshots) = (service.store, service.snapshots);
     let grpc_listener =
         tokio::net::TcpListener::bind(args.grpc_listen).await.map_err(|e| format!("bind {}: {e}", args.grpc_listen))?;
-    let grpc = watch::serve(grpc_listener, watch::ConfigService::new(snapshots.clone(), &watch_tokens).with_usage_store(store.clone()), shutdown_signal());
+    let grpc = watch::serve(
+        grpc_listener,
+        watch::ConfigService::new(snapshots.clone(), &watch_tokens).with_usage_store(store.clone()),
+        shutdown_signal(),
+    );
     let state = AppState { store, auth: Arc::new(auth), changed, snapshots };
-    let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("bind {}: {e}", args.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("bind {}: {e}", args.listen))?;
     tracing::info!(listen = %args.listen, "control plane REST API listening");
     let rest = async {
         axum::serve(listener, api::router(state))
@@ -378,7 +397,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Cmd::Keys { cmd: KeysCmd::Revoke { name, conn } } => {
-            let v = client(&conn).send("POST", &format!("/v1/keys/{}/revoke", Client::escape(&name)), None, &[]).await?;
+            let v =
+                client(&conn).send("POST", &format!("/v1/keys/{}/revoke", Client::escape(&name)), None, &[]).await?;
             print_json(&v);
             Ok(())
         }

@@ -1,10 +1,10 @@
 //! The objects of the admin API (providers, routes, virtual keys), their validation, and the
 //! error type every API failure is reported with.
 
-use gateway_core::config::TargetConfig;
-use gateway_core::snapshot::KeyStatus;
 use gateway_core::config::ProviderSettings;
+use gateway_core::config::TargetConfig;
 use gateway_core::pricing::{Budget, PriceConfig, PriceError};
+use gateway_core::snapshot::KeyStatus;
 use gateway_core::ProviderKind;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -161,7 +161,10 @@ impl ProviderSpec {
         }
         if let Some(p) = &self.path_prefix {
             if !p.starts_with('/') || p.contains(['?', '#', ' ']) {
-                return Err(ApiError::field(format!("{prefix}path_prefix"), "path_prefix must start with '/' and contain no query"));
+                return Err(ApiError::field(
+                    format!("{prefix}path_prefix"),
+                    "path_prefix must start with '/' and contain no query",
+                ));
             }
         }
         Ok(())
@@ -369,11 +372,16 @@ impl PriceSpec {
         if self.name.is_empty() {
             self.name = expected;
         } else if self.name != expected {
-            return Err(ApiError::field(format!("{prefix}name"), format!("a price's name is '<provider>/<model>', here '{expected}'")));
+            return Err(ApiError::field(
+                format!("{prefix}name"),
+                format!("a price's name is '<provider>/<model>', here '{expected}'"),
+            ));
         }
         match self.to_config().compile() {
             Ok(_) => Ok(()),
-            Err(e @ PriceError::OutOfRange { field }) => Err(ApiError::field(format!("{prefix}{field}"), e.to_string())),
+            Err(e @ PriceError::OutOfRange { field }) => {
+                Err(ApiError::field(format!("{prefix}{field}"), e.to_string()))
+            }
             Err(e) => Err(ApiError::field(format!("{prefix}name"), e.to_string())),
         }
     }
@@ -419,14 +427,22 @@ mod tests {
     fn credential_references_only() {
         assert_eq!(CredentialRef::parse("env:OPENAI_API_KEY"), Some(CredentialRef::Env("OPENAI_API_KEY".into())));
         assert!(CredentialRef::parse("arn:aws:secretsmanager:eu-west-1:123456789012:secret:openai-AbCdEf").is_some());
-        for bad in ["sk-proj-abc", "env:", "env:lower", "env:A-B", "arn:aws:s3:::bucket", "arn:aws:secretsmanager:r:1:secret:x"] {
+        for bad in [
+            "sk-proj-abc",
+            "env:",
+            "env:lower",
+            "env:A-B",
+            "arn:aws:s3:::bucket",
+            "arn:aws:secretsmanager:r:1:secret:x",
+        ] {
             assert!(CredentialRef::parse(bad).is_none(), "{bad}");
         }
     }
 
     #[test]
     fn parse_errors_name_the_field() {
-        let e = parse_json::<RouteSpec>(br#"{"model":"m","targets":[{"provider":"p","model":"x","weight":"heavy"}]}"#).unwrap_err();
+        let e = parse_json::<RouteSpec>(br#"{"model":"m","targets":[{"provider":"p","model":"x","weight":"heavy"}]}"#)
+            .unwrap_err();
         assert_eq!(e.status, 400);
         assert_eq!(e.param.as_deref(), Some("targets[0].weight"));
         let e = parse_json::<ProviderSpec>(br#"{"name":"p","kind":"openai","cluster":"c","colour":1}"#).unwrap_err();

@@ -98,7 +98,8 @@ fn virtual_keys(rec: &Record) -> Option<Vec<VirtualKey>> {
     current.hash = rotation.secret_hash;
     let mut keys = vec![current.clone()];
     if !rotation.previous_hash.is_empty() {
-        let expires_at = current.expires_at.map_or(rotation.previous_expires_at, |t| t.min(rotation.previous_expires_at));
+        let expires_at =
+            current.expires_at.map_or(rotation.previous_expires_at, |t| t.min(rotation.previous_expires_at));
         keys.push(VirtualKey { hash: rotation.previous_hash, expires_at: Some(expires_at), ..current });
     }
     Some(keys)
@@ -368,14 +369,24 @@ impl Store for TrackedStore {
         self.inner.caller_spend(callers, day, month).await
     }
 
-    async fn usage(&self, caller: Option<&str>, period: PeriodKind, from: &str, to: &str) -> Result<Vec<UsageAggregate>, StoreError> {
+    async fn usage(
+        &self,
+        caller: Option<&str>,
+        period: PeriodKind,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<UsageAggregate>, StoreError> {
         self.inner.usage(caller, period, from, to).await
     }
 }
 
 /// Brings `view` up to the store's revision: applies the journal when it accounts for every
 /// write since the view's revision, else lists the store again. `None` when nothing changed.
-async fn refresh(store: &dyn Store, journal: &Journal, view: &mut Option<View>) -> Result<Option<BuildSource>, StoreError> {
+async fn refresh(
+    store: &dyn Store,
+    journal: &Journal,
+    view: &mut Option<View>,
+) -> Result<Option<BuildSource>, StoreError> {
     let mut pending = journal.pending.lock().await;
     let revision = store.revision().await?;
     let changes = std::mem::take(&mut *pending);
@@ -450,7 +461,8 @@ pub fn spawn(
                     let Some(v) = view.as_ref() else { continue };
                     match v.assemble(resolver.as_ref()) {
                         Ok((snapshot, json, warnings)) => {
-                            let built = BuiltSnapshot { snapshot, json, build_time: started.elapsed(), warnings, source };
+                            let built =
+                                BuiltSnapshot { snapshot, json, build_time: started.elapsed(), warnings, source };
                             for w in &built.warnings {
                                 tracing::warn!("{w}");
                             }
@@ -491,7 +503,12 @@ pub fn spawn(
 }
 
 /// [`spawn`] for callers that write to `store` directly: every change is a full reload.
-pub fn spawn_builder(store: Arc<dyn Store>, resolver: Arc<dyn SecretResolver>, changed: Arc<Notify>, poll: Duration) -> SnapshotRx {
+pub fn spawn_builder(
+    store: Arc<dyn Store>,
+    resolver: Arc<dyn SecretResolver>,
+    changed: Arc<Notify>,
+    poll: Duration,
+) -> SnapshotRx {
     spawn(store, resolver, changed, BuilderOptions::with_poll(poll)).snapshots
 }
 
@@ -535,17 +552,42 @@ mod tests {
             s ^= s << 17;
             let slot = s % 8;
             let _ = match s % 9 {
-                0 => store.create(Kind::Provider, &format!("p{slot}"), &provider(&format!("p{slot}")), None).await.map(drop),
-                1 => store.update(Kind::Provider, &format!("p{slot}"), None, &provider(&format!("p{slot}"))).await.map(drop),
-                2 => store.delete(Kind::Provider, &format!("p{slot}"), None).await,
-                3 => store.create(Kind::Route, &format!("r{slot}"), &route(&format!("r{slot}"), &format!("p{}", slot % 3)), None).await.map(drop),
-                4 => store.update(Kind::Route, &format!("r{slot}"), None, &route(&format!("r{slot}"), "p1")).await.map(drop),
-                5 => store.delete(Kind::Route, &format!("r{slot}"), None).await,
-                6 => store
-                    .create(Kind::Key, &format!("k{slot}"), &key(&format!("k{slot}"), "r1", "active"), Some(&format!("{seed:x}{i:060x}")))
+                0 => store
+                    .create(Kind::Provider, &format!("p{slot}"), &provider(&format!("p{slot}")), None)
                     .await
                     .map(drop),
-                7 => store.update(Kind::Key, &format!("k{slot}"), None, &key(&format!("k{slot}"), "*", "revoked")).await.map(drop),
+                1 => store
+                    .update(Kind::Provider, &format!("p{slot}"), None, &provider(&format!("p{slot}")))
+                    .await
+                    .map(drop),
+                2 => store.delete(Kind::Provider, &format!("p{slot}"), None).await,
+                3 => store
+                    .create(
+                        Kind::Route,
+                        &format!("r{slot}"),
+                        &route(&format!("r{slot}"), &format!("p{}", slot % 3)),
+                        None,
+                    )
+                    .await
+                    .map(drop),
+                4 => store
+                    .update(Kind::Route, &format!("r{slot}"), None, &route(&format!("r{slot}"), "p1"))
+                    .await
+                    .map(drop),
+                5 => store.delete(Kind::Route, &format!("r{slot}"), None).await,
+                6 => store
+                    .create(
+                        Kind::Key,
+                        &format!("k{slot}"),
+                        &key(&format!("k{slot}"), "r1", "active"),
+                        Some(&format!("{seed:x}{i:060x}")),
+                    )
+                    .await
+                    .map(drop),
+                7 => store
+                    .update(Kind::Key, &format!("k{slot}"), None, &key(&format!("k{slot}"), "*", "revoked"))
+                    .await
+                    .map(drop),
                 _ => store.delete(Kind::Key, &format!("k{slot}"), None).await,
             };
         }
@@ -635,7 +677,8 @@ mod tests {
         rx.wait_for(|s| s.is_some()).await.unwrap();
         svc.store.create(Kind::Provider, "p", &provider("p"), None).await.unwrap();
         changed.notify_one();
-        let first = rx.wait_for(|s| s.as_ref().is_some_and(|b| b.snapshot.version == 1)).await.unwrap().clone().unwrap();
+        let first =
+            rx.wait_for(|s| s.as_ref().is_some_and(|b| b.snapshot.version == 1)).await.unwrap().clone().unwrap();
         assert_eq!(first.source, BuildSource::Incremental(1));
         // Twenty writes within the interval after that publication: one more snapshot, not twenty.
         for i in 0..20 {

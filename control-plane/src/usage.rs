@@ -186,8 +186,20 @@ pub fn plan(batch: &UsageBatch, prices: &PriceTable) -> Vec<Chunk> {
     for ((caller, provider, model, day), c) in rows {
         let month = day.get(..7).unwrap_or(day);
         let buckets = [
-            Bucket::Model { caller: caller.into(), period: PeriodKind::Day, key: day.into(), provider: provider.into(), model: model.into() },
-            Bucket::Model { caller: caller.into(), period: PeriodKind::Month, key: month.into(), provider: provider.into(), model: model.into() },
+            Bucket::Model {
+                caller: caller.into(),
+                period: PeriodKind::Day,
+                key: day.into(),
+                provider: provider.into(),
+                model: model.into(),
+            },
+            Bucket::Model {
+                caller: caller.into(),
+                period: PeriodKind::Month,
+                key: month.into(),
+                provider: provider.into(),
+                model: model.into(),
+            },
             Bucket::Total { caller: caller.into(), period: PeriodKind::Day, key: day.into() },
             Bucket::Total { caller: caller.into(), period: PeriodKind::Month, key: month.into() },
         ];
@@ -213,7 +225,12 @@ pub fn plan(batch: &UsageBatch, prices: &PriceTable) -> Vec<Chunk> {
 /// Applies a batch (each chunk atomically and at most once) and returns the acknowledgement:
 /// `duplicate` when no chunk was new, and the current day and month spend (at `now`) of every
 /// caller in the rows and in `spend_for`.
-pub async fn ingest(store: &dyn Store, batch: &UsageBatch, prices: &PriceTable, now: u64) -> Result<UsageAck, IngestError> {
+pub async fn ingest(
+    store: &dyn Store,
+    batch: &UsageBatch,
+    prices: &PriceTable,
+    now: u64,
+) -> Result<UsageAck, IngestError> {
     validate(batch)?;
     let mut applied_any = false;
     for chunk in plan(batch, prices) {
@@ -223,14 +240,21 @@ pub async fn ingest(store: &dyn Store, batch: &UsageBatch, prices: &PriceTable, 
         applied_any |= store.apply_usage(&chunk.marker, &chunk.increments, now).await?;
     }
     let no_rows = batch.rows.is_empty();
-    let callers: BTreeSet<&str> = batch.rows.iter().map(|r| r.caller.as_str()).chain(batch.spend_for.iter().map(String::as_str)).collect();
+    let callers: BTreeSet<&str> =
+        batch.rows.iter().map(|r| r.caller.as_str()).chain(batch.spend_for.iter().map(String::as_str)).collect();
     let callers: Vec<String> = callers.into_iter().map(str::to_string).collect();
     let (day, month) = (utc_day(now), utc_month(now));
     let costs = store.caller_spend(&callers, &day, &month).await?;
     let spend = callers
         .into_iter()
         .zip(costs)
-        .map(|(caller, (day_cost_pusd, month_cost_pusd))| CallerSpend { caller, day: day.clone(), day_cost_pusd, month: month.clone(), month_cost_pusd })
+        .map(|(caller, (day_cost_pusd, month_cost_pusd))| CallerSpend {
+            caller,
+            day: day.clone(),
+            day_cost_pusd,
+            month: month.clone(),
+            month_cost_pusd,
+        })
         .collect();
     Ok(UsageAck { batch_id: batch.batch_id.clone(), duplicate: !no_rows && !applied_any, spend })
 }
@@ -298,9 +322,20 @@ mod tests {
 
     #[test]
     fn validation_refuses_what_storage_keys_cannot_hold() {
-        let ok = UsageBatch { batch_id: "n/1/2".into(), rows: vec![row("key:ab", "m", "2026-11-27", 1, 1)], spend_for: vec![] };
+        let ok = UsageBatch {
+            batch_id: "n/1/2".into(),
+            rows: vec![row("key:ab", "m", "2026-11-27", 1, 1)],
+            spend_for: vec![],
+        };
         assert!(validate(&ok).is_ok());
-        for (field, bad) in [("day", "2026-13-01"), ("day", "2026-11-1"), ("day", "20261127xx"), ("model", "a#b"), ("caller", ""), ("caller", "a\0b")] {
+        for (field, bad) in [
+            ("day", "2026-13-01"),
+            ("day", "2026-11-1"),
+            ("day", "20261127xx"),
+            ("model", "a#b"),
+            ("caller", ""),
+            ("caller", "a\0b"),
+        ] {
             let mut b = ok.clone();
             match field {
                 "day" => b.rows[0].day = bad.into(),

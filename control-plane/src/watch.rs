@@ -116,10 +116,8 @@ impl ConfigService {
     }
 
     fn authorized(&self, metadata: &tonic::metadata::MetadataMap) -> bool {
-        let Some(token) = metadata
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+        let Some(token) =
+            metadata.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
         else {
             return false;
         };
@@ -293,15 +291,17 @@ where
         if req.uri().path() == WATCH_PATH {
             let svc = self.clone();
             return Box::pin(async move {
-                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::<SnapshotMessage, WatchRequest>::default());
+                let mut grpc =
+                    tonic::server::Grpc::new(tonic_prost::ProstCodec::<SnapshotMessage, WatchRequest>::default());
                 Ok(grpc.server_streaming(WatchMethod(svc), req).await)
             });
         }
         if req.uri().path() == REPORT_USAGE_PATH {
             let svc = self.clone();
             return Box::pin(async move {
-                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::<UsageAckMessage, UsageReport>::default())
-                    .max_decoding_message_size(MAX_USAGE_REPORT_BYTES);
+                let mut grpc =
+                    tonic::server::Grpc::new(tonic_prost::ProstCodec::<UsageAckMessage, UsageReport>::default())
+                        .max_decoding_message_size(MAX_USAGE_REPORT_BYTES);
                 Ok(grpc.unary(ReportUsageMethod(svc), req).await)
             });
         }

@@ -29,7 +29,8 @@ async fn auth_401_without_or_with_bad_token_403_for_read_only_writes() {
     let (s, _, _) = call(&t.app, "GET", "/v1/providers", Some("not-a-token"), None, &[]).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     // A virtual key is no admin credential.
-    let (_, _, key) = t.admin("POST", "/v1/keys", Some(json!({"name": "k", "owner": "o", "allowed_models": ["*"]}))).await;
+    let (_, _, key) =
+        t.admin("POST", "/v1/keys", Some(json!({"name": "k", "owner": "o", "allowed_models": ["*"]}))).await;
     let (s, _, _) = call(&t.app, "GET", "/v1/keys", key["secret"].as_str(), None, &[]).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 
@@ -77,15 +78,18 @@ async fn provider_crud_with_etags_409_412_404() {
     let mut changed = provider("openai");
     changed["cluster"] = json!("other_cluster");
     let body = Some(("application/json", changed.to_string().into_bytes()));
-    let (s, h, v) = call(&t.app, "PUT", "/v1/providers/openai", Some(ADMIN), body.clone(), &[("if-match", "\"1\"")]).await;
+    let (s, h, v) =
+        call(&t.app, "PUT", "/v1/providers/openai", Some(ADMIN), body.clone(), &[("if-match", "\"1\"")]).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(h.get("etag").unwrap(), "\"2\"");
     assert_eq!(v["cluster"], "other_cluster");
     // The same If-Match again is stale now.
-    let (s, _, v) = call(&t.app, "PUT", "/v1/providers/openai", Some(ADMIN), body.clone(), &[("if-match", "\"1\"")]).await;
+    let (s, _, v) =
+        call(&t.app, "PUT", "/v1/providers/openai", Some(ADMIN), body.clone(), &[("if-match", "\"1\"")]).await;
     assert_eq!(s, StatusCode::PRECONDITION_FAILED);
     assert_eq!(v["error"]["code"], "version_mismatch");
-    let (s, _, _) = call(&t.app, "PUT", "/v1/providers/openai", Some(ADMIN), body.clone(), &[("if-match", "garbage")]).await;
+    let (s, _, _) =
+        call(&t.app, "PUT", "/v1/providers/openai", Some(ADMIN), body.clone(), &[("if-match", "garbage")]).await;
     assert_eq!(s, StatusCode::PRECONDITION_FAILED);
     let (s, _, _) = call(&t.app, "PUT", "/v1/providers/openai", Some(ADMIN), body, &[("if-match", "W/\"2\"")]).await;
     assert_eq!(s, StatusCode::OK);
@@ -111,11 +115,19 @@ async fn validation_errors_name_the_field() {
         ("/v1/providers", json!({"name": "p", "kind": "openai"}), ""),
         ("/v1/providers", json!({"name": "p", "kind": "openai", "cluster": "c", "colour": 1}), ""),
         ("/v1/providers", json!({"name": "bad name!", "kind": "openai", "cluster": "c"}), "name"),
-        ("/v1/providers", json!({"name": "p", "kind": "openai", "cluster": "c", "credential": "sk-live-123"}), "credential"),
+        (
+            "/v1/providers",
+            json!({"name": "p", "kind": "openai", "cluster": "c", "credential": "sk-live-123"}),
+            "credential",
+        ),
         ("/v1/providers", json!({"name": "p", "kind": "openai", "cluster": "c", "path_prefix": "v1"}), "path_prefix"),
         ("/v1/routes", json!({"model": "m", "targets": []}), "targets"),
         ("/v1/routes", json!({"model": "m", "targets": [{"provider": "nope", "model": "x"}]}), "targets[0].provider"),
-        ("/v1/routes", json!({"model": "m", "targets": [{"provider": "p", "model": "x", "weight": -1}]}), "targets[0].weight"),
+        (
+            "/v1/routes",
+            json!({"model": "m", "targets": [{"provider": "p", "model": "x", "weight": -1}]}),
+            "targets[0].weight",
+        ),
         ("/v1/keys", json!({"name": "k", "owner": "o", "allowed_models": []}), "allowed_models"),
         ("/v1/keys", json!({"name": "k", "owner": "o", "allowed_models": ["*"], "expires_at": 5}), "expires_at"),
         ("/v1/keys", json!({"name": "k", "owner": "", "allowed_models": ["*"]}), "owner"),
@@ -132,7 +144,9 @@ async fn validation_errors_name_the_field() {
             assert_eq!(got.as_deref(), Some(param), "{path} {body}: {v}");
         }
     }
-    let (s, _, v) = call(&t.app, "POST", "/v1/providers", Some(ADMIN), Some(("application/json", b"{not json".to_vec())), &[]).await;
+    let (s, _, v) =
+        call(&t.app, "POST", "/v1/providers", Some(ADMIN), Some(("application/json", b"{not json".to_vec())), &[])
+            .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     // Body name and URL name must agree.
     t.admin("POST", "/v1/providers", Some(provider("a"))).await;
@@ -228,7 +242,13 @@ async fn routes_reference_providers_and_accept_slashes() {
 #[tokio::test]
 async fn keys_show_the_secret_once_and_store_only_its_hash() {
     let t = TestApp::new();
-    let (s, h, v) = t.admin("POST", "/v1/keys", Some(json!({"name": "team-a", "owner": "team-a@example.com", "allowed_models": ["gpt-4o"]}))).await;
+    let (s, h, v) = t
+        .admin(
+            "POST",
+            "/v1/keys",
+            Some(json!({"name": "team-a", "owner": "team-a@example.com", "allowed_models": ["gpt-4o"]})),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(h.get("cache-control").unwrap(), "no-store");
     let secret = v["secret"].as_str().unwrap().to_string();
@@ -248,16 +268,21 @@ async fn keys_show_the_secret_once_and_store_only_its_hash() {
     let (s, h, v) = t.admin("POST", "/v1/keys/team-a/revoke", None).await;
     assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("revoked")));
     assert_eq!(h.get("etag").unwrap(), "\"2\"");
-    let (s, _, v) = t.admin("PUT", "/v1/keys/team-a", Some(json!({"owner": "x", "allowed_models": ["*"], "status": "active"}))).await;
+    let (s, _, v) = t
+        .admin("PUT", "/v1/keys/team-a", Some(json!({"owner": "x", "allowed_models": ["*"], "status": "active"})))
+        .await;
     assert_eq!((s, error_param(&v).as_deref()), (StatusCode::BAD_REQUEST, Some("status")));
-    let (s, _, _) = t.admin("POST", "/v1/keys", Some(json!({"name": "team-a", "owner": "o", "allowed_models": ["*"]}))).await;
+    let (s, _, _) =
+        t.admin("POST", "/v1/keys", Some(json!({"name": "team-a", "owner": "o", "allowed_models": ["*"]}))).await;
     assert_eq!(s, StatusCode::CONFLICT);
 }
 
 #[tokio::test]
 async fn rotation_keeps_the_old_secret_for_the_grace_period_and_one_caller() {
     let t = TestApp::new();
-    let (s, _, v) = t.admin("POST", "/v1/keys", Some(json!({"name": "rot", "owner": "o", "allowed_models": ["*"], "rpm": 9}))).await;
+    let (s, _, v) = t
+        .admin("POST", "/v1/keys", Some(json!({"name": "rot", "owner": "o", "allowed_models": ["*"], "rpm": 9})))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let first = v["secret"].as_str().unwrap().to_string();
     let first_hash = hash_secret(&first);
@@ -295,8 +320,14 @@ async fn rotation_keeps_the_old_secret_for_the_grace_period_and_one_caller() {
     assert_eq!((old.rpm, new.rpm), (Some(9), Some(9)));
 
     // A PUT keeps the secrets; a body cannot smuggle a rotation in.
-    let (s, _, v) = t.admin("PUT", "/v1/keys/rot", Some(json!({"owner": "p", "allowed_models": ["*"], "rpm": 9,
-        "rotation": {"secret_hash": "ab", "rotated_at": 1, "previous_expires_at": 2}}))).await;
+    let (s, _, v) = t
+        .admin(
+            "PUT",
+            "/v1/keys/rot",
+            Some(json!({"owner": "p", "allowed_models": ["*"], "rpm": 9,
+        "rotation": {"secret_hash": "ab", "rotated_at": 1, "previous_expires_at": 2}})),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["rotation"]["rotated_at"].as_u64(), Some(rotated_at));
 
@@ -315,7 +346,9 @@ async fn rotation_keeps_the_old_secret_for_the_grace_period_and_one_caller() {
     // Revocation revokes every secret; a revoked key cannot be rotated; deletion frees the hashes.
     let (s, _, _) = t.admin("POST", "/v1/keys/rot/revoke", None).await;
     assert_eq!(s, StatusCode::OK);
-    let snap = wait_for_snapshot_with(&t, |s| s.keys.iter().all(|k| k.status == gateway_core::snapshot::KeyStatus::Revoked)).await;
+    let snap =
+        wait_for_snapshot_with(&t, |s| s.keys.iter().all(|k| k.status == gateway_core::snapshot::KeyStatus::Revoked))
+            .await;
     assert_eq!(snap.keys.len(), 2);
     let (s, _, v) = t.admin("POST", "/v1/keys/rot/rotate", None).await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
@@ -410,9 +443,15 @@ async fn snapshot_follows_writes_within_a_second() {
     let mut p = provider("openai");
     p["credential"] = json!("env:CP_TEST_SNAPSHOT_KEY");
     t.admin("POST", "/v1/providers", Some(p)).await;
-    t.admin("POST", "/v1/providers", Some(json!({"name": "unresolved", "kind": "anthropic", "cluster": "c", "credential": "env:CP_TEST_UNSET_VAR"}))).await;
+    t.admin(
+        "POST",
+        "/v1/providers",
+        Some(json!({"name": "unresolved", "kind": "anthropic", "cluster": "c", "credential": "env:CP_TEST_UNSET_VAR"})),
+    )
+    .await;
     t.admin("POST", "/v1/routes", Some(route("gpt-4o", "openai"))).await;
-    let (_, _, key) = t.admin("POST", "/v1/keys", Some(json!({"name": "k", "owner": "o", "allowed_models": ["gpt-4o"]}))).await;
+    let (_, _, key) =
+        t.admin("POST", "/v1/keys", Some(json!({"name": "k", "owner": "o", "allowed_models": ["gpt-4o"]}))).await;
     let secret = key["secret"].as_str().unwrap();
 
     let mut rx = t.snapshots.clone();

@@ -22,11 +22,23 @@ async fn price_crud_validation_and_snapshot() {
     for (body, param) in [
         (json!({"provider": "openai", "model": "m", "input_per_mtok": -1, "output_per_mtok": 1}), "input_per_mtok"),
         (json!({"provider": "openai", "model": "m", "input_per_mtok": 1, "output_per_mtok": 1e9}), "output_per_mtok"),
-        (json!({"provider": "openai", "model": "m", "input_per_mtok": 1, "output_per_mtok": 1, "cache_read_per_mtok": -0.1}), "cache_read_per_mtok"),
-        (json!({"provider": "openai", "model": "m", "input_per_mtok": 1, "output_per_mtok": 1, "cache_write_per_mtok": 200000}), "cache_write_per_mtok"),
-        (json!({"provider": "openai", "model": "m", "input_per_mtok": "cheap", "output_per_mtok": 1}), "input_per_mtok"),
+        (
+            json!({"provider": "openai", "model": "m", "input_per_mtok": 1, "output_per_mtok": 1, "cache_read_per_mtok": -0.1}),
+            "cache_read_per_mtok",
+        ),
+        (
+            json!({"provider": "openai", "model": "m", "input_per_mtok": 1, "output_per_mtok": 1, "cache_write_per_mtok": 200000}),
+            "cache_write_per_mtok",
+        ),
+        (
+            json!({"provider": "openai", "model": "m", "input_per_mtok": "cheap", "output_per_mtok": 1}),
+            "input_per_mtok",
+        ),
         (json!({"provider": "", "model": "m", "input_per_mtok": 1, "output_per_mtok": 1}), "provider"),
-        (json!({"name": "other/m", "provider": "openai", "model": "m", "input_per_mtok": 1, "output_per_mtok": 1}), "name"),
+        (
+            json!({"name": "other/m", "provider": "openai", "model": "m", "input_per_mtok": 1, "output_per_mtok": 1}),
+            "name",
+        ),
         (json!({"provider": "openai", "model": "m", "input_per_mtok": 1, "output_per_mtok": 1, "colour": 1}), "."),
     ] {
         let (s, _, v) = t.admin("POST", "/v1/prices", Some(body.clone())).await;
@@ -45,14 +57,44 @@ async fn price_crud_validation_and_snapshot() {
     let mut changed = p.clone();
     changed["output_per_mtok"] = json!(0.8);
     let body = Some(("application/json", changed.to_string().into_bytes()));
-    let (s, _, _) = call(&t.app, "PUT", "/v1/prices/openai/gpt-4o-mini", Some(common::server::ADMIN), body.clone(), &[("if-match", "\"7\"")]).await;
+    let (s, _, _) = call(
+        &t.app,
+        "PUT",
+        "/v1/prices/openai/gpt-4o-mini",
+        Some(common::server::ADMIN),
+        body.clone(),
+        &[("if-match", "\"7\"")],
+    )
+    .await;
     assert_eq!(s, StatusCode::PRECONDITION_FAILED);
-    let (s, h, v) = call(&t.app, "PUT", "/v1/prices/openai/gpt-4o-mini", Some(common::server::ADMIN), body, &[("if-match", "\"1\"")]).await;
+    let (s, h, v) = call(
+        &t.app,
+        "PUT",
+        "/v1/prices/openai/gpt-4o-mini",
+        Some(common::server::ADMIN),
+        body,
+        &[("if-match", "\"1\"")],
+    )
+    .await;
     assert_eq!((s, h.get("etag").unwrap().to_str().unwrap()), (StatusCode::OK, "\"2\""), "{v}");
     // A PUT cannot move a price to another provider model.
-    let (s, _, v) = t.admin("PUT", "/v1/prices/openai/gpt-4o-mini", Some(json!({"provider": "openai", "model": "gpt-4o", "input_per_mtok": 1, "output_per_mtok": 1}))).await;
+    let (s, _, v) = t
+        .admin(
+            "PUT",
+            "/v1/prices/openai/gpt-4o-mini",
+            Some(json!({"provider": "openai", "model": "gpt-4o", "input_per_mtok": 1, "output_per_mtok": 1})),
+        )
+        .await;
     assert_eq!((s, error_param(&v).as_deref()), (StatusCode::BAD_REQUEST, Some("name")));
-    let (s, _, _) = call(&t.app, "POST", "/v1/prices", Some(READ_ONLY), Some(("application/json", p.to_string().into_bytes())), &[]).await;
+    let (s, _, _) = call(
+        &t.app,
+        "POST",
+        "/v1/prices",
+        Some(READ_ONLY),
+        Some(("application/json", p.to_string().into_bytes())),
+        &[],
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, _, v) = call(&t.app, "GET", "/v1/prices", Some(READ_ONLY), None, &[]).await;
     assert_eq!((s, v["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)));
@@ -60,7 +102,10 @@ async fn price_crud_validation_and_snapshot() {
     let snap = wait_for_snapshot(&t).await;
     let prices = &snap.snapshot.config.prices;
     assert_eq!(prices.len(), 1);
-    assert_eq!((prices[0].provider.as_str(), prices[0].model.as_str(), prices[0].output_per_mtok), ("openai", "gpt-4o-mini", 0.8));
+    assert_eq!(
+        (prices[0].provider.as_str(), prices[0].model.as_str(), prices[0].output_per_mtok),
+        ("openai", "gpt-4o-mini", 0.8)
+    );
     let table = gateway_core::pricing::PriceTable::new(prices).unwrap();
     assert_eq!(table.get("openai", "gpt-4o-mini").map(|p| (p.input, p.output)), Some((150_000, 800_000)));
 
@@ -82,7 +127,13 @@ async fn apply_manages_prices_only_when_listed() {
     // A document without `prices` leaves them alone.
     let (_, _, v) = t.admin("POST", "/v1/apply", Some(json!({"providers": [], "routes": []}))).await;
     assert_eq!(v["diff"], "no changes\n");
-    let (s, _, v) = t.admin("POST", "/v1/apply?dry_run=true", Some(json!({"prices": [{"provider": "a", "model": "m", "input_per_mtok": 1, "output_per_mtok": -2}]}))).await;
+    let (s, _, v) = t
+        .admin(
+            "POST",
+            "/v1/apply?dry_run=true",
+            Some(json!({"prices": [{"provider": "a", "model": "m", "input_per_mtok": 1, "output_per_mtok": -2}]})),
+        )
+        .await;
     assert_eq!((s, error_param(&v).as_deref()), (StatusCode::BAD_REQUEST, Some("prices[0].output_per_mtok")));
     let twice = json!({"provider": "a", "model": "m", "input_per_mtok": 1, "output_per_mtok": 2});
     let (s, _, v) = t.admin("POST", "/v1/apply", Some(json!({"prices": [twice, twice]}))).await;
@@ -101,7 +152,13 @@ async fn key_budgets_are_validated_and_published_in_picodollars() {
         (json!({"limit_usd": 5, "period": "week"}), "budget.period"),
         (json!({"limit_usd": 5, "every": "day"}), "budget"),
     ] {
-        let (s, _, v) = t.admin("POST", "/v1/keys", Some(json!({"name": "k", "owner": "o", "allowed_models": ["*"], "budget": budget}))).await;
+        let (s, _, v) = t
+            .admin(
+                "POST",
+                "/v1/keys",
+                Some(json!({"name": "k", "owner": "o", "allowed_models": ["*"], "budget": budget})),
+            )
+            .await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{budget}: {v}");
         let got = error_param(&v).unwrap_or_default();
         assert!(got == param || got.starts_with(param), "{budget}: {got} vs {param}");
@@ -111,7 +168,13 @@ async fn key_budgets_are_validated_and_published_in_picodollars() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(v["budget"], json!({"limit_usd": 2.5, "period": "day"}));
-    let (s, _, _) = t.admin("POST", "/v1/keys", Some(json!({"name": "monthly", "owner": "o", "allowed_models": ["*"], "budget": {"limit_usd": 100}}))).await;
+    let (s, _, _) = t
+        .admin(
+            "POST",
+            "/v1/keys",
+            Some(json!({"name": "monthly", "owner": "o", "allowed_models": ["*"], "budget": {"limit_usd": 100}})),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED);
     t.admin("POST", "/v1/keys", Some(json!({"name": "free", "owner": "o", "allowed_models": ["*"]}))).await;
 

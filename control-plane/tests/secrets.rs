@@ -25,7 +25,11 @@ impl Write for Captured {
 async fn secrets_never_in_responses_logs_or_stored_bytes() {
     let logs = Captured::default();
     let sink = logs.clone();
-    tracing_subscriber::fmt().with_writer(move || sink.clone()).with_max_level(tracing::Level::DEBUG).with_ansi(false).init();
+    tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .init();
 
     let t = TestApp::new();
     let (key_secret, bodies) = exercise_secrets(&t).await;

@@ -48,7 +48,16 @@ async fn dynamodb_rest_race_and_no_secret_in_stored_items() {
                 let tag = tag.clone();
                 let body = json!({"name": "p", "kind": "openai", "cluster": format!("c{round}_{i}")}).to_string();
                 tokio::spawn(async move {
-                    call(&app, "PUT", "/v1/providers/p", Some(ADMIN), Some(("application/json", body.into_bytes())), &[("if-match", tag.as_str())]).await.0
+                    call(
+                        &app,
+                        "PUT",
+                        "/v1/providers/p",
+                        Some(ADMIN),
+                        Some(("application/json", body.into_bytes())),
+                        &[("if-match", tag.as_str())],
+                    )
+                    .await
+                    .0
                 })
             })
             .collect();

@@ -53,7 +53,8 @@ async fn serve_offers_report_usage_on_the_watch_port() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(up, "control plane did not start");
-    let price = json!({"provider": "openai", "model": "m", "input_per_mtok": 2, "output_per_mtok": 8}).to_string().into_bytes();
+    let price =
+        json!({"provider": "openai", "model": "m", "input_per_mtok": 2, "output_per_mtok": 8}).to_string().into_bytes();
     admin.send("POST", "/v1/prices", Some(("application/json", price)), &[]).await.unwrap();
     // The price reaches the published snapshot, which prices the batch.
     for _ in 0..50 {
@@ -63,10 +64,23 @@ async fn serve_offers_report_usage_on_the_watch_port() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let day = utc_day(control_plane::store::now_unix());
-    let row = UsageRow { caller: "jwt:svc".into(), provider: "openai".into(), model: "m".into(), day: day.clone(), requests: 1, input: 100, output: 10, cache_read: 0, cache_creation: 0, reasoning: 0 };
+    let row = UsageRow {
+        caller: "jwt:svc".into(),
+        provider: "openai".into(),
+        model: "m".into(),
+        day: day.clone(),
+        requests: 1,
+        input: 100,
+        output: 10,
+        cache_read: 0,
+        cache_creation: 0,
+        reasoning: 0,
+    };
     let batch = UsageBatch { batch_id: "serve/1/1".into(), rows: vec![row], spend_for: vec![] };
     let addr = format!("127.0.0.1:{grpc}").parse().unwrap();
-    let ack = common::usage_flow::report(addr, Some("watch-for-serve-test"), serde_json::to_vec(&batch).unwrap()).await.unwrap();
+    let ack = common::usage_flow::report(addr, Some("watch-for-serve-test"), serde_json::to_vec(&batch).unwrap())
+        .await
+        .unwrap();
     assert_eq!(ack.spend[0].day_cost_pusd, 100 * 2_000_000 + 10 * 8_000_000);
     let v = admin.send("GET", "/v1/usage?caller=jwt:svc", None, &[]).await.unwrap();
     assert_eq!(v["data"][0]["cost_usd"], "0.00028");

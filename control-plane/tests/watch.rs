@@ -15,7 +15,11 @@ use tonic::Streaming;
 
 const TOKEN: &str = "watch-token-for-tests";
 
-async fn subscribe(addr: std::net::SocketAddr, token: Option<&str>, known: u64) -> Result<Streaming<SnapshotMessage>, tonic::Status> {
+async fn subscribe(
+    addr: std::net::SocketAddr,
+    token: Option<&str>,
+    known: u64,
+) -> Result<Streaming<SnapshotMessage>, tonic::Status> {
     subscribe_with(addr, token, known, 0).await
 }
 
@@ -28,7 +32,8 @@ async fn subscribe_with(
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
     let mut client = tonic::client::Grpc::new(channel);
     client.ready().await.unwrap();
-    let mut req = tonic::Request::new(WatchRequest { node_id: "test-envoy".into(), known_version: known, heartbeat_secs });
+    let mut req =
+        tonic::Request::new(WatchRequest { node_id: "test-envoy".into(), known_version: known, heartbeat_secs });
     if let Some(t) = token {
         req.metadata_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
     }
@@ -57,7 +62,10 @@ async fn watch_streams_a_new_snapshot_after_each_write() {
         assert_eq!(err.code(), tonic::Code::Unauthenticated);
     }
 
-    store.create(Kind::Provider, "openai", &json!({"name": "openai", "kind": "openai", "cluster": "openai"}), None).await.unwrap();
+    store
+        .create(Kind::Provider, "openai", &json!({"name": "openai", "kind": "openai", "cluster": "openai"}), None)
+        .await
+        .unwrap();
     changed.notify_one();
     let mut stream = subscribe(addr, Some(TOKEN), 0).await.unwrap();
     let first = tokio::time::timeout(Duration::from_secs(2), stream.message()).await.unwrap().unwrap().unwrap();
@@ -74,7 +82,8 @@ async fn watch_streams_a_new_snapshot_after_each_write() {
         let doc = json!({"model": model, "targets": [{"provider": "openai", "model": "x"}]});
         store.create(Kind::Route, &model, &doc, None).await.unwrap();
         changed.notify_one();
-        let msg = tokio::time::timeout(Duration::from_secs(1), stream.message()).await.expect("within 1 s").unwrap().unwrap();
+        let msg =
+            tokio::time::timeout(Duration::from_secs(1), stream.message()).await.expect("within 1 s").unwrap().unwrap();
         assert!(msg.version > version);
         version = msg.version;
         let snap = Snapshot::from_json(&msg.snapshot_json).unwrap();
@@ -84,7 +93,10 @@ async fn watch_streams_a_new_snapshot_after_each_write() {
 
     // A subscriber that already has the current version gets nothing until the next change.
     let mut up_to_date = subscribe(addr, Some(TOKEN), version).await.unwrap();
-    assert!(tokio::time::timeout(Duration::from_millis(300), up_to_date.message()).await.is_err(), "no resend of a known version");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), up_to_date.message()).await.is_err(),
+        "no resend of a known version"
+    );
     store.delete(Kind::Route, "m0", None).await.unwrap();
     changed.notify_one();
     let msg = tokio::time::timeout(Duration::from_secs(1), up_to_date.message()).await.unwrap().unwrap().unwrap();
@@ -101,13 +113,15 @@ async fn heartbeats_only_when_asked_and_after_silence() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.path().join("s.redb")).unwrap());
     let changed = Arc::new(Notify::new());
-    let service = spawn(store, Arc::new(EnvResolver), changed.clone(), BuilderOptions::with_poll(Duration::from_secs(60)));
+    let service =
+        spawn(store, Arc::new(EnvResolver), changed.clone(), BuilderOptions::with_poll(Duration::from_secs(60)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, ConfigService::new(service.snapshots.clone(), &[TOKEN.to_string()]), async {
-        let _ = stop_rx.await;
-    }));
+    let server =
+        tokio::spawn(serve(listener, ConfigService::new(service.snapshots.clone(), &[TOKEN.to_string()]), async {
+            let _ = stop_rx.await;
+        }));
     service
         .store
         .create(Kind::Provider, "openai", &json!({"name": "openai", "kind": "openai", "cluster": "openai"}), None)
@@ -146,7 +160,10 @@ async fn heartbeats_only_when_asked_and_after_silence() {
     let m = tokio::time::timeout(Duration::from_secs(2), without.message()).await.unwrap().unwrap().unwrap();
     assert_eq!(m.version, 2);
     assert!(!m.snapshot_json.is_empty());
-    assert!(tokio::time::timeout(Duration::from_millis(1500), without.message()).await.is_err(), "no heartbeat unless asked");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), without.message()).await.is_err(),
+        "no heartbeat unless asked"
+    );
 
     let _ = stop_tx.send(());
     drop(with);

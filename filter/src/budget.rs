@@ -71,8 +71,11 @@ pub fn reserve(caller: &str, limit: BudgetLimit, now_unix: u64, estimate: u64) -
             },
         }
     }
-    Err(GatewayError::new(ErrorKind::RateLimited, "Too many concurrent requests for this caller's budget; retry shortly.")
-        .with_code("rate_limit_exceeded"))
+    Err(GatewayError::new(
+        ErrorKind::RateLimited,
+        "Too many concurrent requests for this caller's budget; retry shortly.",
+    )
+    .with_code("rate_limit_exceeded"))
 }
 
 /// Tells the singleton once per VM that `caller` has a budget but no known spend yet, so the
@@ -116,7 +119,9 @@ fn update(caller: &str, what: &str, seed_period: Option<(BudgetPeriod, u64)>, f:
 
 /// Gives back a request's reservation.
 pub fn release(reservation: &Reservation, now_unix: u64) {
-    update(&reservation.caller, "release a reservation on", None, |s| accounting::release(s, now_unix, reservation.estimate_pusd));
+    update(&reservation.caller, "release a reservation on", None, |s| {
+        accounting::release(s, now_unix, reservation.estimate_pusd)
+    });
 }
 
 /// Adds an attempt's real cost to `caller`'s unflushed spend, if the caller has a budget.

@@ -53,7 +53,20 @@ enum Phase {
 
 impl Downstream {
     pub fn new(shared: Rc<Shared>, random: u64) -> Self {
-        Downstream { shared, random, api: None, error_shape: ErrorShape::OpenAi, reshape_status: None, key_hash: None, client_headers: Vec::new(), rl_headers: Vec::new(), jwt_client: None, rl_status: None, reservation: None, phase: Phase::Waiting }
+        Downstream {
+            shared,
+            random,
+            api: None,
+            error_shape: ErrorShape::OpenAi,
+            reshape_status: None,
+            key_hash: None,
+            client_headers: Vec::new(),
+            rl_headers: Vec::new(),
+            jwt_client: None,
+            rl_status: None,
+            reservation: None,
+            phase: Phase::Waiting,
+        }
     }
 
     /// With a pushed snapshot every request needs a virtual key. Refuses missing, unknown,
@@ -200,7 +213,9 @@ impl Downstream {
                 return Ok(());
             };
             // Fail closed: a cap that cannot be read must not mean "unlimited".
-            let limit = budget.compile().map_err(|e| GatewayError::new(ErrorKind::Internal, format!("invalid budget configured: {e}")))?;
+            let limit = budget
+                .compile()
+                .map_err(|e| GatewayError::new(ErrorKind::Internal, format!("invalid budget configured: {e}")))?;
             (format!("jwt:{client}"), limit)
         } else {
             return Ok(());
@@ -211,8 +226,12 @@ impl Downstream {
             _ => accounting::requested_output(body).tokens(u64::from(table.config().defaults.max_tokens)),
         };
         let targets = table.route(model).map(|r| r.targets.as_slice()).unwrap_or(&[]);
-        let estimate =
-            accounting::estimate_pusd(table.prices(), targets.iter().map(|t| (t.provider.as_str(), t.model.as_str())), body.len(), max_output);
+        let estimate = accounting::estimate_pusd(
+            table.prices(),
+            targets.iter().map(|t| (t.provider.as_str(), t.model.as_str())),
+            body.len(),
+            max_output,
+        );
         self.reservation = Some(crate::budget::reserve(&caller, limit, host::now().0, estimate)?);
         Ok(())
     }
@@ -275,7 +294,8 @@ impl HttpContext for Downstream {
         if self.error_shape != ErrorShape::Anthropic || end_of_stream {
             return Action::Continue;
         }
-        let status = host::header(MapType::HttpResponseHeaders, ":status").and_then(|s| s.parse::<u16>().ok()).unwrap_or(0);
+        let status =
+            host::header(MapType::HttpResponseHeaders, ":status").and_then(|s| s.parse::<u16>().ok()).unwrap_or(0);
         // Provider answers carry the provider header and were translated upstream; only Envoy's
         // own replies (no upstream, timeouts, limits) still have the OpenAI shape.
         if status < 400 || host::header(MapType::HttpResponseHeaders, crate::PROVIDER_RESPONSE_HEADER).is_some() {
@@ -321,14 +341,18 @@ impl HttpContext for Downstream {
             let shown: String = path.split('?').next().unwrap_or("").chars().take(200).collect();
             let shown_method: String = method.chars().take(16).collect();
             self.reject(
-                &GatewayError::new(ErrorKind::NotFound, format!("Invalid URL ({shown_method} {shown})")).with_code("unknown_url"),
+                &GatewayError::new(ErrorKind::NotFound, format!("Invalid URL ({shown_method} {shown})"))
+                    .with_code("unknown_url"),
             );
             return Action::Pause;
         };
         if method != "POST" {
             self.reject(
-                &GatewayError::new(ErrorKind::MethodNotAllowed, format!("Method {method} is not allowed here; use POST."))
-                    .with_code("method_not_allowed"),
+                &GatewayError::new(
+                    ErrorKind::MethodNotAllowed,
+                    format!("Method {method} is not allowed here; use POST."),
+                )
+                .with_code("method_not_allowed"),
             );
             return Action::Pause;
         }

@@ -85,7 +85,8 @@ pub fn set_property(path: &[&str], value: &[u8]) -> bool {
 /// instead of wrapping it like Envoy's own replies.
 pub fn send_json_error(status: u16, body: &[u8]) {
     set_header(MapType::HttpRequestHeaders, crate::LOCAL_REPLY_MARKER, "1");
-    if hostcalls::send_http_response(u32::from(status), vec![("content-type", "application/json")], Some(body)).is_err() {
+    if hostcalls::send_http_response(u32::from(status), vec![("content-type", "application/json")], Some(body)).is_err()
+    {
         log::error!("could not send local reply {status}");
     }
 }

@@ -143,14 +143,17 @@ impl RootContext for Root {
             Ok(Some(c)) => c,
             _ if role == Role::Service => Vec::new(),
             _ => {
-                log::error!("ai_gateway ({root_id}): the plugin configuration is empty; it must hold the gateway config JSON");
+                log::error!(
+                    "ai_gateway ({root_id}): the plugin configuration is empty; it must hold the gateway config JSON"
+                );
                 return false;
             }
         };
         if role == Role::Service {
             return match service::ServiceConfig::from_json(&config) {
                 Ok(cfg) => {
-                    let token = cfg.token_env.as_deref().and_then(|name| std::env::var(name).ok()).filter(|t| !t.is_empty());
+                    let token =
+                        cfg.token_env.as_deref().and_then(|name| std::env::var(name).ok()).filter(|t| !t.is_empty());
                     let mut svc = service::Service::new(cfg, token);
                     let started = svc.start();
                     self.role = Some(role);

@@ -243,9 +243,15 @@ mod tests {
     fn malformed_frames_are_errors() {
         assert_eq!(decode_snapshot_message(&[0x08]), Err(DecodeError::TruncatedVarint));
         assert_eq!(decode_snapshot_message(&[0x08, 0xff]), Err(DecodeError::TruncatedVarint));
-        assert_eq!(decode_snapshot_message(&[0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), Err(DecodeError::VarintTooLong));
+        assert_eq!(
+            decode_snapshot_message(&[0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+            Err(DecodeError::VarintTooLong)
+        );
         assert_eq!(decode_snapshot_message(&[0x12, 5, b'a']), Err(DecodeError::TruncatedField));
-        assert_eq!(decode_snapshot_message(&[0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), Err(DecodeError::TruncatedField));
+        assert_eq!(
+            decode_snapshot_message(&[0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+            Err(DecodeError::TruncatedField)
+        );
         assert_eq!(decode_snapshot_message(&[0x0a, 0]), Err(DecodeError::FieldType(1)));
         assert_eq!(decode_snapshot_message(&[0x10, 1]), Err(DecodeError::FieldType(2)));
         assert_eq!(decode_snapshot_message(&[0x1b]), Err(DecodeError::WireType(3)));

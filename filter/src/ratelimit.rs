@@ -53,34 +53,24 @@ pub fn admit(caller: &str, limits: Limits, now_unix: u64) -> Result<LimitStatus,
     for _ in 0..ATTEMPTS {
         // A missing key reads as (None, None): the write below is then unconditional, the one
         // race ADR 0008 accepts (first request of a caller on two workers at once).
-        let (value, cas) =
-            hostcalls::get_shared_data(&key).map_err(|_| (unavailable(), Vec::new()))?;
+        let (value, cas) = hostcalls::get_shared_data(&key).map_err(|_| (unavailable(), Vec::new()))?;
         let stored = value.as_deref().and_then(Counter::decode);
         match ratelimit::check(now_unix, stored, limits) {
-            Decision::Deny {
-                retry_after_secs,
-                status,
-                exhausted,
-            } => {
+            Decision::Deny { retry_after_secs, status, exhausted } => {
                 let mut headers = status.headers();
                 headers.push(("retry-after", retry_after_secs.to_string()));
                 return Err((ratelimit::rate_limited_error(exhausted, &status), headers));
             }
-            Decision::Allow { next, status } => {
-                match hostcalls::set_shared_data(&key, Some(&next.encode()), cas) {
-                    Ok(()) => return Ok(status),
-                    Err(Status::CasMismatch) => continue,
-                    Err(_) => return Err((unavailable(), Vec::new())),
-                }
-            }
+            Decision::Allow { next, status } => match hostcalls::set_shared_data(&key, Some(&next.encode()), cas) {
+                Ok(()) => return Ok(status),
+                Err(Status::CasMismatch) => continue,
+                Err(_) => return Err((unavailable(), Vec::new())),
+            },
         }
     }
     // Refusing is the safe side: admitting unchecked could break the limit.
-    let err = GatewayError::new(
-        ErrorKind::RateLimited,
-        "Too many concurrent requests for this caller; retry shortly.",
-    )
-    .with_code("rate_limit_exceeded");
+    let err = GatewayError::new(ErrorKind::RateLimited, "Too many concurrent requests for this caller; retry shortly.")
+        .with_code("rate_limit_exceeded");
     Err((err, vec![("retry-after", "1".to_owned())]))
 }
 

@@ -76,12 +76,15 @@ impl ServiceConfig {
     /// Parses the plugin configuration; an empty one means all defaults.
     pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
         let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { &b"{}"[..] } else { bytes };
-        let cfg: ServiceConfig = serde_json::from_slice(bytes).map_err(|e| format!("invalid service configuration: {e}"))?;
+        let cfg: ServiceConfig =
+            serde_json::from_slice(bytes).map_err(|e| format!("invalid service configuration: {e}"))?;
         if cfg.initial_backoff_ms == 0 || cfg.max_backoff_ms < cfg.initial_backoff_ms {
             return Err("invalid service configuration: need 0 < initial_backoff_ms <= max_backoff_ms".to_owned());
         }
         if cfg.heartbeat_secs > MAX_HEARTBEAT_SECS {
-            return Err(format!("invalid service configuration: heartbeat_secs must be at most {MAX_HEARTBEAT_SECS} (0 disables)"));
+            return Err(format!(
+                "invalid service configuration: heartbeat_secs must be at most {MAX_HEARTBEAT_SECS} (0 disables)"
+            ));
         }
         Ok(cfg)
     }
@@ -143,8 +146,25 @@ pub struct Service {
 impl Service {
     pub fn new(config: ServiceConfig, token: Option<String>) -> Self {
         let backoff = Backoff::new(config.initial_backoff_ms, config.max_backoff_ms);
-        let reporter = usage::Reporter::new(config.cluster.clone(), &config.node_id, now_ms(), config.initial_backoff_ms, config.max_backoff_ms);
-        Service { config, token, stream: None, retry_at_ms: 0, backoff, published: 0, failures: 0, last_message_ms: 0, random_state: 0, reporter }
+        let reporter = usage::Reporter::new(
+            config.cluster.clone(),
+            &config.node_id,
+            now_ms(),
+            config.initial_backoff_ms,
+            config.max_backoff_ms,
+        );
+        Service {
+            config,
+            token,
+            stream: None,
+            retry_at_ms: 0,
+            backoff,
+            published: 0,
+            failures: 0,
+            last_message_ms: 0,
+            random_state: 0,
+            reporter,
+        }
     }
 
     /// Workers enqueued usage.
@@ -204,7 +224,8 @@ impl Service {
         };
         match hostcalls::open_grpc_stream(&self.config.cluster, GRPC_SERVICE, GRPC_METHOD, metadata) {
             Ok(token) => {
-                let request = proto::encode_watch_request(&self.config.node_id, self.published, self.config.heartbeat_secs);
+                let request =
+                    proto::encode_watch_request(&self.config.node_id, self.published, self.config.heartbeat_secs);
                 // Server streaming: one request, then half-close; the response stream stays open.
                 if let Err(status) = hostcalls::send_grpc_stream_message(token, Some(&request), true) {
                     log::warn!("ai_gateway_service: could not send the watch request: {status:?}");
@@ -217,7 +238,10 @@ impl Service {
                 self.last_message_ms = now_ms();
             }
             Err(status) => {
-                log::warn!("ai_gateway_service: cannot open the watch stream on cluster {}: {status:?}", self.config.cluster);
+                log::warn!(
+                    "ai_gateway_service: cannot open the watch stream on cluster {}: {status:?}",
+                    self.config.cluster
+                );
                 self.schedule_retry();
             }
         }
@@ -243,7 +267,11 @@ impl Service {
         }
         self.backoff.reset();
         if self.failures > 0 {
-            log::info!("ai_gateway_service: watch stream to {} connected after {} failed attempts", self.config.cluster, self.failures);
+            log::info!(
+                "ai_gateway_service: watch stream to {} connected after {} failed attempts",
+                self.config.cluster,
+                self.failures
+            );
         }
         self.failures = 0;
     }
@@ -275,7 +303,11 @@ impl Service {
         if msg.is_heartbeat() {
             // Liveness only; nothing to parse or publish.
             if msg.version != self.published {
-                log::debug!("ai_gateway_service: heartbeat at version {} while serving {}", msg.version, self.published);
+                log::debug!(
+                    "ai_gateway_service: heartbeat at version {} while serving {}",
+                    msg.version,
+                    self.published
+                );
             }
             return;
         }
@@ -297,11 +329,19 @@ impl Service {
             }
         };
         if shared.version != msg.version {
-            log::error!("ai_gateway_service: refusing snapshot: envelope version {} but snapshot version {}", msg.version, shared.version);
+            log::error!(
+                "ai_gateway_service: refusing snapshot: envelope version {} but snapshot version {}",
+                msg.version,
+                shared.version
+            );
             return;
         }
         if msg.version < self.published {
-            log::warn!("ai_gateway_service: snapshot version went back from {} to {} (control plane store replaced?)", self.published, msg.version);
+            log::warn!(
+                "ai_gateway_service: snapshot version went back from {} to {} (control plane store replaced?)",
+                self.published,
+                msg.version
+            );
         }
         // Before the workers can see a budgeted key: its budget entry must exist, since the
         // first write of a shared-data key cannot be conditional (ADR 0008).
@@ -379,7 +419,9 @@ mod tests {
         let c = ServiceConfig::from_json(b"").unwrap();
         assert_eq!(c.cluster, "ai_gateway_control_plane");
         assert_eq!((c.initial_backoff_ms, c.max_backoff_ms), (250, 5000));
-        let c = ServiceConfig::from_json(br#"{"token_env":"T","node_id":"n","initial_backoff_ms":10,"max_backoff_ms":20}"#).unwrap();
+        let c =
+            ServiceConfig::from_json(br#"{"token_env":"T","node_id":"n","initial_backoff_ms":10,"max_backoff_ms":20}"#)
+                .unwrap();
         assert_eq!(c.token_env.as_deref(), Some("T"));
         assert!(ServiceConfig::from_json(br#"{"initial_backoff_ms":0}"#).is_err());
         assert!(ServiceConfig::from_json(br#"{"initial_backoff_ms":10,"max_backoff_ms":5}"#).is_err());

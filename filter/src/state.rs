@@ -33,7 +33,8 @@ impl Shared {
     /// Parses and validates the plugin configuration and resolves credentials from the
     /// environment. `lookup` is `std::env::var` in the VM, a map in tests.
     pub fn load(config: &[u8], lookup: impl Fn(&str) -> Option<String>) -> Result<Shared, String> {
-        let config = GatewayConfig::from_json(config).map_err(|e| format!("invalid gateway configuration JSON: {e}"))?;
+        let config =
+            GatewayConfig::from_json(config).map_err(|e| format!("invalid gateway configuration JSON: {e}"))?;
         let mut credentials = HashMap::new();
         for provider in &config.providers {
             // `Env` is one variable; `Aws` (Bedrock) reads up to three into one JSON secret.

@@ -6,11 +6,13 @@
 
 use std::rc::Rc;
 
-use gateway_core::error::{ErrorKind, GatewayError};
 use gateway_core::accounting::{QueueMessage, UsageRecord};
 use gateway_core::config::ProviderKind;
+use gateway_core::error::{ErrorKind, GatewayError};
 use gateway_core::pricing::pusd_to_usd_string;
-use gateway_core::translate::{self, openai_to_bedrock, BodyMode, ClientApi, ResponseTranslator, Target, CREDENTIAL_HEADERS};
+use gateway_core::translate::{
+    self, openai_to_bedrock, BodyMode, ClientApi, ResponseTranslator, Target, CREDENTIAL_HEADERS,
+};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
@@ -114,7 +116,9 @@ impl Upstream {
     /// The provider this attempt reaches: endpoint metadata (aggregate clusters and priorities),
     /// else the cluster, else the downstream choice.
     fn attempt_provider(&self, info: &RequestInfo) -> String {
-        if let Some(p) = host::property_string(&["xds", "upstream_host_metadata", "filter_metadata", METADATA_NAMESPACE, "provider"]) {
+        if let Some(p) =
+            host::property_string(&["xds", "upstream_host_metadata", "filter_metadata", METADATA_NAMESPACE, "provider"])
+        {
             if self.shared.table.provider(&p).is_some() {
                 log::debug!("attempt provider {p} from endpoint metadata");
                 return p;
@@ -149,7 +153,8 @@ impl Upstream {
             None if provider_name == info.provider => info.target_model.clone(),
             None => return Err(internal("attempt reached a provider that does not serve this model")),
         };
-        let target = Target { provider, model: &target_model, defaults: &table.config().defaults, created_unix: info.created };
+        let target =
+            Target { provider, model: &target_model, defaults: &table.config().defaults, created_unix: info.created };
         let prepared = translate::prepare(api, &target, body)?;
 
         // Every header this attempt sets, last value wins as with successive set calls.
@@ -163,7 +168,8 @@ impl Upstream {
             // SigV4 covers the final path and body and the current time: computed per attempt.
             let final_body: &[u8] = prepared.body.as_deref().unwrap_or(body);
             let (now, _) = host::now();
-            let signed = openai_to_bedrock::sign(provider, shared.credential(&provider_name), &prepared.path, final_body, now)?;
+            let signed =
+                openai_to_bedrock::sign(provider, shared.credential(&provider_name), &prepared.path, final_body, now)?;
             for (header, value) in signed {
                 want(header, value);
             }
@@ -276,15 +282,26 @@ impl Upstream {
         }
         let usage = self.translator.as_ref().map(|t| t.usage()).unwrap_or_default();
         let cost = self.account(provider, model, usage);
-        let duration_us = self
-            .started_at
-            .map(|start| u64::try_from(host::now().1.saturating_sub(start) / 1_000).unwrap_or(u64::MAX));
+        let duration_us =
+            self.started_at.map(|start| u64::try_from(host::now().1.saturating_sub(start) / 1_000).unwrap_or(u64::MAX));
         if let Some(duration_us) = duration_us {
-            metrics.record(GEN_AI_REQUEST_DURATION_MS, &[("provider", provider), ("model", model), ("status", &status)], duration_us / 1_000);
+            metrics.record(
+                GEN_AI_REQUEST_DURATION_MS,
+                &[("provider", provider), ("model", model), ("status", &status)],
+                duration_us / 1_000,
+            );
         }
         if self.status.is_some_and(|s| (200..300).contains(&s)) {
-            metrics.record(GEN_AI_TOKEN_USAGE, &[("provider", provider), ("model", model), ("type", "input")], usage.input);
-            metrics.record(GEN_AI_TOKEN_USAGE, &[("provider", provider), ("model", model), ("type", "output")], usage.output);
+            metrics.record(
+                GEN_AI_TOKEN_USAGE,
+                &[("provider", provider), ("model", model), ("type", "input")],
+                usage.input,
+            );
+            metrics.record(
+                GEN_AI_TOKEN_USAGE,
+                &[("provider", provider), ("model", model), ("type", "output")],
+                usage.output,
+            );
             if let (Some(total), Some(ttft_ms), true) = (duration_us, self.ttft_ms, usage.output > 0) {
                 let per_token = total.saturating_sub(ttft_ms.saturating_mul(1_000)) / usage.output;
                 metrics.record(GEN_AI_TIME_PER_OUTPUT_TOKEN_US, &[("provider", provider), ("model", model)], per_token);
@@ -460,7 +477,9 @@ impl HttpContext for Upstream {
                 // A client may hang up as soon as it reads the stream's last event, before the
                 // upstream's end arrives and `finish` runs; the access log must have the totals then.
                 if out.ends_with(b"data: [DONE]\n\n") || out.windows(19).any(|w| w == b"event: message_stop") {
-                    if let (Some(provider), Some(model), Some(t)) = (&self.provider, &self.target_model, &self.translator) {
+                    if let (Some(provider), Some(model), Some(t)) =
+                        (&self.provider, &self.target_model, &self.translator)
+                    {
                         let usage = t.usage();
                         let cost = self.shared.table.prices().cost_pusd(provider, model, usage.into());
                         self.publish_access_log(provider, model, usage, cost);

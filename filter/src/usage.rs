@@ -211,7 +211,14 @@ impl Reporter {
             Some(v) => vec![("authorization", v.as_bytes())],
             None => Vec::new(),
         };
-        match hostcalls::dispatch_grpc_call(&self.cluster, GRPC_SERVICE, REPORT_METHOD, metadata, Some(&self.in_flight_message), CALL_TIMEOUT) {
+        match hostcalls::dispatch_grpc_call(
+            &self.cluster,
+            GRPC_SERVICE,
+            REPORT_METHOD,
+            metadata,
+            Some(&self.in_flight_message),
+            CALL_TIMEOUT,
+        ) {
             Ok(call) => self.call = Some(call),
             Err(status) => {
                 log::warn!("ai_gateway_service: cannot call {REPORT_METHOD} on cluster {}: {status:?}", self.cluster);
@@ -239,7 +246,10 @@ impl Reporter {
         let Some(flight) = self.in_flight.as_ref() else { return };
         if status == GRPC_INVALID_ARGUMENT {
             // It can never succeed; resending would block every later batch.
-            log::error!("ai_gateway_service: the control plane refused usage batch {} as invalid; dropped", flight.batch.batch_id);
+            log::error!(
+                "ai_gateway_service: the control plane refused usage batch {} as invalid; dropped",
+                flight.batch.batch_id
+            );
             self.in_flight = None;
             self.next_send_ms = now_ms.saturating_add(FLUSH_INTERVAL_MS);
             return;
@@ -267,7 +277,11 @@ impl Reporter {
         let ack = match ack {
             Ok(ack) if ack.batch_id == flight.batch.batch_id => ack,
             Ok(ack) => {
-                log::warn!("ai_gateway_service: ack for batch {} while {} is in flight; resending", ack.batch_id, flight.batch.batch_id);
+                log::warn!(
+                    "ai_gateway_service: ack for batch {} while {} is in flight; resending",
+                    ack.batch_id,
+                    flight.batch.batch_id
+                );
                 self.retry_later(now_ms, random);
                 return;
             }
@@ -284,9 +298,17 @@ impl Reporter {
             }
         }
         if self.failures > 0 {
-            log::info!("ai_gateway_service: usage batch {} acknowledged after {} failed attempts", flight.batch.batch_id, self.failures);
+            log::info!(
+                "ai_gateway_service: usage batch {} acknowledged after {} failed attempts",
+                flight.batch.batch_id,
+                self.failures
+            );
         }
-        log::debug!("ai_gateway_service: usage batch {} acknowledged (duplicate: {})", flight.batch.batch_id, ack.duplicate);
+        log::debug!(
+            "ai_gateway_service: usage batch {} acknowledged (duplicate: {})",
+            flight.batch.batch_id,
+            ack.duplicate
+        );
         self.failures = 0;
         self.backoff.reset();
         self.in_flight = None;

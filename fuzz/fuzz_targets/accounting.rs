@@ -30,7 +30,8 @@ fuzz_target!(|input: &[u8]| {
     let _ = requested_output(input);
 
     // Arithmetic with amounts taken from the input, up to u64::MAX.
-    let (estimate, cost, limit, now) = (u64_at(input, 0), u64_at(input, 8), u64_at(input, 16), u64_at(input, 24) % 8_000_000_000);
+    let (estimate, cost, limit, now) =
+        (u64_at(input, 0), u64_at(input, 8), u64_at(input, 16), u64_at(input, 24) % 8_000_000_000);
     let period = if limit % 2 == 0 { BudgetPeriod::Day } else { BudgetPeriod::Month };
     let limit = BudgetLimit { limit_pusd: limit, period };
     let stored = BudgetState::decode(input);

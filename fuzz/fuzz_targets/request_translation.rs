@@ -8,7 +8,13 @@ use libfuzzer_sys::fuzz_target;
 
 const APIS: [ClientApi; 3] = [ClientApi::OpenAiChat, ClientApi::AnthropicMessages, ClientApi::OpenAiEmbeddings];
 
-const KINDS: [ProviderKind; 5] = [ProviderKind::Openai, ProviderKind::Anthropic, ProviderKind::Gemini, ProviderKind::AzureOpenai, ProviderKind::Bedrock];
+const KINDS: [ProviderKind; 5] = [
+    ProviderKind::Openai,
+    ProviderKind::Anthropic,
+    ProviderKind::Gemini,
+    ProviderKind::AzureOpenai,
+    ProviderKind::Bedrock,
+];
 
 fuzz_target!(|body: &[u8]| {
     for api in APIS {
@@ -16,9 +22,17 @@ fuzz_target!(|body: &[u8]| {
     }
     let defaults = Defaults::default();
     for kind in KINDS {
-        let mut provider = ProviderConfig { name: "p".into(), kind, cluster: "c".into(), credential: None, path_prefix: None, settings: Default::default() };
+        let mut provider = ProviderConfig {
+            name: "p".into(),
+            kind,
+            cluster: "c".into(),
+            credential: None,
+            path_prefix: None,
+            settings: Default::default(),
+        };
         // Ignored by other kinds; without an API version every Azure attempt is a config error.
-        provider.settings.azure = Some(AzureSettings { url_form: AzureUrlForm::Deployment, api_version: Some("2024-10-21".into()) });
+        provider.settings.azure =
+            Some(AzureSettings { url_form: AzureUrlForm::Deployment, api_version: Some("2024-10-21".into()) });
         provider.settings.bedrock = Some(BedrockSettings { region: "us-east-1".into() });
         let target = Target { provider: &provider, model: "m", defaults: &defaults, created_unix: 0 };
         for api in APIS {

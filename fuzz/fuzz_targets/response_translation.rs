@@ -6,7 +6,13 @@ use gateway_core::config::{AzureSettings, AzureUrlForm, BedrockSettings, Default
 use gateway_core::translate::{prepare, BodyMode, ClientApi, Target};
 use libfuzzer_sys::fuzz_target;
 
-const KINDS: [ProviderKind; 5] = [ProviderKind::Openai, ProviderKind::Anthropic, ProviderKind::Gemini, ProviderKind::AzureOpenai, ProviderKind::Bedrock];
+const KINDS: [ProviderKind; 5] = [
+    ProviderKind::Openai,
+    ProviderKind::Anthropic,
+    ProviderKind::Gemini,
+    ProviderKind::AzureOpenai,
+    ProviderKind::Bedrock,
+];
 const REQUESTS: [(ClientApi, &[u8]); 5] = [
     (ClientApi::OpenAiChat, br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#),
     (ClientApi::OpenAiChat, br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#),
@@ -19,9 +25,17 @@ fuzz_target!(|input: &[u8]| {
     let Some((&seed, body)) = input.split_first() else { return };
     let defaults = Defaults::default();
     for kind in KINDS {
-        let mut provider = ProviderConfig { name: "p".into(), kind, cluster: "c".into(), credential: None, path_prefix: None, settings: Default::default() };
+        let mut provider = ProviderConfig {
+            name: "p".into(),
+            kind,
+            cluster: "c".into(),
+            credential: None,
+            path_prefix: None,
+            settings: Default::default(),
+        };
         // Ignored by other kinds; without an API version every Azure attempt is a config error.
-        provider.settings.azure = Some(AzureSettings { url_form: AzureUrlForm::Deployment, api_version: Some("2024-10-21".into()) });
+        provider.settings.azure =
+            Some(AzureSettings { url_form: AzureUrlForm::Deployment, api_version: Some("2024-10-21".into()) });
         provider.settings.bedrock = Some(BedrockSettings { region: "us-east-1".into() });
         let target = Target { provider: &provider, model: "m", defaults: &defaults, created_unix: 0 };
         for (api, request) in REQUESTS {
@@ -30,7 +44,8 @@ fuzz_target!(|input: &[u8]| {
             let (mut whole, mut split) = (whole.translator, split.translator);
             let status = if seed & 0x80 == 0 { 200 } else { 400 + u16::from(seed & 0x7f) };
             // Bedrock streams are binary AWS event streams, every other provider's are SSE.
-            let stream_type = if kind == ProviderKind::Bedrock { "application/vnd.amazon.eventstream" } else { "text/event-stream" };
+            let stream_type =
+                if kind == ProviderKind::Bedrock { "application/vnd.amazon.eventstream" } else { "text/event-stream" };
             let content_type = if seed & 1 == 0 { stream_type } else { "application/json" };
             if whole.on_headers(status, Some(content_type)) == BodyMode::Buffered {
                 let _ = whole.translate_body(body);

@@ -90,7 +90,14 @@ impl QueueMessage {
                 put(&mut out, &r.provider);
                 put(&mut out, &r.model);
                 put(&mut out, &r.day);
-                for n in [r.usage.input, r.usage.output, r.usage.cache_read, r.usage.cache_creation, r.usage.reasoning, r.cost_pusd] {
+                for n in [
+                    r.usage.input,
+                    r.usage.output,
+                    r.usage.cache_read,
+                    r.usage.cache_creation,
+                    r.usage.reasoning,
+                    r.cost_pusd,
+                ] {
                     put(&mut out, &n.to_string());
                 }
             }
@@ -177,7 +184,12 @@ impl Aggregator {
     /// Moves up to `max_rows` pending rows into a batch (the rest wait for the next one, so a
     /// backlog after an outage goes out in messages of bounded size); `spend_for` callers already
     /// in the rows are dropped (the ack carries their spend anyway).
-    pub fn freeze(&mut self, batch_id: String, spend_for: impl IntoIterator<Item = String>, max_rows: usize) -> InFlight {
+    pub fn freeze(
+        &mut self,
+        batch_id: String,
+        spend_for: impl IntoIterator<Item = String>,
+        max_rows: usize,
+    ) -> InFlight {
         let rest = match self.rows.keys().nth(max_rows).cloned() {
             Some(first_left) => self.rows.split_off(&first_left),
             None => BTreeMap::new(),
@@ -335,7 +347,12 @@ impl BudgetState {
 /// Reserves `estimate` against `limit`: `Ok(new state)` or `Err(spend counted so far)` when the
 /// budget cannot cover it. Admits only while baseline + unflushed + reserved + estimate ≤ limit,
 /// so with estimates ≥ actual costs the committed spend never passes the limit on one Envoy.
-pub fn reserve(stored: Option<BudgetState>, limit: BudgetLimit, now_unix: u64, estimate: u64) -> Result<BudgetState, u64> {
+pub fn reserve(
+    stored: Option<BudgetState>,
+    limit: BudgetLimit,
+    now_unix: u64,
+    estimate: u64,
+) -> Result<BudgetState, u64> {
     let mut state = match stored {
         Some(s) => s.rolled(limit.period, now_unix),
         None => BudgetState::new(limit.period, now_unix),
@@ -367,7 +384,13 @@ pub fn commit(stored: BudgetState, now_unix: u64, cost: u64) -> BudgetState {
 /// Applies the control plane's ack of `in_flight` to `caller`'s state: the batch's cost is no
 /// longer unflushed (the control plane counted it, or had counted it already when `duplicate`),
 /// and the baseline becomes the spend the control plane reports for the state's period.
-pub fn apply_ack(stored: BudgetState, now_unix: u64, caller: &str, in_flight: &InFlight, ack: &UsageAck) -> BudgetState {
+pub fn apply_ack(
+    stored: BudgetState,
+    now_unix: u64,
+    caller: &str,
+    in_flight: &InFlight,
+    ack: &UsageAck,
+) -> BudgetState {
     let period = stored.period;
     let mut state = stored.rolled(period, now_unix);
     let acked = in_flight.cost_in_period(caller, &state.period_key);
@@ -437,7 +460,12 @@ pub fn input_estimate(len: usize) -> u64 {
 
 /// The reservation for a request: the most expensive of its possible targets (retries and
 /// fallback may reach any) for the input estimate and the allowed output.
-pub fn estimate_pusd<'a>(prices: &PriceTable, targets: impl IntoIterator<Item = (&'a str, &'a str)>, body_len: usize, max_output: u64) -> u64 {
+pub fn estimate_pusd<'a>(
+    prices: &PriceTable,
+    targets: impl IntoIterator<Item = (&'a str, &'a str)>,
+    body_len: usize,
+    max_output: u64,
+) -> u64 {
     let tokens = PricedTokens { input: input_estimate(body_len), output: max_output, cache_read: 0, cache_creation: 0 };
     targets.into_iter().map(|(provider, model)| prices.cost_pusd(provider, model, tokens)).max().unwrap_or(0)
 }
@@ -567,14 +595,23 @@ mod tests {
 
     #[test]
     fn budget_state_round_trips_and_rejects_garbage() {
-        let s = BudgetState { period: BudgetPeriod::Day, period_key: "2026-11-27".into(), baseline_pusd: 1, unflushed_pusd: 2, reserved_pusd: u64::MAX, baselined: true };
+        let s = BudgetState {
+            period: BudgetPeriod::Day,
+            period_key: "2026-11-27".into(),
+            baseline_pusd: 1,
+            unflushed_pusd: 2,
+            reserved_pusd: u64::MAX,
+            baselined: true,
+        };
         assert_eq!(BudgetState::decode(&s.encode()), Some(s.clone()));
         let enc = s.encode();
         for cut in 0..enc.len() {
             // Only a cut inside the last number can still parse, and then it is a different state.
             assert_ne!(BudgetState::decode(&enc[..cut]), Some(s.clone()));
         }
-        for bad in [&b""[..], b"x 2026 1 2 3 0", b"d  1 2 3 0", b"d k 1 2 3 2", b"d k 1 2 3 0 9", b"d k -1 2 3 0", b"\xff"] {
+        for bad in
+            [&b""[..], b"x 2026 1 2 3 0", b"d  1 2 3 0", b"d k 1 2 3 2", b"d k 1 2 3 0 9", b"d k -1 2 3 0", b"\xff"]
+        {
             assert_eq!(BudgetState::decode(bad), None, "{bad:?}");
         }
     }
@@ -648,7 +685,13 @@ mod tests {
         let ack = UsageAck {
             batch_id: "b1".into(),
             duplicate: false,
-            spend: vec![CallerSpend { caller: "a".into(), day: "2026-11-27".into(), day_cost_pusd: 140, month: "2026-11".into(), month_cost_pusd: 900 }],
+            spend: vec![CallerSpend {
+                caller: "a".into(),
+                day: "2026-11-27".into(),
+                day_cost_pusd: 140,
+                month: "2026-11".into(),
+                month_cost_pusd: 900,
+            }],
         };
         let s = apply_ack(s, NOV_27, "a", &flight, &ack);
         assert_eq!((s.baseline_pusd, s.unflushed_pusd, s.reserved_pusd, s.baselined), (140, 5, 10, true));
@@ -660,7 +703,10 @@ mod tests {
         let m = BudgetState::new(BudgetPeriod::Month, NOV_27);
         assert_eq!(apply_ack(m, NOV_27, "a", &flight, &ack).baseline_pusd, 900);
         // A spend for another period leaves the baseline alone.
-        let old = UsageAck { spend: vec![CallerSpend { day: "2026-11-26".into(), month: "2026-10".into(), ..ack.spend[0].clone() }], ..ack };
+        let old = UsageAck {
+            spend: vec![CallerSpend { day: "2026-11-26".into(), month: "2026-10".into(), ..ack.spend[0].clone() }],
+            ..ack
+        };
         let kept = apply_ack(s.clone(), NOV_27, "a", &flight, &old);
         assert_eq!(kept.baseline_pusd, 140);
     }

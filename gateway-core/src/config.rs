@@ -168,7 +168,9 @@ impl CredentialSource {
     /// Resolves the secret string with `lookup` (the environment in the filter). AWS sources
     /// become the credentials JSON document. The error names variables, never values.
     pub fn resolve(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
-        let get = |var: &str| lookup(var).filter(|v| !v.is_empty()).ok_or_else(|| format!("environment variable {var} is not set"));
+        let get = |var: &str| {
+            lookup(var).filter(|v| !v.is_empty()).ok_or_else(|| format!("environment variable {var} is not set"))
+        };
         match self {
             CredentialSource::Env(var) => get(var),
             CredentialSource::Aws(aws) => Ok(crate::aws::AwsCredentials {

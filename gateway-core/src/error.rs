@@ -46,9 +46,7 @@ impl ErrorKind {
     /// OpenAI's `error.type` for this kind (what the OpenAI SDKs map to exception classes).
     pub fn openai_type(self) -> &'static str {
         match self {
-            ErrorKind::InvalidRequest | ErrorKind::NotFound | ErrorKind::MethodNotAllowed => {
-                "invalid_request_error"
-            }
+            ErrorKind::InvalidRequest | ErrorKind::NotFound | ErrorKind::MethodNotAllowed => "invalid_request_error",
             ErrorKind::PayloadTooLarge => "invalid_request_error",
             ErrorKind::Authentication => "authentication_error",
             ErrorKind::PermissionDenied => "permission_error",
@@ -196,7 +194,8 @@ pub fn openai_error_to_anthropic(status: u16, body: &[u8]) -> Option<Vec<u8>> {
 /// Renders an Anthropic-shaped error body; shared by gateway errors and translated provider errors.
 pub fn anthropic_error_body(message: &str, kind: &str) -> Vec<u8> {
     let envelope = AnthropicErrorEnvelope { kind: "error", error: AnthropicErrorBody { kind, message } };
-    serde_json::to_vec(&envelope).unwrap_or_else(|_| br#"{"type":"error","error":{"type":"api_error","message":"internal error"}}"#.to_vec())
+    serde_json::to_vec(&envelope)
+        .unwrap_or_else(|_| br#"{"type":"error","error":{"type":"api_error","message":"internal error"}}"#.to_vec())
 }
 
 #[derive(Serialize)]
@@ -217,7 +216,9 @@ struct OpenAiErrorBody<'a> {
 pub fn openai_error_body(message: &str, kind: &str, param: Option<&str>, code: Option<&str>) -> Vec<u8> {
     let envelope = OpenAiErrorEnvelope { error: OpenAiErrorBody { message, kind, param, code } };
     // Serialising plain strings into a Vec cannot fail; the fallback keeps this panic-free anyway.
-    serde_json::to_vec(&envelope).unwrap_or_else(|_| br#"{"error":{"message":"internal error","type":"server_error","param":null,"code":null}}"#.to_vec())
+    serde_json::to_vec(&envelope).unwrap_or_else(|_| {
+        br#"{"error":{"message":"internal error","type":"server_error","param":null,"code":null}}"#.to_vec()
+    })
 }
 
 #[cfg(test)]
@@ -226,7 +227,9 @@ mod tests {
 
     #[test]
     fn openai_shape_has_all_four_fields() {
-        let err = GatewayError::new(ErrorKind::NotFound, "model 'x' not found").with_code("model_not_found").with_param("model");
+        let err = GatewayError::new(ErrorKind::NotFound, "model 'x' not found")
+            .with_code("model_not_found")
+            .with_param("model");
         let v: serde_json::Value = serde_json::from_slice(&err.to_openai_body()).unwrap();
         assert_eq!(v["error"]["message"], "model 'x' not found");
         assert_eq!(v["error"]["type"], "invalid_request_error");
@@ -239,7 +242,10 @@ mod tests {
     fn envoy_replies_are_reshaped_for_anthropic_clients() {
         let openai = br#"{"error":{"message":"upstream connect error","type":"server_error","param":null,"code":"upstream_unavailable"}}"#;
         let v: serde_json::Value = serde_json::from_slice(&openai_error_to_anthropic(503, openai).unwrap()).unwrap();
-        assert_eq!(v, serde_json::json!({"type": "error", "error": {"type": "overloaded_error", "message": "upstream connect error"}}));
+        assert_eq!(
+            v,
+            serde_json::json!({"type": "error", "error": {"type": "overloaded_error", "message": "upstream connect error"}})
+        );
         let already = GatewayError::new(ErrorKind::NotFound, "x").to_anthropic_body();
         assert_eq!(openai_error_to_anthropic(404, &already), None);
         assert_eq!(openai_error_to_anthropic(502, b"<html>"), None);
@@ -249,7 +255,10 @@ mod tests {
     fn anthropic_shape_names_the_param_and_maps_the_type() {
         let err = GatewayError::invalid("field required").with_param("max_tokens");
         let v: serde_json::Value = serde_json::from_slice(&err.to_anthropic_body()).unwrap();
-        assert_eq!(v, serde_json::json!({"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens: field required"}}));
+        assert_eq!(
+            v,
+            serde_json::json!({"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens: field required"}})
+        );
         for (kind, expected) in [
             (ErrorKind::NotFound, "not_found_error"),
             (ErrorKind::PayloadTooLarge, "request_too_large"),
@@ -258,7 +267,8 @@ mod tests {
             (ErrorKind::RateLimited, "rate_limit_error"),
             (ErrorKind::BadGateway, "api_error"),
         ] {
-            let v: serde_json::Value = serde_json::from_slice(&GatewayError::new(kind, "m").to_anthropic_body()).unwrap();
+            let v: serde_json::Value =
+                serde_json::from_slice(&GatewayError::new(kind, "m").to_anthropic_body()).unwrap();
             assert_eq!(v["error"]["type"], expected);
             assert_eq!(v["type"], "error");
         }

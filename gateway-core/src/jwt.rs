@@ -186,7 +186,8 @@ mod tests {
     fn unknown_fields_are_rejected() {
         let bad = r#"{"issuer":"i","jwks":{"local":"{}"},"scope":{}}"#;
         assert!(serde_json::from_slice::<JwtConfig>(bad.as_bytes()).is_err());
-        let ok: AuthConfig = serde_json::from_str(r#"{"jwt":{"issuer":"i","jwks":{"local":"{\"keys\":[]}"}}}"#).unwrap();
+        let ok: AuthConfig =
+            serde_json::from_str(r#"{"jwt":{"issuer":"i","jwks":{"local":"{\"keys\":[]}"}}}"#).unwrap();
         assert!(!ok.is_empty());
         assert!(AuthConfig::default().is_empty());
     }

@@ -65,11 +65,7 @@ impl Counter {
         if parts.next().is_some() {
             return None;
         }
-        Some(Counter {
-            window_start,
-            requests,
-            tokens,
-        })
+        Some(Counter { window_start, requests, tokens })
     }
 
     /// The counter for the window containing `now_unix`: this one, or a fresh one if it is old.
@@ -77,11 +73,7 @@ impl Counter {
         let start = window_start(now_unix);
         match stored {
             Some(c) if c.window_start == start => c,
-            _ => Counter {
-                window_start: start,
-                requests: 0,
-                tokens: 0,
-            },
+            _ => Counter { window_start: start, requests: 0, tokens: 0 },
         }
     }
 }
@@ -98,15 +90,8 @@ pub struct LimitStatus {
 
 impl LimitStatus {
     fn new(limits: Limits, c: &Counter, now_unix: u64) -> Self {
-        let reset_secs = (c.window_start + WINDOW_SECS)
-            .saturating_sub(now_unix)
-            .max(1);
-        LimitStatus {
-            limits,
-            requests: c.requests,
-            tokens: c.tokens,
-            reset_secs,
-        }
+        let reset_secs = (c.window_start + WINDOW_SECS).saturating_sub(now_unix).max(1);
+        LimitStatus { limits, requests: c.requests, tokens: c.tokens, reset_secs }
     }
 
     /// OpenAI's header names; only for the limits that are set.
@@ -115,18 +100,12 @@ impl LimitStatus {
         let reset = format!("{}s", self.reset_secs);
         if let Some(rpm) = self.limits.rpm {
             out.push(("x-ratelimit-limit-requests", rpm.to_string()));
-            out.push((
-                "x-ratelimit-remaining-requests",
-                rpm.saturating_sub(self.requests).to_string(),
-            ));
+            out.push(("x-ratelimit-remaining-requests", rpm.saturating_sub(self.requests).to_string()));
             out.push(("x-ratelimit-reset-requests", reset.clone()));
         }
         if let Some(tpm) = self.limits.tpm {
             out.push(("x-ratelimit-limit-tokens", tpm.to_string()));
-            out.push((
-                "x-ratelimit-remaining-tokens",
-                tpm.saturating_sub(self.tokens).to_string(),
-            ));
+            out.push(("x-ratelimit-remaining-tokens", tpm.saturating_sub(self.tokens).to_string()));
             out.push(("x-ratelimit-reset-tokens", reset));
         }
         out
@@ -139,11 +118,7 @@ pub enum Decision {
     /// Admitted; `next` must be written back (conditionally) before the request proceeds.
     Allow { next: Counter, status: LimitStatus },
     /// Refused; nothing is written.
-    Deny {
-        retry_after_secs: u64,
-        status: LimitStatus,
-        exhausted: Exhausted,
-    },
+    Deny { retry_after_secs: u64, status: LimitStatus, exhausted: Exhausted },
 }
 
 /// Which limit refused the request.
@@ -160,37 +135,20 @@ pub fn check(now_unix: u64, stored: Option<Counter>, limits: Limits) -> Decision
     let c = Counter::current(stored, now_unix);
     let status = LimitStatus::new(limits, &c, now_unix);
     if limits.rpm.is_some_and(|rpm| c.requests >= rpm) {
-        return Decision::Deny {
-            retry_after_secs: status.reset_secs,
-            status,
-            exhausted: Exhausted::Requests,
-        };
+        return Decision::Deny { retry_after_secs: status.reset_secs, status, exhausted: Exhausted::Requests };
     }
     if limits.tpm.is_some_and(|tpm| c.tokens >= tpm) {
-        return Decision::Deny {
-            retry_after_secs: status.reset_secs,
-            status,
-            exhausted: Exhausted::Tokens,
-        };
+        return Decision::Deny { retry_after_secs: status.reset_secs, status, exhausted: Exhausted::Tokens };
     }
-    let next = Counter {
-        requests: c.requests.saturating_add(1),
-        ..c
-    };
-    Decision::Allow {
-        next,
-        status: LimitStatus::new(limits, &next, now_unix),
-    }
+    let next = Counter { requests: c.requests.saturating_add(1), ..c };
+    Decision::Allow { next, status: LimitStatus::new(limits, &next, now_unix) }
 }
 
 /// Adds a finished response's tokens to the current window. Tokens of a request admitted in
 /// the previous window count in the window where they were spent.
 pub fn add_tokens(now_unix: u64, stored: Option<Counter>, tokens: u64) -> Counter {
     let c = Counter::current(stored, now_unix);
-    Counter {
-        tokens: c.tokens.saturating_add(tokens),
-        ..c
-    }
+    Counter { tokens: c.tokens.saturating_add(tokens), ..c }
 }
 
 /// The 429 a refused request gets, in OpenAI's error shape (the filter reshapes for Anthropic).
@@ -201,10 +159,7 @@ pub fn rate_limited_error(exhausted: Exhausted, status: &LimitStatus) -> Gateway
     };
     GatewayError::new(
         ErrorKind::RateLimited,
-        format!(
-            "Rate limit reached: {limit} {what} per minute. Please try again in {}s.",
-            status.reset_secs
-        ),
+        format!("Rate limit reached: {limit} {what} per minute. Please try again in {}s.", status.reset_secs),
     )
     .with_code("rate_limit_exceeded")
 }
@@ -230,16 +185,15 @@ mod tests {
         assert_eq!(l.share(2), Limits { rpm: Some(5), tpm: Some(4) });
         assert_eq!(l.share(3), Limits { rpm: Some(4), tpm: Some(3) });
         assert_eq!(l.share(100), Limits { rpm: Some(1), tpm: Some(1) });
-        assert_eq!(Limits { rpm: None, tpm: Some(u64::MAX) }.share(2), Limits { rpm: None, tpm: Some(u64::MAX / 2 + 1) });
+        assert_eq!(
+            Limits { rpm: None, tpm: Some(u64::MAX) }.share(2),
+            Limits { rpm: None, tpm: Some(u64::MAX / 2 + 1) }
+        );
     }
 
     #[test]
     fn encoding_round_trips_and_rejects_garbage() {
-        let c = Counter {
-            window_start: T0,
-            requests: 3,
-            tokens: 12345,
-        };
+        let c = Counter { window_start: T0, requests: 3, tokens: 12345 };
         assert_eq!(Counter::decode(&c.encode()), Some(c));
         for bad in [&b""[..], b"1 2", b"1 2 3 4", b"a b c", b"1 -2 3", b"\xff"] {
             assert_eq!(Counter::decode(bad), None, "{bad:?}");
@@ -248,10 +202,7 @@ mod tests {
 
     #[test]
     fn rpm_admits_exactly_the_limit_then_resets_with_the_window() {
-        let limits = Limits {
-            rpm: Some(5),
-            tpm: None,
-        };
+        let limits = Limits { rpm: Some(5), tpm: None };
         let mut stored = None;
         for i in 0..5 {
             let next = allow(&check(T0 + 10, stored, limits));
@@ -259,11 +210,7 @@ mod tests {
             stored = Some(next);
         }
         match check(T0 + 10, stored, limits) {
-            Decision::Deny {
-                retry_after_secs,
-                status,
-                exhausted,
-            } => {
+            Decision::Deny { retry_after_secs, status, exhausted } => {
                 assert_eq!(retry_after_secs, 50);
                 assert_eq!(exhausted, Exhausted::Requests);
                 let h = status.headers();
@@ -275,63 +222,32 @@ mod tests {
             d => panic!("expected Deny, got {d:?}"),
         }
         let next = allow(&check(T0 + WINDOW_SECS, stored, limits));
-        assert_eq!(
-            next,
-            Counter {
-                window_start: T0 + WINDOW_SECS,
-                requests: 1,
-                tokens: 0
-            }
-        );
+        assert_eq!(next, Counter { window_start: T0 + WINDOW_SECS, requests: 1, tokens: 0 });
     }
 
     #[test]
     fn tpm_refuses_once_used_tokens_reach_the_limit() {
-        let limits = Limits {
-            rpm: None,
-            tpm: Some(100),
-        };
+        let limits = Limits { rpm: None, tpm: Some(100) };
         let c = allow(&check(T0, None, limits));
         let c = add_tokens(T0 + 1, Some(c), 99);
         let c = allow(&check(T0 + 2, Some(c), limits));
         let c = add_tokens(T0 + 3, Some(c), 500);
         match check(T0 + 4, Some(c), limits) {
-            Decision::Deny {
-                exhausted: Exhausted::Tokens,
-                retry_after_secs: 56,
-                status,
-            } => {
-                assert!(status
-                    .headers()
-                    .contains(&("x-ratelimit-remaining-tokens", "0".into())));
+            Decision::Deny { exhausted: Exhausted::Tokens, retry_after_secs: 56, status } => {
+                assert!(status.headers().contains(&("x-ratelimit-remaining-tokens", "0".into())));
                 assert_eq!(rate_limited_error(Exhausted::Tokens, &status).status(), 429);
             }
             d => panic!("expected Deny on tokens, got {d:?}"),
         }
         // Tokens of a response that ends in the next window count there.
-        assert_eq!(
-            add_tokens(T0 + 61, Some(c), 7),
-            Counter {
-                window_start: T0 + 60,
-                requests: 0,
-                tokens: 7
-            }
-        );
+        assert_eq!(add_tokens(T0 + 61, Some(c), 7), Counter { window_start: T0 + 60, requests: 0, tokens: 7 });
     }
 
     #[test]
     fn reset_is_at_least_one_second_and_unlimited_always_allows() {
         let limits = Limits::default();
         assert!(limits.is_unlimited());
-        let d = check(
-            T0 + 59,
-            Some(Counter {
-                window_start: T0,
-                requests: u64::MAX,
-                tokens: u64::MAX,
-            }),
-            limits,
-        );
+        let d = check(T0 + 59, Some(Counter { window_start: T0, requests: u64::MAX, tokens: u64::MAX }), limits);
         match d {
             Decision::Allow { status, .. } => {
                 assert_eq!(status.reset_secs, 1);

@@ -74,19 +74,27 @@ impl RoutingTable {
                 return Err(ConfigError::UnknownProvider { route: r.model.clone(), provider: t.provider.clone() });
             }
             if let Some(policy) = &r.policy {
-                validate_policy(r, policy, &config.providers).map_err(|reason| ConfigError::InvalidPolicy { route: r.model.clone(), reason })?;
+                validate_policy(r, policy, &config.providers)
+                    .map_err(|reason| ConfigError::InvalidPolicy { route: r.model.clone(), reason })?;
             }
             for t in &r.targets {
                 let provider = providers.get(&t.provider).and_then(|&i| config.providers.get(i));
                 if let Some(Err(reason)) = provider.map(|p| crate::translate::validate_target(p, &t.model)) {
-                    return Err(ConfigError::InvalidTarget { route: r.model.clone(), provider: t.provider.clone(), reason });
+                    return Err(ConfigError::InvalidTarget {
+                        route: r.model.clone(),
+                        provider: t.provider.clone(),
+                        reason,
+                    });
                 }
             }
         }
         let prices = crate::pricing::PriceTable::new(&config.prices)?;
         if let Some(jwt) = &config.auth.jwt {
             for (client, limits) in &jwt.limits {
-                let invalid = |reason: &str| ConfigError::InvalidCallerLimits { client: client.clone(), reason: reason.to_owned() };
+                let invalid = |reason: &str| ConfigError::InvalidCallerLimits {
+                    client: client.clone(),
+                    reason: reason.to_owned(),
+                };
                 if limits.rpm == Some(0) || limits.tpm == Some(0) {
                     return Err(invalid("rpm and tpm must be positive when set"));
                 }
@@ -124,9 +132,12 @@ impl RoutingTable {
     /// keeps this function deterministic and testable.
     pub fn select(&self, model: &str, random: u64) -> Result<Selection<'_>, GatewayError> {
         let route = self.route(model).ok_or_else(|| {
-            GatewayError::new(ErrorKind::NotFound, format!("The model `{model}` does not exist or you do not have access to it."))
-                .with_param("model")
-                .with_code("model_not_found")
+            GatewayError::new(
+                ErrorKind::NotFound,
+                format!("The model `{model}` does not exist or you do not have access to it."),
+            )
+            .with_param("model")
+            .with_code("model_not_found")
         })?;
         let total: u64 = route.targets.iter().map(|t| u64::from(t.weight)).sum();
         let mut point = if total == 0 { 0 } else { random % total };
@@ -162,7 +173,9 @@ impl RoutingTable {
 /// metadata), timeouts that leave room for an attempt.
 fn validate_policy(route: &RouteConfig, policy: &RoutePolicy, providers: &[ProviderConfig]) -> Result<(), String> {
     if route.model.is_empty() || !route.model.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:/@".contains(&b)) {
-        return Err("a route with a policy needs a model name of letters, digits and -._:/@ (it names an Envoy cluster)".into());
+        return Err(
+            "a route with a policy needs a model name of letters, digits and -._:/@ (it names an Envoy cluster)".into(),
+        );
     }
     if policy.retries > 10 {
         return Err("retries must be at most 10".into());
@@ -176,7 +189,8 @@ fn validate_policy(route: &RouteConfig, policy: &RoutePolicy, providers: &[Provi
     if policy.ejection_ms == 0 {
         return Err("ejection_ms must be positive".into());
     }
-    if [policy.per_try_timeout_ms, policy.timeout_ms, policy.backoff_base_ms, policy.backoff_max_ms].contains(&Some(0)) {
+    if [policy.per_try_timeout_ms, policy.timeout_ms, policy.backoff_base_ms, policy.backoff_max_ms].contains(&Some(0))
+    {
         return Err("timeouts and backoff must be positive".into());
     }
     if let (Some(per_try), Some(total)) = (policy.per_try_timeout_ms, policy.timeout_ms) {
@@ -195,10 +209,16 @@ fn validate_policy(route: &RouteConfig, policy: &RoutePolicy, providers: &[Provi
             continue; // reported as UnknownProvider
         };
         if clusters.contains(&p.cluster.as_str()) {
-            return Err(format!("two targets reach cluster '{}'; an ordered fallback needs one target per cluster", p.cluster));
+            return Err(format!(
+                "two targets reach cluster '{}'; an ordered fallback needs one target per cluster",
+                p.cluster
+            ));
         }
         if providers.iter().filter(|q| q.cluster == p.cluster).count() > 1 {
-            return Err(format!("cluster '{}' serves several providers, so an attempt's provider would be ambiguous", p.cluster));
+            return Err(format!(
+                "cluster '{}' serves several providers, so an attempt's provider would be ambiguous",
+                p.cluster
+            ));
         }
         clusters.push(&p.cluster);
     }
@@ -234,7 +254,10 @@ mod tests {
 
     #[test]
     fn invalid_references_are_rejected() {
-        let cfg = GatewayConfig::from_json(br#"{"providers":[],"routes":[{"model":"m","targets":[{"provider":"x","model":"y"}]}]}"#).unwrap();
+        let cfg = GatewayConfig::from_json(
+            br#"{"providers":[],"routes":[{"model":"m","targets":[{"provider":"x","model":"y"}]}]}"#,
+        )
+        .unwrap();
         assert!(matches!(RoutingTable::new(cfg), Err(ConfigError::UnknownProvider { .. })));
     }
 
@@ -245,7 +268,10 @@ mod tests {
                 r#"{{"providers":[{{"name":"a","kind":"anthropic","cluster":"c_a"}},{{"name":"o","kind":"openai","cluster":"c_o"}}],
                     "routes":[{{"model":"m","targets":[{{"provider":"o","model":"g"}},{{"provider":"a","model":"c"}}],"policy":{policy}}}]}}"#
             );
-            RoutingTable::new(GatewayConfig::from_json(doc.as_bytes()).map_err(|e| ConfigError::InvalidPolicy { route: "m".into(), reason: e.to_string() })?)
+            RoutingTable::new(
+                GatewayConfig::from_json(doc.as_bytes())
+                    .map_err(|e| ConfigError::InvalidPolicy { route: "m".into(), reason: e.to_string() })?,
+            )
         };
         let t = load("{}").unwrap();
         let route = t.route("m").unwrap();
@@ -255,7 +281,10 @@ mod tests {
         assert_eq!(route.envoy_cluster().as_deref(), Some("ai_gateway_route_m"));
         assert!(load(r#"{"retry_on":["429","5xx","connect_failure","reset","timeout"],"per_try_timeout_ms":500,"timeout_ms":2000,"fallback":"ordered"}"#).is_ok());
         assert!(matches!(load(r#"{"retry_on":["418"]}"#), Err(ConfigError::InvalidPolicy { .. })));
-        assert!(matches!(load(r#"{"per_try_timeout_ms":3000,"timeout_ms":2000}"#), Err(ConfigError::InvalidPolicy { .. })));
+        assert!(matches!(
+            load(r#"{"per_try_timeout_ms":3000,"timeout_ms":2000}"#),
+            Err(ConfigError::InvalidPolicy { .. })
+        ));
         assert!(matches!(load(r#"{"ejection_ms":0}"#), Err(ConfigError::InvalidPolicy { .. })));
         assert!(matches!(load(r#"{"retries":1,"retry_on":[]}"#), Err(ConfigError::InvalidPolicy { .. })));
         // Routes without a policy keep the weighted choice and no route cluster.
@@ -270,18 +299,22 @@ mod tests {
     #[test]
     fn gemini_models_and_azure_settings_are_validated_at_load() {
         let load = |providers: &str, target: &str| {
-            let doc = format!(r#"{{"providers":[{providers}],"routes":[{{"model":"m","targets":[{{"provider":"p","model":"{target}"}}]}}]}}"#);
+            let doc = format!(
+                r#"{{"providers":[{providers}],"routes":[{{"model":"m","targets":[{{"provider":"p","model":"{target}"}}]}}]}}"#
+            );
             RoutingTable::new(GatewayConfig::from_json(doc.as_bytes()).unwrap())
         };
         let gemini = r#"{"name":"p","kind":"gemini","cluster":"c"}"#;
         assert!(load(gemini, "gemini-2.5-flash").is_ok());
         assert!(matches!(load(gemini, "../files?x"), Err(ConfigError::InvalidTarget { .. })));
-        let azure = r#"{"name":"p","kind":"azure_openai","cluster":"c","settings":{"azure":{"api_version":"2024-10-21"}}}"#;
+        let azure =
+            r#"{"name":"p","kind":"azure_openai","cluster":"c","settings":{"azure":{"api_version":"2024-10-21"}}}"#;
         assert!(load(azure, "gpt-4o-deploy").is_ok());
         assert!(matches!(load(azure, "a/b"), Err(ConfigError::InvalidTarget { .. })));
         let no_version = r#"{"name":"p","kind":"azure_openai","cluster":"c"}"#;
         assert!(matches!(load(no_version, "d"), Err(ConfigError::InvalidProvider { .. })));
-        let bad_version = r#"{"name":"p","kind":"azure_openai","cluster":"c","settings":{"azure":{"api_version":"1&x=2"}}}"#;
+        let bad_version =
+            r#"{"name":"p","kind":"azure_openai","cluster":"c","settings":{"azure":{"api_version":"1&x=2"}}}"#;
         assert!(matches!(load(bad_version, "d"), Err(ConfigError::InvalidProvider { .. })));
         let v1 = r#"{"name":"p","kind":"azure_openai","cluster":"c","settings":{"azure":{"url_form":"v1"}}}"#;
         assert!(load(v1, "any/model name").is_ok());
@@ -302,7 +335,8 @@ mod pricing_tests {
 
     #[test]
     fn prices_load_with_the_config_and_bad_ones_refuse_it() {
-        let table = config(r#","prices":[{"provider":"p","model":"gpt","input_per_mtok":1,"output_per_mtok":2}]"#).unwrap();
+        let table =
+            config(r#","prices":[{"provider":"p","model":"gpt","input_per_mtok":1,"output_per_mtok":2}]"#).unwrap();
         assert_eq!(table.prices().get("p", "gpt").map(|p| p.output), Some(2_000_000));
         let bad = config(r#","prices":[{"provider":"p","model":"gpt","input_per_mtok":-1,"output_per_mtok":2}]"#);
         assert!(matches!(bad, Err(ConfigError::InvalidPrice(_))));
@@ -310,12 +344,10 @@ mod pricing_tests {
 
     #[test]
     fn jwt_client_limits_are_validated_and_star_is_the_fallback() {
-        let auth = |limits: &str| {
-            format!(
-                r#","auth":{{"jwt":{{"issuer":"i","jwks":{{"local":"{{}}"}},"limits":{limits}}}}}"#
-            )
-        };
-        let table = config(&auth(r#"{"*":{"rpm":5},"batch":{"tpm":100,"budget":{"limit_usd":2.5,"period":"day"}}}"#)).unwrap();
+        let auth =
+            |limits: &str| format!(r#","auth":{{"jwt":{{"issuer":"i","jwks":{{"local":"{{}}"}},"limits":{limits}}}}}"#);
+        let table =
+            config(&auth(r#"{"*":{"rpm":5},"batch":{"tpm":100,"budget":{"limit_usd":2.5,"period":"day"}}}"#)).unwrap();
         let jwt = table.config().auth.jwt.as_ref().unwrap();
         assert_eq!(jwt.limits_for("batch").and_then(|l| l.tpm), Some(100));
         assert_eq!(jwt.limits_for("other").and_then(|l| l.rpm), Some(5));

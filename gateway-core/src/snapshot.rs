@@ -37,10 +37,7 @@ pub struct ResolvedCredential {
 
 impl fmt::Debug for ResolvedCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResolvedCredential")
-            .field("provider", &self.provider)
-            .field("secret", &"<redacted>")
-            .finish()
+        f.debug_struct("ResolvedCredential").field("provider", &self.provider).field("secret", &"<redacted>").finish()
     }
 }
 
@@ -123,14 +120,11 @@ impl KeyDenied {
                     KeyDenied::Expired => "key_expired",
                     _ => "invalid_api_key",
                 };
-                GatewayError::new(ErrorKind::Authentication, "Incorrect or inactive API key provided.")
-                    .with_code(code)
+                GatewayError::new(ErrorKind::Authentication, "Incorrect or inactive API key provided.").with_code(code)
             }
-            KeyDenied::ModelNotAllowed => {
-                GatewayError::new(ErrorKind::PermissionDenied, self.to_string())
-                    .with_param("model")
-                    .with_code("model_not_allowed")
-            }
+            KeyDenied::ModelNotAllowed => GatewayError::new(ErrorKind::PermissionDenied, self.to_string())
+                .with_param("model")
+                .with_code("model_not_allowed"),
         }
     }
 }

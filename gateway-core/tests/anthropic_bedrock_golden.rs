@@ -64,7 +64,11 @@ fn load() -> Option<Vec<Interaction>> {
         eprintln!("SKIPPED: recorded fixtures not found at {}", dir.display());
         return None;
     };
-    let mut files: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yaml")).collect();
+    let mut files: Vec<_> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
     files.sort();
     let mut out = Vec::new();
     for file in files {
@@ -122,7 +126,10 @@ fn provider() -> ProviderConfig {
         cluster: "c".into(),
         credential: None,
         path_prefix: None,
-        settings: ProviderSettings { bedrock: Some(BedrockSettings { region: "us-east-1".into() }), ..Default::default() },
+        settings: ProviderSettings {
+            bedrock: Some(BedrockSettings { region: "us-east-1".into() }),
+            ..Default::default()
+        },
     }
 }
 
@@ -160,7 +167,11 @@ fn expected_from_json(body: &[u8]) -> Outcome {
             o.text.push_str(t);
         }
         if let Some(t) = b.get("toolUse") {
-            o.tool_calls.push((t["toolUseId"].as_str().unwrap().into(), t["name"].as_str().unwrap().into(), t["input"].clone()));
+            o.tool_calls.push((
+                t["toolUseId"].as_str().unwrap().into(),
+                t["name"].as_str().unwrap().into(),
+                t["input"].clone(),
+            ));
         }
     }
     o.finish_reason = Some(expected_finish(r["stopReason"].as_str().unwrap()).into());
@@ -205,7 +216,12 @@ fn expected_from_stream(body: &[u8]) -> Outcome {
         match event.as_str() {
             "contentBlockStart" => {
                 if let Some(t) = p["start"].get("toolUse") {
-                    tools.push((u(&p["contentBlockIndex"]), t["toolUseId"].as_str().unwrap().into(), t["name"].as_str().unwrap().into(), String::new()));
+                    tools.push((
+                        u(&p["contentBlockIndex"]),
+                        t["toolUseId"].as_str().unwrap().into(),
+                        t["name"].as_str().unwrap().into(),
+                        String::new(),
+                    ));
                 }
             }
             "contentBlockDelta" => {
@@ -223,13 +239,17 @@ fn expected_from_stream(body: &[u8]) -> Outcome {
             "messageStop" => o.finish_reason = Some(expected_finish(p["stopReason"].as_str().unwrap()).into()),
             "metadata" => {
                 let usage = &p["usage"];
-                o.prompt_tokens = u(&usage["inputTokens"]) + u(&usage["cacheReadInputTokens"]) + u(&usage["cacheWriteInputTokens"]);
+                o.prompt_tokens =
+                    u(&usage["inputTokens"]) + u(&usage["cacheReadInputTokens"]) + u(&usage["cacheWriteInputTokens"]);
                 o.completion_tokens = u(&usage["outputTokens"]);
             }
             _ => {}
         }
     }
-    o.tool_calls = tools.into_iter().map(|(_, id, name, args)| (id, name, serde_json::from_str(&args).unwrap_or(json!({})))).collect();
+    o.tool_calls = tools
+        .into_iter()
+        .map(|(_, id, name, args)| (id, name, serde_json::from_str(&args).unwrap_or(json!({}))))
+        .collect();
     o
 }
 
@@ -241,7 +261,11 @@ fn outcome_of_message(v: &Value) -> Outcome {
         match b["type"].as_str().unwrap() {
             "text" => o.text.push_str(b["text"].as_str().unwrap()),
             "thinking" => o.reasoning.push_str(b["thinking"].as_str().unwrap()),
-            "tool_use" => o.tool_calls.push((b["id"].as_str().unwrap().into(), b["name"].as_str().unwrap().into(), b["input"].clone())),
+            "tool_use" => o.tool_calls.push((
+                b["id"].as_str().unwrap().into(),
+                b["name"].as_str().unwrap().into(),
+                b["input"].clone(),
+            )),
             other => panic!("unexpected block {other}"),
         }
     }
@@ -269,7 +293,12 @@ fn outcome_of_sse(out: &[u8]) -> Outcome {
             "content_block_start" => {
                 let b = &v["content_block"];
                 assert_eq!(u(&v["index"]) as usize, blocks.len(), "block indexes are consecutive");
-                blocks.push((b["type"].as_str().unwrap().into(), b["id"].as_str().unwrap_or("").into(), b["name"].as_str().unwrap_or("").into(), String::new()));
+                blocks.push((
+                    b["type"].as_str().unwrap().into(),
+                    b["id"].as_str().unwrap_or("").into(),
+                    b["name"].as_str().unwrap_or("").into(),
+                    String::new(),
+                ));
             }
             "content_block_delta" => {
                 let d = &v["delta"];
@@ -307,7 +336,13 @@ fn translator_for(i: &Interaction) -> Box<dyn ResponseTranslator> {
     let d = Defaults { max_tokens: 4096 };
     let body = json!({"model": "alias", "max_tokens": 100, "stream": i.is_stream(), "messages": [{"role": "user", "content": "hi"}]}).to_string();
     let model = model_of(&i.path);
-    prepare(ClientApi::AnthropicMessages, &Target { provider: &p, model: &model, defaults: &d, created_unix: 1 }, body.as_bytes()).unwrap().translator
+    prepare(
+        ClientApi::AnthropicMessages,
+        &Target { provider: &p, model: &model, defaults: &d, created_unix: 1 },
+        body.as_bytes(),
+    )
+    .unwrap()
+    .translator
 }
 
 #[test]
@@ -333,7 +368,12 @@ fn every_recorded_response_reaches_the_anthropic_client_with_its_content_and_usa
             let out = t.translate_chunk(&i.body, true);
             let expected = expected_from_stream(&i.body);
             assert_eq!(outcome_of_sse(&out), expected, "{}", i.name);
-            assert_eq!((t.usage().input, t.usage().output), (expected.prompt_tokens, expected.completion_tokens), "{}", i.name);
+            assert_eq!(
+                (t.usage().input, t.usage().output),
+                (expected.prompt_tokens, expected.completion_tokens),
+                "{}",
+                i.name
+            );
         } else {
             assert_eq!(mode, BodyMode::Buffered);
             let out: Value = serde_json::from_slice(&t.translate_body(&i.body).unwrap().unwrap()).unwrap();

@@ -216,7 +216,12 @@ fn recorded_responses_translate_faithfully() {
                 let (mut actual, id) = actual_from_chunks(&out, include_usage);
                 assert!(id.starts_with("msg_"), "{}: chunk id {id}", it.name);
                 let usage = t.usage();
-                assert_eq!((usage.input, usage.output, usage.cache_read), (expected.prompt_tokens, expected.completion_tokens, expected.cached_tokens), "{}", it.name);
+                assert_eq!(
+                    (usage.input, usage.output, usage.cache_read),
+                    (expected.prompt_tokens, expected.completion_tokens, expected.cached_tokens),
+                    "{}",
+                    it.name
+                );
                 if !include_usage {
                     actual.prompt_tokens = usage.input;
                     actual.completion_tokens = usage.output;
@@ -263,13 +268,18 @@ fn openai_request_for(anthropic: &Value) -> Value {
             let mut parts = Vec::new();
             for b in blocks {
                 match b["type"].as_str().unwrap() {
-                    "tool_result" => messages.push(json!({"role": "tool", "tool_call_id": b["tool_use_id"], "content": b["content"]})),
+                    "tool_result" => messages
+                        .push(json!({"role": "tool", "tool_call_id": b["tool_use_id"], "content": b["content"]})),
                     "text" => parts.push(json!({"type": "text", "text": b["text"]})),
                     "image" => {
                         let s = &b["source"];
                         let url = match s["type"].as_str().unwrap() {
                             "url" => s["url"].as_str().unwrap().to_owned(),
-                            "base64" => format!("data:{};base64,{}", s["media_type"].as_str().unwrap(), s["data"].as_str().unwrap()),
+                            "base64" => format!(
+                                "data:{};base64,{}",
+                                s["media_type"].as_str().unwrap(),
+                                s["data"].as_str().unwrap()
+                            ),
                             t => panic!("image source {t}"),
                         };
                         parts.push(json!({"type": "image_url", "image_url": {"url": url}}));
@@ -371,7 +381,14 @@ fn recorded_requests_are_what_the_translator_builds() {
     for it in interactions.iter().filter(|it| it.is_messages_call()) {
         let recorded = it.request.as_ref().unwrap_or_else(|| panic!("{}: no request body", it.name));
         let openai = openai_request_for(recorded);
-        let provider = ProviderConfig { name: "anthropic".into(), kind: ProviderKind::Anthropic, cluster: "c".into(), credential: None, path_prefix: None, settings: Default::default() };
+        let provider = ProviderConfig {
+            name: "anthropic".into(),
+            kind: ProviderKind::Anthropic,
+            cluster: "c".into(),
+            credential: None,
+            path_prefix: None,
+            settings: Default::default(),
+        };
         let defaults = Defaults::default();
         let model = recorded["model"].as_str().unwrap();
         let target = Target { provider: &provider, model, defaults: &defaults, created_unix: 0 };

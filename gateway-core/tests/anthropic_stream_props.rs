@@ -14,7 +14,11 @@ fn streams() -> &'static [(String, Vec<u8>)] {
     static STREAMS: OnceLock<Vec<(String, Vec<u8>)>> = OnceLock::new();
     STREAMS.get_or_init(|| match common::load() {
         Some(all) => {
-            let streams: Vec<_> = all.into_iter().filter(|i| i.is_sse() && (200..300).contains(&i.status)).map(|i| (i.name, i.body)).collect();
+            let streams: Vec<_> = all
+                .into_iter()
+                .filter(|i| i.is_sse() && (200..300).contains(&i.status))
+                .map(|i| (i.name, i.body))
+                .collect();
             assert!(!streams.is_empty(), "no SSE recordings found");
             streams
         }

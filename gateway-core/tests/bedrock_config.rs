@@ -6,13 +6,17 @@ use gateway_core::config::{CredentialSource, GatewayConfig};
 use gateway_core::routing::{ConfigError, RoutingTable};
 
 fn config(provider: &str) -> Result<RoutingTable, ConfigError> {
-    let doc = format!(r#"{{"providers":[{provider}],"routes":[{{"model":"m","targets":[{{"provider":"b","model":"us.amazon.nova-micro-v1:0"}}]}}]}}"#);
+    let doc = format!(
+        r#"{{"providers":[{provider}],"routes":[{{"model":"m","targets":[{{"provider":"b","model":"us.amazon.nova-micro-v1:0"}}]}}]}}"#
+    );
     RoutingTable::new(GatewayConfig::from_json(doc.as_bytes()).unwrap())
 }
 
 #[test]
 fn bedrock_needs_a_valid_region() {
-    assert!(config(r#"{"name":"b","kind":"bedrock","cluster":"c","settings":{"bedrock":{"region":"eu-west-3"}}}"#).is_ok());
+    assert!(
+        config(r#"{"name":"b","kind":"bedrock","cluster":"c","settings":{"bedrock":{"region":"eu-west-3"}}}"#).is_ok()
+    );
     for bad in [
         r#"{"name":"b","kind":"bedrock","cluster":"c"}"#,
         r#"{"name":"b","kind":"bedrock","cluster":"c","settings":{"bedrock":{"region":"us-east-1.attacker.example"}}}"#,
@@ -27,7 +31,10 @@ fn bedrock_needs_a_valid_region() {
         }
     }
     let dots = r#"{"providers":[{"name":"b","kind":"bedrock","cluster":"c","settings":{"bedrock":{"region":"us-east-1"}}}],"routes":[{"model":"m","targets":[{"provider":"b","model":".."}]}]}"#;
-    assert!(matches!(RoutingTable::new(GatewayConfig::from_json(dots.as_bytes()).unwrap()), Err(ConfigError::InvalidTarget { .. })));
+    assert!(matches!(
+        RoutingTable::new(GatewayConfig::from_json(dots.as_bytes()).unwrap()),
+        Err(ConfigError::InvalidTarget { .. })
+    ));
     // Other kinds ignore the member.
     assert!(config(r#"{"name":"b","kind":"openai","cluster":"c"}"#).is_ok());
     // Unknown settings are rejected, not ignored.
@@ -52,10 +59,14 @@ fn credential_sources_old_and_new_forms() {
     };
     let secret = aws.resolve(lookup).unwrap();
     let creds = AwsCredentials::from_secret(&secret).unwrap();
-    assert_eq!((creds.access_key_id.as_str(), creds.secret_access_key.as_str(), creds.session_token.as_deref()), ("AKIDEXAMPLE", "very-secret", Some("session")));
+    assert_eq!(
+        (creds.access_key_id.as_str(), creds.secret_access_key.as_str(), creds.session_token.as_deref()),
+        ("AKIDEXAMPLE", "very-secret", Some("session"))
+    );
     let missing = aws.resolve(|k| (k != "ST").then(|| "x".to_owned())).unwrap_err();
     assert!(missing.contains("ST") && !missing.contains('x'), "{missing}");
-    let no_token: CredentialSource = serde_json::from_str(r#"{"aws":{"access_key_id_env":"AK","secret_access_key_env":"SK"}}"#).unwrap();
+    let no_token: CredentialSource =
+        serde_json::from_str(r#"{"aws":{"access_key_id_env":"AK","secret_access_key_env":"SK"}}"#).unwrap();
     assert_eq!(AwsCredentials::from_secret(&no_token.resolve(lookup).unwrap()).unwrap().session_token, None);
     assert!(serde_json::from_str::<CredentialSource>(r#"{"aws":{"access_key_id_env":"AK"}}"#).is_err());
 }

@@ -66,7 +66,11 @@ fn load() -> Option<Vec<Interaction>> {
         eprintln!("SKIPPED: recorded fixtures not found at {}", dir.display());
         return None;
     };
-    let mut files: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yaml")).collect();
+    let mut files: Vec<_> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
     files.sort();
     let mut out = Vec::new();
     for file in files {
@@ -133,7 +137,8 @@ fn openai_request(recorded: &Value, stream: bool) -> Value {
                 .filter_map(|b| b.get("toolUse"))
                 .map(|t| json!({"id": t["toolUseId"], "type": "function", "function": {"name": t["name"], "arguments": t["input"].to_string()}}))
                 .collect();
-            let mut out = json!({"role": "assistant", "content": if text.is_empty() { Value::Null } else { json!(text) }});
+            let mut out =
+                json!({"role": "assistant", "content": if text.is_empty() { Value::Null } else { json!(text) }});
             if !calls.is_empty() {
                 out["tool_calls"] = json!(calls);
             }
@@ -155,7 +160,9 @@ fn openai_request(recorded: &Value, stream: bool) -> Value {
     }
     let mut req = json!({"model": "alias", "messages": messages});
     let ic = &recorded["inferenceConfig"];
-    for (from, to) in [("maxTokens", "max_tokens"), ("temperature", "temperature"), ("topP", "top_p"), ("stopSequences", "stop")] {
+    for (from, to) in
+        [("maxTokens", "max_tokens"), ("temperature", "temperature"), ("topP", "top_p"), ("stopSequences", "stop")]
+    {
         if let Some(v) = ic.get(from) {
             req[to] = v.clone();
         }
@@ -209,7 +216,8 @@ fn normalize(v: &Value) -> Value {
                     continue;
                 }
                 let n = normalize(val);
-                let empty = matches!(&n, Value::Array(a) if a.is_empty()) || matches!(&n, Value::Object(m) if m.is_empty());
+                let empty =
+                    matches!(&n, Value::Array(a) if a.is_empty()) || matches!(&n, Value::Object(m) if m.is_empty());
                 if !empty || k == "auto" || k == "any" || k == "input" {
                     out.insert(k.clone(), n);
                 }
@@ -228,7 +236,10 @@ fn provider() -> ProviderConfig {
         cluster: "c".into(),
         credential: None,
         path_prefix: None,
-        settings: ProviderSettings { bedrock: Some(BedrockSettings { region: "us-east-1".into() }), ..Default::default() },
+        settings: ProviderSettings {
+            bedrock: Some(BedrockSettings { region: "us-east-1".into() }),
+            ..Default::default()
+        },
     }
 }
 
@@ -265,7 +276,11 @@ fn expected_from_json(body: &[u8]) -> Outcome {
             o.text.push_str(t);
         }
         if let Some(t) = b.get("toolUse") {
-            o.tool_calls.push((t["toolUseId"].as_str().unwrap().into(), t["name"].as_str().unwrap().into(), t["input"].clone()));
+            o.tool_calls.push((
+                t["toolUseId"].as_str().unwrap().into(),
+                t["name"].as_str().unwrap().into(),
+                t["input"].clone(),
+            ));
         }
     }
     o.finish_reason = Some(expected_finish(r["stopReason"].as_str().unwrap()).into());
@@ -310,7 +325,12 @@ fn expected_from_stream(body: &[u8]) -> Outcome {
         match event.as_str() {
             "contentBlockStart" => {
                 if let Some(t) = p["start"].get("toolUse") {
-                    tools.push((u(&p["contentBlockIndex"]), t["toolUseId"].as_str().unwrap().into(), t["name"].as_str().unwrap().into(), String::new()));
+                    tools.push((
+                        u(&p["contentBlockIndex"]),
+                        t["toolUseId"].as_str().unwrap().into(),
+                        t["name"].as_str().unwrap().into(),
+                        String::new(),
+                    ));
                 }
             }
             "contentBlockDelta" => {
@@ -328,13 +348,17 @@ fn expected_from_stream(body: &[u8]) -> Outcome {
             "messageStop" => o.finish_reason = Some(expected_finish(p["stopReason"].as_str().unwrap()).into()),
             "metadata" => {
                 let usage = &p["usage"];
-                o.prompt_tokens = u(&usage["inputTokens"]) + u(&usage["cacheReadInputTokens"]) + u(&usage["cacheWriteInputTokens"]);
+                o.prompt_tokens =
+                    u(&usage["inputTokens"]) + u(&usage["cacheReadInputTokens"]) + u(&usage["cacheWriteInputTokens"]);
                 o.completion_tokens = u(&usage["outputTokens"]);
             }
             _ => {}
         }
     }
-    o.tool_calls = tools.into_iter().map(|(_, id, name, args)| (id, name, serde_json::from_str(&args).unwrap_or(json!({})))).collect();
+    o.tool_calls = tools
+        .into_iter()
+        .map(|(_, id, name, args)| (id, name, serde_json::from_str(&args).unwrap_or(json!({}))))
+        .collect();
     o
 }
 
@@ -347,7 +371,13 @@ fn outcome_of_completion(v: &Value) -> Outcome {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|c| (c["id"].as_str().unwrap().into(), c["function"]["name"].as_str().unwrap().into(), serde_json::from_str(c["function"]["arguments"].as_str().unwrap()).unwrap()))
+            .map(|c| {
+                (
+                    c["id"].as_str().unwrap().into(),
+                    c["function"]["name"].as_str().unwrap().into(),
+                    serde_json::from_str(c["function"]["arguments"].as_str().unwrap()).unwrap(),
+                )
+            })
             .collect(),
         finish_reason: v["choices"][0]["finish_reason"].as_str().map(Into::into),
         prompt_tokens: u(&v["usage"]["prompt_tokens"]),
@@ -376,7 +406,11 @@ fn outcome_of_sse(out: &[u8]) -> Outcome {
         for c in d["tool_calls"].as_array().into_iter().flatten() {
             let idx = u(&c["index"]) as usize;
             if idx == calls.len() {
-                calls.push((c["id"].as_str().unwrap().into(), c["function"]["name"].as_str().unwrap().into(), String::new()));
+                calls.push((
+                    c["id"].as_str().unwrap().into(),
+                    c["function"]["name"].as_str().unwrap().into(),
+                    String::new(),
+                ));
             }
             calls[idx].2.push_str(c["function"]["arguments"].as_str().unwrap_or(""));
         }
@@ -405,7 +439,8 @@ fn every_recorded_request_is_what_the_translator_builds() {
         let d = Defaults { max_tokens: 4096 };
         let body = openai_request(&i.request, stream).to_string();
         let model = model_of(&i.path);
-        let prepared = prepare(body.as_bytes(), &Target { provider: &p, model: &model, defaults: &d, created_unix: 1 }).unwrap();
+        let prepared =
+            prepare(body.as_bytes(), &Target { provider: &p, model: &model, defaults: &d, created_unix: 1 }).unwrap();
         assert_eq!(prepared.path, i.path, "{}", i.name);
         let mut ours: Value = serde_json::from_slice(&prepared.body.unwrap()).unwrap();
         let mut recorded = i.request.clone();
@@ -447,7 +482,10 @@ fn every_recorded_response_translates_with_its_content_and_usage() {
             let out: Value = serde_json::from_slice(&t.translate_body(&i.body).unwrap().unwrap()).unwrap();
             assert_eq!(out["object"], "chat.completion");
             assert_eq!(outcome_of_completion(&out), expected_from_json(&i.body), "{}", i.name);
-            assert_eq!(t.usage().total(), expected_from_json(&i.body).prompt_tokens + expected_from_json(&i.body).completion_tokens);
+            assert_eq!(
+                t.usage().total(),
+                expected_from_json(&i.body).prompt_tokens + expected_from_json(&i.body).completion_tokens
+            );
         }
     }
     assert_eq!(streams, 3, "the three recorded event streams");
@@ -500,4 +538,3 @@ proptest! {
         }
     }
 }
-

@@ -18,7 +18,11 @@ fn matrix() -> Value {
 }
 
 /// The upstream (path, body) for `body`, or the gateway's error.
-fn translate(provider: &ProviderConfig, model: &str, body: &Value) -> Result<(String, Value), gateway_core::GatewayError> {
+fn translate(
+    provider: &ProviderConfig,
+    model: &str,
+    body: &Value,
+) -> Result<(String, Value), gateway_core::GatewayError> {
     let defaults = Defaults::default();
     let target = Target { provider, model, defaults: &defaults, created_unix: 0 };
     let prepared = prepare(ClientApi::OpenAiChat, &target, body.to_string().as_bytes())?;
@@ -38,7 +42,8 @@ fn openai_chat_fields_behave_as_the_matrix_says() {
     assert!(providers.contains_key("gemini") && providers.contains_key("azure_openai"));
     let mut checked = 0;
     for (key, p) in providers {
-        let provider: ProviderConfig = serde_json::from_value(p["provider"].clone()).unwrap_or_else(|e| panic!("{key}: provider: {e}"));
+        let provider: ProviderConfig =
+            serde_json::from_value(p["provider"].clone()).unwrap_or_else(|e| panic!("{key}: provider: {e}"));
         let model = p["target_model"].as_str().expect("target_model");
         for entry in p["fields"].as_array().expect("fields") {
             let field = entry["field"].as_str().expect("field");
@@ -65,9 +70,17 @@ fn openai_chat_fields_behave_as_the_matrix_says() {
                     let (path, sent) = result.unwrap_or_else(|e| panic!("{label}: {e}"));
                     let (base_path, base_sent) = translate(&provider, model, &Value::Object(without)).unwrap();
                     // Not sent: the upstream request is exactly the one without the field.
-                    assert_eq!((path, sent), (base_path, base_sent), "{label} is {behaviour} but changed the upstream request");
+                    assert_eq!(
+                        (path, sent),
+                        (base_path, base_sent),
+                        "{label} is {behaviour} but changed the upstream request"
+                    );
                     if behaviour == "dropped" {
-                        assert_eq!(entry["warning_header"], Value::Bool(false), "{label}: no translator sets a warning header yet");
+                        assert_eq!(
+                            entry["warning_header"],
+                            Value::Bool(false),
+                            "{label}: no translator sets a warning header yet"
+                        );
                     }
                 }
                 "rejected" => {
@@ -90,7 +103,10 @@ fn the_document_says_what_the_json_says() {
     let doc = std::fs::read_to_string(docs().join("field-matrix.md")).expect("docs/field-matrix.md");
     for (key, p) in m["openai_chat"]["providers"].as_object().unwrap() {
         let marker = format!("(`{key}`)");
-        let start = doc.lines().position(|l| l.starts_with("## ") && l.ends_with(&marker)).unwrap_or_else(|| panic!("no section for {key}"));
+        let start = doc
+            .lines()
+            .position(|l| l.starts_with("## ") && l.ends_with(&marker))
+            .unwrap_or_else(|| panic!("no section for {key}"));
         let section: Vec<&str> = doc.lines().skip(start + 1).take_while(|l| !l.starts_with("## ")).collect();
         for entry in p["fields"].as_array().unwrap() {
             let field = entry["field"].as_str().unwrap();
@@ -100,7 +116,10 @@ fn the_document_says_what_the_json_says() {
                 .find(|l| l.starts_with(&format!("| `{field}` |")))
                 .unwrap_or_else(|| panic!("{key}: no row for {field}"));
             let cell = row.split('|').nth(2).unwrap_or_default();
-            assert!(cell.trim_start().starts_with(behaviour), "{key}.{field}: document says {cell:?}, JSON says {behaviour}");
+            assert!(
+                cell.trim_start().starts_with(behaviour),
+                "{key}.{field}: document says {cell:?}, JSON says {behaviour}"
+            );
         }
     }
 }

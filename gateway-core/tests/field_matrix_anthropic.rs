@@ -20,7 +20,11 @@ fn section() -> Value {
     all["anthropic_messages"].take()
 }
 
-fn translate(provider: &ProviderConfig, model: &str, body: &Map<String, Value>) -> Result<(String, Value), gateway_core::GatewayError> {
+fn translate(
+    provider: &ProviderConfig,
+    model: &str,
+    body: &Map<String, Value>,
+) -> Result<(String, Value), gateway_core::GatewayError> {
     let defaults = Defaults::default();
     let target = Target { provider, model, defaults: &defaults, created_unix: 0 };
     let prepared = prepare(ClientApi::AnthropicMessages, &target, Value::Object(body.clone()).to_string().as_bytes())?;
@@ -39,7 +43,8 @@ fn anthropic_messages_fields_behave_as_the_matrix_says() {
     assert!(["anthropic", "openai", "azure_openai", "bedrock"].iter().all(|k| providers.contains_key(*k)));
     let mut checked = 0;
     for (key, p) in providers {
-        let provider: ProviderConfig = serde_json::from_value(p["provider"].clone()).unwrap_or_else(|e| panic!("{key}: provider: {e}"));
+        let provider: ProviderConfig =
+            serde_json::from_value(p["provider"].clone()).unwrap_or_else(|e| panic!("{key}: provider: {e}"));
         let model = p["target_model"].as_str().expect("target_model");
         for entry in p["fields"].as_array().expect("fields") {
             let field = entry["field"].as_str().expect("field");
@@ -74,7 +79,8 @@ fn anthropic_messages_fields_behave_as_the_matrix_says() {
                 }
                 "dropped" => {
                     let sent = result.unwrap_or_else(|e| panic!("{label}: {e}"));
-                    let base_sent = translate(&provider, model, &without).unwrap_or_else(|e| panic!("{label} baseline: {e}"));
+                    let base_sent =
+                        translate(&provider, model, &without).unwrap_or_else(|e| panic!("{label} baseline: {e}"));
                     assert_eq!(sent, base_sent, "{label} is dropped but changed the upstream request");
                     assert_eq!(entry["warning_header"], Value::Bool(false), "{label}: no warning header is set");
                 }
@@ -82,7 +88,11 @@ fn anthropic_messages_fields_behave_as_the_matrix_says() {
                     let err = result.err().unwrap_or_else(|| panic!("{label} should be rejected"));
                     assert_eq!(err.status(), 400, "{label}");
                     assert_eq!(err.param.as_deref(), entry["param"].as_str(), "{label}");
-                    assert!(String::from_utf8_lossy(&err.to_anthropic_body()).contains(entry["param"].as_str().unwrap_or("?")), "{label}");
+                    assert!(
+                        String::from_utf8_lossy(&err.to_anthropic_body())
+                            .contains(entry["param"].as_str().unwrap_or("?")),
+                        "{label}"
+                    );
                 }
                 other => panic!("{label}: unknown behaviour {other}"),
             }
@@ -101,7 +111,8 @@ fn pending_providers_refuse_with_unsupported_provider() {
     #[allow(clippy::single_element_loop)]
     for (key, kind) in [("gemini", ProviderKind::Gemini)] {
         assert!(m["pending"].get(key).is_some(), "{key} not documented as pending");
-        let provider: ProviderConfig = serde_json::from_value(serde_json::json!({"name": "p", "kind": kind, "cluster": "c"})).unwrap();
+        let provider: ProviderConfig =
+            serde_json::from_value(serde_json::json!({"name": "p", "kind": kind, "cluster": "c"})).unwrap();
         let err = translate(&provider, "m", &base).err().unwrap_or_else(|| panic!("{key} should refuse"));
         assert_eq!((err.status(), err.code.as_deref()), (400, Some("unsupported_provider")), "{key}");
     }
@@ -129,7 +140,10 @@ fn the_document_says_what_the_json_says() {
                 .find(|l| l.starts_with(&format!("| `{field}` |")))
                 .unwrap_or_else(|| panic!("{key}: no row for {field}"));
             let cell = row.split('|').nth(2).unwrap_or_default();
-            assert!(cell.trim_start().starts_with(behaviour), "{key}.{field}: document says {cell:?}, JSON says {behaviour}");
+            assert!(
+                cell.trim_start().starts_with(behaviour),
+                "{key}.{field}: document says {cell:?}, JSON says {behaviour}"
+            );
         }
     }
 }

@@ -47,7 +47,11 @@ fn gemini_recordings() -> Option<Vec<Recording>> {
         eprintln!("SKIPPED: recorded fixtures not found at {}", dir.display());
         return None;
     };
-    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yaml")).collect();
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
     files.sort();
     assert!(!files.is_empty());
     let mut out = Vec::new();
@@ -73,8 +77,16 @@ fn gemini_recordings() -> Option<Vec<Recording>> {
 }
 
 fn provider(kind: ProviderKind) -> ProviderConfig {
-    let mut p = ProviderConfig { name: "p".into(), kind, cluster: "c".into(), credential: None, path_prefix: None, settings: Default::default() };
-    p.settings.azure = Some(AzureSettings { url_form: AzureUrlForm::Deployment, api_version: Some("2024-12-01-preview".into()) });
+    let mut p = ProviderConfig {
+        name: "p".into(),
+        kind,
+        cluster: "c".into(),
+        credential: None,
+        path_prefix: None,
+        settings: Default::default(),
+    };
+    p.settings.azure =
+        Some(AzureSettings { url_form: AzureUrlForm::Deployment, api_version: Some("2024-12-01-preview".into()) });
     p
 }
 
@@ -91,7 +103,11 @@ fn lower_types(schema: &Value) -> Value {
         Value::Object(m) => Value::Object(
             m.iter()
                 .map(|(k, v)| {
-                    let v = if k == "type" { Value::String(v.as_str().unwrap().to_ascii_lowercase()) } else { lower_types(v) };
+                    let v = if k == "type" {
+                        Value::String(v.as_str().unwrap().to_ascii_lowercase())
+                    } else {
+                        lower_types(v)
+                    };
                     (k.clone(), v)
                 })
                 .collect(),
@@ -134,7 +150,9 @@ fn openai_request(recorded: &Value, stream: bool) -> Value {
         }
         for p in parts {
             if let Some(r) = p.get("functionResponse") {
-                let id = r["id"].as_str().map(str::to_owned).unwrap_or_else(|| ids.iter().rev().find(|(_, n)| n == r["name"].as_str().unwrap()).unwrap().0.clone());
+                let id = r["id"].as_str().map(str::to_owned).unwrap_or_else(|| {
+                    ids.iter().rev().find(|(_, n)| n == r["name"].as_str().unwrap()).unwrap().0.clone()
+                });
                 messages.push(json!({"role": "tool", "tool_call_id": id, "content": r["response"].to_string()}));
             } else if let Some(t) = p["text"].as_str() {
                 messages.push(json!({"role": "user", "content": t}));
@@ -182,7 +200,11 @@ fn normalize_gemini_request(body: &Value) -> Value {
                 let mut out = Map::new();
                 for (k, v) in m {
                     match k.as_str() {
-                        "id" | "thoughtSignature" | "responseModalities" | "thinkingConfig" | "allowedFunctionNames" => continue,
+                        "id"
+                        | "thoughtSignature"
+                        | "responseModalities"
+                        | "thinkingConfig"
+                        | "allowedFunctionNames" => continue,
                         "description" if v == "" => continue,
                         "type" if v.is_string() => {
                             out.insert(k.clone(), Value::String(v.as_str().unwrap().to_ascii_lowercase()));
@@ -250,7 +272,8 @@ fn expected(recording: &Recording) -> Outcome {
     for e in &events {
         for part in e["candidates"][0]["content"]["parts"].as_array().into_iter().flatten() {
             if let Some(call) = part.get("functionCall") {
-                o.tool_calls.push((call["name"].as_str().unwrap().into(), call.get("args").cloned().unwrap_or(json!({}))));
+                o.tool_calls
+                    .push((call["name"].as_str().unwrap().into(), call.get("args").cloned().unwrap_or(json!({}))));
             } else if part["thought"] != true {
                 o.text.push_str(part["text"].as_str().unwrap_or(""));
             }
@@ -278,7 +301,12 @@ fn outcome_from_completion(v: &Value) -> (Outcome, Vec<String>) {
         text: message["content"].as_str().unwrap_or("").to_owned(),
         tool_calls: calls
             .iter()
-            .map(|c| (c["function"]["name"].as_str().unwrap().into(), serde_json::from_str(c["function"]["arguments"].as_str().unwrap()).unwrap()))
+            .map(|c| {
+                (
+                    c["function"]["name"].as_str().unwrap().into(),
+                    serde_json::from_str(c["function"]["arguments"].as_str().unwrap()).unwrap(),
+                )
+            })
             .collect(),
         finish_reason: v["choices"][0]["finish_reason"].as_str().map(Into::into),
         prompt_tokens: v["usage"]["prompt_tokens"].as_u64().unwrap(),
@@ -367,13 +395,18 @@ fn every_gemini_recording_translates_to_what_it_says() {
             outcome_from_completion(&v)
         };
         assert_eq!(got, want, "{}", r.name);
-        assert_eq!(t.usage(), TokenUsage {
-            input: want.prompt_tokens,
-            output: want.completion_tokens,
-            cache_read: want.cached_tokens,
-            cache_creation: 0,
-            reasoning: want_thoughts(r),
-        }, "{}", r.name);
+        assert_eq!(
+            t.usage(),
+            TokenUsage {
+                input: want.prompt_tokens,
+                output: want.completion_tokens,
+                cache_read: want.cached_tokens,
+                cache_creation: 0,
+                reasoning: want_thoughts(r),
+            },
+            "{}",
+            r.name
+        );
         // Tool call ids: unique, and the same for the same bytes.
         let mut unique = ids.clone();
         unique.dedup();
@@ -387,7 +420,10 @@ fn want_thoughts(r: &Recording) -> u64 {
     let text = String::from_utf8_lossy(&r.body).into_owned();
     let mut last = 0;
     let values: Vec<Value> = if r.is_stream() {
-        text.split("\r\n\r\n").filter_map(|e| e.strip_prefix("data: ")).map(|d| serde_json::from_str(d).unwrap()).collect()
+        text.split("\r\n\r\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect()
     } else {
         vec![serde_json::from_str(&text).unwrap()]
     };
@@ -408,7 +444,9 @@ fn recorded_function_call_ids_round_trip_into_the_next_request() {
     // made up back with the result, and the translator must find the function's name through it.
     let first = recordings.iter().find(|r| r.name == "test_google_tool_output.yaml#0").expect("tool recording");
     let request = openai_request(&first.request, false);
-    let mut t = prepare(ClientApi::OpenAiChat, &target(&p, "gemini-2.0-flash", &d), request.to_string().as_bytes()).unwrap().translator;
+    let mut t = prepare(ClientApi::OpenAiChat, &target(&p, "gemini-2.0-flash", &d), request.to_string().as_bytes())
+        .unwrap()
+        .translator;
     t.on_headers(200, Some("application/json"));
     let answer: Value = serde_json::from_slice(&t.translate_body(&first.body).unwrap().unwrap()).unwrap();
     let call = &answer["choices"][0]["message"]["tool_calls"][0];
@@ -416,7 +454,8 @@ fn recorded_function_call_ids_round_trip_into_the_next_request() {
     let messages = follow_up["messages"].as_array_mut().unwrap();
     messages.push(json!({"role": "assistant", "content": null, "tool_calls": [call]}));
     messages.push(json!({"role": "tool", "tool_call_id": call["id"], "content": "Mexico"}));
-    let sent = prepare(ClientApi::OpenAiChat, &target(&p, "gemini-2.0-flash", &d), follow_up.to_string().as_bytes()).unwrap();
+    let sent =
+        prepare(ClientApi::OpenAiChat, &target(&p, "gemini-2.0-flash", &d), follow_up.to_string().as_bytes()).unwrap();
     let body: Value = serde_json::from_slice(&sent.body.unwrap()).unwrap();
     let last = body["contents"].as_array().unwrap().last().unwrap();
     assert_eq!(last["parts"][0]["functionResponse"]["name"], call["function"]["name"]);
@@ -431,7 +470,9 @@ fn translate_split(r: &Recording, cuts: &[usize]) -> (Vec<u8>, TokenUsage) {
     let p = provider(ProviderKind::Gemini);
     let d = Defaults::default();
     let request = openai_request(&r.request, true);
-    let mut t = prepare(ClientApi::OpenAiChat, &target(&p, model_of(&r.url), &d), request.to_string().as_bytes()).unwrap().translator;
+    let mut t = prepare(ClientApi::OpenAiChat, &target(&p, model_of(&r.url), &d), request.to_string().as_bytes())
+        .unwrap()
+        .translator;
     t.on_headers(200, Some("text/event-stream"));
     let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (r.body.len() + 1)).collect();
     cuts.sort_unstable();
@@ -486,10 +527,12 @@ fn azure_recording_path_body_credential_and_usage() {
     let deployment = url.split("/deployments/").nth(1).unwrap().split('/').next().unwrap();
 
     let mut p = provider(ProviderKind::AzureOpenai);
-    p.settings.azure = Some(AzureSettings { url_form: AzureUrlForm::Deployment, api_version: Some(api_version.to_owned()) });
+    p.settings.azure =
+        Some(AzureSettings { url_form: AzureUrlForm::Deployment, api_version: Some(api_version.to_owned()) });
     let d = Defaults::default();
     let client_body = json!({"model": "my-alias", "messages": recorded_body["messages"]});
-    let prepared = prepare(ClientApi::OpenAiChat, &target(&p, deployment, &d), client_body.to_string().as_bytes()).unwrap();
+    let prepared =
+        prepare(ClientApi::OpenAiChat, &target(&p, deployment, &d), client_body.to_string().as_bytes()).unwrap();
     let recorded_path = &url[url.find("/openai/").unwrap()..];
     assert_eq!(prepared.path, format!("{recorded_path}?api-version={api_version}"));
     let sent: Value = serde_json::from_slice(&prepared.body.unwrap()).unwrap();
@@ -504,24 +547,29 @@ fn azure_recording_path_body_credential_and_usage() {
     // Azure's success body is OpenAI's plus content-filter annotations: returned byte for byte.
     assert_eq!(t.translate_body(body).unwrap(), None);
     let u = &recorded["usage"];
-    assert_eq!(t.usage(), TokenUsage {
-        input: u["prompt_tokens"].as_u64().unwrap(),
-        output: u["completion_tokens"].as_u64().unwrap(),
-        cache_read: u["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap(),
-        cache_creation: 0,
-        reasoning: u["completion_tokens_details"]["reasoning_tokens"].as_u64().unwrap(),
-    });
+    assert_eq!(
+        t.usage(),
+        TokenUsage {
+            input: u["prompt_tokens"].as_u64().unwrap(),
+            output: u["completion_tokens"].as_u64().unwrap(),
+            cache_read: u["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap(),
+            cache_creation: 0,
+            reasoning: u["completion_tokens_details"]["reasoning_tokens"].as_u64().unwrap(),
+        }
+    );
 
     // The v1 form: same body, Azure's v1 path, model in the body.
     p.settings.azure = Some(AzureSettings { url_form: AzureUrlForm::V1, api_version: None });
-    let prepared = prepare(ClientApi::OpenAiChat, &target(&p, deployment, &d), client_body.to_string().as_bytes()).unwrap();
+    let prepared =
+        prepare(ClientApi::OpenAiChat, &target(&p, deployment, &d), client_body.to_string().as_bytes()).unwrap();
     assert_eq!(prepared.path, "/openai/v1/chat/completions");
 }
 
 #[test]
 fn azure_errors_reach_the_client_in_openai_shape_with_the_status() {
     let mut p = provider(ProviderKind::AzureOpenai);
-    p.settings.azure = Some(AzureSettings { url_form: AzureUrlForm::Deployment, api_version: Some("2024-10-21".into()) });
+    p.settings.azure =
+        Some(AzureSettings { url_form: AzureUrlForm::Deployment, api_version: Some("2024-10-21".into()) });
     let d = Defaults::default();
     let body = br#"{"model":"a","messages":[{"role":"user","content":"x"}]}"#;
     let mut t = prepare(ClientApi::OpenAiChat, &target(&p, "dep", &d), body).unwrap().translator;
@@ -529,7 +577,8 @@ fn azure_errors_reach_the_client_in_openai_shape_with_the_status() {
     assert_eq!(t.content_type(), Some("application/json"));
     let azure_error = json!({"error": {"message": "filtered", "type": null, "param": "prompt", "code": "content_filter", "status": 400,
         "innererror": {"code": "ResponsibleAIPolicyViolation", "content_filter_result": {"violence": {"filtered": true, "severity": "medium"}}}}});
-    let out: Value = serde_json::from_slice(&t.translate_body(azure_error.to_string().as_bytes()).unwrap().unwrap()).unwrap();
+    let out: Value =
+        serde_json::from_slice(&t.translate_body(azure_error.to_string().as_bytes()).unwrap().unwrap()).unwrap();
     let error = out["error"].as_object().unwrap();
     let mut keys: Vec<&str> = error.keys().map(String::as_str).collect();
     keys.sort_unstable();

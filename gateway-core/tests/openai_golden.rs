@@ -57,7 +57,13 @@ fn recordings() -> Option<Vec<Recording>> {
                 (parsed, _) => serde_json::to_vec(parsed).unwrap(),
             };
             let status = resp["status"]["code"].as_u64().or(resp["code"].as_u64()).unwrap_or(200) as u16;
-            out.push(Recording { name: format!("{file_name}#{n}"), request, status, content_type: header("content-type"), body });
+            out.push(Recording {
+                name: format!("{file_name}#{n}"),
+                request,
+                status,
+                content_type: header("content-type"),
+                body,
+            });
         }
     }
     assert!(!out.is_empty(), "no OpenAI chat recordings in {}", dir.display());
@@ -87,7 +93,7 @@ fn recorded_usage(recording: &Recording) -> Option<TokenUsage> {
             .filter_map(|l| l.strip_prefix("data: "))
             .filter_map(|d| serde_json::from_str::<Value>(d).ok())
             .filter_map(|c| c.get("usage").filter(|u| !u.is_null()).cloned())
-            .last()?
+            .next_back()?
     } else {
         serde_json::from_slice::<Value>(&recording.body).ok()?.get("usage")?.clone()
     };

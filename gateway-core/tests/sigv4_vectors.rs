@@ -132,7 +132,13 @@ fn published_vectors() {
             headers.push(("X-Amz-Security-Token", token));
         }
         let hash = payload_hash(case.body);
-        let input = SigningInput { method: case.method, path: case.path, query: case.query, headers: &headers, payload_hash: &hash };
+        let input = SigningInput {
+            method: case.method,
+            path: case.path,
+            query: case.query,
+            headers: &headers,
+            payload_hash: &hash,
+        };
         assert_eq!(authorization(&credentials, &scope, &input), case.expected, "{}", case.name);
     }
 }
@@ -147,8 +153,22 @@ fn payload_hash_of_the_suite_body() {
 /// the same headers: its output is the suite's plus the payload-hash and content-type headers.
 #[test]
 fn sign_request_headers_are_consistent_with_authorization() {
-    let credentials = AwsCredentials { access_key_id: AKID.into(), secret_access_key: SECRET.into(), session_token: Some("tok".into()) };
-    let out = sign_request(&credentials, "us-east-1", "bedrock", "POST", "bedrock-runtime.us-east-1.amazonaws.com", "/model/a%3Ab/converse", Some("application/json"), b"{}", 1_440_938_160);
+    let credentials = AwsCredentials {
+        access_key_id: AKID.into(),
+        secret_access_key: SECRET.into(),
+        session_token: Some("tok".into()),
+    };
+    let out = sign_request(
+        &credentials,
+        "us-east-1",
+        "bedrock",
+        "POST",
+        "bedrock-runtime.us-east-1.amazonaws.com",
+        "/model/a%3Ab/converse",
+        Some("application/json"),
+        b"{}",
+        1_440_938_160,
+    );
     let get = |n: &str| out.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str()).unwrap();
     let hash = payload_hash(b"{}");
     assert_eq!(get("x-amz-content-sha256"), hash);
@@ -161,6 +181,12 @@ fn sign_request_headers_are_consistent_with_authorization() {
         ("x-amz-security-token", "tok"),
     ];
     let scope = Scope { region: "us-east-1", service: "bedrock", amz_date: DATE };
-    let input = SigningInput { method: "POST", path: "/model/a%3Ab/converse", query: "", headers: &headers, payload_hash: &hash };
+    let input = SigningInput {
+        method: "POST",
+        path: "/model/a%3Ab/converse",
+        query: "",
+        headers: &headers,
+        payload_hash: &hash,
+    };
     assert_eq!(get("authorization"), authorization(&credentials, &scope, &input));
 }

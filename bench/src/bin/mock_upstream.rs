@@ -31,7 +31,8 @@ struct Options {
     interval: Duration,
 }
 
-const USAGE: &str = "usage: mock-upstream [--port N] [--fixtures DIR] [--latency-ms N] [--chunks N] [--chunk-interval-us N]";
+const USAGE: &str =
+    "usage: mock-upstream [--port N] [--fixtures DIR] [--latency-ms N] [--chunks N] [--chunk-interval-us N]";
 
 fn parse_args() -> Result<Options, String> {
     let mut o = Options {
@@ -190,9 +191,8 @@ fn main() {
             let state = Arc::clone(&state);
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| handle(Arc::clone(&state), req));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
             });
         }
     });

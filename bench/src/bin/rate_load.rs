@@ -44,7 +44,8 @@ fn parse_args() -> Result<Options, String> {
             "--duration" => duration = Some(value.parse::<f64>().map_err(|_| format!("--duration: {value}"))?),
             "--connections" => connections = value.parse().map_err(|_| format!("--connections: {value}"))?,
             "--header" => {
-                let (k, v) = value.split_once(':').ok_or_else(|| format!("--header expects 'name: value', got {value}"))?;
+                let (k, v) =
+                    value.split_once(':').ok_or_else(|| format!("--header expects 'name: value', got {value}"))?;
                 headers.push((k.trim().to_owned(), v.trim().to_owned()));
             }
             _ => return Err(format!("unknown option {flag}\n{USAGE}")),
@@ -162,7 +163,8 @@ fn main() {
     let (tally, elapsed) = local.block_on(&runtime, async {
         let start = Instant::now() + Duration::from_millis(20);
         let n = opts.connections;
-        let handles: Vec<_> = (0..n).map(|k| tokio::task::spawn_local(worker(opts.clone(), k, n, start, total))).collect();
+        let handles: Vec<_> =
+            (0..n).map(|k| tokio::task::spawn_local(worker(opts.clone(), k, n, start, total))).collect();
         let mut all = Tally::default();
         for h in handles {
             if let Ok(t) = h.await {

@@ -144,7 +144,9 @@ enum Cancel {
     Other(String),
 }
 
-fn classify_cancel(err: &SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>) -> Option<Cancel> {
+fn classify_cancel(
+    err: &SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> Option<Cancel> {
     let TransactWriteItemsError::TransactionCanceledException(tc) = err.as_service_error()? else {
         return None;
     };
@@ -157,12 +159,17 @@ fn classify_cancel(err: &SdkError<TransactWriteItemsError, aws_sdk_dynamodb::con
         return Some(Cancel::Conflict);
     }
     let first_failed = reasons.iter().position(|r| r.code().is_some_and(|c| c != "None"));
-    Some(Cancel::Other(format!("transaction cancelled: item {first_failed:?} {}", first_failed.map(code).unwrap_or(""))))
+    Some(Cancel::Other(format!(
+        "transaction cancelled: item {first_failed:?} {}",
+        first_failed.map(code).unwrap_or("")
+    )))
 }
 
 async fn backoff(attempt: u32) {
     // Jitter from the clock's low bits is enough to de-synchronise two writers.
-    let jitter = u64::from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0) % 10);
+    let jitter = u64::from(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0) % 10,
+    );
     tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt) + jitter)).await;
 }
 
@@ -190,9 +197,15 @@ impl DynamoStore {
 
     /// Creates the table if it does not exist; returns whether it was created.
     pub async fn create_table(&self) -> Result<bool, StoreError> {
-        let key = |name: &str, t: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(t).build().map_err(backend);
+        let key = |name: &str, t: KeyType| {
+            KeySchemaElement::builder().attribute_name(name).key_type(t).build().map_err(backend)
+        };
         let attr = |name: &str| {
-            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().map_err(backend)
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(backend)
         };
         let res = self
             .client
@@ -256,14 +269,19 @@ impl DynamoStore {
         let mut sets = Vec::new();
         for (i, (name, value)) in set.into_iter().enumerate() {
             sets.push(format!("#s{i} = :s{i}"));
-            u = u.expression_attribute_names(format!("#s{i}"), name).expression_attribute_values(format!(":s{i}"), s(value));
+            u = u
+                .expression_attribute_names(format!("#s{i}"), name)
+                .expression_attribute_values(format!(":s{i}"), s(value));
         }
         let mut adds = Vec::new();
         for (i, (name, value)) in c.fields().into_iter().enumerate() {
             adds.push(format!("#a{i} :a{i}"));
-            u = u.expression_attribute_names(format!("#a{i}"), name).expression_attribute_values(format!(":a{i}"), n(value));
+            u = u
+                .expression_attribute_names(format!("#a{i}"), name)
+                .expression_attribute_values(format!(":a{i}"), n(value));
         }
-        let u = u.update_expression(format!("SET {} ADD {}", sets.join(", "), adds.join(", "))).build().map_err(backend)?;
+        let u =
+            u.update_expression(format!("SET {} ADD {}", sets.join(", "), adds.join(", "))).build().map_err(backend)?;
         Ok(TransactWriteItem::builder().update(u).build())
     }
 
@@ -278,7 +296,14 @@ impl DynamoStore {
         let mut out = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
-            let page = self.client.scan().table_name(&self.table).set_exclusive_start_key(start.take()).send().await.map_err(sdk_err)?;
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_err)?;
             out.extend(page.items().iter().map(|i| format!("{i:?}")));
             match page.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start = Some(k.clone()),
@@ -300,21 +325,36 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(u).build())
     }
 
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>> {
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<(), SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>> {
         self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ())
     }
 
     /// Writes `mutation(current)` conditioned on the current version, retrying lost races;
     /// `expected` turns a version change into `VersionMismatch` instead of a retry.
-    async fn conditional_write<F>(&self, kind: Kind, name: &str, expected: Option<u64>, mutation: F) -> Result<Option<Record>, StoreError>
+    async fn conditional_write<F>(
+        &self,
+        kind: Kind,
+        name: &str,
+        expected: Option<u64>,
+        mutation: F,
+    ) -> Result<Option<Record>, StoreError>
     where
         F: Fn(&Record) -> Result<(Vec<TransactWriteItem>, Option<Record>), StoreError>,
     {
         for attempt in 0..MAX_ATTEMPTS {
-            let current = self.get(kind, name).await?.ok_or_else(|| StoreError::NotFound { kind, name: name.to_string() })?;
+            let current =
+                self.get(kind, name).await?.ok_or_else(|| StoreError::NotFound { kind, name: name.to_string() })?;
             if let Some(e) = expected {
                 if e != current.version {
-                    return Err(StoreError::VersionMismatch { kind, name: name.to_string(), expected: e, current: current.version });
+                    return Err(StoreError::VersionMismatch {
+                        kind,
+                        name: name.to_string(),
+                        expected: e,
+                        current: current.version,
+                    });
                 }
             }
             let (items, result) = mutation(&current)?;
@@ -414,7 +454,9 @@ impl Store for DynamoStore {
             .limit(i32::try_from(limit).unwrap_or(1000))
             .expression_attribute_values(":pk", s(kind.as_str()));
         q = match after {
-            Some(a) => q.key_condition_expression("pk = :pk AND sk > :after").expression_attribute_values(":after", s(a)),
+            Some(a) => {
+                q.key_condition_expression("pk = :pk AND sk > :after").expression_attribute_values(":after", s(a))
+            }
             None => q.key_condition_expression("pk = :pk"),
         };
         let out = q.send().await.map_err(sdk_err)?;
@@ -470,7 +512,12 @@ impl Store for DynamoStore {
                 .map_err(backend)?;
             let mut items = vec![TransactWriteItem::builder().delete(d).build()];
             for h in cur.key_hash.iter().cloned().chain(rotation_hashes(&cur.doc)) {
-                let d = Delete::builder().table_name(&table).key("pk", s(HASH_PK)).key("sk", s(h.as_str())).build().map_err(backend)?;
+                let d = Delete::builder()
+                    .table_name(&table)
+                    .key("pk", s(HASH_PK))
+                    .key("sk", s(h.as_str()))
+                    .build()
+                    .map_err(backend)?;
                 items.push(TransactWriteItem::builder().delete(d).build());
             }
             items.push(self.revision_bump()?);
@@ -518,10 +565,17 @@ impl Store for DynamoStore {
                     .condition_expression("attribute_not_exists(pk)")
                     .build()
                     .map_err(backend)?;
-                let mut items =
-                    vec![TransactWriteItem::builder().update(u).build(), TransactWriteItem::builder().put(claim).build()];
+                let mut items = vec![
+                    TransactWriteItem::builder().update(u).build(),
+                    TransactWriteItem::builder().put(claim).build(),
+                ];
                 if let Some(r) = release.filter(|r| cur.key_hash.as_deref() != Some(*r)) {
-                    let d = Delete::builder().table_name(&table).key("pk", s(HASH_PK)).key("sk", s(r)).build().map_err(backend)?;
+                    let d = Delete::builder()
+                        .table_name(&table)
+                        .key("pk", s(HASH_PK))
+                        .key("sk", s(r))
+                        .build()
+                        .map_err(backend)?;
                     items.push(TransactWriteItem::builder().delete(d).build());
                 }
                 items.push(self.revision_bump()?);
@@ -603,13 +657,23 @@ impl Store for DynamoStore {
         // Every total item, read with BatchGetItem (100 keys per request, strongly consistent).
         let mut wanted: Vec<(String, String)> = Vec::with_capacity(callers.len() * 2);
         for c in callers {
-            wanted.push(usage_item_key(&Bucket::Total { caller: c.clone(), period: PeriodKind::Day, key: day.to_string() }));
-            wanted.push(usage_item_key(&Bucket::Total { caller: c.clone(), period: PeriodKind::Month, key: month.to_string() }));
+            wanted.push(usage_item_key(&Bucket::Total {
+                caller: c.clone(),
+                period: PeriodKind::Day,
+                key: day.to_string(),
+            }));
+            wanted.push(usage_item_key(&Bucket::Total {
+                caller: c.clone(),
+                period: PeriodKind::Month,
+                key: month.to_string(),
+            }));
         }
         let mut found: HashMap<(String, String), u64> = HashMap::new();
         for group in wanted.chunks(100) {
-            let keys: Vec<HashMap<String, AttributeValue>> =
-                group.iter().map(|(pk, sk)| HashMap::from([("pk".to_string(), s(pk.as_str())), ("sk".to_string(), s(sk.as_str()))])).collect();
+            let keys: Vec<HashMap<String, AttributeValue>> = group
+                .iter()
+                .map(|(pk, sk)| HashMap::from([("pk".to_string(), s(pk.as_str())), ("sk".to_string(), s(sk.as_str()))]))
+                .collect();
             let mut pending = Some(
                 aws_sdk_dynamodb::types::KeysAndAttributes::builder()
                     .set_keys(Some(keys))
@@ -627,7 +691,8 @@ impl Store for DynamoStore {
                     }
                 }
                 // Throttled keys come back unprocessed: ask again for those only.
-                pending = out.unprocessed_keys().and_then(|u| u.get(&self.table)).filter(|k| !k.keys().is_empty()).cloned();
+                pending =
+                    out.unprocessed_keys().and_then(|u| u.get(&self.table)).filter(|k| !k.keys().is_empty()).cloned();
                 if pending.is_some() {
                     attempt += 1;
                     if attempt >= MAX_ATTEMPTS {
@@ -641,7 +706,13 @@ impl Store for DynamoStore {
         Ok(wanted.chunks(2).map(|pair| (pair.first().map_or(0, get), pair.get(1).map_or(0, get))).collect())
     }
 
-    async fn usage(&self, caller: Option<&str>, period: PeriodKind, from: &str, to: &str) -> Result<Vec<UsageAggregate>, StoreError> {
+    async fn usage(
+        &self,
+        caller: Option<&str>,
+        period: PeriodKind,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<UsageAggregate>, StoreError> {
         let lo = format!("{}#{from}", period.tag());
         // Above every `<to>#<provider>#<model>` and every day of a `to` month.
         let hi = format!("{}#{to}{}", period.tag(), char::MAX);
@@ -689,7 +760,9 @@ impl Store for DynamoStore {
                 _ => break,
             }
         }
-        out.sort_by(|a, b| (&a.caller, &a.period, &a.provider, &a.model).cmp(&(&b.caller, &b.period, &b.provider, &b.model)));
+        out.sort_by(|a, b| {
+            (&a.caller, &a.period, &a.provider, &a.model).cmp(&(&b.caller, &b.period, &b.provider, &b.model))
+        });
         Ok(out)
     }
 }

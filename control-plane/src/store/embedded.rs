@@ -411,7 +411,13 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn usage(&self, caller: Option<&str>, period: PeriodKind, from: &str, to: &str) -> Result<Vec<UsageAggregate>, StoreError> {
+    async fn usage(
+        &self,
+        caller: Option<&str>,
+        period: PeriodKind,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<UsageAggregate>, StoreError> {
         let (caller, from, to) = (caller.map(str::to_string), from.to_string(), to.to_string());
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;

@@ -122,7 +122,13 @@ pub trait Store: Send + Sync + 'static {
     /// Per provider model aggregates of one caller (or every caller) whose period lies between
     /// `from` and `to` inclusive (prefix comparison: a month bounds the days in it), sorted by
     /// caller, period, provider, model.
-    async fn usage(&self, caller: Option<&str>, period: PeriodKind, from: &str, to: &str) -> Result<Vec<UsageAggregate>, StoreError>;
+    async fn usage(
+        &self,
+        caller: Option<&str>,
+        period: PeriodKind,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<UsageAggregate>, StoreError>;
 }
 
 /// The secret hashes a key's rotation claimed besides its `key_hash` (its first secret): the

@@ -88,7 +88,9 @@ async fn concurrent_same_version_exactly_one_wins(store: Arc<dyn Store>) {
         let writers: Vec<_> = (0..4)
             .map(|i| {
                 let s = store.clone();
-                tokio::spawn(async move { s.update(Kind::Route, "race", Some(v), &json!({"w": i, "round": round})).await })
+                tokio::spawn(
+                    async move { s.update(Kind::Route, "race", Some(v), &json!({"w": i, "round": round})).await },
+                )
             })
             .collect();
         let mut wins = Vec::new();
@@ -230,8 +232,22 @@ pub async fn usage_accounting(store: Arc<dyn Store>) {
     // 2026-11-27 12:00 UTC.
     let now = 1_795_737_600 + 43_200;
     let prices = PriceTable::new(&[
-        PriceConfig { provider: "openai".into(), model: "gpt-4o-mini".into(), input_per_mtok: 0.15, output_per_mtok: 0.6, cache_read_per_mtok: Some(0.075), cache_write_per_mtok: None },
-        PriceConfig { provider: "anthropic".into(), model: "claude".into(), input_per_mtok: 3.0, output_per_mtok: 15.0, cache_read_per_mtok: Some(0.3), cache_write_per_mtok: Some(3.75) },
+        PriceConfig {
+            provider: "openai".into(),
+            model: "gpt-4o-mini".into(),
+            input_per_mtok: 0.15,
+            output_per_mtok: 0.6,
+            cache_read_per_mtok: Some(0.075),
+            cache_write_per_mtok: None,
+        },
+        PriceConfig {
+            provider: "anthropic".into(),
+            model: "claude".into(),
+            input_per_mtok: 3.0,
+            output_per_mtok: 15.0,
+            cache_read_per_mtok: Some(0.3),
+            cache_write_per_mtok: Some(3.75),
+        },
     ])
     .unwrap();
     let row = |caller: &str, provider: &str, model: &str, day: &str, requests: u64, input: u64, output: u64| UsageRow {
@@ -267,7 +283,8 @@ pub async fn usage_accounting(store: Arc<dyn Store>) {
     assert_eq!(ack.batch_id, batch.batch_id);
     assert!(!ack.duplicate);
     let spend = |ack: &gateway_core::usage::UsageAck, caller: &str| {
-        let s = ack.spend.iter().find(|s| s.caller == caller).unwrap_or_else(|| panic!("no spend for {caller}: {ack:?}"));
+        let s =
+            ack.spend.iter().find(|s| s.caller == caller).unwrap_or_else(|| panic!("no spend for {caller}: {ack:?}"));
         assert_eq!((s.day.as_str(), s.month.as_str()), ("2026-11-27", "2026-11"));
         (s.day_cost_pusd, s.month_cost_pusd)
     };
@@ -277,8 +294,19 @@ pub async fn usage_accounting(store: Arc<dyn Store>) {
     assert_eq!(spend(&ack, "key:never-used"), (0, 0));
 
     let days = store.usage(Some("key:aa"), PeriodKind::Day, "2026-11-01", "2026-11-30").await.unwrap();
-    let got: Vec<(String, String, u64, u64, u64, u64)> =
-        days.iter().map(|a| (a.period.clone(), a.model.clone(), a.counters.requests, a.counters.input, a.counters.output, a.counters.cost_pusd)).collect();
+    let got: Vec<(String, String, u64, u64, u64, u64)> = days
+        .iter()
+        .map(|a| {
+            (
+                a.period.clone(),
+                a.model.clone(),
+                a.counters.requests,
+                a.counters.input,
+                a.counters.output,
+                a.counters.cost_pusd,
+            )
+        })
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -296,9 +324,15 @@ pub async fn usage_accounting(store: Arc<dyn Store>) {
     let months = store.usage(Some("key:aa"), PeriodKind::Month, "2026-11", "2026-11").await.unwrap();
     assert_eq!(months.len(), 2);
     let gpt_month = months.iter().find(|a| a.model == "gpt-4o-mini").unwrap();
-    assert_eq!((gpt_month.period.as_str(), gpt_month.counters.requests, gpt_month.counters.cost_pusd), ("2026-11", 4, gpt_today + gpt_yesterday));
+    assert_eq!(
+        (gpt_month.period.as_str(), gpt_month.counters.requests, gpt_month.counters.cost_pusd),
+        ("2026-11", 4, gpt_today + gpt_yesterday)
+    );
     let everyone = store.usage(None, PeriodKind::Month, "2026-01", "2026-12").await.unwrap();
-    assert_eq!(everyone.iter().map(|a| a.caller.as_str()).collect::<BTreeSet<_>>(), BTreeSet::from(["jwt:svc", "key:aa"]));
+    assert_eq!(
+        everyone.iter().map(|a| a.caller.as_str()).collect::<BTreeSet<_>>(),
+        BTreeSet::from(["jwt:svc", "key:aa"])
+    );
 
     // A replayed batch counts once; its ack still carries the spend.
     let again = ingest(store.as_ref(), &batch, &prices, now).await.unwrap();
@@ -314,7 +348,18 @@ pub async fn usage_accounting(store: Arc<dyn Store>) {
             tokio::spawn(async move {
                 let b = UsageBatch {
                     batch_id: format!("envoy-{i}/1/1"),
-                    rows: vec![UsageRow { caller: "key:busy".into(), provider: "openai".into(), model: "gpt-4o-mini".into(), day: "2026-11-27".into(), requests: 1, input: 1000 + i, output: 10, cache_read: 0, cache_creation: 0, reasoning: 0 }],
+                    rows: vec![UsageRow {
+                        caller: "key:busy".into(),
+                        provider: "openai".into(),
+                        model: "gpt-4o-mini".into(),
+                        day: "2026-11-27".into(),
+                        requests: 1,
+                        input: 1000 + i,
+                        output: 10,
+                        cache_read: 0,
+                        cache_creation: 0,
+                        reasoning: 0,
+                    }],
                     spend_for: vec![],
                 };
                 ingest(store.as_ref(), &b, &prices, now).await.unwrap()
@@ -329,10 +374,15 @@ pub async fn usage_accounting(store: Arc<dyn Store>) {
     assert_eq!((busy[0].counters.requests, busy[0].counters.input), (8, 8 * 1000 + 28));
     let busy_cost = (8 * 1000 + 28) * 150_000 + 80 * 600_000;
     assert_eq!(busy[0].counters.cost_pusd, busy_cost);
-    assert_eq!(store.caller_spend(&["key:busy".into(), "key:none".into()], "2026-11-27", "2026-11").await.unwrap(), vec![(busy_cost, busy_cost), (0, 0)]);
+    assert_eq!(
+        store.caller_spend(&["key:busy".into(), "key:none".into()], "2026-11-27", "2026-11").await.unwrap(),
+        vec![(busy_cost, busy_cost), (0, 0)]
+    );
 
     // A large batch goes in several chunks; one delivered before an interruption counts once.
-    let rows: Vec<UsageRow> = (0..150u64).map(|i| row(&format!("jwt:c{i:03}"), "openai", "gpt-4o-mini", "2026-11-27", 1, 10 + i, 1)).collect();
+    let rows: Vec<UsageRow> = (0..150u64)
+        .map(|i| row(&format!("jwt:c{i:03}"), "openai", "gpt-4o-mini", "2026-11-27", 1, 10 + i, 1))
+        .collect();
     let big = UsageBatch { batch_id: "envoy-big/1/9".into(), rows, spend_for: vec![] };
     let chunks = plan(&big, &prices);
     assert!(chunks.len() >= 3, "{} chunks", chunks.len());
@@ -355,7 +405,11 @@ pub async fn usage_accounting(store: Arc<dyn Store>) {
 
     // Usage never moves the config revision (it would rebuild every filter's snapshot).
     let r = store.revision().await.unwrap();
-    let b = UsageBatch { batch_id: "rev/1/1".into(), rows: vec![row("key:aa", "openai", "gpt-4o-mini", "2026-11-27", 1, 1, 1)], spend_for: vec![] };
+    let b = UsageBatch {
+        batch_id: "rev/1/1".into(),
+        rows: vec![row("key:aa", "openai", "gpt-4o-mini", "2026-11-27", 1, 1, 1)],
+        spend_for: vec![],
+    };
     ingest(store.as_ref(), &b, &prices, now).await.unwrap();
     assert_eq!(store.revision().await.unwrap(), r);
 }

@@ -36,7 +36,8 @@ impl TestApp {
     pub fn with_store(store: Arc<dyn Store>, dir: tempfile::TempDir) -> Self {
         let changed = Arc::new(Notify::new());
         // The REST API writes through the builder's journaled store, as `serve` does.
-        let service = spawn(store, Arc::new(EnvResolver), changed.clone(), BuilderOptions::with_poll(Duration::from_millis(200)));
+        let service =
+            spawn(store, Arc::new(EnvResolver), changed.clone(), BuilderOptions::with_poll(Duration::from_millis(200)));
         let (store, snapshots) = (service.store, service.snapshots);
         let auth = AuthConfig::new(&[ADMIN.to_string()], &[READ_ONLY.to_string()]);
         let state = AppState { store: store.clone(), auth: Arc::new(auth), changed, snapshots: snapshots.clone() };
@@ -45,7 +46,8 @@ impl TestApp {
 
     /// Sends one request with the admin token.
     pub async fn admin(&self, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, HeaderMap, Value) {
-        call(&self.app, method, uri, Some(ADMIN), body.map(|b| ("application/json", b.to_string().into_bytes())), &[]).await
+        call(&self.app, method, uri, Some(ADMIN), body.map(|b| ("application/json", b.to_string().into_bytes())), &[])
+            .await
     }
 }
 
@@ -108,7 +110,9 @@ pub async fn exercise_secrets(t: &TestApp) -> (String, Vec<String>) {
     assert_eq!(s, StatusCode::CREATED);
     let route = serde_json::json!({"model": "gpt-4o", "targets": [{"provider": "openai", "model": "gpt-4o"}]});
     t.admin("POST", "/v1/routes", Some(route)).await;
-    let (s, _, key) = t.admin("POST", "/v1/keys", Some(serde_json::json!({"name": "team", "owner": "o", "allowed_models": ["*"]}))).await;
+    let (s, _, key) = t
+        .admin("POST", "/v1/keys", Some(serde_json::json!({"name": "team", "owner": "o", "allowed_models": ["*"]})))
+        .await;
     assert_eq!(s, StatusCode::CREATED);
     let secret = key["secret"].as_str().expect("secret shown at creation").to_string();
 
@@ -117,13 +121,23 @@ pub async fn exercise_secrets(t: &TestApp) -> (String, Vec<String>) {
     for uri in ["/v1/providers", "/v1/providers/openai", "/v1/routes", "/v1/keys", "/v1/keys/team", "/v1/snapshot"] {
         record(t.admin("GET", uri, None).await.2);
     }
-    record(t.admin("PUT", "/v1/keys/team", Some(serde_json::json!({"owner": "o2", "allowed_models": ["gpt-4o"]}))).await.2);
+    record(
+        t.admin("PUT", "/v1/keys/team", Some(serde_json::json!({"owner": "o2", "allowed_models": ["gpt-4o"]}))).await.2,
+    );
     record(t.admin("POST", "/v1/keys/team/revoke", None).await.2);
     let doc = serde_json::json!({"providers": [{"name": "openai", "kind": "openai", "cluster": "openai2",
         "credential": format!("env:{PROVIDER_SECRET_VAR}")}], "routes": []});
     record(t.admin("POST", "/v1/apply?dry_run=true", Some(doc.clone())).await.2);
     record(t.admin("POST", "/v1/apply", Some(doc)).await.2);
-    record(t.admin("POST", "/v1/providers", Some(serde_json::json!({"name": "x", "kind": "openai", "cluster": "c", "credential": PROVIDER_SECRET}))).await.2);
+    record(
+        t.admin(
+            "POST",
+            "/v1/providers",
+            Some(serde_json::json!({"name": "x", "kind": "openai", "cluster": "c", "credential": PROVIDER_SECRET})),
+        )
+        .await
+        .2,
+    );
     (secret, bodies)
 }
 

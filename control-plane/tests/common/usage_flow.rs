@@ -12,7 +12,11 @@ use tonic::codegen::http::uri::PathAndQuery;
 const WATCH_TOKEN: &str = "watch-token-for-usage-tests";
 
 /// Calls `ReportUsage` with the given token; the ack decoded from `ack_json`.
-pub async fn report(addr: std::net::SocketAddr, token: Option<&str>, batch_json: Vec<u8>) -> Result<UsageAck, tonic::Status> {
+pub async fn report(
+    addr: std::net::SocketAddr,
+    token: Option<&str>,
+    batch_json: Vec<u8>,
+) -> Result<UsageAck, tonic::Status> {
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
     let mut client = tonic::client::Grpc::new(channel);
     client.ready().await.unwrap();
@@ -42,7 +46,18 @@ async fn start(t: &TestApp) -> (std::net::SocketAddr, String, tokio::sync::onesh
 }
 
 fn row(caller: &str, model: &str, day: &str, requests: u64, input: u64, output: u64) -> UsageRow {
-    UsageRow { caller: caller.into(), provider: "openai".into(), model: model.into(), day: day.into(), requests, input, output, cache_read: 0, cache_creation: 0, reasoning: 0 }
+    UsageRow {
+        caller: caller.into(),
+        provider: "openai".into(),
+        model: model.into(),
+        day: day.into(),
+        requests,
+        input,
+        output,
+        cache_read: 0,
+        cache_creation: 0,
+        reasoning: 0,
+    }
 }
 
 /// Prices a model, creates a budgeted key, reports a batch twice over gRPC (counted once) and
@@ -50,7 +65,13 @@ fn row(caller: &str, model: &str, day: &str, requests: u64, input: u64, output: 
 pub async fn report_then_read(t: &TestApp) {
     let price = json!({"provider": "openai", "model": "gpt-4o-mini", "input_per_mtok": 0.15, "output_per_mtok": 0.6});
     assert_eq!(t.admin("POST", "/v1/prices", Some(price)).await.0, 201);
-    let (s, _, key) = t.admin("POST", "/v1/keys", Some(json!({"name": "team-a", "owner": "o", "allowed_models": ["*"], "budget": {"limit_usd": 1}}))).await;
+    let (s, _, key) = t
+        .admin(
+            "POST",
+            "/v1/keys",
+            Some(json!({"name": "team-a", "owner": "o", "allowed_models": ["*"], "budget": {"limit_usd": 1}})),
+        )
+        .await;
     assert_eq!(s, 201);
     let caller = format!("key:{}", control_plane::model::hash_secret(key["secret"].as_str().unwrap()));
     wait_for_snapshot(t).await;
@@ -83,7 +104,10 @@ pub async fn report_then_read(t: &TestApp) {
     assert_eq!(ack.batch_id, "envoy-a/123/1");
     assert!(!ack.duplicate);
     let mine = ack.spend.iter().find(|s| s.caller == caller).unwrap();
-    assert_eq!((mine.day.as_str(), mine.day_cost_pusd, mine.month.as_str(), mine.month_cost_pusd), (today.as_str(), cost, month.as_str(), cost));
+    assert_eq!(
+        (mine.day.as_str(), mine.day_cost_pusd, mine.month.as_str(), mine.month_cost_pusd),
+        (today.as_str(), cost, month.as_str(), cost)
+    );
     assert_eq!(ack.spend.iter().find(|s| s.caller == "jwt:budgeted").map(|s| s.month_cost_pusd), Some(0));
     // The filter resends the same batch after a lost answer: counted once.
     let again = report(grpc, Some(WATCH_TOKEN), body).await.unwrap();
@@ -92,14 +116,16 @@ pub async fn report_then_read(t: &TestApp) {
 
     // REST, over HTTP, with the read-only token; by key name and by caller.
     let ro = Client::new(&base, Some(READ_ONLY.to_string()));
-    let v = ro.send("GET", &format!("/v1/usage?key=team-a&period=day&from={today}&to={today}"), None, &[]).await.unwrap();
+    let v =
+        ro.send("GET", &format!("/v1/usage?key=team-a&period=day&from={today}&to={today}"), None, &[]).await.unwrap();
     assert_eq!(
         v["data"],
         json!([{"caller": caller, "key": "team-a", "provider": "openai", "model": "gpt-4o-mini", "period": today,
                 "requests": 3, "input_tokens": 1234, "output_tokens": 567, "cache_read_tokens": 0, "cache_creation_tokens": 0,
                 "reasoning_tokens": 0, "cost_pusd": cost, "cost_usd": "0.0005253"}])
     );
-    let v = ro.send("GET", &format!("/v1/usage?caller={}&period=month", Client::escape(&caller)), None, &[]).await.unwrap();
+    let v =
+        ro.send("GET", &format!("/v1/usage?caller={}&period=month", Client::escape(&caller)), None, &[]).await.unwrap();
     assert_eq!(v["data"][0]["period"], json!(month));
     assert_eq!(v["data"][0]["key"], "team-a");
     assert_eq!(v["data"][0]["cost_usd"], "0.0005253");
@@ -139,12 +165,35 @@ pub async fn report_then_read(t: &TestApp) {
             serde_json::from_slice::<Value>(&out.stdout).unwrap()
         })
     };
-    let printed = cli(vec!["usage".into(), "--key".into(), "team-a".into(), "--from".into(), today.clone(), "--to".into(), today.clone()]).await.unwrap();
+    let printed = cli(vec![
+        "usage".into(),
+        "--key".into(),
+        "team-a".into(),
+        "--from".into(),
+        today.clone(),
+        "--to".into(),
+        today.clone(),
+    ])
+    .await
+    .unwrap();
     let rest = ro.send("GET", &format!("/v1/usage?key=team-a&from={today}&to={today}"), None, &[]).await.unwrap();
     assert_eq!(printed, rest);
-    let created = cli(["keys", "create", "--name", "cli-capped", "--models", "*", "--budget-usd", "0.5", "--budget-period", "day"].map(String::from).to_vec())
-        .await
-        .unwrap();
+    let created = cli([
+        "keys",
+        "create",
+        "--name",
+        "cli-capped",
+        "--models",
+        "*",
+        "--budget-usd",
+        "0.5",
+        "--budget-period",
+        "day",
+    ]
+    .map(String::from)
+    .to_vec())
+    .await
+    .unwrap();
     assert_eq!(created["budget"], json!({"limit_usd": 0.5, "period": "day"}));
     let unauth = Client::new(&base, None);
     assert!(unauth.send("GET", "/v1/usage", None, &[]).await.unwrap_err().contains("401"));

@@ -71,21 +71,10 @@ pub struct Message<'a> {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentBlock<'a> {
-    Text {
-        text: &'a str,
-    },
-    Image {
-        source: ImageSource<'a>,
-    },
-    ToolUse {
-        id: &'a str,
-        name: &'a str,
-        input: &'a RawValue,
-    },
-    ToolResult {
-        tool_use_id: &'a str,
-        content: ToolResultContent<'a>,
-    },
+    Text { text: &'a str },
+    Image { source: ImageSource<'a> },
+    ToolUse { id: &'a str, name: &'a str, input: &'a RawValue },
+    ToolResult { tool_use_id: &'a str, content: ToolResultContent<'a> },
 }
 
 /// Where an image comes from.
@@ -515,11 +504,20 @@ pub struct MessageOut<'a> {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BlockOut<'a> {
-    Text { text: Cow<'a, str> },
+    Text {
+        text: Cow<'a, str>,
+    },
     /// `input` is a JSON object, written verbatim.
-    ToolUse { id: &'a str, name: &'a str, input: &'a RawValue },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: &'a RawValue,
+    },
     /// Providers other than Anthropic sign nothing: `signature` is empty.
-    Thinking { thinking: Cow<'a, str>, signature: &'static str },
+    Thinking {
+        thinking: Cow<'a, str>,
+        signature: &'static str,
+    },
 }
 
 /// `usage` as the gateway writes it. `input_tokens` excludes cached tokens, as Anthropic's does.

@@ -108,7 +108,10 @@ pub struct InferenceConfig<'a> {
 
 impl InferenceConfig<'_> {
     pub fn is_empty(&self) -> bool {
-        self.max_tokens.is_none() && self.temperature.is_none() && self.top_p.is_none() && self.stop_sequences.is_empty()
+        self.max_tokens.is_none()
+            && self.temperature.is_none()
+            && self.top_p.is_none()
+            && self.stop_sequences.is_empty()
     }
 }
 

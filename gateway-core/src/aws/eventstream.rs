@@ -199,7 +199,8 @@ fn parse_headers(mut rest: &[u8]) -> Result<Vec<(String, HeaderValue)>, EventStr
                 if kind == 6 {
                     HeaderValue::Bytes(bytes.to_vec())
                 } else {
-                    let s = std::str::from_utf8(bytes).map_err(|_| EventStreamError::BadHeader("string value is not UTF-8"))?;
+                    let s = std::str::from_utf8(bytes)
+                        .map_err(|_| EventStreamError::BadHeader("string value is not UTF-8"))?;
                     HeaderValue::String(s.to_owned())
                 }
             }
@@ -436,7 +437,9 @@ mod tests {
 
     #[test]
     fn malformed_headers_inside_a_valid_frame_are_errors() {
-        for headers in [&[5u8, b'a'][..], &[1, b'a', 42], &[1, b'a', 7, 0, 9, b'x'], &[1, b'a', 7, 0, 1, 0xff], &[1, 0xff, 0]] {
+        for headers in
+            [&[5u8, b'a'][..], &[1, b'a', 42], &[1, b'a', 7, 0, 9, b'x'], &[1, b'a', 7, 0, 1, 0xff], &[1, 0xff, 0]]
+        {
             let mut frame = Vec::new();
             let total = (16 + headers.len()) as u32;
             frame.extend_from_slice(&total.to_be_bytes());

@@ -45,7 +45,8 @@ pub enum CredentialError {
 impl AwsCredentials {
     /// Reads the secret string described on the type.
     pub fn from_secret(secret: &str) -> Result<Self, CredentialError> {
-        let creds: AwsCredentials = serde_json::from_slice(secret.as_bytes()).map_err(|_| CredentialError::Malformed)?;
+        let creds: AwsCredentials =
+            serde_json::from_slice(secret.as_bytes()).map_err(|_| CredentialError::Malformed)?;
         if creds.access_key_id.is_empty() || creds.secret_access_key.is_empty() {
             return Err(CredentialError::Empty);
         }
@@ -68,7 +69,11 @@ pub fn is_valid_region(region: &str) -> bool {
         && first.bytes().all(|b| b.is_ascii_lowercase())
         && last.len() == 1
         && last.bytes().all(|b| b.is_ascii_digit())
-        && parts.get(1..parts.len() - 1).unwrap_or_default().iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts
+            .get(1..parts.len() - 1)
+            .unwrap_or_default()
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
 #[cfg(test)]
@@ -80,22 +85,43 @@ mod tests {
         for ok in ["us-east-1", "eu-central-2", "us-gov-west-1", "ap-southeast-4", "il-central-1"] {
             assert!(is_valid_region(ok), "{ok}");
         }
-        for bad in ["", "us", "us-east", "us-east-12", "US-east-1", "us-east-1.evil.com", "us-east-1/", "u-east-1", "us--1", "us-east-x", "us_east-1", "usa-east-1", "us-east-1 "] {
+        for bad in [
+            "",
+            "us",
+            "us-east",
+            "us-east-12",
+            "US-east-1",
+            "us-east-1.evil.com",
+            "us-east-1/",
+            "u-east-1",
+            "us--1",
+            "us-east-x",
+            "us_east-1",
+            "usa-east-1",
+            "us-east-1 ",
+        ] {
             assert!(!is_valid_region(bad), "{bad}");
         }
     }
 
     #[test]
     fn credentials_parse_redact_and_round_trip() {
-        let c = AwsCredentials::from_secret(r#"{"access_key_id":"AKID","secret_access_key":"SECRET","session_token":"TOKEN"}"#).unwrap();
+        let c = AwsCredentials::from_secret(
+            r#"{"access_key_id":"AKID","secret_access_key":"SECRET","session_token":"TOKEN"}"#,
+        )
+        .unwrap();
         assert_eq!(c.session_token.as_deref(), Some("TOKEN"));
         let dbg = format!("{c:?}");
         assert!(dbg.contains("AKID") && !dbg.contains("SECRET") && !dbg.contains("TOKEN"));
         assert_eq!(AwsCredentials::from_secret(&c.to_secret()).unwrap(), c);
-        let c = AwsCredentials::from_secret(r#"{"access_key_id":"A","secret_access_key":"S","session_token":""}"#).unwrap();
+        let c =
+            AwsCredentials::from_secret(r#"{"access_key_id":"A","secret_access_key":"S","session_token":""}"#).unwrap();
         assert_eq!(c.session_token, None);
         assert_eq!(AwsCredentials::from_secret("sk-plain-key"), Err(CredentialError::Malformed));
-        assert_eq!(AwsCredentials::from_secret(r#"{"access_key_id":"","secret_access_key":"S"}"#), Err(CredentialError::Empty));
+        assert_eq!(
+            AwsCredentials::from_secret(r#"{"access_key_id":"","secret_access_key":"S"}"#),
+            Err(CredentialError::Empty)
+        );
         assert!(!CredentialError::Malformed.to_string().contains("sk-plain"));
     }
 }

@@ -99,7 +99,10 @@ fn percent_decode(input: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
-        let hex_pair = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        let hex_pair = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
         match (b, hex_pair) {
             (b'%', Some(v)) => {
                 out.push(v);
@@ -206,7 +209,12 @@ pub fn canonical_request(input: &SigningInput<'_>) -> (String, String) {
 
 /// The string to sign for a canonical request.
 pub fn string_to_sign(scope: &Scope<'_>, canonical_request: &str) -> String {
-    format!("{ALGORITHM}\n{}\n{}\n{}", scope.amz_date, scope.credential_scope(), payload_hash(canonical_request.as_bytes()))
+    format!(
+        "{ALGORITHM}\n{}\n{}\n{}",
+        scope.amz_date,
+        scope.credential_scope(),
+        payload_hash(canonical_request.as_bytes())
+    )
 }
 
 /// The derived key: HMAC chain over date, region, service and `aws4_request`.
@@ -279,7 +287,10 @@ mod tests {
 
     #[test]
     fn encoding_rules() {
-        assert_eq!(uri_encode(b"/model/us.amazon.nova-micro-v1%3A0/converse", true), "/model/us.amazon.nova-micro-v1%253A0/converse");
+        assert_eq!(
+            uri_encode(b"/model/us.amazon.nova-micro-v1%3A0/converse", true),
+            "/model/us.amazon.nova-micro-v1%253A0/converse"
+        );
         assert_eq!(uri_encode("a b/ሴ~".as_bytes(), false), "a%20b%2F%E1%88%B4~");
         assert_eq!(canonical_query("b=2&a=1&A=0"), "A=0&a=1&b=2");
         assert_eq!(canonical_query("k=a%20b&e="), "e=&k=a%20b");
@@ -290,8 +301,14 @@ mod tests {
     #[test]
     fn hmac_sha256_rfc4231() {
         // Case 1, case 2, and case 6 (a key longer than the block size, hashed first).
-        assert_eq!(hex(&hmac(&[0x0b; 20], b"Hi There")), "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
-        assert_eq!(hex(&hmac(b"Jefe", b"what do ya want for nothing?")), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_eq!(
+            hex(&hmac(&[0x0b; 20], b"Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        );
+        assert_eq!(
+            hex(&hmac(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
         assert_eq!(
             hex(&hmac(&[0xaa; 131], b"Test Using Larger Than Block-Size Key - Hash Key First")),
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
@@ -300,14 +317,20 @@ mod tests {
 
     #[test]
     fn session_token_is_sent_and_signed() {
-        let with = AwsCredentials { access_key_id: "AKID".into(), secret_access_key: "s".into(), session_token: Some("tok".into()) };
+        let with = AwsCredentials {
+            access_key_id: "AKID".into(),
+            secret_access_key: "s".into(),
+            session_token: Some("tok".into()),
+        };
         let without = AwsCredentials { session_token: None, ..with.clone() };
         let a = sign_request(&with, "us-east-1", "bedrock", "POST", "h", "/p", Some("application/json"), b"{}", 0);
         let b = sign_request(&without, "us-east-1", "bedrock", "POST", "h", "/p", Some("application/json"), b"{}", 0);
         assert!(a.contains(&("x-amz-security-token", "tok".to_owned())));
         assert!(!b.iter().any(|(n, _)| *n == "x-amz-security-token"));
         let auth = |h: &[(&str, String)]| h.iter().find(|(n, _)| *n == "authorization").unwrap().1.clone();
-        assert!(auth(&a).contains("SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;x-amz-security-token,"));
+        assert!(
+            auth(&a).contains("SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;x-amz-security-token,")
+        );
         assert!(auth(&b).contains("SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date,"));
         assert_ne!(auth(&a), auth(&b));
     }

@@ -54,7 +54,9 @@ pub fn inspect(body: &[u8]) -> Result<RequestFacts, GatewayError> {
         .map_err(|e| GatewayError::invalid(format!("The request body is not valid JSON: {e}")))?;
     let model = match fields.model {
         Some(serde_json::Value::String(m)) if !m.is_empty() => m,
-        Some(serde_json::Value::String(_)) | None => return Err(GatewayError::invalid("model: Field required").with_param("model")),
+        Some(serde_json::Value::String(_)) | None => {
+            return Err(GatewayError::invalid("model: Field required").with_param("model"))
+        }
         Some(_) => return Err(GatewayError::invalid("model: Input should be a valid string").with_param("model")),
     };
     match fields.messages.map(|m| m.get().trim_start()) {
@@ -134,7 +136,12 @@ pub fn replace_model(body: &[u8], model: &str) -> Result<Vec<u8>, GatewayError> 
                 out.extend_from_slice(model_json.as_bytes());
                 copied = end;
             }
-            _ => return Err(GatewayError::new(crate::error::ErrorKind::Internal, "could not locate the model in the request body")),
+            _ => {
+                return Err(GatewayError::new(
+                    crate::error::ErrorKind::Internal,
+                    "could not locate the model in the request body",
+                ))
+            }
         }
     }
     if copied == 0 && !object.0.iter().any(|(k, _)| k == "model") {
@@ -282,14 +289,19 @@ mod tests {
             (r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#, Some("max_tokens")),
             (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0}"#, Some("max_tokens")),
             (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":"5"}"#, Some("max_tokens")),
-            (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":5,"stream":"yes"}"#, Some("stream")),
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":5,"stream":"yes"}"#,
+                Some("stream"),
+            ),
         ] {
             let err = inspect(body.as_bytes()).unwrap_err();
             assert_eq!((err.status(), err.param.as_deref()), (400, param), "{body}");
             let v: serde_json::Value = serde_json::from_slice(&err.to_anthropic_body()).unwrap();
             assert_eq!(v["error"]["type"], "invalid_request_error");
         }
-        let facts = inspect(br#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":5,"stream":true}"#).unwrap();
+        let facts =
+            inspect(br#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":5,"stream":true}"#)
+                .unwrap();
         assert_eq!(facts, RequestFacts { model: "m".into(), stream: true });
     }
 
@@ -330,7 +342,11 @@ mod tests {
                 out.extend(t.translate_chunk(piece, i + 1 == pieces.len()));
             }
             assert_eq!(out, STREAM.as_bytes());
-            assert_eq!(t.usage(), TokenUsage { input: 15, output: 7, cache_read: 3, ..Default::default() }, "step {step}");
+            assert_eq!(
+                t.usage(),
+                TokenUsage { input: 15, output: 7, cache_read: 3, ..Default::default() },
+                "step {step}"
+            );
         }
     }
 
@@ -343,6 +359,9 @@ mod tests {
         assert_eq!(t.usage(), TokenUsage { input: 5, output: 2, cache_creation: 1, ..Default::default() });
         let mut t = UsageReader::default();
         t.on_headers(400, Some("application/json"));
-        assert_eq!(t.translate_body(br#"{"type":"error","error":{"type":"invalid_request_error","message":"x"}}"#).unwrap(), None);
+        assert_eq!(
+            t.translate_body(br#"{"type":"error","error":{"type":"invalid_request_error","message":"x"}}"#).unwrap(),
+            None
+        );
     }
 }

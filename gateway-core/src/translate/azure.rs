@@ -44,7 +44,10 @@ pub fn validate_deployment(name: &str) -> Result<(), String> {
 pub fn validate_api_version(version: &str) -> Result<(), String> {
     let ok_chars = version.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'));
     if version.is_empty() || version.len() > MAX_NAME_LEN || !ok_chars {
-        return Err(format!("Azure api_version '{}' is invalid: letters, digits, '-' and '.' only", version.escape_default()));
+        return Err(format!(
+            "Azure api_version '{}' is invalid: letters, digits, '-' and '.' only",
+            version.escape_default()
+        ));
     }
     Ok(())
 }
@@ -86,7 +89,9 @@ pub fn embeddings_path(provider: &ProviderConfig, deployment: &str) -> Result<St
 }
 
 fn operation_path(provider: &ProviderConfig, deployment: &str, operation: &str) -> Result<String, GatewayError> {
-    let internal = |m: String| GatewayError::new(ErrorKind::Internal, format!("provider '{}' is misconfigured: {m}", provider.name));
+    let internal = |m: String| {
+        GatewayError::new(ErrorKind::Internal, format!("provider '{}' is misconfigured: {m}", provider.name))
+    };
     validate_provider(provider).map_err(internal)?;
     let s = settings(provider);
     let path = match s.url_form {
@@ -156,14 +161,20 @@ pub fn translate_error(status: u16, body: &[u8]) -> Vec<u8> {
         Some(Value::Number(n)) => Some(n.to_string()),
         _ => None,
     };
-    let mut message = error.message.filter(|m| !m.is_empty()).unwrap_or_else(|| format!("The provider returned HTTP {status}."));
+    let mut message =
+        error.message.filter(|m| !m.is_empty()).unwrap_or_else(|| format!("The provider returned HTTP {status}."));
     if let Some(inner) = error.innererror.and_then(|i| i.code).filter(|c| !c.is_empty()) {
         if !message.contains(&inner) {
             message = format!("{message} ({inner})");
         }
     }
     let kind = error.kind.filter(|k| !k.is_empty());
-    openai_error_body(&message, kind.as_deref().unwrap_or(type_for_status(status)), error.param.as_deref(), code.as_deref())
+    openai_error_body(
+        &message,
+        kind.as_deref().unwrap_or(type_for_status(status)),
+        error.param.as_deref(),
+        code.as_deref(),
+    )
 }
 
 #[cfg(test)]
@@ -179,7 +190,10 @@ mod tests {
             cluster: "c".into(),
             credential: None,
             path_prefix: prefix.map(Into::into),
-            settings: ProviderSettings { azure: Some(AzureSettings { url_form: form, api_version: api_version.map(Into::into) }), ..Default::default() },
+            settings: ProviderSettings {
+                azure: Some(AzureSettings { url_form: form, api_version: api_version.map(Into::into) }),
+                ..Default::default()
+            },
         }
     }
 
@@ -218,7 +232,10 @@ mod tests {
         let content_filter = json!({"error": {"message": "The response was filtered", "type": null, "param": "prompt", "code": "content_filter", "status": 400,
             "innererror": {"code": "ResponsibleAIPolicyViolation", "content_filter_result": {"hate": {"filtered": true, "severity": "high"}}}}});
         let out: Value = serde_json::from_slice(&translate_error(400, content_filter.to_string().as_bytes())).unwrap();
-        assert_eq!(out, json!({"error": {"message": "The response was filtered (ResponsibleAIPolicyViolation)", "type": "invalid_request_error", "param": "prompt", "code": "content_filter"}}));
+        assert_eq!(
+            out,
+            json!({"error": {"message": "The response was filtered (ResponsibleAIPolicyViolation)", "type": "invalid_request_error", "param": "prompt", "code": "content_filter"}})
+        );
 
         let bad_key = json!({"error": {"code": "401", "message": "Access denied due to invalid subscription key or wrong API endpoint."}});
         let out: Value = serde_json::from_slice(&translate_error(401, bad_key.to_string().as_bytes())).unwrap();
@@ -228,7 +245,10 @@ mod tests {
 
         let throttled = json!({"error": {"code": 429, "message": "Rate limit"}});
         let out: Value = serde_json::from_slice(&translate_error(429, throttled.to_string().as_bytes())).unwrap();
-        assert_eq!(out["error"], json!({"message": "Rate limit", "type": "rate_limit_error", "param": null, "code": "429"}));
+        assert_eq!(
+            out["error"],
+            json!({"message": "Rate limit", "type": "rate_limit_error", "param": null, "code": "429"})
+        );
 
         let not_found = json!({"error": {"code": "DeploymentNotFound", "message": "The API deployment for this resource does not exist."}});
         let out: Value = serde_json::from_slice(&translate_error(404, not_found.to_string().as_bytes())).unwrap();

@@ -48,7 +48,9 @@ pub fn inspect(body: &[u8]) -> Result<RequestFacts, GatewayError> {
         Some(_) => return Err(GatewayError::invalid("'model' must be a string").with_param("model")),
     };
     match fields.input.map(|i| i.get().trim()) {
-        None | Some("null") => return Err(GatewayError::invalid("Missing required parameter: 'input'.").with_param("input")),
+        None | Some("null") => {
+            return Err(GatewayError::invalid("Missing required parameter: 'input'.").with_param("input"))
+        }
         Some("[]") | Some("\"\"") => {
             return Err(GatewayError::invalid("'input' cannot be an empty string or array.").with_param("input"))
         }
@@ -100,10 +102,18 @@ struct Parsed {
 fn parse(body: &[u8]) -> Result<Parsed, GatewayError> {
     let req: EmbeddingsRequest = serde_json::from_slice(body)
         .map_err(|e| GatewayError::invalid(format!("We could not parse the JSON body of your request: {e}")))?;
-    let not_text = || GatewayError::invalid("'input' must be a string or an array of strings for this model (token arrays are not supported).").with_param("input");
+    let not_text = || {
+        GatewayError::invalid(
+            "'input' must be a string or an array of strings for this model (token arrays are not supported).",
+        )
+        .with_param("input")
+    };
     let inputs = match req.input {
         Value::String(s) => vec![s],
-        Value::Array(items) => items.into_iter().map(|i| if let Value::String(s) = i { Ok(s) } else { Err(not_text()) }).collect::<Result<Vec<_>, _>>()?,
+        Value::Array(items) => items
+            .into_iter()
+            .map(|i| if let Value::String(s) = i { Ok(s) } else { Err(not_text()) })
+            .collect::<Result<Vec<_>, _>>()?,
         _ => return Err(not_text()),
     };
     if inputs.is_empty() {
@@ -113,24 +123,32 @@ fn parse(body: &[u8]) -> Result<Parsed, GatewayError> {
         None | Some(Value::Null) => false,
         Some(Value::String(f)) if f == "float" => false,
         Some(Value::String(f)) if f == "base64" => true,
-        Some(_) => return Err(GatewayError::invalid("'encoding_format' must be 'float' or 'base64'.").with_param("encoding_format")),
+        Some(_) => {
+            return Err(
+                GatewayError::invalid("'encoding_format' must be 'float' or 'base64'.").with_param("encoding_format")
+            )
+        }
     };
     let dimensions = match req.dimensions {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) if n.as_u64().is_some_and(|d| d > 0) => n.as_u64(),
-        Some(_) => return Err(GatewayError::invalid("'dimensions' must be a positive integer.").with_param("dimensions")),
+        Some(_) => {
+            return Err(GatewayError::invalid("'dimensions' must be a positive integer.").with_param("dimensions"))
+        }
     };
     Ok(Parsed { inputs, base64, dimensions })
 }
 
 fn encode(value: &Value) -> Result<Vec<u8>, GatewayError> {
-    serde_json::to_vec(value).map_err(|e| GatewayError::new(ErrorKind::Internal, format!("could not encode the provider request: {e}")))
+    serde_json::to_vec(value)
+        .map_err(|e| GatewayError::new(ErrorKind::Internal, format!("could not encode the provider request: {e}")))
 }
 
 fn prepare_gemini(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, GatewayError> {
     let parsed = parse(body)?;
-    let bare = super::openai_to_gemini::validate_model(target.model)
-        .map_err(|m| GatewayError::new(ErrorKind::Internal, format!("provider '{}' is misconfigured: {m}", target.provider.name)))?;
+    let bare = super::openai_to_gemini::validate_model(target.model).map_err(|m| {
+        GatewayError::new(ErrorKind::Internal, format!("provider '{}' is misconfigured: {m}", target.provider.name))
+    })?;
     let model = format!("models/{bare}");
     let requests: Vec<Value> = parsed
         .inputs
@@ -217,7 +235,14 @@ pub struct EmbeddingsTranslator {
 
 impl EmbeddingsTranslator {
     fn new(upstream: Upstream, base64: bool, model: &str) -> Self {
-        EmbeddingsTranslator { upstream, status: 200, base64, model: model.to_owned(), error_type: None, usage: TokenUsage::default() }
+        EmbeddingsTranslator {
+            upstream,
+            status: 200,
+            base64,
+            model: model.to_owned(),
+            error_type: None,
+            usage: TokenUsage::default(),
+        }
     }
 
     fn item(&self, index: usize, values: &[f64]) -> Value {
@@ -232,7 +257,11 @@ fn f32_base64(values: &[f64]) -> String {
     let bytes: Vec<u8> = values.iter().flat_map(|v| (*v as f32).to_le_bytes()).collect();
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk.first().copied().unwrap_or(0), chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
             if i <= chunk.len() {
@@ -267,10 +296,17 @@ impl ResponseTranslator for EmbeddingsTranslator {
         if !(200..300).contains(&self.status) {
             return Ok(Some(match self.upstream {
                 Upstream::Gemini => super::openai_to_gemini::response::translate_error(self.status, body),
-                Upstream::Bedrock => super::openai_to_bedrock::response::translate_error(self.status, self.error_type.as_deref(), body),
+                Upstream::Bedrock => {
+                    super::openai_to_bedrock::response::translate_error(self.status, self.error_type.as_deref(), body)
+                }
             }));
         }
-        let bad = |e: serde_json::Error| GatewayError::new(ErrorKind::BadGateway, format!("The provider's embeddings response could not be read: {e}"));
+        let bad = |e: serde_json::Error| {
+            GatewayError::new(
+                ErrorKind::BadGateway,
+                format!("The provider's embeddings response could not be read: {e}"),
+            )
+        };
         let data: Vec<Value> = match self.upstream {
             Upstream::Gemini => {
                 let parsed: GeminiEmbeddings = serde_json::from_slice(body).map_err(bad)?;
@@ -279,7 +315,10 @@ impl ResponseTranslator for EmbeddingsTranslator {
             Upstream::Bedrock => {
                 let parsed: TitanEmbedding = serde_json::from_slice(body).map_err(bad)?;
                 let Some(values) = parsed.embedding else {
-                    return Err(GatewayError::new(ErrorKind::BadGateway, "The provider's embeddings response has no embedding."));
+                    return Err(GatewayError::new(
+                        ErrorKind::BadGateway,
+                        "The provider's embeddings response has no embedding.",
+                    ));
                 };
                 self.usage = TokenUsage { input: parsed.input_text_token_count, ..Default::default() };
                 vec![self.item(0, &values)]
@@ -346,9 +385,13 @@ mod tests {
     use crate::config::{Defaults, ProviderConfig};
 
     fn prep(body: &str, kind: ProviderKind) -> Result<PreparedRequest, GatewayError> {
-        let p: ProviderConfig = serde_json::from_value(serde_json::json!({"name": "p", "kind": kind, "cluster": "c"})).unwrap();
+        let p: ProviderConfig =
+            serde_json::from_value(serde_json::json!({"name": "p", "kind": kind, "cluster": "c"})).unwrap();
         let d = Defaults::default();
-        prepare(body.as_bytes(), &Target { provider: &p, model: "text-embedding-3-small", defaults: &d, created_unix: 0 })
+        prepare(
+            body.as_bytes(),
+            &Target { provider: &p, model: "text-embedding-3-small", defaults: &d, created_unix: 0 },
+        )
     }
 
     #[test]
@@ -364,7 +407,10 @@ mod tests {
             let err = inspect(body.as_bytes()).unwrap_err();
             assert_eq!((err.status(), err.param.as_deref()), (400, param), "{body}");
         }
-        assert_eq!(inspect(br#"{"model":"m","input":["a","b"]}"#).unwrap(), RequestFacts { model: "m".into(), stream: false });
+        assert_eq!(
+            inspect(br#"{"model":"m","input":["a","b"]}"#).unwrap(),
+            RequestFacts { model: "m".into(), stream: false }
+        );
     }
 
     #[test]
@@ -372,7 +418,10 @@ mod tests {
         let body = r#"{"input": ["hello", "world"], "model": "alias", "encoding_format": "float", "dimensions": 256}"#;
         let prepared = prep(body, ProviderKind::Openai).unwrap();
         assert_eq!(prepared.path, "/v1/embeddings");
-        assert_eq!(String::from_utf8(prepared.body.unwrap()).unwrap(), body.replace("\"alias\"", "\"text-embedding-3-small\""));
+        assert_eq!(
+            String::from_utf8(prepared.body.unwrap()).unwrap(),
+            body.replace("\"alias\"", "\"text-embedding-3-small\"")
+        );
         let mut t = prepared.translator;
         assert_eq!(t.on_headers(200, Some("application/json")), BodyMode::Buffered);
         let response = br#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":8,"total_tokens":8}}"#;
@@ -405,7 +454,12 @@ mod tests {
         assert_eq!(prep_with(body, dep.clone(), "../x").err().unwrap().status(), 500);
         let mut t = prep_with(body, dep, "emb-small").unwrap().translator;
         t.on_headers(404, Some("application/json"));
-        let out: Value = serde_json::from_slice(&t.translate_body(br#"{"error":{"code":"DeploymentNotFound","message":"no such deployment"}}"#).unwrap().unwrap()).unwrap();
+        let out: Value = serde_json::from_slice(
+            &t.translate_body(br#"{"error":{"code":"DeploymentNotFound","message":"no such deployment"}}"#)
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(out["error"]["code"], "DeploymentNotFound");
         assert!(out["error"]["type"].is_string() && out["error"].get("param").is_some());
     }
@@ -413,25 +467,46 @@ mod tests {
     #[test]
     fn gemini_batch_request_and_response() {
         let g = serde_json::json!({"name": "g", "kind": "gemini", "cluster": "c"});
-        let prepared = prep_with(r#"{"model":"alias","input":["a","b\"c"],"dimensions":8,"user":"u"}"#, g.clone(), "text-embedding-004").unwrap();
+        let prepared = prep_with(
+            r#"{"model":"alias","input":["a","b\"c"],"dimensions":8,"user":"u"}"#,
+            g.clone(),
+            "text-embedding-004",
+        )
+        .unwrap();
         assert_eq!(prepared.path, "/v1beta/models/text-embedding-004:batchEmbedContents");
         let sent: Value = serde_json::from_slice(&prepared.body.unwrap()).unwrap();
-        assert_eq!(sent, serde_json::json!({"requests": [
+        assert_eq!(
+            sent,
+            serde_json::json!({"requests": [
             {"model": "models/text-embedding-004", "content": {"parts": [{"text": "a"}]}, "outputDimensionality": 8},
-            {"model": "models/text-embedding-004", "content": {"parts": [{"text": "b\"c"}]}, "outputDimensionality": 8}]}));
+            {"model": "models/text-embedding-004", "content": {"parts": [{"text": "b\"c"}]}, "outputDimensionality": 8}]})
+        );
         let mut t = prepared.translator;
         assert_eq!(t.on_headers(200, Some("application/json")), BodyMode::Buffered);
-        let out: Value = serde_json::from_slice(&t.translate_body(br#"{"embeddings":[{"values":[0.5,-1.25]},{"values":[2.0,0.0]}]}"#).unwrap().unwrap()).unwrap();
-        assert_eq!(out, serde_json::json!({"object": "list", "model": "text-embedding-004", "usage": {"prompt_tokens": 0, "total_tokens": 0}, "data": [
-            {"object": "embedding", "index": 0, "embedding": [0.5, -1.25]}, {"object": "embedding", "index": 1, "embedding": [2.0, 0.0]}]}));
+        let out: Value = serde_json::from_slice(
+            &t.translate_body(br#"{"embeddings":[{"values":[0.5,-1.25]},{"values":[2.0,0.0]}]}"#).unwrap().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            serde_json::json!({"object": "list", "model": "text-embedding-004", "usage": {"prompt_tokens": 0, "total_tokens": 0}, "data": [
+            {"object": "embedding", "index": 0, "embedding": [0.5, -1.25]}, {"object": "embedding", "index": 1, "embedding": [2.0, 0.0]}]})
+        );
         assert_eq!(t.usage(), TokenUsage::default());
 
         // The OpenAI SDKs ask for base64 by default: little-endian f32, as OpenAI sends it.
-        let mut t = prep_with(r#"{"model":"alias","input":"a","encoding_format":"base64"}"#, g.clone(), "text-embedding-004").unwrap().translator;
+        let mut t =
+            prep_with(r#"{"model":"alias","input":"a","encoding_format":"base64"}"#, g.clone(), "text-embedding-004")
+                .unwrap()
+                .translator;
         t.on_headers(200, None);
-        let out: Value = serde_json::from_slice(&t.translate_body(br#"{"embeddings":[{"values":[1.0,-2.0,0.5]}]}"#).unwrap().unwrap()).unwrap();
+        let out: Value = serde_json::from_slice(
+            &t.translate_body(br#"{"embeddings":[{"values":[1.0,-2.0,0.5]}]}"#).unwrap().unwrap(),
+        )
+        .unwrap();
         use base64::Engine;
-        let bytes = base64::engine::general_purpose::STANDARD.decode(out["data"][0]["embedding"].as_str().unwrap()).unwrap();
+        let bytes =
+            base64::engine::general_purpose::STANDARD.decode(out["data"][0]["embedding"].as_str().unwrap()).unwrap();
         let floats: Vec<f32> = bytes.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
         assert_eq!(floats, [1.0, -2.0, 0.5]);
         for n in 0..7 {
@@ -442,12 +517,21 @@ mod tests {
 
         let mut t = prep_with(r#"{"model":"alias","input":"a"}"#, g.clone(), "text-embedding-004").unwrap().translator;
         t.on_headers(400, Some("application/json"));
-        let out: Value = serde_json::from_slice(&t.translate_body(br#"{"error":{"code":400,"message":"API key not valid","status":"INVALID_ARGUMENT"}}"#).unwrap().unwrap()).unwrap();
+        let out: Value = serde_json::from_slice(
+            &t.translate_body(br#"{"error":{"code":400,"message":"API key not valid","status":"INVALID_ARGUMENT"}}"#)
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(out["error"]["message"], "API key not valid");
         let mut t = prep_with(r#"{"model":"alias","input":"a"}"#, g.clone(), "text-embedding-004").unwrap().translator;
         t.on_headers(200, None);
         assert_eq!(t.translate_body(b"<html>").unwrap_err().status(), 502);
-        for (bad, param) in [(r#"{"model":"a","input":[1,2]}"#, "input"), (r#"{"model":"a","input":"x","encoding_format":"hex"}"#, "encoding_format"), (r#"{"model":"a","input":"x","dimensions":0}"#, "dimensions")] {
+        for (bad, param) in [
+            (r#"{"model":"a","input":[1,2]}"#, "input"),
+            (r#"{"model":"a","input":"x","encoding_format":"hex"}"#, "encoding_format"),
+            (r#"{"model":"a","input":"x","dimensions":0}"#, "dimensions"),
+        ] {
             let err = prep_with(bad, g.clone(), "text-embedding-004").err().unwrap();
             assert_eq!((err.status(), err.param.as_deref()), (400, Some(param)), "{bad}");
         }
@@ -456,25 +540,44 @@ mod tests {
     #[test]
     fn bedrock_titan_one_input_per_call() {
         let b = serde_json::json!({"name": "b", "kind": "bedrock", "cluster": "c", "settings": {"bedrock": {"region": "us-east-1"}}});
-        let prepared = prep_with(r#"{"model":"alias","input":["hello"],"dimensions":256}"#, b.clone(), "amazon.titan-embed-text-v2:0").unwrap();
+        let prepared = prep_with(
+            r#"{"model":"alias","input":["hello"],"dimensions":256}"#,
+            b.clone(),
+            "amazon.titan-embed-text-v2:0",
+        )
+        .unwrap();
         assert_eq!(prepared.path, "/model/amazon.titan-embed-text-v2%3A0/invoke");
-        assert_eq!(serde_json::from_slice::<Value>(&prepared.body.unwrap()).unwrap(), serde_json::json!({"inputText": "hello", "dimensions": 256}));
+        assert_eq!(
+            serde_json::from_slice::<Value>(&prepared.body.unwrap()).unwrap(),
+            serde_json::json!({"inputText": "hello", "dimensions": 256})
+        );
         let mut t = prepared.translator;
         t.on_headers(200, Some("application/json"));
-        let out: Value = serde_json::from_slice(&t.translate_body(br#"{"embedding":[0.25,-0.5],"inputTextTokenCount":3}"#).unwrap().unwrap()).unwrap();
+        let out: Value = serde_json::from_slice(
+            &t.translate_body(br#"{"embedding":[0.25,-0.5],"inputTextTokenCount":3}"#).unwrap().unwrap(),
+        )
+        .unwrap();
         assert_eq!(out["data"], serde_json::json!([{"object": "embedding", "index": 0, "embedding": [0.25, -0.5]}]));
         assert_eq!(out["usage"], serde_json::json!({"prompt_tokens": 3, "total_tokens": 3}));
         assert_eq!(t.usage(), TokenUsage { input: 3, ..Default::default() });
 
-        let err = prep_with(r#"{"model":"alias","input":["a","b"]}"#, b.clone(), "amazon.titan-embed-text-v2:0").err().unwrap();
+        let err = prep_with(r#"{"model":"alias","input":["a","b"]}"#, b.clone(), "amazon.titan-embed-text-v2:0")
+            .err()
+            .unwrap();
         assert_eq!((err.status(), err.param.as_deref()), (400, Some("input")));
         assert!(err.message.contains("one input per request"));
 
-        let mut t = prep_with(r#"{"model":"alias","input":"a"}"#, b, "amazon.titan-embed-text-v2:0").unwrap().translator;
+        let mut t =
+            prep_with(r#"{"model":"alias","input":"a"}"#, b, "amazon.titan-embed-text-v2:0").unwrap().translator;
         t.on_headers(400, Some("application/json"));
         assert_eq!(t.wanted_response_header(), Some("x-amzn-errortype"));
         t.on_response_header("ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/");
-        let out: Value = serde_json::from_slice(&t.translate_body(br#"{"message":"Malformed input request"}"#).unwrap().unwrap()).unwrap();
-        assert_eq!((out["error"]["code"].as_str(), out["error"]["message"].as_str()), (Some("ValidationException"), Some("Malformed input request")));
+        let out: Value =
+            serde_json::from_slice(&t.translate_body(br#"{"message":"Malformed input request"}"#).unwrap().unwrap())
+                .unwrap();
+        assert_eq!(
+            (out["error"]["code"].as_str(), out["error"]["message"].as_str()),
+            (Some("ValidationException"), Some("Malformed input request"))
+        );
     }
 }

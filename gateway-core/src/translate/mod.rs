@@ -68,9 +68,7 @@ impl ClientApi {
         let path = path.split('?').next().unwrap_or(path);
         match ClientApi::from_path(path) {
             Some(api) => api.error_shape(),
-            None if path.starts_with("/v1/messages/") => {
-                crate::error::ErrorShape::Anthropic
-            }
+            None if path.starts_with("/v1/messages/") => crate::error::ErrorShape::Anthropic,
             None => crate::error::ErrorShape::OpenAi,
         }
     }
@@ -186,7 +184,8 @@ pub fn prepare(api: ClientApi, target: &Target<'_>, body: &[u8]) -> Result<Prepa
 
 /// Client headers that carry the caller's own credentials: removed before any upstream call so a
 /// virtual key or JWT never reaches a provider, and one provider's key never reaches another.
-pub const CREDENTIAL_HEADERS: &[&str] = &["authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization"];
+pub const CREDENTIAL_HEADERS: &[&str] =
+    &["authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization"];
 
 /// The header that carries `secret` to a provider of `kind`.
 pub fn credential_header(kind: ProviderKind, secret: &str) -> (&'static str, String) {
@@ -213,7 +212,11 @@ pub const FORWARDABLE_CLIENT_HEADERS: &[&str] = &["anthropic-version", "anthropi
 /// (interleaved thinking, context management, 1M context...) only Anthropic's own API knows.
 /// Every other provider rejects or ignores them (LiteLLM #19373, #19877), and the request was
 /// translated for a format that has no betas, so there they are dropped.
-pub fn forwarded_headers(api: ClientApi, kind: ProviderKind, captured: &[(String, String)]) -> Vec<(&'static str, String)> {
+pub fn forwarded_headers(
+    api: ClientApi,
+    kind: ProviderKind,
+    captured: &[(String, String)],
+) -> Vec<(&'static str, String)> {
     if api != ClientApi::AnthropicMessages || kind != ProviderKind::Anthropic {
         return Vec::new();
     }
@@ -276,5 +279,6 @@ pub(crate) fn response_model_name(raw: Option<&serde_json::value::RawValue>) -> 
 /// A provider-reported model name fit for logs and spans: non-empty, bounded, no control
 /// characters (it lands in JSON log lines and span attributes).
 pub(crate) fn response_model_str(name: &str) -> Option<String> {
-    (!name.is_empty() && name.len() <= MAX_RESPONSE_MODEL_LEN && !name.chars().any(char::is_control)).then(|| name.to_owned())
+    (!name.is_empty() && name.len() <= MAX_RESPONSE_MODEL_LEN && !name.chars().any(char::is_control))
+        .then(|| name.to_owned())
 }

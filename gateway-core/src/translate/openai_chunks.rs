@@ -198,13 +198,23 @@ fn write_u64(out: &mut Vec<u8>, mut n: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::openai::{ChatCompletionChunk, ChunkChoice, ChunkDelta, ChunkFunction, ChunkToolCall, PromptTokensDetails};
+    use crate::api::openai::{
+        ChatCompletionChunk, ChunkChoice, ChunkDelta, ChunkFunction, ChunkToolCall, PromptTokensDetails,
+    };
     use proptest::prelude::*;
 
     /// What the translators wrote before: serde_json over the chunk structs.
-    fn reference(id: &str, model: &str, created: u64, choice: u32, delta: ChunkDelta<'_>, finish: Option<&'static str>) -> Vec<u8> {
+    fn reference(
+        id: &str,
+        model: &str,
+        created: u64,
+        choice: u32,
+        delta: ChunkDelta<'_>,
+        finish: Option<&'static str>,
+    ) -> Vec<u8> {
         let choices = [ChunkChoice { index: choice, delta, logprobs: None, finish_reason: finish }];
-        let chunk = ChatCompletionChunk { id, object: "chat.completion.chunk", created, model, choices: &choices, usage: None };
+        let chunk =
+            ChatCompletionChunk { id, object: "chat.completion.chunk", created, model, choices: &choices, usage: None };
         framed(&chunk)
     }
 
@@ -219,21 +229,60 @@ mod tests {
         let w = ChunkWriter::new(id, model, created);
         let mut out = Vec::new();
         w.role(&mut out, choice);
-        assert_eq!(out, reference(id, model, created, choice, ChunkDelta { role: Some("assistant"), content: Some(""), ..Default::default() }, None));
+        assert_eq!(
+            out,
+            reference(
+                id,
+                model,
+                created,
+                choice,
+                ChunkDelta { role: Some("assistant"), content: Some(""), ..Default::default() },
+                None
+            )
+        );
         out.clear();
         w.content(&mut out, choice, text);
-        assert_eq!(out, reference(id, model, created, choice, ChunkDelta { content: Some(text), ..Default::default() }, None));
+        assert_eq!(
+            out,
+            reference(id, model, created, choice, ChunkDelta { content: Some(text), ..Default::default() }, None)
+        );
         out.clear();
         w.reasoning(&mut out, choice, text);
-        assert_eq!(out, reference(id, model, created, choice, ChunkDelta { reasoning_content: Some(text), ..Default::default() }, None));
+        assert_eq!(
+            out,
+            reference(
+                id,
+                model,
+                created,
+                choice,
+                ChunkDelta { reasoning_content: Some(text), ..Default::default() },
+                None
+            )
+        );
         out.clear();
         w.tool_call_start(&mut out, choice, tool, text, model, id);
-        let call = ChunkToolCall { index: tool, id: Some(text), kind: Some("function"), function: ChunkFunction { name: Some(model), arguments: id } };
-        assert_eq!(out, reference(id, model, created, choice, ChunkDelta { tool_calls: Some([call]), ..Default::default() }, None));
+        let call = ChunkToolCall {
+            index: tool,
+            id: Some(text),
+            kind: Some("function"),
+            function: ChunkFunction { name: Some(model), arguments: id },
+        };
+        assert_eq!(
+            out,
+            reference(id, model, created, choice, ChunkDelta { tool_calls: Some([call]), ..Default::default() }, None)
+        );
         out.clear();
         w.tool_call_args(&mut out, choice, tool, text);
-        let call = ChunkToolCall { index: tool, id: None, kind: None, function: ChunkFunction { name: None, arguments: text } };
-        assert_eq!(out, reference(id, model, created, choice, ChunkDelta { tool_calls: Some([call]), ..Default::default() }, None));
+        let call = ChunkToolCall {
+            index: tool,
+            id: None,
+            kind: None,
+            function: ChunkFunction { name: None, arguments: text },
+        };
+        assert_eq!(
+            out,
+            reference(id, model, created, choice, ChunkDelta { tool_calls: Some([call]), ..Default::default() }, None)
+        );
         out.clear();
         w.finish(&mut out, choice, "tool_calls");
         assert_eq!(out, reference(id, model, created, choice, ChunkDelta::default(), Some("tool_calls")));
@@ -245,7 +294,14 @@ mod tests {
             prompt_tokens_details: PromptTokensDetails { cached_tokens: 0 },
         };
         w.usage(&mut out, &usage);
-        let chunk = ChatCompletionChunk { id, object: "chat.completion.chunk", created, model, choices: &[], usage: Some(usage) };
+        let chunk = ChatCompletionChunk {
+            id,
+            object: "chat.completion.chunk",
+            created,
+            model,
+            choices: &[],
+            usage: Some(usage),
+        };
         assert_eq!(out, framed(&chunk));
     }
 
@@ -273,7 +329,10 @@ mod tests {
         w.set("msg_1", "claude", 5);
         let mut out = Vec::new();
         w.content(&mut out, 0, "hi");
-        assert_eq!(out, reference("msg_1", "claude", 5, 0, ChunkDelta { content: Some("hi"), ..Default::default() }, None));
+        assert_eq!(
+            out,
+            reference("msg_1", "claude", 5, 0, ChunkDelta { content: Some("hi"), ..Default::default() }, None)
+        );
     }
 
     proptest! {

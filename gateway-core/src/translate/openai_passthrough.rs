@@ -43,9 +43,8 @@ pub fn inspect(body: &[u8]) -> Result<RequestFacts, GatewayError> {
             "We could not parse the JSON body of your request: nesting deeper than {MAX_NESTING} levels (recursion limit exceeded)."
         )));
     }
-    let fields: RoutingFields<'_> = serde_json::from_slice(body).map_err(|e| {
-        GatewayError::invalid(format!("We could not parse the JSON body of your request: {e}"))
-    })?;
+    let fields: RoutingFields<'_> = serde_json::from_slice(body)
+        .map_err(|e| GatewayError::invalid(format!("We could not parse the JSON body of your request: {e}")))?;
     let model = match fields.model {
         Some(serde_json::Value::String(m)) if !m.is_empty() => m,
         Some(serde_json::Value::String(_)) | None => {
@@ -466,7 +465,14 @@ mod tests {
     use crate::config::{Defaults, ProviderConfig, ProviderKind};
 
     fn provider() -> ProviderConfig {
-        ProviderConfig { name: "o".into(), kind: ProviderKind::Openai, cluster: "c".into(), credential: None, path_prefix: None, settings: Default::default() }
+        ProviderConfig {
+            name: "o".into(),
+            kind: ProviderKind::Openai,
+            cluster: "c".into(),
+            credential: None,
+            path_prefix: None,
+            settings: Default::default(),
+        }
     }
 
     fn prep(body: &str) -> PreparedRequest {
@@ -479,7 +485,10 @@ mod tests {
     fn only_model_changes_and_unknown_fields_survive() {
         let body = r#"{"model":"alias","messages":[{"role":"user","content":"hi \u00e9"}],"x_custom":{"a":[1,2]},"temperature":0.5}"#;
         let out = String::from_utf8(prep(body).body.unwrap()).unwrap();
-        assert_eq!(out, r#"{"model":"gpt-real","messages":[{"role":"user","content":"hi \u00e9"}],"x_custom":{"a":[1,2]},"temperature":0.5}"#);
+        assert_eq!(
+            out,
+            r#"{"model":"gpt-real","messages":[{"role":"user","content":"hi \u00e9"}],"x_custom":{"a":[1,2]},"temperature":0.5}"#
+        );
     }
 
     #[test]
@@ -509,7 +518,10 @@ mod tests {
         let json = prep(r#"{"model":"a","messages":[{"role":"user","content":"x"}]}"#);
         let mut t = json.translator;
         t.on_headers(200, Some("application/json"));
-        t.translate_body(br#"{"model":"gpt-4o-mini-2024-07-18","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#).unwrap();
+        t.translate_body(
+            br#"{"model":"gpt-4o-mini-2024-07-18","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#,
+        )
+        .unwrap();
         assert_eq!((t.response_model(), t.usage().input), (Some("gpt-4o-mini-2024-07-18"), 3));
         // A model that is not a string (or absurdly long) is not reported, and usage still counts.
         let mut odd = prep(r#"{"model":"a","messages":[{"role":"user","content":"x"}]}"#).translator;
@@ -562,7 +574,10 @@ mod tests {
     fn stream_with_a_finish_reason_but_no_done_is_closed_normally() {
         let mut t = responder(true);
         t.on_headers(200, Some("text/event-stream"));
-        let out = String::from_utf8(t.translate_chunk(b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n", true)).unwrap();
+        let out = String::from_utf8(
+            t.translate_chunk(b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n", true),
+        )
+        .unwrap();
         assert!(!out.contains("error"), "{out}");
         assert!(out.ends_with("data: [DONE]\n\n"), "{out}");
         // A complete stream is left exactly as it was.
@@ -584,7 +599,8 @@ mod tests {
         t.on_headers(200, Some("text/plain"));
         assert_eq!(t.translate_body(b"plain words").unwrap(), None, "labelled non-JSON passes unchanged");
 
-        let openai = br#"{"error":{"message":"slow down","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
+        let openai =
+            br#"{"error":{"message":"slow down","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
         let mut t = responder(false);
         t.on_headers(429, Some("application/json"));
         assert_eq!(t.translate_body(openai).unwrap(), None, "OpenAI errors pass byte for byte");
@@ -603,13 +619,23 @@ mod tests {
 
     #[test]
     fn nesting_is_limited_outside_strings_only() {
-        let deep = |n: usize| format!(r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"x":{}{}}}"#, "[".repeat(n), "]".repeat(n));
+        let deep = |n: usize| {
+            format!(
+                r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"x":{}{}}}"#,
+                "[".repeat(n),
+                "]".repeat(n)
+            )
+        };
         // The object itself is one level: 127 more fit, 128 more do not.
         assert!(inspect(deep(MAX_NESTING - 1).as_bytes()).is_ok());
         let err = inspect(deep(MAX_NESTING).as_bytes()).unwrap_err();
         assert_eq!(err.status(), 400);
         assert!(err.message.contains("recursion limit"));
-        let in_string = format!(r#"{{"model":"m","messages":[{{"role":"user","content":"{}\"{}"}}]}}"#, "[".repeat(5000), "{".repeat(5000));
+        let in_string = format!(
+            r#"{{"model":"m","messages":[{{"role":"user","content":"{}\"{}"}}]}}"#,
+            "[".repeat(5000),
+            "{".repeat(5000)
+        );
         assert!(inspect(in_string.as_bytes()).is_ok());
         assert!(nesting_exceeds(&b"[".repeat(10_000), 128));
     }

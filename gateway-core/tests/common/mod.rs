@@ -40,7 +40,11 @@ pub fn load() -> Option<Vec<Interaction>> {
         eprintln!("SKIPPED: recorded fixtures not found at {} (they live beside the repository)", dir.display());
         return None;
     };
-    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yaml")).collect();
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
     files.sort();
     assert!(!files.is_empty(), "no recordings in {}", dir.display());
     let mut out = Vec::new();

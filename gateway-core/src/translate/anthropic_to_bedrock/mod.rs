@@ -107,7 +107,10 @@ mod tests {
             cluster: "c".into(),
             credential: None,
             path_prefix: None,
-            settings: ProviderSettings { bedrock: Some(BedrockSettings { region: "us-east-1".into() }), ..Default::default() },
+            settings: ProviderSettings {
+                bedrock: Some(BedrockSettings { region: "us-east-1".into() }),
+                ..Default::default()
+            },
         }
     }
 
@@ -142,17 +145,30 @@ mod tests {
         assert!(!p.headers.iter().any(|(k, _)| k.starts_with("anthropic")));
         let v = sent(&p);
         assert_eq!(v["system"], json!([{"text": "be brief"}]));
-        assert_eq!(v["inferenceConfig"], json!({"maxTokens": 50, "temperature": 0.5, "topP": 0.9, "stopSequences": ["END"]}));
+        assert_eq!(
+            v["inferenceConfig"],
+            json!({"maxTokens": 50, "temperature": 0.5, "topP": 0.9, "stopSequences": ["END"]})
+        );
         assert_eq!(v["toolConfig"]["tools"][0]["toolSpec"]["name"], "get_weather");
         assert_eq!(v["toolConfig"]["toolChoice"], json!({"tool": {"name": "get_weather"}}));
         assert_eq!(v["messages"][0]["content"][0], json!({"text": "weather?"}));
-        assert_eq!(v["messages"][0]["content"][1], json!({"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}}));
-        assert_eq!(v["messages"][1]["content"][0], json!({"toolUse": {"toolUseId": "t1", "name": "get_weather", "input": {"city": "Paris"}}}));
+        assert_eq!(
+            v["messages"][0]["content"][1],
+            json!({"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}})
+        );
+        assert_eq!(
+            v["messages"][1]["content"][0],
+            json!({"toolUse": {"toolUseId": "t1", "name": "get_weather", "input": {"city": "Paris"}}})
+        );
         assert_eq!(v["messages"][2]["content"][0]["toolResult"]["toolUseId"], "t1");
         assert_eq!(v["messages"][2]["content"][0]["toolResult"]["content"], json!([{"text": "sunny"}]));
         assert!(v.get("model").is_none() && v.get("anthropic_version").is_none());
 
-        let stream = prep(json!({"model": "a", "max_tokens": 5, "stream": true, "messages": [{"role": "user", "content": "hi"}]}), "m").unwrap();
+        let stream = prep(
+            json!({"model": "a", "max_tokens": 5, "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+            "m",
+        )
+        .unwrap();
         assert_eq!(stream.path, "/model/m/converse-stream");
         let bad = prep(json!({"model": "a", "max_tokens": 5, "messages": [{"role": "robot", "content": "hi"}]}), "m");
         assert_eq!(bad.err().unwrap().status(), 400);
@@ -160,7 +176,9 @@ mod tests {
 
     #[test]
     fn buffered_answer_and_errors_in_anthropic_shape() {
-        let mut t = prep(json!({"model": "a", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}), "m").unwrap().translator;
+        let mut t = prep(json!({"model": "a", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}), "m")
+            .unwrap()
+            .translator;
         assert_eq!(t.on_headers(200, Some("application/json")), BodyMode::Buffered);
         let out = t
             .translate_body(br#"{"output":{"message":{"role":"assistant","content":[{"text":"Hello"},{"toolUse":{"toolUseId":"tu1","name":"f","input":{"x":1}}}]}},"stopReason":"tool_use","usage":{"inputTokens":4,"outputTokens":6,"totalTokens":10}}"#)
@@ -169,15 +187,21 @@ mod tests {
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["type"], "message");
         assert!(v["id"].as_str().unwrap().starts_with("msg_"));
-        assert_eq!(v["content"], json!([{"type": "text", "text": "Hello"}, {"type": "tool_use", "id": "tu1", "name": "f", "input": {"x": 1}}]));
+        assert_eq!(
+            v["content"],
+            json!([{"type": "text", "text": "Hello"}, {"type": "tool_use", "id": "tu1", "name": "f", "input": {"x": 1}}])
+        );
         assert_eq!(v["stop_reason"], "tool_use");
         assert_eq!((v["usage"]["input_tokens"].as_u64(), v["usage"]["output_tokens"].as_u64()), (Some(4), Some(6)));
         assert_eq!(t.usage(), TokenUsage { input: 4, output: 6, ..Default::default() });
 
-        let mut t = prep(json!({"model": "a", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}), "m").unwrap().translator;
+        let mut t = prep(json!({"model": "a", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}), "m")
+            .unwrap()
+            .translator;
         t.on_headers(429, Some("application/json"));
         t.on_response_header("ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/");
-        let v: Value = serde_json::from_slice(&t.translate_body(br#"{"message":"Too many requests"}"#).unwrap().unwrap()).unwrap();
+        let v: Value =
+            serde_json::from_slice(&t.translate_body(br#"{"message":"Too many requests"}"#).unwrap().unwrap()).unwrap();
         assert_eq!(v, json!({"type": "error", "error": {"type": "rate_limit_error", "message": "Too many requests"}}));
     }
 
@@ -185,7 +209,11 @@ mod tests {
     fn event_stream_becomes_anthropic_events_and_exceptions_an_error_event() {
         let event = |kind: &str, payload: Value| {
             encode_message(
-                &[(":message-type", HeaderValue::String("event".into())), (":event-type", HeaderValue::String(kind.into())), (":content-type", HeaderValue::String("application/json".into()))],
+                &[
+                    (":message-type", HeaderValue::String("event".into())),
+                    (":event-type", HeaderValue::String(kind.into())),
+                    (":content-type", HeaderValue::String("application/json".into())),
+                ],
                 payload.to_string().as_bytes(),
             )
         };
@@ -195,9 +223,17 @@ mod tests {
         bytes.extend(event("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"text": "lo"}})));
         bytes.extend(event("contentBlockStop", json!({"contentBlockIndex": 0})));
         bytes.extend(event("messageStop", json!({"stopReason": "end_turn"})));
-        bytes.extend(event("metadata", json!({"usage": {"inputTokens": 3, "outputTokens": 2, "totalTokens": 5}, "metrics": {"latencyMs": 1}})));
+        bytes.extend(event(
+            "metadata",
+            json!({"usage": {"inputTokens": 3, "outputTokens": 2, "totalTokens": 5}, "metrics": {"latencyMs": 1}}),
+        ));
         let run = |split: usize| {
-            let mut t = prep(json!({"model": "a", "max_tokens": 5, "stream": true, "messages": [{"role": "user", "content": "hi"}]}), "m").unwrap().translator;
+            let mut t = prep(
+                json!({"model": "a", "max_tokens": 5, "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+                "m",
+            )
+            .unwrap()
+            .translator;
             assert_eq!(t.on_headers(200, Some("application/vnd.amazon.eventstream")), BodyMode::Streaming);
             assert_eq!(t.content_type(), Some("text/event-stream"));
             let split = split.min(bytes.len());
@@ -211,15 +247,27 @@ mod tests {
         assert_eq!(events.first(), Some(&"message_start"));
         assert_eq!(events.last(), Some(&"message_stop"));
         assert!(events.contains(&"content_block_delta") && events.contains(&"message_delta"));
-        assert!(whole.contains(r#""text":"Hel""#) && whole.contains(r#""stop_reason":"end_turn""#) && whole.contains(r#""output_tokens":2"#));
+        assert!(
+            whole.contains(r#""text":"Hel""#)
+                && whole.contains(r#""stop_reason":"end_turn""#)
+                && whole.contains(r#""output_tokens":2"#)
+        );
         for split in [1, 17, 100, 250] {
             assert_eq!(run(split).0, whole, "split at {split}");
         }
 
-        let mut t = prep(json!({"model": "a", "max_tokens": 5, "stream": true, "messages": [{"role": "user", "content": "hi"}]}), "m").unwrap().translator;
+        let mut t = prep(
+            json!({"model": "a", "max_tokens": 5, "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+            "m",
+        )
+        .unwrap()
+        .translator;
         t.on_headers(200, Some("application/vnd.amazon.eventstream"));
         let exception = encode_message(
-            &[(":message-type", HeaderValue::String("exception".into())), (":exception-type", HeaderValue::String("throttlingException".into()))],
+            &[
+                (":message-type", HeaderValue::String("exception".into())),
+                (":exception-type", HeaderValue::String("throttlingException".into())),
+            ],
             br#"{"message":"slow down"}"#,
         );
         let out = String::from_utf8(t.translate_chunk(&exception, true)).unwrap();

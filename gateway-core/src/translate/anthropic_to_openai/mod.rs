@@ -51,7 +51,12 @@ pub struct OpenAiResponse {
 
 impl OpenAiResponse {
     pub fn new() -> Self {
-        OpenAiResponse { status: 200, mode: BodyMode::Buffered, stream: stream::StreamTranslator::new(), buffered_usage: TokenUsage::default() }
+        OpenAiResponse {
+            status: 200,
+            mode: BodyMode::Buffered,
+            stream: stream::StreamTranslator::new(),
+            buffered_usage: TokenUsage::default(),
+        }
     }
 }
 
@@ -100,29 +105,52 @@ mod tests {
     use serde_json::{json, Value};
 
     fn prep(body: &str) -> Result<PreparedRequest, GatewayError> {
-        let p: ProviderConfig = serde_json::from_value(json!({"name": "o", "kind": ProviderKind::Openai, "cluster": "c", "path_prefix": "/px"})).unwrap();
+        let p: ProviderConfig = serde_json::from_value(
+            json!({"name": "o", "kind": ProviderKind::Openai, "cluster": "c", "path_prefix": "/px"}),
+        )
+        .unwrap();
         let d = Defaults::default();
-        crate::translate::prepare(crate::translate::ClientApi::AnthropicMessages, &Target { provider: &p, model: "gpt-real", defaults: &d, created_unix: 0 }, body.as_bytes())
+        crate::translate::prepare(
+            crate::translate::ClientApi::AnthropicMessages,
+            &Target { provider: &p, model: "gpt-real", defaults: &d, created_unix: 0 },
+            body.as_bytes(),
+        )
     }
 
     #[test]
     fn path_body_and_error_modes() {
-        let prepared = prep(r#"{"model":"alias","max_tokens":9,"messages":[{"role":"user","content":"hi"}],"stream":true}"#).unwrap();
+        let prepared =
+            prep(r#"{"model":"alias","max_tokens":9,"messages":[{"role":"user","content":"hi"}],"stream":true}"#)
+                .unwrap();
         assert_eq!(prepared.path, "/px/v1/chat/completions");
         assert!(!prepared.headers.iter().any(|(k, _)| *k == "anthropic-version"));
         let body: Value = serde_json::from_slice(&prepared.body.unwrap()).unwrap();
-        assert_eq!(body, json!({"model": "gpt-real", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 9, "stream": true, "stream_options": {"include_usage": true}}));
+        assert_eq!(
+            body,
+            json!({"model": "gpt-real", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 9, "stream": true, "stream_options": {"include_usage": true}})
+        );
 
         let mut t = prepared.translator;
         assert_eq!(t.on_headers(429, Some("application/json")), BodyMode::Buffered);
         assert_eq!(t.content_type(), Some("application/json"));
-        let out = t.translate_body(br#"{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}"#).unwrap().unwrap();
-        assert_eq!(serde_json::from_slice::<Value>(&out).unwrap(), json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}));
+        let out = t
+            .translate_body(br#"{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&out).unwrap(),
+            json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}})
+        );
 
-        let mut t = prep(r#"{"model":"a","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}"#).unwrap().translator;
+        let mut t =
+            prep(r#"{"model":"a","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}"#).unwrap().translator;
         t.on_headers(200, Some("application/json"));
         assert_eq!(t.translate_body(b"<html>").unwrap_err().status(), 502);
-        for bad in ["[]", r#"{"model":"a","max_tokens":9,"messages":[{"role":"robot","content":"x"}]}"#, r#"{"model":"a","max_tokens":9,"messages":[{"role":"user","content":7}]}"#] {
+        for bad in [
+            "[]",
+            r#"{"model":"a","max_tokens":9,"messages":[{"role":"robot","content":"x"}]}"#,
+            r#"{"model":"a","max_tokens":9,"messages":[{"role":"user","content":7}]}"#,
+        ] {
             assert_eq!(prep(bad).err().unwrap().status(), 400, "{bad}");
         }
     }

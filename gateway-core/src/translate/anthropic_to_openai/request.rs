@@ -5,7 +5,9 @@ use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
-use crate::api::anthropic::{BlockIn, BlockTypeIn, ContentIn, ImageSourceIn, MessageIn, MessagesRequestIn, RoleIn, ToolChoiceIn};
+use crate::api::anthropic::{
+    BlockIn, BlockTypeIn, ContentIn, ImageSourceIn, MessageIn, MessagesRequestIn, RoleIn, ToolChoiceIn,
+};
 use crate::api::openai::{
     ChatCompletionRequest, ChatMessage, ContentPart, FunctionCall, FunctionDefinition, ImageUrl, JsonSchemaFormat,
     MessageContent, NamedFunction, NamedToolChoice, PartType, ResponseFormat, Role, Stop, Str, StreamOptions, Tool,
@@ -28,11 +30,19 @@ fn unsupported(param: impl Into<String>, why: &str) -> GatewayError {
 }
 
 /// Builds the Chat Completions request for `model`.
-pub fn to_openai<'b>(req: &'b MessagesRequestIn<'_>, model: &'b str) -> Result<ChatCompletionRequest<'b>, GatewayError> {
+pub fn to_openai<'b>(
+    req: &'b MessagesRequestIn<'_>,
+    model: &'b str,
+) -> Result<ChatCompletionRequest<'b>, GatewayError> {
     reject_unsupported(req)?;
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
     if let Some(system) = &req.system {
-        messages.push(ChatMessage { role: Role::System, content: Some(text_content(system, "system")?), tool_calls: None, tool_call_id: None });
+        messages.push(ChatMessage {
+            role: Role::System,
+            content: Some(text_content(system, "system")?),
+            tool_calls: None,
+            tool_call_id: None,
+        });
     }
     for (i, message) in req.messages.iter().enumerate() {
         match message.role {
@@ -41,7 +51,8 @@ pub fn to_openai<'b>(req: &'b MessagesRequestIn<'_>, model: &'b str) -> Result<C
         }
     }
     let tools = tools(req)?;
-    let (tool_choice, parallel_tool_calls) = if tools.is_some() { tool_choice(req.tool_choice.as_ref())? } else { (None, None) };
+    let (tool_choice, parallel_tool_calls) =
+        if tools.is_some() { tool_choice(req.tool_choice.as_ref())? } else { (None, None) };
     let stream = req.stream == Some(true);
     Ok(ChatCompletionRequest {
         model: Some(s(model)),
@@ -49,7 +60,11 @@ pub fn to_openai<'b>(req: &'b MessagesRequestIn<'_>, model: &'b str) -> Result<C
         max_completion_tokens: req.max_tokens.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
         temperature: req.temperature,
         top_p: req.top_p,
-        stop: req.stop_sequences.as_ref().filter(|v| !v.is_empty()).map(|v| Stop::Many(v.iter().map(|x| s(x)).collect())),
+        stop: req
+            .stop_sequences
+            .as_ref()
+            .filter(|v| !v.is_empty())
+            .map(|v| Stop::Many(v.iter().map(|x| s(x)).collect())),
         user: req.metadata.as_ref().and_then(|m| m.user_id.as_deref()).map(s),
         stream: stream.then_some(true),
         // Usage is needed for accounting and for Anthropic's message_delta.
@@ -108,7 +123,12 @@ fn owned_text_content<'b>(content: ContentIn<'b>, param: &str) -> Result<Message
                 if block.kind != BlockTypeIn::Text {
                     return Err(unsupported(format!("{param}[{j}].type"), "a non-text block here"));
                 }
-                parts.push(ContentPart { kind: PartType::Text, text: Some(block.text.unwrap_or_default()), image_url: None, refusal: None });
+                parts.push(ContentPart {
+                    kind: PartType::Text,
+                    text: Some(block.text.unwrap_or_default()),
+                    image_url: None,
+                    refusal: None,
+                });
             }
             Ok(match parts.len() {
                 1 => MessageContent::Text(parts.pop().and_then(|p| p.text).unwrap_or_default()),
@@ -126,7 +146,12 @@ fn text_part(text: &str) -> ContentPart<'_> {
 fn user_turn<'b>(message: &'b MessageIn<'_>, i: usize, out: &mut Vec<ChatMessage<'b>>) -> Result<(), GatewayError> {
     let blocks = match &message.content {
         ContentIn::Text(text) => {
-            out.push(ChatMessage { role: Role::User, content: Some(MessageContent::Text(s(text))), tool_calls: None, tool_call_id: None });
+            out.push(ChatMessage {
+                role: Role::User,
+                content: Some(MessageContent::Text(s(text))),
+                tool_calls: None,
+                tool_call_id: None,
+            });
             return Ok(());
         }
         ContentIn::Blocks(blocks) => blocks,
@@ -139,18 +164,25 @@ fn user_turn<'b>(message: &'b MessageIn<'_>, i: usize, out: &mut Vec<ChatMessage
             BlockTypeIn::Image => parts.push(image_part(block, &param())?),
             BlockTypeIn::ToolResult => {
                 let Some(id) = block.tool_use_id.as_deref() else {
-                    return Err(GatewayError::invalid(format!("{}.tool_use_id: Field required", param())).with_param(format!("{}.tool_use_id", param())));
+                    return Err(GatewayError::invalid(format!("{}.tool_use_id: Field required", param()))
+                        .with_param(format!("{}.tool_use_id", param())));
                 };
                 let content = match block.content {
                     None => MessageContent::Text(s("")),
                     Some(raw) => {
                         let parsed: ContentIn<'b> = serde_json::from_slice(raw.get().as_bytes()).map_err(|e| {
-                            GatewayError::invalid(format!("{}.content: {e}", param())).with_param(format!("{}.content", param()))
+                            GatewayError::invalid(format!("{}.content: {e}", param()))
+                                .with_param(format!("{}.content", param()))
                         })?;
                         owned_text_content(parsed, &format!("{}.content", param()))?
                     }
                 };
-                out.push(ChatMessage { role: Role::Tool, content: Some(content), tool_calls: None, tool_call_id: Some(s(id)) });
+                out.push(ChatMessage {
+                    role: Role::Tool,
+                    content: Some(content),
+                    tool_calls: None,
+                    tool_call_id: Some(s(id)),
+                });
             }
             BlockTypeIn::Thinking | BlockTypeIn::RedactedThinking => {}
             BlockTypeIn::Document => return Err(unsupported(format!("{}.type", param()), "a document block")),
@@ -173,7 +205,9 @@ fn user_turn<'b>(message: &'b MessageIn<'_>, i: usize, out: &mut Vec<ChatMessage
 /// An image block: base64 sources become data URLs, URL sources stay URLs.
 fn image_part<'b>(block: &'b BlockIn<'_>, param: &str) -> Result<ContentPart<'b>, GatewayError> {
     let Some(raw) = block.source else {
-        return Err(GatewayError::invalid(format!("{param}.source: Field required")).with_param(format!("{param}.source")));
+        return Err(
+            GatewayError::invalid(format!("{param}.source: Field required")).with_param(format!("{param}.source"))
+        );
     };
     let source: ImageSourceIn<'b> = serde_json::from_slice(raw.get().as_bytes())
         .map_err(|e| GatewayError::invalid(format!("{param}.source: {e}")).with_param(format!("{param}.source")))?;
@@ -187,7 +221,10 @@ fn image_part<'b>(block: &'b BlockIn<'_>, param: &str) -> Result<ContentPart<'b>
         },
         "url" => match source.url {
             Some(url) => url,
-            None => return Err(GatewayError::invalid(format!("{param}.source.url: Field required")).with_param(format!("{param}.source.url"))),
+            None => {
+                return Err(GatewayError::invalid(format!("{param}.source.url: Field required"))
+                    .with_param(format!("{param}.source.url")))
+            }
         },
         _ => return Err(unsupported(format!("{param}.source.type"), "this image source")),
     };
@@ -195,11 +232,20 @@ fn image_part<'b>(block: &'b BlockIn<'_>, param: &str) -> Result<ContentPart<'b>
 }
 
 /// An assistant turn: text → content, tool_use → tool_calls; earlier thinking is dropped.
-fn assistant_turn<'b>(message: &'b MessageIn<'_>, i: usize, out: &mut Vec<ChatMessage<'b>>) -> Result<(), GatewayError> {
+fn assistant_turn<'b>(
+    message: &'b MessageIn<'_>,
+    i: usize,
+    out: &mut Vec<ChatMessage<'b>>,
+) -> Result<(), GatewayError> {
     let blocks = match &message.content {
         ContentIn::Text(text) if text.is_empty() => return Ok(()),
         ContentIn::Text(text) => {
-            out.push(ChatMessage { role: Role::Assistant, content: Some(MessageContent::Text(s(text))), tool_calls: None, tool_call_id: None });
+            out.push(ChatMessage {
+                role: Role::Assistant,
+                content: Some(MessageContent::Text(s(text))),
+                tool_calls: None,
+                tool_call_id: None,
+            });
             return Ok(());
         }
         ContentIn::Blocks(blocks) => blocks,
@@ -216,7 +262,9 @@ fn assistant_turn<'b>(message: &'b MessageIn<'_>, i: usize, out: &mut Vec<ChatMe
             }
             BlockTypeIn::ToolUse => {
                 let (Some(id), Some(name)) = (block.id.as_deref(), block.name.as_deref()) else {
-                    return Err(GatewayError::invalid(format!("{}: tool_use needs id and name", param())).with_param(param()));
+                    return Err(
+                        GatewayError::invalid(format!("{}: tool_use needs id and name", param())).with_param(param())
+                    );
                 };
                 // OpenAI wants the arguments as a string of JSON: the input's own text is that.
                 let arguments = block.input.map(|raw| raw.get()).unwrap_or("{}");
@@ -239,7 +287,12 @@ fn assistant_turn<'b>(message: &'b MessageIn<'_>, i: usize, out: &mut Vec<ChatMe
     };
     // A turn that only held thinking says nothing OpenAI can take.
     if content.is_some() || !calls.is_empty() {
-        out.push(ChatMessage { role: Role::Assistant, content, tool_calls: (!calls.is_empty()).then_some(calls), tool_call_id: None });
+        out.push(ChatMessage {
+            role: Role::Assistant,
+            content,
+            tool_calls: (!calls.is_empty()).then_some(calls),
+            tool_call_id: None,
+        });
     }
     Ok(())
 }
@@ -255,18 +308,25 @@ fn tools<'b>(req: &'b MessagesRequestIn<'_>) -> Result<Option<Vec<Tool<'b>>>, Ga
                 Some(_) => return Err(unsupported(format!("tools[{i}].type"), "this server tool")),
             }
             let Some(schema) = tool.input_schema else {
-                return Err(GatewayError::invalid(format!("tools[{i}].input_schema: Field required")).with_param(format!("tools[{i}].input_schema")));
+                return Err(GatewayError::invalid(format!("tools[{i}].input_schema: Field required"))
+                    .with_param(format!("tools[{i}].input_schema")));
             };
             Ok(Tool {
                 kind: s("function"),
-                function: Some(FunctionDefinition { name: s(&tool.name), description: tool.description.as_deref().map(s), parameters: Some(schema) }),
+                function: Some(FunctionDefinition {
+                    name: s(&tool.name),
+                    description: tool.description.as_deref().map(s),
+                    parameters: Some(schema),
+                }),
             })
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
 }
 
-fn tool_choice<'b>(choice: Option<&'b ToolChoiceIn<'_>>) -> Result<(Option<ToolChoice<'b>>, Option<bool>), GatewayError> {
+fn tool_choice<'b>(
+    choice: Option<&'b ToolChoiceIn<'_>>,
+) -> Result<(Option<ToolChoice<'b>>, Option<bool>), GatewayError> {
     let Some(choice) = choice else { return Ok((None, None)) };
     let parallel = (choice.disable_parallel_tool_use == Some(true)).then_some(false);
     let mapped = match &*choice.kind {
@@ -274,10 +334,18 @@ fn tool_choice<'b>(choice: Option<&'b ToolChoiceIn<'_>>) -> Result<(Option<ToolC
         "any" => ToolChoice::Mode(s("required")),
         "none" => return Ok((Some(ToolChoice::Mode(s("none"))), None)),
         "tool" => match choice.name.as_deref() {
-            Some(name) => ToolChoice::Named(NamedToolChoice { kind: Some(s("function")), function: NamedFunction { name: s(name) } }),
-            None => return Err(GatewayError::invalid("tool_choice.name: Field required").with_param("tool_choice.name")),
+            Some(name) => ToolChoice::Named(NamedToolChoice {
+                kind: Some(s("function")),
+                function: NamedFunction { name: s(name) },
+            }),
+            None => {
+                return Err(GatewayError::invalid("tool_choice.name: Field required").with_param("tool_choice.name"))
+            }
         },
-        _ => return Err(GatewayError::invalid("tool_choice.type: must be auto, any, tool or none").with_param("tool_choice.type")),
+        _ => {
+            return Err(GatewayError::invalid("tool_choice.type: must be auto, any, tool or none")
+                .with_param("tool_choice.type"))
+        }
     };
     Ok((Some(mapped), parallel))
 }
@@ -296,7 +364,10 @@ fn reasoning_effort(req: &MessagesRequestIn<'_>) -> Result<Option<&'static str>,
                 }));
             }
             "disabled" | "adaptive" => {}
-            _ => return Err(GatewayError::invalid("thinking.type: must be enabled, disabled or adaptive").with_param("thinking.type")),
+            _ => {
+                return Err(GatewayError::invalid("thinking.type: must be enabled, disabled or adaptive")
+                    .with_param("thinking.type"))
+            }
         }
     }
     Ok(match req.output_config.as_ref().and_then(|c| c.effort.as_deref()) {
@@ -306,7 +377,8 @@ fn reasoning_effort(req: &MessagesRequestIn<'_>) -> Result<Option<&'static str>,
         Some("high") | Some("max") => Some("high"),
         Some("xhigh") => Some("xhigh"),
         Some(_) => {
-            return Err(GatewayError::invalid("output_config.effort: must be low, medium, high, xhigh or max").with_param("output_config.effort"))
+            return Err(GatewayError::invalid("output_config.effort: must be low, medium, high, xhigh or max")
+                .with_param("output_config.effort"))
         }
     })
 }
@@ -329,7 +401,8 @@ mod tests {
 
     fn translate(body: Value) -> Result<Value, GatewayError> {
         let text = body.to_string();
-        let req: MessagesRequestIn<'_> = serde_json::from_slice(text.as_bytes()).map_err(|e| GatewayError::invalid(e.to_string()))?;
+        let req: MessagesRequestIn<'_> =
+            serde_json::from_slice(text.as_bytes()).map_err(|e| GatewayError::invalid(e.to_string()))?;
         let out = to_openai(&req, "gpt-real")?;
         Ok(serde_json::to_value(&out).unwrap())
     }
@@ -345,8 +418,11 @@ mod tests {
     #[test]
     fn minimal_and_scalar_fields() {
         let out = translate(base(json!({"temperature": 0.2, "top_p": 0.9, "top_k": 5, "stop_sequences": ["END"], "metadata": {"user_id": "u1"}, "service_tier": "auto"}))).unwrap();
-        assert_eq!(out, json!({"model": "gpt-real", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 100,
-            "temperature": 0.2, "top_p": 0.9, "stop": ["END"], "user": "u1"}));
+        assert_eq!(
+            out,
+            json!({"model": "gpt-real", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 100,
+            "temperature": 0.2, "top_p": 0.9, "stop": ["END"], "user": "u1"})
+        );
     }
 
     #[test]
@@ -362,30 +438,41 @@ mod tests {
                 {"role": "user", "content": [{"type": "text", "text": "and?"}, {"type": "tool_result", "tool_use_id": "t1", "content": "found"},
                     {"type": "tool_result", "tool_use_id": "t2", "is_error": true, "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]},
             ]})).unwrap();
-        assert_eq!(out["messages"], json!([
-            {"role": "system", "content": [{"type": "text", "text": "be brief"}, {"type": "text", "text": "really"}]},
-            {"role": "user", "content": [{"type": "text", "text": "what is this?"},
-                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR"}},
-                {"type": "image_url", "image_url": {"url": "https://x/y.jpg"}}]},
-            {"role": "assistant", "content": "checking", "tool_calls": [
-                {"id": "t1", "type": "function", "function": {"name": "look", "arguments": "{\"q\":\"x\\ny\"}"}},
-                {"id": "t2", "type": "function", "function": {"name": "look", "arguments": "{}"}}]},
-            {"role": "tool", "content": "found", "tool_call_id": "t1"},
-            {"role": "tool", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}], "tool_call_id": "t2"},
-            {"role": "user", "content": "and?"},
-        ]));
-        let args: Value = serde_json::from_slice((out["messages"][2]["tool_calls"][0]["function"]["arguments"].as_str().unwrap()).as_bytes()).unwrap();
+        assert_eq!(
+            out["messages"],
+            json!([
+                {"role": "system", "content": [{"type": "text", "text": "be brief"}, {"type": "text", "text": "really"}]},
+                {"role": "user", "content": [{"type": "text", "text": "what is this?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR"}},
+                    {"type": "image_url", "image_url": {"url": "https://x/y.jpg"}}]},
+                {"role": "assistant", "content": "checking", "tool_calls": [
+                    {"id": "t1", "type": "function", "function": {"name": "look", "arguments": "{\"q\":\"x\\ny\"}"}},
+                    {"id": "t2", "type": "function", "function": {"name": "look", "arguments": "{}"}}]},
+                {"role": "tool", "content": "found", "tool_call_id": "t1"},
+                {"role": "tool", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}], "tool_call_id": "t2"},
+                {"role": "user", "content": "and?"},
+            ])
+        );
+        let args: Value = serde_json::from_slice(
+            (out["messages"][2]["tool_calls"][0]["function"]["arguments"].as_str().unwrap()).as_bytes(),
+        )
+        .unwrap();
         assert_eq!(args, json!({"q": "x\ny"}));
     }
 
     #[test]
     fn tools_choice_and_parallelism() {
         let tools = json!([{"name": "f", "description": "does f", "input_schema": {"type": "object", "properties": {}}, "cache_control": {"type": "ephemeral"}}, {"type": "custom", "name": "g", "input_schema": {"type": "object"}}]);
-        let out = translate(base(json!({"tools": tools, "tool_choice": {"type": "any", "disable_parallel_tool_use": true}}))).unwrap();
-        assert_eq!(out["tools"], json!([
-            {"type": "function", "function": {"name": "f", "description": "does f", "parameters": {"type": "object", "properties": {}}}},
-            {"type": "function", "function": {"name": "g", "parameters": {"type": "object"}}},
-        ]));
+        let out =
+            translate(base(json!({"tools": tools, "tool_choice": {"type": "any", "disable_parallel_tool_use": true}})))
+                .unwrap();
+        assert_eq!(
+            out["tools"],
+            json!([
+                {"type": "function", "function": {"name": "f", "description": "does f", "parameters": {"type": "object", "properties": {}}}},
+                {"type": "function", "function": {"name": "g", "parameters": {"type": "object"}}},
+            ])
+        );
         assert_eq!(out["tool_choice"], "required");
         assert_eq!(out["parallel_tool_calls"], false);
         for (choice, expected) in [
@@ -399,7 +486,8 @@ mod tests {
         }
         let out = translate(base(json!({"tool_choice": {"type": "any"}}))).unwrap();
         assert!(out.get("tool_choice").is_none(), "no tools, no choice");
-        let err = translate(base(json!({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}))).unwrap_err();
+        let err =
+            translate(base(json!({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}))).unwrap_err();
         assert_eq!(err.param.as_deref(), Some("tools[0].type"));
         let err = translate(base(json!({"tools": tools, "tool_choice": {"type": "tool"}}))).unwrap_err();
         assert_eq!(err.param.as_deref(), Some("tool_choice.name"));
@@ -416,7 +504,10 @@ mod tests {
             assert_eq!(translate(base(json!({"thinking": thinking}))).unwrap()["reasoning_effort"], expected);
         }
         assert_eq!(translate(base(json!({"output_config": {"effort": "max"}}))).unwrap()["reasoning_effort"], "high");
-        assert_eq!(translate(base(json!({"thinking": {"type": "sometimes"}}))).unwrap_err().param.as_deref(), Some("thinking.type"));
+        assert_eq!(
+            translate(base(json!({"thinking": {"type": "sometimes"}}))).unwrap_err().param.as_deref(),
+            Some("thinking.type")
+        );
     }
 
     #[test]
@@ -426,10 +517,28 @@ mod tests {
             (base(json!({"mcp_servers": [{"type": "url", "url": "https://x", "name": "x"}]})), "mcp_servers"),
             (base(json!({"context_management": {"edits": []}})), "context_management"),
             (base(json!({"output_format": {"type": "xml"}})), "output_format"),
-            (base(json!({"messages": [{"role": "user", "content": [{"type": "document", "source": {"type": "text", "data": "x", "media_type": "text/plain"}}]}]})), "messages[0].content[0].type"),
-            (base(json!({"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "file", "file_id": "f"}}]}]})), "messages[0].content[0].source.type"),
-            (base(json!({"messages": [{"role": "user", "content": [{"type": "search_result", "source": "x"}]}]})), "messages[0].content[0].type"),
-            (base(json!({"messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": [{"type": "image", "source": {"type": "url", "url": "https://x"}}]}]}]})), "messages[0].content[0].content[0].type"),
+            (
+                base(
+                    json!({"messages": [{"role": "user", "content": [{"type": "document", "source": {"type": "text", "data": "x", "media_type": "text/plain"}}]}]}),
+                ),
+                "messages[0].content[0].type",
+            ),
+            (
+                base(
+                    json!({"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "file", "file_id": "f"}}]}]}),
+                ),
+                "messages[0].content[0].source.type",
+            ),
+            (
+                base(json!({"messages": [{"role": "user", "content": [{"type": "search_result", "source": "x"}]}]})),
+                "messages[0].content[0].type",
+            ),
+            (
+                base(
+                    json!({"messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": [{"type": "image", "source": {"type": "url", "url": "https://x"}}]}]}]}),
+                ),
+                "messages[0].content[0].content[0].type",
+            ),
         ] {
             let err = translate(body.clone()).unwrap_err();
             assert_eq!((err.status(), err.param.as_deref()), (400, Some(param)), "{body}");

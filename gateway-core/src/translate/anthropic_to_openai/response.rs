@@ -41,7 +41,8 @@ pub fn tool_input(arguments: &str) -> Result<&RawValue, GatewayError> {
     match serde_json::from_slice::<&RawValue>(arguments.as_bytes()) {
         Ok(raw) if raw.get().starts_with('{') => Ok(raw),
         // A valid constant: this never fails, and stays panic-free if it did.
-        _ => serde_json::from_slice(b"{}").map_err(|_| GatewayError::new(ErrorKind::Internal, "invalid built-in JSON constant")),
+        _ => serde_json::from_slice(b"{}")
+            .map_err(|_| GatewayError::new(ErrorKind::Internal, "invalid built-in JSON constant")),
     }
 }
 
@@ -49,7 +50,12 @@ pub fn tool_input(arguments: &str) -> Result<&RawValue, GatewayError> {
 pub fn translate_completion(body: &[u8]) -> Result<(Vec<u8>, TokenUsage), GatewayError> {
     let completion: ProviderCompletion<'_> = match serde_json::from_slice(body) {
         Ok(c) => c,
-        Err(_) => return Err(GatewayError::new(ErrorKind::BadGateway, "The provider returned a response the gateway could not parse.")),
+        Err(_) => {
+            return Err(GatewayError::new(
+                ErrorKind::BadGateway,
+                "The provider returned a response the gateway could not parse.",
+            ))
+        }
     };
     let Some(choice) = completion.choices.first() else {
         let why = completion.error.as_ref().map(|e| &*e.message).unwrap_or("no choices");
@@ -109,7 +115,9 @@ pub fn anthropic_error_type(status: u16) -> &'static str {
 /// that are not OpenAI errors (a proxy's HTML page) are not echoed.
 pub fn translate_error(status: u16, body: &[u8]) -> Vec<u8> {
     match serde_json::from_slice::<ProviderErrorResponse<'_>>(body) {
-        Ok(err) if !err.error.message.is_empty() => anthropic_error_body(&err.error.message, anthropic_error_type(status)),
+        Ok(err) if !err.error.message.is_empty() => {
+            anthropic_error_body(&err.error.message, anthropic_error_type(status))
+        }
         _ => anthropic_error_body(
             &format!("The provider returned HTTP {status} with a body the gateway could not read."),
             anthropic_error_type(status),
@@ -129,29 +137,44 @@ mod tests {
 
     #[test]
     fn text_tools_reasoning_and_usage() {
-        let (out, usage) = translate(json!({"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-x", "choices": [{"index": 0,
+        let (out, usage) = translate(
+            json!({"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-x", "choices": [{"index": 0,
             "message": {"role": "assistant", "content": "Let me look.", "reasoning_content": "think", "refusal": null, "tool_calls": [
                 {"id": "call_1", "type": "function", "function": {"name": "get", "arguments": "{\"city\": \"Paris\"}"}},
                 {"id": "call_2", "type": "function", "function": {"name": "get", "arguments": "not json"}}]},
             "finish_reason": "tool_calls"}],
-            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120, "prompt_tokens_details": {"cached_tokens": 64}, "completion_tokens_details": {"reasoning_tokens": 5}}}));
-        assert_eq!(out, json!({"id": "chatcmpl-1", "type": "message", "role": "assistant", "model": "gpt-x", "content": [
+            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120, "prompt_tokens_details": {"cached_tokens": 64}, "completion_tokens_details": {"reasoning_tokens": 5}}}),
+        );
+        assert_eq!(
+            out,
+            json!({"id": "chatcmpl-1", "type": "message", "role": "assistant", "model": "gpt-x", "content": [
             {"type": "thinking", "thinking": "think", "signature": ""},
             {"type": "text", "text": "Let me look."},
             {"type": "tool_use", "id": "call_1", "name": "get", "input": {"city": "Paris"}},
             {"type": "tool_use", "id": "call_2", "name": "get", "input": {}}],
             "stop_reason": "tool_use", "stop_sequence": null,
-            "usage": {"input_tokens": 36, "output_tokens": 20, "cache_read_input_tokens": 64, "cache_creation_input_tokens": 0}}));
+            "usage": {"input_tokens": 36, "output_tokens": 20, "cache_read_input_tokens": 64, "cache_creation_input_tokens": 0}})
+        );
         assert_eq!(usage, TokenUsage { input: 100, output: 20, cache_read: 64, cache_creation: 0, reasoning: 5 });
     }
 
     #[test]
     fn stop_reasons_and_refusals() {
-        for (finish, expected) in [("stop", "end_turn"), ("length", "max_tokens"), ("tool_calls", "tool_use"), ("content_filter", "refusal"), ("function_call", "tool_use")] {
-            let (out, _) = translate(json!({"id": "c", "model": "m", "choices": [{"message": {"content": "x"}, "finish_reason": finish}]}));
+        for (finish, expected) in [
+            ("stop", "end_turn"),
+            ("length", "max_tokens"),
+            ("tool_calls", "tool_use"),
+            ("content_filter", "refusal"),
+            ("function_call", "tool_use"),
+        ] {
+            let (out, _) = translate(
+                json!({"id": "c", "model": "m", "choices": [{"message": {"content": "x"}, "finish_reason": finish}]}),
+            );
             assert_eq!(out["stop_reason"], expected);
         }
-        let (out, _) = translate(json!({"id": "c", "model": "m", "choices": [{"message": {"content": null, "refusal": "I can't"}, "finish_reason": "stop"}]}));
+        let (out, _) = translate(
+            json!({"id": "c", "model": "m", "choices": [{"message": {"content": null, "refusal": "I can't"}, "finish_reason": "stop"}]}),
+        );
         assert_eq!(out["stop_reason"], "refusal");
         assert_eq!(out["content"], json!([{"type": "text", "text": "I can't"}]));
     }
@@ -165,8 +188,20 @@ mod tests {
 
     #[test]
     fn errors_get_anthropic_shape_by_status() {
-        for (status, expected) in [(400, "invalid_request_error"), (401, "authentication_error"), (403, "permission_error"), (404, "not_found_error"), (429, "rate_limit_error"), (500, "api_error"), (503, "overloaded_error")] {
-            let out: Value = serde_json::from_slice(&translate_error(status, br#"{"error":{"message":"why","type":"x","param":null,"code":"c"}}"#)).unwrap();
+        for (status, expected) in [
+            (400, "invalid_request_error"),
+            (401, "authentication_error"),
+            (403, "permission_error"),
+            (404, "not_found_error"),
+            (429, "rate_limit_error"),
+            (500, "api_error"),
+            (503, "overloaded_error"),
+        ] {
+            let out: Value = serde_json::from_slice(&translate_error(
+                status,
+                br#"{"error":{"message":"why","type":"x","param":null,"code":"c"}}"#,
+            ))
+            .unwrap();
             assert_eq!(out, json!({"type": "error", "error": {"type": expected, "message": "why"}}));
         }
         let out: Value = serde_json::from_slice(&translate_error(502, b"<html>secret page</html>")).unwrap();

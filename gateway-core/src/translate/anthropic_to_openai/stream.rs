@@ -147,7 +147,13 @@ impl StreamTranslator {
                     }
                 };
                 if let Some(arguments) = function.and_then(|f| f.arguments.as_deref()).filter(|a| !a.is_empty()) {
-                    write(out, &StreamEventOut::ContentBlockDelta { index: block, delta: DeltaOut::InputJsonDelta { partial_json: arguments } });
+                    write(
+                        out,
+                        &StreamEventOut::ContentBlockDelta {
+                            index: block,
+                            delta: DeltaOut::InputJsonDelta { partial_json: arguments },
+                        },
+                    );
                 }
             }
         }
@@ -262,10 +268,16 @@ mod tests {
             chunk(json!({"reasoning_content": "hm"}), None),
             chunk(json!({"content": "Look"}), None),
             chunk(json!({"content": "ing."}), None),
-            chunk(json!({"tool_calls": [{"index": 0, "id": "call_a", "type": "function", "function": {"name": "get", "arguments": ""}}]}), None),
+            chunk(
+                json!({"tool_calls": [{"index": 0, "id": "call_a", "type": "function", "function": {"name": "get", "arguments": ""}}]}),
+                None,
+            ),
             chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":"}}]}), None),
             chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}), None),
-            chunk(json!({"tool_calls": [{"index": 1, "id": "call_b", "type": "function", "function": {"name": "get", "arguments": "{}"}}]}), None),
+            chunk(
+                json!({"tool_calls": [{"index": 1, "id": "call_b", "type": "function", "function": {"name": "get", "arguments": "{}"}}]}),
+                None,
+            ),
             chunk(json!({}), Some("tool_calls")),
             json!({"id": "chatcmpl-9", "object": "chat.completion.chunk", "created": 1, "model": "gpt-x", "choices": [],
                 "usage": {"prompt_tokens": 50, "completion_tokens": 12, "total_tokens": 62, "prompt_tokens_details": {"cached_tokens": 10}}}),
@@ -277,28 +289,54 @@ mod tests {
         let mut t = StreamTranslator::new();
         let out = events(&t.push(sse(&tool_stream()).as_bytes(), true));
         let names: Vec<&str> = out.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, [
-            "message_start",
-            "content_block_start", "content_block_delta", "content_block_stop",
-            "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",
-            "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",
-            "content_block_start", "content_block_delta", "content_block_stop",
-            "message_delta", "message_stop",
-        ]);
+        assert_eq!(
+            names,
+            [
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop",
+            ]
+        );
         assert_eq!(out[0].1["message"]["id"], "chatcmpl-9");
         assert_eq!(out[0].1["message"]["model"], "gpt-x");
         assert_eq!(out[0].1["message"]["content"], json!([]));
-        assert_eq!(out[1].1, json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}));
+        assert_eq!(
+            out[1].1,
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
+        );
         assert_eq!(out[2].1["delta"], json!({"type": "thinking_delta", "thinking": "hm"}));
         assert_eq!(out[4].1["content_block"], json!({"type": "text", "text": ""}));
         assert_eq!(out[4].1["index"], 1);
         assert_eq!(out[6].1["delta"], json!({"type": "text_delta", "text": "ing."}));
-        assert_eq!(out[8].1, json!({"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "id": "call_a", "name": "get", "input": {}}}));
-        assert_eq!(out[9].1, json!({"type": "content_block_delta", "index": 2, "delta": {"type": "input_json_delta", "partial_json": "{\"city\":"}}));
+        assert_eq!(
+            out[8].1,
+            json!({"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "id": "call_a", "name": "get", "input": {}}})
+        );
+        assert_eq!(
+            out[9].1,
+            json!({"type": "content_block_delta", "index": 2, "delta": {"type": "input_json_delta", "partial_json": "{\"city\":"}})
+        );
         assert_eq!(out[12].1["index"], 3);
         assert_eq!(out[13].1["delta"]["partial_json"], "{}");
-        assert_eq!(out[15].1, json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null},
-            "usage": {"input_tokens": 40, "output_tokens": 12, "cache_read_input_tokens": 10, "cache_creation_input_tokens": 0}}));
+        assert_eq!(
+            out[15].1,
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null},
+            "usage": {"input_tokens": 40, "output_tokens": 12, "cache_read_input_tokens": 10, "cache_creation_input_tokens": 0}})
+        );
         assert_eq!(t.usage(), TokenUsage { input: 50, output: 12, cache_read: 10, ..Default::default() });
     }
 
@@ -319,7 +357,10 @@ mod tests {
 
     #[test]
     fn error_chunk_and_truncation_end_with_an_error_event() {
-        let text = format!("data: {}\n\ndata: {{\"error\":{{\"message\":\"overloaded\",\"type\":\"server_error\"}}}}\n\n", chunk(json!({"content": "Hi"}), None));
+        let text = format!(
+            "data: {}\n\ndata: {{\"error\":{{\"message\":\"overloaded\",\"type\":\"server_error\"}}}}\n\n",
+            chunk(json!({"content": "Hi"}), None)
+        );
         let out = events(&StreamTranslator::new().push(text.as_bytes(), true));
         let last = &out.last().unwrap().1;
         assert_eq!(last, &json!({"type": "error", "error": {"type": "api_error", "message": "overloaded"}}));

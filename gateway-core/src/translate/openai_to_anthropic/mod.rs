@@ -141,7 +141,14 @@ mod tests {
     use serde_json::{json, Value};
 
     fn provider(prefix: Option<&str>) -> ProviderConfig {
-        ProviderConfig { name: "a".into(), kind: ProviderKind::Anthropic, cluster: "c".into(), credential: None, path_prefix: prefix.map(Into::into), settings: Default::default() }
+        ProviderConfig {
+            name: "a".into(),
+            kind: ProviderKind::Anthropic,
+            cluster: "c".into(),
+            credential: None,
+            path_prefix: prefix.map(Into::into),
+            settings: Default::default(),
+        }
     }
 
     fn prep(body: &str, prefix: Option<&str>) -> Result<PreparedRequest, GatewayError> {
@@ -154,16 +161,29 @@ mod tests {
     fn path_headers_and_body() {
         let prepared = prep(r#"{"model":"alias","messages":[{"role":"user","content":"hi"}]}"#, None).unwrap();
         assert_eq!(prepared.path, "/v1/messages");
-        assert_eq!(prepared.headers, vec![("content-type", "application/json".to_owned()), ("anthropic-version", "2023-06-01".to_owned())]);
+        assert_eq!(
+            prepared.headers,
+            vec![("content-type", "application/json".to_owned()), ("anthropic-version", "2023-06-01".to_owned())]
+        );
         let body: Value = serde_json::from_slice(&prepared.body.unwrap()).unwrap();
         assert_eq!(body["model"], "claude-real");
         assert_eq!(body["max_tokens"], 321);
-        assert_eq!(prep(r#"{"messages":[{"role":"user","content":"hi"}]}"#, Some("/anthropic/")).unwrap().path, "/anthropic/v1/messages");
+        assert_eq!(
+            prep(r#"{"messages":[{"role":"user","content":"hi"}]}"#, Some("/anthropic/")).unwrap().path,
+            "/anthropic/v1/messages"
+        );
     }
 
     #[test]
     fn malformed_bodies_are_400() {
-        for body in ["", "nope", "[]", r#"{"messages":"x"}"#, r#"{"messages":[{"role":"robot","content":"x"}]}"#, r#"{"messages":[{"role":"user","content":5}]}"#] {
+        for body in [
+            "",
+            "nope",
+            "[]",
+            r#"{"messages":"x"}"#,
+            r#"{"messages":[{"role":"robot","content":"x"}]}"#,
+            r#"{"messages":[{"role":"user","content":5}]}"#,
+        ] {
             let err = prep(body, None).err().unwrap();
             assert_eq!(err.status(), 400, "{body}");
             let v: Value = serde_json::from_slice(&err.to_openai_body()).unwrap();
@@ -173,7 +193,8 @@ mod tests {
 
     #[test]
     fn buffered_success_error_and_streaming_modes() {
-        let body = r#"{"messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#;
+        let body =
+            r#"{"messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#;
         let mut t = prep(body, None).unwrap().translator;
         assert_eq!(t.on_headers(200, Some("application/json")), BodyMode::Buffered);
         assert_eq!(t.content_type(), Some("application/json"));
@@ -185,9 +206,15 @@ mod tests {
 
         let mut t = prep(body, None).unwrap().translator;
         assert_eq!(t.on_headers(529, Some("application/json")), BodyMode::Buffered);
-        let out = t.translate_body(br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#).unwrap().unwrap();
+        let out = t
+            .translate_body(br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#)
+            .unwrap()
+            .unwrap();
         let v: Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v, json!({"error": {"message": "Overloaded", "type": "server_error", "param": null, "code": "overloaded_error"}}));
+        assert_eq!(
+            v,
+            json!({"error": {"message": "Overloaded", "type": "server_error", "param": null, "code": "overloaded_error"}})
+        );
 
         let mut t = prep(body, None).unwrap().translator;
         assert_eq!(t.on_headers(200, Some("text/event-stream; charset=utf-8")), BodyMode::Streaming);

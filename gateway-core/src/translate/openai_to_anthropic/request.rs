@@ -136,7 +136,8 @@ fn is_empty_object_or_null(raw: &RawValue) -> bool {
 
 /// A constant JSON text as a `RawValue`; these constants are valid JSON, so this never fails.
 fn static_raw(json: &'static str) -> Result<&'static RawValue, GatewayError> {
-    serde_json::from_slice(json.as_bytes()).map_err(|_| GatewayError::new(ErrorKind::Internal, "invalid built-in JSON constant"))
+    serde_json::from_slice(json.as_bytes())
+        .map_err(|_| GatewayError::new(ErrorKind::Internal, "invalid built-in JSON constant"))
 }
 
 /// Appends a message to the conversation, merging it into the previous turn when the role is the
@@ -151,7 +152,9 @@ fn push_turn<'a>(messages: &mut Vec<Message<'a>>, role: an::Role, mut blocks: Ve
 /// System and developer messages, wherever they appear, go to the top-level `system`.
 fn system_texts<'a>(message: &'a ChatMessage<'a>, i: usize, out: &mut Vec<Cow<'a, str>>) -> Result<(), GatewayError> {
     match &message.content {
-        None => Err(GatewayError::invalid("A system message needs content.").with_param(format!("messages[{i}].content"))),
+        None => {
+            Err(GatewayError::invalid("A system message needs content.").with_param(format!("messages[{i}].content")))
+        }
         Some(MessageContent::Text(text)) => {
             out.push(Cow::Borrowed(&**text));
             Ok(())
@@ -179,7 +182,9 @@ fn part_text<'a>(part: &'a ContentPart<'a>, i: usize, j: usize, wrong_type: &str
 
 fn user_blocks<'a>(message: &'a ChatMessage<'a>, i: usize) -> Result<Vec<ContentBlock<'a>>, GatewayError> {
     match &message.content {
-        None => Err(GatewayError::invalid("A user message needs content.").with_param(format!("messages[{i}].content"))),
+        None => {
+            Err(GatewayError::invalid("A user message needs content.").with_param(format!("messages[{i}].content")))
+        }
         Some(MessageContent::Text(text)) => Ok(vec![ContentBlock::Text { text }]),
         Some(MessageContent::Parts(parts)) => parts
             .iter()
@@ -187,10 +192,10 @@ fn user_blocks<'a>(message: &'a ChatMessage<'a>, i: usize) -> Result<Vec<Content
             .map(|(j, part)| match part.kind {
                 PartType::Text => part_text(part, i, j, "").map(|text| ContentBlock::Text { text }),
                 PartType::ImageUrl => image(part, i, j),
-                PartType::InputAudio | PartType::File | PartType::Refusal | PartType::Other => Err(GatewayError::invalid(
-                    "Only text and image_url content parts are supported for this model.",
-                )
-                .with_param(format!("messages[{i}].content[{j}].type"))),
+                PartType::InputAudio | PartType::File | PartType::Refusal | PartType::Other => {
+                    Err(GatewayError::invalid("Only text and image_url content parts are supported for this model.")
+                        .with_param(format!("messages[{i}].content[{j}].type")))
+                }
             })
             .collect(),
     }
@@ -200,7 +205,8 @@ fn user_blocks<'a>(message: &'a ChatMessage<'a>, i: usize) -> Result<Vec<Content
 fn image<'a>(part: &'a ContentPart<'a>, i: usize, j: usize) -> Result<ContentBlock<'a>, GatewayError> {
     let param = || format!("messages[{i}].content[{j}].image_url.url");
     let Some(image_url) = &part.image_url else {
-        return Err(GatewayError::invalid("An image_url part needs 'image_url'.").with_param(format!("messages[{i}].content[{j}].image_url")));
+        return Err(GatewayError::invalid("An image_url part needs 'image_url'.")
+            .with_param(format!("messages[{i}].content[{j}].image_url")));
     };
     let url: &'a str = &image_url.url;
     if let Some(rest) = url.strip_prefix("data:") {
@@ -258,7 +264,8 @@ fn assistant_blocks<'a>(message: &'a ChatMessage<'a>, i: usize) -> Result<Vec<Co
 
 fn tool_result<'a>(message: &'a ChatMessage<'a>, i: usize) -> Result<ContentBlock<'a>, GatewayError> {
     let Some(tool_use_id) = message.tool_call_id.as_deref() else {
-        return Err(GatewayError::invalid("A tool message needs 'tool_call_id'.").with_param(format!("messages[{i}].tool_call_id")));
+        return Err(GatewayError::invalid("A tool message needs 'tool_call_id'.")
+            .with_param(format!("messages[{i}].tool_call_id")));
     };
     let content = match &message.content {
         None => ToolResultContent::Text(""),
@@ -268,7 +275,8 @@ fn tool_result<'a>(message: &'a ChatMessage<'a>, i: usize) -> Result<ContentBloc
                 .iter()
                 .enumerate()
                 .map(|(j, part)| {
-                    part_text(part, i, j, "Tool messages may only contain text parts.").map(|text| ContentBlock::Text { text })
+                    part_text(part, i, j, "Tool messages may only contain text parts.")
+                        .map(|text| ContentBlock::Text { text })
                 })
                 .collect::<Result<_, _>>()?,
         ),
@@ -287,7 +295,8 @@ fn tools<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Vec<an::Tool<'a>>, Ga
                     .with_param(format!("tools[{i}].type")));
             }
             let Some(function) = &tool.function else {
-                return Err(GatewayError::invalid("A function tool needs 'function'.").with_param(format!("tools[{i}].function")));
+                return Err(GatewayError::invalid("A function tool needs 'function'.")
+                    .with_param(format!("tools[{i}].function")));
             };
             let input_schema = match function.parameters {
                 None => static_raw(EMPTY_OBJECT_SCHEMA)?,
@@ -312,11 +321,15 @@ fn tool_choice<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Option<an::Tool
             "auto" => Some(an::ToolChoice::Auto { disable_parallel_tool_use }),
             "required" => Some(an::ToolChoice::Any { disable_parallel_tool_use }),
             _ => {
-                return Err(GatewayError::invalid("tool_choice must be 'none', 'auto', 'required' or a named function.")
-                    .with_param("tool_choice"))
+                return Err(GatewayError::invalid(
+                    "tool_choice must be 'none', 'auto', 'required' or a named function.",
+                )
+                .with_param("tool_choice"))
             }
         },
-        Some(ToolChoice::Named(named)) => Some(an::ToolChoice::Tool { name: &named.function.name, disable_parallel_tool_use }),
+        Some(ToolChoice::Named(named)) => {
+            Some(an::ToolChoice::Tool { name: &named.function.name, disable_parallel_tool_use })
+        }
     })
 }
 
@@ -325,9 +338,9 @@ pub(crate) fn response_format_instruction(req: &ChatCompletionRequest<'_>) -> Re
     let Some(format) = &req.response_format else { return Ok(None) };
     match &*format.kind {
         "text" => Ok(None),
-        "json_object" => Ok(Some(
-            "Respond with a single valid JSON object and nothing else: no prose, no code fences.".to_owned(),
-        )),
+        "json_object" => {
+            Ok(Some("Respond with a single valid JSON object and nothing else: no prose, no code fences.".to_owned()))
+        }
         "json_schema" => {
             let schema = format.json_schema.as_ref().and_then(|s| s.schema).map(RawValue::get).unwrap_or("{}");
             let name = format.json_schema.as_ref().and_then(|s| s.name.as_deref()).unwrap_or("response");
@@ -351,8 +364,10 @@ pub(crate) fn thinking(req: &ChatCompletionRequest<'_>, max_tokens: u32) -> Resu
         "high" => 16384,
         "xhigh" => 32768,
         _ => {
-            return Err(GatewayError::invalid("reasoning_effort must be one of none, minimal, low, medium, high, xhigh.")
-                .with_param("reasoning_effort"))
+            return Err(GatewayError::invalid(
+                "reasoning_effort must be one of none, minimal, low, medium, high, xhigh.",
+            )
+            .with_param("reasoning_effort"))
         }
     };
     // Anthropic requires budget_tokens < max_tokens.
@@ -393,7 +408,10 @@ mod tests {
     #[test]
     fn minimal_request_gets_target_model_default_max_tokens_and_text_blocks() {
         let out = translate(json!({"model": "alias", "messages": [user("hi")]}));
-        assert_eq!(out, json!({"model": "claude-real", "max_tokens": 4096, "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}));
+        assert_eq!(
+            out,
+            json!({"model": "claude-real", "max_tokens": 4096, "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]})
+        );
         let out = translate_with(&json!({"model": "a", "messages": [user("hi")]}), 77).unwrap();
         assert_eq!(out["max_tokens"], 77);
     }
@@ -401,12 +419,17 @@ mod tests {
     #[test]
     fn max_completion_tokens_wins_over_max_tokens() {
         assert_eq!(translate(json!({"messages": [user("x")], "max_tokens": 10}))["max_tokens"], 10);
-        assert_eq!(translate(json!({"messages": [user("x")], "max_tokens": 10, "max_completion_tokens": 20}))["max_tokens"], 20);
+        assert_eq!(
+            translate(json!({"messages": [user("x")], "max_tokens": 10, "max_completion_tokens": 20}))["max_tokens"],
+            20
+        );
     }
 
     #[test]
     fn sampling_stop_user_stream() {
-        let out = translate(json!({"messages": [user("x")], "temperature": 0.3, "top_p": 0.9, "stop": "END", "user": "u-1", "stream": true, "stream_options": {"include_usage": true}}));
+        let out = translate(
+            json!({"messages": [user("x")], "temperature": 0.3, "top_p": 0.9, "stop": "END", "user": "u-1", "stream": true, "stream_options": {"include_usage": true}}),
+        );
         assert_eq!(out["temperature"], 0.3);
         assert_eq!(out["top_p"], 0.9);
         assert_eq!(out["stop_sequences"], json!(["END"]));
@@ -428,8 +451,13 @@ mod tests {
             {"role": "developer", "content": [{"type": "text", "text": "two"}, {"type": "text", "text": "three"}]},
             user("x"),
         ]}));
-        assert_eq!(out["system"], json!([{"type": "text", "text": "one"}, {"type": "text", "text": "two"}, {"type": "text", "text": "three"}]));
-        let err = error(json!({"messages": [{"role": "system", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}, user("x")]}));
+        assert_eq!(
+            out["system"],
+            json!([{"type": "text", "text": "one"}, {"type": "text", "text": "two"}, {"type": "text", "text": "three"}])
+        );
+        let err = error(
+            json!({"messages": [{"role": "system", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}, user("x")]}),
+        );
         assert_eq!(err.param.as_deref(), Some("messages[0].content[0]"));
     }
 
@@ -441,11 +469,14 @@ mod tests {
             {"role": "assistant", "content": [{"type": "text", "text": "d"}]},
             {"role": "user", "content": [{"type": "text", "text": "e"}]},
         ]}));
-        assert_eq!(out["messages"], json!([
-            {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
-            {"role": "assistant", "content": [{"type": "text", "text": "c"}, {"type": "text", "text": "d"}]},
-            {"role": "user", "content": [{"type": "text", "text": "e"}]},
-        ]));
+        assert_eq!(
+            out["messages"],
+            json!([
+                {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+                {"role": "assistant", "content": [{"type": "text", "text": "c"}, {"type": "text", "text": "d"}]},
+                {"role": "user", "content": [{"type": "text", "text": "e"}]},
+            ])
+        );
     }
 
     #[test]
@@ -455,16 +486,26 @@ mod tests {
             {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "high"}},
             {"type": "image_url", "image_url": {"url": "https://example.com/a.jpg"}},
         ]}]}));
-        assert_eq!(out["messages"][0]["content"], json!([
-            {"type": "text", "text": "what?"},
-            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
-            {"type": "image", "source": {"type": "url", "url": "https://example.com/a.jpg"}},
-        ]));
+        assert_eq!(
+            out["messages"][0]["content"],
+            json!([
+                {"type": "text", "text": "what?"},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+                {"type": "image", "source": {"type": "url", "url": "https://example.com/a.jpg"}},
+            ])
+        );
         for url in ["ftp://x/y.png", "data:image/png,rawbytes", "data:image/png;base64"] {
-            let err = error(json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]}));
-            assert_eq!((err.status(), err.param.as_deref()), (400, Some("messages[0].content[0].image_url.url")), "{url}");
+            let err = error(
+                json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]}),
+            );
+            assert_eq!(
+                (err.status(), err.param.as_deref()),
+                (400, Some("messages[0].content[0].image_url.url")),
+                "{url}"
+            );
         }
-        let err = error(json!({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]}));
+        let err =
+            error(json!({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]}));
         assert_eq!(err.param.as_deref(), Some("messages[0].content[0].type"));
     }
 
@@ -475,15 +516,20 @@ mod tests {
             {"type": "function", "function": {"name": "b"}},
             {"type": "function", "function": {"name": "c", "parameters": {}}},
         ]}));
-        assert_eq!(out["tools"], json!([
-            {"name": "a", "description": "does a", "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}},
-            {"name": "b", "input_schema": {"type": "object", "properties": {}}},
-            {"name": "c", "input_schema": {"type": "object", "properties": {}}},
-        ]));
+        assert_eq!(
+            out["tools"],
+            json!([
+                {"name": "a", "description": "does a", "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}},
+                {"name": "b", "input_schema": {"type": "object", "properties": {}}},
+                {"name": "c", "input_schema": {"type": "object", "properties": {}}},
+            ])
+        );
         assert!(out.get("tool_choice").is_none());
         let err = error(json!({"messages": [user("x")], "tools": [{"type": "custom", "custom": {"name": "x"}}]}));
         assert_eq!(err.param.as_deref(), Some("tools[0].type"));
-        let err = error(json!({"messages": [user("x")], "tools": [{"type": "function", "function": {"name": "x", "parameters": [1]}}]}));
+        let err = error(
+            json!({"messages": [user("x")], "tools": [{"type": "function", "function": {"name": "x", "parameters": [1]}}]}),
+        );
         assert_eq!(err.param.as_deref(), Some("tools[0].function.parameters"));
     }
 
@@ -524,18 +570,21 @@ mod tests {
             {"role": "tool", "tool_call_id": "c2", "content": [{"type": "text", "text": "rainy"}]},
             user("thanks, and?"),
         ]}));
-        assert_eq!(out["messages"], json!([
-            {"role": "user", "content": [{"type": "text", "text": "weather in Paris and Rome?"}]},
-            {"role": "assistant", "content": [
-                {"type": "tool_use", "id": "c1", "name": "w", "input": {"city": "Paris"}},
-                {"type": "tool_use", "id": "c2", "name": "w", "input": {}},
-            ]},
-            {"role": "user", "content": [
-                {"type": "tool_result", "tool_use_id": "c1", "content": "sunny"},
-                {"type": "tool_result", "tool_use_id": "c2", "content": [{"type": "text", "text": "rainy"}]},
-                {"type": "text", "text": "thanks, and?"},
-            ]},
-        ]));
+        assert_eq!(
+            out["messages"],
+            json!([
+                {"role": "user", "content": [{"type": "text", "text": "weather in Paris and Rome?"}]},
+                {"role": "assistant", "content": [
+                    {"type": "tool_use", "id": "c1", "name": "w", "input": {"city": "Paris"}},
+                    {"type": "tool_use", "id": "c2", "name": "w", "input": {}},
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "c1", "content": "sunny"},
+                    {"type": "tool_result", "tool_use_id": "c2", "content": [{"type": "text", "text": "rainy"}]},
+                    {"type": "text", "text": "thanks, and?"},
+                ]},
+            ])
+        );
     }
 
     #[test]
@@ -586,8 +635,10 @@ mod tests {
             let err = error(body);
             assert_eq!((err.status(), err.param.as_deref()), (400, Some(param)), "{field}");
         }
-        let out = translate(json!({"messages": [user("x")], "n": 1, "logprobs": false, "logit_bias": {}, "presence_penalty": 0.5,
-            "frequency_penalty": 0.1, "seed": 7, "store": true, "metadata": {"a": "b"}, "modalities": ["text"], "some_future_field": [1]}));
+        let out = translate(
+            json!({"messages": [user("x")], "n": 1, "logprobs": false, "logit_bias": {}, "presence_penalty": 0.5,
+            "frequency_penalty": 0.1, "seed": 7, "store": true, "metadata": {"a": "b"}, "modalities": ["text"], "some_future_field": [1]}),
+        );
         let keys: Vec<&str> = out.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, ["max_tokens", "messages", "model"]);
         let err = error(json!({"messages": [{"role": "function", "name": "f", "content": "x"}]}));
@@ -598,21 +649,31 @@ mod tests {
     fn response_format_becomes_a_system_instruction() {
         let out = translate(json!({"messages": [user("x")], "response_format": {"type": "text"}}));
         assert!(out.get("system").is_none());
-        let out = translate(json!({"messages": [{"role": "system", "content": "sys"}, user("x")], "response_format": {"type": "json_object"}}));
+        let out = translate(
+            json!({"messages": [{"role": "system", "content": "sys"}, user("x")], "response_format": {"type": "json_object"}}),
+        );
         let system = out["system"].as_array().unwrap();
         assert_eq!(system[0]["text"], "sys");
         assert!(system[1]["text"].as_str().unwrap().contains("JSON object"));
-        let out = translate(json!({"messages": [user("x")], "response_format": {"type": "json_schema", "json_schema": {"name": "city", "schema": {"type": "object", "properties": {"c": {"type": "string"}}}}}}));
+        let out = translate(
+            json!({"messages": [user("x")], "response_format": {"type": "json_schema", "json_schema": {"name": "city", "schema": {"type": "object", "properties": {"c": {"type": "string"}}}}}}),
+        );
         let text = out["system"].as_str().unwrap();
         let (_, schema) = text.split_once("named \"city\": ").unwrap();
-        assert_eq!(serde_json::from_slice::<Value>(schema.as_bytes()).unwrap(), json!({"type": "object", "properties": {"c": {"type": "string"}}}));
+        assert_eq!(
+            serde_json::from_slice::<Value>(schema.as_bytes()).unwrap(),
+            json!({"type": "object", "properties": {"c": {"type": "string"}}})
+        );
         let err = error(json!({"messages": [user("x")], "response_format": {"type": "xml"}}));
         assert_eq!(err.param.as_deref(), Some("response_format.type"));
     }
 
     #[test]
     fn reasoning_effort_maps_to_thinking_budget() {
-        let t = |effort: &str, max: u32| translate(json!({"messages": [user("x")], "reasoning_effort": effort, "max_tokens": max}))["thinking"].clone();
+        let t = |effort: &str, max: u32| {
+            translate(json!({"messages": [user("x")], "reasoning_effort": effort, "max_tokens": max}))["thinking"]
+                .clone()
+        };
         assert_eq!(t("low", 8000), json!({"type": "enabled", "budget_tokens": 1024}));
         assert_eq!(t("medium", 8000), json!({"type": "enabled", "budget_tokens": 4096}));
         assert_eq!(t("high", 8000), json!({"type": "enabled", "budget_tokens": 7999}));

@@ -4,7 +4,9 @@
 use std::borrow::Cow;
 
 use crate::api::anthropic::{self as an, BlockType, ErrorResponse, MessageResponse};
-use crate::api::openai::{ChatCompletion, Choice, PromptTokensDetails, ResponseFunction, ResponseMessage, ResponseToolCall, Usage};
+use crate::api::openai::{
+    ChatCompletion, Choice, PromptTokensDetails, ResponseFunction, ResponseMessage, ResponseToolCall, Usage,
+};
 use crate::error::{openai_error_body, ErrorKind, GatewayError};
 use crate::usage::TokenUsage;
 
@@ -119,7 +121,13 @@ pub fn translate_message(body: &[u8], created: u64) -> Result<(Vec<u8>, TokenUsa
         model: &message.model,
         choices: [Choice {
             index: 0,
-            message: ResponseMessage { role: "assistant", content, refusal: None, reasoning_content: reasoning, tool_calls },
+            message: ResponseMessage {
+                role: "assistant",
+                content,
+                refusal: None,
+                reasoning_content: reasoning,
+                tool_calls,
+            },
             logprobs: None,
             finish_reason: message.stop_reason.as_deref().map(finish_reason),
         }],
@@ -141,8 +149,12 @@ fn append<'a>(acc: &mut Option<Cow<'a, str>>, piece: &'a str) {
 /// A 2xx body that is not a message: an error object if it is one, else garbage.
 fn unreadable_success(body: &[u8]) -> GatewayError {
     match serde_json::from_slice::<ErrorResponse<'_>>(body) {
-        Ok(err) => GatewayError::new(ErrorKind::BadGateway, format!("The provider reported an error: {}", &*err.error.message)),
-        Err(_) => GatewayError::new(ErrorKind::BadGateway, "The provider returned a response the gateway could not parse."),
+        Ok(err) => {
+            GatewayError::new(ErrorKind::BadGateway, format!("The provider reported an error: {}", &*err.error.message))
+        }
+        Err(_) => {
+            GatewayError::new(ErrorKind::BadGateway, "The provider returned a response the gateway could not parse.")
+        }
     }
 }
 
@@ -221,19 +233,27 @@ mod tests {
         assert_eq!(calls[0]["id"], "toolu_1");
         assert_eq!(calls[0]["type"], "function");
         assert_eq!(calls[0]["function"]["name"], "f");
-        let args: Value = serde_json::from_slice((calls[0]["function"]["arguments"].as_str().unwrap()).as_bytes()).unwrap();
+        let args: Value =
+            serde_json::from_slice((calls[0]["function"]["arguments"].as_str().unwrap()).as_bytes()).unwrap();
         assert_eq!(args, json!({"a": [1, {"b": "c"}]}));
         assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
-        assert_eq!(out["usage"], json!({"prompt_tokens": 117, "completion_tokens": 5, "total_tokens": 122, "prompt_tokens_details": {"cached_tokens": 100}}));
+        assert_eq!(
+            out["usage"],
+            json!({"prompt_tokens": 117, "completion_tokens": 5, "total_tokens": 122, "prompt_tokens_details": {"cached_tokens": 100}})
+        );
         assert_eq!(usage, TokenUsage { input: 117, output: 5, cache_read: 100, cache_creation: 7, reasoning: 0 });
     }
 
     #[test]
     fn tool_only_answer_has_null_content_and_plain_answer_no_tool_calls() {
-        let (out, _) = translate(json!({"id": "m", "model": "c", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}], "stop_reason": "tool_use", "usage": {"input_tokens": 1, "output_tokens": 1}}));
+        let (out, _) = translate(
+            json!({"id": "m", "model": "c", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}], "stop_reason": "tool_use", "usage": {"input_tokens": 1, "output_tokens": 1}}),
+        );
         assert!(out["choices"][0]["message"]["content"].is_null());
         assert_eq!(out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"], "{}");
-        let (out, _) = translate(json!({"id": "m", "model": "c", "content": [], "stop_reason": "end_turn", "usage": {"input_tokens": 1, "output_tokens": 0}}));
+        let (out, _) = translate(
+            json!({"id": "m", "model": "c", "content": [], "stop_reason": "end_turn", "usage": {"input_tokens": 1, "output_tokens": 0}}),
+        );
         assert_eq!(out["choices"][0]["message"]["content"], "");
         assert!(out["choices"][0]["message"].get("tool_calls").is_none());
         assert!(out["choices"][0]["message"].get("reasoning_content").is_none());
@@ -250,14 +270,21 @@ mod tests {
             ("pause_turn", "stop"),
         ] {
             assert_eq!(finish_reason(stop), expected);
-            let (out, _) = translate(json!({"id": "m", "model": "c", "content": [{"type": "text", "text": "x"}], "stop_reason": stop, "usage": {}}));
+            let (out, _) = translate(
+                json!({"id": "m", "model": "c", "content": [{"type": "text", "text": "x"}], "stop_reason": stop, "usage": {}}),
+            );
             assert_eq!(out["choices"][0]["finish_reason"], expected, "{stop}");
         }
     }
 
     #[test]
     fn unparsable_success_is_bad_gateway() {
-        for body in [&b"<html>oops</html>"[..], b"", b"{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"boom\"}}", b"[1]"] {
+        for body in [
+            &b"<html>oops</html>"[..],
+            b"",
+            b"{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"boom\"}}",
+            b"[1]",
+        ] {
             let err = translate_message(body, 0).unwrap_err();
             assert_eq!(err.kind, ErrorKind::BadGateway);
             assert_eq!(err.status(), 502);
@@ -283,7 +310,8 @@ mod tests {
 
     #[test]
     fn non_json_error_body_is_not_echoed() {
-        let out: Value = serde_json::from_slice(&translate_error(503, b"<html>secret-ish upstream page</html>")).unwrap();
+        let out: Value =
+            serde_json::from_slice(&translate_error(503, b"<html>secret-ish upstream page</html>")).unwrap();
         assert_eq!(out["error"]["type"], "server_error");
         assert!(!out["error"]["message"].as_str().unwrap().contains("secret-ish"));
         assert!(out["error"]["message"].as_str().unwrap().contains("503"));

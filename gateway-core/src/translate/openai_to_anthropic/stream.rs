@@ -76,7 +76,12 @@ impl StreamTranslator {
             if self.finish.is_some() {
                 self.close(&mut out);
             } else {
-                self.fail(&mut out, "The provider's stream ended before the answer was complete.", "server_error", Some("incomplete_stream"));
+                self.fail(
+                    &mut out,
+                    "The provider's stream ended before the answer was complete.",
+                    "server_error",
+                    Some("incomplete_stream"),
+                );
             }
         }
         out
@@ -126,7 +131,8 @@ impl StreamTranslator {
                     BlockType::ToolUse => {
                         let tool_index = u32::try_from(self.tool_blocks.len()).unwrap_or(u32::MAX);
                         self.tool_blocks.push((index, tool_index));
-                        let (id, name) = (block.id.as_deref().unwrap_or_default(), block.name.as_deref().unwrap_or_default());
+                        let (id, name) =
+                            (block.id.as_deref().unwrap_or_default(), block.name.as_deref().unwrap_or_default());
                         self.chunks.tool_call_start(out, 0, tool_index, id, name, "");
                     }
                     BlockType::RedactedThinking | BlockType::Other => {}
@@ -210,7 +216,11 @@ mod tests {
             .filter(|e| !e.is_empty())
             .map(|e| {
                 let data = e.strip_prefix("data: ").unwrap();
-                if data == "[DONE]" { Value::String(data.into()) } else { serde_json::from_slice(data.as_bytes()).unwrap() }
+                if data == "[DONE]" {
+                    Value::String(data.into())
+                } else {
+                    serde_json::from_slice(data.as_bytes()).unwrap()
+                }
             })
             .collect()
     }
@@ -251,7 +261,10 @@ mod tests {
         assert_eq!(out[0]["created"], 123);
         assert_eq!(out[0]["object"], "chat.completion.chunk");
         assert_eq!(deltas[1]["delta"], json!({"content": "Checking."}));
-        assert_eq!(deltas[2]["delta"], json!({"tool_calls": [{"index": 0, "id": "toolu_a", "type": "function", "function": {"name": "get", "arguments": ""}}]}));
+        assert_eq!(
+            deltas[2]["delta"],
+            json!({"tool_calls": [{"index": 0, "id": "toolu_a", "type": "function", "function": {"name": "get", "arguments": ""}}]})
+        );
         assert_eq!(deltas[3]["delta"], json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\": "}}]}));
         assert_eq!(deltas[4]["delta"], json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}));
         assert_eq!(deltas[5]["delta"]["tool_calls"][0]["index"], 1);
@@ -262,7 +275,10 @@ mod tests {
         assert_eq!(deltas.len(), 8);
         let usage_chunk = &out[out.len() - 2];
         assert_eq!(usage_chunk["choices"], json!([]));
-        assert_eq!(usage_chunk["usage"], json!({"prompt_tokens": 14, "completion_tokens": 30, "total_tokens": 44, "prompt_tokens_details": {"cached_tokens": 4}}));
+        assert_eq!(
+            usage_chunk["usage"],
+            json!({"prompt_tokens": 14, "completion_tokens": 30, "total_tokens": 44, "prompt_tokens_details": {"cached_tokens": 4}})
+        );
         assert_eq!(out.last().unwrap(), "[DONE]");
         assert_eq!(t.usage(), TokenUsage { input: 14, output: 30, cache_read: 4, cache_creation: 0, reasoning: 0 });
     }
@@ -305,7 +321,10 @@ mod tests {
         ];
         let out = payloads(&StreamTranslator::new(0, true).push(sse(&events).as_bytes(), true));
         assert_eq!(out.len(), 3);
-        assert_eq!(out[1], json!({"error": {"message": "Overloaded", "type": "server_error", "param": null, "code": "overloaded_error"}}));
+        assert_eq!(
+            out[1],
+            json!({"error": {"message": "Overloaded", "type": "server_error", "param": null, "code": "overloaded_error"}})
+        );
         assert_eq!(out[2], "[DONE]");
     }
 

@@ -65,7 +65,10 @@ pub fn converse_path(model_id: &str, stream: bool) -> Result<String, GatewayErro
 pub fn region(provider: &ProviderConfig) -> Result<&str, GatewayError> {
     match provider.settings.bedrock.as_ref().map(|b| b.region.as_str()) {
         Some(r) if is_valid_region(r) => Ok(r),
-        _ => Err(GatewayError::new(ErrorKind::Internal, format!("provider '{}' needs settings.bedrock.region, an AWS region such as us-east-1", provider.name))),
+        _ => Err(GatewayError::new(
+            ErrorKind::Internal,
+            format!("provider '{}' needs settings.bedrock.region, an AWS region such as us-east-1", provider.name),
+        )),
     }
 }
 
@@ -111,9 +114,22 @@ pub fn sign(
     let host = host(region);
     let Some(secret) = secret else { return Ok(vec![(":authority", host)]) };
     let credentials = AwsCredentials::from_secret(secret).map_err(|e| {
-        GatewayError::new(ErrorKind::Internal, format!("provider '{}' has unusable AWS credentials: {e}", provider.name))
+        GatewayError::new(
+            ErrorKind::Internal,
+            format!("provider '{}' has unusable AWS credentials: {e}", provider.name),
+        )
     })?;
-    let mut headers = sign_request(&credentials, region, SIGNING_SERVICE, "POST", &host, path, Some("application/json"), body, unix_seconds);
+    let mut headers = sign_request(
+        &credentials,
+        region,
+        SIGNING_SERVICE,
+        "POST",
+        &host,
+        path,
+        Some("application/json"),
+        body,
+        unix_seconds,
+    );
     headers.insert(0, (":authority", host));
     Ok(headers)
 }
@@ -199,7 +215,10 @@ mod tests {
             cluster: "c".into(),
             credential: None,
             path_prefix: None,
-            settings: ProviderSettings { bedrock: Some(BedrockSettings { region: region.into() }), ..Default::default() },
+            settings: ProviderSettings {
+                bedrock: Some(BedrockSettings { region: region.into() }),
+                ..Default::default()
+            },
         }
     }
 
@@ -212,9 +231,13 @@ mod tests {
     #[test]
     fn paths_encode_the_model_id() {
         let body = r#"{"model":"a","messages":[{"role":"user","content":"hi"}]}"#;
-        assert_eq!(prep(body, "us.amazon.nova-micro-v1:0", "us-east-1").unwrap().path, "/model/us.amazon.nova-micro-v1%3A0/converse");
+        assert_eq!(
+            prep(body, "us.amazon.nova-micro-v1:0", "us-east-1").unwrap().path,
+            "/model/us.amazon.nova-micro-v1%3A0/converse"
+        );
         let stream = r#"{"model":"a","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
-        let arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-sonnet-20240620-v1:0";
+        let arn =
+            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-sonnet-20240620-v1:0";
         assert_eq!(
             prep(stream, arn, "us-east-1").unwrap().path,
             "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-profile%2Fus.anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream"
@@ -229,10 +252,18 @@ mod tests {
     #[test]
     fn signing_sets_host_date_hash_token_and_authorization() {
         let p = provider("us-east-1");
-        let secret = AwsCredentials { access_key_id: "AKID".into(), secret_access_key: "SECRET".into(), session_token: Some("TOKEN".into()) }.to_secret();
+        let secret = AwsCredentials {
+            access_key_id: "AKID".into(),
+            secret_access_key: "SECRET".into(),
+            session_token: Some("TOKEN".into()),
+        }
+        .to_secret();
         let headers = sign(&p, Some(&secret), "/model/m/converse", b"{}", 1_440_938_160).unwrap();
         let names: Vec<&str> = headers.iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, [":authority", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token", "authorization"]);
+        assert_eq!(
+            names,
+            [":authority", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token", "authorization"]
+        );
         assert_eq!(headers[0].1, "bedrock-runtime.us-east-1.amazonaws.com");
         assert_eq!(headers[1].1, "20150830T123600Z");
         assert!(headers[4].1.starts_with("AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;x-amz-security-token, Signature="));
@@ -249,10 +280,13 @@ mod tests {
         assert_eq!(t.on_headers(429, Some("application/json")), BodyMode::Buffered);
         assert_eq!(t.wanted_response_header(), Some("x-amzn-errortype"));
         t.on_response_header("ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/");
-        let v: Value = serde_json::from_slice(&t.translate_body(br#"{"message":"Too many requests"}"#).unwrap().unwrap()).unwrap();
+        let v: Value =
+            serde_json::from_slice(&t.translate_body(br#"{"message":"Too many requests"}"#).unwrap().unwrap()).unwrap();
         assert_eq!(v["error"]["type"], "rate_limit_error");
         assert_eq!(v["error"]["code"], "ThrottlingException");
-        let mut t = prep(r#"{"messages":[{"role":"user","content":"hi"}],"stream":true}"#, "m", "us-east-1").unwrap().translator;
+        let mut t = prep(r#"{"messages":[{"role":"user","content":"hi"}],"stream":true}"#, "m", "us-east-1")
+            .unwrap()
+            .translator;
         assert_eq!(t.on_headers(200, Some("application/vnd.amazon.eventstream")), BodyMode::Streaming);
         assert_eq!(t.content_type(), Some("text/event-stream"));
     }

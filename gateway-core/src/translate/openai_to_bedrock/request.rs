@@ -6,10 +6,13 @@ use std::borrow::Cow;
 use serde_json::value::RawValue;
 
 use crate::api::bedrock::{
-    self as br, AdditionalFields, ContentBlock, ConverseRequest, Empty, ImageBlock, ImageSource, InferenceConfig, InputSchema,
-    NamedTool, SystemBlock, Thinking, ToolConfig, ToolResultBlock, ToolResultContent, ToolSpec, ToolUseBlock,
+    self as br, AdditionalFields, ContentBlock, ConverseRequest, Empty, ImageBlock, ImageSource, InferenceConfig,
+    InputSchema, NamedTool, SystemBlock, Thinking, ToolConfig, ToolResultBlock, ToolResultContent, ToolSpec,
+    ToolUseBlock,
 };
-use crate::api::openai::{ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, PartType, Role, Stop, ToolChoice};
+use crate::api::openai::{
+    ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, PartType, Role, Stop, ToolChoice,
+};
 use crate::error::{ErrorKind, GatewayError};
 use crate::translate::openai_to_anthropic::request::{reject_unsupported, response_format_instruction, thinking};
 
@@ -94,12 +97,20 @@ fn part_text<'a>(part: &'a ContentPart<'a>, i: usize, j: usize, wrong_type: &str
     if part.kind != PartType::Text {
         return Err(GatewayError::invalid(wrong_type).with_param(param()));
     }
-    part.text.as_deref().ok_or_else(|| GatewayError::invalid("A text part needs 'text'.").with_param(format!("{}.text", param())))
+    part.text
+        .as_deref()
+        .ok_or_else(|| GatewayError::invalid("A text part needs 'text'.").with_param(format!("{}.text", param())))
 }
 
-fn system_blocks<'a>(message: &'a ChatMessage<'a>, i: usize, out: &mut Vec<SystemBlock<'a>>) -> Result<(), GatewayError> {
+fn system_blocks<'a>(
+    message: &'a ChatMessage<'a>,
+    i: usize,
+    out: &mut Vec<SystemBlock<'a>>,
+) -> Result<(), GatewayError> {
     match &message.content {
-        None => Err(GatewayError::invalid("A system message needs content.").with_param(format!("messages[{i}].content"))),
+        None => {
+            Err(GatewayError::invalid("A system message needs content.").with_param(format!("messages[{i}].content")))
+        }
         Some(MessageContent::Text(text)) => {
             if !text.is_empty() {
                 out.push(SystemBlock { text: Cow::Borrowed(text) });
@@ -120,9 +131,13 @@ fn system_blocks<'a>(message: &'a ChatMessage<'a>, i: usize, out: &mut Vec<Syste
 
 fn user_blocks<'a>(message: &'a ChatMessage<'a>, i: usize) -> Result<Vec<ContentBlock<'a>>, GatewayError> {
     match &message.content {
-        None => Err(GatewayError::invalid("A user message needs content.").with_param(format!("messages[{i}].content"))),
+        None => {
+            Err(GatewayError::invalid("A user message needs content.").with_param(format!("messages[{i}].content")))
+        }
         // Bedrock rejects blank text blocks.
-        Some(MessageContent::Text(text)) => Ok(if text.is_empty() { Vec::new() } else { vec![ContentBlock::Text(text)] }),
+        Some(MessageContent::Text(text)) => {
+            Ok(if text.is_empty() { Vec::new() } else { vec![ContentBlock::Text(text)] })
+        }
         Some(MessageContent::Parts(parts)) => {
             let mut blocks = Vec::with_capacity(parts.len());
             for (j, part) in parts.iter().enumerate() {
@@ -135,8 +150,10 @@ fn user_blocks<'a>(message: &'a ChatMessage<'a>, i: usize) -> Result<Vec<Content
                     }
                     PartType::ImageUrl => blocks.push(image(part, i, j)?),
                     PartType::InputAudio | PartType::File | PartType::Refusal | PartType::Other => {
-                        return Err(GatewayError::invalid("Only text and image_url content parts are supported for this model.")
-                            .with_param(format!("messages[{i}].content[{j}].type")))
+                        return Err(GatewayError::invalid(
+                            "Only text and image_url content parts are supported for this model.",
+                        )
+                        .with_param(format!("messages[{i}].content[{j}].type")))
                     }
                 }
             }
@@ -151,7 +168,8 @@ fn user_blocks<'a>(message: &'a ChatMessage<'a>, i: usize) -> Result<Vec<Content
 fn image<'a>(part: &'a ContentPart<'a>, i: usize, j: usize) -> Result<ContentBlock<'a>, GatewayError> {
     let param = || format!("messages[{i}].content[{j}].image_url.url");
     let Some(image_url) = &part.image_url else {
-        return Err(GatewayError::invalid("An image_url part needs 'image_url'.").with_param(format!("messages[{i}].content[{j}].image_url")));
+        return Err(GatewayError::invalid("An image_url part needs 'image_url'.")
+            .with_param(format!("messages[{i}].content[{j}].image_url")));
     };
     let url: &'a str = &image_url.url;
     let Some(rest) = url.strip_prefix("data:") else {
@@ -178,7 +196,8 @@ fn image<'a>(part: &'a ContentPart<'a>, i: usize, j: usize) -> Result<ContentBlo
 
 /// A constant JSON text as a `RawValue`; the constants are valid JSON, so this never fails.
 fn static_raw(json: &'static str) -> Result<&'static RawValue, GatewayError> {
-    serde_json::from_slice(json.as_bytes()).map_err(|_| GatewayError::new(ErrorKind::Internal, "invalid built-in JSON constant"))
+    serde_json::from_slice(json.as_bytes())
+        .map_err(|_| GatewayError::new(ErrorKind::Internal, "invalid built-in JSON constant"))
 }
 
 fn assistant_blocks<'a>(message: &'a ChatMessage<'a>, i: usize) -> Result<Vec<ContentBlock<'a>>, GatewayError> {
@@ -204,8 +223,9 @@ fn assistant_blocks<'a>(message: &'a ChatMessage<'a>, i: usize) -> Result<Vec<Co
             static_raw(EMPTY_OBJECT)?
         } else {
             let param = || format!("messages[{i}].tool_calls[{j}].function.arguments");
-            let raw: &'a RawValue = serde_json::from_slice(arguments.as_bytes())
-                .map_err(|e| GatewayError::invalid(format!("Tool call arguments are not valid JSON: {e}")).with_param(param()))?;
+            let raw: &'a RawValue = serde_json::from_slice(arguments.as_bytes()).map_err(|e| {
+                GatewayError::invalid(format!("Tool call arguments are not valid JSON: {e}")).with_param(param())
+            })?;
             if !raw.get().starts_with('{') {
                 return Err(GatewayError::invalid("Tool call arguments must be a JSON object.").with_param(param()));
             }
@@ -218,7 +238,8 @@ fn assistant_blocks<'a>(message: &'a ChatMessage<'a>, i: usize) -> Result<Vec<Co
 
 fn tool_result<'a>(message: &'a ChatMessage<'a>, i: usize) -> Result<ContentBlock<'a>, GatewayError> {
     let Some(tool_use_id) = message.tool_call_id.as_deref() else {
-        return Err(GatewayError::invalid("A tool message needs 'tool_call_id'.").with_param(format!("messages[{i}].tool_call_id")));
+        return Err(GatewayError::invalid("A tool message needs 'tool_call_id'.")
+            .with_param(format!("messages[{i}].tool_call_id")));
     };
     let mut content = Vec::new();
     match &message.content {
@@ -226,7 +247,12 @@ fn tool_result<'a>(message: &'a ChatMessage<'a>, i: usize) -> Result<ContentBloc
         Some(MessageContent::Text(text)) => content.push(ToolResultContent::Text(text)),
         Some(MessageContent::Parts(parts)) => {
             for (j, part) in parts.iter().enumerate() {
-                content.push(ToolResultContent::Text(part_text(part, i, j, "Tool messages may only contain text parts.")?));
+                content.push(ToolResultContent::Text(part_text(
+                    part,
+                    i,
+                    j,
+                    "Tool messages may only contain text parts.",
+                )?));
             }
         }
     }
@@ -249,14 +275,20 @@ fn is_empty_object_or_null(raw: &RawValue) -> bool {
 /// OpenAI clients may drop `tools` on a follow-up turn: then every tool named in the history is
 /// declared with an empty object schema. `tool_choice: "none"` has no Bedrock equivalent: the
 /// tools are left out when the history allows it, else kept without a choice (best effort).
-fn tool_config<'a>(req: &'a ChatCompletionRequest<'a>, messages: &[br::Message<'a>]) -> Result<Option<ToolConfig<'a>>, GatewayError> {
+fn tool_config<'a>(
+    req: &'a ChatCompletionRequest<'a>,
+    messages: &[br::Message<'a>],
+) -> Result<Option<ToolConfig<'a>>, GatewayError> {
     let mut tools = Vec::new();
     for (i, tool) in req.tools.iter().flatten().enumerate() {
         if &*tool.kind != "function" {
-            return Err(GatewayError::invalid("Only tools of type 'function' are supported for this model.").with_param(format!("tools[{i}].type")));
+            return Err(GatewayError::invalid("Only tools of type 'function' are supported for this model.")
+                .with_param(format!("tools[{i}].type")));
         }
         let Some(function) = &tool.function else {
-            return Err(GatewayError::invalid("A function tool needs 'function'.").with_param(format!("tools[{i}].function")));
+            return Err(
+                GatewayError::invalid("A function tool needs 'function'.").with_param(format!("tools[{i}].function"))
+            );
         };
         let json = match function.parameters {
             None => static_raw(EMPTY_OBJECT_SCHEMA)?,
@@ -268,17 +300,23 @@ fn tool_config<'a>(req: &'a ChatCompletionRequest<'a>, messages: &[br::Message<'
             }
         };
         let description = function.description.as_deref().filter(|d| !d.is_empty());
-        tools.push(br::Tool { tool_spec: ToolSpec { name: &function.name, description, input_schema: InputSchema { json } } });
+        tools.push(br::Tool {
+            tool_spec: ToolSpec { name: &function.name, description, input_schema: InputSchema { json } },
+        });
     }
-    let history_uses_tools =
-        messages.iter().flat_map(|m| &m.content).any(|b| matches!(b, ContentBlock::ToolUse(_) | ContentBlock::ToolResult(_)));
+    let history_uses_tools = messages
+        .iter()
+        .flat_map(|m| &m.content)
+        .any(|b| matches!(b, ContentBlock::ToolUse(_) | ContentBlock::ToolResult(_)));
     let mode = match &req.tool_choice {
         None => None,
         Some(ToolChoice::Mode(mode)) => match &**mode {
             "none" | "auto" | "required" => Some(&**mode),
             _ => {
-                return Err(GatewayError::invalid("tool_choice must be 'none', 'auto', 'required' or a named function.")
-                    .with_param("tool_choice"))
+                return Err(GatewayError::invalid(
+                    "tool_choice must be 'none', 'auto', 'required' or a named function.",
+                )
+                .with_param("tool_choice"))
             }
         },
         Some(ToolChoice::Named(_)) => Some("named"),
@@ -293,7 +331,13 @@ fn tool_config<'a>(req: &'a ChatCompletionRequest<'a>, messages: &[br::Message<'
                     if let ContentBlock::ToolUse(u) = block {
                         if !tools.iter().any(|t: &br::Tool<'_>| t.tool_spec.name == u.name) {
                             let json = static_raw(EMPTY_OBJECT_SCHEMA)?;
-                            tools.push(br::Tool { tool_spec: ToolSpec { name: u.name, description: None, input_schema: InputSchema { json } } });
+                            tools.push(br::Tool {
+                                tool_spec: ToolSpec {
+                                    name: u.name,
+                                    description: None,
+                                    input_schema: InputSchema { json },
+                                },
+                            });
                         }
                     }
                 }
@@ -340,16 +384,27 @@ mod tests {
 
     #[test]
     fn minimal_request_matches_the_recorded_shape() {
-        let out = translate(json!({"model": "x", "messages": [{"role": "system", "content": "You are a chatbot."}, user("Hello!")]}));
-        assert_eq!(out, json!({"messages": [{"role": "user", "content": [{"text": "Hello!"}]}], "system": [{"text": "You are a chatbot."}]}));
+        let out = translate(
+            json!({"model": "x", "messages": [{"role": "system", "content": "You are a chatbot."}, user("Hello!")]}),
+        );
+        assert_eq!(
+            out,
+            json!({"messages": [{"role": "user", "content": [{"text": "Hello!"}]}], "system": [{"text": "You are a chatbot."}]})
+        );
     }
 
     #[test]
     fn inference_config() {
-        let out = translate(json!({"messages": [user("x")], "max_tokens": 5, "temperature": 0.0, "top_p": 0.5, "stop": ["a", "b"], "user": "u", "seed": 3, "presence_penalty": 1}));
-        assert_eq!(out["inferenceConfig"], json!({"maxTokens": 5, "temperature": 0.0, "topP": 0.5, "stopSequences": ["a", "b"]}));
+        let out = translate(
+            json!({"messages": [user("x")], "max_tokens": 5, "temperature": 0.0, "top_p": 0.5, "stop": ["a", "b"], "user": "u", "seed": 3, "presence_penalty": 1}),
+        );
+        assert_eq!(
+            out["inferenceConfig"],
+            json!({"maxTokens": 5, "temperature": 0.0, "topP": 0.5, "stopSequences": ["a", "b"]})
+        );
         assert_eq!(out.as_object().unwrap().len(), 2, "{out}");
-        let out = translate(json!({"messages": [user("x")], "max_tokens": 5, "max_completion_tokens": 9, "stop": "END"}));
+        let out =
+            translate(json!({"messages": [user("x")], "max_tokens": 5, "max_completion_tokens": 9, "stop": "END"}));
         assert_eq!(out["inferenceConfig"], json!({"maxTokens": 9, "stopSequences": ["END"]}));
     }
 
@@ -368,21 +423,27 @@ mod tests {
             {"type": "function", "function": {"name": "empty", "parameters": {}}},
             {"type": "function", "function": {"name": "none"}},
         ], "tool_choice": "required"}));
-        assert_eq!(out["messages"], json!([
-            {"role": "user", "content": [{"text": "weather?"}]},
-            {"role": "assistant", "content": [
-                {"toolUse": {"toolUseId": "t1", "name": "w", "input": {"city": "Paris"}}},
-                {"toolUse": {"toolUseId": "t2", "name": "w", "input": {}}}]},
-            {"role": "user", "content": [
-                {"toolResult": {"toolUseId": "t1", "content": [{"text": "sunny"}]}},
-                {"toolResult": {"toolUseId": "t2", "content": [{"text": "rainy"}]}},
-                {"text": "thanks"}]},
-        ]));
-        assert_eq!(out["toolConfig"], json!({"tools": [
+        assert_eq!(
+            out["messages"],
+            json!([
+                {"role": "user", "content": [{"text": "weather?"}]},
+                {"role": "assistant", "content": [
+                    {"toolUse": {"toolUseId": "t1", "name": "w", "input": {"city": "Paris"}}},
+                    {"toolUse": {"toolUseId": "t2", "name": "w", "input": {}}}]},
+                {"role": "user", "content": [
+                    {"toolResult": {"toolUseId": "t1", "content": [{"text": "sunny"}]}},
+                    {"toolResult": {"toolUseId": "t2", "content": [{"text": "rainy"}]}},
+                    {"text": "thanks"}]},
+            ])
+        );
+        assert_eq!(
+            out["toolConfig"],
+            json!({"tools": [
             {"toolSpec": {"name": "w", "description": "weather", "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"}}}}}},
             {"toolSpec": {"name": "empty", "inputSchema": {"json": {"type": "object", "properties": {}}}}},
             {"toolSpec": {"name": "none", "inputSchema": {"json": {"type": "object", "properties": {}}}}},
-        ], "toolChoice": {"any": {}}}));
+        ], "toolChoice": {"any": {}}})
+        );
     }
 
     #[test]
@@ -393,7 +454,9 @@ mod tests {
             (json!("required"), json!({"any": {}})),
             (json!({"type": "function", "function": {"name": "f"}}), json!({"tool": {"name": "f"}})),
         ] {
-            let out = translate(json!({"messages": [user("x")], "tools": tools, "tool_choice": choice, "parallel_tool_calls": false}));
+            let out = translate(
+                json!({"messages": [user("x")], "tools": tools, "tool_choice": choice, "parallel_tool_calls": false}),
+            );
             assert_eq!(out["toolConfig"]["toolChoice"], expected);
         }
         let out = translate(json!({"messages": [user("x")], "tools": tools}));
@@ -401,8 +464,14 @@ mod tests {
         let out = translate(json!({"messages": [user("x")], "tools": tools, "tool_choice": "none"}));
         assert!(out.get("toolConfig").is_none());
         assert!(translate(json!({"messages": [user("x")], "tool_choice": "required"})).get("toolConfig").is_none());
-        assert_eq!(error(json!({"messages": [user("x")], "tools": tools, "tool_choice": "maybe"})).param.as_deref(), Some("tool_choice"));
-        assert_eq!(error(json!({"messages": [user("x")], "tools": [{"type": "custom"}]})).param.as_deref(), Some("tools[0].type"));
+        assert_eq!(
+            error(json!({"messages": [user("x")], "tools": tools, "tool_choice": "maybe"})).param.as_deref(),
+            Some("tool_choice")
+        );
+        assert_eq!(
+            error(json!({"messages": [user("x")], "tools": [{"type": "custom"}]})).param.as_deref(),
+            Some("tools[0].type")
+        );
         assert_eq!(
             error(json!({"messages": [user("x")], "tools": [{"type": "function", "function": {"name": "f", "parameters": [1]}}]})).param.as_deref(),
             Some("tools[0].function.parameters")
@@ -416,7 +485,10 @@ mod tests {
             {"role": "assistant", "tool_calls": [{"id": "t", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]},
             {"role": "tool", "tool_call_id": "t", "content": "42"},
         ], "tool_choice": "none"}));
-        assert_eq!(out["toolConfig"], json!({"tools": [{"toolSpec": {"name": "lookup", "inputSchema": {"json": {"type": "object", "properties": {}}}}}]}));
+        assert_eq!(
+            out["toolConfig"],
+            json!({"tools": [{"toolSpec": {"name": "lookup", "inputSchema": {"json": {"type": "object", "properties": {}}}}}]})
+        );
     }
 
     #[test]
@@ -425,25 +497,47 @@ mod tests {
             {"type": "text", "text": "what?"},
             {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/4AAQ"}},
         ]}]}));
-        assert_eq!(out["messages"][0]["content"][1], json!({"image": {"format": "jpeg", "source": {"bytes": "/9j/4AAQ"}}}));
-        for url in ["https://example.com/a.png", "data:image/bmp;base64,AA==", "data:image/png,raw", "data:image/png;base64"] {
-            let err = error(json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]}));
-            assert_eq!((err.status(), err.param.as_deref()), (400, Some("messages[0].content[0].image_url.url")), "{url}");
+        assert_eq!(
+            out["messages"][0]["content"][1],
+            json!({"image": {"format": "jpeg", "source": {"bytes": "/9j/4AAQ"}}})
+        );
+        for url in
+            ["https://example.com/a.png", "data:image/bmp;base64,AA==", "data:image/png,raw", "data:image/png;base64"]
+        {
+            let err = error(
+                json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]}),
+            );
+            assert_eq!(
+                (err.status(), err.param.as_deref()),
+                (400, Some("messages[0].content[0].image_url.url")),
+                "{url}"
+            );
         }
     }
 
     #[test]
     fn same_roles_merge_and_blank_text_is_not_sent() {
-        let out = translate(json!({"messages": [user("a"), user(""), user("b"), {"role": "assistant", "content": ""}, {"role": "assistant", "content": "c"}]}));
-        assert_eq!(out["messages"], json!([
-            {"role": "user", "content": [{"text": "a"}, {"text": "b"}]},
-            {"role": "assistant", "content": [{"text": "c"}]},
-        ]));
+        let out = translate(
+            json!({"messages": [user("a"), user(""), user("b"), {"role": "assistant", "content": ""}, {"role": "assistant", "content": "c"}]}),
+        );
+        assert_eq!(
+            out["messages"],
+            json!([
+                {"role": "user", "content": [{"text": "a"}, {"text": "b"}]},
+                {"role": "assistant", "content": [{"text": "c"}]},
+            ])
+        );
     }
 
     #[test]
     fn unsupported_fields_are_400_and_response_format_is_an_instruction() {
-        for (field, value) in [("n", json!(3)), ("logprobs", json!(true)), ("logit_bias", json!({"1": 2})), ("audio", json!({})), ("functions", json!([]))] {
+        for (field, value) in [
+            ("n", json!(3)),
+            ("logprobs", json!(true)),
+            ("logit_bias", json!({"1": 2})),
+            ("audio", json!({})),
+            ("functions", json!([])),
+        ] {
             let mut body = json!({"messages": [user("x")]});
             body[field] = value;
             assert_eq!(error(body).status(), 400, "{field}");
@@ -458,7 +552,10 @@ mod tests {
     fn reasoning_effort_is_claude_thinking_only() {
         let body = json!({"messages": [user("x")], "reasoning_effort": "low"});
         let out = translate_for(&body, "us.anthropic.claude-sonnet-4-20250514-v1:0").unwrap();
-        assert_eq!(out["additionalModelRequestFields"], json!({"thinking": {"type": "enabled", "budget_tokens": 1024}}));
+        assert_eq!(
+            out["additionalModelRequestFields"],
+            json!({"thinking": {"type": "enabled", "budget_tokens": 1024}})
+        );
         assert_eq!(out["inferenceConfig"]["maxTokens"], 4096);
         let out = translate(body);
         assert!(out.get("additionalModelRequestFields").is_none());

@@ -4,7 +4,9 @@
 use std::borrow::Cow;
 
 use crate::api::bedrock::{ConverseResponse, ErrorBody, Usage as BedrockUsage};
-use crate::api::openai::{ChatCompletion, Choice, PromptTokensDetails, ResponseFunction, ResponseMessage, ResponseToolCall, Usage};
+use crate::api::openai::{
+    ChatCompletion, Choice, PromptTokensDetails, ResponseFunction, ResponseMessage, ResponseToolCall, Usage,
+};
 use crate::error::{openai_error_body, ErrorKind, GatewayError};
 use crate::usage::TokenUsage;
 
@@ -30,7 +32,12 @@ pub struct UsageCounts {
 
 impl From<BedrockUsage> for UsageCounts {
     fn from(u: BedrockUsage) -> Self {
-        UsageCounts { input: u.input_tokens, output: u.output_tokens, cache_read: u.cache_read_input_tokens, cache_write: u.cache_write_input_tokens }
+        UsageCounts {
+            input: u.input_tokens,
+            output: u.output_tokens,
+            cache_read: u.cache_read_input_tokens,
+            cache_write: u.cache_write_input_tokens,
+        }
     }
 }
 
@@ -51,15 +58,27 @@ impl UsageCounts {
     }
 
     pub fn to_token_usage(self) -> TokenUsage {
-        TokenUsage { input: self.prompt(), output: self.output, cache_read: self.cache_read, cache_creation: self.cache_write, reasoning: 0 }
+        TokenUsage {
+            input: self.prompt(),
+            output: self.output,
+            cache_read: self.cache_read,
+            cache_creation: self.cache_write,
+            reasoning: 0,
+        }
     }
 }
 
 /// Translates a successful Converse response body. Bedrock names neither the response nor the
 /// model, so `id` and `model` come from the gateway.
-pub fn translate_message(body: &[u8], created: u64, id: &str, model: &str) -> Result<(Vec<u8>, TokenUsage), GatewayError> {
-    let response: ConverseResponse<'_> = serde_json::from_slice(body)
-        .map_err(|_| GatewayError::new(ErrorKind::BadGateway, "The provider returned a response the gateway could not parse."))?;
+pub fn translate_message(
+    body: &[u8],
+    created: u64,
+    id: &str,
+    model: &str,
+) -> Result<(Vec<u8>, TokenUsage), GatewayError> {
+    let response: ConverseResponse<'_> = serde_json::from_slice(body).map_err(|_| {
+        GatewayError::new(ErrorKind::BadGateway, "The provider returned a response the gateway could not parse.")
+    })?;
     let Some(message) = response.output.and_then(|o| o.message) else {
         return Err(GatewayError::new(ErrorKind::BadGateway, "The provider's response has no output message."));
     };
@@ -71,14 +90,19 @@ pub fn translate_message(body: &[u8], created: u64, id: &str, model: &str) -> Re
         if let Some(t) = &block.text {
             append(&mut text, t);
         }
-        if let Some(t) = block.reasoning_content.as_ref().and_then(|r| r.reasoning_text.as_ref()).and_then(|r| r.text.as_ref()) {
+        if let Some(t) =
+            block.reasoning_content.as_ref().and_then(|r| r.reasoning_text.as_ref()).and_then(|r| r.text.as_ref())
+        {
             append(&mut reasoning, t);
         }
         if let Some(tool) = &block.tool_use {
             tool_calls.push(ResponseToolCall {
                 id: &tool.tool_use_id,
                 kind: "function",
-                function: ResponseFunction { name: &tool.name, arguments: tool.input.map(|raw| raw.get()).unwrap_or("{}") },
+                function: ResponseFunction {
+                    name: &tool.name,
+                    arguments: tool.input.map(|raw| raw.get()).unwrap_or("{}"),
+                },
             });
         }
     }
@@ -94,7 +118,13 @@ pub fn translate_message(body: &[u8], created: u64, id: &str, model: &str) -> Re
         model,
         choices: [Choice {
             index: 0,
-            message: ResponseMessage { role: "assistant", content, refusal: None, reasoning_content: reasoning, tool_calls },
+            message: ResponseMessage {
+                role: "assistant",
+                content,
+                refusal: None,
+                reasoning_content: reasoning,
+                tool_calls,
+            },
             logprobs: None,
             finish_reason: Some(response.stop_reason.as_deref().map(finish_reason).unwrap_or("stop")),
         }],
@@ -126,13 +156,14 @@ pub fn openai_error_type(bedrock_type: &str, status: u16) -> &'static str {
     match lower.trim_end_matches("exception") {
         "validation" | "resourcenotfound" => "invalid_request_error",
         "accessdenied" => "permission_error",
-        "unrecognizedclient" | "invalidsignature" | "expiredtoken" | "incompletesignature" | "missingauthenticationtoken" => {
-            "authentication_error"
-        }
+        "unrecognizedclient"
+        | "invalidsignature"
+        | "expiredtoken"
+        | "incompletesignature"
+        | "missingauthenticationtoken" => "authentication_error",
         "throttling" | "servicequotaexceeded" | "toomanyrequests" => "rate_limit_error",
-        "internalserver" | "modelstreamerror" | "modelerror" | "modeltimeout" | "modelnotready" | "serviceunavailable" => {
-            "server_error"
-        }
+        "internalserver" | "modelstreamerror" | "modelerror" | "modeltimeout" | "modelnotready"
+        | "serviceunavailable" => "server_error",
         _ => match status {
             401 => "authentication_error",
             403 => "permission_error",
@@ -182,21 +213,35 @@ mod tests {
             "usage": {"inputTokens": 10, "outputTokens": 5, "totalTokens": 122, "cacheReadInputTokens": 100, "cacheWriteInputTokens": 7},
             "metrics": {"latencyMs": 1}
         }));
-        assert_eq!((out["id"].as_str(), out["model"].as_str(), out["created"].as_u64()), (Some("chatcmpl-x"), Some("nova"), Some(7)));
+        assert_eq!(
+            (out["id"].as_str(), out["model"].as_str(), out["created"].as_u64()),
+            (Some("chatcmpl-x"), Some("nova"), Some(7))
+        );
         let m = &out["choices"][0]["message"];
         assert_eq!(m["content"], "Hello world");
         assert_eq!(m["reasoning_content"], "hmm");
-        assert_eq!(m["tool_calls"], json!([{"id": "tooluse_1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":[1]}"}}]));
+        assert_eq!(
+            m["tool_calls"],
+            json!([{"id": "tooluse_1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":[1]}"}}])
+        );
         assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
-        assert_eq!(out["usage"], json!({"prompt_tokens": 117, "completion_tokens": 5, "total_tokens": 122, "prompt_tokens_details": {"cached_tokens": 100}}));
+        assert_eq!(
+            out["usage"],
+            json!({"prompt_tokens": 117, "completion_tokens": 5, "total_tokens": 122, "prompt_tokens_details": {"cached_tokens": 100}})
+        );
         assert_eq!(usage, TokenUsage { input: 117, output: 5, cache_read: 100, cache_creation: 7, reasoning: 0 });
     }
 
     #[test]
     fn finish_reasons() {
         for (stop, expected) in [
-            ("end_turn", "stop"), ("stop_sequence", "stop"), ("max_tokens", "length"), ("tool_use", "tool_calls"),
-            ("guardrail_intervened", "content_filter"), ("content_filtered", "content_filter"), ("model_context_window_exceeded", "length"),
+            ("end_turn", "stop"),
+            ("stop_sequence", "stop"),
+            ("max_tokens", "length"),
+            ("tool_use", "tool_calls"),
+            ("guardrail_intervened", "content_filter"),
+            ("content_filtered", "content_filter"),
+            ("model_context_window_exceeded", "length"),
         ] {
             let (out, _) = translate(json!({"output": {"message": {"content": [{"text": "x"}]}}, "stopReason": stop}));
             assert_eq!(out["choices"][0]["finish_reason"], expected, "{stop}");
@@ -213,16 +258,38 @@ mod tests {
     #[test]
     fn errors_keep_message_and_map_type_from_header_body_or_status() {
         let body = br#"{"message":"The provided model identifier is invalid."}"#;
-        let v: Value = serde_json::from_slice(&translate_error(400, Some("ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/"), body)).unwrap();
-        assert_eq!(v, json!({"error": {"message": "The provided model identifier is invalid.", "type": "invalid_request_error", "param": null, "code": "ValidationException"}}));
-        let v: Value = serde_json::from_slice(&translate_error(429, None, br#"{"Message":"slow down","__type":"com.amazon.coral#ThrottlingException"}"#)).unwrap();
-        assert_eq!(v, json!({"error": {"message": "slow down", "type": "rate_limit_error", "param": null, "code": "ThrottlingException"}}));
+        let v: Value = serde_json::from_slice(&translate_error(
+            400,
+            Some("ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+            body,
+        ))
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"error": {"message": "The provided model identifier is invalid.", "type": "invalid_request_error", "param": null, "code": "ValidationException"}})
+        );
+        let v: Value = serde_json::from_slice(&translate_error(
+            429,
+            None,
+            br#"{"Message":"slow down","__type":"com.amazon.coral#ThrottlingException"}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"error": {"message": "slow down", "type": "rate_limit_error", "param": null, "code": "ThrottlingException"}})
+        );
         let v: Value = serde_json::from_slice(&translate_error(403, None, br#"{"message":"no"}"#)).unwrap();
         assert_eq!((v["error"]["type"].as_str(), v["error"]["code"].as_str()), (Some("permission_error"), None));
-        let v: Value = serde_json::from_slice(&translate_error(503, None, b"<html>upstream secret page</html>")).unwrap();
+        let v: Value =
+            serde_json::from_slice(&translate_error(503, None, b"<html>upstream secret page</html>")).unwrap();
         assert!(!v["error"]["message"].as_str().unwrap().contains("secret"));
         assert_eq!(v["error"]["type"], "server_error");
-        for (kind, expected) in [("throttlingException", "rate_limit_error"), ("modelStreamErrorException", "server_error"), ("validationException", "invalid_request_error"), ("ExpiredTokenException", "authentication_error")] {
+        for (kind, expected) in [
+            ("throttlingException", "rate_limit_error"),
+            ("modelStreamErrorException", "server_error"),
+            ("validationException", "invalid_request_error"),
+            ("ExpiredTokenException", "authentication_error"),
+        ] {
             assert_eq!(openai_error_type(kind, 200), expected, "{kind}");
         }
     }

@@ -77,7 +77,12 @@ impl StreamTranslator {
             if self.finish.is_some() {
                 self.close(&mut out);
             } else {
-                self.fail(&mut out, "The provider's stream ended before the answer was complete.", "server_error", Some("incomplete_stream"));
+                self.fail(
+                    &mut out,
+                    "The provider's stream ended before the answer was complete.",
+                    "server_error",
+                    Some("incomplete_stream"),
+                );
             }
         }
         out
@@ -97,26 +102,37 @@ impl StreamTranslator {
             Some("exception") => {
                 let kind = message.header_str(":exception-type").map(bare_error_type).unwrap_or("");
                 let parsed = serde_json::from_slice::<StreamEvent<'_>>(&message.payload).ok();
-                let text = parsed.as_ref().and_then(|e| e.message.as_deref()).unwrap_or("The provider reported an error in the stream.");
+                let text = parsed
+                    .as_ref()
+                    .and_then(|e| e.message.as_deref())
+                    .unwrap_or("The provider reported an error in the stream.");
                 let code = (!kind.is_empty()).then_some(kind);
                 self.fail(out, text, openai_error_type(kind, 500), code);
                 return;
             }
             Some(_) => {
                 let code = message.header_str(":error-code").filter(|c| !c.is_empty());
-                let text = message.header_str(":error-message").unwrap_or("The provider reported an error in the stream.");
+                let text =
+                    message.header_str(":error-message").unwrap_or("The provider reported an error in the stream.");
                 self.fail(out, text, openai_error_type(code.unwrap_or(""), 500), code);
                 return;
             }
         }
         let Ok(event) = serde_json::from_slice::<StreamEvent<'_>>(&message.payload) else {
-            self.fail(out, "The provider sent a stream event the gateway could not parse.", "server_error", Some("invalid_event_stream"));
+            self.fail(
+                out,
+                "The provider sent a stream event the gateway could not parse.",
+                "server_error",
+                Some("invalid_event_stream"),
+            );
             return;
         };
         match message.header_str(":event-type").unwrap_or_default() {
             "messageStart" => self.chunks.role(out, 0),
             "contentBlockStart" => {
-                let (Some(tool), Some(index)) = (event.start.as_ref().and_then(|s| s.tool_use.as_ref()), event.content_block_index) else {
+                let (Some(tool), Some(index)) =
+                    (event.start.as_ref().and_then(|s| s.tool_use.as_ref()), event.content_block_index)
+                else {
                     return;
                 };
                 let tool_index = u32::try_from(self.tool_blocks.len()).unwrap_or(u32::MAX);
@@ -128,7 +144,9 @@ impl StreamTranslator {
                 if let Some(text) = delta.text.as_deref().filter(|t| !t.is_empty()) {
                     self.chunks.content(out, 0, text);
                 }
-                if let Some(text) = delta.reasoning_content.as_ref().and_then(|r| r.text.as_deref()).filter(|t| !t.is_empty()) {
+                if let Some(text) =
+                    delta.reasoning_content.as_ref().and_then(|r| r.text.as_deref()).filter(|t| !t.is_empty())
+                {
                     self.chunks.reasoning(out, 0, text);
                 }
                 if let Some(json) = delta.tool_use.as_ref().and_then(|t| t.input.as_deref()).filter(|j| !j.is_empty()) {
@@ -204,7 +222,11 @@ mod tests {
             .filter(|e| !e.is_empty())
             .map(|e| {
                 let data = e.strip_prefix("data: ").unwrap();
-                if data == "[DONE]" { Value::String(data.into()) } else { serde_json::from_slice(data.as_bytes()).unwrap() }
+                if data == "[DONE]" {
+                    Value::String(data.into())
+                } else {
+                    serde_json::from_slice(data.as_bytes()).unwrap()
+                }
             })
             .collect()
     }
@@ -236,14 +258,20 @@ mod tests {
         assert_eq!(out[0]["model"], "nova");
         assert_eq!(deltas[0]["delta"], json!({"role": "assistant", "content": ""}));
         assert_eq!(deltas[1]["delta"], json!({"content": "Checking."}));
-        assert_eq!(deltas[2]["delta"], json!({"tool_calls": [{"index": 0, "id": "tooluse_a", "type": "function", "function": {"name": "get", "arguments": ""}}]}));
+        assert_eq!(
+            deltas[2]["delta"],
+            json!({"tool_calls": [{"index": 0, "id": "tooluse_a", "type": "function", "function": {"name": "get", "arguments": ""}}]})
+        );
         assert_eq!(deltas[3]["delta"], json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\": "}}]}));
         assert_eq!(deltas[4]["delta"], json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}));
         assert_eq!(deltas[5]["delta"]["tool_calls"][0]["id"], "tooluse_b");
         assert_eq!(deltas[6]["delta"], json!({"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]}));
         assert_eq!(deltas[7]["finish_reason"], "tool_calls");
         assert_eq!(deltas.len(), 8);
-        assert_eq!(out[out.len() - 2]["usage"], json!({"prompt_tokens": 14, "completion_tokens": 30, "total_tokens": 44, "prompt_tokens_details": {"cached_tokens": 4}}));
+        assert_eq!(
+            out[out.len() - 2]["usage"],
+            json!({"prompt_tokens": 14, "completion_tokens": 30, "total_tokens": 44, "prompt_tokens_details": {"cached_tokens": 4}})
+        );
         assert_eq!(out.last().unwrap(), "[DONE]");
         assert_eq!(t.usage().total(), 44);
     }
@@ -257,14 +285,33 @@ mod tests {
 
     #[test]
     fn in_stream_exceptions_become_openai_errors() {
-        for (kind, expected) in [("throttlingException", "rate_limit_error"), ("validationException", "invalid_request_error"), ("modelStreamErrorException", "server_error")] {
-            let stream = [event("messageStart", json!({"role": "assistant"})), exception(kind, "went wrong"), event("messageStop", json!({"stopReason": "end_turn"}))].concat();
+        for (kind, expected) in [
+            ("throttlingException", "rate_limit_error"),
+            ("validationException", "invalid_request_error"),
+            ("modelStreamErrorException", "server_error"),
+        ] {
+            let stream = [
+                event("messageStart", json!({"role": "assistant"})),
+                exception(kind, "went wrong"),
+                event("messageStop", json!({"stopReason": "end_turn"})),
+            ]
+            .concat();
             let out = payloads(&StreamTranslator::new(0, "i".into(), "m".into(), true).push(&stream, true));
             assert_eq!(out.len(), 3, "{out:?}");
-            assert_eq!(out[1], json!({"error": {"message": "went wrong", "type": expected, "param": null, "code": kind}}));
+            assert_eq!(
+                out[1],
+                json!({"error": {"message": "went wrong", "type": expected, "param": null, "code": kind}})
+            );
             assert_eq!(out[2], "[DONE]");
         }
-        let err = encode_message(&[(":message-type", HeaderValue::String("error".into())), (":error-code", HeaderValue::String("InternalFailure".into())), (":error-message", HeaderValue::String("boom".into()))], b"");
+        let err = encode_message(
+            &[
+                (":message-type", HeaderValue::String("error".into())),
+                (":error-code", HeaderValue::String("InternalFailure".into())),
+                (":error-message", HeaderValue::String("boom".into())),
+            ],
+            b"",
+        );
         let out = payloads(&StreamTranslator::new(0, "i".into(), "m".into(), false).push(&err, true));
         assert_eq!(out[0]["error"]["message"], "boom");
         assert_eq!(out[0]["error"]["code"], "InternalFailure");
@@ -280,7 +327,8 @@ mod tests {
         assert_eq!(out.last().unwrap(), "[DONE]");
         // Cut in the middle of a frame.
         let stream = tool_stream();
-        let out = payloads(&StreamTranslator::new(0, "i".into(), "m".into(), true).push(&stream[..stream.len() - 5], true));
+        let out =
+            payloads(&StreamTranslator::new(0, "i".into(), "m".into(), true).push(&stream[..stream.len() - 5], true));
         assert_eq!(out[out.len() - 2]["error"]["code"], "invalid_event_stream");
         // Cut between frames before messageStop.
         let first = event("messageStart", json!({}));

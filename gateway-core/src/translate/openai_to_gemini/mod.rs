@@ -170,7 +170,14 @@ mod tests {
     use serde_json::{json, Value};
 
     fn provider(prefix: Option<&str>) -> ProviderConfig {
-        ProviderConfig { name: "g".into(), kind: ProviderKind::Gemini, cluster: "c".into(), credential: None, path_prefix: prefix.map(Into::into), settings: Default::default() }
+        ProviderConfig {
+            name: "g".into(),
+            kind: ProviderKind::Gemini,
+            cluster: "c".into(),
+            credential: None,
+            path_prefix: prefix.map(Into::into),
+            settings: Default::default(),
+        }
     }
 
     fn prep(body: &str, model: &str, prefix: Option<&str>) -> Result<PreparedRequest, GatewayError> {
@@ -186,13 +193,20 @@ mod tests {
         assert_eq!(p.headers, vec![("content-type", "application/json".to_owned())]);
         let body: Value = serde_json::from_slice(&p.body.unwrap()).unwrap();
         assert_eq!(body, json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}));
-        let p = prep(r#"{"messages":[{"role":"user","content":"hi"}],"stream":true}"#, "models/gemini-2.0-flash", Some("/g/")).unwrap();
+        let p = prep(
+            r#"{"messages":[{"role":"user","content":"hi"}],"stream":true}"#,
+            "models/gemini-2.0-flash",
+            Some("/g/"),
+        )
+        .unwrap();
         assert_eq!(p.path, "/g/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse");
     }
 
     #[test]
     fn model_names_cannot_inject_paths() {
-        for bad in ["", "models/", "../v1/files", "a/b", "a:generateContent?x", "a?alt=json", "a#x", "a b", "a%2F", ".x", "é"] {
+        for bad in
+            ["", "models/", "../v1/files", "a/b", "a:generateContent?x", "a?alt=json", "a#x", "a b", "a%2F", ".x", "é"]
+        {
             let err = prep(r#"{"messages":[{"role":"user","content":"hi"}]}"#, bad, None).err().unwrap();
             assert_eq!(err.status(), 500, "{bad}");
             assert!(validate_model(bad).is_err(), "{bad}");
@@ -209,13 +223,20 @@ mod tests {
 
     #[test]
     fn buffered_error_and_streaming_modes() {
-        let body = r#"{"messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#;
+        let body =
+            r#"{"messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#;
         let mut t = prep(body, "gm", None).unwrap().translator;
         assert_eq!(t.on_headers(400, Some("application/json; charset=UTF-8")), BodyMode::Buffered);
         assert_eq!(t.content_type(), Some("application/json"));
-        let out = t.translate_body(br#"{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT"}}"#).unwrap().unwrap();
+        let out = t
+            .translate_body(br#"{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT"}}"#)
+            .unwrap()
+            .unwrap();
         let v: Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v, json!({"error": {"message": "API key not valid.", "type": "invalid_request_error", "param": null, "code": "INVALID_ARGUMENT"}}));
+        assert_eq!(
+            v,
+            json!({"error": {"message": "API key not valid.", "type": "invalid_request_error", "param": null, "code": "INVALID_ARGUMENT"}})
+        );
 
         let mut t = prep(body, "gm", None).unwrap().translator;
         assert_eq!(t.on_headers(200, Some("text/event-stream")), BodyMode::Streaming);

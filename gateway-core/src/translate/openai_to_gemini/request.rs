@@ -12,7 +12,9 @@ use crate::api::gemini::{
     Blob, Content, FileData, FunctionCall, FunctionCallingConfig, FunctionDeclaration, FunctionResponse,
     GenerateContentRequest, GenerationConfig, Part, SignedPart, ThinkingConfig, Tool, ToolConfig,
 };
-use crate::api::openai::{ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, PartType, Role, Stop, ToolChoice};
+use crate::api::openai::{
+    ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, PartType, Role, Stop, ToolChoice,
+};
 use crate::error::{ErrorKind, GatewayError};
 
 /// Gemini's limit on `candidateCount`.
@@ -122,10 +124,16 @@ fn text_of<'a>(part: &'a ContentPart<'a>, i: usize, j: usize, wrong_type: &str) 
     if part.kind != PartType::Text {
         return Err(GatewayError::invalid(wrong_type.to_owned()).with_param(param()));
     }
-    part.text.as_deref().ok_or_else(|| GatewayError::invalid("A text part needs 'text'.").with_param(format!("{}.text", param())))
+    part.text
+        .as_deref()
+        .ok_or_else(|| GatewayError::invalid("A text part needs 'text'.").with_param(format!("{}.text", param())))
 }
 
-fn text_parts<'a>(message: &'a ChatMessage<'a>, i: usize, wrong_type: &str) -> Result<Vec<SignedPart<'a>>, GatewayError> {
+fn text_parts<'a>(
+    message: &'a ChatMessage<'a>,
+    i: usize,
+    wrong_type: &str,
+) -> Result<Vec<SignedPart<'a>>, GatewayError> {
     match &message.content {
         None => Err(GatewayError::invalid("This message needs content.").with_param(format!("messages[{i}].content"))),
         Some(MessageContent::Text(text)) => Ok(vec![Part::Text(text).into()]),
@@ -139,7 +147,9 @@ fn text_parts<'a>(message: &'a ChatMessage<'a>, i: usize, wrong_type: &str) -> R
 
 fn user_parts<'a>(message: &'a ChatMessage<'a>, i: usize) -> Result<Vec<SignedPart<'a>>, GatewayError> {
     match &message.content {
-        None => Err(GatewayError::invalid("A user message needs content.").with_param(format!("messages[{i}].content"))),
+        None => {
+            Err(GatewayError::invalid("A user message needs content.").with_param(format!("messages[{i}].content")))
+        }
         Some(MessageContent::Text(text)) => Ok(vec![Part::Text(text).into()]),
         Some(MessageContent::Parts(parts)) => parts
             .iter()
@@ -147,10 +157,10 @@ fn user_parts<'a>(message: &'a ChatMessage<'a>, i: usize) -> Result<Vec<SignedPa
             .map(|(j, part)| match part.kind {
                 PartType::Text => text_of(part, i, j, "").map(|t| Part::Text(t).into()),
                 PartType::ImageUrl => image(part, i, j).map(Into::into),
-                PartType::InputAudio | PartType::File | PartType::Refusal | PartType::Other => Err(GatewayError::invalid(
-                    "Only text and image_url content parts are supported for this model.",
-                )
-                .with_param(format!("messages[{i}].content[{j}].type"))),
+                PartType::InputAudio | PartType::File | PartType::Refusal | PartType::Other => {
+                    Err(GatewayError::invalid("Only text and image_url content parts are supported for this model.")
+                        .with_param(format!("messages[{i}].content[{j}].type")))
+                }
             })
             .collect(),
     }
@@ -177,7 +187,8 @@ pub fn guess_image_mime(url: &str) -> Option<&'static str> {
 fn image<'a>(part: &'a ContentPart<'a>, i: usize, j: usize) -> Result<Part<'a>, GatewayError> {
     let param = || format!("messages[{i}].content[{j}].image_url.url");
     let Some(image_url) = &part.image_url else {
-        return Err(GatewayError::invalid("An image_url part needs 'image_url'.").with_param(format!("messages[{i}].content[{j}].image_url")));
+        return Err(GatewayError::invalid("An image_url part needs 'image_url'.")
+            .with_param(format!("messages[{i}].content[{j}].image_url")));
     };
     let url: &'a str = &image_url.url;
     if let Some(rest) = url.strip_prefix("data:") {
@@ -185,7 +196,8 @@ fn image<'a>(part: &'a ContentPart<'a>, i: usize, j: usize) -> Result<Part<'a>, 
             return Err(GatewayError::invalid("Malformed data URL: no ',' before the data.").with_param(param()));
         };
         let Some(mime_type) = meta.strip_suffix(";base64").filter(|m| !m.is_empty()) else {
-            return Err(GatewayError::invalid("Only base64 data URLs with a media type are supported for images.").with_param(param()));
+            return Err(GatewayError::invalid("Only base64 data URLs with a media type are supported for images.")
+                .with_param(param()));
         };
         return Ok(Part::InlineData(Blob { mime_type, data }));
     }
@@ -228,8 +240,9 @@ fn assistant_parts<'a>(
         let args: &'a RawValue = if arguments.trim().is_empty() {
             static_raw("{}")?
         } else {
-            let raw: &'a RawValue = serde_json::from_slice(arguments.as_bytes())
-                .map_err(|e| GatewayError::invalid(format!("Tool call arguments are not valid JSON: {e}")).with_param(param()))?;
+            let raw: &'a RawValue = serde_json::from_slice(arguments.as_bytes()).map_err(|e| {
+                GatewayError::invalid(format!("Tool call arguments are not valid JSON: {e}")).with_param(param())
+            })?;
             if !raw.get().starts_with('{') {
                 return Err(GatewayError::invalid("Tool call arguments must be a JSON object.").with_param(param()));
             }
@@ -245,7 +258,8 @@ fn assistant_parts<'a>(
 }
 
 fn static_raw(json: &'static str) -> Result<&'static RawValue, GatewayError> {
-    serde_json::from_slice(json.as_bytes()).map_err(|_| GatewayError::new(ErrorKind::Internal, "invalid built-in JSON constant"))
+    serde_json::from_slice(json.as_bytes())
+        .map_err(|_| GatewayError::new(ErrorKind::Internal, "invalid built-in JSON constant"))
 }
 
 /// A `tool` message → `functionResponse`. Its name comes from the assistant call with the same
@@ -257,7 +271,8 @@ fn function_response<'a>(
     call_names: &HashMap<&'a str, &'a str>,
 ) -> Result<Part<'a>, GatewayError> {
     let Some(id) = message.tool_call_id.as_deref() else {
-        return Err(GatewayError::invalid("A tool message needs 'tool_call_id'.").with_param(format!("messages[{i}].tool_call_id")));
+        return Err(GatewayError::invalid("A tool message needs 'tool_call_id'.")
+            .with_param(format!("messages[{i}].tool_call_id")));
     };
     let Some(&name) = call_names.get(id) else {
         return Err(GatewayError::invalid(format!(
@@ -277,10 +292,12 @@ fn function_response<'a>(
         }
     };
     let response: Cow<'a, RawValue> = match &text {
-        Cow::Borrowed(t) if t.trim_start().starts_with('{') => match serde_json::from_slice::<&'a RawValue>(t.as_bytes()) {
-            Ok(raw) => Cow::Borrowed(raw),
-            Err(_) => Cow::Owned(wrap_content(t)?),
-        },
+        Cow::Borrowed(t) if t.trim_start().starts_with('{') => {
+            match serde_json::from_slice::<&'a RawValue>(t.as_bytes()) {
+                Ok(raw) => Cow::Borrowed(raw),
+                Err(_) => Cow::Owned(wrap_content(t)?),
+            }
+        }
         other => Cow::Owned(wrap_content(other)?),
     };
     Ok(Part::FunctionResponse(FunctionResponse { name, response }))
@@ -296,23 +313,34 @@ fn tools<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Vec<Tool<'a>>, Gatewa
     let mut declarations = Vec::with_capacity(tools.len());
     for (i, tool) in tools.iter().enumerate() {
         if &*tool.kind != "function" {
-            return Err(GatewayError::invalid("Only tools of type 'function' are supported for this model.").with_param(format!("tools[{i}].type")));
+            return Err(GatewayError::invalid("Only tools of type 'function' are supported for this model.")
+                .with_param(format!("tools[{i}].type")));
         }
         let Some(function) = &tool.function else {
-            return Err(GatewayError::invalid("A function tool needs 'function'.").with_param(format!("tools[{i}].function")));
+            return Err(
+                GatewayError::invalid("A function tool needs 'function'.").with_param(format!("tools[{i}].function"))
+            );
         };
         let param = format!("tools[{i}].function.parameters");
         let parameters = match function.parameters {
             None => None,
             Some(raw) if is_empty_object_or_null(raw) => None,
             Some(raw) if raw.get().starts_with('{') => {
-                let value: Value = serde_json::from_slice(raw.get().as_bytes())
-                    .map_err(|e| GatewayError::invalid(format!("Function parameters are not valid JSON: {e}")).with_param(param.clone()))?;
+                let value: Value = serde_json::from_slice(raw.get().as_bytes()).map_err(|e| {
+                    GatewayError::invalid(format!("Function parameters are not valid JSON: {e}"))
+                        .with_param(param.clone())
+                })?;
                 Some(schema::to_gemini(&value, &param)?)
             }
-            Some(_) => return Err(GatewayError::invalid("Function parameters must be a JSON schema object.").with_param(param)),
+            Some(_) => {
+                return Err(GatewayError::invalid("Function parameters must be a JSON schema object.").with_param(param))
+            }
         };
-        declarations.push(FunctionDeclaration { name: &function.name, description: function.description.as_deref(), parameters });
+        declarations.push(FunctionDeclaration {
+            name: &function.name,
+            description: function.description.as_deref(),
+            parameters,
+        });
     }
     if declarations.is_empty() {
         return Ok(Vec::new());
@@ -321,7 +349,9 @@ fn tools<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Vec<Tool<'a>>, Gatewa
 }
 
 fn tool_config<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Option<ToolConfig<'a>>, GatewayError> {
-    let config = |mode, allowed_function_names| Some(ToolConfig { function_calling_config: FunctionCallingConfig { mode, allowed_function_names } });
+    let config = |mode, allowed_function_names| {
+        Some(ToolConfig { function_calling_config: FunctionCallingConfig { mode, allowed_function_names } })
+    };
     Ok(match &req.tool_choice {
         None => None,
         Some(ToolChoice::Mode(mode)) => match &**mode {
@@ -329,8 +359,10 @@ fn tool_config<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Option<ToolConf
             "none" => config("NONE", Vec::new()),
             "required" => config("ANY", Vec::new()),
             other => {
-                return Err(GatewayError::invalid(format!("Invalid tool_choice '{other}': expected 'none', 'auto', 'required' or a function."))
-                    .with_param("tool_choice"))
+                return Err(GatewayError::invalid(format!(
+                    "Invalid tool_choice '{other}': expected 'none', 'auto', 'required' or a function."
+                ))
+                .with_param("tool_choice"))
             }
         },
         Some(ToolChoice::Named(named)) => config("ANY", vec![&*named.function.name]),
@@ -345,8 +377,10 @@ fn thinking(effort: &str) -> Result<ThinkingConfig, GatewayError> {
         "medium" => 8192,
         "high" | "xhigh" => 24576,
         other => {
-            return Err(GatewayError::invalid(format!("Invalid reasoning_effort '{other}': expected none, minimal, low, medium or high."))
-                .with_param("reasoning_effort"))
+            return Err(GatewayError::invalid(format!(
+                "Invalid reasoning_effort '{other}': expected none, minimal, low, medium or high."
+            ))
+            .with_param("reasoning_effort"))
         }
     };
     Ok(ThinkingConfig { thinking_budget: budget, include_thoughts: budget > 0 })
@@ -362,7 +396,8 @@ fn generation_config<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Generatio
                 let schema = match format.json_schema.as_ref().and_then(|s| s.schema) {
                     Some(raw) => {
                         let value: Value = serde_json::from_slice(raw.get().as_bytes()).map_err(|e| {
-                            GatewayError::invalid(format!("The response schema is not valid JSON: {e}")).with_param("response_format.json_schema.schema")
+                            GatewayError::invalid(format!("The response schema is not valid JSON: {e}"))
+                                .with_param("response_format.json_schema.schema")
                         })?;
                         Some(schema::to_gemini(&value, "response_format.json_schema.schema")?)
                     }
@@ -371,7 +406,8 @@ fn generation_config<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Generatio
                 (Some("application/json"), schema)
             }
             other => {
-                return Err(GatewayError::invalid(format!("Invalid response_format type '{other}'.")).with_param("response_format.type"))
+                return Err(GatewayError::invalid(format!("Invalid response_format type '{other}'."))
+                    .with_param("response_format.type"))
             }
         },
     };
@@ -420,35 +456,68 @@ mod tests {
 
     #[test]
     fn minimal_request_and_system_instruction() {
-        assert_eq!(ok(json!({"model": "x", "messages": [user("Hello!")]})), json!({"contents": [{"role": "user", "parts": [{"text": "Hello!"}]}]}));
-        let out = ok(json!({"messages": [{"role": "system", "content": "You are a chatbot."}, {"role": "developer", "content": [{"type": "text", "text": "Be brief."}]}, user("Hi")]}));
+        assert_eq!(
+            ok(json!({"model": "x", "messages": [user("Hello!")]})),
+            json!({"contents": [{"role": "user", "parts": [{"text": "Hello!"}]}]})
+        );
+        let out = ok(
+            json!({"messages": [{"role": "system", "content": "You are a chatbot."}, {"role": "developer", "content": [{"type": "text", "text": "Be brief."}]}, user("Hi")]}),
+        );
         assert_eq!(out["systemInstruction"], json!({"parts": [{"text": "You are a chatbot."}, {"text": "Be brief."}]}));
         assert_eq!(out["contents"], json!([{"role": "user", "parts": [{"text": "Hi"}]}]));
     }
 
     #[test]
     fn generation_config_fields() {
-        let out = ok(json!({"messages": [user("x")], "max_tokens": 5, "temperature": 0.0, "top_p": 0.5, "stop": ["A", "B"], "n": 3,
-            "presence_penalty": 0.1, "frequency_penalty": 0.2, "seed": 42, "user": "dropped", "parallel_tool_calls": true}));
-        assert_eq!(out["generationConfig"], json!({"maxOutputTokens": 5, "temperature": 0.0, "topP": 0.5, "stopSequences": ["A", "B"],
-            "candidateCount": 3, "presencePenalty": 0.1, "frequencyPenalty": 0.2, "seed": 42}));
-        assert_eq!(ok(json!({"messages": [user("x")], "max_tokens": 5, "max_completion_tokens": 9, "stop": "END", "n": 1}))["generationConfig"],
-            json!({"maxOutputTokens": 9, "stopSequences": ["END"]}));
+        let out = ok(
+            json!({"messages": [user("x")], "max_tokens": 5, "temperature": 0.0, "top_p": 0.5, "stop": ["A", "B"], "n": 3,
+            "presence_penalty": 0.1, "frequency_penalty": 0.2, "seed": 42, "user": "dropped", "parallel_tool_calls": true}),
+        );
+        assert_eq!(
+            out["generationConfig"],
+            json!({"maxOutputTokens": 5, "temperature": 0.0, "topP": 0.5, "stopSequences": ["A", "B"],
+            "candidateCount": 3, "presencePenalty": 0.1, "frequencyPenalty": 0.2, "seed": 42})
+        );
+        assert_eq!(
+            ok(json!({"messages": [user("x")], "max_tokens": 5, "max_completion_tokens": 9, "stop": "END", "n": 1}))
+                ["generationConfig"],
+            json!({"maxOutputTokens": 9, "stopSequences": ["END"]})
+        );
         let out = ok(json!({"messages": [user("x")], "reasoning_effort": "low"}));
         assert_eq!(out["generationConfig"]["thinkingConfig"], json!({"thinkingBudget": 1024, "includeThoughts": true}));
-        assert_eq!(ok(json!({"messages": [user("x")], "reasoning_effort": "none"}))["generationConfig"]["thinkingConfig"]["thinkingBudget"], 0);
-        assert_eq!(err(json!({"messages": [user("x")], "reasoning_effort": "max"})).param.as_deref(), Some("reasoning_effort"));
+        assert_eq!(
+            ok(json!({"messages": [user("x")], "reasoning_effort": "none"}))["generationConfig"]["thinkingConfig"]
+                ["thinkingBudget"],
+            0
+        );
+        assert_eq!(
+            err(json!({"messages": [user("x")], "reasoning_effort": "max"})).param.as_deref(),
+            Some("reasoning_effort")
+        );
     }
 
     #[test]
     fn response_format_maps_to_mime_type_and_schema() {
-        assert!(ok(json!({"messages": [user("x")], "response_format": {"type": "text"}})).get("generationConfig").is_none());
-        assert_eq!(ok(json!({"messages": [user("x")], "response_format": {"type": "json_object"}}))["generationConfig"], json!({"responseMimeType": "application/json"}));
-        let out = ok(json!({"messages": [user("x")], "response_format": {"type": "json_schema", "json_schema": {"name": "c", "strict": true,
-            "schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": false}}}}));
-        assert_eq!(out["generationConfig"], json!({"responseMimeType": "application/json",
-            "responseSchema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}));
-        assert_eq!(err(json!({"messages": [user("x")], "response_format": {"type": "yaml"}})).param.as_deref(), Some("response_format.type"));
+        assert!(ok(json!({"messages": [user("x")], "response_format": {"type": "text"}}))
+            .get("generationConfig")
+            .is_none());
+        assert_eq!(
+            ok(json!({"messages": [user("x")], "response_format": {"type": "json_object"}}))["generationConfig"],
+            json!({"responseMimeType": "application/json"})
+        );
+        let out = ok(
+            json!({"messages": [user("x")], "response_format": {"type": "json_schema", "json_schema": {"name": "c", "strict": true,
+            "schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": false}}}}),
+        );
+        assert_eq!(
+            out["generationConfig"],
+            json!({"responseMimeType": "application/json",
+            "responseSchema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}})
+        );
+        assert_eq!(
+            err(json!({"messages": [user("x")], "response_format": {"type": "yaml"}})).param.as_deref(),
+            Some("response_format.type")
+        );
     }
 
     #[test]
@@ -458,22 +527,34 @@ mod tests {
             {"type": "function", "function": {"name": "noargs", "parameters": {}}},
         ]);
         let out = ok(json!({"messages": [user("x")], "tools": tools}));
-        assert_eq!(out["tools"], json!([{"functionDeclarations": [
+        assert_eq!(
+            out["tools"],
+            json!([{"functionDeclarations": [
             {"name": "get_capital", "description": "Get the capital.", "parameters": {"type": "object", "properties": {"country": {"type": "string"}}, "required": ["country"]}},
-            {"name": "noargs"}]}]));
+            {"name": "noargs"}]}])
+        );
         assert!(out.get("toolConfig").is_none());
         for (choice, expected) in [
             (json!("auto"), json!({"mode": "AUTO"})),
             (json!("none"), json!({"mode": "NONE"})),
             (json!("required"), json!({"mode": "ANY"})),
-            (json!({"type": "function", "function": {"name": "noargs"}}), json!({"mode": "ANY", "allowedFunctionNames": ["noargs"]})),
+            (
+                json!({"type": "function", "function": {"name": "noargs"}}),
+                json!({"mode": "ANY", "allowedFunctionNames": ["noargs"]}),
+            ),
         ] {
             let out = ok(json!({"messages": [user("x")], "tools": tools, "tool_choice": choice}));
             assert_eq!(out["toolConfig"]["functionCallingConfig"], expected, "{choice}");
         }
         assert!(ok(json!({"messages": [user("x")], "tool_choice": "required"})).get("toolConfig").is_none());
-        assert_eq!(err(json!({"messages": [user("x")], "tools": tools, "tool_choice": "often"})).param.as_deref(), Some("tool_choice"));
-        assert_eq!(err(json!({"messages": [user("x")], "tools": [{"type": "web_search"}]})).param.as_deref(), Some("tools[0].type"));
+        assert_eq!(
+            err(json!({"messages": [user("x")], "tools": tools, "tool_choice": "often"})).param.as_deref(),
+            Some("tool_choice")
+        );
+        assert_eq!(
+            err(json!({"messages": [user("x")], "tools": [{"type": "web_search"}]})).param.as_deref(),
+            Some("tools[0].type")
+        );
         assert_eq!(err(json!({"messages": [user("x")], "tools": [{"type": "function", "function": {"name": "f", "parameters": [1]}}]})).param.as_deref(), Some("tools[0].function.parameters"));
     }
 
@@ -489,20 +570,25 @@ mod tests {
             {"role": "assistant", "tool_calls": [{"id": "call_0", "type": "function", "function": {"name": "get_temperature", "arguments": "{\"city\":\"Paris\"}"}}]},
             {"role": "tool", "tool_call_id": "call_0", "content": [{"type": "text", "text": "30"}, {"type": "text", "text": "°C"}]},
         ]}));
-        assert_eq!(out["contents"], json!([
-            {"role": "user", "parts": [{"text": "temperature of the capital of France?"}]},
-            {"role": "model", "parts": [
-                {"functionCall": {"name": "get_capital", "args": {"country": "France"}}, "thoughtSignature": REPLAYED_CALL_SIGNATURE},
-                {"functionCall": {"name": "get_time", "args": {}}, "thoughtSignature": REPLAYED_CALL_SIGNATURE}]},
-            {"role": "user", "parts": [
-                {"functionResponse": {"name": "get_time", "response": {"content": "noon"}}},
-                {"functionResponse": {"name": "get_capital", "response": {"capital": "Paris"}}}]},
-            {"role": "model", "parts": [{"functionCall": {"name": "get_temperature", "args": {"city": "Paris"}}, "thoughtSignature": REPLAYED_CALL_SIGNATURE}]},
-            {"role": "user", "parts": [{"functionResponse": {"name": "get_temperature", "response": {"content": "30°C"}}}]},
-        ]));
+        assert_eq!(
+            out["contents"],
+            json!([
+                {"role": "user", "parts": [{"text": "temperature of the capital of France?"}]},
+                {"role": "model", "parts": [
+                    {"functionCall": {"name": "get_capital", "args": {"country": "France"}}, "thoughtSignature": REPLAYED_CALL_SIGNATURE},
+                    {"functionCall": {"name": "get_time", "args": {}}, "thoughtSignature": REPLAYED_CALL_SIGNATURE}]},
+                {"role": "user", "parts": [
+                    {"functionResponse": {"name": "get_time", "response": {"content": "noon"}}},
+                    {"functionResponse": {"name": "get_capital", "response": {"capital": "Paris"}}}]},
+                {"role": "model", "parts": [{"functionCall": {"name": "get_temperature", "args": {"city": "Paris"}}, "thoughtSignature": REPLAYED_CALL_SIGNATURE}]},
+                {"role": "user", "parts": [{"functionResponse": {"name": "get_temperature", "response": {"content": "30°C"}}}]},
+            ])
+        );
         let e = err(json!({"messages": [user("x"), {"role": "tool", "tool_call_id": "nope", "content": "x"}]}));
         assert_eq!(e.param.as_deref(), Some("messages[1].tool_call_id"));
-        let e = err(json!({"messages": [user("x"), {"role": "assistant", "tool_calls": [{"id": "a", "type": "function", "function": {"name": "f", "arguments": "[1]"}}]}]}));
+        let e = err(
+            json!({"messages": [user("x"), {"role": "assistant", "tool_calls": [{"id": "a", "type": "function", "function": {"name": "f", "arguments": "[1]"}}]}]}),
+        );
         assert_eq!(e.param.as_deref(), Some("messages[1].tool_calls[0].function.arguments"));
     }
 
@@ -513,25 +599,41 @@ mod tests {
             {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
             {"type": "image_url", "image_url": {"url": "https://example.com/a/b.JPG?x=1"}},
         ]}]}));
-        assert_eq!(out["contents"][0]["parts"], json!([
-            {"text": "what?"},
-            {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}},
-            {"fileData": {"mimeType": "image/jpeg", "fileUri": "https://example.com/a/b.JPG?x=1"}},
-        ]));
-        for url in ["https://example.com/image", "http://example.com/a.png", "ftp://x/y.png", "data:image/png,raw", "data:;base64,AAAA"] {
-            let e = err(json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]}));
+        assert_eq!(
+            out["contents"][0]["parts"],
+            json!([
+                {"text": "what?"},
+                {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}},
+                {"fileData": {"mimeType": "image/jpeg", "fileUri": "https://example.com/a/b.JPG?x=1"}},
+            ])
+        );
+        for url in [
+            "https://example.com/image",
+            "http://example.com/a.png",
+            "ftp://x/y.png",
+            "data:image/png,raw",
+            "data:;base64,AAAA",
+        ] {
+            let e = err(
+                json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]}),
+            );
             assert_eq!((e.status(), e.param.as_deref()), (400, Some("messages[0].content[0].image_url.url")), "{url}");
         }
     }
 
     #[test]
     fn consecutive_roles_merge_and_empty_assistant_dropped() {
-        let out = ok(json!({"messages": [user("a"), user("b"), {"role": "assistant", "content": ""}, {"role": "assistant", "content": "c"}, user("d")]}));
-        assert_eq!(out["contents"], json!([
-            {"role": "user", "parts": [{"text": "a"}, {"text": "b"}]},
-            {"role": "model", "parts": [{"text": "c"}]},
-            {"role": "user", "parts": [{"text": "d"}]},
-        ]));
+        let out = ok(
+            json!({"messages": [user("a"), user("b"), {"role": "assistant", "content": ""}, {"role": "assistant", "content": "c"}, user("d")]}),
+        );
+        assert_eq!(
+            out["contents"],
+            json!([
+                {"role": "user", "parts": [{"text": "a"}, {"text": "b"}]},
+                {"role": "model", "parts": [{"text": "c"}]},
+                {"role": "user", "parts": [{"text": "d"}]},
+            ])
+        );
     }
 
     #[test]

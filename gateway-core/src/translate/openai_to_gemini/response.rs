@@ -13,7 +13,13 @@ use crate::usage::TokenUsage;
 pub fn finish_reason(reason: &str, has_tool_calls: bool) -> &'static str {
     match reason {
         "MAX_TOKENS" => "length",
-        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" | "IMAGE_PROHIBITED_CONTENT"
+        "SAFETY"
+        | "RECITATION"
+        | "BLOCKLIST"
+        | "PROHIBITED_CONTENT"
+        | "SPII"
+        | "IMAGE_SAFETY"
+        | "IMAGE_PROHIBITED_CONTENT"
         | "IMAGE_RECITATION" => "content_filter",
         _ if has_tool_calls => "tool_calls",
         // STOP, and endings that still leave a usable answer (OTHER, LANGUAGE,
@@ -94,7 +100,11 @@ pub fn tool_call_id(response_id: &str, n: u32) -> String {
 
 /// Translates a successful `generateContent` body.
 /// Returns the OpenAI body, the usage and the `modelVersion` Gemini reported (if any).
-pub fn translate_response(body: &[u8], created: u64, fallback_model: &str) -> Result<(Vec<u8>, TokenUsage, Option<String>), GatewayError> {
+pub fn translate_response(
+    body: &[u8],
+    created: u64,
+    fallback_model: &str,
+) -> Result<(Vec<u8>, TokenUsage, Option<String>), GatewayError> {
     // serde would also read a struct from a JSON array; a response is always an object.
     let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     let response: GenerateContentResponse<'_> = match serde_json::from_slice(body) {
@@ -102,7 +112,10 @@ pub fn translate_response(body: &[u8], created: u64, fallback_model: &str) -> Re
         _ => return Err(unreadable_success(body)),
     };
     if let Some(error) = &response.error {
-        return Err(GatewayError::new(ErrorKind::BadGateway, format!("The provider reported an error: {}", &*error.message)));
+        return Err(GatewayError::new(
+            ErrorKind::BadGateway,
+            format!("The provider reported an error: {}", &*error.message),
+        ));
     }
     let mut counts = UsageCounts::default();
     if let Some(usage) = &response.usage_metadata {
@@ -115,7 +128,12 @@ pub fn translate_response(body: &[u8], created: u64, fallback_model: &str) -> Re
         for part in candidate.content.iter().flat_map(|c| &c.parts) {
             if part.function_call.is_some() {
                 let n = u32::try_from(ids.len()).unwrap_or(u32::MAX);
-                ids.push(part.function_call.as_ref().and_then(|c| c.id.as_deref().filter(|s| !s.is_empty()).map(str::to_owned)).unwrap_or_else(|| tool_call_id(response_id, n)));
+                ids.push(
+                    part.function_call
+                        .as_ref()
+                        .and_then(|c| c.id.as_deref().filter(|s| !s.is_empty()).map(str::to_owned))
+                        .unwrap_or_else(|| tool_call_id(response_id, n)),
+                );
             }
         }
     }
@@ -131,7 +149,10 @@ pub fn translate_response(body: &[u8], created: u64, fallback_model: &str) -> Re
                 tool_calls.push(ResponseToolCall {
                     id: next_id.next().map(String::as_str).unwrap_or_default(),
                     kind: "function",
-                    function: ResponseFunction { name: &call.name, arguments: call.args.map(|raw| raw.get()).unwrap_or("{}") },
+                    function: ResponseFunction {
+                        name: &call.name,
+                        arguments: call.args.map(|raw| raw.get()).unwrap_or("{}"),
+                    },
                 });
             } else if let Some(t) = part.text.as_deref() {
                 if part.thought == Some(true) {
@@ -149,7 +170,13 @@ pub fn translate_response(body: &[u8], created: u64, fallback_model: &str) -> Re
         let finish = candidate.finish_reason.as_deref().map(|r| finish_reason(r, !tool_calls.is_empty()));
         choices.push(Choice {
             index: candidate.index.unwrap_or(u32::try_from(position).unwrap_or(u32::MAX)),
-            message: ResponseMessage { role: "assistant", content, refusal: None, reasoning_content: reasoning, tool_calls },
+            message: ResponseMessage {
+                role: "assistant",
+                content,
+                refusal: None,
+                reasoning_content: reasoning,
+                tool_calls,
+            },
             logprobs: None,
             finish_reason: finish,
         });
@@ -160,7 +187,13 @@ pub fn translate_response(body: &[u8], created: u64, fallback_model: &str) -> Re
         let blocked = response.prompt_feedback.as_ref().and_then(|f| f.block_reason.as_deref()).is_some();
         choices.push(Choice {
             index: 0,
-            message: ResponseMessage { role: "assistant", content: Some(Cow::Borrowed("")), refusal: None, reasoning_content: None, tool_calls: Vec::new() },
+            message: ResponseMessage {
+                role: "assistant",
+                content: Some(Cow::Borrowed("")),
+                refusal: None,
+                reasoning_content: None,
+                tool_calls: Vec::new(),
+            },
             logprobs: None,
             finish_reason: Some(if blocked { "content_filter" } else { "stop" }),
         });
@@ -189,8 +222,12 @@ fn append<'a>(acc: &mut Option<Cow<'a, str>>, piece: &'a str) {
 
 fn unreadable_success(body: &[u8]) -> GatewayError {
     match parse_error(body) {
-        Some(err) => GatewayError::new(ErrorKind::BadGateway, format!("The provider reported an error: {}", &*err.message)),
-        None => GatewayError::new(ErrorKind::BadGateway, "The provider returned a response the gateway could not parse."),
+        Some(err) => {
+            GatewayError::new(ErrorKind::BadGateway, format!("The provider reported an error: {}", &*err.message))
+        }
+        None => {
+            GatewayError::new(ErrorKind::BadGateway, "The provider returned a response the gateway could not parse.")
+        }
     }
 }
 
@@ -207,7 +244,9 @@ fn parse_error(body: &[u8]) -> Option<ErrorBody<'_>> {
 /// OpenAI's `error.type` for a Google canonical status (falling back on the HTTP status).
 pub fn openai_error_type(status_name: &str, http_status: u16) -> &'static str {
     match status_name {
-        "INVALID_ARGUMENT" | "FAILED_PRECONDITION" | "OUT_OF_RANGE" | "NOT_FOUND" | "ALREADY_EXISTS" => "invalid_request_error",
+        "INVALID_ARGUMENT" | "FAILED_PRECONDITION" | "OUT_OF_RANGE" | "NOT_FOUND" | "ALREADY_EXISTS" => {
+            "invalid_request_error"
+        }
         "UNAUTHENTICATED" => "authentication_error",
         "PERMISSION_DENIED" => "permission_error",
         "RESOURCE_EXHAUSTED" => "rate_limit_error",
@@ -229,8 +268,17 @@ pub fn translate_error(status: u16, body: &[u8]) -> Vec<u8> {
     match parse_error(body) {
         Some(error) => {
             let status_name = error.status.as_deref().unwrap_or_default();
-            let message = if error.message.is_empty() { format!("The provider returned HTTP {status}.") } else { error.message.0.into_owned() };
-            openai_error_body(&message, openai_error_type(status_name, status), None, (!status_name.is_empty()).then_some(status_name))
+            let message = if error.message.is_empty() {
+                format!("The provider returned HTTP {status}.")
+            } else {
+                error.message.0.into_owned()
+            };
+            openai_error_body(
+                &message,
+                openai_error_type(status_name, status),
+                None,
+                (!status_name.is_empty()).then_some(status_name),
+            )
         }
         None => openai_error_body(
             &format!("The provider returned HTTP {status} with a body the gateway could not read."),
@@ -248,7 +296,11 @@ mod tests {
 
     fn translate(body: Value) -> (Value, TokenUsage) {
         let (out, usage, reported) = translate_response(body.to_string().as_bytes(), 77, "gemini-fallback").unwrap();
-        assert_eq!(reported.as_deref(), body["modelVersion"].as_str(), "the reported model is modelVersion, never the fallback");
+        assert_eq!(
+            reported.as_deref(),
+            body["modelVersion"].as_str(),
+            "the reported model is modelVersion, never the fallback"
+        );
         (serde_json::from_slice(&out).unwrap(), usage)
     }
 
@@ -268,7 +320,10 @@ mod tests {
         assert_eq!(message["reasoning_content"], "plan");
         assert!(message.get("tool_calls").is_none());
         assert_eq!(out["choices"][0]["finish_reason"], "stop");
-        assert_eq!(out["usage"], json!({"prompt_tokens": 9, "completion_tokens": 43, "total_tokens": 52, "prompt_tokens_details": {"cached_tokens": 4}}));
+        assert_eq!(
+            out["usage"],
+            json!({"prompt_tokens": 9, "completion_tokens": 43, "total_tokens": 52, "prompt_tokens_details": {"cached_tokens": 4}})
+        );
         assert_eq!(usage, TokenUsage { input: 9, output: 43, cache_read: 4, cache_creation: 0, reasoning: 34 });
     }
 
@@ -282,12 +337,17 @@ mod tests {
         assert_eq!(calls[0]["id"], "call_R_0");
         assert_eq!(calls[1]["id"], "call_R_1");
         assert_eq!(calls[0]["function"]["name"], "a");
-        assert_eq!(serde_json::from_slice::<Value>((calls[0]["function"]["arguments"].as_str().unwrap()).as_bytes()).unwrap(), json!({"x": [1, {"y": "z"}]}));
+        assert_eq!(
+            serde_json::from_slice::<Value>((calls[0]["function"]["arguments"].as_str().unwrap()).as_bytes()).unwrap(),
+            json!({"x": [1, {"y": "z"}]})
+        );
         assert_eq!(calls[1]["function"]["arguments"], "{}");
         assert!(out["choices"][0]["message"]["content"].is_null());
         assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(out["model"], "gemini-fallback");
-        let (out, _) = translate(json!({"candidates": [{"content": {"parts": [{"functionCall": {"name": "a", "args": {}}}]}, "finishReason": "STOP"}]}));
+        let (out, _) = translate(
+            json!({"candidates": [{"content": {"parts": [{"functionCall": {"name": "a", "args": {}}}]}, "finishReason": "STOP"}]}),
+        );
         assert_eq!(out["choices"][0]["message"]["tool_calls"][0]["id"], "call_0");
     }
 
@@ -298,17 +358,36 @@ mod tests {
             {"content": {"parts": [{"text": "two"}]}, "finishReason": "MAX_TOKENS", "index": 1}]}));
         let choices = out["choices"].as_array().unwrap();
         assert_eq!(choices.len(), 2);
-        assert_eq!((choices[1]["index"].as_u64(), choices[1]["message"]["content"].as_str(), choices[1]["finish_reason"].as_str()), (Some(1), Some("two"), Some("length")));
+        assert_eq!(
+            (
+                choices[1]["index"].as_u64(),
+                choices[1]["message"]["content"].as_str(),
+                choices[1]["finish_reason"].as_str()
+            ),
+            (Some(1), Some("two"), Some("length"))
+        );
     }
 
     #[test]
     fn finish_reasons_and_blocked_prompts() {
-        for (reason, expected) in [("STOP", "stop"), ("MAX_TOKENS", "length"), ("SAFETY", "content_filter"), ("RECITATION", "content_filter"),
-            ("BLOCKLIST", "content_filter"), ("PROHIBITED_CONTENT", "content_filter"), ("SPII", "content_filter"), ("OTHER", "stop"), ("MALFORMED_FUNCTION_CALL", "stop")] {
-            let (out, _) = translate(json!({"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": reason}]}));
+        for (reason, expected) in [
+            ("STOP", "stop"),
+            ("MAX_TOKENS", "length"),
+            ("SAFETY", "content_filter"),
+            ("RECITATION", "content_filter"),
+            ("BLOCKLIST", "content_filter"),
+            ("PROHIBITED_CONTENT", "content_filter"),
+            ("SPII", "content_filter"),
+            ("OTHER", "stop"),
+            ("MALFORMED_FUNCTION_CALL", "stop"),
+        ] {
+            let (out, _) =
+                translate(json!({"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": reason}]}));
             assert_eq!(out["choices"][0]["finish_reason"], expected, "{reason}");
         }
-        let (out, usage) = translate(json!({"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 7, "totalTokenCount": 7}}));
+        let (out, usage) = translate(
+            json!({"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 7, "totalTokenCount": 7}}),
+        );
         assert_eq!(out["choices"][0]["finish_reason"], "content_filter");
         assert_eq!(out["choices"][0]["message"]["content"], "");
         assert_eq!(usage.input, 7);
@@ -326,7 +405,8 @@ mod tests {
             (500, "INTERNAL", "server_error"),
             (503, "UNAVAILABLE", "server_error"),
         ] {
-            let body = json!({"error": {"code": status, "message": "why", "status": name, "details": [{"@type": "x"}]}});
+            let body =
+                json!({"error": {"code": status, "message": "why", "status": name, "details": [{"@type": "x"}]}});
             let out: Value = serde_json::from_slice(&translate_error(status, body.to_string().as_bytes())).unwrap();
             assert_eq!(out, json!({"error": {"message": "why", "type": expected, "param": null, "code": name}}));
         }
@@ -350,7 +430,11 @@ mod tests {
         let mut c = UsageCounts::default();
         c.update(&UsageMetadata { prompt_token_count: Some(169), ..Default::default() });
         c.update(&UsageMetadata::default());
-        c.update(&UsageMetadata { prompt_token_count: Some(79), candidates_token_count: Some(12), ..Default::default() });
+        c.update(&UsageMetadata {
+            prompt_token_count: Some(79),
+            candidates_token_count: Some(12),
+            ..Default::default()
+        });
         assert_eq!(c.to_token_usage(), TokenUsage { input: 79, output: 12, ..Default::default() });
     }
 }

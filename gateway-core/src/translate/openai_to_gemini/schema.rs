@@ -56,7 +56,10 @@ struct Defs<'a> {
 
 impl<'a> Defs<'a> {
     fn of(root: &'a Value) -> Self {
-        Defs { defs: root.get("$defs").and_then(Value::as_object), definitions: root.get("definitions").and_then(Value::as_object) }
+        Defs {
+            defs: root.get("$defs").and_then(Value::as_object),
+            definitions: root.get("definitions").and_then(Value::as_object),
+        }
     }
 
     fn resolve(&self, reference: &str) -> Option<&'a Value> {
@@ -87,7 +90,8 @@ fn convert(schema: &Value, defs: &Defs<'_>, depth: usize, param: &str) -> Result
     };
     if let Some(reference) = object.get("$ref").and_then(Value::as_str) {
         let Some(target) = defs.resolve(reference) else {
-            return Err(GatewayError::invalid(format!("The JSON schema reference '{reference}' cannot be resolved.")).with_param(param));
+            return Err(GatewayError::invalid(format!("The JSON schema reference '{reference}' cannot be resolved."))
+                .with_param(param));
         };
         let mut resolved = convert(target, defs, depth + 1, param)?;
         // Siblings of $ref (a description, typically) refine the referenced schema.
@@ -122,7 +126,8 @@ fn convert(schema: &Value, defs: &Defs<'_>, depth: usize, param: &str) -> Result
                 }
             },
             "format" => {
-                let is_string = object.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("string"));
+                let is_string =
+                    object.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("string"));
                 let allowed = !is_string || matches!(value.as_str(), Some("enum" | "date-time"));
                 if allowed {
                     out.insert(key.clone(), value.clone());
@@ -144,7 +149,8 @@ fn convert(schema: &Value, defs: &Defs<'_>, depth: usize, param: &str) -> Result
             }
             "anyOf" | "oneOf" => {
                 let Some(variants) = value.as_array() else { continue };
-                let converted = variants.iter().map(|v| convert(v, defs, depth + 1, param)).collect::<Result<Vec<_>, _>>()?;
+                let converted =
+                    variants.iter().map(|v| convert(v, defs, depth + 1, param)).collect::<Result<Vec<_>, _>>()?;
                 out.insert("anyOf".into(), Value::Array(converted));
             }
             "allOf" => {}
@@ -203,15 +209,19 @@ mod tests {
                            "n": {"type": "integer", "format": "int32", "minimum": 0, "exclusiveMaximum": 10}},
             "required": ["q"]
         }));
-        assert_eq!(out, json!({"type": "object", "required": ["q"], "properties": {
+        assert_eq!(
+            out,
+            json!({"type": "object", "required": ["q"], "properties": {
             "q": {"type": "string", "description": "query", "minLength": 1},
             "when": {"type": "string", "format": "date-time"},
-            "n": {"type": "integer", "format": "int32", "minimum": 0}}}));
+            "n": {"type": "integer", "format": "int32", "minimum": 0}}})
+        );
     }
 
     #[test]
     fn nullable_types_const_one_of_and_refs() {
-        let out = conv(json!({"type": "object", "$defs": {"City": {"type": "object", "properties": {"name": {"type": "string"}}}},
+        let out = conv(
+            json!({"type": "object", "$defs": {"City": {"type": "object", "properties": {"name": {"type": "string"}}}},
             "properties": {
                 "a": {"type": ["string", "null"]},
                 "b": {"type": ["string", "integer"]},
@@ -220,15 +230,22 @@ mod tests {
                 "e": {"$ref": "#/$defs/City", "description": "where"},
                 "f": {"type": "array", "items": {"$ref": "#/$defs/City"}},
                 "g": {"allOf": [{"type": "object", "properties": {"x": {"type": "string"}}, "required": ["x"]}, {"properties": {"y": {"type": "string"}}, "required": ["y"]}]}
-            }}));
+            }}),
+        );
         let p = &out["properties"];
         assert_eq!(p["a"], json!({"type": "string", "nullable": true}));
         assert_eq!(p["b"], json!({"anyOf": [{"type": "string"}, {"type": "integer"}]}));
         assert_eq!(p["c"], json!({"enum": ["fixed"]}));
         assert_eq!(p["d"], json!({"anyOf": [{"type": "string"}, {"type": "number"}]}));
-        assert_eq!(p["e"], json!({"type": "object", "properties": {"name": {"type": "string"}}, "description": "where"}));
+        assert_eq!(
+            p["e"],
+            json!({"type": "object", "properties": {"name": {"type": "string"}}, "description": "where"})
+        );
         assert_eq!(p["f"]["items"]["properties"]["name"]["type"], "string");
-        assert_eq!(p["g"], json!({"type": "object", "properties": {"x": {"type": "string"}, "y": {"type": "string"}}, "required": ["x", "y"]}));
+        assert_eq!(
+            p["g"],
+            json!({"type": "object", "properties": {"x": {"type": "string"}, "y": {"type": "string"}}, "required": ["x", "y"]})
+        );
         assert!(out.get("$defs").is_none());
     }
 

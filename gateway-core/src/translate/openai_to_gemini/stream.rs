@@ -92,7 +92,12 @@ impl StreamTranslator {
             if self.candidates.iter().any(|c| c.finished) {
                 self.close(&mut out);
             } else {
-                self.fail(&mut out, "The provider's stream ended before the answer was complete.", "server_error", Some("incomplete_stream"));
+                self.fail(
+                    &mut out,
+                    "The provider's stream ended before the answer was complete.",
+                    "server_error",
+                    Some("incomplete_stream"),
+                );
             }
         }
         out
@@ -185,7 +190,9 @@ impl StreamTranslator {
                 }
             }
         }
-        if event.candidates.is_empty() && event.prompt_feedback.as_ref().and_then(|f| f.block_reason.as_deref()).is_some() {
+        if event.candidates.is_empty()
+            && event.prompt_feedback.as_ref().and_then(|f| f.block_reason.as_deref()).is_some()
+        {
             let slot = self.candidate(0, out);
             if let Some(state) = self.candidates.get_mut(slot) {
                 if !state.finished {
@@ -228,7 +235,11 @@ mod tests {
             .filter(|e| !e.is_empty())
             .map(|e| {
                 let data = e.strip_prefix("data: ").unwrap();
-                if data == "[DONE]" { Value::String(data.into()) } else { serde_json::from_slice(data.as_bytes()).unwrap() }
+                if data == "[DONE]" {
+                    Value::String(data.into())
+                } else {
+                    serde_json::from_slice(data.as_bytes()).unwrap()
+                }
             })
             .collect()
     }
@@ -246,17 +257,27 @@ mod tests {
         let events = [
             text_event("The", None, json!({"promptTokenCount": 169, "totalTokenCount": 169})),
             text_event(" capital", None, json!({})),
-            text_event(" is Paris.", Some("STOP"), json!({"promptTokenCount": 79, "candidatesTokenCount": 12, "thoughtsTokenCount": 3, "totalTokenCount": 94})),
+            text_event(
+                " is Paris.",
+                Some("STOP"),
+                json!({"promptTokenCount": 79, "candidatesTokenCount": 12, "thoughtsTokenCount": 3, "totalTokenCount": 94}),
+            ),
         ];
         let mut t = StreamTranslator::new(5, true, "fallback");
         let out = payloads(&t.push(sse(&events).as_bytes(), true));
         assert_eq!(out[0]["choices"][0]["delta"], json!({"role": "assistant", "content": ""}));
-        assert_eq!((out[0]["id"].as_str(), out[0]["model"].as_str(), out[0]["created"].as_u64()), (Some("R"), Some("gemini-x"), Some(5)));
+        assert_eq!(
+            (out[0]["id"].as_str(), out[0]["model"].as_str(), out[0]["created"].as_u64()),
+            (Some("R"), Some("gemini-x"), Some(5))
+        );
         let text: String = out.iter().filter_map(|c| c["choices"].get(0)?["delta"]["content"].as_str()).collect();
         assert_eq!(text, "The capital is Paris.");
         let finish: Vec<&str> = out.iter().filter_map(|c| c["choices"].get(0)?["finish_reason"].as_str()).collect();
         assert_eq!(finish, ["stop"]);
-        assert_eq!(out[out.len() - 2]["usage"], json!({"prompt_tokens": 79, "completion_tokens": 15, "total_tokens": 94, "prompt_tokens_details": {"cached_tokens": 0}}));
+        assert_eq!(
+            out[out.len() - 2]["usage"],
+            json!({"prompt_tokens": 79, "completion_tokens": 15, "total_tokens": 94, "prompt_tokens_details": {"cached_tokens": 0}})
+        );
         assert_eq!(out.last().unwrap(), "[DONE]");
         assert_eq!(t.usage(), TokenUsage { input: 79, output: 15, cache_read: 0, cache_creation: 0, reasoning: 3 });
     }
@@ -267,12 +288,18 @@ mod tests {
             {"index": 0, "content": {"parts": [{"text": "hmm", "thought": true}, {"functionCall": {"name": "a", "args": {"q": 1}}}, {"functionCall": {"name": "b", "args": {}}}]}, "finishReason": "STOP"},
             {"index": 1, "content": {"parts": [{"text": "plain"}]}, "finishReason": "MAX_TOKENS"}]});
         let out = payloads(&StreamTranslator::new(0, false, "m").push(sse(&[event]).as_bytes(), true));
-        let deltas: Vec<(u64, &Value, &Value)> = out.iter().filter_map(|c| {
-            let ch = c["choices"].get(0)?;
-            Some((ch["index"].as_u64()?, &ch["delta"], &ch["finish_reason"]))
-        }).collect();
+        let deltas: Vec<(u64, &Value, &Value)> = out
+            .iter()
+            .filter_map(|c| {
+                let ch = c["choices"].get(0)?;
+                Some((ch["index"].as_u64()?, &ch["delta"], &ch["finish_reason"]))
+            })
+            .collect();
         assert_eq!(deltas[1].1, &json!({"reasoning_content": "hmm"}));
-        assert_eq!(deltas[2].1, &json!({"tool_calls": [{"index": 0, "id": "call_R_0", "type": "function", "function": {"name": "a", "arguments": "{\"q\":1}"}}]}));
+        assert_eq!(
+            deltas[2].1,
+            &json!({"tool_calls": [{"index": 0, "id": "call_R_0", "type": "function", "function": {"name": "a", "arguments": "{\"q\":1}"}}]})
+        );
         assert_eq!(deltas[3].1["tool_calls"][0]["index"], 1);
         assert_eq!(deltas[3].1["tool_calls"][0]["id"], "call_R_1");
         assert_eq!(deltas[4].2, "tool_calls");
@@ -285,13 +312,23 @@ mod tests {
 
     #[test]
     fn blocked_prompt_error_event_and_truncation() {
-        let out = payloads(&StreamTranslator::new(0, false, "m").push(sse(&[json!({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}})]).as_bytes(), true));
+        let out = payloads(
+            &StreamTranslator::new(0, false, "m")
+                .push(sse(&[json!({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}})]).as_bytes(), true),
+        );
         assert_eq!(out[1]["choices"][0]["finish_reason"], "content_filter");
         assert_eq!(out.last().unwrap(), "[DONE]");
 
-        let events = [text_event("a", None, json!({})), json!({"error": {"code": 503, "message": "overloaded", "status": "UNAVAILABLE"}}), text_event("late", Some("STOP"), json!({}))];
+        let events = [
+            text_event("a", None, json!({})),
+            json!({"error": {"code": 503, "message": "overloaded", "status": "UNAVAILABLE"}}),
+            text_event("late", Some("STOP"), json!({})),
+        ];
         let out = payloads(&StreamTranslator::new(0, false, "m").push(sse(&events).as_bytes(), true));
-        assert_eq!(out[out.len() - 2], json!({"error": {"message": "overloaded", "type": "server_error", "param": null, "code": "UNAVAILABLE"}}));
+        assert_eq!(
+            out[out.len() - 2],
+            json!({"error": {"message": "overloaded", "type": "server_error", "param": null, "code": "UNAVAILABLE"}})
+        );
         assert!(!out.iter().any(|c| c["choices"][0]["delta"]["content"] == "late"));
 
         let out = payloads(&StreamTranslator::new(0, true, "m").push(sse(&events[..1]).as_bytes(), true));
