@@ -339,9 +339,11 @@ impl ResponseTranslator for EmbeddingsTranslator {
 }
 
 #[derive(Deserialize)]
-struct UsageCarrier {
+struct UsageCarrier<'a> {
     #[serde(default)]
     usage: Option<ProviderUsage>,
+    #[serde(borrow, default)]
+    model: Option<&'a serde_json::value::RawValue>,
 }
 
 /// Leaves an OpenAI (or Azure OpenAI) embeddings answer untouched and counts its prompt
@@ -351,6 +353,7 @@ pub struct EmbeddingsUsage {
     usage: TokenUsage,
     status: u16,
     azure: bool,
+    response_model: Option<String>,
 }
 
 impl ResponseTranslator for EmbeddingsUsage {
@@ -363,8 +366,11 @@ impl ResponseTranslator for EmbeddingsUsage {
         if self.azure && !(200..300).contains(&self.status) {
             return Ok(Some(super::azure::translate_error(self.status, body)));
         }
-        if let Ok(UsageCarrier { usage: Some(usage) }) = serde_json::from_slice::<UsageCarrier>(body) {
-            self.usage = usage.to_token_usage();
+        if let Ok(carrier) = serde_json::from_slice::<UsageCarrier>(body) {
+            if let Some(usage) = carrier.usage {
+                self.usage = usage.to_token_usage();
+            }
+            self.response_model = super::response_model_name(carrier.model);
         }
         Ok(None)
     }
@@ -376,6 +382,10 @@ impl ResponseTranslator for EmbeddingsUsage {
 
     fn usage(&self) -> TokenUsage {
         self.usage
+    }
+
+    fn response_model(&self) -> Option<&str> {
+        self.response_model.as_deref()
     }
 }
 
@@ -427,6 +437,7 @@ mod tests {
         let response = br#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":8,"total_tokens":8}}"#;
         assert_eq!(t.translate_body(response).unwrap(), None);
         assert_eq!(t.usage(), TokenUsage { input: 8, ..Default::default() });
+        assert_eq!(t.response_model(), Some("text-embedding-3-small"));
     }
 
     #[test]

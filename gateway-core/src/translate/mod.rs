@@ -279,6 +279,10 @@ pub(crate) fn response_model_name(raw: Option<&serde_json::value::RawValue>) -> 
 /// A provider-reported model name fit for logs and spans: non-empty, bounded, no control
 /// characters (it lands in JSON log lines and span attributes).
 pub(crate) fn response_model_str(name: &str) -> Option<String> {
-    (!name.is_empty() && name.len() <= MAX_RESPONSE_MODEL_LEN && !name.chars().any(char::is_control))
-        .then(|| name.to_owned())
+    reportable_model(name).then(|| name.to_owned())
+}
+
+/// Whether a provider-reported model name may go into logs and spans as it is.
+pub(crate) fn reportable_model(name: &str) -> bool {
+    !name.is_empty() && name.len() <= MAX_RESPONSE_MODEL_LEN && !name.chars().any(char::is_control)
 }

@@ -47,6 +47,7 @@ pub struct OpenAiResponse {
     mode: BodyMode,
     stream: stream::StreamTranslator,
     buffered_usage: TokenUsage,
+    buffered_model: Option<String>,
 }
 
 impl OpenAiResponse {
@@ -56,6 +57,7 @@ impl OpenAiResponse {
             mode: BodyMode::Buffered,
             stream: stream::StreamTranslator::new(),
             buffered_usage: TokenUsage::default(),
+            buffered_model: None,
         }
     }
 }
@@ -81,8 +83,9 @@ impl ResponseTranslator for OpenAiResponse {
         if !(200..300).contains(&self.status) {
             return Ok(Some(response::translate_error(self.status, body)));
         }
-        let (out, usage) = response::translate_completion(body)?;
+        let (out, usage, model) = response::translate_completion(body)?;
         self.buffered_usage = usage;
+        self.buffered_model = model;
         Ok(Some(out))
     }
 
@@ -94,6 +97,13 @@ impl ResponseTranslator for OpenAiResponse {
         match self.mode {
             BodyMode::Streaming => self.stream.usage(),
             BodyMode::Buffered => self.buffered_usage,
+        }
+    }
+
+    fn response_model(&self) -> Option<&str> {
+        match self.mode {
+            BodyMode::Streaming => self.stream.response_model(),
+            BodyMode::Buffered => self.buffered_model.as_deref(),
         }
     }
 }

@@ -47,7 +47,8 @@ pub fn tool_input(arguments: &str) -> Result<&RawValue, GatewayError> {
 }
 
 /// Translates a successful Chat Completions body.
-pub fn translate_completion(body: &[u8]) -> Result<(Vec<u8>, TokenUsage), GatewayError> {
+/// Returns the Anthropic-shaped body, the usage and the model the provider reported.
+pub fn translate_completion(body: &[u8]) -> Result<(Vec<u8>, TokenUsage, Option<String>), GatewayError> {
     let completion: ProviderCompletion<'_> = match serde_json::from_slice(body) {
         Ok(c) => c,
         Err(_) => {
@@ -100,7 +101,7 @@ pub fn translate_completion(body: &[u8]) -> Result<(Vec<u8>, TokenUsage), Gatewa
     let mut bytes = Vec::with_capacity(body.len() + 64);
     serde_json::to_writer(&mut bytes, &out)
         .map_err(|e| GatewayError::new(ErrorKind::Internal, format!("could not encode the response: {e}")))?;
-    Ok((bytes, usage.to_token_usage()))
+    Ok((bytes, usage.to_token_usage(), super::super::response_model_str(&completion.model)))
 }
 
 /// Anthropic's error type for an OpenAI error status (OpenAI's own `type` values are too coarse).
@@ -131,7 +132,8 @@ mod tests {
     use serde_json::{json, Value};
 
     fn translate(body: Value) -> (Value, TokenUsage) {
-        let (out, usage) = translate_completion(body.to_string().as_bytes()).unwrap();
+        let (out, usage, model) = translate_completion(body.to_string().as_bytes()).unwrap();
+        assert_eq!(model.as_deref(), body["model"].as_str());
         (serde_json::from_slice(&out).unwrap(), usage)
     }
 

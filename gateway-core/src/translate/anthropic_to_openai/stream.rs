@@ -85,6 +85,11 @@ impl StreamTranslator {
         self.usage.to_token_usage()
     }
 
+    /// The model the provider's first chunk named.
+    pub fn response_model(&self) -> Option<&str> {
+        super::super::reportable_model(&self.model).then_some(self.model.as_str())
+    }
+
     fn on_event(&mut self, data: &str, out: &mut Vec<u8>) {
         if self.done {
             return;
@@ -313,6 +318,7 @@ mod tests {
         );
         assert_eq!(out[0].1["message"]["id"], "chatcmpl-9");
         assert_eq!(out[0].1["message"]["model"], "gpt-x");
+        assert_eq!(t.response_model(), Some("gpt-x"));
         assert_eq!(out[0].1["message"]["content"], json!([]));
         assert_eq!(
             out[1].1,
