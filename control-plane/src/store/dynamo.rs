@@ -374,6 +374,34 @@ impl DynamoStore {
     fn version_condition(v: u64) -> (&'static str, [(&'static str, &'static str); 1], AttributeValue) {
         ("#v = :expected", [("#v", "version")], n(v))
     }
+
+    /// Replaces an object's document, conditional on its current version: the write shared by
+    /// `update` and `rotate_key`.
+    fn doc_update(
+        table: &str,
+        kind: Kind,
+        name: &str,
+        version: u64,
+        doc_json: &str,
+        now: u64,
+    ) -> Result<Update, StoreError> {
+        let (cond, names, val) = Self::version_condition(version);
+        Update::builder()
+            .table_name(table)
+            .key("pk", s(kind.as_str()))
+            .key("sk", s(name))
+            .update_expression("SET #d = :doc, #v = :next, #u = :now")
+            .condition_expression(cond)
+            .expression_attribute_names(names[0].0, names[0].1)
+            .expression_attribute_names("#d", "doc")
+            .expression_attribute_names("#u", "updated_at")
+            .expression_attribute_values(":expected", val)
+            .expression_attribute_values(":next", n(version + 1))
+            .expression_attribute_values(":doc", s(doc_json))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(backend)
+    }
 }
 
 #[async_trait]
@@ -473,22 +501,7 @@ impl Store for DynamoStore {
         let rec = self
             .conditional_write(kind, name, expected, |cur| {
                 let now = now_unix();
-                let (cond, names, val) = Self::version_condition(cur.version);
-                let u = Update::builder()
-                    .table_name(&table)
-                    .key("pk", s(kind.as_str()))
-                    .key("sk", s(name))
-                    .update_expression("SET #d = :doc, #v = :next, #u = :now")
-                    .condition_expression(cond)
-                    .expression_attribute_names(names[0].0, names[0].1)
-                    .expression_attribute_names("#d", "doc")
-                    .expression_attribute_names("#u", "updated_at")
-                    .expression_attribute_values(":expected", val)
-                    .expression_attribute_values(":next", n(cur.version + 1))
-                    .expression_attribute_values(":doc", s(doc_json.clone()))
-                    .expression_attribute_values(":now", n(now))
-                    .build()
-                    .map_err(backend)?;
+                let u = Self::doc_update(&table, kind, name, cur.version, &doc_json, now)?;
                 let items = vec![TransactWriteItem::builder().update(u).build(), self.revision_bump()?];
                 let rec = Record { version: cur.version + 1, doc: doc.clone(), updated_at: now, ..cur.clone() };
                 Ok((items, Some(rec)))
@@ -541,22 +554,7 @@ impl Store for DynamoStore {
         let rec = self
             .conditional_write(kind, name, expected, |cur| {
                 let now = now_unix();
-                let (cond, names, val) = Self::version_condition(cur.version);
-                let u = Update::builder()
-                    .table_name(&table)
-                    .key("pk", s(kind.as_str()))
-                    .key("sk", s(name))
-                    .update_expression("SET #d = :doc, #v = :next, #u = :now")
-                    .condition_expression(cond)
-                    .expression_attribute_names(names[0].0, names[0].1)
-                    .expression_attribute_names("#d", "doc")
-                    .expression_attribute_names("#u", "updated_at")
-                    .expression_attribute_values(":expected", val)
-                    .expression_attribute_values(":next", n(cur.version + 1))
-                    .expression_attribute_values(":doc", s(doc_json.clone()))
-                    .expression_attribute_values(":now", n(now))
-                    .build()
-                    .map_err(backend)?;
+                let u = Self::doc_update(&table, kind, name, cur.version, &doc_json, now)?;
                 let claim = Put::builder()
                     .table_name(&table)
                     .item("pk", s(HASH_PK))

@@ -72,6 +72,27 @@ fn decode(bytes: &[u8]) -> Result<Item, StoreError> {
     serde_json::from_slice(bytes).map_err(backend)
 }
 
+/// The stored object at `key`, if its version is `expected` (when given): the optimistic
+/// concurrency check every conditional write starts with.
+fn current_item(
+    objects: &impl ReadableTable<&'static str, &'static [u8]>,
+    kind: Kind,
+    name: &str,
+    key: &str,
+    expected: Option<u64>,
+) -> Result<Item, StoreError> {
+    let current = match objects.get(key).map_err(backend)? {
+        Some(v) => decode(v.value())?,
+        None => return Err(StoreError::NotFound { kind, name: name.to_owned() }),
+    };
+    match expected {
+        Some(e) if e != current.version => {
+            Err(StoreError::VersionMismatch { kind, name: name.to_owned(), expected: e, current: current.version })
+        }
+        _ => Ok(current),
+    }
+}
+
 fn usage_key(b: &Bucket) -> (bool, String) {
     match b {
         Bucket::Model { caller, period, key, provider, model } => {
@@ -228,15 +249,7 @@ impl Store for EmbeddedStore {
             {
                 let mut objects = txn.open_table(OBJECTS).map_err(backend)?;
                 let k = object_key(kind, &name);
-                let current = match objects.get(k.as_str()).map_err(backend)? {
-                    Some(v) => decode(v.value())?,
-                    None => return Err(StoreError::NotFound { kind, name }),
-                };
-                if let Some(e) = expected {
-                    if e != current.version {
-                        return Err(StoreError::VersionMismatch { kind, name, expected: e, current: current.version });
-                    }
-                }
+                let current = current_item(&objects, kind, &name, &k, expected)?;
                 item = Item { version: current.version + 1, doc, updated_at: now_unix(), ..current };
                 let bytes = serde_json::to_vec(&item).map_err(backend)?;
                 objects.insert(k.as_str(), bytes.as_slice()).map_err(backend)?;
@@ -255,15 +268,7 @@ impl Store for EmbeddedStore {
             {
                 let mut objects = txn.open_table(OBJECTS).map_err(backend)?;
                 let k = object_key(kind, &name);
-                let current = match objects.get(k.as_str()).map_err(backend)? {
-                    Some(v) => decode(v.value())?,
-                    None => return Err(StoreError::NotFound { kind, name }),
-                };
-                if let Some(e) = expected {
-                    if e != current.version {
-                        return Err(StoreError::VersionMismatch { kind, name, expected: e, current: current.version });
-                    }
-                }
+                let current = current_item(&objects, kind, &name, &k, expected)?;
                 objects.remove(k.as_str()).map_err(backend)?;
                 let mut hashes = txn.open_table(KEY_HASHES).map_err(backend)?;
                 for h in current.key_hash.iter().cloned().chain(rotation_hashes(&current.doc)) {
@@ -296,15 +301,7 @@ impl Store for EmbeddedStore {
             {
                 let mut objects = txn.open_table(OBJECTS).map_err(backend)?;
                 let k = object_key(kind, &name);
-                let current = match objects.get(k.as_str()).map_err(backend)? {
-                    Some(v) => decode(v.value())?,
-                    None => return Err(StoreError::NotFound { kind, name }),
-                };
-                if let Some(e) = expected {
-                    if e != current.version {
-                        return Err(StoreError::VersionMismatch { kind, name, expected: e, current: current.version });
-                    }
-                }
+                let current = current_item(&objects, kind, &name, &k, expected)?;
                 let mut hashes = txn.open_table(KEY_HASHES).map_err(backend)?;
                 if hashes.get(new_hash.as_str()).map_err(backend)?.is_some() {
                     return Err(StoreError::Backend("key hash already registered".into()));
