@@ -11,7 +11,7 @@ if [ ! -x "$tools/bin/cargo-fuzz" ]; then
 fi
 export PATH="$tools/bin:$PATH"
 python="${PYTHON:-$root/.venv/bin/python}"
-"$python" seed.py "$root/../shared/fixtures/recorded" corpus
+"$python" seed.py "$root/fixtures/recorded" corpus
 for target in $(cargo +nightly fuzz list); do
   echo "== fuzz $target for ${seconds}s"
   mkdir -p "corpus/$target"

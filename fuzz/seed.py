@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Seeds the fuzz corpora from the recorded provider traffic (../shared/fixtures/recorded).
+"""Seeds the fuzz corpora from the recorded provider traffic (fixtures/recorded).
 
 Request bodies seed `request_translation`; response bodies, prefixed with the control byte the
 target reads (bit 0: JSON vs SSE, bit 7: error status), seed `response_translation` and

@@ -33,7 +33,7 @@ from typing import Any, Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_WASM = REPO / "target" / "ai_gateway_filter.wasm"  # built by `./dev build`
-DEFAULT_FIXTURES = REPO.parent / "shared" / "fixtures" / "recorded"
+DEFAULT_FIXTURES = REPO / "fixtures" / "recorded"
 REPLAY_SERVER = REPO / "tests" / "replay" / "server.py"
 RENDER = REPO / "envoy" / "render.py"
 DEMO_CONFIG = REPO / "examples" / "demo.json"

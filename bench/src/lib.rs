@@ -59,12 +59,12 @@ impl Responses {
     }
 }
 
-/// The fixtures folder: `$BENCH_FIXTURES`, else `<repo>/../shared/fixtures/recorded`.
+/// The fixtures folder: `$BENCH_FIXTURES`, else `<repo>/fixtures/recorded`.
 pub fn default_fixtures_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("BENCH_FIXTURES") {
         return PathBuf::from(dir);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/recorded")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/recorded")
 }
 
 /// The first interaction's response body of a go-vcr or vcrpy cassette.

@@ -1,5 +1,5 @@
 //! Golden tests for Anthropic Messages clients served by Bedrock: every recorded Bedrock
-//! response (`shared/fixtures/recorded/bedrock`: Converse JSON, ConverseStream binary event
+//! response (`fixtures/recorded/bedrock`: Converse JSON, ConverseStream binary event
 //! stream, errors) goes through the Anthropic ← Bedrock translator and must keep the recording's
 //! text, thinking, tool calls, stop reason and token counts, in Anthropic's message and SSE event
 //! formats; every stream is also fed split at random offsets and must translate identically.
@@ -26,7 +26,7 @@ impl Interaction {
 }
 
 fn fixtures_dir() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/recorded/bedrock")
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/recorded/bedrock")
 }
 
 /// YAML → JSON. serde_yaml drops the `!!binary` tag and keeps the base64 text as a string, so

@@ -1,4 +1,4 @@
-//! Golden tests against recorded Bedrock traffic (`shared/fixtures/recorded/bedrock`): every
+//! Golden tests against recorded Bedrock traffic (`fixtures/recorded/bedrock`): every
 //! recorded response (Converse JSON, ConverseStream binary event stream, error) goes through the
 //! translator and must keep the recording's text, reasoning, tool calls, finish reason and token
 //! counts; every recorded request must be what the translator builds from the equivalent OpenAI
@@ -28,7 +28,7 @@ impl Interaction {
 }
 
 fn fixtures_dir() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/recorded/bedrock")
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/recorded/bedrock")
 }
 
 /// YAML → JSON. serde_yaml drops the `!!binary` tag and keeps the base64 text as a string, so

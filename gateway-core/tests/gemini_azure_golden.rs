@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
 fn recorded_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/recorded")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/recorded")
 }
 
 /// One recorded exchange.

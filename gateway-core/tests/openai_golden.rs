@@ -20,7 +20,7 @@ struct Recording {
 }
 
 fn recordings() -> Option<Vec<Recording>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/recorded/openai");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/recorded/openai");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         eprintln!("SKIPPED: recorded fixtures not found at {}", dir.display());
         return None;

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stack as stack_mod  # noqa: E402
 import recordings  # noqa: E402
 
-FIXTURES = Path(os.environ.get("REPLAY_FIXTURES", REPO.parent / "shared" / "fixtures" / "recorded"))
+FIXTURES = Path(os.environ.get("REPLAY_FIXTURES", REPO / "fixtures" / "recorded"))
 WASM = Path(os.environ.get("GATEWAY_WASM", stack_mod.DEFAULT_WASM))
 
 # Secrets the gateway must put on upstream requests (from Envoy's environment), and the client's

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Replay upstream: serves recorded provider exchanges to the gateway as if it were the provider.
 
-It loads the VCR cassettes under ``shared/fixtures/recorded`` (go-vcr v2 and vcrpy flavours) and
+It loads the VCR cassettes under ``fixtures/recorded`` (go-vcr v2 and vcrpy flavours) and
 answers ``POST /v1/messages`` (Anthropic), ``POST .../chat/completions`` (OpenAI; Azure OpenAI
 under ``/openai/deployments/{d}/`` and ``/openai/v1/``) and ``POST
 /v1beta/models/{m}:generateContent`` / ``:streamGenerateContent?alt=sse`` (Gemini) with a
@@ -44,7 +44,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bedrock_replay  # noqa: E402  (sibling module; this file is also loaded by path)
 
-DEFAULT_FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "recorded"
+DEFAULT_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "recorded"
 
 # Defaults for demo mode (no x-replay-fixture header): (family, stream) -> (fixture, interaction).
 DEMO_DEFAULTS: dict[tuple[str, bool], tuple[str, int]] = {

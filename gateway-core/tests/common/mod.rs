@@ -28,9 +28,9 @@ impl Interaction {
     }
 }
 
-/// The recordings folder: `<repo>/../shared/fixtures/recorded/anthropic`.
+/// The recordings folder: `<repo>/fixtures/recorded/anthropic`.
 pub fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/recorded/anthropic")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/recorded/anthropic")
 }
 
 /// Every interaction of every file, or `None` (with a message) when the recordings are absent.
