@@ -46,6 +46,8 @@ pub const METADATA_NAMESPACE: &str = "ai_gateway";
 pub const PROVIDER_RESPONSE_HEADER: &str = "x-ai-gateway-provider";
 /// Response header naming the provider model that served the request.
 pub const MODEL_RESPONSE_HEADER: &str = "x-ai-gateway-model";
+/// Response header listing request fields the provider could not take and the gateway left out.
+pub const DROPPED_RESPONSE_HEADER: &str = "x-ai-gateway-dropped";
 /// Response header: how many attempts (retries and fallbacks included) the request took.
 pub const ATTEMPTS_RESPONSE_HEADER: &str = "x-ai-gateway-attempts";
 

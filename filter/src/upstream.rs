@@ -22,7 +22,7 @@ use crate::metrics::{
     TIME_TO_FIRST_TOKEN_MS, TOKENS,
 };
 use crate::state::{api_from_name, RequestInfo, Shared, REQUEST_INFO_KEY};
-use crate::{ATTEMPTS_RESPONSE_HEADER, METADATA_NAMESPACE, MODEL_RESPONSE_HEADER, PROVIDER_RESPONSE_HEADER};
+use crate::{ATTEMPTS_RESPONSE_HEADER, DROPPED_RESPONSE_HEADER, METADATA_NAMESPACE, MODEL_RESPONSE_HEADER, PROVIDER_RESPONSE_HEADER};
 
 /// Headers some provider attempt may set that another provider must not receive, beyond the
 /// credential headers. `accept-encoding` goes too: translators read the provider's bytes, so
@@ -56,6 +56,8 @@ pub struct Upstream {
     api: Option<ClientApi>,
     provider: Option<String>,
     target_model: Option<String>,
+    /// Request fields this attempt's translation left out, comma-separated (empty: none).
+    dropped: String,
     translator: Option<Box<dyn ResponseTranslator>>,
     mode: BodyMode,
     status: Option<u16>,
@@ -82,6 +84,7 @@ impl Upstream {
             api: None,
             provider: None,
             target_model: None,
+            dropped: String::new(),
             translator: None,
             mode: BodyMode::Buffered,
             status: None,
@@ -229,6 +232,7 @@ impl Upstream {
         self.translator = Some(prepared.translator);
         self.provider = Some(provider_name);
         self.target_model = Some(target_model);
+        self.dropped = prepared.dropped.join(",");
         self.info = Some(info);
         Ok(())
     }
@@ -431,6 +435,9 @@ impl HttpContext for Upstream {
         }
         if let Some(model) = &self.target_model {
             host::set_header(MapType::HttpResponseHeaders, MODEL_RESPONSE_HEADER, model);
+        }
+        if !self.dropped.is_empty() {
+            host::set_header(MapType::HttpResponseHeaders, DROPPED_RESPONSE_HEADER, &self.dropped);
         }
         // Only the attempt that answered reaches the client, so its number is the attempt count.
         if let Some(attempt) = host::property(&["upstream", "request_attempt_count"]).and_then(|b| attempt_number(&b)) {

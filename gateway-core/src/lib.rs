@@ -5,7 +5,9 @@
 pub mod accounting;
 pub mod api;
 pub mod aws;
+pub mod codec;
 pub mod config;
+pub mod conversation;
 pub mod error;
 pub mod jwt;
 pub mod pricing;

@@ -110,6 +110,7 @@ pub fn prepare(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, Gate
         body: Some(replace_model(body, target.model)?),
         headers: vec![("content-type", "application/json".to_owned()), ("anthropic-version", API_VERSION.to_owned())],
         translator: Box::new(UsageReader::default()),
+        dropped: Vec::new(),
     })
 }
 

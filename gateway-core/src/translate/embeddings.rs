@@ -67,6 +67,7 @@ pub fn prepare(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, Gate
             body: Some(super::anthropic_passthrough::replace_model(body, target.model)?),
             headers: vec![("content-type", "application/json".to_owned())],
             translator: Box::new(EmbeddingsUsage { azure, ..Default::default() }),
+            dropped: Vec::new(),
         })
     };
     match target.provider.kind {
@@ -166,6 +167,7 @@ fn prepare_gemini(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, G
         body: Some(encode(&json!({ "requests": requests }))?),
         headers: vec![("content-type", "application/json".to_owned())],
         translator: Box::new(EmbeddingsTranslator::new(Upstream::Gemini, parsed.base64, target.model)),
+        dropped: Vec::new(),
     })
 }
 
@@ -191,6 +193,7 @@ fn prepare_titan(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, Ga
         body: Some(encode(&request)?),
         headers: vec![("content-type", "application/json".to_owned()), ("accept", "application/json".to_owned())],
         translator: Box::new(EmbeddingsTranslator::new(Upstream::Bedrock, parsed.base64, target.model)),
+        dropped: Vec::new(),
     })
 }
 

@@ -109,6 +109,9 @@ pub struct PreparedRequest {
     /// Provider-specific headers (never credentials: the filter adds those).
     pub headers: Vec<(&'static str, String)>,
     pub translator: Box<dyn ResponseTranslator>,
+    /// Client request fields the provider cannot take and the translation left out on purpose
+    /// (field-matrix decisions), named to the client in the `x-ai-gateway-dropped` header.
+    pub dropped: Vec<&'static str>,
 }
 
 /// How the filter must hand the response body to the translator.

@@ -204,6 +204,7 @@ pub fn prepare(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, Gate
         body: Some(out),
         headers: vec![("content-type", "application/json".to_owned())],
         translator: Box::new(translator),
+        dropped: Vec::new(),
     })
 }
 

@@ -45,6 +45,7 @@ pub fn prepare(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, Gate
         body: Some(out),
         headers: vec![("content-type", "application/json".to_owned())],
         translator: Box::new(BedrockToAnthropic { bedrock: inner, anthropic: OpenAiResponse::new() }),
+        dropped: Vec::new(),
     })
 }
 

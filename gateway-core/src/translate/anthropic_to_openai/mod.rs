@@ -37,6 +37,7 @@ pub fn prepare(body: &[u8], target: &Target<'_>, path: String) -> Result<Prepare
         body: Some(out),
         headers: vec![("content-type", "application/json".to_owned())],
         translator: Box::new(OpenAiResponse::new()),
+        dropped: Vec::new(),
     })
 }
 

@@ -65,6 +65,7 @@ pub fn prepare(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, Gate
         body: Some(out),
         headers: vec![("content-type", "application/json".to_owned()), ("anthropic-version", API_VERSION.to_owned())],
         translator: Box::new(AnthropicResponse::new(target.created_unix, include_usage)),
+        dropped: Vec::new(),
     })
 }
 

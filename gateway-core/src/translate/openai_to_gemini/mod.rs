@@ -92,6 +92,7 @@ pub fn prepare(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, Gate
         body: Some(out),
         headers: vec![("content-type", "application/json".to_owned())],
         translator: Box::new(GeminiResponse::new(target.created_unix, include_usage, model)),
+        dropped: Vec::new(),
     })
 }
 

@@ -1,0 +1,28 @@
+//! Codecs between wire APIs and the [conversation model](crate::conversation): one module per
+//! client API (request decoder, response and stream encoder) and per provider API (request
+//! encoder, response and stream decoder). Codecs import only the conversation model, the wire
+//! types of their own API and shared helpers; never another codec.
+//!
+//! | module | side | decodes | encodes |
+//! |---|---|---|---|
+//! | [`anthropic`] | client | Messages request | Messages response, SSE events |
+//! | [`converse`] | provider | Converse response, event stream | Converse request |
+//! | [`gemini`] | provider | generateContent response, SSE | generateContent request |
+//! | [`openai_chat`] | provider | Chat Completions response, SSE | Chat Completions request |
+
+pub mod anthropic;
+pub mod converse;
+pub mod gemini;
+pub mod openai_chat;
+
+/// A request encoded for one provider: what the filter sends for one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// The upstream `:path`, without the provider's path prefix (the caller adds it).
+    pub path: String,
+    pub body: Vec<u8>,
+    /// Provider-specific headers besides credentials (content type, API version...).
+    pub headers: Vec<(&'static str, String)>,
+    /// Request fields the provider cannot take, left out by a field-matrix decision.
+    pub dropped: Vec<&'static str>,
+}
