@@ -51,7 +51,7 @@ pub struct SignedPart<'a> {
     #[serde(flatten)]
     pub part: Part<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub thought_signature: Option<&'static str>,
+    pub thought_signature: Option<Cow<'a, str>>,
 }
 
 impl<'a> From<Part<'a>> for SignedPart<'a> {
@@ -227,6 +227,9 @@ pub struct ResponsePart<'a> {
     pub thought: Option<bool>,
     #[serde(borrow, default)]
     pub function_call: Option<ResponseFunctionCall<'a>>,
+    /// Opaque reasoning state Gemini 3 requires back on the replayed part (function calls).
+    #[serde(borrow, default)]
+    pub thought_signature: Option<Str<'a>>,
 }
 
 /// A function call in a response. Gemini sends no id (Vertex sometimes does).

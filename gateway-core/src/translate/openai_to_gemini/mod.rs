@@ -36,8 +36,13 @@
 //! `content_filter`. Provider errors keep their HTTP status and get OpenAI's shape, with Google's
 //! status (`INVALID_ARGUMENT`, ...) as `code`.
 //!
-//! Known limit: Gemini's thought signatures are not round-tripped (OpenAI clients have nowhere to
-//! keep them); replayed function calls carry the placeholder signature Google documents instead.
+//! Thought signatures: Gemini 3 requires the `thoughtSignature` of a function call back on the
+//! next turn. An OpenAI client's only slot that comes back verbatim is the tool call id, so the
+//! signature travels there (`call_<id>__thsig_<URL-safe base64>`,
+//! [`response::call_id_with_signature`]) and is restored on the replayed `functionCall`. Calls whose
+//! id carries none (another provider's, or hand-written) get the placeholder signature Google
+//! documents for calls it did not produce. Signatures on text parts are not kept: Google makes
+//! them optional.
 
 use super::{BodyMode, PreparedRequest, ResponseTranslator, Target};
 use crate::api::openai::ChatCompletionRequest;

@@ -251,7 +251,10 @@ fn assistant_parts<'a>(
         call_names.insert(&call.id, &call.function.name);
         parts.push(SignedPart {
             part: Part::FunctionCall(FunctionCall { name: &call.function.name, args }),
-            thought_signature: Some(REPLAYED_CALL_SIGNATURE),
+            thought_signature: Some(match super::response::signature_from_call_id(&call.id) {
+                Some(signature) => std::borrow::Cow::Owned(signature),
+                None => std::borrow::Cow::Borrowed(REPLAYED_CALL_SIGNATURE),
+            }),
         });
     }
     Ok(parts)
@@ -590,6 +593,31 @@ mod tests {
             json!({"messages": [user("x"), {"role": "assistant", "tool_calls": [{"id": "a", "type": "function", "function": {"name": "f", "arguments": "[1]"}}]}]}),
         );
         assert_eq!(e.param.as_deref(), Some("messages[1].tool_calls[0].function.arguments"));
+    }
+
+    #[test]
+    fn gemini_thought_signatures_come_back_through_the_tool_call_id() {
+        // What the response side gave the client for a signed call, echoed back by the client.
+        let signature = "CiQB0e2Kb+/x9Q==";
+        let answer = br#"{"responseId": "r1", "candidates": [{"content": {"role": "model", "parts": [
+            {"functionCall": {"name": "get_time", "args": {}}, "thoughtSignature": "CiQB0e2Kb+/x9Q=="}]},
+            "finishReason": "STOP"}]}"#;
+        let (body, _, _) = super::super::response::translate_response(answer, 1, "m").unwrap();
+        let chat: Value = serde_json::from_slice(&body).unwrap();
+        let id = chat["choices"][0]["message"]["tool_calls"][0]["id"].as_str().unwrap().to_owned();
+        assert!(id.starts_with("call_r1_0"), "{id}");
+        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'), "{id}");
+        let out = ok(json!({"messages": [
+            user("time?"),
+            {"role": "assistant", "tool_calls": [{"id": id, "type": "function", "function": {"name": "get_time", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": id, "content": "noon"},
+        ]}));
+        assert_eq!(out["contents"][1]["parts"][0]["thoughtSignature"], json!(signature));
+        assert_eq!(out["contents"][2]["parts"][0]["functionResponse"]["name"], json!("get_time"));
+        // An id with a damaged signature part falls back to the documented placeholder.
+        let out = ok(json!({"messages": [user("x"),
+            {"role": "assistant", "tool_calls": [{"id": "call_1__thsig_a+b", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}]}));
+        assert_eq!(out["contents"][1]["parts"][0]["thoughtSignature"], json!(REPLAYED_CALL_SIGNATURE));
     }
 
     #[test]

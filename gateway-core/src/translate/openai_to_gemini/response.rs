@@ -98,6 +98,55 @@ pub fn tool_call_id(response_id: &str, n: u32) -> String {
     }
 }
 
+/// Marks the part of a tool call id that carries Gemini's thought signature. Only `[A-Za-z0-9_-]`
+/// is used, so the id stays valid for every provider a conversation may fall back to (Anthropic
+/// requires `^[a-zA-Z0-9_-]+$`).
+const SIGNATURE_MARK: &str = "__thsig_";
+
+/// The tool call id an OpenAI client gets for a signed Gemini function call: the id plus the
+/// signature in URL-safe base64. OpenAI clients echo tool call ids back verbatim on the next turn
+/// (the assistant message and the tool result), which is the only slot they have for Gemini's
+/// opaque state; Gemini 3 rejects a replayed function call without its signature. A signature
+/// that is not base64 is left out (the placeholder signature is used on replay).
+pub fn call_id_with_signature(id: String, signature: Option<&str>) -> String {
+    let Some(signature) = signature.filter(|s| !s.is_empty()) else { return id };
+    let body = signature.trim_end_matches('=');
+    // Only padded base64 is restored byte for byte (the padding is recomputed from the length).
+    let padded = signature.len() % 4 == 0 && signature.len() - body.len() <= 2;
+    if !padded || !body.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/')) {
+        return id;
+    }
+    let safe: String = body
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect();
+    format!("{id}{SIGNATURE_MARK}{safe}")
+}
+
+/// The Gemini thought signature carried in a tool call id by [`call_id_with_signature`].
+pub fn signature_from_call_id(id: &str) -> Option<String> {
+    let (_, safe) = id.rsplit_once(SIGNATURE_MARK)?;
+    if safe.is_empty() || !safe.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_')) {
+        return None;
+    }
+    let mut signature: String = safe
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    while signature.len() % 4 != 0 {
+        signature.push('=');
+    }
+    Some(signature)
+}
+
 /// Translates a successful `generateContent` body.
 /// Returns the OpenAI body, the usage and the `modelVersion` Gemini reported (if any).
 pub fn translate_response(
@@ -128,12 +177,12 @@ pub fn translate_response(
         for part in candidate.content.iter().flat_map(|c| &c.parts) {
             if part.function_call.is_some() {
                 let n = u32::try_from(ids.len()).unwrap_or(u32::MAX);
-                ids.push(
-                    part.function_call
-                        .as_ref()
-                        .and_then(|c| c.id.as_deref().filter(|s| !s.is_empty()).map(str::to_owned))
-                        .unwrap_or_else(|| tool_call_id(response_id, n)),
-                );
+                let id = part
+                    .function_call
+                    .as_ref()
+                    .and_then(|c| c.id.as_deref().filter(|s| !s.is_empty()).map(str::to_owned))
+                    .unwrap_or_else(|| tool_call_id(response_id, n));
+                ids.push(call_id_with_signature(id, part.thought_signature.as_deref()));
             }
         }
     }

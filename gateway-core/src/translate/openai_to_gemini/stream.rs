@@ -19,7 +19,7 @@
 //! was cut off: the client gets an error chunk (`server_error`, code `incomplete_stream`) instead,
 //! so a truncated answer is never taken for a whole one. Events after an error are ignored.
 
-use super::response::{finish_reason, openai_error_type, tool_call_id, UsageCounts};
+use super::response::{call_id_with_signature, finish_reason, openai_error_type, tool_call_id, UsageCounts};
 use crate::api::gemini::GenerateContentResponse;
 use crate::sse::{SseEvent, SseFramer};
 use crate::translate::openai_chunks::{write_done, write_error, ChunkWriter};
@@ -166,6 +166,7 @@ impl StreamTranslator {
                         Some(id) => id.to_owned(),
                         None => tool_call_id(&self.id, self.calls),
                     };
+                    let id = call_id_with_signature(id, part.thought_signature.as_deref());
                     self.calls = self.calls.saturating_add(1);
                     let tool_index = self.candidates.get(slot).map_or(0, |c| c.tool_calls);
                     if let Some(state) = self.candidates.get_mut(slot) {
