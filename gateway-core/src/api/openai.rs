@@ -378,12 +378,20 @@ pub struct Usage {
     pub completion_tokens: u64,
     pub total_tokens: u64,
     pub prompt_tokens_details: PromptTokensDetails,
+    pub completion_tokens_details: CompletionTokensDetails,
 }
 
 /// `usage.prompt_tokens_details`.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 pub struct PromptTokensDetails {
     pub cached_tokens: u64,
+}
+
+/// `usage.completion_tokens_details`: how much of the completion was reasoning (0 when the
+/// provider reports none, as OpenAI writes it for non-reasoning models).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct CompletionTokensDetails {
+    pub reasoning_tokens: u64,
 }
 
 /// A `chat.completion.chunk` stream event.

@@ -107,6 +107,8 @@ impl ChunkWriter {
         write_u64(out, usage.total_tokens);
         out.extend_from_slice(br#","prompt_tokens_details":{"cached_tokens":"#);
         write_u64(out, usage.prompt_tokens_details.cached_tokens);
+        out.extend_from_slice(br#"},"completion_tokens_details":{"reasoning_tokens":"#);
+        write_u64(out, usage.completion_tokens_details.reasoning_tokens);
         out.extend_from_slice(b"}}}\n\n");
     }
 
@@ -199,7 +201,8 @@ fn write_u64(out: &mut Vec<u8>, mut n: u64) {
 mod tests {
     use super::*;
     use crate::api::openai::{
-        ChatCompletionChunk, ChunkChoice, ChunkDelta, ChunkFunction, ChunkToolCall, PromptTokensDetails,
+        ChatCompletionChunk, ChunkChoice, ChunkDelta, ChunkFunction, ChunkToolCall, CompletionTokensDetails,
+        PromptTokensDetails,
     };
     use proptest::prelude::*;
 
@@ -292,6 +295,7 @@ mod tests {
             completion_tokens: u64::from(tool),
             total_tokens: u64::MAX,
             prompt_tokens_details: PromptTokensDetails { cached_tokens: 0 },
+            completion_tokens_details: CompletionTokensDetails { reasoning_tokens: 0 },
         };
         w.usage(&mut out, &usage);
         let chunk = ChatCompletionChunk {

@@ -277,7 +277,7 @@ mod tests {
         assert_eq!(usage_chunk["choices"], json!([]));
         assert_eq!(
             usage_chunk["usage"],
-            json!({"prompt_tokens": 14, "completion_tokens": 30, "total_tokens": 44, "prompt_tokens_details": {"cached_tokens": 4}})
+            json!({"prompt_tokens": 14, "completion_tokens": 30, "total_tokens": 44, "prompt_tokens_details": {"cached_tokens": 4}, "completion_tokens_details": {"reasoning_tokens": 0}})
         );
         assert_eq!(out.last().unwrap(), "[DONE]");
         assert_eq!(t.usage(), TokenUsage { input: 14, output: 30, cache_read: 4, cache_creation: 0, reasoning: 0 });

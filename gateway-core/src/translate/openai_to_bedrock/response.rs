@@ -5,7 +5,8 @@ use std::borrow::Cow;
 
 use crate::api::bedrock::{ConverseResponse, ErrorBody, Usage as BedrockUsage};
 use crate::api::openai::{
-    ChatCompletion, Choice, PromptTokensDetails, ResponseFunction, ResponseMessage, ResponseToolCall, Usage,
+    ChatCompletion, Choice, CompletionTokensDetails, PromptTokensDetails, ResponseFunction, ResponseMessage,
+    ResponseToolCall, Usage,
 };
 use crate::error::{openai_error_body, ErrorKind, GatewayError};
 use crate::usage::TokenUsage;
@@ -54,6 +55,7 @@ impl UsageCounts {
             completion_tokens: self.output,
             total_tokens: prompt.saturating_add(self.output),
             prompt_tokens_details: PromptTokensDetails { cached_tokens: self.cache_read },
+            completion_tokens_details: CompletionTokensDetails { reasoning_tokens: 0 },
         }
     }
 
@@ -227,7 +229,7 @@ mod tests {
         assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(
             out["usage"],
-            json!({"prompt_tokens": 117, "completion_tokens": 5, "total_tokens": 122, "prompt_tokens_details": {"cached_tokens": 100}})
+            json!({"prompt_tokens": 117, "completion_tokens": 5, "total_tokens": 122, "prompt_tokens_details": {"cached_tokens": 100}, "completion_tokens_details": {"reasoning_tokens": 0}})
         );
         assert_eq!(usage, TokenUsage { input: 117, output: 5, cache_read: 100, cache_creation: 7, reasoning: 0 });
     }

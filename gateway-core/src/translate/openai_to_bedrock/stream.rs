@@ -270,7 +270,7 @@ mod tests {
         assert_eq!(deltas.len(), 8);
         assert_eq!(
             out[out.len() - 2]["usage"],
-            json!({"prompt_tokens": 14, "completion_tokens": 30, "total_tokens": 44, "prompt_tokens_details": {"cached_tokens": 4}})
+            json!({"prompt_tokens": 14, "completion_tokens": 30, "total_tokens": 44, "prompt_tokens_details": {"cached_tokens": 4}, "completion_tokens_details": {"reasoning_tokens": 0}})
         );
         assert_eq!(out.last().unwrap(), "[DONE]");
         assert_eq!(t.usage().total(), 44);

@@ -4,7 +4,9 @@
 use std::borrow::Cow;
 
 use crate::api::gemini::{ErrorBody, ErrorResponse, GenerateContentResponse, UsageMetadata};
-use crate::api::openai::{Choice, PromptTokensDetails, ResponseFunction, ResponseMessage, ResponseToolCall, Usage};
+use crate::api::openai::{
+    Choice, CompletionTokensDetails, PromptTokensDetails, ResponseFunction, ResponseMessage, ResponseToolCall, Usage,
+};
 use crate::error::{openai_error_body, ErrorKind, GatewayError};
 use crate::usage::TokenUsage;
 
@@ -72,6 +74,7 @@ impl UsageCounts {
             completion_tokens: completion,
             total_tokens: prompt.saturating_add(completion),
             prompt_tokens_details: PromptTokensDetails { cached_tokens: self.cached },
+            completion_tokens_details: CompletionTokensDetails { reasoning_tokens: self.thoughts },
         }
     }
 
@@ -371,7 +374,7 @@ mod tests {
         assert_eq!(out["choices"][0]["finish_reason"], "stop");
         assert_eq!(
             out["usage"],
-            json!({"prompt_tokens": 9, "completion_tokens": 43, "total_tokens": 52, "prompt_tokens_details": {"cached_tokens": 4}})
+            json!({"prompt_tokens": 9, "completion_tokens": 43, "total_tokens": 52, "prompt_tokens_details": {"cached_tokens": 4}, "completion_tokens_details": {"reasoning_tokens": 34}})
         );
         assert_eq!(usage, TokenUsage { input: 9, output: 43, cache_read: 4, cache_creation: 0, reasoning: 34 });
     }

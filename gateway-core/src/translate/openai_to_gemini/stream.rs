@@ -277,7 +277,7 @@ mod tests {
         assert_eq!(finish, ["stop"]);
         assert_eq!(
             out[out.len() - 2]["usage"],
-            json!({"prompt_tokens": 79, "completion_tokens": 15, "total_tokens": 94, "prompt_tokens_details": {"cached_tokens": 0}})
+            json!({"prompt_tokens": 79, "completion_tokens": 15, "total_tokens": 94, "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 3}})
         );
         assert_eq!(out.last().unwrap(), "[DONE]");
         assert_eq!(t.usage(), TokenUsage { input: 79, output: 15, cache_read: 0, cache_creation: 0, reasoning: 3 });
