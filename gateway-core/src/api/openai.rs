@@ -569,4 +569,7 @@ pub struct ProviderError<'a> {
     pub message: Str<'a>,
     #[serde(borrow, rename = "type", default)]
     pub kind: Option<Str<'a>>,
+    /// OpenAI's `code` (`context_length_exceeded`...), whatever JSON it is.
+    #[serde(borrow, default)]
+    pub code: Option<&'a RawValue>,
 }

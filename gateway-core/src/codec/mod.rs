@@ -11,6 +11,7 @@
 //! | [`openai_chat`] | provider | Chat Completions response, SSE | Chat Completions request |
 
 pub mod anthropic;
+pub mod collect;
 pub mod converse;
 pub mod gemini;
 pub mod openai_chat;
@@ -25,4 +26,39 @@ pub struct Encoded {
     pub headers: Vec<(&'static str, String)>,
     /// Request fields the provider cannot take, left out by a field-matrix decision.
     pub dropped: Vec<&'static str>,
+}
+
+/// The `x-ai-gateway-dropped` name of a request field one client API defined and a provider
+/// cannot take ([`crate::conversation::Extra::name`]). Names are static so that the header is
+/// built without allocation per request; a field outside this list is reported as `other`.
+pub fn dropped_name(name: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "audio",
+        "background",
+        "container",
+        "context_management",
+        "frequency_penalty",
+        "include",
+        "inference_geo",
+        "logit_bias",
+        "logprobs",
+        "mcp_servers",
+        "metadata",
+        "modalities",
+        "n",
+        "prediction",
+        "presence_penalty",
+        "previous_response_id",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+        "safety_identifier",
+        "seed",
+        "service_tier",
+        "store",
+        "top_logprobs",
+        "truncation",
+        "verbosity",
+        "web_search_options",
+    ];
+    KNOWN.iter().find(|k| **k == name).copied().unwrap_or("other")
 }
