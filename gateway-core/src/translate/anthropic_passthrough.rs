@@ -12,9 +12,7 @@
 //! | provider kind | translation |
 //! |---|---|
 //! | `anthropic` | this passthrough |
-//! | `openai`, `azure_openai` | [`super::anthropic_to_openai`] |
-//! | `bedrock` | [`super::anthropic_to_bedrock`]: Converse, through the Chat Completions translators |
-//! | others (Gemini) | 400 `unsupported_provider` until a translation exists |
+//! | `openai`, `azure_openai`, `bedrock` (Converse), `gemini` | [`super::messages_via_model`]: the conversation model (ADR 0010) |
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -88,18 +86,7 @@ pub fn inspect(body: &[u8]) -> Result<RequestFacts, GatewayError> {
 pub fn prepare_any(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, GatewayError> {
     match target.provider.kind {
         ProviderKind::Anthropic => prepare(body, target),
-        ProviderKind::Openai => {
-            super::anthropic_to_openai::prepare(body, target, super::provider_path(target.provider, super::openai_passthrough::CHAT_COMPLETIONS_PATH))
-        }
-        ProviderKind::AzureOpenai => {
-            super::anthropic_to_openai::prepare(body, target, super::azure::chat_completions_path(target.provider, target.model)?)
-        }
-        ProviderKind::Bedrock => super::anthropic_to_bedrock::prepare(body, target),
-        #[allow(unreachable_patterns)]
-        other => Err(GatewayError::invalid(format!(
-            "The Anthropic Messages API is not available for this model yet: its provider ({other:?}) has no Messages translation."
-        ))
-        .with_code("unsupported_provider")),
+        _ => super::messages_via_model::prepare(body, target),
     }
 }
 
@@ -323,11 +310,12 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_provider_kinds_are_a_clear_400() {
+    fn every_provider_kind_serves_anthropic_clients() {
         let body = r#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":5}"#;
-        let err = prep(body, ProviderKind::Gemini).err().unwrap();
-        assert_eq!((err.status(), err.code.as_deref()), (400, Some("unsupported_provider")));
-        assert!(prep(body, ProviderKind::Openai).is_ok());
+        for kind in [ProviderKind::Gemini, ProviderKind::Openai] {
+            let p = prep(body, kind).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+            assert!(p.body.is_some(), "{kind:?}");
+        }
     }
 
     const STREAM: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"c\",\"usage\":{\"input_tokens\":12,\"cache_read_input_tokens\":3,\"output_tokens\":1}}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"usage\"}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":7}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";

@@ -9,10 +9,9 @@ use crate::error::GatewayError;
 use crate::usage::TokenUsage;
 
 pub mod anthropic_passthrough;
-pub mod anthropic_to_bedrock;
-pub mod anthropic_to_openai;
 pub mod azure;
 pub mod embeddings;
+pub mod messages_via_model;
 pub mod openai_chunks;
 pub mod openai_passthrough;
 pub mod openai_to_anthropic;
