@@ -115,7 +115,7 @@ pub fn call_id_with_signature(id: String, signature: Option<&str>) -> String {
     let Some(signature) = signature.filter(|s| !s.is_empty()) else { return id };
     let body = signature.trim_end_matches('=');
     // Only padded base64 is restored byte for byte (the padding is recomputed from the length).
-    let padded = signature.len() % 4 == 0 && signature.len() - body.len() <= 2;
+    let padded = signature.len().is_multiple_of(4) && signature.len() - body.len() <= 2;
     if !padded || !body.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/')) {
         return id;
     }
@@ -144,7 +144,7 @@ pub fn signature_from_call_id(id: &str) -> Option<String> {
             c => c,
         })
         .collect();
-    while signature.len() % 4 != 0 {
+    while !signature.len().is_multiple_of(4) {
         signature.push('=');
     }
     Some(signature)
