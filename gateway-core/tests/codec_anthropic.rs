@@ -377,7 +377,9 @@ fn mid_conversation_system_turns_keep_their_place() {
     assert_eq!(flat, [(System, "top"), (User, "a"), (System, "mid"), (Assistant, "b"), (System, "late"), (User, "c")]);
     assert!(matches!(req.messages[2].parts[0], Part::Text { cache: Some(_), .. }));
     // An empty system string is no message; system blocks keep one part each, with their caches.
-    let req = decode(&base(json!({"system": ""})));
+    let req = decode(&base(
+        json!({"system": "", "messages": [{"role": "user", "content": "a"}, {"role": "system", "content": ""}]}),
+    ));
     assert_eq!(req.messages.len(), 1);
     let req = decode(&base(
         json!({"system": [{"type": "text", "text": "a"}, {"type": "text", "text": "b", "cache_control": {"type": "ephemeral"}}]}),
@@ -457,6 +459,24 @@ fn server_tools_travel_as_the_tools_extra() {
     let extra = req.extras.iter().find(|e| e.name == "tools").unwrap();
     assert_eq!(extra.family, Family::Claude);
     assert_eq!(serde_json::from_str::<Value>(extra.value.get()).unwrap(), tools);
+    // Partly mapped objects with members beyond the model's are kept whole too; plain ones are not.
+    let req = decode(&base(
+        json!({"thinking": {"type": "adaptive", "display": "omitted"}, "output_config": {"effort": "max", "task_budget": 9}}),
+    ));
+    assert_eq!((req.reasoning.clone(), req.effort.as_deref()), (Some(Reasoning::Adaptive), Some("max")));
+    let kept: Vec<(&str, Value)> =
+        req.extras.iter().map(|e| (e.name.as_str(), serde_json::from_str(e.value.get()).unwrap())).collect();
+    assert_eq!(
+        kept,
+        [
+            ("thinking", json!({"type": "adaptive", "display": "omitted"})),
+            ("output_config", json!({"effort": "max", "task_budget": 9}))
+        ]
+    );
+    let req = decode(&base(
+        json!({"thinking": {"type": "enabled", "budget_tokens": 1024}, "output_config": {"effort": "low"}}),
+    ));
+    assert!(req.extras.is_empty());
     // A client tool with an unknown member alone is enough to keep the array.
     let req =
         decode(&base(json!({"tools": [{"name": "g", "input_schema": {"type": "object"}, "input_examples": [{}]}]})));
@@ -803,4 +823,23 @@ fn assistant_turns_round_trip_through_json_and_sse() {
             assert_eq!(streamed["usage"], json_out["usage"], "usage sent after finish still reaches message_delta");
         }
     }
+}
+
+/// `cargo test --release -p gateway-core --test codec_anthropic -- --ignored --nocapture`: the
+/// decode cost of a Claude Code-sized body, for the benchmark notes.
+#[test]
+#[ignore]
+fn decode_cost_of_a_claude_code_body() {
+    let runs = 2000;
+    let started = std::time::Instant::now();
+    for _ in 0..runs {
+        std::hint::black_box(decode_request(std::hint::black_box(CLAUDE_CODE.as_bytes())).unwrap());
+    }
+    let per = started.elapsed() / runs;
+    let started = std::time::Instant::now();
+    for _ in 0..runs {
+        std::hint::black_box(serde_json::from_str::<Value>(std::hint::black_box(CLAUDE_CODE)).unwrap());
+    }
+    let value = started.elapsed() / runs;
+    eprintln!("{} bytes: decode_request {per:?}, serde_json::Value parse {value:?}", CLAUDE_CODE.len());
 }

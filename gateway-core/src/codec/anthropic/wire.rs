@@ -91,6 +91,13 @@ impl<'a> Obj<'a> {
         Ok(Obj { members: members.0, path })
     }
 
+    /// Reads a whole request body (already known to start with `{`); one pass over its bytes.
+    pub fn body(body: &'a [u8]) -> Result<Obj<'a>, GatewayError> {
+        let members: Members<'a> = serde_json::from_slice(body)
+            .map_err(|e| GatewayError::invalid(format!("The request body is not valid JSON: {e}")))?;
+        Ok(Obj { members: members.0, path: String::new() })
+    }
+
     /// The member `key` (the last one if the client repeated it), `null` counting as absent.
     pub fn get(&self, key: &str) -> Option<&'a RawValue> {
         self.members.iter().rev().find(|(k, _)| k == key).map(|(_, v)| *v).filter(|v| !is_null(v))
