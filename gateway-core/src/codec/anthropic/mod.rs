@@ -19,7 +19,7 @@
 //! | `redacted_thinking` (`data`) | `Part::RedactedReasoning` |
 //! | any other block (server tool uses and results, `search_result`, `tool_reference`...) | `Part::Unknown{Claude}` (whole) |
 //! | `tools[]` client tools (`name`, `description`, `input_schema`, `strict`, `cache_control`) | `ToolDef` (function) |
-//! | `tools[]` server/versioned tools, or client tools with other members (`defer_loading`...) | see *The `tools` extra* |
+//! | `tools[]` server/versioned tools, or client tools with other members (`defer_loading`...) | also `Extra{Claude, "tools"}`: see *Objects kept whole* |
 //! | `tool_choice` `auto`/`any`/`tool`/`none` | `ToolChoice::Auto`/`Required`/`Tool`/`None` |
 //! | `tool_choice.disable_parallel_tool_use` | `parallel_tool_calls` = its negation |
 //! | `max_tokens`, `temperature`, `top_p`, `top_k`, `stop_sequences`, `stream` | the same fields |

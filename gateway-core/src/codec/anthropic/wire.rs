@@ -27,6 +27,7 @@ pub(super) fn join(parent: &str, key: &str) -> String {
 
 /// A JSON object's members in body order, values unparsed.
 pub(super) struct Obj<'a> {
+    /// Name and raw value of each member, repeated names included.
     pub members: Vec<(Cow<'a, str>, &'a RawValue)>,
     /// Where this object sits in the request, for error messages.
     pub path: String,
