@@ -41,10 +41,12 @@ fn events_for(parts: &[Part]) -> Vec<Event> {
 
 /// Arbitrary events, two bytes each: an operation and an argument.
 fn arbitrary_events(bytes: &[u8]) -> Vec<Event> {
-    let text = String::from_utf8_lossy(bytes).into_owned();
+    // A short text, cloned into many events: the whole input would make this target quadratic.
+    let text = String::from_utf8_lossy(bytes.get(..24).unwrap_or(bytes)).into_owned();
     let raw = Json::from_text(r#"{"type":"server_tool_use","id":"s","name":"n","input":{}}"#);
     bytes
         .chunks(2)
+        .take(2048)
         .filter_map(|pair| {
             let (op, arg) = (pair.first().copied().unwrap_or(0), pair.get(1).copied().unwrap_or(0));
             let index = u32::from(arg % 6);
@@ -59,17 +61,30 @@ fn arbitrary_events(bytes: &[u8]) -> Vec<Event> {
                     block: BlockStart::ToolCall { id: text.clone(), name: "f".into(), kind: ToolKind::Function },
                 },
                 4 => Event::BlockStart { index, block: BlockStart::Unknown { family, raw: raw.clone()? } },
-                5 => Event::BlockStart { index, block: BlockStart::RedactedReasoning { data: Opaque { family, data: text.clone() } } },
+                5 => Event::BlockStart {
+                    index,
+                    block: BlockStart::RedactedReasoning { data: Opaque { family, data: text.clone() } },
+                },
                 6 => Event::Delta { index, delta: Delta::Text(text.clone()) },
                 7 => Event::Delta { index, delta: Delta::Reasoning(text.clone()) },
                 8 => Event::Delta { index, delta: Delta::ToolArguments(text.clone()) },
                 9 => Event::Delta { index, delta: Delta::Signature(Opaque { family, data: text.clone() }) },
                 10 => Event::Delta { index, delta: Delta::Citation(raw.clone()?) },
                 11 => Event::BlockStop { index },
-                12 => Event::Usage(Usage { input: Some(n), output: Some(n / 2), cache_read: Some(n / 3), cache_write: None, reasoning: None }),
+                12 => Event::Usage(Usage {
+                    input: Some(n),
+                    output: Some(n / 2),
+                    cache_read: Some(n / 3),
+                    cache_write: None,
+                    reasoning: None,
+                }),
                 13 => Event::Finish(FinishReason::Other(text.clone())),
                 14 => Event::End,
-                _ => Event::Error(ProviderError { status: u16::from(arg) * 3, code: Some(text.clone()), message: text.clone() }),
+                _ => Event::Error(ProviderError {
+                    status: u16::from(arg) * 3,
+                    code: Some(text.clone()),
+                    message: text.clone(),
+                }),
             })
         })
         .collect()
