@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Seeds the fuzz corpora from the recorded provider traffic (fixtures/recorded).
 
-Request bodies seed `request_translation`; response bodies, prefixed with the control byte the
+Request bodies seed `request_translation` (Anthropic ones and the Claude Code request fixture
+also `codec_anthropic`); response bodies, prefixed with the control byte the
 target reads (bit 0: JSON vs SSE, bit 7: error status), seed `response_translation` and
 `sse_framer`.
 """
@@ -71,6 +72,8 @@ def main() -> int:
             if (body := body_bytes(request)) is not None:
                 write(corpus / "request_translation", body)
                 write(corpus / "accounting", body)
+                if path.parent.name == "anthropic":
+                    write(corpus / "codec_anthropic", body)
             if (body := body_bytes(response)) is not None:
                 ctype = content_type(response)
                 is_json = not ctype.startswith(("text/event-stream", "application/vnd.amazon.eventstream"))
@@ -80,6 +83,10 @@ def main() -> int:
                 write(corpus / "response_translation", bytes([control]) + body)
                 write(corpus / "sse_framer", bytes([3]) + body)
                 count += 1
+    # A Claude Code-sized request: system blocks, 24 tools, thinking, a mid-conversation system turn.
+    claude_code = fixtures.parent.parent / "gateway-core" / "tests" / "fixtures" / "claude_code_request.json"
+    if claude_code.exists():
+        write(corpus / "codec_anthropic", claude_code.read_bytes())
     for seed in accounting_seeds():
         write(corpus / "accounting", seed)
     print(f"seeded corpora from {count} recorded responses")

@@ -377,7 +377,9 @@ fn mid_conversation_system_turns_keep_their_place() {
     assert_eq!(flat, [(System, "top"), (User, "a"), (System, "mid"), (Assistant, "b"), (System, "late"), (User, "c")]);
     assert!(matches!(req.messages[2].parts[0], Part::Text { cache: Some(_), .. }));
     // An empty system string is no message; system blocks keep one part each, with their caches.
-    let req = decode(&base(json!({"system": ""})));
+    let req = decode(&base(
+        json!({"system": "", "messages": [{"role": "user", "content": "a"}, {"role": "system", "content": ""}]}),
+    ));
     assert_eq!(req.messages.len(), 1);
     let req = decode(&base(
         json!({"system": [{"type": "text", "text": "a"}, {"type": "text", "text": "b", "cache_control": {"type": "ephemeral"}}]}),
@@ -457,6 +459,24 @@ fn server_tools_travel_as_the_tools_extra() {
     let extra = req.extras.iter().find(|e| e.name == "tools").unwrap();
     assert_eq!(extra.family, Family::Claude);
     assert_eq!(serde_json::from_str::<Value>(extra.value.get()).unwrap(), tools);
+    // Partly mapped objects with members beyond the model's are kept whole too; plain ones are not.
+    let req = decode(&base(
+        json!({"thinking": {"type": "adaptive", "display": "omitted"}, "output_config": {"effort": "max", "task_budget": 9}}),
+    ));
+    assert_eq!((req.reasoning.clone(), req.effort.as_deref()), (Some(Reasoning::Adaptive), Some("max")));
+    let kept: Vec<(&str, Value)> =
+        req.extras.iter().map(|e| (e.name.as_str(), serde_json::from_str(e.value.get()).unwrap())).collect();
+    assert_eq!(
+        kept,
+        [
+            ("thinking", json!({"type": "adaptive", "display": "omitted"})),
+            ("output_config", json!({"effort": "max", "task_budget": 9}))
+        ]
+    );
+    let req = decode(&base(
+        json!({"thinking": {"type": "enabled", "budget_tokens": 1024}, "output_config": {"effort": "low"}}),
+    ));
+    assert!(req.extras.is_empty());
     // A client tool with an unknown member alone is enough to keep the array.
     let req =
         decode(&base(json!({"tools": [{"name": "g", "input_schema": {"type": "object"}, "input_examples": [{}]}]})));
@@ -801,6 +821,78 @@ fn assistant_turns_round_trip_through_json_and_sse() {
             assert_eq!(streamed["id"], "msg_rt");
             assert_eq!(streamed["stop_reason"], "tool_use");
             assert_eq!(streamed["usage"], json_out["usage"], "usage sent after finish still reaches message_delta");
+        }
+    }
+}
+
+/// `cargo test --release -p gateway-core --test codec_anthropic -- --ignored --nocapture`: the
+/// decode cost of a Claude Code-sized body, for the benchmark notes.
+#[test]
+#[ignore]
+fn decode_cost_of_a_claude_code_body() {
+    let runs = 2000;
+    let started = std::time::Instant::now();
+    for _ in 0..runs {
+        std::hint::black_box(decode_request(std::hint::black_box(CLAUDE_CODE.as_bytes())).unwrap());
+    }
+    let per = started.elapsed() / runs;
+    let started = std::time::Instant::now();
+    for _ in 0..runs {
+        std::hint::black_box(serde_json::from_str::<Value>(std::hint::black_box(CLAUDE_CODE)).unwrap());
+    }
+    let value = started.elapsed() / runs;
+    eprintln!("{} bytes: decode_request {per:?}, serde_json::Value parse {value:?}", CLAUDE_CODE.len());
+}
+
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn block() -> impl Strategy<Value = Value> {
+        let key = "[a-z_]{1,8}";
+        let scalar = prop_oneof![
+            any::<String>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::from),
+            Just(Value::Null)
+        ];
+        let input = proptest::collection::btree_map(key, scalar, 0..4)
+            .prop_map(|m| Value::Object(m.into_iter().collect::<Map<String, Value>>()));
+        prop_oneof![
+            any::<String>().prop_map(|text| json!({"type": "text", "text": text})),
+            ("[A-Za-z0-9_]{1,24}", "[A-Za-z_]{1,16}", input)
+                .prop_map(|(id, name, input)| json!({"type": "tool_use", "id": id, "name": name, "input": input})),
+            (any::<String>(), "[A-Za-z0-9+/=]{0,80}")
+                .prop_map(|(text, sig)| json!({"type": "thinking", "thinking": text, "signature": sig})),
+            "[A-Za-z0-9+/=]{1,80}".prop_map(|data| json!({"type": "redacted_thinking", "data": data})),
+            any::<String>().prop_map(
+                |q| json!({"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": q}})
+            ),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// The lossless subset: assistant blocks decoded, then encoded as an answer (JSON and
+        /// SSE, fed in batches of any size), come back identical.
+        #[test]
+        fn assistant_blocks_round_trip(blocks in proptest::collection::vec(block(), 1..6), step in 1usize..8) {
+            let body = base(json!({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": blocks}]}));
+            let req = decode(&body);
+            let parts = req.messages[1].parts.clone();
+            let usage = Usage { input: Some(10), output: Some(3), ..Default::default() };
+            let response = Response { id: None, model: None, parts: parts.clone(), finish: Some(FinishReason::EndTurn), usage };
+            let mut encoder = AnthropicEncoder::new("claude-x", "msg_1");
+            let out: Value = serde_json::from_slice(&encoder.encode_response(&response)).unwrap();
+            prop_assert_eq!(&out["content"], &body["messages"][1]["content"]);
+            let mut out = Vec::new();
+            for batch in events_for(&parts, usage, FinishReason::EndTurn).chunks(step) {
+                encoder.encode_events(batch, &mut out);
+            }
+            let streamed = accumulate(std::str::from_utf8(&out).unwrap());
+            prop_assert_eq!(&streamed["content"], &body["messages"][1]["content"]);
+            prop_assert_eq!(&streamed["id"], "msg_rt");
         }
     }
 }

@@ -19,7 +19,7 @@
 //! | `redacted_thinking` (`data`) | `Part::RedactedReasoning` |
 //! | any other block (server tool uses and results, `search_result`, `tool_reference`...) | `Part::Unknown{Claude}` (whole) |
 //! | `tools[]` client tools (`name`, `description`, `input_schema`, `strict`, `cache_control`) | `ToolDef` (function) |
-//! | `tools[]` server/versioned tools, or client tools with other members (`defer_loading`...) | see *The `tools` extra* |
+//! | `tools[]` server/versioned tools, or client tools with other members (`defer_loading`...) | also `Extra{Claude, "tools"}`: see *Objects kept whole* |
 //! | `tool_choice` `auto`/`any`/`tool`/`none` | `ToolChoice::Auto`/`Required`/`Tool`/`None` |
 //! | `tool_choice.disable_parallel_tool_use` | `parallel_tool_calls` = its negation |
 //! | `max_tokens`, `temperature`, `top_p`, `top_k`, `stop_sequences`, `stream` | the same fields |
@@ -27,17 +27,19 @@
 //! | `thinking` `enabled`+`budget_tokens` / `adaptive` / `disabled` | `Reasoning::Budget` / `Adaptive` / `Disabled` |
 //! | `output_config.effort` | `effort` |
 //! | `output_format`, `output_config.format` (`json_schema`) | `OutputFormat::JsonSchema` (the latter wins) |
-//! | any other top-level member (`context_management`, `service_tier`, `container`, `mcp_servers`...) | `Extra{Claude, name, value}` verbatim |
+//! | `thinking` / `output_config` with members besides the mapped ones | also `Extra{Claude, "thinking" / "output_config"}`, whole |
+//! | any other top-level member (`context_management`, `service_tier`, `container`, `mcp_servers`...) | `Extra{Claude, name, value}` verbatim (`null` = absent) |
 //!
-//! **The `tools` extra.** When `tools` holds anything [`ToolDef`](crate::conversation::ToolDef)
+//! **Objects kept whole.** When `tools` holds anything [`ToolDef`](crate::conversation::ToolDef)
 //! cannot say, the whole client `tools` array is also kept verbatim as
 //! `Extra{family: Claude, name: "tools"}`. `Request::tools` still lists every client tool, so
 //! other families use it and drop the extra by name; an Anthropic-family encoder sends the
 //! extra's array as `tools` *instead of* rendering `Request::tools` (exact order, server tools
-//! and unknown members included).
+//! and unknown members included). `thinking` and `output_config` follow the same rule: mapped,
+//! and also kept whole under their own name when they hold a member the model has no place for.
 //!
-//! Not kept: unknown members inside a known block or inside `output_config`/`metadata`/`thinking`,
-//! a `cache_control` on `redacted_thinking`, and whether a text content was a string or one block.
+//! Not kept: unknown members inside a known block or inside `metadata`, a `cache_control` on
+//! `redacted_thinking`, empty system texts, and whether a text content was a string or one block.
 //!
 //! Answers: text (`citations`), `tool_use` (`input` = the arguments' JSON object, `{}` when
 //! empty or not an object), `thinking` (`signature` = `Opaque::to_client_string(Claude)`, `""`

@@ -42,9 +42,7 @@ pub fn decode_request(body: &[u8]) -> Result<(Request, String), GatewayError> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(GatewayError::invalid("The request body must be a JSON object."));
     }
-    let root: &RawValue = serde_json::from_slice(body)
-        .map_err(|e| GatewayError::invalid(format!("The request body is not valid JSON: {e}")))?;
-    let top = Obj::parse(root, String::new())?;
+    let top = Obj::body(body)?;
 
     let model = match top.opt_str("model")? {
         Some(m) if !m.is_empty() => m,
@@ -67,7 +65,7 @@ pub fn decode_request(body: &[u8]) -> Result<(Request, String), GatewayError> {
     }
     let mut calls: Vec<(String, String)> = Vec::new();
     for (i, raw) in messages.into_iter().enumerate() {
-        req.messages.push(message(raw, i, &mut calls)?);
+        req.messages.extend(message(raw, i, &mut calls)?);
     }
     req.temperature = top.opt_f64("temperature")?;
     req.top_p = top.opt_f64("top_p")?;
@@ -93,6 +91,7 @@ pub fn decode_request(body: &[u8]) -> Result<(Request, String), GatewayError> {
     }
     if let Some(thinking) = top.get("thinking") {
         req.reasoning = Some(reasoning(thinking)?);
+        keep_whole(&top, "thinking", &["type", "budget_tokens"], &mut req.extras)?;
     }
     if let Some(format) = top.get("output_format") {
         req.output_format = Some(output_format(format, "output_format")?);
@@ -103,9 +102,10 @@ pub fn decode_request(body: &[u8]) -> Result<(Request, String), GatewayError> {
         if let Some(format) = config.get("format") {
             req.output_format = Some(output_format(format, "output_config.format")?);
         }
+        keep_whole(&top, "output_config", &["effort", "format"], &mut req.extras)?;
     }
     for (name, value) in &top.members {
-        if MAPPED.contains(&name.as_ref()) {
+        if MAPPED.contains(&name.as_ref()) || super::wire::is_null(value) {
             continue;
         }
         let extra = Extra { family: Family::Claude, name: name.to_string(), value: Json((*value).to_owned()) };
@@ -116,6 +116,16 @@ pub fn decode_request(body: &[u8]) -> Result<(Request, String), GatewayError> {
         }
     }
     Ok((req, model))
+}
+
+/// Keeps the object member `key` whole as an extra when it holds members besides `known`, so an
+/// Anthropic-family encoder can send it as it came (see the module's table).
+fn keep_whole(top: &Obj<'_>, key: &str, known: &[&str], extras: &mut Vec<Extra>) -> Result<(), GatewayError> {
+    let Some(raw) = top.get(key) else { return Ok(()) };
+    if !Obj::parse(raw, key.to_owned())?.only(known) {
+        extras.push(Extra { family: Family::Claude, name: key.to_owned(), value: Json(raw.to_owned()) });
+    }
+    Ok(())
 }
 
 /// `system`, or a `system` turn's content: a string or text blocks, as one system message.
@@ -137,8 +147,9 @@ fn instructions(raw: &RawValue, path: &str) -> Result<Option<Message>, GatewayEr
     Ok(Some(Message { role: Role::System, parts }))
 }
 
-/// One turn of `messages`; `calls` collects (tool_use id, name) so results can name their tool.
-fn message(raw: &RawValue, i: usize, calls: &mut Vec<(String, String)>) -> Result<Message, GatewayError> {
+/// One turn of `messages` (`None` for an empty system turn); `calls` collects (tool_use id,
+/// name) so results can name their tool.
+fn message(raw: &RawValue, i: usize, calls: &mut Vec<(String, String)>) -> Result<Option<Message>, GatewayError> {
     let obj = Obj::parse(raw, format!("messages[{i}]"))?;
     let role = match obj.req_str("role")?.as_str() {
         "user" => Role::User,
@@ -148,20 +159,19 @@ fn message(raw: &RawValue, i: usize, calls: &mut Vec<(String, String)>) -> Resul
     };
     let content = obj.get("content").ok_or_else(|| invalid(&obj.at("content"), "Field required"))?;
     if role == Role::System {
-        let parts = instructions(content, &obj.at("content"))?.map(|m| m.parts).unwrap_or_default();
-        return Ok(Message { role, parts });
+        return instructions(content, &obj.at("content"));
     }
     if !is_array(content) {
         let text = super::wire::string(content, &obj.at("content"))
             .map_err(|_| invalid(&obj.at("content"), "Input should be a valid string or list"))?;
-        return Ok(Message { role, parts: vec![Part::text(text)] });
+        return Ok(Some(Message { role, parts: vec![Part::text(text)] }));
     }
     let path = obj.at("content");
     let mut parts = Vec::new();
     for (j, block) in array(content, &path)?.into_iter().enumerate() {
         parts.push(block_part(block, &format!("{path}[{j}]"), calls, false)?);
     }
-    Ok(Message { role, parts })
+    Ok(Some(Message { role, parts }))
 }
 
 /// A text block, with its cache breakpoint and citations.

@@ -27,6 +27,7 @@ pub(super) fn join(parent: &str, key: &str) -> String {
 
 /// A JSON object's members in body order, values unparsed.
 pub(super) struct Obj<'a> {
+    /// Name and raw value of each member, repeated names included.
     pub members: Vec<(Cow<'a, str>, &'a RawValue)>,
     /// Where this object sits in the request, for error messages.
     pub path: String,
@@ -89,6 +90,13 @@ impl<'a> Obj<'a> {
         let members: Members<'a> =
             serde_json::from_str(raw.get()).map_err(|e| invalid(&path, &format!("Invalid object: {e}")))?;
         Ok(Obj { members: members.0, path })
+    }
+
+    /// Reads a whole request body (already known to start with `{`); one pass over its bytes.
+    pub fn body(body: &'a [u8]) -> Result<Obj<'a>, GatewayError> {
+        let members: Members<'a> = serde_json::from_slice(body)
+            .map_err(|e| GatewayError::invalid(format!("The request body is not valid JSON: {e}")))?;
+        Ok(Obj { members: members.0, path: String::new() })
     }
 
     /// The member `key` (the last one if the client repeated it), `null` counting as absent.
