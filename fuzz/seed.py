@@ -2,7 +2,8 @@
 """Seeds the fuzz corpora from the recorded provider traffic (fixtures/recorded).
 
 Request bodies seed `request_translation` (Anthropic ones and the Claude Code request fixture
-also `codec_anthropic`); response bodies, prefixed with the control byte the
+also `codec_anthropic`); Bedrock responses seed `codec_converse`; response bodies, prefixed with
+the control byte the
 target reads (bit 0: JSON vs SSE, bit 7: error status), seed `response_translation` and
 `sse_framer`.
 """
@@ -82,6 +83,12 @@ def main() -> int:
                 control = (0x80 if status_of(response) >= 400 else 0) | int(is_json)
                 write(corpus / "response_translation", bytes([control]) + body)
                 write(corpus / "sse_framer", bytes([3]) + body)
+                if path.parent.name == "bedrock":
+                    # codec_converse: bits 0-1 pick stream (0), JSON answer (1) or error (2);
+                    # bit 7 the model (0 Claude, 1 Nova); bits 2-6 the chunk size.
+                    mode = 2 if status_of(response) >= 400 else int(is_json)
+                    write(corpus / "codec_converse", bytes([mode | 0x1C]) + body)
+                    write(corpus / "codec_converse", bytes([mode | 0x80]) + body)
                 count += 1
     # A Claude Code-sized request: system blocks, 24 tools, thinking, a mid-conversation system turn.
     claude_code = fixtures.parent.parent / "gateway-core" / "tests" / "fixtures" / "claude_code_request.json"

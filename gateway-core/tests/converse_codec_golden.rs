@@ -516,3 +516,52 @@ proptest! {
         prop_assert_eq!(terminal, 1);
     }
 }
+
+/// A client encoder that writes what it is given, so the bridge's own work can be checked.
+struct Recorder;
+
+impl gateway_core::conversation::bridge::ClientEncoder for Recorder {
+    fn encode_response(&mut self, response: &Response) -> Vec<u8> {
+        format!("{:?}", response.parts).into_bytes()
+    }
+
+    fn encode_error(&self, error: &ProviderError) -> Vec<u8> {
+        format!("{error:?}").into_bytes()
+    }
+
+    fn encode_events(&mut self, events: &[Event], out: &mut Vec<u8>) {
+        for e in events {
+            out.extend_from_slice(format!("{e:?}\n").as_bytes());
+        }
+    }
+}
+
+#[test]
+fn through_the_bridge_streams_count_usage_and_errors_use_the_header() {
+    use gateway_core::conversation::bridge::Bridge;
+    use gateway_core::translate::{BodyMode, ResponseTranslator};
+
+    let i = find("test_bedrock_model_thinking_part_stream.yaml#0");
+    let mut bridge = Bridge::new(ConverseDecoder::new(&i.model()), Recorder);
+    assert_eq!(bridge.on_headers(200, Some("application/vnd.amazon.eventstream")), BodyMode::Streaming);
+    let out = bridge.translate_chunk(&i.body, true);
+    assert!(String::from_utf8(out).unwrap().ends_with("End\n"));
+    let usage = bridge.usage();
+    assert_eq!((usage.input, usage.output), (36, 73));
+
+    let i = find("test_bedrock_cache_write_and_read.yaml#0");
+    let mut bridge = Bridge::new(ConverseDecoder::new(&i.model()), Recorder);
+    assert_eq!(bridge.on_headers(200, Some("application/json")), BodyMode::Buffered);
+    bridge.translate_body(&i.body).unwrap();
+    let usage = bridge.usage();
+    assert_eq!((usage.input, usage.output, usage.cache_creation, usage.cache_read), (1324, 5, 1322, 0));
+
+    let i = find("test_bedrock_error.yaml#0");
+    let mut bridge = Bridge::new(ConverseDecoder::new(&i.model()), Recorder);
+    assert_eq!(bridge.wanted_response_header(), Some("x-amzn-errortype"));
+    bridge.on_response_header("ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/");
+    assert_eq!(bridge.on_headers(400, Some("application/json")), BodyMode::Buffered);
+    let out = String::from_utf8(bridge.translate_body(&i.body).unwrap().unwrap()).unwrap();
+    assert!(out.contains("code: Some(\"ValidationException\")"), "{out}");
+    assert!(out.contains("The provided model identifier is invalid."), "{out}");
+}

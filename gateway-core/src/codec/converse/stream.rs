@@ -158,6 +158,19 @@ impl StreamDecoder {
                 return;
             }
         }
+        let kind = message.header_str(":event-type").unwrap_or_default();
+        if !matches!(
+            kind,
+            "messageStart"
+                | "contentBlockStart"
+                | "contentBlockDelta"
+                | "contentBlockStop"
+                | "messageStop"
+                | "metadata"
+        ) {
+            // Event types newer than this codec (or AWS's own, with empty payloads) are skipped.
+            return;
+        }
         let Ok(event) = serde_json::from_slice::<StreamEvent<'_>>(&message.payload) else {
             self.fail(
                 out,
@@ -169,7 +182,7 @@ impl StreamDecoder {
         };
         self.start(out);
         let source = event.content_block_index.unwrap_or(0);
-        match message.header_str(":event-type").unwrap_or_default() {
+        match kind {
             "contentBlockStart" => {
                 if let Some(tool) = event.start.as_ref().and_then(|s| s.tool_use.as_ref()) {
                     let block = BlockStart::ToolCall {
@@ -238,7 +251,7 @@ impl StreamDecoder {
                     self.done = true;
                 }
             }
-            // messageStart, and event types newer than this codec.
+            // messageStart: the Start above is all it says.
             _ => {}
         }
     }

@@ -198,6 +198,10 @@ fn corruption_truncation_and_bad_json_end_with_one_error() {
         ]
     );
     assert_eq!(code(&run(Family::Claude, b"")), (502, Some("incomplete_stream".into())));
+    // Unknown event types are skipped unread; known ones must parse.
+    let unknown = encode_message(&[(":event-type", HeaderValue::String("initial-response".into()))], b"");
+    let stream = [unknown, full_stream()].concat();
+    assert_eq!(run(Family::Claude, &stream), run(Family::Claude, &full_stream()));
     let bad = encode_message(&[(":event-type", HeaderValue::String("contentBlockDelta".into()))], b"{not json");
     assert_eq!(code(&run(Family::Claude, &bad)), (502, Some("invalid_event_stream".into())));
     // Input after the end is ignored.
