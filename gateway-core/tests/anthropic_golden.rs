@@ -2,6 +2,17 @@
 //! goes through the translator and must keep the recording's text, tool calls, finish reason and
 //! token counts; every recorded request must be what the translator builds from the equivalent
 //! OpenAI request. Expected values are derived from the recordings, never hard-coded.
+//!
+//! Which recordings each test leaves out, and why (named rules, each counted):
+//! - **OnlyMessagesEndpoint** (`Interaction::is_messages_call`): the translator under test serves an OpenAI Chat
+//!   client on `/v1/messages`; an OpenAI client has no way to reach `/v1/messages/count_tokens`,
+//!   so those exchanges (`*count_tokens*#0`, their answers `{"input_tokens": N}` and a 404) are
+//!   no answer this translator can be given. Every `/v1/messages` exchange is checked.
+//! - **CHAT_HAS_NO_FIELD_FOR**: members of the recorded Anthropic request that no Chat
+//!   Completions request can express (`output_config`, prompt-caching `cache_control` at the top
+//!   level or on a block) are removed from the expected request; the rest must match exactly.
+//!   The answers of those requests (the `test_anthropic_cache_*` cache reads and writes) are all
+//!   checked, `prompt_tokens_details.cached_tokens` included.
 
 mod common;
 
@@ -187,7 +198,14 @@ fn actual_from_chunks(out: &[u8], expect_usage_chunk: bool) -> (Outcome, String)
 fn recorded_responses_translate_faithfully() {
     let Some(interactions) = common::load() else { return };
     let mut checked = (0, 0, 0);
+    let (mut not_messages, mut with_cache_reads, mut with_cache_writes) = (0, 0, 0);
     for it in &interactions {
+        // Rule OnlyMessagesEndpoint (see the module doc).
+        if !it.is_messages_call() {
+            assert!(it.uri.contains("/v1/messages/count_tokens"), "{}: unexpected endpoint {}", it.name, it.uri);
+            not_messages += 1;
+            continue;
+        }
         let recorded: Option<Value> = if it.is_sse() { None } else { serde_json::from_slice(&it.body).ok() };
         if !(200..300).contains(&it.status) {
             let mut t = AnthropicResponse::new(1, true);
@@ -239,13 +257,32 @@ fn recorded_responses_translate_faithfully() {
             assert_eq!(out["model"], recorded["model"], "{}", it.name);
             assert_eq!(out["created"], 1_700_000_000);
             assert_eq!(actual_from_completion(&out), expected_from_message(&recorded), "{}", it.name);
-            assert_eq!(t.usage().input, prompt_of(&recorded["usage"]));
-            assert_eq!(t.usage().output, u(&recorded["usage"]["output_tokens"]));
+            let usage = &recorded["usage"];
+            assert_eq!(t.usage().input, prompt_of(usage));
+            assert_eq!(t.usage().output, u(&usage["output_tokens"]));
+            assert_eq!(t.usage().cache_read, u(&usage["cache_read_input_tokens"]), "{}", it.name);
+            assert_eq!(t.usage().cache_creation, u(&usage["cache_creation_input_tokens"]), "{}", it.name);
+            if u(&usage["cache_read_input_tokens"]) > 0 {
+                // The OpenAI surface says how much of the prompt came from the cache.
+                assert_eq!(out["usage"]["prompt_tokens_details"]["cached_tokens"], usage["cache_read_input_tokens"]);
+                with_cache_reads += 1;
+            }
+            if u(&usage["cache_creation_input_tokens"]) > 0 {
+                with_cache_writes += 1;
+            }
             checked.0 += 1;
         }
     }
-    eprintln!("checked {} JSON, {} SSE, {} error responses", checked.0, checked.1, checked.2);
+    eprintln!(
+        "checked {} JSON, {} SSE, {} error responses ({with_cache_reads} with cache reads, {with_cache_writes} with \
+         cache writes); left out by OnlyMessagesEndpoint: {not_messages}",
+        checked.0, checked.1, checked.2
+    );
     assert!(checked.0 > 0 && checked.1 > 0 && checked.2 > 0, "every kind of recording must be covered: {checked:?}");
+    // test_anthropic_cache_count_tokens#1, test_anthropic_cache_real_api#0 and #1 read the cache;
+    // test_anthropic_cache_real_api#1 also writes to it.
+    assert!(with_cache_reads >= 3 && with_cache_writes >= 1, "the prompt-caching recordings must be checked");
+    assert_eq!(not_messages, 3, "the three count_tokens exchanges");
 }
 
 /// The OpenAI request a client would send to get the recorded Anthropic request: the reverse
@@ -350,6 +387,49 @@ fn openai_request_for(anthropic: &Value) -> Value {
     req
 }
 
+/// Rule CHAT_HAS_NO_FIELD_FOR: Anthropic request members no Chat Completions request can
+/// express, so no OpenAI client can have asked for them: `(where, member)`.
+const CHAT_HAS_NO_FIELD_FOR: &[(&str, &str)] = &[
+    // `output_config.effort` and friends: Chat has `reasoning_effort`, mapped to a thinking
+    // budget instead.
+    ("top level", "output_config"),
+    // Prompt caching: Chat Completions has no cache breakpoints (OpenAI caches on its own).
+    ("top level", "cache_control"),
+    ("any block", "cache_control"),
+];
+
+/// The recorded request without the members of [`CHAT_HAS_NO_FIELD_FOR`].
+fn without_chat_inexpressible(mut v: Value) -> Value {
+    fn strip_blocks(v: &mut Value) {
+        match v {
+            Value::Object(o) => {
+                o.remove("cache_control");
+                o.values_mut().for_each(strip_blocks);
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip_blocks),
+            _ => {}
+        }
+    }
+    let obj: &mut Map<String, Value> = v.as_object_mut().unwrap();
+    for (place, member) in CHAT_HAS_NO_FIELD_FOR {
+        match *place {
+            "top level" => {
+                obj.remove(*member);
+            }
+            "any block" => {
+                assert_eq!(*member, "cache_control");
+                for key in ["system", "messages", "tools"] {
+                    if let Some(x) = obj.get_mut(key) {
+                        strip_blocks(x);
+                    }
+                }
+            }
+            other => panic!("place {other}"),
+        }
+    }
+    v
+}
+
 /// `is_error: false` is Anthropic's default; the translator leaves it out.
 fn normalize(mut v: Value) -> Value {
     if let Some(obj) = v.as_object_mut() {
@@ -375,9 +455,8 @@ fn normalize(mut v: Value) -> Value {
 #[test]
 fn recorded_requests_are_what_the_translator_builds() {
     let Some(interactions) = common::load() else { return };
-    // Anthropic-only features no OpenAI request can express.
-    const NOT_EXPRESSIBLE: &[&str] = &["output_config"];
-    let mut checked = 0;
+    let (mut checked, mut reduced) = (0, 0);
+    // Rule OnlyMessagesEndpoint: count_tokens requests are not what this translator builds.
     for it in interactions.iter().filter(|it| it.is_messages_call()) {
         let recorded = it.request.as_ref().unwrap_or_else(|| panic!("{}: no request body", it.name));
         let openai = openai_request_for(recorded);
@@ -395,13 +474,15 @@ fn recorded_requests_are_what_the_translator_builds() {
         let prepared = prepare(openai.to_string().as_bytes(), &target).unwrap_or_else(|e| panic!("{}: {e}", it.name));
         assert_eq!(prepared.path, "/v1/messages");
         let built: Value = serde_json::from_slice(&prepared.body.unwrap()).unwrap();
-        let mut expected: Map<String, Value> = normalize(recorded.clone()).as_object().unwrap().clone();
-        for key in NOT_EXPRESSIBLE {
-            expected.remove(*key);
+        let expected = without_chat_inexpressible(normalize(recorded.clone()));
+        if expected != normalize(recorded.clone()) {
+            reduced += 1;
         }
-        assert_eq!(normalize(built), Value::Object(expected), "{}\nOpenAI request: {openai}", it.name);
+        assert_eq!(normalize(built), expected, "{}\nOpenAI request: {openai}", it.name);
         checked += 1;
     }
-    eprintln!("checked {checked} recorded requests");
-    assert!(checked >= 8, "expected every /v1/messages recording, got {checked}");
+    eprintln!("checked {checked} recorded requests, {reduced} of them without CHAT_HAS_NO_FIELD_FOR members");
+    assert!(checked >= 12, "expected every /v1/messages recording, got {checked}");
+    // The three prompt-caching requests (top-level `cache_control`) and the `output_config` one.
+    assert_eq!(reduced, 4, "requests with members Chat cannot express");
 }

@@ -6,6 +6,11 @@
 //! `End`), blocks left open are closed at `Finish`/`End`, a delta for a block that never started
 //! (or was stopped) opens a new text or thinking block, and block indexes are renumbered densely
 //! in start order, as Anthropic numbers them.
+//!
+//! `message_start` is written at the first event after `Start` that is not `Usage`, with every
+//! count seen until then (Anthropic's own `message_start` carries the prompt's counts): deciding
+//! at that event, not at the end of the decoder's batch, keeps the output the same however the
+//! provider's stream was cut into chunks.
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -126,6 +131,8 @@ pub struct AnthropicEncoder {
     /// The message id when the provider gives none.
     fallback_id: String,
     started: bool,
+    /// The id of a `Start` seen while `message_start` is not yet written.
+    pending_start: Option<Option<String>>,
     done: bool,
     usage: Usage,
     finish: Option<FinishReason>,
@@ -141,6 +148,7 @@ impl AnthropicEncoder {
             model: model.into(),
             fallback_id: fallback_id.into(),
             started: false,
+            pending_start: None,
             done: false,
             usage: Usage::default(),
             finish: None,
@@ -171,7 +179,8 @@ impl AnthropicEncoder {
 
     fn ensure_started(&mut self, out: &mut Vec<u8>) {
         if !self.started {
-            self.start(None, out);
+            let id = self.pending_start.take().flatten();
+            self.start(id.as_deref(), out);
         }
     }
 
@@ -260,6 +269,9 @@ impl AnthropicEncoder {
     }
 
     fn fail(&mut self, error: &ProviderError, out: &mut Vec<u8>) {
+        if self.pending_start.is_some() {
+            self.ensure_started(out);
+        }
         let message = if error.message.is_empty() { "The provider reported an error." } else { &error.message };
         write(out, &Out::Error { error: ErrorJson { kind: error_type(error), message } });
         self.done = true;
@@ -276,21 +288,15 @@ impl ClientEncoder for AnthropicEncoder {
     }
 
     fn encode_events(&mut self, events: &[Event], out: &mut Vec<u8>) {
-        for (i, event) in events.iter().enumerate() {
+        for event in events {
             if self.done {
                 return;
             }
             match event {
                 Event::Start { id, .. } => {
-                    if !self.started {
-                        // Counts that come with the start (Anthropic's own message_start) belong in it.
-                        for later in events.iter().skip(i + 1) {
-                            match later {
-                                Event::Usage(usage) => self.usage = self.usage.merge(*usage),
-                                _ => break,
-                            }
-                        }
-                        self.start(id.as_deref(), out);
+                    // Written at the next event that is not `Usage` (see the module doc).
+                    if !self.started && self.pending_start.is_none() {
+                        self.pending_start = Some(id.clone());
                     }
                 }
                 Event::BlockStart { index, block } => {
@@ -345,6 +351,46 @@ mod tests {
 
     fn names(frames: &[(String, Value)]) -> Vec<&str> {
         frames.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    /// An answer with no content whose counts come in a later provider chunk (OpenAI's usage
+    /// chunk): the same bytes whether the decoder hands the events over in one batch or one
+    /// event at a time.
+    #[test]
+    fn message_start_does_not_depend_on_how_events_are_batched() {
+        let usage = Usage { input: Some(12), output: Some(100), ..Default::default() };
+        let events = [
+            Event::Start { id: Some("chatcmpl-1".into()), model: Some("gpt-5-nano".into()) },
+            Event::Usage(usage),
+            Event::Finish(FinishReason::MaxTokens),
+            Event::End,
+        ];
+        let whole = {
+            let mut encoder = AnthropicEncoder::new("claude-asked", "msg_gw");
+            let mut out = Vec::new();
+            encoder.encode_events(&events, &mut out);
+            out
+        };
+        let mut encoder = AnthropicEncoder::new("claude-asked", "msg_gw");
+        let mut one_by_one = Vec::new();
+        for event in &events {
+            encoder.encode_events(std::slice::from_ref(event), &mut one_by_one);
+        }
+        assert_eq!(String::from_utf8(one_by_one).unwrap(), String::from_utf8(whole.clone()).unwrap());
+        let out = frames(&whole);
+        assert_eq!(names(&out), ["message_start", "message_delta", "message_stop"]);
+        assert_eq!(out[0].1["message"]["id"], "chatcmpl-1");
+        assert_eq!(out[0].1["message"]["usage"]["input_tokens"], 12);
+    }
+
+    /// A provider error right after the start still comes after `message_start`.
+    #[test]
+    fn an_error_after_the_start_follows_message_start() {
+        let out = run(&[
+            Event::Start { id: Some("m".into()), model: None },
+            Event::Error(ProviderError { status: 500, code: None, message: "boom".into() }),
+        ]);
+        assert_eq!(names(&out), ["message_start", "error"]);
     }
 
     #[test]
