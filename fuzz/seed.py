@@ -3,7 +3,7 @@
 
 Request bodies seed `request_translation`; response bodies, prefixed with the control byte the
 target reads (bit 0: JSON vs SSE, bit 7: error status), seed `response_translation` and
-`sse_framer`.
+`sse_framer`; Gemini and OpenAI responses also seed `codec_gemini` and `codec_openai_chat`.
 """
 import hashlib
 import json
@@ -79,6 +79,9 @@ def main() -> int:
                 control = (0x80 if status_of(response) >= 400 else 0) | int(is_json)
                 write(corpus / "response_translation", bytes([control]) + body)
                 write(corpus / "sse_framer", bytes([3]) + body)
+                codec = {"gemini": "codec_gemini", "openai": "codec_openai_chat"}.get(path.parent.name)
+                if codec:
+                    write(corpus / codec, bytes([control]) + body)
                 count += 1
     for seed in accounting_seeds():
         write(corpus / "accounting", seed)
