@@ -109,7 +109,9 @@ fn build<'a>(
     }
     let mut extras = BTreeMap::new();
     for extra in &req.extras {
-        if extra.family == Family::Gemini {
+        // A Gemini member the codec writes itself is never overwritten (nor written twice).
+        let own = ["contents", "systemInstruction", "tools", "toolConfig", "generationConfig"];
+        if extra.family == Family::Gemini && !own.contains(&extra.name.as_str()) {
             extras.insert(extra.name.as_str(), &*extra.value.0);
         } else {
             note(dropped, dropped_name(&extra.name));

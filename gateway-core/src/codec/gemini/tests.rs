@@ -305,11 +305,12 @@ fn tools_config_reasoning_and_extras() {
                 name: "safetySettings".into(),
                 value: json_text(json!([{"category": "x"}])),
             },
+            Extra { family: Family::Gemini, name: "contents".into(), value: json_text(json!([])) },
         ],
         ..Default::default()
     };
     let encoded = encode_request(&req, "m", 0).unwrap();
-    assert_eq!(encoded.dropped, vec!["parallel_tool_calls", "context_management"]);
+    assert_eq!(encoded.dropped, vec!["parallel_tool_calls", "context_management", "other"]);
     let out: Value = serde_json::from_slice(&encoded.body).unwrap();
     assert_eq!(
         out["tools"],
