@@ -567,3 +567,27 @@ fn thought_signature_round_trips_onto_its_function_call() {
     let escaped = serde_json::to_string(signature).unwrap();
     assert!(String::from_utf8(encoded.body).unwrap().contains(&format!("\"thoughtSignature\":{escaped}")));
 }
+
+/// A streamed text answer ends with its signature on an empty text part; sent back, the
+/// signature rides on the answer's text (as Gemini signs it unstreamed), never on an empty part.
+#[test]
+fn a_streams_closing_signature_goes_back_on_the_last_text() {
+    let events = stream(&[
+        json!({"responseId": "R", "candidates": [{"content": {"parts": [{"text": "Hel"}]}}]}),
+        json!({"candidates": [{"content": {"parts": [{"text": "lo"}]}}]}),
+        json!({"candidates": [{"content": {"parts": [{"text": "", "thoughtSignature": "END"}]}, "finishReason": "STOP"}]}),
+    ]);
+    let answer = crate::codec::collect::collect(&events).unwrap();
+    let req = Request {
+        messages: vec![
+            msg(Role::User, vec![Part::text("hi")]),
+            msg(Role::Assistant, answer.parts),
+            msg(Role::User, vec![Part::text("more")]),
+        ],
+        ..Default::default()
+    };
+    assert_eq!(
+        body(&req)["contents"][1],
+        json!({"role": "model", "parts": [{"text": "Hello", "thoughtSignature": "END"}]})
+    );
+}
