@@ -591,3 +591,43 @@ fn a_streams_closing_signature_goes_back_on_the_last_text() {
         json!({"role": "model", "parts": [{"text": "Hello", "thoughtSignature": "END"}]})
     );
 }
+
+/// The decoder behind the filter's [`crate::conversation::bridge::Bridge`]: body modes, the
+/// usage the gateway accounts and the provider's model come from the decoded events.
+#[test]
+fn the_bridge_accounts_what_the_decoder_reads() {
+    use crate::conversation::bridge::{Bridge, ClientEncoder};
+    use crate::translate::{BodyMode, ResponseTranslator};
+
+    /// Writes the debug form of what it gets, enough to see that it got it.
+    struct Echo;
+    impl ClientEncoder for Echo {
+        fn encode_response(&mut self, response: &Response) -> Vec<u8> {
+            format!("{:?}", response.parts).into_bytes()
+        }
+        fn encode_error(&self, error: &crate::conversation::ProviderError) -> Vec<u8> {
+            format!("{}:{:?}", error.status, error.code).into_bytes()
+        }
+        fn encode_events(&mut self, events: &[Event], out: &mut Vec<u8>) {
+            out.extend(format!("{events:?}").into_bytes());
+        }
+    }
+
+    let mut bridge = Bridge::new(GeminiDecoder::new(), Echo);
+    assert_eq!(bridge.on_headers(200, Some("text/event-stream")), BodyMode::Streaming);
+    let sse = "data: {\"modelVersion\":\"gemini-2.5-flash\",\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]}}],\"usageMetadata\":{}}\r\n\r\n\
+               data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"y\"}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":7,\"candidatesTokenCount\":2,\"thoughtsTokenCount\":3,\"cachedContentTokenCount\":4}}\r\n\r\n";
+    let out = String::from_utf8(bridge.translate_chunk(sse.as_bytes(), true)).unwrap();
+    assert!(out.contains("Text(\"y\")") && out.ends_with("End]"), "{out}");
+    let usage = bridge.usage();
+    assert_eq!((usage.input, usage.output, usage.cache_read, usage.reasoning), (7, 5, 4, 3));
+    assert_eq!(bridge.response_model(), Some("gemini-2.5-flash"));
+
+    let mut bridge = Bridge::new(GeminiDecoder::new(), Echo);
+    assert_eq!(bridge.on_headers(429, Some("application/json")), BodyMode::Buffered);
+    let out = bridge
+        .translate_body(br#"{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED"}}"#)
+        .unwrap()
+        .unwrap();
+    assert_eq!(out, b"429:Some(\"RESOURCE_EXHAUSTED\")");
+}
