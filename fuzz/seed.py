@@ -5,7 +5,7 @@ Request bodies seed `request_translation` (Anthropic ones and the Claude Code re
 also `codec_anthropic`); Bedrock responses seed `codec_converse`; response bodies, prefixed with
 the control byte the
 target reads (bit 0: JSON vs SSE, bit 7: error status), seed `response_translation` and
-`sse_framer`.
+`sse_framer`; Gemini and OpenAI responses also seed `codec_gemini` and `codec_openai_chat`.
 """
 import hashlib
 import json
@@ -89,6 +89,9 @@ def main() -> int:
                     mode = 2 if status_of(response) >= 400 else int(is_json)
                     write(corpus / "codec_converse", bytes([mode | 0x1C]) + body)
                     write(corpus / "codec_converse", bytes([mode | 0x80]) + body)
+                codec = {"gemini": "codec_gemini", "openai": "codec_openai_chat"}.get(path.parent.name)
+                if codec:
+                    write(corpus / codec, bytes([control]) + body)
                 count += 1
     # A Claude Code-sized request: system blocks, 24 tools, thinking, a mid-conversation system turn.
     claude_code = fixtures.parent.parent / "gateway-core" / "tests" / "fixtures" / "claude_code_request.json"

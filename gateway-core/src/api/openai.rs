@@ -504,6 +504,18 @@ pub struct ProviderToolCall<'a> {
     pub id: Option<Str<'a>>,
     #[serde(borrow, default)]
     pub function: Option<ProviderFunction<'a>>,
+    /// A call of a free-form (`custom`) tool: name and (a piece of) its raw input.
+    #[serde(borrow, default)]
+    pub custom: Option<ProviderCustom<'a>>,
+}
+
+/// Name and (a piece of) the free-form input of a custom tool call.
+#[derive(Debug, Deserialize)]
+pub struct ProviderCustom<'a> {
+    #[serde(borrow, default)]
+    pub name: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub input: Option<Str<'a>>,
 }
 
 /// Name and (a piece of) the JSON-string arguments of a tool call.

@@ -12,7 +12,7 @@
 //! | text, image, document, audio | `text`; base64 → `inlineData`; https URL → `fileData` (type from the source or the extension, else 400); text documents → text (title first); other URLs and file ids → 400 |
 //! | tool call | `functionCall {name, args}` (arguments must be a JSON object); custom tools → 400 |
 //! | tool result | `functionResponse {name, response}`, name from the result or the nearest earlier call with its id (400 if none): a JSON-object output as is, other text as `{"output": text}`, `is_error` as `{"error": content}`; images and documents follow as parts of the same turn |
-//! | reasoning signed by Gemini | its `thoughtSignature` on the next `functionCall`/text part of the turn (an empty text part if none follows); the thought text is not sent back |
+//! | reasoning signed by Gemini | its `thoughtSignature` on the next `functionCall`/text part of the turn; at the turn's end (a stream's closing signature) on the last text part if it is unsigned, else an empty text part; the thought text is not sent back |
 //! | reasoning of other families, redacted reasoning | dropped (only the issuer can read it) |
 //! | model turn with function calls and no Gemini signature | first `functionCall` gets Google's placeholder `skip_thought_signature_validator` (Gemini 3 demands a signature) |
 //! | `Part::Unknown` of Gemini | the part, verbatim; of other families dropped, named `unknown_content` |

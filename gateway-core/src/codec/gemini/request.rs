@@ -109,7 +109,9 @@ fn build<'a>(
     }
     let mut extras = BTreeMap::new();
     for extra in &req.extras {
-        if extra.family == Family::Gemini {
+        // A Gemini member the codec writes itself is never overwritten (nor written twice).
+        let own = ["contents", "systemInstruction", "tools", "toolConfig", "generationConfig"];
+        if extra.family == Family::Gemini && !own.contains(&extra.name.as_str()) {
             extras.insert(extra.name.as_str(), &*extra.value.0);
         } else {
             note(dropped, dropped_name(&extra.name));
@@ -268,7 +270,7 @@ fn function_response<'a>(name: &'a str, content: &[Part], is_error: bool) -> Fun
 
 /// A model turn. A Gemini-signed reasoning part's signature goes on the next function call or
 /// text part (where Gemini put it: the decoder places the reasoning right before that part);
-/// one with nothing after it travels on an empty text part, as Gemini sends it at a stream's end.
+/// one with nothing after it goes on the last text part, else on an empty text part.
 fn model_parts<'a>(
     message: &'a Message,
     i: usize,
@@ -320,7 +322,17 @@ fn model_parts<'a>(
         }
     }
     if let Some(signature) = pending {
-        parts.push(built(PartData::Text(Cow::Borrowed("")), Some(signature)));
+        // A signature after the turn's last part: Gemini streams end with it on an empty text
+        // part, and signs the last text part of the same answer unstreamed. Gemini refuses empty
+        // text parts in a request, so it goes on the last unsigned text part when there is one.
+        let last_text = parts.iter_mut().rev().find_map(|p| match p {
+            OutPart::Built(SignedPart { data: PartData::Text(_), thought_signature }) => Some(thought_signature),
+            _ => None,
+        });
+        match last_text {
+            Some(slot @ None) => *slot = Some(signature),
+            _ => parts.push(built(PartData::Text(Cow::Borrowed("")), Some(signature))),
+        }
     }
     Ok(parts)
 }

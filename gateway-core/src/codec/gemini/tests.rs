@@ -305,11 +305,12 @@ fn tools_config_reasoning_and_extras() {
                 name: "safetySettings".into(),
                 value: json_text(json!([{"category": "x"}])),
             },
+            Extra { family: Family::Gemini, name: "contents".into(), value: json_text(json!([])) },
         ],
         ..Default::default()
     };
     let encoded = encode_request(&req, "m", 0).unwrap();
-    assert_eq!(encoded.dropped, vec!["parallel_tool_calls", "context_management"]);
+    assert_eq!(encoded.dropped, vec!["parallel_tool_calls", "context_management", "other"]);
     let out: Value = serde_json::from_slice(&encoded.body).unwrap();
     assert_eq!(
         out["tools"],
@@ -565,4 +566,68 @@ fn thought_signature_round_trips_onto_its_function_call() {
     // Byte-identical in the body text itself, not only after JSON parsing.
     let escaped = serde_json::to_string(signature).unwrap();
     assert!(String::from_utf8(encoded.body).unwrap().contains(&format!("\"thoughtSignature\":{escaped}")));
+}
+
+/// A streamed text answer ends with its signature on an empty text part; sent back, the
+/// signature rides on the answer's text (as Gemini signs it unstreamed), never on an empty part.
+#[test]
+fn a_streams_closing_signature_goes_back_on_the_last_text() {
+    let events = stream(&[
+        json!({"responseId": "R", "candidates": [{"content": {"parts": [{"text": "Hel"}]}}]}),
+        json!({"candidates": [{"content": {"parts": [{"text": "lo"}]}}]}),
+        json!({"candidates": [{"content": {"parts": [{"text": "", "thoughtSignature": "END"}]}, "finishReason": "STOP"}]}),
+    ]);
+    let answer = crate::codec::collect::collect(&events).unwrap();
+    let req = Request {
+        messages: vec![
+            msg(Role::User, vec![Part::text("hi")]),
+            msg(Role::Assistant, answer.parts),
+            msg(Role::User, vec![Part::text("more")]),
+        ],
+        ..Default::default()
+    };
+    assert_eq!(
+        body(&req)["contents"][1],
+        json!({"role": "model", "parts": [{"text": "Hello", "thoughtSignature": "END"}]})
+    );
+}
+
+/// The decoder behind the filter's [`crate::conversation::bridge::Bridge`]: body modes, the
+/// usage the gateway accounts and the provider's model come from the decoded events.
+#[test]
+fn the_bridge_accounts_what_the_decoder_reads() {
+    use crate::conversation::bridge::{Bridge, ClientEncoder};
+    use crate::translate::{BodyMode, ResponseTranslator};
+
+    /// Writes the debug form of what it gets, enough to see that it got it.
+    struct Echo;
+    impl ClientEncoder for Echo {
+        fn encode_response(&mut self, response: &Response) -> Vec<u8> {
+            format!("{:?}", response.parts).into_bytes()
+        }
+        fn encode_error(&self, error: &crate::conversation::ProviderError) -> Vec<u8> {
+            format!("{}:{:?}", error.status, error.code).into_bytes()
+        }
+        fn encode_events(&mut self, events: &[Event], out: &mut Vec<u8>) {
+            out.extend(format!("{events:?}").into_bytes());
+        }
+    }
+
+    let mut bridge = Bridge::new(GeminiDecoder::new(), Echo);
+    assert_eq!(bridge.on_headers(200, Some("text/event-stream")), BodyMode::Streaming);
+    let sse = "data: {\"modelVersion\":\"gemini-2.5-flash\",\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]}}],\"usageMetadata\":{}}\r\n\r\n\
+               data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"y\"}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":7,\"candidatesTokenCount\":2,\"thoughtsTokenCount\":3,\"cachedContentTokenCount\":4}}\r\n\r\n";
+    let out = String::from_utf8(bridge.translate_chunk(sse.as_bytes(), true)).unwrap();
+    assert!(out.contains("Text(\"y\")") && out.ends_with("End]"), "{out}");
+    let usage = bridge.usage();
+    assert_eq!((usage.input, usage.output, usage.cache_read, usage.reasoning), (7, 5, 4, 3));
+    assert_eq!(bridge.response_model(), Some("gemini-2.5-flash"));
+
+    let mut bridge = Bridge::new(GeminiDecoder::new(), Echo);
+    assert_eq!(bridge.on_headers(429, Some("application/json")), BodyMode::Buffered);
+    let out = bridge
+        .translate_body(br#"{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED"}}"#)
+        .unwrap()
+        .unwrap();
+    assert_eq!(out, b"429:Some(\"RESOURCE_EXHAUSTED\")");
 }

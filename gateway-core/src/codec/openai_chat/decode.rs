@@ -86,6 +86,7 @@ impl Machine {
                     // A whole answer's calls have no index: their position is it.
                     let tool_index = call.index.unwrap_or(u32::try_from(position).unwrap_or(u32::MAX));
                     let function = call.function.as_ref();
+                    let custom = call.custom.as_ref();
                     let index = match self.tools.iter().find(|(t, _)| *t == tool_index) {
                         Some(&(_, index)) => index,
                         None => {
@@ -93,10 +94,12 @@ impl Machine {
                             let index = self.next();
                             self.tools.push((tool_index, index));
                             self.open = Some((Open::Tool, index));
+                            let name =
+                                function.and_then(|f| f.name.as_deref()).or(custom.and_then(|c| c.name.as_deref()));
                             let block = BlockStart::ToolCall {
                                 id: call.id.as_deref().unwrap_or_default().to_owned(),
-                                name: function.and_then(|f| f.name.as_deref()).unwrap_or_default().to_owned(),
-                                kind: ToolKind::Function,
+                                name: name.unwrap_or_default().to_owned(),
+                                kind: if custom.is_some() { ToolKind::Custom } else { ToolKind::Function },
                             };
                             out.push(Event::BlockStart { index, block });
                             index
@@ -104,7 +107,9 @@ impl Machine {
                     };
                     // A fragment for a call that is no longer open (never seen from OpenAI or
                     // Azure, which stream calls one after another) still goes to its own block.
-                    if let Some(arguments) = function.and_then(|f| f.arguments.as_deref()).filter(|a| !a.is_empty()) {
+                    let arguments =
+                        function.and_then(|f| f.arguments.as_deref()).or(custom.and_then(|c| c.input.as_deref()));
+                    if let Some(arguments) = arguments.filter(|a| !a.is_empty()) {
                         out.push(Event::Delta { index, delta: Delta::ToolArguments(arguments.to_owned()) });
                     }
                 }

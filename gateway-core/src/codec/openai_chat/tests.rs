@@ -311,6 +311,18 @@ fn json_answer_with_reasoning_tools_and_usage() {
         ]
     );
     assert_eq!(r.finish, Some(FinishReason::ToolUse));
+    let custom = decode(json!({"id": "c", "model": "m", "choices": [{"message": {"content": null, "tool_calls": [
+        {"id": "call_c", "type": "custom", "custom": {"name": "patch", "input": "*** Begin Patch"}}]}, "finish_reason": "tool_calls"}]}));
+    assert_eq!(
+        custom.parts,
+        vec![Part::ToolCall {
+            id: "call_c".into(),
+            name: "patch".into(),
+            arguments: "*** Begin Patch".into(),
+            kind: ToolKind::Custom,
+            cache: None
+        }]
+    );
     assert_eq!(
         r.usage,
         Usage { input: Some(100), output: Some(20), cache_read: Some(64), cache_write: None, reasoning: Some(5) }
