@@ -32,7 +32,7 @@ import stack as stack_mod
 from conftest import REPO, WASM
 
 sys.path.insert(0, str(REPO / "tests" / "scripted"))
-import server as scripted  # noqa: E402
+import upstreams as scripted  # noqa: E402
 from script import FINAL_TEXT, RESULT_FILE, Upstream  # noqa: E402
 
 CLIENTS = REPO / "tests" / "clients"

@@ -47,12 +47,32 @@ def member(block: Any) -> str:
     return next(iter(block)) if isinstance(block, dict) and block else ""
 
 
+def without_cache_points(body: Any) -> Any:
+    if not isinstance(body, dict):
+        return body
+    out = dict(body)
+    if isinstance(body.get("system"), list):
+        out["system"] = [b for b in body["system"] if member(b) != "cachePoint"]
+    tool_config = body.get("toolConfig")
+    if isinstance(tool_config, dict) and isinstance(tool_config.get("tools"), list):
+        out["toolConfig"] = dict(tool_config, tools=[t for t in tool_config["tools"] if member(t) != "cachePoint"])
+    return out
+
+
 def check_body(body: Any, model: Model, record: Record) -> None:
     def bad(message: str) -> Reject:
         return Reject(400, aws.VALIDATION, message)
 
+    if isinstance(body, dict):
+        for k, block in enumerate(body.get("system") or []):
+            if not isinstance(block, dict) or len(block) != 1 or member(block) not in ("text", "cachePoint", "guardContent"):
+                raise bad(f"system.{k} must have exactly one of text, cachePoint, guardContent")
+        for k, tool in enumerate((body.get("toolConfig") or {}).get("tools") or []):
+            if not isinstance(tool, dict) or len(tool) != 1 or member(tool) not in ("toolSpec", "cachePoint"):
+                raise bad(f"toolConfig.tools.{k} must have exactly one of toolSpec, cachePoint")
     try:
-        aws.bedrock_replay.validate_converse(body)
+        # The replay's checks, on the body without the cache points it does not know in system and tools.
+        aws.bedrock_replay.validate_converse(without_cache_points(body))
     except aws.bedrock_replay.BedrockReject as err:
         raise Reject(err.status, err.kind, err.message) from None
     check_cache_breakpoints(body, "cachePoint", bad)
@@ -85,7 +105,7 @@ def check_body(body: Any, model: Model, record: Record) -> None:
         if message["role"] == "assistant":
             last_assistant = i
     tools = (body.get("toolConfig") or {}).get("tools") or []
-    names = [(t.get("toolSpec") or {}).get("name") for t in tools]
+    names = [(t.get("toolSpec") or {}).get("name") for t in tools if member(t) == "toolSpec"]
     last = messages[-1]["content"]
     results = [b["toolResult"] for b in last if member(b) == "toolResult"]
     if not tools:

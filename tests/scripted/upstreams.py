@@ -4,7 +4,7 @@
 Tests build them in-process with `build(...)`; run alone, one serves until Ctrl-C and prints
 each request it saw, e.g. to point a gateway at it by hand:
 
-    python3 tests/scripted/server.py anthropic --port 18080 --key sk-test
+    python3 tests/scripted/upstreams.py anthropic --port 18080 --key sk-test
 """
 
 from __future__ import annotations
