@@ -49,7 +49,7 @@ REGION = "us-east-1"
 AWS_HOST = f"bedrock-runtime.{REGION}.amazonaws.com"
 AWS = {"access_key_id": "AKIDCLAUDECODEE2E001", "secret_access_key": "claude/code+e2e/secret/0123456789abcdef",
        "session_token": "IQoJb3JpZ2luX2VjE-claude-code-e2e-session"}
-RUN_TIMEOUT = 90  # seconds for one Claude Code run; each takes a few seconds when all is well
+RUN_TIMEOUT = 60  # seconds for one Claude Code run; each takes a few seconds when all is well
 TASK = (f"Create a file named {RESULT_FILE} in the current directory that contains the nonce you are given. "
         "Use the Bash tool.")
 
@@ -190,7 +190,7 @@ def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     """Every selected backend's run, concurrently (each is a few seconds of one Claude Code process)."""
     if not WASM.exists():
         raise RuntimeError(f"{WASM} is missing: ./dev build")
-    install = subprocess.run([str(CLIENTS / "install.sh")], capture_output=True, text=True, timeout=600)
+    install = subprocess.run([str(CLIENTS / "install.sh")], capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, f"tests/clients/install.sh failed:\n{install.stdout}\n{install.stderr}"
     selected = sorted({item.callspec.params["backend"] for item in request.session.items
                        if getattr(item, "originalname", "") == "test_claude_code" and hasattr(item, "callspec")})
@@ -201,6 +201,7 @@ def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.mark.compat("Claude Code", CLAUDE_VERSION)
+@pytest.mark.timeout(420)  # the first test also runs the module fixture: install, six Envoys, six runs
 @pytest.mark.parametrize("backend", list(BACKENDS))
 def test_claude_code(backend: str, runs: dict[str, Run]) -> None:
     """Claude Code completes a tool task through the gateway, thinking and signatures intact."""
@@ -217,7 +218,10 @@ def test_claude_code(backend: str, runs: dict[str, Run]) -> None:
 
     assert run.upstream is not None
     records = run.upstream.records
-    assert all(r.error is None for r in records), run.explain()
+    # Claude Code retries some 400s without the feature named in them; the gateway still must
+    # never send what the provider refuses.
+    refused = [f"{r.status} {r.error}" for r in records if r.error is not None]
+    assert not refused, f"the provider refused requests the gateway sent: {refused}\n{run.explain()}"
     calls = [r for r in records if r.kind == "call"]
     results = [r for r in records if r.kind == "result"]
     assert calls and results, run.explain()

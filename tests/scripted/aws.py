@@ -8,6 +8,7 @@ be signed for `bedrock` with the test credentials, the session token included, f
 from __future__ import annotations
 
 import json
+import re
 import struct
 import sys
 import zlib
@@ -19,15 +20,16 @@ import bedrock_replay  # noqa: E402  (sibling test package)
 
 from script import Reject, Reply, Request  # noqa: E402
 
-# Betas Bedrock accepts in an InvokeModel body's `anthropic_beta` (and Converse's
-# additionalModelRequestFields.anthropic_beta) per the Bedrock user guide's Anthropic Claude
-# parameters page; any other value is a 400 there.
-BEDROCK_BETAS = {
-    "computer-use-2024-10-22", "computer-use-2025-01-24", "computer-use-2025-11-24",
-    "token-efficient-tools-2025-02-19", "interleaved-thinking-2025-05-14", "output-128k-2025-02-19",
-    "dev-full-thinking-2025-05-14", "context-1m-2025-08-07", "context-management-2025-06-27",
-    "effort-2025-11-24", "tool-search-tool-2025-10-19", "tool-examples-2025-10-29",
-}
+# Beta families (`<family><date>`) Bedrock accepts in an InvokeModel body's `anthropic_beta` (and
+# Converse's additionalModelRequestFields.anthropic_beta): the Bedrock user guide's Claude pages
+# (computer use, 128K output, interleaved and full thinking, token-efficient tools) and LiteLLM's
+# `bedrock` beta table for the newer ones. Any other flag is a 400 `invalid beta flag` there.
+BEDROCK_BETA_FAMILIES = (
+    "computer-use-", "token-efficient-tools-", "interleaved-thinking-", "output-128k-", "dev-full-thinking-",
+    "context-1m-", "context-management-", "tool-search-tool-", "tool-examples-", "fine-grained-tool-streaming-",
+    "effort-", "compact-", "thinking-binding-controls-", "thinking-display-updates-",
+    "mid-conversation-output-config-", "mid-conversation-tool-changes-",
+)
 VALIDATION = "ValidationException"
 EVENTSTREAM = "application/vnd.amazon.eventstream"
 # Bedrock pads every stream payload with a "p" field of varying length (side-channel mitigation).
@@ -79,7 +81,8 @@ def check_betas(betas: Any, where: str) -> list[str]:
         return []
     if not isinstance(betas, list) or not all(isinstance(b, str) for b in betas):
         raise Reject(400, VALIDATION, f"Malformed input request: #/{where}: expected type: JSONArray of strings")
-    unknown = sorted(set(betas) - BEDROCK_BETAS)
+    unknown = sorted(b for b in betas if not any(b.startswith(f) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", b[len(f):])
+                                                 for f in BEDROCK_BETA_FAMILIES))
     if unknown:
         raise Reject(400, VALIDATION, f"invalid beta flag: {unknown[0]}")
     return betas
