@@ -136,6 +136,7 @@ def check_body(body: Any, model: Model, record: Record, fields: set[str], roles:
                 raise bad(f"tool_result {result_id} answers no tool call this model made")
     else:
         record.kind = "call" if any(t.get("name") == "Bash" for t in tools) else "side"
+        record.thinking_requested = thinking_on(body)
 
 
 def events(body: dict[str, Any], model: Model, record: Record, model_name: str) -> list[tuple[str, dict[str, Any]]]:

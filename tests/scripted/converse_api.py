@@ -124,6 +124,7 @@ def check_body(body: Any, model: Model, record: Record) -> None:
                 raise bad(f"toolResult {result_id} answers no toolUse this model made")
     else:
         record.kind = "call" if "Bash" in names else "side"
+        record.thinking_requested = thinking_of(body) is not None
 
 
 def answer(body: dict[str, Any], model: Model, record: Record) -> tuple[list[dict[str, Any]], list[tuple[str, dict[str, Any]]], str]:

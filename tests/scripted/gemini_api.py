@@ -147,6 +147,8 @@ def check_body(body: Any, model: Model, record: Record) -> None:
         record.signature_back = True
     else:
         record.kind = "call" if "Bash" in names else "side"
+        # Gemini 3 always thinks (and signs its calls); the request can only ask for summaries.
+        record.thinking_requested = True
 
 
 def answer(body: dict[str, Any], model: Model, record: Record, model_name: str) -> list[dict[str, Any]]:

@@ -89,6 +89,8 @@ class Record:
     # thoughtSignature) come back with the exact signature the model issued? None: not applicable.
     signature_back: bool | None = None
     tool_result_ids: list[str] = field(default_factory=list)
+    # On a turn the model answers with a tool call: did the request ask for thinking/reasoning?
+    thinking_requested: bool | None = None
     tool_result_text: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -218,7 +220,8 @@ class Upstream:
     def summary(self) -> list[dict[str, Any]]:
         """One line per request, for failure messages."""
         return [{"method": r.method, "path": r.path, "kind": r.kind, "status": r.status, "error": r.error,
-                 "signature_back": r.signature_back, "tool_result_ids": r.tool_result_ids} for r in self.records]
+                 "signature_back": r.signature_back, "tool_result_ids": r.tool_result_ids,
+                 "thinking_requested": r.thinking_requested} for r in self.records]
 
 
 class _Handler(BaseHTTPRequestHandler):
