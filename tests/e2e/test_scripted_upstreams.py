@@ -349,3 +349,19 @@ def test_a_request_without_tools_gets_a_short_text(api) -> None:
     status, _h, body = post(api.upstream.port, api.path, first, api.headers(api.path.split("?")[0], first))
     assert status == 200, body[:1000]
     assert api.upstream.records[0].kind == "side"
+
+
+def test_gemini_accepts_the_documented_placeholder_signature_but_counts_it_as_lost() -> None:
+    api = Gemini()
+    api.upstream = scripted.build("gemini", NONCE, KEY, AWS).start()
+    try:
+        first, parts = play(api)
+        for part in parts:
+            if "thoughtSignature" in part:
+                part["thoughtSignature"] = "skip_thought_signature_validator"
+        second = api.second(first, parts)
+        status, _h, body = post(api.upstream.port, api.path, second, api.headers(api.path, second))
+        assert status == 200, body[:1000]
+        assert api.upstream.records[-1].signature_back is False
+    finally:
+        api.upstream.stop()

@@ -28,6 +28,9 @@ GENERATION_FIELDS = {
     "maxOutputTokens", "temperature", "topP", "topK", "seed", "presencePenalty", "frequencyPenalty", "responseLogprobs",
     "logprobs", "enableEnhancedCivicAnswers", "speechConfig", "thinkingConfig", "imageConfig", "mediaResolution",
 }
+# The placeholders Gemini's thought-signature guide documents for history that did not come from
+# Gemini: accepted, but they are not the signature the model issued.
+PLACEHOLDER_SIGNATURES = {"skip_thought_signature_validator", "context_engineering_is_the_way_to_go"}
 THINKING_FIELDS = {"includeThoughts", "thinkingBudget", "thinkingLevel"}
 DATA_MEMBERS = {"text", "inlineData", "fileData", "functionCall", "functionResponse", "executableCode", "codeExecutionResult"}
 PART_FIELDS = DATA_MEMBERS | {"thought", "thoughtSignature", "partMetadata", "videoMetadata", "mediaResolution"}
@@ -100,6 +103,7 @@ def check_body(body: Any, model: Model, record: Record) -> None:
     current = max((i for i, c in enumerate(contents) if isinstance(c, dict) and c.get("role") == "user"
                    and any("functionResponse" not in p for p in c.get("parts") or [] if isinstance(p, dict))), default=0)
     calls: list[dict[str, Any]] = []
+    real_signature = False  # did the latest function call turn carry the signature the model issued
     for i, content in enumerate(contents):
         if not isinstance(content, dict) or content.get("role") not in ("user", "model"):
             raise bad(f"Please use a valid role: user, model. (contents[{i}])")
@@ -128,11 +132,13 @@ def check_body(body: Any, model: Model, record: Record) -> None:
                 call = part["functionCall"]
                 if not isinstance(call, dict) or not call.get("name") or not isinstance(call.get("args", {}), dict):
                     raise bad(f"contents[{i}]: functionCall needs a name and object args")
-                if position == 0 and i > current:
-                    signature = part.get("thoughtSignature")
+                signature = part.get("thoughtSignature")
+                if position == 0:
+                    real_signature = model.signature_ok(signature, call_signature_text(call))
+                if position == 0 and i > current and signature not in PLACEHOLDER_SIGNATURES:
                     if signature is None:
                         raise bad(MISSING_SIGNATURE.format(name=call["name"], position=parts.index(part) + 1))
-                    if not model.signature_ok(signature, call_signature_text(call)):
+                    if not real_signature:
                         raise bad("Corrupted thought signature.")
                 calls.append(call)
     last = contents[-1]
@@ -143,8 +149,7 @@ def check_body(body: Any, model: Model, record: Record) -> None:
         record.kind = "result"
         record.tool_result_ids = [r.get("name") for r in responses]
         record.tool_result_text = json.dumps([r.get("response") for r in responses])
-        # Checked above for every model turn: reaching here means the signature came back intact.
-        record.signature_back = True
+        record.signature_back = real_signature
     else:
         record.kind = "call" if "Bash" in names else "side"
         # Gemini 3 always thinks (and signs its calls); the request can only ask for summaries.
