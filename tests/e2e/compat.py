@@ -61,6 +61,7 @@ class Collector:
         self.cells: dict[tuple[str, str], dict[str, Any]] = {}
         self.by_item: dict[str, tuple[str, str]] = {}
         self.deselected: dict[tuple[str, str], int] = {}
+        self.commit = "unknown"
 
     def cell(self, client: str, version: str, backend: str) -> dict[str, Any]:
         return self.cells.setdefault((client, backend), {"client": client, "client_version": version,
@@ -78,10 +79,14 @@ class Collector:
                 return client, sdk_version(client), backend
         return None
 
-    def write(self) -> None:
+    def note_commit(self) -> None:
+        """The commit the session's code comes from (taken at its start, "-dirty" with local changes)."""
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
                                text=True).stdout.strip()
+        self.commit = (commit or "unknown") + ("-dirty" if dirty else "")
+
+    def write(self) -> None:
         now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
         for (client, backend), cell in self.cells.items():
             outcomes = list(cell["tests"].values())
@@ -95,7 +100,7 @@ class Collector:
                 result = "pass"
             else:
                 result = "partial"
-            doc = dict(cell, result=result, **counts, date=now, commit=commit + ("-dirty" if dirty else ""))
+            doc = dict(cell, result=result, **counts, date=now, commit=self.commit)
             OUT.mkdir(parents=True, exist_ok=True)
             slug = re.sub(r"[^a-z0-9_-]+", "-", f"{client}--{backend}".lower())
             (OUT / f"{slug}.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
@@ -105,6 +110,7 @@ COLLECTOR = Collector()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    COLLECTOR.note_commit()
     config.addinivalue_line("markers", "compat(client, version): the test's outcome counts for the (client, backend "
                                        "parameter) cell of the compatibility matrix")
 
