@@ -197,6 +197,9 @@ def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     root = tmp_path_factory.mktemp("claude-code")
     with ThreadPoolExecutor(max_workers=len(selected) or 1) as pool:
         results = dict(zip(selected, pool.map(lambda b: run_backend(b, root), selected)))
+    for backend, run in results.items():  # shown with -s / -rP: how long each Claude Code run took
+        print(f"claude code on {backend}: exit {run.returncode} in {run.seconds:.1f}s, "
+              f"{len(run.upstream.records) if run.upstream else 0} upstream requests")
     yield results
 
 
