@@ -24,6 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stack as stack_mod  # noqa: E402
 import recordings  # noqa: E402
 
+# Client x backend outcomes for the compatibility matrix (docs/clients.md).
+pytest_plugins = ["compat"]
+
 FIXTURES = Path(os.environ.get("REPLAY_FIXTURES", REPO / "fixtures" / "recorded"))
 WASM = Path(os.environ.get("GATEWAY_WASM", stack_mod.DEFAULT_WASM))
 
