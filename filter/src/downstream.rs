@@ -335,7 +335,7 @@ impl Downstream {
             self.reject(
                 &GatewayError::new(
                     ErrorKind::MethodNotAllowed,
-                    format!("Method {method} is not allowed here; use GET."),
+                    format!("Method {} is not allowed here; use GET.", method.chars().take(16).collect::<String>()),
                 )
                 .with_code("method_not_allowed"),
             );
