@@ -20,7 +20,8 @@ from typing import Any, Iterator
 import pytest
 
 import stack as stack_mod
-from conftest import WASM, replay_headers
+import recordings
+from conftest import FIXTURES, WASM, replay_headers
 from test_control_plane import WATCH_TOKEN
 from test_rate_limits import away_from_window_edge
 from test_usage import FIXTURE_OF, PROVIDERS, UsageEnv, wait_until_served
@@ -55,6 +56,15 @@ KIND_ALLOWED = {
     "anthropic": {"x-api-key", "anthropic-version", "anthropic-beta"},
     "bedrock": {"authorization", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token"},
 }
+
+
+CASSETTES = recordings.load(FIXTURES) if FIXTURES.is_dir() else {}
+# Every recorded Anthropic count_tokens exchange, answers and errors.
+RECORDED_COUNTS = [
+    pytest.param(name, index, x, id=f"{name}#{index}")
+    for name, cassette in sorted(CASSETTES.items()) if name.startswith("anthropic/")
+    for index, x in enumerate(cassette.interactions) if x.path.endswith("/count_tokens")
+]
 
 
 def route(kind: str) -> str:
@@ -170,6 +180,27 @@ def test_count_tokens_passes_through_to_anthropic_with_the_recorded_count(env: U
     assert headers["x-ai-gateway-token-count"] == "exact"
     (sent,) = received(env, test_id)
     assert sent["path"] == "/v1/messages/count_tokens" and sent["headers"]["anthropic-version"] == "2023-06-01"
+
+
+@pytest.mark.parametrize("name,index,interaction", RECORDED_COUNTS)
+def test_recorded_counts_reach_the_anthropic_sdk_exactly(env: UsageEnv, key: str, name: str, index: int, interaction) -> None:
+    import anthropic
+
+    body = dict(interaction.request_body)
+    body.pop("model")
+    test_id = uuid.uuid4().hex
+    recorded = json.loads(interaction.body)
+    client = anthropic_client(env, key)
+    if interaction.status == 200:
+        count = client.messages.count_tokens(model=route("anthropic"), extra_headers=replay_headers(test_id, name, index), **body)
+        assert count.input_tokens == recorded["input_tokens"]
+    else:
+        with pytest.raises(anthropic.APIStatusError) as err:
+            client.messages.count_tokens(model=route("anthropic"), extra_headers=replay_headers(test_id, name, index), **body)
+        assert err.value.status_code == interaction.status
+        assert err.value.body["error"] == recorded["error"]
+    (sent,) = received(env, test_id)
+    assert sent["json"] == dict(interaction.request_body, model="anthropic-target")
 
 
 def test_anthropic_count_errors_reach_the_client_in_anthropics_shape(env: UsageEnv, key: str) -> None:
