@@ -236,7 +236,11 @@ def local_reply_config() -> dict:
     }
 
 
-def vm_config(wasm_path: str, env_keys: list[str]) -> dict:
+# The filter's variable for extra client headers providers may receive (filter/src/upstream.rs).
+FORWARD_HEADERS_ENV = "AI_GATEWAY_FORWARD_CLIENT_HEADERS"
+
+
+def vm_config(wasm_path: str, env_keys: list[str], env_values: dict[str, str] | None = None) -> dict:
     out: dict = {
         # Same vm_id and identical vm_config everywhere: both HTTP root contexts share one VM per
         # worker, and the singleton service shares their shared-data namespace.
@@ -246,6 +250,8 @@ def vm_config(wasm_path: str, env_keys: list[str]) -> dict:
     }
     if env_keys:
         out["environment_variables"] = {"host_env_keys": env_keys}
+    if env_values:
+        out.setdefault("environment_variables", {})["key_values"] = dict(env_values)
     return out
 
 
@@ -340,7 +346,8 @@ def otlp_tracing(url: str, sample_percent: float) -> tuple[dict, dict]:
     return tracing, cluster
 
 
-def watch_service(wasm_path: str, env_keys: list[str], token_env: str, node_id: str) -> dict:
+def watch_service(wasm_path: str, env_keys: list[str], token_env: str, node_id: str,
+                  env_values: dict[str, str] | None = None) -> dict:
     """The singleton Wasm service that streams snapshots from the control plane into shared data."""
     configuration = json.dumps({"cluster": CONTROL_PLANE_CLUSTER, "token_env": token_env, "node_id": node_id},
                                separators=(",", ":"))
@@ -353,13 +360,14 @@ def watch_service(wasm_path: str, env_keys: list[str], token_env: str, node_id: 
                 "name": SERVICE_ROOT_ID,
                 "root_id": SERVICE_ROOT_ID,
                 "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": configuration},
-                "vm_config": vm_config(wasm_path, env_keys),
+                "vm_config": vm_config(wasm_path, env_keys, env_values),
             },
         },
     }
 
 
-def wasm_filter(root_id: str, configuration: str, wasm_path: str, env_keys: list[str]) -> dict:
+def wasm_filter(root_id: str, configuration: str, wasm_path: str, env_keys: list[str],
+                env_values: dict[str, str] | None = None) -> dict:
     return {
         "name": "envoy.filters.http.wasm",
         "typed_config": {
@@ -370,7 +378,7 @@ def wasm_filter(root_id: str, configuration: str, wasm_path: str, env_keys: list
                 # Without it, Pause from on_http_request_headers hangs the request.
                 "allow_on_headers_stop_iteration": True,
                 "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": configuration},
-                "vm_config": vm_config(wasm_path, env_keys),
+                "vm_config": vm_config(wasm_path, env_keys, env_values),
             },
         },
     }
@@ -619,12 +627,17 @@ def render(
     access_log_format: str = "json",
     otlp: str | None = None,
     trace_sample_percent: float = 100.0,
+    forward_client_headers: str | None = None,
 ) -> dict:
     """The bootstrap as a dict. Raises RenderError on inconsistent inputs.
 
     With `control_plane`, the config is only the cold-start fallback: the singleton service
     watches the control plane and its snapshots replace it, so clusters that no bootstrap
     provider uses are allowed (pushed providers reach them).
+
+    `forward_client_headers` (comma-separated names or `prefix*`) lets those client headers
+    through to providers besides the built-in allowlist (docs/architecture.md, "Headers sent to
+    providers"); the test stacks use it for their `x-test-id`/`x-replay-*` hooks.
     """
     providers = config.get("providers")
     if not isinstance(providers, list):
@@ -675,6 +688,13 @@ def render(
     buffer_limit = max_request_bytes + BUFFER_MARGIN
     configuration = json.dumps(config, separators=(",", ":"))
     absolute_wasm = os.path.abspath(wasm_path)
+    env_values: dict[str, str] = {}
+    if forward_client_headers:
+        names = [n.strip() for n in forward_client_headers.split(",") if n.strip()]
+        bad = [n for n in names if not all(c.isalnum() or c in "-_*" for c in n)]
+        if bad:
+            raise RenderError(f"--forward-client-headers: not header names: {', '.join(bad)}")
+        env_values[FORWARD_HEADERS_ENV] = ",".join(names)
 
     jwt_filters: list[dict] = []
     jwks_cluster = None
@@ -736,14 +756,14 @@ def render(
             # First, so even jwt_authn's 401s are logged with the client's path.
             client_path_filter(),
             *jwt_filters,
-            wasm_filter(DOWNSTREAM_ROOT_ID, configuration, absolute_wasm, env_keys),
+            wasm_filter(DOWNSTREAM_ROOT_ID, configuration, absolute_wasm, env_keys, env_values),
             {
                 "name": "envoy.filters.http.router",
                 "typed_config": {
                     "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
                     "suppress_envoy_headers": True,
                     "upstream_http_filters": [
-                        wasm_filter(UPSTREAM_ROOT_ID, configuration, absolute_wasm, env_keys),
+                        wasm_filter(UPSTREAM_ROOT_ID, configuration, absolute_wasm, env_keys, env_values),
                         {
                             "name": "envoy.filters.http.upstream_codec",
                             "typed_config": {
@@ -824,7 +844,7 @@ def render(
         bootstrap["static_resources"]["clusters"].append(otlp_cluster)
     if control_plane:
         bootstrap["static_resources"]["clusters"].append(control_plane_cluster(control_plane))
-        bootstrap["bootstrap_extensions"] = [watch_service(absolute_wasm, env_keys, watch_token_env, node_id)]
+        bootstrap["bootstrap_extensions"] = [watch_service(absolute_wasm, env_keys, watch_token_env, node_id, env_values)]
     return bootstrap
 
 
@@ -864,6 +884,9 @@ def main(argv: list[str] | None = None) -> int:
                              "--config becomes the cold-start fallback")
     parser.add_argument("--watch-token-env", default=DEFAULT_WATCH_TOKEN_ENV,
                         help=f"environment variable of Envoy holding the watch token (default {DEFAULT_WATCH_TOKEN_ENV})")
+    parser.add_argument("--forward-client-headers", default=None, metavar="NAMES",
+                        help="extra client headers providers may receive, comma-separated names or prefix* "
+                             "(default: only the built-in allowlist; docs/architecture.md)")
     parser.add_argument("--node-id", default="ai-gateway", help="Envoy node id, also sent to the control plane")
     parser.add_argument("--out", default="-", help="output file (default stdout)")
     args = parser.parse_args(argv)
@@ -885,7 +908,8 @@ def main(argv: list[str] | None = None) -> int:
                            args.route_timeout, control_plane=args.control_plane,
                            watch_token_env=args.watch_token_env, node_id=args.node_id,
                            access_log_format=args.access_log_format, otlp=args.otlp,
-                           trace_sample_percent=args.trace_sample_percent)
+                           trace_sample_percent=args.trace_sample_percent,
+                           forward_client_headers=args.forward_client_headers)
     except (OSError, json.JSONDecodeError, RenderError) as e:
         print(f"render.py: {e}", file=sys.stderr)
         return 2

@@ -36,6 +36,8 @@ DEFAULT_WASM = REPO / "target" / "ai_gateway_filter.wasm"  # built by `./dev bui
 DEFAULT_FIXTURES = REPO / "fixtures" / "recorded"
 REPLAY_SERVER = REPO / "tests" / "replay" / "server.py"
 RENDER = REPO / "envoy" / "render.py"
+# Client headers the local upstreams (tests/replay, tests/faults) read; forwarded by Envoy.
+TEST_FORWARDED_HEADERS = "x-test-id,x-replay-*,x-fault*"
 DEMO_CONFIG = REPO / "examples" / "demo.json"
 
 _PR_SET_PDEATHSIG = 1
@@ -176,6 +178,9 @@ def render_envoy(gateway_config: Path, clusters: dict[str, str], listen_port: in
         argv += ["--control-plane", control_plane, "--watch-token-env", WATCH_TOKEN_ENV]
     if access_log:
         argv += ["--access-log", str(access_log), "--access-log-format", "json"]
+    # The replay and fault upstreams pick their answer from these test headers; every other
+    # client header stays behind the gateway (docs/architecture.md, "Headers sent to providers").
+    argv += ["--forward-client-headers", TEST_FORWARDED_HEADERS]
     argv += render_args or []  # e.g. ["--otlp", "http://127.0.0.1:4318"]
     result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:

@@ -7,7 +7,8 @@ use gateway_core::accounting;
 use gateway_core::error::{ErrorKind, ErrorShape, GatewayError};
 use gateway_core::ratelimit::Limits;
 use gateway_core::snapshot::KeyDenied;
-use gateway_core::translate::{self, ClientApi};
+use gateway_core::translate::models::{self, ModelsRequest};
+use gateway_core::translate::{self, count_tokens, ClientApi};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
@@ -48,7 +49,17 @@ pub struct Downstream {
 enum Phase {
     Waiting,
     Routed,
+    /// Rejected, or answered by the filter itself: nothing goes upstream.
     Rejected,
+}
+
+/// What [`Downstream::route`] did with a valid request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    /// Handed to Envoy's router for a provider.
+    Upstream,
+    /// Answered locally (a token count estimate).
+    Answered,
 }
 
 impl Downstream {
@@ -236,6 +247,21 @@ impl Downstream {
         Ok(())
     }
 
+    /// [`Self::route`] and what the filter callback returns for its outcome.
+    fn route_and_act(&mut self, api: ClientApi, body: &[u8]) -> Action {
+        match self.route(api, body) {
+            Ok(Decision::Upstream) => {
+                self.phase = Phase::Routed;
+                Action::Continue
+            }
+            Ok(Decision::Answered) => Action::Pause,
+            Err(err) => {
+                self.reject(&err);
+                Action::Pause
+            }
+        }
+    }
+
     fn too_large(&self) -> GatewayError {
         GatewayError::new(
             ErrorKind::PayloadTooLarge,
@@ -244,15 +270,30 @@ impl Downstream {
         .with_code("request_too_large")
     }
 
-    /// Validates the complete body, selects the target and hands the decision to the router.
-    fn route(&mut self, api: ClientApi, body: &[u8]) -> Result<(), GatewayError> {
+    /// Validates the complete body, selects the target and hands the decision to the router, or
+    /// answers a token count itself when the target's provider cannot count.
+    fn route(&mut self, api: ClientApi, body: &[u8]) -> Result<Decision, GatewayError> {
         let facts = translate::inspect(api, body)?;
         // Before route selection, so a key cannot probe which models exist.
         self.authorize_model(&facts.model)?;
         self.enforce_rate_limit()?;
+        let counting = api == ClientApi::AnthropicCountTokens;
         // Before selection borrows the table; a failure after it is released in `on_done`.
-        self.reserve_budget(api, body, &facts.model)?;
+        // Counting tokens is never billed, so it reserves nothing.
+        if !counting {
+            self.reserve_budget(api, body, &facts.model)?;
+        }
         let selection = self.shared.table.select(&facts.model, self.random)?;
+        if counting && !count_tokens::provider_counts(selection.provider.kind) {
+            let answer = count_tokens::estimate_body(body)?;
+            log::debug!("count_tokens for {} answered with the gateway's estimate", facts.model);
+            self.answer(
+                200,
+                Some(&answer),
+                vec![(count_tokens::TOKEN_COUNT_HEADER, count_tokens::ESTIMATE.to_owned())],
+            );
+            return Ok(Decision::Answered);
+        }
         let info = RequestInfo {
             model: facts.model.clone(),
             provider: selection.provider.name.clone(),
@@ -272,7 +313,61 @@ impl Downstream {
         let cluster = selection.route.envoy_cluster().unwrap_or_else(|| selection.provider.cluster.clone());
         host::set_header(MapType::HttpRequestHeaders, CLUSTER_HEADER, &cluster);
         log::debug!("model {} -> provider {} ({})", facts.model, selection.provider.name, selection.target.model);
-        Ok(())
+        Ok(Decision::Upstream)
+    }
+
+    /// Ends the request with the filter's own successful answer (with the caller's rate-limit
+    /// headers, as a provider answer would carry).
+    fn answer(&mut self, status: u16, body: Option<&[u8]>, mut extra: Vec<(&str, String)>) {
+        self.phase = Phase::Rejected;
+        if let Some(limits) = self.rl_status.take() {
+            extra.extend(limits.headers());
+        }
+        host::send_json(status, body, &extra);
+    }
+
+    /// `GET /v1/models[/{id}]`: the route names this caller may use, from the routing table
+    /// (no provider is asked). Anthropic's shape when the client sent `anthropic-version`.
+    fn answer_models(&mut self, request: ModelsRequest, method: &str, headers: &[(String, Vec<u8>)]) {
+        let shape = models::shape_for(host::find_string(headers, "anthropic-version").as_deref());
+        self.error_shape = shape;
+        if method != "GET" && method != "HEAD" {
+            self.reject(
+                &GatewayError::new(
+                    ErrorKind::MethodNotAllowed,
+                    format!("Method {} is not allowed here; use GET.", method.chars().take(16).collect::<String>()),
+                )
+                .with_code("method_not_allowed"),
+            );
+            return;
+        }
+        if let Err(err) = self.authenticate(headers) {
+            self.reject(&err);
+            return;
+        }
+        let shared = Rc::clone(&self.shared);
+        let body = match request {
+            ModelsRequest::List => {
+                let names: Vec<&str> = shared
+                    .table
+                    .config()
+                    .routes
+                    .iter()
+                    .map(|r| r.model.as_str())
+                    .filter(|name| self.authorize_model(name).is_ok())
+                    .collect();
+                models::list_body(shape, &names)
+            }
+            ModelsRequest::One(name) => {
+                if shared.table.route(&name).is_none() || self.authorize_model(&name).is_err() {
+                    self.reject(&models::not_found(&name));
+                    return;
+                }
+                models::model_body(shape, &name)
+            }
+        };
+        let body = (method == "GET").then_some(body.as_slice());
+        self.answer(200, body, Vec::new());
     }
 }
 
@@ -336,6 +431,18 @@ impl HttpContext for Downstream {
         let path = host::find_string(&headers, ":path").unwrap_or_default();
         let method = host::find_string(&headers, ":method").unwrap_or_default();
         self.error_shape = ClientApi::error_shape_for_path(&path);
+        let bare_path = path.split('?').next().unwrap_or("");
+        // Claude Code sends `HEAD /` at start-up to check the base URL: a quick 200, no auth
+        // (it tells nothing but that the gateway is up, which the listener already does).
+        if bare_path == "/" && (method == "HEAD" || method == "GET") {
+            let body = (method == "GET").then_some(&br#"{"status":"ok"}"#[..]);
+            self.answer(200, body, Vec::new());
+            return Action::Pause;
+        }
+        if let Some(request) = ModelsRequest::from_path(&path) {
+            self.answer_models(request, &method, &headers);
+            return Action::Pause;
+        }
         let Some(api) = ClientApi::from_path(&path) else {
             // OpenAI's own wording, so clients and people recognise it.
             let shown: String = path.split('?').next().unwrap_or("").chars().take(200).collect();
@@ -372,12 +479,7 @@ impl HttpContext for Downstream {
             .filter_map(|name| host::find_string(&headers, name).map(|v| ((*name).to_owned(), v)))
             .collect();
         if end_of_stream {
-            if let Err(err) = self.route(api, b"") {
-                self.reject(&err);
-                return Action::Pause;
-            }
-            self.phase = Phase::Routed;
-            return Action::Continue;
+            return self.route_and_act(api, b"");
         }
         Action::Pause
     }
@@ -400,16 +502,7 @@ impl HttpContext for Downstream {
             return Action::Pause;
         }
         let body = host::body(BufferType::HttpRequestBody, body_size);
-        match self.route(api, &body) {
-            Ok(()) => {
-                self.phase = Phase::Routed;
-                Action::Continue
-            }
-            Err(err) => {
-                self.reject(&err);
-                Action::Pause
-            }
-        }
+        self.route_and_act(api, &body)
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
@@ -429,15 +522,6 @@ impl HttpContext for Downstream {
             self.reject(&err);
             return Action::Pause;
         }
-        match self.route(api, &body) {
-            Ok(()) => {
-                self.phase = Phase::Routed;
-                Action::Continue
-            }
-            Err(err) => {
-                self.reject(&err);
-                Action::Pause
-            }
-        }
+        self.route_and_act(api, &body)
     }
 }

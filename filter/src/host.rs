@@ -91,6 +91,18 @@ pub fn send_json_error(status: u16, body: &[u8]) {
     }
 }
 
+/// Ends the request with a local reply the filter composed itself (a success or an error already
+/// in the client's shape), with extra headers; the marker keeps `local_reply_config` from
+/// rewriting it. `body` is `None` for `HEAD`.
+pub fn send_json(status: u16, body: Option<&[u8]>, extra: &[(&str, String)]) {
+    set_header(MapType::HttpRequestHeaders, crate::LOCAL_REPLY_MARKER, "1");
+    let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
+    headers.extend(extra.iter().map(|(n, v)| (*n, v.as_str())));
+    if hostcalls::send_http_response(u32::from(status), headers, body).is_err() {
+        log::error!("could not send local reply {status}");
+    }
+}
+
 /// Re-evaluates the route after the cluster header changed (required on later ABI versions).
 pub fn clear_route_cache() {
     if let Err(status) = hostcalls::call_foreign_function("clear_route_cache", None) {

@@ -161,6 +161,7 @@ pub fn api_name(api: ClientApi) -> &'static str {
         ClientApi::OpenAiChat => "openai_chat",
         ClientApi::AnthropicMessages => "anthropic_messages",
         ClientApi::OpenAiEmbeddings => "openai_embeddings",
+        ClientApi::AnthropicCountTokens => "anthropic_count_tokens",
     }
 }
 
@@ -170,6 +171,7 @@ pub fn api_from_name(name: &str) -> Option<ClientApi> {
         "openai_chat" => Some(ClientApi::OpenAiChat),
         "anthropic_messages" => Some(ClientApi::AnthropicMessages),
         "openai_embeddings" => Some(ClientApi::OpenAiEmbeddings),
+        "anthropic_count_tokens" => Some(ClientApi::AnthropicCountTokens),
         _ => None,
     }
 }
@@ -253,7 +255,12 @@ mod tests {
 
     #[test]
     fn api_names_round_trip() {
-        for api in [ClientApi::OpenAiChat, ClientApi::AnthropicMessages, ClientApi::OpenAiEmbeddings] {
+        for api in [
+            ClientApi::OpenAiChat,
+            ClientApi::AnthropicMessages,
+            ClientApi::OpenAiEmbeddings,
+            ClientApi::AnthropicCountTokens,
+        ] {
             assert_eq!(api_from_name(api_name(api)), Some(api));
         }
         assert_eq!(api_from_name("nope"), None);

@@ -10,9 +10,7 @@ use gateway_core::accounting::{QueueMessage, UsageRecord};
 use gateway_core::config::ProviderKind;
 use gateway_core::error::{ErrorKind, GatewayError};
 use gateway_core::pricing::pusd_to_usd_string;
-use gateway_core::translate::{
-    self, openai_to_bedrock, BodyMode, ClientApi, ResponseTranslator, Target, CREDENTIAL_HEADERS,
-};
+use gateway_core::translate::{self, count_tokens, openai_to_bedrock, BodyMode, ClientApi, ResponseTranslator, Target};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
@@ -27,20 +25,19 @@ use crate::{
     PROVIDER_RESPONSE_HEADER,
 };
 
-/// Headers some provider attempt may set that another provider must not receive, beyond the
-/// credential headers. `accept-encoding` goes too: translators read the provider's bytes, so
-/// the provider must not compress them.
-const STALE_HEADERS: &[&str] = &[
-    "content-length",
-    "transfer-encoding",
-    "anthropic-version",
-    "anthropic-beta",
-    "accept-encoding",
-    // SigV4 headers of a Bedrock attempt (`authorization` is a credential header).
-    "x-amz-date",
-    "x-amz-content-sha256",
-    "x-amz-security-token",
-];
+/// Environment variable (set by render.py in `vm_config.environment_variables.key_values`) with
+/// the extra client headers an operator lets through to providers, e.g. a test harness's
+/// `x-test-id,x-replay-*` ([`translate::parse_forward_list`]).
+pub const FORWARD_HEADERS_ENV: &str = "AI_GATEWAY_FORWARD_CLIENT_HEADERS";
+
+thread_local! {
+    /// [`FORWARD_HEADERS_ENV`], read once per VM.
+    static FORWARD_EXTRA: Vec<String> =
+        std::env::var(FORWARD_HEADERS_ENV).map(|v| translate::parse_forward_list(&v)).unwrap_or_default();
+}
+
+/// Above this many single header edits, one call replacing the whole map is cheaper.
+const MAX_SINGLE_EDITS: usize = 2;
 
 /// Envoy hands integer properties over as 8 little-endian bytes; a decimal string is accepted too.
 fn attempt_number(bytes: &[u8]) -> Option<u64> {
@@ -159,6 +156,18 @@ impl Upstream {
             None if provider_name == info.provider => info.target_model.clone(),
             None => return Err(internal("attempt reached a provider that does not serve this model")),
         };
+        if api == ClientApi::AnthropicCountTokens && !count_tokens::provider_counts(provider.kind) {
+            // A fallback reached a provider that cannot count: the gateway's estimate, unbilled
+            // (no translator, so `finish` records nothing).
+            let answer = count_tokens::estimate_body(body)?;
+            self.finished = true;
+            host::send_json(
+                200,
+                Some(&answer),
+                &[(count_tokens::TOKEN_COUNT_HEADER, count_tokens::ESTIMATE.to_owned())],
+            );
+            return Ok(());
+        }
         let target =
             Target { provider, model: &target_model, defaults: &table.config().defaults, created_unix: info.created };
         let prepared = translate::prepare(api, &target, body)?;
@@ -201,35 +210,12 @@ impl Upstream {
         };
         want("content-length", length.to_string());
 
-        // Host calls dominate the per-attempt cost: read the map once, remove only stale headers
-        // that are present and not about to be set, and set only values that differ.
+        // Only allowlisted client headers and the ones set here reach the provider
+        // (docs/architecture.md, "Headers sent to providers"). Host calls dominate the per-attempt
+        // cost: read the map once, then either edit single headers or, when more than a couple
+        // must go (SDK telemetry usually brings a dozen), replace the whole map in one call.
         let current = host::headers(MapType::HttpRequestHeaders);
-        let mut removed: Vec<&str> = Vec::new();
-        for (name, _) in &current {
-            let stale = name.starts_with("x-envoy-")
-                || name.starts_with("x-ai-gateway-")
-                || CREDENTIAL_HEADERS.contains(&name.as_str())
-                || STALE_HEADERS.contains(&name.as_str());
-            if !stale || removed.contains(&name.as_str()) {
-                continue;
-            }
-            // A header set below replaces every value, unless it was repeated: then remove
-            // first so no second value survives.
-            let repeated = current.iter().filter(|(n, _)| n == name).count() > 1;
-            if repeated || !wanted.iter().any(|(n, _)| n == name) {
-                host::remove_header(MapType::HttpRequestHeaders, name);
-                removed.push(name);
-            }
-        }
-        for (header, value) in &wanted {
-            let mut values = current.iter().filter(|(n, _)| n == header);
-            let unchanged = !removed.contains(&header.as_str())
-                && values.next().is_some_and(|(_, v)| v.as_slice() == value.as_bytes())
-                && values.next().is_none();
-            if !unchanged {
-                host::set_header(MapType::HttpRequestHeaders, header, value);
-            }
-        }
+        FORWARD_EXTRA.with(|extra| apply_headers(&current, &wanted, extra));
         log::debug!("attempt -> provider {provider_name} model {target_model} path {}", prepared.path);
 
         self.translator = Some(prepared.translator);
@@ -243,6 +229,8 @@ impl Upstream {
     fn prepare_or_fail(&mut self, body_size: usize) -> Action {
         let body = host::body(BufferType::HttpRequestBody, body_size);
         match self.prepare(&body, body_size) {
+            // Answered locally (a token count estimate): nothing goes upstream.
+            Ok(()) if self.translator.is_none() => Action::Pause,
             Ok(()) => {
                 self.sent_at = Some(host::now().1);
                 self.started_at = self.sent_at;
@@ -278,7 +266,9 @@ impl Upstream {
         let status = self.status.map(|s| s.to_string()).unwrap_or_else(|| "none".to_owned());
         let metrics = &self.shared.metrics;
         metrics.add(REQUESTS, &[("provider", provider), ("model", model), ("status", &status)], 1);
-        if let Some(t) = &self.translator {
+        // Counting tokens is never billed: no usage record, no budget, no TPM (usage is zero anyway).
+        let counting = self.api == Some(ClientApi::AnthropicCountTokens);
+        if let Some(t) = self.translator.as_ref().filter(|_| !counting) {
             let usage = t.usage();
             metrics.add(TOKENS, &[("provider", provider), ("model", model), ("type", "input")], usage.input);
             metrics.add(TOKENS, &[("provider", provider), ("model", model), ("type", "output")], usage.output);
@@ -288,7 +278,7 @@ impl Upstream {
             }
         }
         let usage = self.translator.as_ref().map(|t| t.usage()).unwrap_or_default();
-        let cost = self.account(provider, model, usage);
+        let cost = if counting { 0 } else { self.account(provider, model, usage) };
         let duration_us =
             self.started_at.map(|start| u64::try_from(host::now().1.saturating_sub(start) / 1_000).unwrap_or(u64::MAX));
         if let Some(duration_us) = duration_us {
@@ -370,6 +360,79 @@ impl Upstream {
     }
 }
 
+/// Makes the request header map `current` hold only allowlisted client headers plus `wanted`
+/// (which win over client values), with as few host calls as it can.
+fn apply_headers(current: &[(String, Vec<u8>)], wanted: &[(String, String)], extra: &[String]) {
+    let plan = header_plan(current, wanted, extra);
+    if plan.removals.len() + plan.sets.len() <= MAX_SINGLE_EDITS {
+        for name in &plan.removals {
+            host::remove_header(MapType::HttpRequestHeaders, name);
+        }
+        for (name, value) in &plan.sets {
+            host::set_header(MapType::HttpRequestHeaders, name, value);
+        }
+        return;
+    }
+    let pairs: Vec<(&str, &[u8])> = plan.final_map.iter().map(|(n, v)| (*n, *v)).collect();
+    if proxy_wasm::hostcalls::set_map_bytes(MapType::HttpRequestHeaders, pairs).is_err() {
+        log::warn!("could not replace the request headers; editing them one by one");
+        for name in &plan.removals {
+            host::remove_header(MapType::HttpRequestHeaders, name);
+        }
+        for (name, value) in &plan.sets {
+            host::set_header(MapType::HttpRequestHeaders, name, value);
+        }
+    }
+}
+
+/// The edits that turn a request header map into the one a provider attempt sends.
+#[derive(Debug, Default, PartialEq)]
+struct HeaderPlan<'a> {
+    /// Headers to remove one by one (each name once).
+    removals: Vec<&'a str>,
+    /// Headers to set one by one (after the removals).
+    sets: Vec<(&'a str, &'a str)>,
+    /// The whole resulting map, for a single replacement.
+    final_map: Vec<(&'a str, &'a [u8])>,
+}
+
+/// Pure part of [`apply_headers`], unit-tested without a host.
+fn header_plan<'a>(
+    current: &'a [(String, Vec<u8>)],
+    wanted: &'a [(String, String)],
+    extra: &[String],
+) -> HeaderPlan<'a> {
+    let mut plan = HeaderPlan::default();
+    let is_wanted = |name: &str| wanted.iter().any(|(n, _)| n == name);
+    for (name, value) in current {
+        let keep = translate::upstream_header_allowed(name, extra) && !is_wanted(name);
+        if keep {
+            plan.final_map.push((name.as_str(), value.as_slice()));
+            continue;
+        }
+        if plan.removals.contains(&name.as_str()) {
+            continue;
+        }
+        // A header set below replaces every value, unless it was repeated: then remove first so
+        // no second value survives.
+        let repeated = current.iter().filter(|(n, _)| n == name).count() > 1;
+        if repeated || !is_wanted(name) {
+            plan.removals.push(name.as_str());
+        }
+    }
+    for (name, value) in wanted {
+        plan.final_map.push((name.as_str(), value.as_bytes()));
+        let mut values = current.iter().filter(|(n, _)| n == name);
+        let unchanged = !plan.removals.contains(&name.as_str())
+            && values.next().is_some_and(|(_, v)| v.as_slice() == value.as_bytes())
+            && values.next().is_none();
+        if !unchanged {
+            plan.sets.push((name.as_str(), value.as_str()));
+        }
+    }
+    plan
+}
+
 impl Context for Upstream {
     fn on_done(&mut self) -> bool {
         self.finish();
@@ -441,6 +504,9 @@ impl HttpContext for Upstream {
         }
         if !self.dropped.is_empty() {
             host::set_header(MapType::HttpResponseHeaders, DROPPED_RESPONSE_HEADER, &self.dropped);
+        }
+        if self.api == Some(ClientApi::AnthropicCountTokens) && (200..300).contains(&status) {
+            host::set_header(MapType::HttpResponseHeaders, count_tokens::TOKEN_COUNT_HEADER, count_tokens::EXACT);
         }
         // Only the attempt that answered reaches the client, so its number is the attempt count.
         if let Some(attempt) = host::property(&["upstream", "request_attempt_count"]).and_then(|b| attempt_number(&b)) {
@@ -550,5 +616,62 @@ impl HttpContext for Upstream {
                 Action::Continue
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+        pairs.iter().map(|(n, v)| ((*n).to_owned(), v.as_bytes().to_vec())).collect()
+    }
+
+    fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn plan_keeps_only_allowlisted_and_wanted_headers() {
+        let current = map(&[
+            (":method", "POST"),
+            (":path", "/v1/messages"),
+            (":authority", "gw"),
+            ("content-type", "application/json"),
+            ("authorization", "Bearer sk-virtual"),
+            ("x-stainless-lang", "python"),
+            ("user-agent", "Anthropic/Python"),
+            ("openai-organization", "org-evil"),
+            ("x-test-id", "t1"),
+            ("cookie", "a=b"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("content-length", "10"),
+        ]);
+        let wanted = owned(&[(":path", "/v1/messages"), ("x-api-key", "sk-ant"), ("content-length", "12")]);
+        let extra = translate::parse_forward_list("x-test-id");
+        let plan = header_plan(&current, &wanted, &extra);
+        let names: Vec<&str> = plan.final_map.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [":method", ":authority", "content-type", "x-test-id", ":path", "x-api-key", "content-length"]
+        );
+        assert_eq!(
+            plan.removals,
+            ["authorization", "x-stainless-lang", "user-agent", "openai-organization", "cookie", "x-forwarded-for"]
+        );
+        // `:path` is unchanged, so only the new credential and length are set.
+        assert_eq!(plan.sets, [("x-api-key", "sk-ant"), ("content-length", "12")]);
+        // Without the operator's extra list the test header goes too.
+        assert!(header_plan(&current, &wanted, &[]).removals.contains(&"x-test-id"));
+    }
+
+    #[test]
+    fn repeated_wanted_headers_are_removed_before_being_set() {
+        let current = map(&[(":path", "/x"), ("anthropic-beta", "a"), ("anthropic-beta", "b")]);
+        let wanted = owned(&[("anthropic-beta", "a,b")]);
+        let plan = header_plan(&current, &wanted, &[]);
+        assert_eq!(plan.removals, ["anthropic-beta"]);
+        assert_eq!(plan.sets, [("anthropic-beta", "a,b")]);
+        assert_eq!(plan.final_map.iter().filter(|(n, _)| *n == "anthropic-beta").count(), 1);
     }
 }

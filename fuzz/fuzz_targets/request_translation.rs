@@ -6,7 +6,8 @@ use gateway_core::config::{AzureSettings, AzureUrlForm, BedrockSettings, Default
 use gateway_core::translate::{inspect, prepare, ClientApi, Target};
 use libfuzzer_sys::fuzz_target;
 
-const APIS: [ClientApi; 3] = [ClientApi::OpenAiChat, ClientApi::AnthropicMessages, ClientApi::OpenAiEmbeddings];
+const APIS: [ClientApi; 4] =
+    [ClientApi::OpenAiChat, ClientApi::AnthropicMessages, ClientApi::OpenAiEmbeddings, ClientApi::AnthropicCountTokens];
 
 const KINDS: [ProviderKind; 5] = [
     ProviderKind::Openai,
@@ -20,6 +21,8 @@ fuzz_target!(|body: &[u8]| {
     for api in APIS {
         let _ = inspect(api, body);
     }
+    // The local token count estimate reads any body too.
+    let _ = gateway_core::translate::count_tokens::estimate(body);
     let defaults = Defaults::default();
     for kind in KINDS {
         let mut provider = ProviderConfig {

@@ -439,11 +439,18 @@ def test_bad_json_and_sdk_exception(gateway, test_id):
     assert info.value.body["error"]["type"] == "invalid_request_error"
 
 
-def test_count_tokens_is_anthropic_404(gateway, upstream, test_id):
-    with pytest.raises(anthropic.NotFoundError) as info:
-        sdk(gateway).messages.count_tokens(model=CLAUDE, messages=[{"role": "user", "content": "x"}], extra_headers={"x-test-id": test_id})
-    assert info.value.body["type"] == "error"
-    assert upstream.requests(test_id) == []
+def test_count_tokens_passes_through_with_the_gateways_credential(gateway, upstream, test_id):
+    name = "anthropic/test_anthropic_count_tokens_with_native_tools.yaml"
+    recorded = CASSETTES[name].interactions[0]
+    count = sdk(gateway).messages.with_raw_response.count_tokens(
+        model=CLAUDE, messages=recorded.request_body["messages"], extra_headers=replay_headers(test_id, name, 0))
+    assert count.parse().input_tokens == json.loads(recorded.body)["input_tokens"]
+    assert count.headers["x-ai-gateway-token-count"] == "exact"
+    sent = upstream.only(test_id)
+    assert sent["path"] == "/v1/messages/count_tokens"
+    assert sent["json"]["model"] == CLAUDE_UPSTREAM and "max_tokens" not in sent["json"]
+    assert sent["headers"].get("x-api-key") == ANTHROPIC_KEY
+    assert CLIENT_KEY not in json.dumps(sent["headers"])
 
 
 def test_wrong_method_and_too_large(gateway, test_id):

@@ -67,6 +67,8 @@ ANTHROPIC_MESSAGE_FIELDS = {
     "model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream",
     "temperature", "top_p", "top_k", "tools", "tool_choice", "thinking", "service_tier",
     "container", "mcp_servers", "context_management", "output_config", "output_format",
+    # Automatic prompt caching (recorded against the real API: anthropic/test_anthropic_cache_*).
+    "cache_control",
 }
 ANTHROPIC_BLOCK_TYPES = {
     "text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking",
@@ -253,8 +255,9 @@ class ReplayError(Exception):
         return json.dumps(doc).encode("utf-8")
 
 
-def validate_anthropic(headers: dict[str, str], body: Any, expected_key: str | None) -> None:
-    """Rejects what the real Messages API would reject (a useful subset of it)."""
+def validate_anthropic(headers: dict[str, str], body: Any, expected_key: str | None, counting: bool = False) -> None:
+    """Rejects what the real Messages API would reject (a useful subset of it); `counting` for
+    `/v1/messages/count_tokens`, which takes no `max_tokens` and no `stream`."""
 
     def bad(message: str) -> ReplayError:
         return ReplayError(400, "anthropic", "invalid_request_error", message)
@@ -273,8 +276,12 @@ def validate_anthropic(headers: dict[str, str], body: Any, expected_key: str | N
         raise bad(f"{extra[0]}: Extra inputs are not permitted")
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise bad("model: Field required")
+    if counting:
+        for field in ("max_tokens", "stream"):
+            if field in body:
+                raise bad(f"{field}: Extra inputs are not permitted")
     max_tokens = body.get("max_tokens")
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+    if not counting and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
         raise bad("max_tokens: Field required (a positive integer)")
     if "temperature" in body and not (isinstance(body["temperature"], (int, float)) and 0 <= body["temperature"] <= 1):
         raise bad("temperature: Input should be less than or equal to 1")
@@ -579,7 +586,7 @@ class ReplayHandler(BaseHTTPRequestHandler):
         body = entry["json"]
         try:
             if family == "anthropic":
-                validate_anthropic(headers, body, self.state.anthropic_key)
+                validate_anthropic(headers, body, self.state.anthropic_key, counting=path.endswith("/count_tokens"))
             elif family == "openai":
                 validate_openai(headers, body, self.state.openai_key)
             elif family == "gemini":
@@ -629,6 +636,9 @@ class ReplayHandler(BaseHTTPRequestHandler):
         # Azure OpenAI speaks OpenAI's wire format, so OpenAI recordings can answer Azure paths.
         azure_ok = family == "azure" and recorded_family in ("openai", "openai-embeddings") and (
             (recorded_family == "openai-embeddings") == path.endswith("/embeddings"))
+        if family == "anthropic" and path.endswith("/count_tokens") != interaction.path.endswith("/count_tokens"):
+            raise ReplayError(400, family, "invalid_request_error",
+                              f"replay: {name} was recorded against {interaction.path}, gateway called {path}")
         if recorded_family != family and not azure_ok:
             # The gateway called the wrong kind of provider for this recording: a routing bug.
             raise ReplayError(

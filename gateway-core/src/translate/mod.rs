@@ -10,8 +10,10 @@ use crate::usage::TokenUsage;
 
 pub mod anthropic_passthrough;
 pub mod azure;
+pub mod count_tokens;
 pub mod embeddings;
 pub mod messages_via_model;
+pub mod models;
 pub mod openai_chunks;
 pub mod openai_passthrough;
 pub mod openai_to_anthropic;
@@ -46,6 +48,8 @@ pub enum ClientApi {
     AnthropicMessages,
     /// `POST /v1/embeddings`.
     OpenAiEmbeddings,
+    /// `POST /v1/messages/count_tokens`: never billed; see [`count_tokens`].
+    AnthropicCountTokens,
 }
 
 impl ClientApi {
@@ -55,14 +59,15 @@ impl ClientApi {
         match path.trim_end_matches('/') {
             "/v1/chat/completions" | "/chat/completions" => Some(ClientApi::OpenAiChat),
             "/v1/messages" => Some(ClientApi::AnthropicMessages),
+            "/v1/messages/count_tokens" => Some(ClientApi::AnthropicCountTokens),
             "/v1/embeddings" | "/embeddings" => Some(ClientApi::OpenAiEmbeddings),
             _ => None,
         }
     }
 
     /// The error shape for a request to `path`, even one no client API serves: Anthropic clients
-    /// calling an unsupported Anthropic endpoint (`/v1/messages/count_tokens`, say) must be able
-    /// to read the 404.
+    /// calling an unsupported Anthropic endpoint (`/v1/messages/batches`, say) must be able to
+    /// read the 404.
     pub fn error_shape_for_path(path: &str) -> crate::error::ErrorShape {
         let path = path.split('?').next().unwrap_or(path);
         match ClientApi::from_path(path) {
@@ -76,7 +81,7 @@ impl ClientApi {
     pub fn error_shape(self) -> crate::error::ErrorShape {
         match self {
             ClientApi::OpenAiChat | ClientApi::OpenAiEmbeddings => crate::error::ErrorShape::OpenAi,
-            ClientApi::AnthropicMessages => crate::error::ErrorShape::Anthropic,
+            ClientApi::AnthropicMessages | ClientApi::AnthropicCountTokens => crate::error::ErrorShape::Anthropic,
         }
     }
 }
@@ -166,6 +171,7 @@ pub fn inspect(api: ClientApi, body: &[u8]) -> Result<RequestFacts, GatewayError
         ClientApi::OpenAiChat => openai_passthrough::inspect(body),
         ClientApi::AnthropicMessages => anthropic_passthrough::inspect(body),
         ClientApi::OpenAiEmbeddings => embeddings::inspect(body),
+        ClientApi::AnthropicCountTokens => count_tokens::inspect(body),
     }
 }
 
@@ -181,6 +187,17 @@ pub fn prepare(api: ClientApi, target: &Target<'_>, body: &[u8]) -> Result<Prepa
         // Azure speaks OpenAI's format: the passthrough, with Azure's path and error shape.
         (ClientApi::OpenAiChat, ProviderKind::AzureOpenai) => openai_passthrough::prepare(body, target),
         (ClientApi::OpenAiChat, ProviderKind::Bedrock) => openai_to_bedrock::prepare(body, target),
+        (ClientApi::AnthropicCountTokens, ProviderKind::Anthropic) => count_tokens::prepare_anthropic(body, target),
+        // BEDROCK PLACEHOLDER: becomes `bedrock_invoke::prepare_count_tokens(body, target)` once
+        // that lands, together with `count_tokens::provider_counts` returning true for Bedrock.
+        // Until then the filter answers Bedrock targets with the local estimate and never gets here.
+        (ClientApi::AnthropicCountTokens, ProviderKind::Bedrock)
+        | (ClientApi::AnthropicCountTokens, ProviderKind::Openai)
+        | (ClientApi::AnthropicCountTokens, ProviderKind::AzureOpenai)
+        | (ClientApi::AnthropicCountTokens, ProviderKind::Gemini) => Err(GatewayError::new(
+            crate::error::ErrorKind::Internal,
+            "this provider has no token counting endpoint; the gateway answers with its estimate",
+        )),
     }
 }
 
@@ -202,6 +219,44 @@ pub fn credential_header(kind: ProviderKind, secret: &str) -> (&'static str, Str
     }
 }
 
+/// Request headers every provider attempt keeps from the client's request, besides the
+/// pseudo-headers (`:method`, `:path`, `:authority`, `:scheme`) and the headers the attempt sets
+/// itself (credential, SigV4, `content-type`, `content-length`, [`forwarded_headers`]).
+/// Everything else the client sent is removed before the request leaves: SDK telemetry
+/// (`x-stainless-*`, `user-agent`), agent session ids (`x-claude-code-session-id`, `x-app`),
+/// billing selectors (`openai-organization`, `openai-project`), cookies, `x-forwarded-*`, and
+/// any other `x-*` (docs/architecture.md, "Headers sent to providers").
+///
+/// `accept` says which answer the client reads; `traceparent`/`tracestate` carry the client's
+/// own trace (Envoy adds none of its own: `no_context_propagation`); `x-request-id` is the id
+/// Envoy gives every request, which makes a provider-side log line findable from ours.
+pub const UPSTREAM_HEADER_ALLOWLIST: &[&str] = &["content-type", "accept", "traceparent", "tracestate", "x-request-id"];
+
+/// Whether a client header `name` (lower-case, as Envoy stores it) may stay on a provider
+/// request: a pseudo-header, one of [`UPSTREAM_HEADER_ALLOWLIST`], or one an operator listed in
+/// `extra` (exact names, or prefixes ending in `*`).
+pub fn upstream_header_allowed(name: &str, extra: &[String]) -> bool {
+    name.starts_with(':')
+        || UPSTREAM_HEADER_ALLOWLIST.contains(&name)
+        || extra.iter().any(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) => !prefix.is_empty() && name.starts_with(prefix),
+            None => pattern == name,
+        })
+}
+
+/// Parses an operator's list of extra headers to forward (`AI_GATEWAY_FORWARD_CLIENT_HEADERS`:
+/// comma-separated names or `prefix*`), lower-cased. Credential headers and the gateway's own
+/// (`x-ai-gateway-*`, `x-envoy-*`) can never be listed.
+pub fn parse_forward_list(spec: &str) -> Vec<String> {
+    spec.split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty() && s != "*")
+        .filter(|s| !CREDENTIAL_HEADERS.contains(&s.as_str()))
+        .filter(|s| !s.starts_with("x-ai-gateway-") && !s.starts_with("x-envoy-") && !s.starts_with(':'))
+        .filter(|s| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'*'))
+        .collect()
+}
+
 /// Client request headers the downstream filter captures (before any attempt strips them) because
 /// some provider may need them; [`forwarded_headers`] decides which attempt gets which.
 pub const FORWARDABLE_CLIENT_HEADERS: &[&str] = &["anthropic-version", "anthropic-beta"];
@@ -219,7 +274,8 @@ pub fn forwarded_headers(
     kind: ProviderKind,
     captured: &[(String, String)],
 ) -> Vec<(&'static str, String)> {
-    if api != ClientApi::AnthropicMessages || kind != ProviderKind::Anthropic {
+    let anthropic_client = matches!(api, ClientApi::AnthropicMessages | ClientApi::AnthropicCountTokens);
+    if !anthropic_client || kind != ProviderKind::Anthropic {
         return Vec::new();
     }
     let mut out: Vec<(&'static str, String)> = Vec::new();
@@ -287,4 +343,53 @@ pub(crate) fn response_model_str(name: &str) -> Option<String> {
 /// Whether a provider-reported model name may go into logs and spans as it is.
 pub(crate) fn reportable_model(name: &str) -> bool {
     !name.is_empty() && name.len() <= MAX_RESPONSE_MODEL_LEN && !name.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+
+    #[test]
+    fn only_allowlisted_client_headers_stay() {
+        for kept in
+            [":method", ":path", ":authority", ":scheme", "content-type", "accept", "traceparent", "x-request-id"]
+        {
+            assert!(upstream_header_allowed(kept, &[]), "{kept}");
+        }
+        for dropped in [
+            "user-agent",
+            "x-stainless-lang",
+            "x-claude-code-session-id",
+            "x-app",
+            "openai-organization",
+            "openai-project",
+            "cookie",
+            "x-forwarded-for",
+            "x-forwarded-proto",
+            "authorization",
+            "x-api-key",
+            "anthropic-beta",
+            "accept-encoding",
+            "x-test-id",
+        ] {
+            assert!(!upstream_header_allowed(dropped, &[]), "{dropped}");
+        }
+        let extra =
+            parse_forward_list(" X-Test-Id, x-replay-*, authorization, x-ai-gateway-cluster, *, bad header, :path");
+        assert_eq!(extra, ["x-test-id", "x-replay-*"]);
+        assert!(upstream_header_allowed("x-test-id", &extra));
+        assert!(upstream_header_allowed("x-replay-fixture", &extra));
+        assert!(!upstream_header_allowed("x-replay", &extra));
+        assert!(!upstream_header_allowed("x-stainless-os", &extra));
+    }
+
+    #[test]
+    fn count_tokens_is_an_anthropic_api() {
+        assert_eq!(ClientApi::from_path("/v1/messages/count_tokens?beta=true"), Some(ClientApi::AnthropicCountTokens));
+        assert_eq!(ClientApi::from_path("/v1/messages/count_tokens/"), Some(ClientApi::AnthropicCountTokens));
+        assert_eq!(ClientApi::AnthropicCountTokens.error_shape(), crate::error::ErrorShape::Anthropic);
+        let captured = vec![("anthropic-beta".to_owned(), "token-counting-2024-11-01".to_owned())];
+        assert_eq!(forwarded_headers(ClientApi::AnthropicCountTokens, ProviderKind::Anthropic, &captured).len(), 1);
+        assert!(forwarded_headers(ClientApi::AnthropicCountTokens, ProviderKind::Bedrock, &captured).is_empty());
+    }
 }
