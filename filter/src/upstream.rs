@@ -22,7 +22,10 @@ use crate::metrics::{
     TIME_TO_FIRST_TOKEN_MS, TOKENS,
 };
 use crate::state::{api_from_name, RequestInfo, Shared, REQUEST_INFO_KEY};
-use crate::{ATTEMPTS_RESPONSE_HEADER, DROPPED_RESPONSE_HEADER, METADATA_NAMESPACE, MODEL_RESPONSE_HEADER, PROVIDER_RESPONSE_HEADER};
+use crate::{
+    ATTEMPTS_RESPONSE_HEADER, DROPPED_RESPONSE_HEADER, METADATA_NAMESPACE, MODEL_RESPONSE_HEADER,
+    PROVIDER_RESPONSE_HEADER,
+};
 
 /// Headers some provider attempt may set that another provider must not receive, beyond the
 /// credential headers. `accept-encoding` goes too: translators read the provider's bytes, so
@@ -158,7 +161,7 @@ impl Upstream {
         };
         let target =
             Target { provider, model: &target_model, defaults: &table.config().defaults, created_unix: info.created };
-        let prepared = translate::prepare(api, &target, body)?;
+        let prepared = translate::prepare_with_headers(api, &target, body, &info.client_headers)?;
 
         // Every header this attempt sets, last value wins as with successive set calls.
         let mut wanted: Vec<(String, String)> = Vec::with_capacity(8);

@@ -6,7 +6,7 @@
 //! Expected values come from the recordings through an independent frame parser here.
 
 use base64::Engine;
-use gateway_core::config::{BedrockSettings, Defaults, ProviderConfig, ProviderKind, ProviderSettings};
+use gateway_core::config::{BedrockApi, BedrockSettings, Defaults, ProviderConfig, ProviderKind, ProviderSettings};
 use gateway_core::translate::{prepare, BodyMode, ClientApi, ResponseTranslator, Target};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -127,7 +127,7 @@ fn provider() -> ProviderConfig {
         credential: None,
         path_prefix: None,
         settings: ProviderSettings {
-            bedrock: Some(BedrockSettings { region: "us-east-1".into() }),
+            bedrock: Some(BedrockSettings { region: "us-east-1".into(), api: BedrockApi::Converse }),
             ..Default::default()
         },
     }

@@ -6,7 +6,7 @@
 //! Expected values are derived from the recordings with an independent frame parser here.
 
 use base64::Engine;
-use gateway_core::config::{BedrockSettings, Defaults, ProviderConfig, ProviderKind, ProviderSettings};
+use gateway_core::config::{BedrockApi, BedrockSettings, Defaults, ProviderConfig, ProviderKind, ProviderSettings};
 use gateway_core::translate::openai_to_bedrock::prepare;
 use gateway_core::translate::{BodyMode, ResponseTranslator, Target};
 use proptest::prelude::*;
@@ -237,7 +237,7 @@ fn provider() -> ProviderConfig {
         credential: None,
         path_prefix: None,
         settings: ProviderSettings {
-            bedrock: Some(BedrockSettings { region: "us-east-1".into() }),
+            bedrock: Some(BedrockSettings { region: "us-east-1".into(), api: BedrockApi::Converse }),
             ..Default::default()
         },
     }

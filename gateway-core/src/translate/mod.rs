@@ -12,6 +12,7 @@ pub mod anthropic_passthrough;
 pub mod anthropic_to_bedrock;
 pub mod anthropic_to_openai;
 pub mod azure;
+pub mod bedrock_invoke;
 pub mod embeddings;
 pub mod openai_chunks;
 pub mod openai_passthrough;
@@ -170,9 +171,27 @@ pub fn inspect(api: ClientApi, body: &[u8]) -> Result<RequestFacts, GatewayError
     }
 }
 
-/// Translates the client body for one attempt at `target`.
+/// Translates the client body for one attempt at `target`, without client headers.
 pub fn prepare(api: ClientApi, target: &Target<'_>, body: &[u8]) -> Result<PreparedRequest, GatewayError> {
+    prepare_with_headers(api, target, body, &[])
+}
+
+/// Translates the client body for one attempt at `target`. `client_headers` are the captured
+/// [`FORWARDABLE_CLIENT_HEADERS`]: Bedrock InvokeModel moves `anthropic-beta` into the body.
+pub fn prepare_with_headers(
+    api: ClientApi,
+    target: &Target<'_>,
+    body: &[u8],
+    client_headers: &[(String, String)],
+) -> Result<PreparedRequest, GatewayError> {
+    let invoke =
+        target.provider.kind == ProviderKind::Bedrock && bedrock_invoke::uses_invoke(target.provider, target.model);
     match (api, target.provider.kind) {
+        // Claude on Bedrock: Anthropic's own format through InvokeModel (`settings.bedrock.api`).
+        (ClientApi::AnthropicMessages, ProviderKind::Bedrock) if invoke => {
+            bedrock_invoke::prepare_messages(body, target, client_headers)
+        }
+        (ClientApi::OpenAiChat, ProviderKind::Bedrock) if invoke => bedrock_invoke::prepare_chat(body, target),
         // Each of these dispatches on the provider kind itself and names the kinds still pending.
         (ClientApi::AnthropicMessages, _) => anthropic_passthrough::prepare_any(body, target),
         (ClientApi::OpenAiEmbeddings, _) => embeddings::prepare(body, target),

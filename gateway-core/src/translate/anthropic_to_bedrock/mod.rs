@@ -98,7 +98,7 @@ impl ResponseTranslator for BedrockToAnthropic {
 mod tests {
     use super::*;
     use crate::aws::eventstream::{encode_message, HeaderValue};
-    use crate::config::{BedrockSettings, Defaults, ProviderConfig, ProviderKind, ProviderSettings};
+    use crate::config::{BedrockApi, BedrockSettings, Defaults, ProviderConfig, ProviderKind, ProviderSettings};
     use serde_json::{json, Value};
 
     fn provider() -> ProviderConfig {
@@ -109,7 +109,7 @@ mod tests {
             credential: None,
             path_prefix: None,
             settings: ProviderSettings {
-                bedrock: Some(BedrockSettings { region: "us-east-1".into() }),
+                bedrock: Some(BedrockSettings { region: "us-east-1".into(), api: BedrockApi::Converse }),
                 ..Default::default()
             },
         }
