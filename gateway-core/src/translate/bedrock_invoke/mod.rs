@@ -17,6 +17,7 @@
 //! | `stream` | removed: `true` picks `/invoke-with-response-stream` |
 //! | (none) | `"anthropic_version": "bedrock-2023-05-31"` appended (a client's own value is replaced) |
 //! | `anthropic-beta` header values (and a body `anthropic_beta` list) | `anthropic_beta` list of the betas Bedrock accepts ([`BEDROCK_BETA_FAMILIES`], [`BETA_RENAMES`]); others dropped, named `anthropic-beta` in `x-ai-gateway-dropped`; no list at all when none is left (Bedrock refuses even an empty one for some models) |
+//! | `system` turns inside `messages` (Claude Code's `mid-conversation-system` beta, not among Bedrock's) | folded, in order, into the nearest user turn as `<system-reminder>` text blocks ([`system_turns`]); only then is `messages` re-written (and moved last) |
 //! | `service_tier`, `container`, `mcp_servers`, `inference_geo` | dropped and named ([`DROPPED_FIELDS`]): Anthropic-platform features Bedrock has no member for (tiers and geography are Bedrock settings and inference profiles there) |
 //! | `metadata` | kept: Bedrock takes `metadata.user_id` (the recorded `count-tokens` request carries it and was answered 200; Claude Code in Bedrock mode sends it) |
 //! | `context_management`, `thinking`, `output_config`, `cache_control`, `system`, `tools`, everything else | kept byte for byte; Bedrock answers unknown members with its own 400 |
@@ -55,6 +56,7 @@ use crate::usage::TokenUsage;
 pub(crate) mod base64;
 pub(crate) mod body;
 pub mod stream;
+mod system_turns;
 
 /// The `anthropic_version` Bedrock's Claude Messages API requires in the body.
 pub const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
@@ -219,8 +221,20 @@ fn invoke_body(
     if let (Some(floor), None) = (max_tokens_floor, split.get("max_tokens")) {
         append.push(("max_tokens", max_tokens_for_count(&split, floor).to_string()));
     }
+    // System turns inside `messages` (a beta Bedrock does not list): folded into user turns.
+    let folded = match split.get("messages") {
+        Some(messages) => system_turns::fold(messages)?,
+        None => None,
+    };
+    if let Some(messages) = folded {
+        append.push(("messages", messages));
+    }
+    let moved = append.iter().any(|(k, _)| *k == "messages");
     let append: Vec<(&str, &str)> = append.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let out = split.render(|k| !REPLACED_FIELDS.contains(&k) && !DROPPED_FIELDS.contains(&k), &append);
+    let out = split.render(
+        |k| !(REPLACED_FIELDS.contains(&k) || DROPPED_FIELDS.contains(&k) || (moved && k == "messages")),
+        &append,
+    );
     Ok(InvokeBody { body: out, client_model, stream, dropped })
 }
 

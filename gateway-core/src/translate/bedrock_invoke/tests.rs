@@ -491,3 +491,19 @@ fn plain_prepare_still_reaches_invoke() {
     .unwrap();
     assert!(out.path.ends_with("/invoke"));
 }
+
+#[test]
+fn mid_conversation_system_turns_never_reach_bedrock_as_such() {
+    let body = r#"{"model":"m","max_tokens":5,"system":"top","messages":[{"role":"user","content":"hi"},{"role":"system","content":"be brief"},{"role":"assistant","content":"ok"},{"role":"user","content":"the \"system\" word"}]}"#;
+    let p = messages(body, &[("anthropic-beta", "mid-conversation-system-2026-01-01")]);
+    let sent: Value = serde_json::from_slice(p.body.as_deref().unwrap()).unwrap();
+    let roles: Vec<&str> = sent["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["user", "assistant", "user"]);
+    assert_eq!(sent["messages"][0]["content"][1]["text"], "<system-reminder>\nbe brief\n</system-reminder>");
+    assert_eq!(sent["system"], "top");
+    assert_eq!(p.dropped, vec![DROPPED_BETA]);
+    // Without system turns, `messages` keeps its bytes even when the word appears.
+    let plain = r#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"a \"system\" b"}]}"#;
+    let out = String::from_utf8(messages(plain, &[]).body.unwrap()).unwrap();
+    assert!(out.starts_with(r#"{"max_tokens":5,"messages":[{"role":"user","content":"a \"system\" b"}],"#), "{out}");
+}
