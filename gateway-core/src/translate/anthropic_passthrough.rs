@@ -6,14 +6,19 @@
 //! beta fields all survive). `anthropic-version` is the client's when it sent one, else
 //! `2023-06-01`; `anthropic-beta` is forwarded to Anthropic only (see
 //! [`super::forwarded_headers`]). Responses and errors are already in the client's format and
-//! go back untouched; usage is read on the way (JSON `usage`, or `message_start` plus the
-//! cumulative `message_delta` counts of a stream).
+//! go back untouched, except `model` (the JSON's, or `message_start.message.model`), which
+//! names the model the client asked for when the route changed it: Claude Code keeps its
+//! thinking blocks for the next turn only when the answer names its model. Only that value is
+//! spliced, and in a stream only the first event is looked at; the provider's id stays in
+//! `response_model()` (logs, traces, `x-ai-gateway-model`). Usage is read on the way (JSON
+//! `usage`, or `message_start` plus the cumulative `message_delta` counts of a stream).
 //!
 //! | provider kind | translation |
 //! |---|---|
 //! | `anthropic` | this passthrough |
 //! | `openai`, `azure_openai` | [`super::anthropic_to_openai`] |
-//! | `bedrock` | [`super::anthropic_to_bedrock`]: Converse, through the Chat Completions translators |
+//! | `bedrock`, Claude models (`settings.bedrock.api`) | [`super::bedrock_invoke`]: InvokeModel, the Anthropic body nearly as is |
+//! | `bedrock`, other models | [`super::anthropic_to_bedrock`]: Converse, through the Chat Completions translators |
 //! | others (Gemini) | 400 `unsupported_provider` until a translation exists |
 
 use serde::Deserialize;
@@ -84,7 +89,8 @@ pub fn inspect(body: &[u8]) -> Result<RequestFacts, GatewayError> {
     Ok(RequestFacts { model, stream })
 }
 
-/// Translates an Anthropic Messages body for `target`, whatever its provider kind.
+/// Translates an Anthropic Messages body for `target`, whatever its provider kind (without the
+/// client's headers: [`super::prepare_with_headers`] passes them to Bedrock InvokeModel).
 pub fn prepare_any(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, GatewayError> {
     match target.provider.kind {
         ProviderKind::Anthropic => prepare(body, target),
@@ -93,6 +99,9 @@ pub fn prepare_any(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, 
         }
         ProviderKind::AzureOpenai => {
             super::anthropic_to_openai::prepare(body, target, super::azure::chat_completions_path(target.provider, target.model)?)
+        }
+        ProviderKind::Bedrock if super::bedrock_invoke::uses_invoke(target.provider, target.model) => {
+            super::bedrock_invoke::prepare_messages(body, target, &[])
         }
         ProviderKind::Bedrock => super::anthropic_to_bedrock::prepare(body, target),
         #[allow(unreachable_patterns)]

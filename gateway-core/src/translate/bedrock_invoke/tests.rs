@@ -507,3 +507,29 @@ fn mid_conversation_system_turns_never_reach_bedrock_as_such() {
     let out = String::from_utf8(messages(plain, &[]).body.unwrap()).unwrap();
     assert!(out.starts_with(r#"{"max_tokens":5,"messages":[{"role":"user","content":"a \"system\" b"}],"#), "{out}");
 }
+
+#[test]
+fn arbitrary_bytes_translate_the_same_however_split() {
+    // The fuzz target's property on deterministic inputs: valid frames, cut and corrupted ones.
+    let start = chunk_frame(r#"{"type":"message_start","message":{"model":"claude-x","usage":{"input_tokens":3}}}"#);
+    let delta = chunk_frame(r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}"#);
+    let mut seed = 0x9e37_79b9_u32;
+    let mut inputs: Vec<Vec<u8>> = vec![Vec::new(), b"garbage".to_vec(), [start.clone(), delta.clone()].concat()];
+    for n in 0..40 {
+        let mut bytes = [start.clone(), delta.clone(), start.clone()].concat();
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let at = (seed as usize) % bytes.len();
+        if n % 2 == 0 {
+            bytes[at] ^= (seed >> 24) as u8 | 1;
+        } else {
+            bytes.truncate(at);
+        }
+        inputs.push(bytes);
+    }
+    for bytes in inputs {
+        let whole = run_stream(&bytes, bytes.len().max(1));
+        for step in [1, 3, 16] {
+            assert_eq!(run_stream(&bytes, step), whole);
+        }
+    }
+}
