@@ -440,6 +440,29 @@ mod tests {
     }
 
     #[test]
+    fn bedrock_api_setting_is_accepted_validated_and_optional() {
+        use gateway_core::config::BedrockApi;
+        let spec = parse_json::<ProviderSpec>(
+            br#"{"name":"b","kind":"bedrock","cluster":"c","settings":{"bedrock":{"region":"us-east-1","api":"invoke"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.settings.bedrock.as_ref().map(|b| b.api), Some(BedrockApi::Invoke));
+        assert!(serde_json::to_string(&spec).unwrap().contains(r#""api":"invoke""#));
+        let old = parse_json::<ProviderSpec>(
+            br#"{"name":"b","kind":"bedrock","cluster":"c","settings":{"bedrock":{"region":"us-east-1"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(old.settings.bedrock.as_ref().map(|b| b.api), Some(BedrockApi::Auto));
+        assert!(!serde_json::to_string(&old).unwrap().contains("api"));
+        let e = parse_json::<ProviderSpec>(
+            br#"{"name":"b","kind":"bedrock","cluster":"c","settings":{"bedrock":{"region":"us-east-1","api":"chat"}}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("chat") || e.message.contains("variant"), "{}", e.message);
+    }
+
+    #[test]
     fn parse_errors_name_the_field() {
         let e = parse_json::<RouteSpec>(br#"{"model":"m","targets":[{"provider":"p","model":"x","weight":"heavy"}]}"#)
             .unwrap_err();

@@ -284,7 +284,7 @@ impl Downstream {
             self.reserve_budget(api, body, &facts.model)?;
         }
         let selection = self.shared.table.select(&facts.model, self.random)?;
-        if counting && !count_tokens::provider_counts(selection.provider.kind) {
+        if counting && !count_tokens::provider_counts(selection.provider, &selection.target.model) {
             let answer = count_tokens::estimate_body(body)?;
             log::debug!("count_tokens for {} answered with the gateway's estimate", facts.model);
             self.answer(

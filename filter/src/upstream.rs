@@ -156,7 +156,7 @@ impl Upstream {
             None if provider_name == info.provider => info.target_model.clone(),
             None => return Err(internal("attempt reached a provider that does not serve this model")),
         };
-        if api == ClientApi::AnthropicCountTokens && !count_tokens::provider_counts(provider.kind) {
+        if api == ClientApi::AnthropicCountTokens && !count_tokens::provider_counts(provider, &target_model) {
             // A fallback reached a provider that cannot count: the gateway's estimate, unbilled
             // (no translator, so `finish` records nothing).
             let answer = count_tokens::estimate_body(body)?;
@@ -170,7 +170,7 @@ impl Upstream {
         }
         let target =
             Target { provider, model: &target_model, defaults: &table.config().defaults, created_unix: info.created };
-        let prepared = translate::prepare(api, &target, body)?;
+        let prepared = translate::prepare_with_headers(api, &target, body, &info.client_headers)?;
 
         // Every header this attempt sets, last value wins as with successive set calls.
         let mut wanted: Vec<(String, String)> = Vec::with_capacity(8);

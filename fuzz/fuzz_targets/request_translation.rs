@@ -36,7 +36,7 @@ fuzz_target!(|body: &[u8]| {
         // Ignored by other kinds; without an API version every Azure attempt is a config error.
         provider.settings.azure =
             Some(AzureSettings { url_form: AzureUrlForm::Deployment, api_version: Some("2024-10-21".into()) });
-        provider.settings.bedrock = Some(BedrockSettings { region: "us-east-1".into() });
+        provider.settings.bedrock = Some(BedrockSettings { region: "us-east-1".into(), ..Default::default() });
         let target = Target { provider: &provider, model: "m", defaults: &defaults, created_unix: 0 };
         for api in APIS {
             let _ = prepare(api, &target, body);

@@ -2,7 +2,9 @@
 //! translation never panics, and a stream translates to the same bytes however it is split.
 #![no_main]
 
-use gateway_core::config::{AzureSettings, AzureUrlForm, BedrockSettings, Defaults, ProviderConfig, ProviderKind};
+use gateway_core::config::{
+    AzureSettings, AzureUrlForm, BedrockApi, BedrockSettings, Defaults, ProviderConfig, ProviderKind,
+};
 use gateway_core::translate::{prepare, BodyMode, ClientApi, Target};
 use libfuzzer_sys::fuzz_target;
 
@@ -36,7 +38,10 @@ fuzz_target!(|input: &[u8]| {
         // Ignored by other kinds; without an API version every Azure attempt is a config error.
         provider.settings.azure =
             Some(AzureSettings { url_form: AzureUrlForm::Deployment, api_version: Some("2024-10-21".into()) });
-        provider.settings.bedrock = Some(BedrockSettings { region: "us-east-1".into() });
+        // Bedrock's two APIs for chat: Converse, or InvokeModel (Claude's Anthropic events in an
+        // event stream), picked by the input so both decoders are fuzzed.
+        let api = if body.len() % 2 == 0 { BedrockApi::Converse } else { BedrockApi::Invoke };
+        provider.settings.bedrock = Some(BedrockSettings { region: "us-east-1".into(), api });
         let target = Target { provider: &provider, model: "m", defaults: &defaults, created_unix: 0 };
         for (api, request) in REQUESTS {
             let Ok(whole) = prepare(api, &target, request) else { continue };

@@ -57,7 +57,8 @@ pub enum ProviderKind {
     Gemini,
     /// Azure OpenAI: OpenAI's wire format at deployment URLs, key in `api-key`.
     AzureOpenai,
-    /// AWS Bedrock Runtime Converse / ConverseStream, SigV4-signed (`settings.bedrock.region`).
+    /// AWS Bedrock Runtime (Converse, or InvokeModel for Claude: `settings.bedrock.api`), SigV4-signed
+    /// (`settings.bedrock.region`).
     Bedrock,
 }
 
@@ -82,7 +83,7 @@ pub struct ProviderSettings {
     /// Azure OpenAI URL form and API version (kind `azure_openai`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure: Option<AzureSettings>,
-    /// AWS region of a Bedrock provider (kind `bedrock`).
+    /// AWS region and API choice of a Bedrock provider (kind `bedrock`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bedrock: Option<BedrockSettings>,
 }
@@ -94,6 +95,32 @@ pub struct ProviderSettings {
 #[serde(deny_unknown_fields)]
 pub struct BedrockSettings {
     pub region: String,
+    /// Which Bedrock Runtime API serves chat requests; `auto` when absent, so documents written
+    /// before the setting existed keep their meaning and serialise unchanged.
+    #[serde(default, skip_serializing_if = "BedrockApi::is_auto")]
+    pub api: BedrockApi,
+}
+
+/// The Bedrock Runtime API a provider's chat requests use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BedrockApi {
+    /// InvokeModel with Anthropic's own Messages body for Claude model ids (`anthropic.claude`
+    /// in the id, inference profiles and ARNs included), Converse for every other model.
+    #[default]
+    Auto,
+    /// Always Converse / ConverseStream.
+    Converse,
+    /// Always InvokeModel / InvokeModelWithResponseStream with an Anthropic Messages body: for
+    /// Claude behind ids that do not name it (application inference profile ARNs).
+    Invoke,
+}
+
+impl BedrockApi {
+    /// True for the default, which is not serialised.
+    pub fn is_auto(&self) -> bool {
+        *self == BedrockApi::Auto
+    }
 }
 
 impl ProviderSettings {

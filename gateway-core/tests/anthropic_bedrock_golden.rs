@@ -18,7 +18,7 @@
 //! sends one, so their answers are no input for it (count_tokens has its own handler).
 
 use base64::Engine;
-use gateway_core::config::{BedrockSettings, Defaults, ProviderConfig, ProviderKind, ProviderSettings};
+use gateway_core::config::{BedrockApi, BedrockSettings, Defaults, ProviderConfig, ProviderKind, ProviderSettings};
 use gateway_core::translate::{prepare, BodyMode, ClientApi, ResponseTranslator, Target};
 use gateway_core::usage::TokenUsage;
 use proptest::prelude::*;
@@ -145,7 +145,7 @@ fn provider() -> ProviderConfig {
         credential: None,
         path_prefix: None,
         settings: ProviderSettings {
-            bedrock: Some(BedrockSettings { region: "us-east-1".into() }),
+            bedrock: Some(BedrockSettings { region: "us-east-1".into(), api: BedrockApi::Converse }),
             ..Default::default()
         },
     }

@@ -17,7 +17,7 @@
 //!   including `prompt_tokens_details.cached_tokens` and the cache read/write counts.
 
 use base64::Engine;
-use gateway_core::config::{BedrockSettings, Defaults, ProviderConfig, ProviderKind, ProviderSettings};
+use gateway_core::config::{BedrockApi, BedrockSettings, Defaults, ProviderConfig, ProviderKind, ProviderSettings};
 use gateway_core::translate::openai_to_bedrock::prepare;
 use gateway_core::translate::{BodyMode, ResponseTranslator, Target};
 use proptest::prelude::*;
@@ -285,7 +285,7 @@ fn provider() -> ProviderConfig {
         credential: None,
         path_prefix: None,
         settings: ProviderSettings {
-            bedrock: Some(BedrockSettings { region: "us-east-1".into() }),
+            bedrock: Some(BedrockSettings { region: "us-east-1".into(), api: BedrockApi::Converse }),
             ..Default::default()
         },
     }

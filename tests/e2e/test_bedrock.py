@@ -65,7 +65,9 @@ def gateway_config() -> dict[str, Any]:
     aws = {"access_key_id_env": "E2E_AWS_ACCESS_KEY_ID", "secret_access_key_env": "E2E_AWS_SECRET_ACCESS_KEY",
            "session_token_env": "E2E_AWS_SESSION_TOKEN"}
     bad = dict(aws, secret_access_key_env="E2E_AWS_WRONG_SECRET")
-    settings = {"bedrock": {"region": REGION}}
+    # These recordings are Converse exchanges, Claude's included: InvokeModel (the default for
+    # Claude ids) has its own tests (test_anthropic_bedrock_invoke.py).
+    settings = {"bedrock": {"region": REGION, "api": "converse"}}
     models = sorted({model_id(x) for _n, _i, x in CASES})
     return {
         "version": 1,

@@ -1,7 +1,9 @@
-"""Bedrock Runtime side of the replay upstream: SigV4 verification and Converse validation.
+"""Bedrock Runtime side of the replay upstream: SigV4 verification and request validation.
 
-The replay answers ``POST /model/{modelId}/converse`` and ``/converse-stream`` from the Bedrock
-recordings. Before it does, it checks what AWS would check:
+The replay answers ``POST /model/{modelId}/converse`` and ``/converse-stream``, InvokeModel
+(``/invoke``, ``/invoke-with-response-stream``: Titan embeddings, or Claude's Anthropic Messages
+body) and ``/count-tokens`` from the Bedrock recordings. Before it does, it checks what AWS would
+check:
 
 * the SigV4 signature, recomputed here from the received method, path, headers and body with
   the test credentials (``--bedrock-key``, a JSON document ``{"access_key_id", "secret_access_key",
@@ -9,7 +11,12 @@ recordings. Before it does, it checks what AWS would check:
   not match the body or a missing session token fails the request with AWS's 403;
 * the Converse body (known top-level fields, alternating roles, one member per content block,
   object schemas for tools, toolConfig present when the history has tool blocks), with
-  Bedrock's 400 ``ValidationException``.
+  Bedrock's 400 ``ValidationException``;
+* Claude's InvokeModel body: ``anthropic_version: bedrock-2023-05-31``, no ``model`` or ``stream``
+  (the path carries both), only members Bedrock's Claude Messages API takes, ``anthropic_beta`` a
+  non-empty list of strings when present;
+* the ``count-tokens`` envelope (``input.invokeModel.body`` base64 of a Claude InvokeModel body,
+  or ``input.converse``).
 
 Standard library only.
 """
@@ -26,7 +33,8 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-PATH_RE = re.compile(r"^/model/[^/]+/(converse|converse-stream|invoke)$")
+PATH_RE = re.compile(r"^/model/[^/]+/(converse|converse-stream|invoke|invoke-with-response-stream|count-tokens)$")
+STREAM_ACTIONS = ("/converse-stream", "/invoke-with-response-stream")
 AUTH_RE = re.compile(
     r"^AWS4-HMAC-SHA256 Credential=(?P<akid>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request, "
     r"SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<signature>[0-9a-f]{64})$"
@@ -133,6 +141,61 @@ def validate_titan_embed(body: Any) -> None:
         raise BedrockReject(400, "ValidationException", f"Malformed input request: extraneous key [{extra[0]}] is not permitted")
     if "dimensions" in body and body["dimensions"] not in (256, 512, 1024):
         raise BedrockReject(400, "ValidationException", "Malformed input request: dimensions must be one of 256, 512, 1024")
+
+
+# Members of Bedrock's Claude Messages body (InvokeModel).
+ANTHROPIC_INVOKE_FIELDS = {
+    "anthropic_version", "anthropic_beta", "max_tokens", "system", "messages", "temperature", "top_p", "top_k",
+    "tools", "tool_choice", "stop_sequences", "thinking", "metadata", "context_management", "output_config",
+}
+
+
+def is_stream_path(path: str) -> bool:
+    return path.endswith(STREAM_ACTIONS)
+
+
+def validate_anthropic_invoke(body: Any) -> None:
+    """Raises BedrockReject for what InvokeModel with a Claude model would reject (a useful subset)."""
+
+    def bad(message: str) -> BedrockReject:
+        return BedrockReject(400, "ValidationException", message)
+
+    if not isinstance(body, dict):
+        raise bad("Malformed input request, please reformat your input and try again.")
+    if body.get("anthropic_version") != "bedrock-2023-05-31":
+        raise bad("Malformed input request: anthropic_version must be bedrock-2023-05-31")
+    extra = sorted(set(body) - ANTHROPIC_INVOKE_FIELDS)
+    if extra:
+        raise bad(f"Malformed input request: #: extraneous key [{extra[0]}] is not permitted")
+    beta = body.get("anthropic_beta")
+    if beta is not None and (not isinstance(beta, list) or not beta or not all(isinstance(b, str) for b in beta)):
+        raise bad("invalid beta flag")
+    max_tokens = body.get("max_tokens")
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise bad("Malformed input request: #: required key [max_tokens] not found")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise bad("Malformed input request: #: required key [messages] not found")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
+            raise bad(f"messages.{i}.role: Input should be 'user' or 'assistant'")
+
+
+def validate_count_tokens(body: Any) -> None:
+    """Raises BedrockReject unless `body` is a count-tokens envelope around a valid request."""
+    import base64
+
+    inner = body.get("input") if isinstance(body, dict) else None
+    if not isinstance(inner, dict) or len(inner) != 1:
+        raise BedrockReject(400, "ValidationException", "Malformed input request: input must hold invokeModel or converse")
+    if "converse" in inner:
+        return
+    encoded = (inner.get("invokeModel") or {}).get("body")
+    try:
+        decoded = json.loads(base64.b64decode(encoded, validate=True))
+    except (TypeError, ValueError):
+        raise BedrockReject(400, "ValidationException", "input.invokeModel.body must be base64 JSON") from None
+    validate_anthropic_invoke(decoded)
 
 
 def validate_converse(body: Any) -> None:

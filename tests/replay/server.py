@@ -3,7 +3,8 @@
 
 It loads the VCR cassettes under ``fixtures/recorded`` (go-vcr v2 and vcrpy flavours) and
 answers ``POST /v1/messages`` (Anthropic), ``POST .../chat/completions`` (OpenAI; Azure OpenAI
-under ``/openai/deployments/{d}/`` and ``/openai/v1/``) and ``POST
+under ``/openai/deployments/{d}/`` and ``/openai/v1/``), Bedrock Runtime (``/model/{id}/...``,
+see ``bedrock_replay``) and ``POST
 /v1beta/models/{m}:generateContent`` / ``:streamGenerateContent?alt=sse`` (Gemini) with a
 recorded response. Streams go out with chunked transfer encoding, a few events per chunk and a
 small delay between chunks, so the gateway really sees a stream and not one buffer.
@@ -598,8 +599,13 @@ class ReplayHandler(BaseHTTPRequestHandler):
                     if self.state.bedrock_credentials is not None:
                         bedrock_replay.verify_sigv4(self.command, urlsplit(self.path).path, entry["query"], headers, raw,
                                                     self.state.bedrock_credentials)
-                    if path.endswith("/invoke"):
-                        bedrock_replay.validate_titan_embed(body)
+                    if path.endswith(("/invoke", "/invoke-with-response-stream")):
+                        if isinstance(body, dict) and "inputText" not in body:
+                            bedrock_replay.validate_anthropic_invoke(body)
+                        else:
+                            bedrock_replay.validate_titan_embed(body)
+                    elif path.endswith("/count-tokens"):
+                        bedrock_replay.validate_count_tokens(body)
                     else:
                         bedrock_replay.validate_converse(body)
                 except bedrock_replay.BedrockReject as reject:
@@ -615,7 +621,7 @@ class ReplayHandler(BaseHTTPRequestHandler):
         if family == "gemini":
             wants_stream = path.endswith(":streamGenerateContent")
         elif family == "bedrock":
-            wants_stream = path.endswith("/converse-stream")
+            wants_stream = bedrock_replay.is_stream_path(path)
         else:
             wants_stream = isinstance(body, dict) and body.get("stream") is True
         name = headers.get("x-replay-fixture")

@@ -61,7 +61,15 @@ pub struct Bridge<D, E> {
 
 impl<D: ProviderDecoder, E: ClientEncoder> Bridge<D, E> {
     pub fn new(decoder: D, encoder: E) -> Self {
-        Bridge { decoder, encoder, status: 0, mode: BodyMode::Buffered, usage: Usage::default(), model: None, events: Vec::new() }
+        Bridge {
+            decoder,
+            encoder,
+            status: 0,
+            mode: BodyMode::Buffered,
+            usage: Usage::default(),
+            model: None,
+            events: Vec::new(),
+        }
     }
 
     /// Counts and model ids seen in `events`, kept for accounting and spans.
@@ -100,7 +108,10 @@ impl<D: ProviderDecoder, E: ClientEncoder> ResponseTranslator for Bridge<D, E> {
         }
         let response = self.decoder.decode_response(body).map_err(|e| match e.kind {
             ErrorKind::BadGateway => e,
-            _ => GatewayError::new(ErrorKind::BadGateway, format!("The provider's answer could not be read: {}", e.message)),
+            _ => GatewayError::new(
+                ErrorKind::BadGateway,
+                format!("The provider's answer could not be read: {}", e.message),
+            ),
         })?;
         self.usage = self.usage.merge(response.usage);
         if self.model.is_none() {

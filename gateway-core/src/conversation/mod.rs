@@ -421,12 +421,21 @@ pub struct Response {
 #[derive(Debug, Clone, PartialEq)]
 pub enum BlockStart {
     Text,
-    ToolCall { id: String, name: String, kind: ToolKind },
+    ToolCall {
+        id: String,
+        name: String,
+        kind: ToolKind,
+    },
     Reasoning,
     /// Redacted reasoning arrives whole.
-    RedactedReasoning { data: Opaque },
+    RedactedReasoning {
+        data: Opaque,
+    },
     /// A block of a kind this model does not name, whole (Anthropic server tool blocks...).
-    Unknown { family: Family, raw: Json },
+    Unknown {
+        family: Family,
+        raw: Json,
+    },
 }
 
 /// A piece of a block's content.
@@ -447,10 +456,21 @@ pub enum Delta {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// The answer begins (first event of every stream).
-    Start { id: Option<String>, model: Option<String> },
-    BlockStart { index: u32, block: BlockStart },
-    Delta { index: u32, delta: Delta },
-    BlockStop { index: u32 },
+    Start {
+        id: Option<String>,
+        model: Option<String>,
+    },
+    BlockStart {
+        index: u32,
+        block: BlockStart,
+    },
+    Delta {
+        index: u32,
+        delta: Delta,
+    },
+    BlockStop {
+        index: u32,
+    },
     /// Cumulative counts so far; may come several times.
     Usage(Usage),
     /// Why the answer ended; after every block stopped, before `End`.

@@ -6,12 +6,17 @@
 //! beta fields all survive). `anthropic-version` is the client's when it sent one, else
 //! `2023-06-01`; `anthropic-beta` is forwarded to Anthropic only (see
 //! [`super::forwarded_headers`]). Responses and errors are already in the client's format and
-//! go back untouched; usage is read on the way (JSON `usage`, or `message_start` plus the
-//! cumulative `message_delta` counts of a stream).
+//! go back untouched, except `model` (the JSON's, or `message_start.message.model`), which
+//! names the model the client asked for when the route changed it: Claude Code keeps its
+//! thinking blocks for the next turn only when the answer names its model. Only that value is
+//! spliced, and in a stream only the first event is looked at; the provider's id stays in
+//! `response_model()` (logs, traces, `x-ai-gateway-model`). Usage is read on the way (JSON
+//! `usage`, or `message_start` plus the cumulative `message_delta` counts of a stream).
 //!
 //! | provider kind | translation |
 //! |---|---|
 //! | `anthropic` | this passthrough |
+//! | `bedrock`, Claude models (`settings.bedrock.api`) | [`super::bedrock_invoke`]: InvokeModel, the Anthropic body nearly as is |
 //! | `openai`, `azure_openai`, `bedrock` (Converse), `gemini` | [`super::messages_via_model`]: the conversation model (ADR 0010) |
 
 use serde::Deserialize;
@@ -82,21 +87,28 @@ pub fn inspect(body: &[u8]) -> Result<RequestFacts, GatewayError> {
     Ok(RequestFacts { model, stream })
 }
 
-/// Translates an Anthropic Messages body for `target`, whatever its provider kind.
+/// Translates an Anthropic Messages body for `target`, whatever its provider kind (without the
+/// client's headers: [`super::prepare_with_headers`] passes them to Bedrock InvokeModel).
 pub fn prepare_any(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, GatewayError> {
     match target.provider.kind {
         ProviderKind::Anthropic => prepare(body, target),
+        ProviderKind::Bedrock if super::bedrock_invoke::uses_invoke(target.provider, target.model) => {
+            super::bedrock_invoke::prepare_messages(body, target, &[])
+        }
         _ => super::messages_via_model::prepare(body, target),
     }
 }
 
-/// Anthropic → Anthropic: the client's body with only `model` replaced.
+/// Anthropic → Anthropic: the client's body with only `model` replaced. When that changed the
+/// model, the answer names the client's model again (see [`UsageReader::answering_as`]).
 pub fn prepare(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, GatewayError> {
+    let (body, client_model) = replace_model_reporting(body, target.model)?;
+    let translator = UsageReader::answering_as(client_model.filter(|m| m != target.model));
     Ok(PreparedRequest {
         path: super::provider_path(target.provider, MESSAGES_PATH),
-        body: Some(replace_model(body, target.model)?),
+        body: Some(body),
         headers: vec![("content-type", "application/json".to_owned()), ("anthropic-version", API_VERSION.to_owned())],
-        translator: Box::new(UsageReader::default()),
+        translator: Box::new(translator),
         dropped: Vec::new(),
     })
 }
@@ -105,15 +117,25 @@ pub fn prepare(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, Gate
 /// unchanged. A body without `model` gets one appended (inspect rejects those, so only a direct
 /// caller of `prepare` sees this).
 pub fn replace_model(body: &[u8], model: &str) -> Result<Vec<u8>, GatewayError> {
+    replace_model_reporting(body, model).map(|(out, _)| out)
+}
+
+/// [`replace_model`], also returning the client's own `model` (the last string one), read in the
+/// same pass.
+pub fn replace_model_reporting(body: &[u8], model: &str) -> Result<(Vec<u8>, Option<String>), GatewayError> {
     let invalid = |e: serde_json::Error| GatewayError::invalid(format!("The request body is not valid JSON: {e}"));
     let object: RawObject<'_> = serde_json::from_slice(body).map_err(invalid)?;
     let model_json = serde_json::to_string(model).unwrap_or_default();
     let base = body.as_ptr() as usize;
     let mut out = Vec::with_capacity(body.len() + model_json.len());
     let mut copied = 0usize;
+    let mut client_model = None;
     for (key, value) in &object.0 {
         if key != "model" {
             continue;
+        }
+        if let Ok(name) = serde_json::from_str::<String>(value.get()) {
+            client_model = Some(name);
         }
         // RawValue borrows from `body`: its offset is a pointer difference, checked below.
         let start = (value.get().as_ptr() as usize).wrapping_sub(base);
@@ -143,10 +165,92 @@ pub fn replace_model(body: &[u8], model: &str) -> Result<Vec<u8>, GatewayError> 
             out.push(b',');
         }
         out.extend_from_slice(tail);
-        return Ok(out);
+        return Ok((out, None));
     }
     out.extend_from_slice(body.get(copied..).unwrap_or_default());
-    Ok(out)
+    Ok((out, client_model))
+}
+
+/// The JSON text of `name`, for splicing it into an answer.
+fn model_json(name: &str) -> Vec<u8> {
+    serde_json::to_vec(name).unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+struct StartProbe<'a> {
+    #[serde(borrow, default)]
+    message: Option<ModelProbe<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ModelProbe<'a> {
+    #[serde(borrow, default)]
+    model: Option<&'a RawValue>,
+}
+
+/// `buf` with `raw` (a `model` value borrowed from `buf`) replaced by `client_model`; `None`
+/// when it already names it or cannot be located.
+fn splice_model(buf: &[u8], raw: Option<&RawValue>, client_model: &str) -> Option<Vec<u8>> {
+    let raw = raw?;
+    if serde_json::from_str::<&str>(raw.get()).is_ok_and(|m| m == client_model) {
+        return None;
+    }
+    super::bedrock_invoke::body::splice(buf, raw, &model_json(client_model))
+}
+
+/// A `message_start` event's JSON data, found inside `buf`, with `message.model` set to
+/// `client_model`: the whole of `buf` comes back with only that value changed. `None` when
+/// nothing needs to change.
+pub(crate) fn message_start_with_model(buf: &[u8], data: &[u8], client_model: &str) -> Option<Vec<u8>> {
+    let probe: StartProbe<'_> = serde_json::from_slice(data).ok()?;
+    splice_model(buf, probe.message?.model, client_model)
+}
+
+/// How far the start of a stream has been rewritten.
+enum Head {
+    /// The `message_start` event is not complete yet.
+    NeedMore,
+    /// The held bytes with the model rewritten (or unchanged when it already matched).
+    Done(Vec<u8>),
+    /// Not a stream that starts with `message_start`: pass it on as it is.
+    Unchanged,
+}
+
+/// Longest stream head held back while waiting for `message_start` (a few hundred bytes in
+/// practice); past it the stream is passed on unchanged.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// Finds the `message_start` event at the start of `head` (after any `ping`) and rewrites its
+/// model; only that event is looked at, the rest of the stream is never parsed for this.
+fn rewrite_head(head: &[u8], client_model: &str) -> Head {
+    let mut pos = 0usize;
+    loop {
+        let Some(rest) = head.get(pos..) else { return Head::Unchanged };
+        let lf = rest.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
+        let crlf = rest.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, 4));
+        let Some((len, sep)) = [lf, crlf].into_iter().flatten().min_by_key(|(i, _)| *i) else { return Head::NeedMore };
+        let Some(event) = rest.get(..len) else { return Head::Unchanged };
+        let mut name: Option<&[u8]> = None;
+        let mut data: Option<&[u8]> = None;
+        for line in event.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if let Some(v) = line.strip_prefix(b"event:") {
+                name = Some(v.trim_ascii());
+            } else if let Some(v) = line.strip_prefix(b"data:") {
+                data = data.or(Some(v));
+            }
+        }
+        match (name, data) {
+            (Some(b"ping"), _) => pos = pos.saturating_add(len).saturating_add(sep),
+            (Some(b"message_start") | None, Some(data)) => {
+                return match message_start_with_model(head, data, client_model) {
+                    Some(out) => Head::Done(out),
+                    None => Head::Unchanged,
+                }
+            }
+            _ => return Head::Unchanged,
+        }
+    }
 }
 
 /// Just the usage-carrying parts of an Anthropic response or stream event.
@@ -170,7 +274,8 @@ struct MessageUsage<'a> {
     model: Option<&'a serde_json::value::RawValue>,
 }
 
-/// Leaves Anthropic's answer untouched and counts its tokens.
+/// Leaves Anthropic's answer untouched and counts its tokens; when the gateway changed the
+/// model, it splices the client's model back into the answer (nothing else).
 #[derive(Debug, Default)]
 pub struct UsageReader {
     mode: Option<BodyMode>,
@@ -178,10 +283,24 @@ pub struct UsageReader {
     events: Vec<SseEvent>,
     counts: UsageCounts,
     response_model: Option<String>,
+    /// The model the client asked for, when the answer must name it instead of the provider's.
+    client_model: Option<String>,
+    /// Stream bytes held back until `message_start` is complete (only while rewriting).
+    head: Option<Vec<u8>>,
 }
 
 impl UsageReader {
-    fn read_event(&mut self, data: &str) {
+    /// A reader whose answer names `client_model` (JSON `model`, `message_start.message.model`)
+    /// instead of the provider's id: Claude Code keeps its thinking blocks for the next turn only
+    /// when the answer names the model it asked for. The provider's id stays available through
+    /// [`ResponseTranslator::response_model`]. `None` changes nothing.
+    pub fn answering_as(client_model: Option<String>) -> Self {
+        let head = client_model.as_ref().map(|_| Vec::new());
+        UsageReader { client_model, head, ..Default::default() }
+    }
+
+    /// Counts the usage an Anthropic event's JSON `data` carries (`message_start`, `message_delta`).
+    pub(crate) fn read_event(&mut self, data: &str) {
         // Content deltas are most of a stream and never carry usage: skip parsing them.
         if !data.contains("\"usage\"") {
             return;
@@ -215,14 +334,18 @@ impl ResponseTranslator for UsageReader {
     }
 
     fn translate_body(&mut self, body: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
+        let mut rewritten = None;
         if let Ok(probe) = serde_json::from_slice::<UsageProbe>(body) {
             if let Some(usage) = probe.usage {
                 self.counts.update(&usage);
             }
             self.response_model = super::response_model_name(probe.model);
+            if let Some(client_model) = &self.client_model {
+                rewritten = splice_model(body, probe.model, client_model);
+            }
         }
         // Anthropic's answers, errors included, already have the client's shape.
-        Ok(None)
+        Ok(rewritten)
     }
 
     fn translate_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
@@ -236,7 +359,18 @@ impl ResponseTranslator for UsageReader {
             self.read_event(&event.data);
         }
         self.events = events;
-        chunk.to_vec()
+        let (Some(head), Some(client_model)) = (self.head.as_mut(), self.client_model.as_deref()) else {
+            return chunk.to_vec();
+        };
+        head.extend_from_slice(chunk);
+        match rewrite_head(head, client_model) {
+            Head::NeedMore if !end_of_stream && head.len() <= MAX_HEAD_BYTES => Vec::new(),
+            Head::Done(out) => {
+                self.head = None;
+                out
+            }
+            Head::NeedMore | Head::Unchanged => self.head.take().unwrap_or_default(),
+        }
     }
 
     fn usage(&self) -> TokenUsage {
@@ -337,6 +471,46 @@ mod tests {
                 "step {step}"
             );
         }
+    }
+
+    #[test]
+    fn answers_name_the_model_the_client_asked_for() {
+        let body = r#"{"model":"alias","max_tokens":5,"messages":[{"role":"user","content":"x"}]}"#;
+        // JSON: only the model value changes; the provider's id stays reportable.
+        let mut t = prep(body, ProviderKind::Anthropic).unwrap().translator;
+        t.on_headers(200, Some("application/json"));
+        let answer = r#"{"id":"m","type":"message","model":"claude-real-2025" ,"content":[{"type":"thinking","thinking":"t","signature":"s"}],"usage":{"input_tokens":4,"output_tokens":2}}"#;
+        let out = t.translate_body(answer.as_bytes()).unwrap().unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), answer.replace("\"claude-real-2025\"", "\"alias\""));
+        assert_eq!(t.response_model(), Some("claude-real-2025"));
+        assert_eq!(t.usage().output, 2);
+        // The model the client asked for is the provider's: the answer is not touched.
+        let same = r#"{"model":"claude-real","max_tokens":5,"messages":[{"role":"user","content":"x"}]}"#;
+        let mut t = prep(same, ProviderKind::Anthropic).unwrap().translator;
+        t.on_headers(200, Some("application/json"));
+        assert_eq!(t.translate_body(answer.as_bytes()).unwrap(), None);
+        // Streams: only message_start changes, whatever the chunking, a leading ping included.
+        let stream = format!("event: ping\ndata: {{\"type\": \"ping\"}}\n\n{STREAM}");
+        let expected = stream.replacen("\"model\":\"c\"", "\"model\":\"alias\"", 1);
+        for step in [1, 2, 5, 33, stream.len()] {
+            let mut t = prep(body, ProviderKind::Anthropic).unwrap().translator;
+            assert_eq!(t.on_headers(200, Some("text/event-stream")), BodyMode::Streaming);
+            let pieces: Vec<&[u8]> = stream.as_bytes().chunks(step).collect();
+            let mut out = Vec::new();
+            for (i, piece) in pieces.iter().enumerate() {
+                out.extend(t.translate_chunk(piece, i + 1 == pieces.len()));
+            }
+            assert_eq!(String::from_utf8(out).unwrap(), expected, "step {step}");
+            assert_eq!(t.response_model(), Some("c"));
+            assert_eq!(t.usage().output, 7);
+        }
+        // A stream that does not start with message_start passes as it is.
+        let odd =
+            "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"o\"}}\n\n";
+        let mut t = prep(body, ProviderKind::Anthropic).unwrap().translator;
+        t.on_headers(200, Some("text/event-stream"));
+        assert_eq!(t.translate_chunk(odd.as_bytes(), false), odd.as_bytes());
+        assert_eq!(t.translate_chunk(b"more", true), b"more");
     }
 
     #[test]

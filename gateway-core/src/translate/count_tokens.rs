@@ -5,7 +5,8 @@
 //! | provider kind | answer |
 //! |---|---|
 //! | `anthropic` | passthrough to `/v1/messages/count_tokens`, `model` spliced ([`prepare_anthropic`]) |
-//! | `bedrock` | the local [`estimate`] until Bedrock's `count-tokens` lands (see [`provider_counts`]) |
+//! | `bedrock`, Claude ids on InvokeModel | Bedrock's `count-tokens` ([`super::bedrock_invoke::prepare_count_tokens_with_headers`]) |
+//! | `bedrock`, Converse models | the local [`estimate`] |
 //! | `openai`, `azure_openai`, `gemini` | the local [`estimate`], never a provider call |
 //!
 //! Counting is free at every provider and is never billed by the gateway: no budget reservation,
@@ -58,16 +59,14 @@ const TOOLS_TOKENS: u64 = 300;
 /// One image or document block whose size cannot be read without decoding it.
 const MEDIA_TOKENS: u64 = 1_600;
 
-/// Whether a provider of `kind` counts tokens itself (the request goes upstream); otherwise the
-/// gateway answers with [`estimate`] without calling it.
-///
-/// BEDROCK PLACEHOLDER: Bedrock's `count-tokens` API (`bedrock_invoke::prepare_count_tokens`) is
-/// not wired yet. To switch it on, return `true` for `ProviderKind::Bedrock` here and make the
-/// `(ClientApi::AnthropicCountTokens, ProviderKind::Bedrock)` arm of [`super::prepare`] call it.
-pub fn provider_counts(kind: ProviderKind) -> bool {
-    match kind {
+/// Whether `provider` counts tokens for `model` itself (the request goes upstream); otherwise the
+/// gateway answers with [`estimate`] without calling it. Bedrock counts Claude models reached
+/// through InvokeModel (its `count-tokens` takes an InvokeModel body); Converse models get the
+/// estimate.
+pub fn provider_counts(provider: &crate::config::ProviderConfig, model: &str) -> bool {
+    match provider.kind {
         ProviderKind::Anthropic => true,
-        ProviderKind::Bedrock => false,
+        ProviderKind::Bedrock => super::bedrock_invoke::uses_invoke(provider, model),
         ProviderKind::Openai | ProviderKind::AzureOpenai | ProviderKind::Gemini => false,
     }
 }
@@ -267,10 +266,22 @@ mod tests {
     }
 
     #[test]
-    fn only_anthropic_counts_for_now() {
-        assert!(provider_counts(ProviderKind::Anthropic));
-        for kind in [ProviderKind::Openai, ProviderKind::AzureOpenai, ProviderKind::Gemini, ProviderKind::Bedrock] {
-            assert!(!provider_counts(kind), "{kind:?}");
+    fn anthropic_and_claude_on_bedrock_count_the_rest_is_estimated() {
+        let provider = |kind: ProviderKind| -> crate::config::ProviderConfig {
+            let mut p: crate::config::ProviderConfig =
+                serde_json::from_str(r#"{"name":"p","kind":"openai","cluster":"c"}"#).unwrap();
+            p.kind = kind;
+            if kind == ProviderKind::Bedrock {
+                p.settings.bedrock =
+                    Some(crate::config::BedrockSettings { region: "us-east-1".into(), ..Default::default() });
+            }
+            p
+        };
+        assert!(provider_counts(&provider(ProviderKind::Anthropic), "claude-sonnet-4-5"));
+        assert!(provider_counts(&provider(ProviderKind::Bedrock), "us.anthropic.claude-sonnet-4-5-20250929-v1:0"));
+        assert!(!provider_counts(&provider(ProviderKind::Bedrock), "amazon.nova-pro-v1:0"));
+        for kind in [ProviderKind::Openai, ProviderKind::AzureOpenai, ProviderKind::Gemini] {
+            assert!(!provider_counts(&provider(kind), "m"), "{kind:?}");
         }
     }
 

@@ -10,6 +10,7 @@ use crate::usage::TokenUsage;
 
 pub mod anthropic_passthrough;
 pub mod azure;
+pub mod bedrock_invoke;
 pub mod count_tokens;
 pub mod embeddings;
 pub mod messages_via_model;
@@ -175,9 +176,27 @@ pub fn inspect(api: ClientApi, body: &[u8]) -> Result<RequestFacts, GatewayError
     }
 }
 
-/// Translates the client body for one attempt at `target`.
+/// Translates the client body for one attempt at `target`, without client headers.
 pub fn prepare(api: ClientApi, target: &Target<'_>, body: &[u8]) -> Result<PreparedRequest, GatewayError> {
+    prepare_with_headers(api, target, body, &[])
+}
+
+/// Translates the client body for one attempt at `target`. `client_headers` are the captured
+/// [`FORWARDABLE_CLIENT_HEADERS`]: Bedrock InvokeModel moves `anthropic-beta` into the body.
+pub fn prepare_with_headers(
+    api: ClientApi,
+    target: &Target<'_>,
+    body: &[u8],
+    client_headers: &[(String, String)],
+) -> Result<PreparedRequest, GatewayError> {
+    let invoke =
+        target.provider.kind == ProviderKind::Bedrock && bedrock_invoke::uses_invoke(target.provider, target.model);
     match (api, target.provider.kind) {
+        // Claude on Bedrock: Anthropic's own format through InvokeModel (`settings.bedrock.api`).
+        (ClientApi::AnthropicMessages, ProviderKind::Bedrock) if invoke => {
+            bedrock_invoke::prepare_messages(body, target, client_headers)
+        }
+        (ClientApi::OpenAiChat, ProviderKind::Bedrock) if invoke => bedrock_invoke::prepare_chat(body, target),
         // Each of these dispatches on the provider kind itself and names the kinds still pending.
         (ClientApi::AnthropicMessages, _) => anthropic_passthrough::prepare_any(body, target),
         (ClientApi::OpenAiEmbeddings, _) => embeddings::prepare(body, target),
@@ -188,9 +207,11 @@ pub fn prepare(api: ClientApi, target: &Target<'_>, body: &[u8]) -> Result<Prepa
         (ClientApi::OpenAiChat, ProviderKind::AzureOpenai) => openai_passthrough::prepare(body, target),
         (ClientApi::OpenAiChat, ProviderKind::Bedrock) => openai_to_bedrock::prepare(body, target),
         (ClientApi::AnthropicCountTokens, ProviderKind::Anthropic) => count_tokens::prepare_anthropic(body, target),
-        // BEDROCK PLACEHOLDER: becomes `bedrock_invoke::prepare_count_tokens(body, target)` once
-        // that lands, together with `count_tokens::provider_counts` returning true for Bedrock.
-        // Until then the filter answers Bedrock targets with the local estimate and never gets here.
+        (ClientApi::AnthropicCountTokens, ProviderKind::Bedrock) if invoke => {
+            bedrock_invoke::prepare_count_tokens_with_headers(body, target, client_headers)
+        }
+        // The filter answers these with the gateway's estimate (`count_tokens::provider_counts`)
+        // and never gets here.
         (ClientApi::AnthropicCountTokens, ProviderKind::Bedrock)
         | (ClientApi::AnthropicCountTokens, ProviderKind::Openai)
         | (ClientApi::AnthropicCountTokens, ProviderKind::AzureOpenai)

@@ -30,8 +30,13 @@
 //! | `presence_penalty`, `frequency_penalty`, `seed` | dropped silently: sampling hints without an Anthropic equivalent; the answer is still complete |
 //! | `store`, `metadata`, `service_tier`, `prediction`, `prompt_cache_key`, `safety_identifier`, any unknown field | dropped silently: bookkeeping or OpenAI-platform features that do not change the answer |
 //!
-//! Known limit: with `reasoning_effort`, Anthropic wants earlier thinking blocks replayed in tool
-//! loops; OpenAI clients do not send them back, so Anthropic may reject such follow-ups.
+//! Thinking across turns: with thinking enabled, Anthropic requires the last assistant turn of a
+//! tool loop to start with its thinking block, signature included, and a Chat Completions client
+//! cannot send one back. So a request whose last assistant turn has tool calls is sent with
+//! thinking switched off (`thinking` named in `x-ai-gateway-dropped`,
+//! [`request::drop_unreplayable_thinking`]); the model still answers from the tool results, and
+//! thinking is back on the next turn that does not continue a tool loop. The same holds for
+//! Claude on Bedrock InvokeModel ([`super::bedrock_invoke`]).
 //!
 //! Responses ([`response`], [`stream`]): text blocks → `content`, `tool_use` → `tool_calls` with
 //! JSON-string `arguments`, thinking → `reasoning_content` (DeepSeek/LiteLLM convention), usage
@@ -56,7 +61,11 @@ pub fn prepare(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, Gate
     let req: ChatCompletionRequest<'_> = serde_json::from_slice(body)
         .map_err(|e| GatewayError::invalid(format!("We could not parse the JSON body of your request: {e}")))?;
     let include_usage = req.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
-    let anthropic = request::to_anthropic(&req, target.model, target.defaults.max_tokens)?;
+    let mut anthropic = request::to_anthropic(&req, target.model, target.defaults.max_tokens)?;
+    let mut dropped = Vec::new();
+    if request::drop_unreplayable_thinking(&mut anthropic) {
+        dropped.push("thinking");
+    }
     let mut out = Vec::with_capacity(body.len() + 256);
     serde_json::to_writer(&mut out, &anthropic)
         .map_err(|e| GatewayError::new(ErrorKind::Internal, format!("could not encode the provider request: {e}")))?;
@@ -65,7 +74,7 @@ pub fn prepare(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, Gate
         body: Some(out),
         headers: vec![("content-type", "application/json".to_owned()), ("anthropic-version", API_VERSION.to_owned())],
         translator: Box::new(AnthropicResponse::new(target.created_unix, include_usage)),
-        dropped: Vec::new(),
+        dropped,
     })
 }
 

@@ -354,6 +354,31 @@ pub(crate) fn response_format_instruction(req: &ChatCompletionRequest<'_>) -> Re
     }
 }
 
+/// Whether Anthropic would reject `req` for thinking: with thinking enabled, the last assistant
+/// turn of a tool loop must start with its thinking block (signature included), and a Chat
+/// Completions client has no way to send one back, so a last assistant turn with tool calls
+/// carries none.
+pub fn thinking_unreplayable(req: &MessagesRequest<'_>) -> bool {
+    req.thinking.is_some()
+        && req
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == an::Role::Assistant)
+            .is_some_and(|m| m.content.iter().any(|b| matches!(b, ContentBlock::ToolUse { .. })))
+}
+
+/// Switches thinking off for this request when [`thinking_unreplayable`]; true when it did (the
+/// caller names `thinking` in `x-ai-gateway-dropped`). Thinking comes back on the next turn that
+/// does not continue a tool loop.
+pub fn drop_unreplayable_thinking(req: &mut MessagesRequest<'_>) -> bool {
+    let drop = thinking_unreplayable(req);
+    if drop {
+        req.thinking = None;
+    }
+    drop
+}
+
 /// See the module documentation of `openai_to_anthropic` for the effort → budget table.
 pub(crate) fn thinking(req: &ChatCompletionRequest<'_>, max_tokens: u32) -> Result<Option<Thinking>, GatewayError> {
     let Some(effort) = req.reasoning_effort.as_deref() else { return Ok(None) };
@@ -682,6 +707,40 @@ mod tests {
         assert_eq!(err.param.as_deref(), Some("reasoning_effort"));
         let err = error(json!({"messages": [user("x")], "reasoning_effort": "ultra"}));
         assert_eq!(err.param.as_deref(), Some("reasoning_effort"));
+    }
+
+    #[test]
+    fn thinking_is_switched_off_only_when_the_last_assistant_turn_has_tool_calls() {
+        let call = json!({"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]});
+        let result = json!({"role": "tool", "tool_call_id": "c1", "content": "42"});
+        let answer = json!({"role": "assistant", "content": "It is 42."});
+        let run = |messages: Value| {
+            let body = json!({"messages": messages, "reasoning_effort": "low", "max_tokens": 8000});
+            let text = body.to_string();
+            let req: ChatCompletionRequest<'_> = serde_json::from_str(&text).unwrap();
+            let mut out = to_anthropic(&req, "claude-real", 4096).unwrap();
+            let dropped = drop_unreplayable_thinking(&mut out);
+            // The rule as Anthropic enforces it, checked on the request that would be sent.
+            let sent = serde_json::to_value(&out).unwrap();
+            let last_assistant =
+                sent["messages"].as_array().unwrap().iter().rev().find(|m| m["role"] == "assistant").cloned();
+            let tool_loop = last_assistant
+                .is_some_and(|m| m["content"].as_array().unwrap().iter().any(|b| b["type"] == "tool_use"));
+            let starts_with_thinking = false; // a Chat client never sends a thinking block back
+            assert!(sent.get("thinking").is_none() || !tool_loop || starts_with_thinking, "{sent}");
+            (dropped, sent.get("thinking").is_some())
+        };
+        // First turn and a plain follow-up: thinking stays on.
+        assert_eq!(run(json!([user("x")])), (false, true));
+        assert_eq!(run(json!([user("x"), call.clone(), result.clone(), answer, user("and now?")])), (false, true));
+        // The turn that carries the tool result: thinking off, reported.
+        assert_eq!(run(json!([user("x"), call.clone(), result.clone()])), (true, false));
+        // Without reasoning_effort there is nothing to switch off.
+        let body = json!({"messages": [user("x"), call, result]});
+        let text = body.to_string();
+        let req: ChatCompletionRequest<'_> = serde_json::from_str(&text).unwrap();
+        let mut out = to_anthropic(&req, "claude-real", 4096).unwrap();
+        assert!(!drop_unreplayable_thinking(&mut out));
     }
 
     #[test]

@@ -217,7 +217,7 @@ mod tests {
             credential: None,
             path_prefix: None,
             settings: ProviderSettings {
-                bedrock: Some(BedrockSettings { region: region.into() }),
+                bedrock: Some(BedrockSettings { region: region.into(), ..Default::default() }),
                 ..Default::default()
             },
         }
