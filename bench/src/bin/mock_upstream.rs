@@ -114,8 +114,9 @@ struct State {
 const LAST_PATH: &str = "/__bench/last";
 
 fn wants_stream(body: &[u8]) -> bool {
-    // A byte search, not a JSON parse: the mock must stay cheap next to the systems under test.
-    let has = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    // A SIMD byte search, not a JSON parse: the mock must stay cheap next to the systems under
+    // test, also on the 64-80 KB bodies of (d) and (f).
+    let has = |needle: &[u8]| memchr::memmem::find(body, needle).is_some();
     has(b"\"stream\":true") || has(b"\"stream\": true")
 }
 
@@ -232,5 +233,18 @@ fn main() {
     if let Err(e) = result {
         eprintln!("mock-upstream: {e}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wants_stream;
+
+    #[test]
+    fn stream_flag_is_found_with_or_without_a_space_and_not_when_false() {
+        assert!(wants_stream(br#"{"model":"m","stream":true}"#));
+        assert!(wants_stream(br#"{"stream": true,"model":"m"}"#));
+        assert!(!wants_stream(br#"{"model":"m","stream":false}"#));
+        assert!(!wants_stream(br#"{"model":"m","text":"stream"}"#));
     }
 }
