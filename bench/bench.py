@@ -740,6 +740,20 @@ def report(b: Bench, args) -> tuple[str, list[str]]:
               f"whole filter incl. main-thread VM and V8 with 1 worker: {(fh - eh) / 1024:.1f} MiB", per_worker * 1024 * 1024 < 32_000_000)
     else:
         check("(e) filter memory per worker < 32 MB", "–", None)
+    # (f)-(h): what the filter costs per Claude Code request on each target, next to Envoy alone.
+    cc = [k for k in args.scenarios if b.scen[k].get("client") == "anthropic"]
+    cc_rows = []
+    for key in cc:
+        f_cpu, e_cpu = get("filter", key, "cpu_us_per_req"), get("envoy", key, "cpu_us_per_req")
+        f_rps, e_rps = get("filter", key, "rps"), get("envoy", key, "rps")
+        if f_cpu and e_cpu:
+            cc_rows.append(f"| ({key}) {b.scen[key]['title']} | {f_cpu:.0f} | {e_cpu:.0f} | {f_cpu - e_cpu:+.0f} | "
+                           f"{f_cpu / e_cpu:.2f}× | {fmt_ratio(f_rps, e_rps)} |")
+        else:
+            cc_rows.append(f"| ({key}) {b.scen[key]['title']} | – | – | – | – | – |")
+    if cc_rows:
+        checks += ["", "| Claude Code request (80 KB) | filter CPU µs/req | Envoy alone CPU µs/req | added µs/req | CPU vs Envoy alone "
+                   "| req/s vs Envoy alone |", "|---|---:|---:|---:|---:|---:|", *cc_rows]
     return table, checks
 
 
