@@ -121,10 +121,10 @@ CLAUDE_CODE_HEADERS = {
     "x-stainless-timeout": "600",
 }
 CLAUDE_CODE_PATH = "/v1/messages?beta=true"
-# (h): a Bedrock model that InvokeModel does not serve, so the gateway uses Converse whatever its
-# version; `--converse-claude` uses the Claude id with the provider setting `api: converse`
-# instead (needs a gateway with `BedrockSettings.api`).
-CONVERSE_MODEL = "amazon.nova-pro-v1:0"
+# (h): the Claude id with the provider setting `api: converse` (Claude Code on Bedrock through
+# Converse, the same conversation as (g)); `--converse-nova` uses a model InvokeModel does not
+# serve instead, for a gateway without `BedrockSettings.api`.
+CONVERSE_NOVA_MODEL = "amazon.nova-pro-v1:0"
 
 
 def file_listing(turn: int, lines: int) -> str:
@@ -204,7 +204,7 @@ def scenarios(chunks: int) -> dict[str, dict]:
               "provider": "bedrock", "target_model": BEDROCK_CLAUDE_ID,
               "body": claude_code_body(CLAUDE_CODE_MODEL, 80 * 1024), "connections": 32},
         "h": {"title": "Claude Code 80 KB, Bedrock Converse", "client": "anthropic", "upstream": "converse",
-              "provider": "bedrock", "target_model": CONVERSE_MODEL,
+              "provider": "bedrock", "target_model": BEDROCK_CLAUDE_ID, "bedrock_api": "converse",
               "body": claude_code_body(CLAUDE_CODE_MODEL, 80 * 1024), "connections": 32},
     }
 
@@ -443,8 +443,8 @@ class Bench:
         self.work = Path(tempfile.mkdtemp(prefix="ai-gateway-bench-"))
         self.base_id = 40 + os.getpid() % 1000
         self.scen = scenarios(args.chunks)
-        if args.converse_claude:
-            self.scen["h"].update(target_model=BEDROCK_CLAUDE_ID, bedrock_api="converse")
+        if args.converse_nova:
+            self.scen["h"].update(target_model=CONVERSE_NOVA_MODEL, bedrock_api=None)
         self.mock_shared: Proc | None = None
         self.mock_shared_port = 0
         self.results: dict[tuple[str, str], dict] = {}
@@ -808,8 +808,8 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=10, help="seconds per measured load run (default 10)")
     ap.add_argument("--warmup", type=float, default=2, help="seconds of warm-up load before each run (default 2)")
     ap.add_argument("--scenarios", default="abcdefgh")
-    ap.add_argument("--converse-claude", action="store_true",
-                    help="(h) with the Claude id and the provider setting api: converse instead of a non-Claude model")
+    ap.add_argument("--converse-nova", action="store_true",
+                    help="(h) with a non-Claude model (amazon.nova-pro-v1:0) instead of the Claude id and api: converse")
     ap.add_argument("--systems", default=",".join(SYSTEMS))
     ap.add_argument("--chunks", type=int, default=100)
     ap.add_argument("--chunk-interval-us", type=int, default=1000, help="pause between streamed chunks (default 1000)")
