@@ -94,6 +94,95 @@ def tools_body(model: str, size: int) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+CLAUDE_CODE_FIXTURE = ROOT / "gateway-core" / "tests" / "fixtures" / "claude_code_request.json"
+CLAUDE_CODE_MODEL = "claude-sonnet-4-5-20250929"
+BEDROCK_REGION = "us-east-1"
+BEDROCK_HOST = f"bedrock-runtime.{BEDROCK_REGION}.amazonaws.com"
+BEDROCK_CLAUDE_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+BEDROCK_KEY_ID_ENV, BEDROCK_SECRET_ENV = "BENCH_AWS_ACCESS_KEY_ID", "BENCH_AWS_SECRET_ACCESS_KEY"
+# What Claude Code 2.1.x sends besides the body (ARCHITECTURE.md section 11); the filter must
+# keep its own headers from crossing to Bedrock, so they are part of the work measured.
+CLAUDE_CODE_HEADERS = {
+    "x-api-key": "sk-ant-bench-client-key",
+    "anthropic-version": "2023-06-01",
+    "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14,context-management-2025-06-27,"
+                      "fine-grained-tool-streaming-2025-05-14",
+    "anthropic-dangerous-direct-browser-access": "true",
+    "user-agent": "claude-cli/2.1.3 (external, sdk-cli)",
+    "x-app": "cli",
+    "x-claude-code-session-id": "0b7c1f7e-3f53-4d5e-9a43-1c2d3e4f5a6b",
+    "x-stainless-lang": "js",
+    "x-stainless-package-version": "0.70.0",
+    "x-stainless-os": "Linux",
+    "x-stainless-arch": "x64",
+    "x-stainless-runtime": "node",
+    "x-stainless-runtime-version": "v22.11.0",
+    "x-stainless-retry-count": "0",
+    "x-stainless-timeout": "600",
+}
+CLAUDE_CODE_PATH = "/v1/messages?beta=true"
+# (h): the Claude id with the provider setting `api: converse` (Claude Code on Bedrock through
+# Converse, the same conversation as (g)); `--converse-nova` uses a model InvokeModel does not
+# serve instead, for a gateway without `BedrockSettings.api`.
+CONVERSE_NOVA_MODEL = "amazon.nova-pro-v1:0"
+
+
+def file_listing(turn: int, lines: int) -> str:
+    """What Claude Code's Read tool returns: numbered lines of a source file (deterministic)."""
+    out = []
+    for n in range(1, lines + 1):
+        k = (turn * 31 + n) % 7
+        code = (
+            f"    let value_{n} = config.get(\"key_{turn}_{n}\").ok_or(Error::Missing(\"key_{turn}_{n}\"))?;",
+            f"    // Step {n}: validate the request before it reaches the provider (turn {turn}).",
+            f"    if request.len() > limits.max_request_bytes {{ return Err(Error::TooLarge({n})); }}",
+            f"    for (i, item) in items_{n}.iter().enumerate() {{ total += item.weight * {k + 1}; }}",
+            f"    tracing::debug!(target: \"gateway\", step = {n}, \"routing decision for turn {turn}\");",
+            f"    }}",
+            f"fn handler_{turn}_{n}(ctx: &mut Context, body: &[u8]) -> Result<Action, GatewayError> {{",
+        )[k]
+        out.append(f"{n:6d}\t{code}")
+    return "\n".join(out)
+
+
+def claude_code_body(model: str, size: int) -> bytes:
+    """A Claude Code request (`gateway-core/tests/fixtures/claude_code_request.json`: system prompt
+    blocks with `cache_control`, 24 tools, thinking with signatures, redacted thinking, tool results,
+    a mid-conversation `system` turn, `context_management`, `metadata.user_id`, adaptive thinking)
+    grown to about `size` bytes with earlier agent turns (thinking + signature, a Read tool call,
+    its numbered file listing), inserted after the first user message so the conversation keeps
+    the fixture's ending and its cache breakpoints. Non-streaming: the scenarios measure the
+    request side, streaming is (c)'s subject."""
+    body = json.loads(CLAUDE_CODE_FIXTURE.read_text())
+    body["model"] = model
+    body.pop("stream", None)
+    first, rest = body["messages"][:1], body["messages"][1:]
+    extra: list[dict] = []
+    turn = 0
+
+    def size_now() -> int:
+        return len(json.dumps(body | {"messages": first + extra + rest}, separators=(",", ":")))
+
+    while size_now() < size - 3200:
+        tool_id = f"toolu_bench{turn:03d}Read{turn * 7919 % 100000:05d}"
+        signature = (f"Eq{turn:02d}BCkgIChABGAIiQJ0+v3Yx/aB9c+Kq1ZrT0mQn0x3yW8p+oVZ5f3K2mXo9JcL4fY8tq1HqV8d2Zr7uPpQ6u0g3eE1y"
+                     "IYz2tZQ1r8iEgxE5c2Y3Zk1YzQ4NmQ5GgxYZ2V0dGluZy1zdGFydGVkIjA2ZjYxYWQ0LTQ0ZmQtNGI0Yy05YTAwLTcyNWE0NmQ4MmY0YSoQ==")
+        extra.append({"role": "assistant", "content": [
+            {"type": "thinking", "signature": signature,
+             "thinking": f"To answer I need the handler module, part {turn}. The routing code probably lives in "
+                         f"src/handlers/part_{turn}.rs; reading it first is cheaper than guessing, and the user "
+                         "asked for a change that must keep the existing error handling."},
+            {"type": "tool_use", "id": tool_id, "name": "Read",
+             "input": {"file_path": f"/home/user/project/src/handlers/part_{turn}.rs"}},
+        ]})
+        extra.append({"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": tool_id, "content": file_listing(turn, 28)},
+        ]})
+        turn += 1
+    body["messages"] = first + extra + rest
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 def scenarios(chunks: int) -> dict[str, dict]:
     return {
         "a": {"title": "OpenAI→OpenAI passthrough, 1 KB", "provider": "openai", "model": "bench-gpt",
@@ -106,7 +195,96 @@ def scenarios(chunks: int) -> dict[str, dict]:
               "body": tools_body("bench-claude", 64 * 1024), "connections": 32},
         "e": {"title": "100 routes in the config, passthrough", "provider": "openai", "model": "model-099",
               "body": chat_body("model-099", 1024), "connections": 32, "routes": 100},
+        # Claude Code through the Anthropic surface: the client's path, headers and body; the
+        # route maps Claude Code's default model name onto each target.
+        "f": {"title": "Claude Code 80 KB, Anthropic passthrough", "client": "anthropic", "upstream": "anthropic",
+              "provider": "anthropic", "target_model": CLAUDE_CODE_MODEL,
+              "body": claude_code_body(CLAUDE_CODE_MODEL, 80 * 1024), "connections": 32},
+        "g": {"title": "Claude Code 80 KB, Bedrock InvokeModel", "client": "anthropic", "upstream": "invoke",
+              "provider": "bedrock", "target_model": BEDROCK_CLAUDE_ID,
+              "body": claude_code_body(CLAUDE_CODE_MODEL, 80 * 1024), "connections": 32},
+        "h": {"title": "Claude Code 80 KB, Bedrock Converse", "client": "anthropic", "upstream": "converse",
+              "provider": "bedrock", "target_model": BEDROCK_CLAUDE_ID, "bedrock_api": "converse",
+              "body": claude_code_body(CLAUDE_CODE_MODEL, 80 * 1024), "connections": 32},
     }
+
+
+def claude_code_config(cfg: dict, sc: dict) -> dict:
+    """(f)-(h): one route from Claude Code's model name to the scenario's target."""
+    if sc["provider"] == "bedrock":
+        settings: dict = {"region": BEDROCK_REGION}
+        if sc.get("bedrock_api"):
+            settings["api"] = sc["bedrock_api"]
+        cfg["providers"].append({
+            "name": "bench-bedrock", "kind": "bedrock", "cluster": "mock_bedrock",
+            "credential": {"aws": {"access_key_id_env": BEDROCK_KEY_ID_ENV, "secret_access_key_env": BEDROCK_SECRET_ENV}},
+            "settings": {"bedrock": settings},
+        })
+    provider = "bench-bedrock" if sc["provider"] == "bedrock" else "bench-anthropic"
+    cfg["routes"].append({"model": CLAUDE_CODE_MODEL, "targets": [{"provider": provider, "model": sc["target_model"]}]})
+    return cfg
+
+
+def client_path(sc: dict) -> str:
+    """The path the client calls on a gateway (Envoy alone or with the filter)."""
+    return CLAUDE_CODE_PATH if sc.get("client") == "anthropic" else "/v1/chat/completions"
+
+
+def client_headers(sc: dict) -> dict:
+    return dict(CLAUDE_CODE_HEADERS) if sc.get("client") == "anthropic" else {"authorization": "Bearer client-key"}
+
+
+def upstream_path(sc: dict) -> str:
+    """The path the provider is called on (the filter's choice; Envoy alone rewrites to it)."""
+    kind = sc.get("upstream", sc["provider"])
+    model = sc.get("target_model", "").replace(":", "%3A")
+    return {
+        "openai": "/v1/chat/completions",
+        "anthropic": "/v1/messages",
+        "invoke": f"/model/{model}/invoke",
+        "converse": f"/model/{model}/converse",
+    }[kind]
+
+
+def claude_code_upstream_problems(sc: dict, got: dict) -> list[str]:
+    """What is wrong with the body the filter sent upstream for (f)-(h), by the provider API."""
+    sent = json.loads(sc["body"])
+    n_turns = len(sent["messages"])
+    n_tools = len(sent["tools"])
+    problems = []
+
+    def need(cond: bool, what: str) -> None:
+        if not cond:
+            problems.append(what)
+
+    kind = sc["upstream"]
+    if kind in ("anthropic", "invoke"):
+        msgs = got.get("messages") or []
+        # The mid-conversation system turn may be folded into a neighbour on targets without it.
+        need(len(msgs) >= n_turns - 1, f"{len(msgs)} messages, sent {n_turns}")
+        need(len(got.get("tools") or []) == n_tools, f"{len(got.get('tools') or [])} tools, sent {n_tools}")
+        need(isinstance(got.get("system"), list) and any("cache_control" in b for b in got["system"]),
+             "system blocks with cache_control missing")
+        signed = [b for m in msgs if isinstance(m.get("content"), list) for b in m["content"]
+                  if b.get("type") == "thinking" and b.get("signature")]
+        need(len(signed) >= 2, "thinking blocks with signatures missing from the history")
+    if kind == "anthropic":
+        need(got.get("model") == sc["target_model"], f"model {got.get('model')!r}, expected {sc['target_model']!r}")
+        need("context_management" in got, "context_management missing")
+    elif kind == "invoke":
+        need(got.get("anthropic_version") == "bedrock-2023-05-31", f"anthropic_version {got.get('anthropic_version')!r}")
+        need("model" not in got, "model in the InvokeModel body")
+    elif kind == "converse":
+        msgs = got.get("messages") or []
+        need(len(msgs) >= n_turns // 2, f"{len(msgs)} messages, sent {n_turns}")
+        need(all(m.get("role") in ("user", "assistant") for m in msgs), "a role other than user/assistant")
+        specs = [t for t in (got.get("toolConfig") or {}).get("tools", []) if "toolSpec" in t]
+        need(len(specs) == n_tools, f"{len(specs)} toolSpec entries, sent {n_tools} tools")
+        need(isinstance(got.get("system"), list) and bool(got["system"]), "system blocks missing")
+        need("model" not in got and "anthropic_version" not in got, "Anthropic fields in the Converse body")
+        results = [b for m in msgs for b in m.get("content", []) if "toolResult" in b]
+        need(len(results) >= 2, f"{len(results)} toolResult blocks")
+    return problems
 
 
 def gateway_config(routes: int) -> dict:
@@ -265,12 +443,15 @@ class Bench:
         self.work = Path(tempfile.mkdtemp(prefix="ai-gateway-bench-"))
         self.base_id = 40 + os.getpid() % 1000
         self.scen = scenarios(args.chunks)
+        if args.converse_nova:
+            self.scen["h"].update(target_model=CONVERSE_NOVA_MODEL, bedrock_api=None)
         self.mock_shared: Proc | None = None
         self.mock_shared_port = 0
         self.results: dict[tuple[str, str], dict] = {}
         self.latency: dict[tuple[str, str], dict] = {}
         self.memory: dict = {}
-        self.env = dict(os.environ, **{PROVIDER_KEY_ENV: "sk-bench-not-a-real-key"})
+        self.env = dict(os.environ, **{PROVIDER_KEY_ENV: "sk-bench-not-a-real-key", BEDROCK_KEY_ID_ENV: "AKIDBENCHNOTAREALKEY",
+                                       BEDROCK_SECRET_ENV: "bench/not+a+real+secret/0123456789abcdefghij"})
 
     def log(self, msg: str) -> None:
         print(f"[bench] {msg}", file=sys.stderr, flush=True)
@@ -288,9 +469,15 @@ class Bench:
 
     def bootstrap(self, system: str, sc: dict, port: int, admin: int, mock_port: int) -> dict:
         cfg = gateway_config(sc.get("routes", 0))
-        (self.work / "gateway.json").write_text(json.dumps(cfg))
         upstream = {"scheme": "http", "host": "127.0.0.1", "port": mock_port, "default_port": False}
-        boot = render.render(cfg, self.args.wasm, port, admin, {"mock_openai": upstream, "mock_anthropic": upstream})
+        clusters = {"mock_openai": upstream, "mock_anthropic": upstream}
+        if sc.get("client") == "anthropic":
+            cfg = claude_code_config(cfg, sc)
+            if sc["provider"] == "bedrock":
+                # Envoy sends the AWS host name as Host (SigV4 signs it); the mock ignores the signature.
+                clusters["mock_bedrock"] = dict(upstream, hostname=BEDROCK_HOST)
+        (self.work / "gateway.json").write_text(json.dumps(cfg))
+        boot = render.render(cfg, self.args.wasm, port, admin, clusters)
         if system == "envoy":
             # Same bootstrap minus both Wasm filters: a plain route to the provider's cluster, with
             # the provider's path, so Envoy alone moves the same bytes the filter would cause.
@@ -299,9 +486,10 @@ class Bench:
             router["typed_config"].pop("upstream_http_filters", None)
             hcm["http_filters"] = [router]
             route: dict = {"cluster": f"mock_{sc['provider']}", "timeout": render.ROUTE_TIMEOUT, "auto_host_rewrite": True}
-            if sc["provider"] == "anthropic":
-                route["prefix_rewrite"] = "/v1/messages"
-            hcm["route_config"]["virtual_hosts"][0]["routes"] = [{"match": {"path": "/v1/chat/completions"}, "route": route}]
+            if upstream_path(sc) != client_path(sc).split("?")[0]:
+                route["prefix_rewrite"] = upstream_path(sc)
+            match = client_path(sc).split("?")[0]  # Envoy matches `path` without the query
+            hcm["route_config"]["virtual_hosts"][0]["routes"] = [{"match": {"path": match}, "route": route}]
         return boot
 
     def start_sut(self, system: str, sc: dict, mock_port: int, concurrency: int = 1) -> tuple[Proc, int, str, dict]:
@@ -309,7 +497,7 @@ class Bench:
         core = self.args.sut_core
         if system == "direct":
             p, port = self.start_mock(core, "direct")
-            return p, port, "/v1/chat/completions" if sc["provider"] == "openai" else "/v1/messages", {}
+            return p, port, upstream_path(sc), client_headers(sc) if sc.get("client") else {}
         if system in ("envoy", "filter"):
             port, admin = free_port(), free_port()
             self.base_id += 1
@@ -319,7 +507,7 @@ class Bench:
                               "--log-level", "warn"], core, self.work / f"envoy-{system}.log", env=self.env)
             if not wait_until(lambda: request(admin, "GET", "/ready")[0] == 200, time.time() + 30, p):
                 raise RuntimeError(f"Envoy ({system}) did not become ready; see {p.log_path}")
-            return p, port, "/v1/chat/completions", {"authorization": "Bearer client-key"}
+            return p, port, client_path(sc), client_headers(sc)
         if system == "portkey":
             port = free_port()
             pkg = Path(self.args.portkey)
@@ -349,8 +537,37 @@ class Bench:
             ok = b"message_stop" in body
         else:
             ok = True
+        if sc.get("client") == "anthropic" and system == "filter":
+            answer = json.loads(body)
+            ok = answer.get("type") == "message" and bool(answer.get("content"))
         if not ok:
             raise RuntimeError(f"{system}: unexpected answer: {body[:300]!r}")
+        if system != "portkey":
+            self.check_upstream(system, sc, port if system == "direct" else self.mock_shared_port)
+
+    def check_upstream(self, system: str, sc: dict, mock_port: int) -> None:
+        """The request the mock received last (the sanity request) went to the scenario's provider
+        path with the body shape of that API, so no scenario can measure an error path or the
+        wrong translation."""
+        conn = http.client.HTTPConnection("127.0.0.1", mock_port, timeout=5)
+        try:
+            conn.request("GET", "/__bench/last")
+            r = conn.getresponse()
+            got_path, got = r.getheader("x-bench-path"), r.read()
+        finally:
+            conn.close()
+        want_path = upstream_path(sc)
+        problems = []
+        if got_path != want_path:
+            problems.append(f"path {got_path!r}, expected {want_path!r}")
+        if system != "filter":
+            # Envoy alone and the direct run move the client's bytes unchanged.
+            if got != sc["body"]:
+                problems.append(f"body of {len(got)} bytes differs from the {len(sc['body'])} sent")
+        elif sc.get("client") == "anthropic":
+            problems += claude_code_upstream_problems(sc, json.loads(got))
+        if problems:
+            raise RuntimeError(f"{system}: the upstream got the wrong request: {'; '.join(problems)}")
 
     def run_one(self, system: str, key: str) -> None:
         sc = self.scen[key]
@@ -390,6 +607,8 @@ class Bench:
         try:
             for key in self.args.scenarios:
                 for system in self.args.systems:
+                    if system == "portkey" and self.scen[key].get("client"):
+                        continue  # Portkey is compared on the OpenAI client scenarios only
                     try:
                         self.run_one(system, key)
                     except Exception as e:  # noqa: BLE001 - one failed system must not hide the others
@@ -521,6 +740,20 @@ def report(b: Bench, args) -> tuple[str, list[str]]:
               f"whole filter incl. main-thread VM and V8 with 1 worker: {(fh - eh) / 1024:.1f} MiB", per_worker * 1024 * 1024 < 32_000_000)
     else:
         check("(e) filter memory per worker < 32 MB", "–", None)
+    # (f)-(h): what the filter costs per Claude Code request on each target, next to Envoy alone.
+    cc = [k for k in args.scenarios if b.scen[k].get("client") == "anthropic"]
+    cc_rows = []
+    for key in cc:
+        f_cpu, e_cpu = get("filter", key, "cpu_us_per_req"), get("envoy", key, "cpu_us_per_req")
+        f_rps, e_rps = get("filter", key, "rps"), get("envoy", key, "rps")
+        if f_cpu and e_cpu:
+            cc_rows.append(f"| ({key}) {b.scen[key]['title']} | {f_cpu:.0f} | {e_cpu:.0f} | {f_cpu - e_cpu:+.0f} | "
+                           f"{f_cpu / e_cpu:.2f}× | {fmt_ratio(f_rps, e_rps)} |")
+        else:
+            cc_rows.append(f"| ({key}) {b.scen[key]['title']} | – | – | – | – | – |")
+    if cc_rows:
+        checks += ["", "| Claude Code request (80 KB) | filter CPU µs/req | Envoy alone CPU µs/req | added µs/req | CPU vs Envoy alone "
+                   "| req/s vs Envoy alone |", "|---|---:|---:|---:|---:|---:|", *cc_rows]
     return table, checks
 
 
@@ -574,7 +807,9 @@ def main() -> int:
     ap.add_argument("--fixtures", default=None, help="recorded fixtures folder (default: the mock's own default)")
     ap.add_argument("--duration", type=float, default=10, help="seconds per measured load run (default 10)")
     ap.add_argument("--warmup", type=float, default=2, help="seconds of warm-up load before each run (default 2)")
-    ap.add_argument("--scenarios", default="abcde")
+    ap.add_argument("--scenarios", default="abcdefgh")
+    ap.add_argument("--converse-nova", action="store_true",
+                    help="(h) with a non-Claude model (amazon.nova-pro-v1:0) instead of the Claude id and api: converse")
     ap.add_argument("--systems", default=",".join(SYSTEMS))
     ap.add_argument("--chunks", type=int, default=100)
     ap.add_argument("--chunk-interval-us", type=int, default=1000, help="pause between streamed chunks (default 1000)")
@@ -588,7 +823,7 @@ def main() -> int:
     ap.add_argument("--doc", default=None, help="rewrite the generated part of this markdown file")
     ap.add_argument("--command", default=None, help="the command line to record in the doc")
     args = ap.parse_args()
-    args.scenarios = [s for s in args.scenarios if s in "abcde"]
+    args.scenarios = [s for s in args.scenarios if s in "abcdefgh"]
     args.latency_scenarios = [s for s in args.latency_scenarios if s in args.scenarios]
     args.systems = [s for s in args.systems.split(",") if s in SYSTEMS]
 

@@ -4,7 +4,7 @@
 # through ./dev setup), builds the release .wasm and the mock, then runs bench/bench.py inside a
 # private network namespace so that every server is reachable on loopback only.
 #
-#   bench/run.sh                      # all scenarios (a-e), all systems, 10 s per run
+#   bench/run.sh                      # all scenarios (a-h), all systems, 10 s per run
 #   bench/run.sh --duration 5 --scenarios ab --doc docs/benchmarks.md
 # Other options: python3 bench/bench.py --help
 set -euo pipefail

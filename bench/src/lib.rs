@@ -14,6 +14,10 @@ pub const OPENAI_CHAT_FIXTURE: &str = "openai/chat-basic.yaml";
 pub const ANTHROPIC_JSON_FIXTURE: &str = "anthropic/test_anthropic_model_instructions.yaml";
 /// Recording whose first response is an Anthropic Messages SSE stream.
 pub const ANTHROPIC_SSE_FIXTURE: &str = "anthropic/test_anthropic_model_thinking_part_stream.yaml";
+/// Recording whose first response is a Bedrock InvokeModel answer (an Anthropic message, Claude).
+pub const BEDROCK_INVOKE_FIXTURE: &str = "bedrock-invoke/test_anthropic_cache_bedrock_real_api.yaml";
+/// Recording whose first response is a Bedrock Converse answer (Claude, with cache usage).
+pub const BEDROCK_CONVERSE_FIXTURE: &str = "bedrock/test_bedrock_cache_write_and_read.yaml";
 
 /// Why the recorded responses could not be loaded.
 #[derive(Debug)]
@@ -36,24 +40,37 @@ fn err(msg: impl Into<String>) -> FixtureError {
 pub struct Responses {
     pub openai_json: Bytes,
     pub anthropic_json: Bytes,
+    /// The body of `POST /model/{id}/invoke`.
+    pub bedrock_invoke_json: Bytes,
+    /// The body of `POST /model/{id}/converse`.
+    pub bedrock_converse_json: Bytes,
     /// One entry per HTTP body chunk of a streamed Anthropic answer.
     pub anthropic_sse: Vec<Bytes>,
 }
 
 impl Responses {
-    /// Loads the three recordings under `root` and cuts the stream into `chunks` chunks.
+    /// Loads the five recordings under `root` and cuts the stream into `chunks` chunks.
     pub fn load(root: &Path, chunks: usize) -> Result<Self, FixtureError> {
         let openai_json = first_response_body(&root.join(OPENAI_CHAT_FIXTURE))?;
         let anthropic_json = first_response_body(&root.join(ANTHROPIC_JSON_FIXTURE))?;
+        let bedrock_invoke_json = first_response_body(&root.join(BEDROCK_INVOKE_FIXTURE))?;
+        let bedrock_converse_json = first_response_body(&root.join(BEDROCK_CONVERSE_FIXTURE))?;
         let sse = first_response_body(&root.join(ANTHROPIC_SSE_FIXTURE))?;
         let sse = std::str::from_utf8(&sse).map_err(|_| err("the recorded SSE stream is not UTF-8"))?;
         // Parse both JSON bodies once so a broken fixture fails here, not under load.
-        for (name, body) in [("OpenAI", &openai_json), ("Anthropic", &anthropic_json)] {
+        for (name, body) in [
+            ("OpenAI", &openai_json),
+            ("Anthropic", &anthropic_json),
+            ("Bedrock InvokeModel", &bedrock_invoke_json),
+            ("Bedrock Converse", &bedrock_converse_json),
+        ] {
             serde_json::from_slice::<Json>(body).map_err(|e| err(format!("recorded {name} body is not JSON: {e}")))?;
         }
         Ok(Responses {
             openai_json: Bytes::from(openai_json),
             anthropic_json: Bytes::from(anthropic_json),
+            bedrock_invoke_json: Bytes::from(bedrock_invoke_json),
+            bedrock_converse_json: Bytes::from(bedrock_converse_json),
             anthropic_sse: anthropic_stream(sse, chunks)?.into_iter().map(Bytes::from).collect(),
         })
     }
@@ -213,5 +230,9 @@ mod tests {
         assert_eq!(v["object"], "chat.completion");
         let v: Json = serde_json::from_slice(&r.anthropic_json).expect("json");
         assert_eq!(v["type"], "message");
+        let v: Json = serde_json::from_slice(&r.bedrock_invoke_json).expect("json");
+        assert_eq!(v["type"], "message");
+        let v: Json = serde_json::from_slice(&r.bedrock_converse_json).expect("json");
+        assert_eq!(v["output"]["message"]["role"], "assistant");
     }
 }

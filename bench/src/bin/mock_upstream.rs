@@ -3,14 +3,18 @@
 //!
 //! `POST .../chat/completions` → the recorded OpenAI JSON. `POST .../messages` → the recorded
 //! Anthropic JSON, or, when the body asks for `"stream":true`, an SSE stream of `--chunks` chunks
-//! sent `--chunk-interval-us` apart. `--latency-ms` delays every response's headers.
+//! sent `--chunk-interval-us` apart. `POST /model/{id}/invoke` → the recorded Bedrock InvokeModel
+//! answer (an Anthropic message); `POST /model/{id}/converse` → the recorded Converse answer; the
+//! SigV4 signature is not checked. `--latency-ms` delays every response's headers.
+//! `GET /__bench/last` → the last POST's body, its path in `x-bench-path`: the benchmark's sanity
+//! check reads it to see that a scenario reached the upstream it is meant to measure.
 //! Prints `listening on 127.0.0.1:PORT` once ready (`--port 0` picks a free port).
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -103,11 +107,16 @@ struct State {
     sse: Arc<[Bytes]>,
     latency: Duration,
     interval: Duration,
+    /// The last POST's path and body (a cheap `Bytes` clone), for the sanity check.
+    last: Mutex<Option<(String, Bytes)>>,
 }
 
+const LAST_PATH: &str = "/__bench/last";
+
 fn wants_stream(body: &[u8]) -> bool {
-    // A byte search, not a JSON parse: the mock must stay cheap next to the systems under test.
-    let has = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    // A SIMD byte search, not a JSON parse: the mock must stay cheap next to the systems under
+    // test, also on the 64-80 KB bodies of (d) and (f).
+    let has = |needle: &[u8]| memchr::memmem::find(body, needle).is_some();
     has(b"\"stream\":true") || has(b"\"stream\": true")
 }
 
@@ -119,11 +128,17 @@ fn json(body: Bytes) -> Response<MockBody> {
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<MockBody>, Infallible> {
     let path = req.uri().path().to_owned();
+    if req.method() == hyper::Method::GET && path == LAST_PATH {
+        return Ok(last_request(&state));
+    }
     // Read the whole request, as a provider would, before answering.
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => Bytes::new(),
     };
+    if let Ok(mut last) = state.last.lock() {
+        *last = Some((path.clone(), body.clone()));
+    }
     if !state.latency.is_zero() {
         tokio::time::sleep(state.latency).await;
     }
@@ -144,6 +159,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Mo
         } else {
             json(state.responses.anthropic_json.clone())
         }
+    } else if path.starts_with("/model/") && path.ends_with("/invoke") {
+        json(state.responses.bedrock_invoke_json.clone())
+    } else if path.starts_with("/model/") && path.ends_with("/converse") {
+        json(state.responses.bedrock_converse_json.clone())
     } else {
         let mut r = json(Bytes::from_static(
             br#"{"error":{"message":"mock-upstream: unknown path","type":"invalid_request_error","param":null,"code":null}}"#,
@@ -152,6 +171,20 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Mo
         r
     };
     Ok(response)
+}
+
+fn last_request(state: &State) -> Response<MockBody> {
+    let last = state.last.lock().ok().and_then(|l| l.clone());
+    let Some((path, body)) = last else {
+        let mut r = json(Bytes::from_static(br#"{"error":"no request yet"}"#));
+        *r.status_mut() = StatusCode::NOT_FOUND;
+        return r;
+    };
+    let mut r = Response::new(Either::Left(Full::new(body)));
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&path) {
+        r.headers_mut().insert("x-bench-path", v);
+    }
+    r
 }
 
 fn main() {
@@ -174,6 +207,7 @@ fn main() {
         responses,
         latency: opts.latency,
         interval: opts.interval,
+        last: Mutex::new(None),
     });
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -199,5 +233,18 @@ fn main() {
     if let Err(e) = result {
         eprintln!("mock-upstream: {e}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wants_stream;
+
+    #[test]
+    fn stream_flag_is_found_with_or_without_a_space_and_not_when_false() {
+        assert!(wants_stream(br#"{"model":"m","stream":true}"#));
+        assert!(wants_stream(br#"{"stream": true,"model":"m"}"#));
+        assert!(!wants_stream(br#"{"model":"m","stream":false}"#));
+        assert!(!wants_stream(br#"{"model":"m","text":"stream"}"#));
     }
 }
