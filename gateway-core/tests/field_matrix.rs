@@ -1,6 +1,8 @@
 //! The field matrix (`docs/field-matrix.json`, rendered in `docs/field-matrix.md`) is a claim about
 //! the translators: every entry is sent through the real `prepare` for its provider and must
 //! behave as the matrix says, and every entry must appear in the document with that behaviour.
+//! The names the translator reports in `PreparedRequest.dropped` (the `x-ai-gateway-dropped`
+//! header) must be exactly an entry's `dropped_names`, beyond those of the request without it.
 
 use std::path::PathBuf;
 
@@ -17,12 +19,12 @@ fn matrix() -> Value {
     serde_json::from_str(&text).expect("field-matrix.json is JSON")
 }
 
-/// The upstream (path, body) for `body`, or the gateway's error.
+/// The upstream (path, body) for `body` and the names it reports dropped, or the gateway's error.
 fn translate(
     provider: &ProviderConfig,
     model: &str,
     body: &Value,
-) -> Result<(String, Value), gateway_core::GatewayError> {
+) -> Result<(String, Value, Vec<&'static str>), gateway_core::GatewayError> {
     let defaults = Defaults::default();
     let target = Target { provider, model, defaults: &defaults, created_unix: 0 };
     let prepared = prepare(ClientApi::OpenAiChat, &target, body.to_string().as_bytes())?;
@@ -30,7 +32,7 @@ fn translate(
         Some(b) => serde_json::from_slice(b).expect("upstream body is JSON"),
         None => body.clone(),
     };
-    Ok((prepared.path, sent))
+    Ok((prepared.path, sent, prepared.dropped))
 }
 
 #[test]
@@ -39,7 +41,8 @@ fn openai_chat_fields_behave_as_the_matrix_says() {
     let section = &m["openai_chat"];
     let base = section["base_request"].as_object().expect("base_request").clone();
     let providers = section["providers"].as_object().expect("providers");
-    assert!(providers.contains_key("gemini") && providers.contains_key("azure_openai"));
+    let every = ["gemini", "azure_openai", "bedrock", "bedrock_invoke"];
+    assert!(every.iter().all(|k| providers.contains_key(*k)), "a provider section is missing");
     let mut checked = 0;
     for (key, p) in providers {
         let provider: ProviderConfig =
@@ -55,9 +58,20 @@ fn openai_chat_fields_behave_as_the_matrix_says() {
             let mut body = without.clone();
             body.insert(field.to_owned(), entry["sample"].clone());
             let result = translate(&provider, model, &Value::Object(body));
+            let baseline = translate(&provider, model, &Value::Object(without.clone())).ok();
+            let documented: Vec<&str> = entry
+                .get("dropped_names")
+                .and_then(Value::as_array)
+                .map(|names| names.iter().map(|n| n.as_str().expect("dropped name")).collect())
+                .unwrap_or_default();
+            if let Ok((_, _, names)) = &result {
+                let base_names = baseline.as_ref().map(|b| b.2.clone()).unwrap_or_default();
+                let reported: Vec<&str> = names.iter().copied().filter(|n| !base_names.contains(n)).collect();
+                assert_eq!(reported, documented, "{label}: x-ai-gateway-dropped names differ from the matrix");
+            }
             match entry["behaviour"].as_str().expect("behaviour") {
                 "mapped" => {
-                    let (path, sent) = result.unwrap_or_else(|e| panic!("{label}: {e}"));
+                    let (path, sent, _) = result.unwrap_or_else(|e| panic!("{label}: {e}"));
                     let to = entry["to"].as_str().expect("to");
                     if to == "path" {
                         let expect = entry["expect"].as_str().expect("expect");
@@ -67,8 +81,9 @@ fn openai_chat_fields_behave_as_the_matrix_says() {
                     }
                 }
                 behaviour @ ("dropped" | "gateway") => {
-                    let (path, sent) = result.unwrap_or_else(|e| panic!("{label}: {e}"));
-                    let (base_path, base_sent) = translate(&provider, model, &Value::Object(without)).unwrap();
+                    let (path, sent, _) = result.unwrap_or_else(|e| panic!("{label}: {e}"));
+                    let (base_path, base_sent, _) =
+                        baseline.unwrap_or_else(|| panic!("{label}: the request without it must translate"));
                     // Not sent: the upstream request is exactly the one without the field.
                     assert_eq!(
                         (path, sent),
@@ -76,10 +91,12 @@ fn openai_chat_fields_behave_as_the_matrix_says() {
                         "{label} is {behaviour} but changed the upstream request"
                     );
                     if behaviour == "dropped" {
+                        let warned =
+                            entry["warning_header"].as_bool().unwrap_or_else(|| panic!("{label}: warning_header"));
                         assert_eq!(
-                            entry["warning_header"],
-                            Value::Bool(false),
-                            "{label}: no translator sets a warning header yet"
+                            warned,
+                            !documented.is_empty(),
+                            "{label}: warning_header and dropped_names disagree"
                         );
                     }
                 }
