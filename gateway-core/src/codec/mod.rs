@@ -33,6 +33,7 @@ pub struct Encoded {
 /// built without allocation per request; a field outside this list is reported as `other`.
 pub fn dropped_name(name: &str) -> &'static str {
     const KNOWN: &[&str] = &[
+        "anthropic_beta",
         "audio",
         "background",
         "container",
@@ -46,6 +47,7 @@ pub fn dropped_name(name: &str) -> &'static str {
         "metadata",
         "modalities",
         "n",
+        "output_config",
         "prediction",
         "presence_penalty",
         "previous_response_id",
@@ -55,6 +57,8 @@ pub fn dropped_name(name: &str) -> &'static str {
         "seed",
         "service_tier",
         "store",
+        "thinking",
+        "tools",
         "top_logprobs",
         "truncation",
         "verbosity",
