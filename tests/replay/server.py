@@ -67,6 +67,7 @@ ANTHROPIC_MESSAGE_FIELDS = {
     "model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream",
     "temperature", "top_p", "top_k", "tools", "tool_choice", "thinking", "service_tier",
     "container", "mcp_servers", "context_management", "output_config", "output_format",
+    "cache_control",  # automatic prompt caching: one breakpoint for the whole request
 }
 ANTHROPIC_BLOCK_TYPES = {
     "text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking",
