@@ -11,6 +11,7 @@ The stack is test_bedrock's (same fixture: Bedrock host name, replay, credential
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from typing import Any
@@ -19,9 +20,12 @@ import anthropic
 import pytest
 
 from conftest import CLIENT_KEY, replay_headers
-from test_bedrock import AWS_HOST, CASES, ERROR_CASES, JSON_CASES, STREAM_CASES, bedrock, check_upstream, expected, public_model  # noqa: F401
+from test_bedrock import AWS_HOST, CASES, ERROR_CASES, SIMPLE_CASE, JSON_CASES, STREAM_CASES, bedrock, check_upstream, expected, public_model  # noqa: F401
 
-STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
+# Bedrock's stopReason as Anthropic names it: stop_sequence stays stop_sequence (it was end_turn
+# when the answer went through Chat Completions).
+STOP = {"end_turn": "end_turn", "stop_sequence": "stop_sequence", "max_tokens": "max_tokens", "tool_use": "tool_use",
+        "guardrail_intervened": "refusal", "content_filtered": "refusal"}
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +35,25 @@ def sdk(bedrock):
                                default_headers={"anthropic-beta": "interleaved-thinking-2025-05-14"})
 
 
+def _mark_cache(blocks: list[dict[str, Any]]) -> None:
+    """A Converse cache point is Anthropic's `cache_control` on the block before it."""
+    if blocks:
+        blocks[-1]["cache_control"] = {"type": "ephemeral"}
+
+
 def anthropic_request(recorded: dict[str, Any]) -> dict[str, Any]:
     """The Messages request an application sends for the recorded Converse request."""
     messages: list[dict[str, Any]] = []
     for m in recorded["messages"]:
         blocks: list[dict[str, Any]] = []
         for b in m["content"]:
-            if "text" in b:
+            if "cachePoint" in b:
+                _mark_cache(blocks)
+            elif "document" in b and b["document"]["format"] == "txt":
+                d = b["document"]
+                blocks.append({"type": "document", "title": d["name"], "source": {
+                    "type": "text", "media_type": "text/plain", "data": base64.b64decode(d["source"]["bytes"]).decode()}})
+            elif "text" in b:
                 blocks.append({"type": "text", "text": b["text"]})
             elif "toolUse" in b:
                 t = b["toolUse"]
@@ -50,7 +66,13 @@ def anthropic_request(recorded: dict[str, Any]) -> dict[str, Any]:
     ic = recorded.get("inferenceConfig", {})
     request: dict[str, Any] = {"messages": messages, "max_tokens": ic.get("maxTokens", 4096)}
     if recorded.get("system"):
-        request["system"] = [{"type": "text", "text": s["text"]} for s in recorded["system"]]
+        system: list[dict[str, Any]] = []
+        for s in recorded["system"]:
+            if "cachePoint" in s:
+                _mark_cache(system)
+            else:
+                system.append({"type": "text", "text": s["text"]})
+        request["system"] = system
     if "stopSequences" in ic:
         request["stop_sequences"] = ic["stopSequences"]
     # anthropic 2.x dropped the sampling parameters from its signatures; the API still takes them.
@@ -59,9 +81,14 @@ def anthropic_request(recorded: dict[str, Any]) -> dict[str, Any]:
         request["extra_body"] = sampling
     if "toolConfig" in recorded:
         tc = recorded["toolConfig"]
-        request["tools"] = [{k: v for k, v in (("name", t["toolSpec"]["name"]), ("description", t["toolSpec"].get("description")),
-                                                ("input_schema", t["toolSpec"]["inputSchema"]["json"])) if v is not None}
-                            for t in tc["tools"]]
+        tools: list[dict[str, Any]] = []
+        for t in tc["tools"]:
+            if "cachePoint" in t:
+                _mark_cache(tools)
+                continue
+            tools.append({k: v for k, v in (("name", t["toolSpec"]["name"]), ("description", t["toolSpec"].get("description")),
+                                            ("input_schema", t["toolSpec"]["inputSchema"]["json"])) if v is not None})
+        request["tools"] = tools
         choice = tc.get("toolChoice")
         if choice:
             request["tool_choice"] = ({"type": "any"} if "any" in choice else {"type": "auto"} if "auto" in choice
@@ -82,7 +109,7 @@ def check_bedrock_upstream(received: dict[str, Any], interaction) -> None:
         if not ours["inferenceConfig"]:
             del ours["inferenceConfig"]
     assert not any(h.startswith("anthropic-") for h in received["headers"]), received["headers"]
-    check_upstream(received, interaction)
+    check_upstream(received, interaction, openai_client=False)
 
 
 @pytest.mark.parametrize("name,index,interaction", JSON_CASES)
@@ -94,8 +121,12 @@ def test_json_response(bedrock, sdk, test_id, name, index, interaction):
     assert message.type == "message" and message.role == "assistant"
     assert "".join(b.text for b in message.content if b.type == "text") == exp["text"]
     assert [(b.id, b.name, b.input) for b in message.content if b.type == "tool_use"] == exp["tool_calls"]
-    assert message.stop_reason == STOP[exp["finish_reason"]]
-    assert (message.usage.input_tokens, message.usage.output_tokens) == (exp["prompt"], exp["completion"])
+    assert message.stop_reason == STOP[exp["stop_reason"]]
+    # As Anthropic reports it: input_tokens excludes cache reads and writes, which have their own counts.
+    u = message.usage
+    assert (u.input_tokens, u.output_tokens) == (exp["input"], exp["completion"])
+    assert (u.cache_read_input_tokens, u.cache_creation_input_tokens) == (exp["cache_read"], exp["cache_write"])
+    assert message.model == public_model(interaction)  # the client's name
     check_bedrock_upstream(upstream.only(test_id), interaction)
 
 
@@ -132,8 +163,8 @@ def test_stream(bedrock, sdk, test_id, name, index, interaction, chunking):
     assert text == exp["text"]
     assert thinking == exp["reasoning"]
     assert [(i, n, json.loads(a or "{}")) for i, n, a in (tools[k] for k in sorted(tools))] == exp["tool_calls"]
-    assert stop == STOP[exp["finish_reason"]]
-    assert (usage_in, usage_out) == (exp["prompt"], exp["completion"])
+    assert stop == STOP[exp["stop_reason"]]
+    assert (usage_in, usage_out) == (exp["input"], exp["completion"])
     check_bedrock_upstream(upstream.only(test_id), interaction)
 
 
@@ -161,7 +192,7 @@ def test_in_stream_failure_is_an_anthropic_error_event(bedrock, sdk, test_id, na
                                      stream=True, extra_headers=replay_headers(test_id, f"bedrock-synthetic/{name}.yaml", 0)):
             pass
     assert info.value.body["type"] == "error" and info.value.body["error"]["message"], info.value.body
-    rec_name, index, interaction = next((n, i, x) for n, i, x in CASES if x.status == 200 and not x.is_stream)
+    rec_name, index, interaction = next((n, i, x) for n, i, x in CASES if n == SIMPLE_CASE)
     message = sdk.messages.create(model=public_model(interaction), extra_headers=replay_headers(uuid.uuid4().hex, rec_name, index),
                                   **anthropic_request(interaction.request_body))
     assert "".join(b.text for b in message.content if b.type == "text") == expected(interaction)["text"]

@@ -428,9 +428,6 @@ def test_unknown_model_is_anthropic_not_found(gateway, upstream, test_id):
     ({"model": CLAUDE, "messages": [{"role": "user", "content": "x"}]}, "max_tokens"),
     ({"model": CLAUDE, "max_tokens": 5, "messages": []}, "messages"),
     ({"max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}, "model"),
-    ({"model": GPT, "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "container": "c"}, "container"),
-    ({"model": GPT, "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
-      "tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools[0].type"),
 ])
 def test_invalid_requests_are_anthropic_400(gateway, upstream, test_id, body, fragment):
     status, _, got = raw_request(gateway, "POST", "/v1/messages", json.dumps(body).encode(), headers={"x-test-id": test_id})
@@ -438,12 +435,34 @@ def test_invalid_requests_are_anthropic_400(gateway, upstream, test_id, body, fr
     assert upstream.requests(test_id) == []
 
 
+@pytest.mark.parametrize("extra,dropped", [
+    ({"container": "c"}, "container"),
+    ({"mcp_servers": [{"type": "url", "url": "https://mcp.example.com/sse", "name": "x"}]}, "mcp_servers"),
+    ({"context_management": {"edits": [{"type": "clear_tool_uses_20250919"}]}}, "context_management"),
+    # A server tool OpenAI cannot run: the client tools array is an extra the Chat codec drops.
+    ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "other"),
+])
+def test_anthropic_only_fields_are_dropped_and_named_on_openai(gateway, upstream, test_id, extra, dropped):
+    """Were 400s through Chat Completions; the conversation model drops what OpenAI cannot take
+    and names it in `x-ai-gateway-dropped`, and the answer names the client's model."""
+    body = {"model": GPT, "max_tokens": 5, "messages": [{"role": "user", "content": "Hello!"}], **extra}
+    status, headers, got = raw_request(gateway, "POST", "/v1/messages", json.dumps(body).encode(),
+                                       headers=replay_headers(test_id, "openai/chat-basic.yaml", 0))
+    assert status == 200, got[:300]
+    assert dropped in [n.strip() for n in headers.get("x-ai-gateway-dropped", "").split(",")], headers
+    assert json.loads(got)["model"] == GPT
+    assert headers.get("x-ai-gateway-model") == GPT_UPSTREAM
+    sent = upstream.only(test_id)["json"]
+    assert not set(extra) & set(sent) or sent.get("tools") in (None, []), sent
+
+
 def test_bad_json_and_sdk_exception(gateway, test_id):
     status, _, got = raw_request(gateway, "POST", "/v1/messages", b'{"model": ', headers={"x-test-id": test_id})
     assert_anthropic_error(status, got, 400, "invalid_request_error")
     with pytest.raises(anthropic.BadRequestError) as info:
         sdk(gateway).messages.create(model=GPT, max_tokens=5, messages=[{"role": "user", "content": [
-            {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"}}]}],
+            # A text document is now text for OpenAI; a PDF by URL it cannot take.
+            {"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"}}]}],
             extra_headers={"x-test-id": test_id})
     assert info.value.body["error"]["type"] == "invalid_request_error"
 

@@ -294,7 +294,9 @@ def test_access_log_has_the_same_cost(env: UsageEnv) -> None:
     # Envoy flushes access-log files every 10 s by default.
     deadline = time.monotonic() + 20
     while True:
-        lines = [json.loads(raw) for raw in log.read_text().splitlines() if raw.startswith("{")] if log.exists() else []
+        # Only whole lines: Envoy may be writing the last one while we read.
+        text = log.read_text() if log.exists() else ""
+        lines = [json.loads(raw) for raw in text[:text.rfind("\n") + 1].splitlines() if raw.startswith("{")]
         mine = {e["model"]: e for e in lines if e.get("log") == "request" and e.get("model") in COSTS}
         if len(mine) == len(COSTS) or time.monotonic() > deadline:
             break

@@ -228,7 +228,9 @@ def validate_converse(body: Any) -> None:
             if not isinstance(block, dict) or len(block) != 1 or next(iter(block)) not in BLOCK_MEMBERS:
                 raise bad(f"messages.{i}.content.{j} must have exactly one known member")
             member, value = next(iter(block.items()))
-            if member == "text" and (not isinstance(value, str) or not value.strip()):
+            # Whitespace beside other content is accepted (test_bedrock_cache_write_and_read sends "\n").
+            blank = not any(isinstance(b, dict) and str(b.get("text", "x")).strip() for b in content)
+            if member == "text" and (not isinstance(value, str) or not value or (not value.strip() and blank)):
                 raise bad("The text field in the ContentBlock object is blank. Add text to the text field, and try again.")
             if member in ("toolUse", "toolResult"):
                 uses_tools = True
@@ -240,6 +242,8 @@ def validate_converse(body: Any) -> None:
                 if value.get("format") not in ("png", "jpeg", "gif", "webp") or not isinstance(value.get("source", {}).get("bytes"), str):
                     raise bad(f"messages.{i}.content.{j}.image needs format and source.bytes")
     for k, s in enumerate(body.get("system") or []):
+        if isinstance(s, dict) and set(s) == {"cachePoint"}:  # Bedrock takes cache points in system and tools
+            continue
         if not isinstance(s, dict) or not isinstance(s.get("text"), str) or not s["text"].strip():
             raise bad(f"system.{k} must be a non-blank text block")
     extra = sorted(set(body.get("inferenceConfig") or {}) - INFERENCE_FIELDS)
@@ -253,6 +257,8 @@ def validate_converse(body: Any) -> None:
         if not isinstance(tools, list) or not tools:
             raise bad("toolConfig.tools must be a non-empty list")
         for k, tool in enumerate(tools):
+            if isinstance(tool, dict) and set(tool) == {"cachePoint"}:
+                continue
             spec = tool.get("toolSpec") if isinstance(tool, dict) else None
             schema = (spec or {}).get("inputSchema", {}).get("json")
             if not isinstance(spec, dict) or not spec.get("name"):
