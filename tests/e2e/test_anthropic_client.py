@@ -440,7 +440,7 @@ def test_invalid_requests_are_anthropic_400(gateway, upstream, test_id, body, fr
     ({"mcp_servers": [{"type": "url", "url": "https://mcp.example.com/sse", "name": "x"}]}, "mcp_servers"),
     ({"context_management": {"edits": [{"type": "clear_tool_uses_20250919"}]}}, "context_management"),
     # A server tool OpenAI cannot run: the client tools array is an extra the Chat codec drops.
-    ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "other"),
+    ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools"),
 ])
 def test_anthropic_only_fields_are_dropped_and_named_on_openai(gateway, upstream, test_id, extra, dropped):
     """Were 400s through Chat Completions; the conversation model drops what OpenAI cannot take
