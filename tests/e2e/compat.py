@@ -35,9 +35,11 @@ CELLS: list[tuple[str, str, str, str]] = [
     ("test_anthropic_client.py", r"test_passthrough_(json|stream|provider_error)$", "anthropic SDK", "anthropic"),
     ("test_anthropic_client.py", r"test_(openai_served_(json|stream|provider_error)|anthropic_requests_served_by_openai)$", "anthropic SDK", "openai"),
     ("test_anthropic_bedrock.py", r"test_(json_response|stream|bedrock_error_in_anthropic_shape|in_stream_failure_is_an_anthropic_error_event)$", "anthropic SDK", "bedrock-converse"),
-    # Being written on another branch (Claude on Bedrock through InvokeModel); counted once merged.
     ("test_anthropic_bedrock_invoke.py", r"test_(cache_recording_through_invoke|accepted_betas_move_into_the_body|stream_reaches_the_sdk_as_the_recorded_events|bedrock_error_in_anthropic_shape)$", "anthropic SDK", "bedrock-invoke"),
     ("test_anthropic_bedrock_invoke.py", r"test_openai_sdk_on_claude_through_invoke$", "openai SDK", "bedrock-invoke"),
+    ("test_anthropic_conversation.py", r"test_anthropic_client_(on_gemini|gemini_tool_round_trip)$", "anthropic SDK", "gemini"),
+    ("test_anthropic_conversation.py", r"test_(mid_conversation_system_and_context_management_on_converse|thinking_signature_round_trip_on_converse)$", "anthropic SDK", "bedrock-converse"),
+    ("test_gemini_azure.py", r"test_azure_(serves_an_anthropic_client|streams_to_an_anthropic_client|error_reaches_an_anthropic_client_in_its_shape)$", "anthropic SDK", "azure_openai"),
 ]
 
 

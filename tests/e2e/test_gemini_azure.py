@@ -397,3 +397,64 @@ def test_gemini_embeddings_token_arrays_are_a_400(stack, sdk, test_id):
     with pytest.raises(openai.BadRequestError) as info:
         sdk.embeddings.create(model=GEMINI_EMBED, input=[[1, 2, 3]], encoding_format="float", extra_headers=replay_headers(test_id))
     assert info.value.body["param"] == "input"
+
+
+# --- Anthropic clients on Azure OpenAI (the conversation model's Chat codec) --------------------------
+
+@pytest.fixture(scope="module")
+def anthropic_sdk(stack):
+    import anthropic
+    return anthropic.Anthropic(base_url=stack.base_url, api_key=CLIENT_KEY, max_retries=0, timeout=60)
+
+
+def test_azure_serves_an_anthropic_client(stack, anthropic_sdk, test_id):
+    name = "openai/azure-chat-basic.yaml"
+    interaction = CASSETTES[name].interactions[0]
+    recorded = json.loads(interaction.body)
+    text = next(m["content"] for m in interaction.request_body["messages"] if m["role"] == "user")
+    raw = anthropic_sdk.messages.with_raw_response.create(
+        model=AZURE, max_tokens=100, messages=[{"role": "user", "content": text}],
+        extra_headers=replay_headers(test_id, name, 0))
+    message = raw.parse()
+    assert message.model == AZURE  # the client's model, the deployment is in x-ai-gateway-model
+    assert raw.headers.get("x-ai-gateway-model") == AZURE_DEPLOYMENT
+    assert message.content[0].type == "text"
+    assert message.content[0].text == recorded["choices"][0]["message"]["content"]
+    usage = recorded["usage"]
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    assert message.usage.input_tokens == usage["prompt_tokens"] - cached
+    assert message.usage.output_tokens == usage["completion_tokens"]
+    assert message.stop_reason == "end_turn"
+    entry = received(stack, test_id)
+    assert entry["path"] == f"/openai/deployments/{AZURE_DEPLOYMENT}/chat/completions"
+    assert entry["query"] == f"api-version={AZURE_API_VERSION}"
+    assert entry["headers"].get("api-key") == AZURE_KEY and CLIENT_KEY not in json.dumps(entry["headers"])
+    assert entry["json"]["messages"] == [{"role": "user", "content": text}]
+
+
+def test_azure_streams_to_an_anthropic_client(stack, anthropic_sdk, test_id):
+    name = "openai/chat-streaming.yaml"
+    interaction = CASSETTES[name].interactions[0]
+    chunks = [json.loads(d) for d in recordings.openai_sse_data(interaction.body) if d != "[DONE]"]
+    expected_text = "".join((c["choices"][0]["delta"].get("content") or "") for c in chunks if c.get("choices"))
+    text = next(m["content"] for m in interaction.request_body["messages"] if m["role"] == "user")
+    with anthropic_sdk.messages.stream(model=AZURE_V1, max_tokens=100, messages=[{"role": "user", "content": text}],
+                                       extra_headers=replay_headers(test_id, name, 0, **{"x-replay-chunking": "split"})) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_message()
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    assert "".join(b.text for b in final.content if b.type == "text") == expected_text
+    assert final.model == AZURE_V1
+    entry = received(stack, test_id)
+    assert entry["path"] == "/openai/v1/chat/completions"
+    assert entry["json"]["stream"] is True and entry["json"]["stream_options"] == {"include_usage": True}
+
+
+def test_azure_error_reaches_an_anthropic_client_in_its_shape(stack, anthropic_sdk, test_id):
+    import anthropic
+    with pytest.raises(anthropic.AuthenticationError) as info:
+        anthropic_sdk.messages.create(model="azure-bad-key", max_tokens=10, messages=[{"role": "user", "content": "hi"}],
+                                      extra_headers=replay_headers(test_id))
+    assert info.value.status_code == 401
+    body = info.value.response.json()
+    assert body["type"] == "error" and body["error"]["type"] == "authentication_error"
