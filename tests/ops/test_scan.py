@@ -179,6 +179,20 @@ def test_secret_scan_flags_only_planted_keys_in_the_tree(clone):
     assert secret_scan(clone, "ops/leak.py").returncode == 1
 
 
+def test_recorded_payloads_are_not_findings_but_keys_in_recordings_are(clone):
+    """Recordings are opaque base64 (signatures, bodies): the entropy detector is off there, and
+    only there; a real key format in a recording is still a finding."""
+    planted = clone / "fixtures" / "recorded" / "leak.yaml"
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    payload = "Eq" + "".join(f"{i * 7919 % 65536:04x}" for i in range(40)) + "+/ZmFrZQ=="
+    planted.write_text(f"signature: {payload}\nheaders:\n  x-api-key: {FAKE_ANTHROPIC}\n")
+    subprocess.run(["git", "add", "fixtures/recorded/leak.yaml"], cwd=clone, check=True)
+    r = secret_scan(clone)
+    assert r.returncode == 1
+    found = set(re.findall(r"^fixtures/recorded/leak\.yaml:(\d+): possible secret \((.+)\)$", r.stderr, re.M))
+    assert found == {("3", "LLM provider API key")}, r.stderr
+
+
 def test_secret_baseline_has_only_reviewed_fakes():
     baseline = json.loads((ROOT / ".secrets.baseline").read_text())
     assert any(p["name"] == "LlmProviderKeyDetector" for p in baseline["plugins_used"])
