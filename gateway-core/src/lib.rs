@@ -5,6 +5,7 @@
 pub mod accounting;
 pub mod api;
 pub mod aws;
+mod b64;
 pub mod codec;
 pub mod config;
 pub mod conversation;

@@ -53,7 +53,7 @@ use crate::config::{BedrockApi, ProviderConfig};
 use crate::error::{anthropic_error_body, anthropic_type_for_status, ErrorKind, GatewayError};
 use crate::usage::TokenUsage;
 
-pub(crate) mod base64;
+pub(crate) use crate::b64 as base64;
 pub(crate) mod body;
 pub mod stream;
 mod system_turns;
