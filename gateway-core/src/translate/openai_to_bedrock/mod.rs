@@ -96,7 +96,7 @@ pub fn prepare(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, Gate
         body: Some(out),
         headers: vec![("content-type", "application/json".to_owned())],
         translator: Box::new(BedrockResponse::new(target.created_unix, id, target.model.to_owned(), include_usage)),
-        dropped: Vec::new(),
+        dropped: if request::thinking_unreplayable(&req, target.model) { vec!["thinking"] } else { Vec::new() },
     })
 }
 

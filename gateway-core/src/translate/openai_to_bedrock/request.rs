@@ -20,6 +20,24 @@ use crate::translate::openai_to_anthropic::request::{reject_unsupported, respons
 const EMPTY_OBJECT_SCHEMA: &str = r#"{"type":"object","properties":{}}"#;
 const EMPTY_OBJECT: &str = "{}";
 
+/// Whether the last assistant turn called tools: the request continues a tool loop.
+fn continues_tool_loop(req: &ChatCompletionRequest<'_>) -> bool {
+    req.messages
+        .iter()
+        .rev()
+        .find(|m| m.role == Role::Assistant)
+        .is_some_and(|m| m.tool_calls.as_ref().is_some_and(|calls| !calls.is_empty()))
+}
+
+/// Whether thinking the client asked for (`reasoning_effort`) is left out of this Converse request
+/// because it continues a tool loop on Claude: Anthropic's rule is that an assistant tool-use turn
+/// must come back with its signed thinking block when thinking is on, and a Chat client has no
+/// field to carry it (the same rule as `openai_to_anthropic::request::thinking_unreplayable`).
+pub fn thinking_unreplayable(req: &ChatCompletionRequest<'_>, model_id: &str) -> bool {
+    let asked = req.reasoning_effort.as_deref().is_some_and(|e| !matches!(e, "none" | "minimal"));
+    asked && model_id.contains("anthropic.claude") && continues_tool_loop(req)
+}
+
 /// Builds the Converse body. `default_max_tokens` is used only when thinking is on and the client
 /// gave no limit (the thinking budget must fit under `maxTokens`); otherwise Bedrock's per-model
 /// default applies.
@@ -52,8 +70,14 @@ pub fn to_bedrock<'a>(
     let explicit_max = req.max_completion_tokens.or(req.max_tokens);
     let is_claude = model_id.contains("anthropic.claude");
     // Extended thinking is a Claude feature on Bedrock; other models have no shared switch, so
-    // the effort hint is dropped for them (the answer is still complete).
-    let thinking = if is_claude { thinking(req, explicit_max.unwrap_or(default_max_tokens))? } else { None };
+    // the effort hint is dropped for them (the answer is still complete). In a tool loop Claude
+    // requires the previous turn's signed thinking, which a Chat client cannot send back: the
+    // turn goes without thinking rather than failing ([`thinking_unreplayable`]).
+    let thinking = if is_claude && !continues_tool_loop(req) {
+        thinking(req, explicit_max.unwrap_or(default_max_tokens))?
+    } else {
+        None
+    };
     let max_tokens = if thinking.is_some() { Some(explicit_max.unwrap_or(default_max_tokens)) } else { explicit_max };
 
     Ok(ConverseRequest {
@@ -560,5 +584,29 @@ mod tests {
         let out = translate(body);
         assert!(out.get("additionalModelRequestFields").is_none());
         assert!(out.get("inferenceConfig").is_none());
+    }
+
+    #[test]
+    fn thinking_is_off_for_a_turn_that_continues_a_tool_loop_on_claude() {
+        let claude = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+        let call = json!({"role": "assistant", "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]});
+        let result = json!({"role": "tool", "tool_call_id": "t1", "content": "ok"});
+        let body = json!({"messages": [user("x"), call, result], "reasoning_effort": "low",
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]});
+        // Claude's rule: the assistant tool-use turn would need its signed thinking block, which a
+        // Chat client cannot send back, so this turn goes without thinking.
+        let out = translate_for(&body, claude).unwrap();
+        assert!(out.get("additionalModelRequestFields").is_none(), "{out}");
+        let text = body.to_string();
+        let req: ChatCompletionRequest<'_> = serde_json::from_str(&text).unwrap();
+        assert!(thinking_unreplayable(&req, claude));
+        assert!(!thinking_unreplayable(&req, "amazon.nova-pro-v1:0"));
+        // The next turn that does not continue the loop thinks again.
+        let body = json!({"messages": [user("x"), {"role": "assistant", "content": "done"}, user("again")], "reasoning_effort": "low"});
+        let out = translate_for(&body, claude).unwrap();
+        assert_eq!(out["additionalModelRequestFields"]["thinking"]["type"], json!("enabled"));
+        let text = body.to_string();
+        let req: ChatCompletionRequest<'_> = serde_json::from_str(&text).unwrap();
+        assert!(!thinking_unreplayable(&req, claude));
     }
 }
