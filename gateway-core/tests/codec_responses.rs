@@ -1089,3 +1089,68 @@ fn claude_signed_reasoning_comes_back_as_the_same_opaque() {
     let v: Value = serde_json::from_slice(&json_encoder.encode_response(&own)).unwrap();
     assert_eq!(v["output"][0]["encrypted_content"], "gAAAAB");
 }
+
+// --- property: a stream, cut anywhere, completes as the JSON answer ---------------------------
+
+fn part_of(kind: u8, text: String) -> Part {
+    let n = text.len();
+    let opaque = |family| Opaque { family, data: format!("sig{n}") };
+    match kind % 9 {
+        0 | 1 => Part::text(text),
+        2 => Part::ToolCall {
+            id: format!("call_{}", text.len()),
+            name: "f".into(),
+            arguments: text,
+            kind: ToolKind::Function,
+            cache: None,
+        },
+        3 => Part::ToolCall { id: "c".into(), name: "g".into(), arguments: text, kind: ToolKind::Custom, cache: None },
+        4 => Part::Reasoning { text, signature: Some(opaque(Family::Claude)), cache: None },
+        5 => Part::Reasoning { text, signature: None, cache: None },
+        6 => Part::RedactedReasoning { data: opaque(Family::Converse) },
+        7 => Part::Unknown { family: Family::Gemini, raw: Json::from_text(r#"{"executableCode":{}}"#).unwrap() },
+        _ => Part::Unknown {
+            family: Family::OpenAi,
+            raw: Json::from_text(r#"{"type":"web_search_call","id":"ws"}"#).unwrap(),
+        },
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_stream_cut_anywhere_completes_as_the_json_answer(
+        parts in proptest::collection::vec((0u8..9, "[a-zé\"\\\\ ]{0,12}"), 0..10),
+        finish in 0u8..4,
+        cuts in proptest::collection::vec(1usize..6, 1..40),
+    ) {
+        let response = Response {
+            id: if finish == 0 { None } else { Some(format!("id{finish}")) },
+            model: None,
+            parts: parts.into_iter().map(|(k, t)| part_of(k, t)).collect(),
+            finish: Some([FinishReason::EndTurn, FinishReason::ToolUse, FinishReason::MaxTokens, FinishReason::ContentFilter][finish as usize].clone()),
+            usage: Usage { input: Some(10), output: Some(5), cache_read: Some(3), cache_write: None, reasoning: Some(1) },
+        };
+        let events = events_for(&response);
+        let mut encoder = ResponsesEncoder::new("m", "resp_fb", 9);
+        let json: Value = serde_json::from_slice(&encoder.encode_response(&response)).unwrap();
+        let mut stream = ResponsesEncoder::new("m", "resp_fb", 9);
+        let mut out = Vec::new();
+        let (mut at, mut cut) = (0, cuts.iter().cycle());
+        while at < events.len() {
+            let next = (at + cut.next().unwrap()).min(events.len());
+            stream.encode_events(&events[at..next], &mut out);
+            at = next;
+        }
+        proptest::prop_assert!(stream.finished());
+        let frames = sse_frames(&out);
+        let (name, last) = frames.last().unwrap();
+        proptest::prop_assert_eq!(&last["response"], &json);
+        proptest::prop_assert_eq!(name.as_str(), if json["status"] == "incomplete" { "response.incomplete" } else { "response.completed" });
+        for (i, (_, data)) in frames.iter().enumerate() {
+            proptest::prop_assert_eq!(&data["sequence_number"], &json!(i));
+        }
+        // Every item announced is done once, with the value the completed response holds.
+        let done: Vec<&Value> = frames.iter().filter(|(n, _)| n == "response.output_item.done").map(|(_, d)| &d["item"]).collect();
+        proptest::prop_assert_eq!(done, json["output"].as_array().unwrap().iter().collect::<Vec<_>>());
+    }
+}

@@ -10,7 +10,7 @@ use crate::conversation::{
 use crate::error::GatewayError;
 
 /// Top-level members with a place in [`Request`]; every other one becomes an [`Extra`].
-const MAPPED: [&str; 15] = [
+const MAPPED: [&str; 14] = [
     "model",
     "input",
     "instructions",
@@ -25,7 +25,6 @@ const MAPPED: [&str; 15] = [
     "user",
     "safety_identifier",
     "stream",
-    "stop",
 ];
 
 /// Item types the model speaks in an assistant turn; any other unknown item is the client's.
@@ -121,16 +120,6 @@ pub fn decode_request(body: &[u8]) -> Result<(Request, String), GatewayError> {
         }
         if !text.only(&["format", "verbosity"]) {
             extra(&mut req.extras, "text", raw);
-        }
-    }
-    if let Some(stops) = top.get("stop") {
-        // Not a Responses member, but some Chat-minded clients send it; kept when well formed.
-        if is_string(stops) {
-            req.stop.push(string(stops, "stop")?);
-        } else {
-            for (i, stop) in array(stops, "stop")?.into_iter().enumerate() {
-                req.stop.push(string(stop, &format!("stop[{i}]"))?);
-            }
         }
     }
     for (name, value) in &top.members {

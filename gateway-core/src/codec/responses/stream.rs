@@ -100,6 +100,17 @@ struct Frame<'a> {
     sequence_number: u64,
 }
 
+/// Writes `event` as the stream's next frame. A free function so that events can borrow the
+/// encoder's items while the sequence number moves on.
+fn emit(seq: &mut u64, out: &mut Vec<u8>, event: Out<'_>) {
+    let name = event.name();
+    // Strings, numbers and already-valid JSON cannot fail to encode; an event that did is skipped.
+    if let Ok(data) = serde_json::to_string(&Frame { event, sequence_number: *seq }) {
+        write_event(out, Some(name), &data);
+        *seq = seq.saturating_add(1);
+    }
+}
+
 /// Which deltas a block takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -183,21 +194,16 @@ impl ResponsesEncoder {
     }
 
     fn write(&mut self, out: &mut Vec<u8>, event: Out<'_>) {
-        let name = event.name();
-        // Strings, numbers and already-valid JSON cannot fail to encode; an event that did is skipped.
-        if let Ok(data) = serde_json::to_string(&Frame { event, sequence_number: self.seq }) {
-            write_event(out, Some(name), &data);
-            self.seq = self.seq.saturating_add(1);
-        }
+        emit(&mut self.seq, out, event);
     }
 
     fn start(&mut self, id: Option<&str>, out: &mut Vec<u8>) {
         self.started = true;
         self.id = response::response_id(id, &self.fallback_id);
         self.items = Items::new(&self.id);
-        let (id, model) = (self.id.clone(), self.model.clone());
-        self.write(out, Out::Created { response: ResponseJson::new(&id, self.created_at, &model, "in_progress") });
-        self.write(out, Out::InProgress { response: ResponseJson::new(&id, self.created_at, &model, "in_progress") });
+        let response = || ResponseJson::new(&self.id, self.created_at, &self.model, "in_progress");
+        emit(&mut self.seq, out, Out::Created { response: response() });
+        emit(&mut self.seq, out, Out::InProgress { response: response() });
     }
 
     fn ensure_started(&mut self, out: &mut Vec<u8>) {
@@ -214,13 +220,13 @@ impl ResponsesEncoder {
     }
 
     fn announce(&mut self, index: usize, out: &mut Vec<u8>) {
-        let Some(item) = self.items.items.get(index).cloned() else { return };
-        self.write(out, Out::ItemAdded { output_index: index, item: item.added() });
+        let Some(item) = self.items.items.get(index) else { return };
+        emit(&mut self.seq, out, Out::ItemAdded { output_index: index, item: item.added() });
     }
 
     fn item_done(&mut self, index: usize, out: &mut Vec<u8>) {
-        let Some(item) = self.items.items.get(index).cloned() else { return };
-        self.write(out, Out::ItemDone { output_index: index, item: item.done() });
+        let Some(item) = self.items.items.get(index) else { return };
+        emit(&mut self.seq, out, Out::ItemDone { output_index: index, item: item.done() });
     }
 
     /// Finishes the open message item, if any.
@@ -381,16 +387,18 @@ impl ResponsesEncoder {
         slot.open = false;
         let (kind, part) = (slot.kind, slot.part);
         let Some(index) = slot.item else { return };
-        let Some(item) = self.items.items.get(index).cloned() else { return };
+        let Some(item) = self.items.items.get(index) else { return };
         let item_id = item.id().to_owned();
-        match (kind, &item) {
+        match (kind, item) {
             (Kind::Text, Item::Message { texts, .. }) => {
                 let text = texts.get(part).map(String::as_str).unwrap_or("");
-                self.write(
+                emit(
+                    &mut self.seq,
                     out,
                     Out::TextDone { item_id: &item_id, output_index: index, content_index: part, text, logprobs: [] },
                 );
-                self.write(
+                emit(
+                    &mut self.seq,
                     out,
                     Out::PartDone {
                         item_id: &item_id,
@@ -403,18 +411,20 @@ impl ResponsesEncoder {
                 return;
             }
             (Kind::Call, Item::Call { arguments, kind: ToolKind::Function, .. }) => {
-                self.write(out, Out::ArgumentsDone { item_id: &item_id, output_index: index, arguments });
+                emit(&mut self.seq, out, Out::ArgumentsDone { item_id: &item_id, output_index: index, arguments });
             }
             (Kind::Call, Item::Call { arguments, kind: ToolKind::Custom, .. }) => {
-                self.write(out, Out::InputDone { item_id: &item_id, output_index: index, input: arguments });
+                emit(&mut self.seq, out, Out::InputDone { item_id: &item_id, output_index: index, input: arguments });
             }
             (Kind::Reasoning, Item::Reasoning { summary, .. }) => {
                 let text = summary.as_deref().unwrap_or("");
-                self.write(
+                emit(
+                    &mut self.seq,
                     out,
                     Out::SummaryTextDone { item_id: &item_id, output_index: index, summary_index: 0, text },
                 );
-                self.write(
+                emit(
+                    &mut self.seq,
                     out,
                     Out::SummaryDone {
                         item_id: &item_id,
@@ -440,9 +450,8 @@ impl ResponsesEncoder {
     fn end(&mut self, out: &mut Vec<u8>) {
         self.ensure_started(out);
         self.stop_all(out);
-        let items = std::mem::take(&mut self.items);
         let response = ResponseJson::new(&self.id, self.created_at, &self.model, "completed").finished(
-            &items,
+            &self.items,
             self.finish.as_ref(),
             &self.usage,
         );
@@ -450,12 +459,7 @@ impl ResponsesEncoder {
             "incomplete" => Out::Incomplete { response },
             _ => Out::Completed { response },
         };
-        let name = event.name();
-        if let Ok(data) = serde_json::to_string(&Frame { event, sequence_number: self.seq }) {
-            write_event(out, Some(name), &data);
-            self.seq = self.seq.saturating_add(1);
-        }
-        self.items = items;
+        emit(&mut self.seq, out, event);
         self.done = true;
     }
 
@@ -464,17 +468,10 @@ impl ResponsesEncoder {
         let message = error_message(error);
         let kind = error.code.as_deref().unwrap_or_else(|| error_type(error)).to_owned();
         self.write(out, Out::Error { code: &kind, message: &message, param: None });
-        let items = std::mem::take(&mut self.items);
         let mut response = ResponseJson::new(&self.id, self.created_at, &self.model, "failed");
         response.error = Some(ResponseError { code: failure_code(error), message: &message });
-        response.output = items.items.iter().map(Item::done).collect();
-        let event = Out::Failed { response };
-        let name = event.name();
-        if let Ok(data) = serde_json::to_string(&Frame { event, sequence_number: self.seq }) {
-            write_event(out, Some(name), &data);
-            self.seq = self.seq.saturating_add(1);
-        }
-        self.items = items;
+        response.output = self.items.items.iter().map(Item::done).collect();
+        emit(&mut self.seq, out, Out::Failed { response });
         self.done = true;
     }
 }
