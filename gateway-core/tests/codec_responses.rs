@@ -168,6 +168,16 @@ fn a_codex_style_request_decodes_every_item_kind() {
 }
 
 #[test]
+fn an_empty_tagged_encrypted_content_signs_nothing() {
+    let req = decode(&with(json!({"input": [
+        {"type": "reasoning", "summary": [{"type": "summary_text", "text": "t"}], "encrypted_content": "gw1.claude."},
+        {"type": "reasoning", "summary": [], "encrypted_content": ""}
+    ]})));
+    assert_eq!(req.messages[0].parts[0], Part::Reasoning { text: "t".into(), signature: None, cache: None });
+    assert!(matches!(&req.messages[0].parts[1], Part::Unknown { family: Family::OpenAi, .. }));
+}
+
+#[test]
 fn a_string_input_and_no_instructions_is_one_user_turn() {
     let req = decode(&json!({"model": "m", "input": "hello", "instructions": ""}));
     assert_eq!(req.messages, [Message { role: Role::User, parts: vec![Part::text("hello")] }]);

@@ -330,7 +330,8 @@ fn reasoning(obj: &Obj<'_>, raw: &RawValue) -> Result<Part, GatewayError> {
     let summary = texts("summary", &["summary_text"])?.unwrap_or_default();
     let content = texts("content", &["reasoning_text", "text"])?.unwrap_or_default();
     let text = if summary.is_empty() { content } else { summary };
-    let signature = encrypted.map(|e| Opaque::from_client_string(&e, Family::OpenAi));
+    // A tag with nothing after it (`gw1.claude.`) signs nothing.
+    let signature = encrypted.map(|e| Opaque::from_client_string(&e, Family::OpenAi)).filter(|o| !o.data.is_empty());
     Ok(match (text.is_empty(), signature) {
         (false, signature) => Part::Reasoning { text: text.join("\n\n"), signature, cache: None },
         (true, Some(data)) => Part::RedactedReasoning { data },
