@@ -122,6 +122,7 @@ pub(super) struct TextJson<'a> {
 }
 
 impl<'a> TextJson<'a> {
+    /// An `output_text` part holding `text`.
     pub fn new(text: &'a str) -> Self {
         TextJson { kind: "output_text", annotations: EmptyList([]), logprobs: EmptyList([]), text }
     }
@@ -136,6 +137,7 @@ pub(super) struct SummaryJson<'a> {
 }
 
 impl<'a> SummaryJson<'a> {
+    /// A `summary_text` part holding `text`.
     pub fn new(text: &'a str) -> Self {
         SummaryJson { kind: "summary_text", text }
     }
@@ -225,7 +227,7 @@ impl Item {
         })
     }
 
-    /// The item's id (`None` for an item kept whole).
+    /// The item's id (empty for an item kept whole).
     pub fn id(&self) -> &str {
         match self {
             Item::Message { id, .. } | Item::Call { id, .. } | Item::Reasoning { id, .. } => id,
