@@ -75,6 +75,8 @@ def main() -> int:
                 write(corpus / "accounting", body)
                 if path.parent.name == "anthropic":
                     write(corpus / "codec_anthropic", body)
+                if path.parent.name == "openai-responses":
+                    write(corpus / "codec_responses", body)
             if (body := body_bytes(response)) is not None:
                 ctype = content_type(response)
                 is_json = not ctype.startswith(("text/event-stream", "application/vnd.amazon.eventstream"))

@@ -9,12 +9,14 @@
 //! | [`converse`] | provider | Converse response, event stream | Converse request |
 //! | [`gemini`] | provider | generateContent response, SSE | generateContent request |
 //! | [`openai_chat`] | provider | Chat Completions response, SSE | Chat Completions request |
+//! | [`responses`] | client | Responses API request | `response` object, typed SSE events |
 
 pub mod anthropic;
 pub mod collect;
 pub mod converse;
 pub mod gemini;
 pub mod openai_chat;
+pub mod responses;
 
 /// A request encoded for one provider: what the filter sends for one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
