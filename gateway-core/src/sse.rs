@@ -183,6 +183,33 @@ impl SseFramer {
     }
 }
 
+/// `json` with the whitespace outside strings removed, so it fits one `data:` line. Encoders
+/// write JSON they built themselves (compact) plus values carried verbatim from a client or
+/// provider (unknown blocks, citations), which may be pretty-printed: a `\r` or a blank line
+/// inside `data` would end the event early for a client's SSE parser.
+pub fn compact_json(json: &str) -> std::borrow::Cow<'_, str> {
+    if !json.bytes().any(|b| matches!(b, b'\n' | b'\r' | b'\t')) {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Appends one event in wire form (`event:` only when given; multi-line data split into lines).
 pub fn write_event(out: &mut Vec<u8>, event: Option<&str>, data: &str) {
     if let Some(event) = event {
@@ -286,5 +313,15 @@ mod tests {
             for c in &chunks { let _ = framer.push(c, &mut out); }
             framer.finish(&mut out);
         }
+    }
+
+    #[test]
+    fn compact_json_keeps_strings_and_drops_layout() {
+        let pretty = "{\n  \"a\": [1, 2],\r\n\t\"b\": \"x \\\" \\n y\"\n}";
+        let compact = compact_json(pretty);
+        assert_eq!(compact, "{\"a\":[1,2],\"b\":\"x \\\" \\n y\"}");
+        let value: serde_json::Value = serde_json::from_str(&compact).unwrap();
+        assert_eq!(value, serde_json::from_str::<serde_json::Value>(pretty).unwrap());
+        assert!(matches!(compact_json(r#"{"a":"b c"}"#), std::borrow::Cow::Borrowed(_)));
     }
 }

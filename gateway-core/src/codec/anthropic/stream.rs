@@ -117,7 +117,7 @@ struct ErrorJson<'a> {
 fn write(out: &mut Vec<u8>, event: &Out<'_>) {
     // Strings, numbers and already-valid JSON cannot fail to encode; an event that did is skipped.
     if let Ok(data) = serde_json::to_string(event) {
-        write_event(out, Some(event.name()), &data);
+        write_event(out, Some(event.name()), &crate::sse::compact_json(&data));
     }
 }
 
@@ -580,5 +580,34 @@ mod tests {
         assert_eq!(body, json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}));
         // Nothing in, nothing out.
         assert!(run(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_pretty_printed_block_kept_verbatim_stays_one_data_line() {
+        // Found by the codec_anthropic fuzz target: a client's pretty-printed server-tool block,
+        // kept whole, was written with its line breaks into `data:`.
+        let raw =
+            Json::from_text("{\n  \"type\": \"server_tool_use\",\r\n  \"id\": \"s 1\",\n\n  \"input\": {}\n}").unwrap();
+        let mut encoder = AnthropicEncoder::new("m", "id");
+        let mut out = Vec::new();
+        encoder.encode_events(
+            &[
+                Event::Start { id: None, model: None },
+                Event::BlockStart { index: 0, block: BlockStart::Unknown { family: Family::Claude, raw } },
+                Event::BlockStop { index: 0 },
+                Event::End,
+            ],
+            &mut out,
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains('\r'));
+        for frame in text.split("\n\n").filter(|f| !f.is_empty()) {
+            let data: Vec<&str> = frame.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+            assert_eq!(data.len(), 1, "{frame}");
+            let value: serde_json::Value = serde_json::from_str(data[0]).unwrap();
+            if value["type"] == "content_block_start" {
+                assert_eq!(value["content_block"]["id"], "s 1");
+            }
+        }
     }
 }

@@ -106,7 +106,7 @@ fn emit(seq: &mut u64, out: &mut Vec<u8>, event: Out<'_>) {
     let name = event.name();
     // Strings, numbers and already-valid JSON cannot fail to encode; an event that did is skipped.
     if let Ok(data) = serde_json::to_string(&Frame { event, sequence_number: *seq }) {
-        write_event(out, Some(name), &data);
+        write_event(out, Some(name), &crate::sse::compact_json(&data));
         *seq = seq.saturating_add(1);
     }
 }
