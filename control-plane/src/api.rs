@@ -1,11 +1,11 @@
 //! The admin REST API: providers, routes, virtual keys, declarative apply, snapshot status.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, FromRequest, MatchedPath, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 use crate::apply;
+use crate::credentials::CredentialPolicy;
 use crate::model::{
     etag, generate_secret, hash_secret, parse_json, record_view, ApiError, KeySpec, PriceSpec, ProviderSpec, RouteSpec,
 };
@@ -27,6 +28,9 @@ use crate::store::{list_all, Kind, Record, Store};
 pub const KEY_PREFIX: &str = "sk-gw-";
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
+/// Largest request body accepted (axum's default, made explicit): a larger one is a 413 in the
+/// API's error shape.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// Admin credentials, kept only as SHA-256 digests.
 #[derive(Clone, Default)]
@@ -77,6 +81,8 @@ pub struct AppState {
     /// Notified after every successful write, so the snapshot is rebuilt at once.
     pub changed: Arc<Notify>,
     pub snapshots: SnapshotRx,
+    /// Which credential references providers may name (checked at create, update and apply).
+    pub credentials: Arc<CredentialPolicy>,
 }
 
 impl IntoResponse for ApiError {
@@ -123,7 +129,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/apply", post(apply_handler))
         .route("/v1/snapshot", get(snapshot_status))
         .route("/v1/usage", get(usage_handler))
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(405, "method_not_allowed", "this endpoint does not accept this method")
+        })
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     // Development token issuer (CP_DEV_ISSUER=1): unauthenticated like Cognito's token endpoint.
     let dev_issuer = match crate::dev_issuer::DevIssuer::from_env() {
         Ok(Some(issuer)) => {
@@ -142,6 +152,9 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .merge(api)
         .fallback(|| async { ApiError::new(404, "not_found", "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(405, "method_not_allowed", "this endpoint does not accept this method")
+        })
         .layer(middleware::from_fn(access_log))
         .with_state(state)
 }
@@ -156,7 +169,7 @@ async fn access_log(req: Request, next: Next) -> Response {
     resp
 }
 
-async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -170,19 +183,123 @@ async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -
                 .into_response()
         }
     };
+    // The query is parsed here, once; the handlers read the same parsed values from the request's
+    // extensions, so the authorisation decision and the handler can never see different values.
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
+    let params = match QueryParams::parse(req.uri().query(), allowed_params(req.method(), &route)) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     let read = matches!(*req.method(), Method::GET | Method::HEAD);
-    let dry_run = req.uri().path() == "/v1/apply" && query_flag(req.uri().query(), "dry_run");
+    let mut dry_run = false;
+    if route == "/v1/apply" && req.method() == Method::POST {
+        let q = match ApplyQuery::from_params(&params) {
+            Ok(q) => q,
+            Err(e) => return e.into_response(),
+        };
+        dry_run = q.dry_run;
+        req.extensions_mut().insert(q);
+    }
     if access == Access::ReadOnly && !read && !dry_run {
         return ApiError::new(403, "forbidden", "this token is read-only").into_response();
     }
+    req.extensions_mut().insert(params);
     next.run(req).await
 }
 
-fn query_flag(query: Option<&str>, name: &str) -> bool {
-    query.unwrap_or("").split('&').any(|kv| {
-        let mut it = kv.splitn(2, '=');
-        it.next() == Some(name) && matches!(it.next(), None | Some("true") | Some("1"))
-    })
+/// The query parameters each endpoint accepts; any other is a 400 (a typo such as `dryrun=1` must
+/// not silently apply for real).
+fn allowed_params(method: &Method, route: &str) -> &'static [&'static str] {
+    let read = matches!(*method, Method::GET | Method::HEAD);
+    match route {
+        "/v1/providers" | "/v1/routes" | "/v1/keys" | "/v1/prices" if read => &["limit", "cursor"],
+        "/v1/apply" => &["dry_run", "prune"],
+        "/v1/usage" => &["caller", "key", "period", "from", "to", "model"],
+        _ => &[],
+    }
+}
+
+/// A request's query string, decoded once (`application/x-www-form-urlencoded`: `+` and `%XX`).
+/// A name given twice or not accepted by the endpoint is a 400 naming it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryParams(BTreeMap<String, String>);
+
+impl QueryParams {
+    /// Parses `query`, accepting only the names in `allowed`.
+    pub fn parse(query: Option<&str>, allowed: &[&str]) -> Result<Self, ApiError> {
+        let mut map = BTreeMap::new();
+        for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            if !allowed.contains(&k.as_ref()) {
+                let accepted = if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") };
+                let mut e = ApiError::field(
+                    k.as_ref(),
+                    format!("unknown query parameter '{k}' (this endpoint accepts: {accepted})"),
+                );
+                e.code = "unknown_parameter";
+                return Err(e);
+            }
+            if map.insert(k.to_string(), v.to_string()).is_some() {
+                let mut e = ApiError::field(k.as_ref(), format!("query parameter '{k}' is given more than once"));
+                e.code = "duplicate_parameter";
+                return Err(e);
+            }
+        }
+        Ok(QueryParams(map))
+    }
+
+    /// The value of `name`, if given.
+    pub fn get(&self, name: &str) -> Option<&String> {
+        self.0.get(name)
+    }
+
+    /// A boolean flag: absent → false; empty, `true` or `1` → true; `false` or `0` → false;
+    /// anything else is a 400 (never a guess).
+    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.0.get(name).map(String::as_str) {
+            None | Some("false") | Some("0") => Ok(false),
+            Some("") | Some("true") | Some("1") => Ok(true),
+            Some(v) => Err(ApiError::field(name, format!("{name} must be true or false (1 or 0), not '{v}'"))),
+        }
+    }
+}
+
+/// The query of `POST /v1/apply`, parsed once by the authentication middleware (which lets a
+/// read-only token through only when `dry_run` is true) and read by the handler.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyQuery {
+    /// Plan only, write nothing.
+    pub dry_run: bool,
+    /// Delete stored providers, routes (and prices, when the document lists prices) that the
+    /// document does not list. Without it they are kept.
+    pub prune: bool,
+}
+
+impl ApplyQuery {
+    /// Reads `dry_run` and `prune`.
+    pub fn from_params(p: &QueryParams) -> Result<Self, ApiError> {
+        Ok(ApplyQuery { dry_run: p.flag("dry_run")?, prune: p.flag("prune")? })
+    }
+}
+
+/// A request body, at most [`MAX_BODY_BYTES`]; a failure (too large, unreadable) is an
+/// [`ApiError`] in the API's shape rather than axum's plain-text rejection.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state).await.map(RawBody).map_err(|e| {
+            let status = e.status().as_u16();
+            let mut err = if status == 413 {
+                ApiError::new(413, "request_too_large", format!("the request body exceeds {MAX_BODY_BYTES} bytes"))
+            } else {
+                ApiError::new(status, "invalid_body", format!("cannot read the request body: {}", e.body_text()))
+            };
+            err.param = Some("body".into());
+            err
+        })
+    }
 }
 
 fn object_response(status: StatusCode, rec: &Record, extra: Option<(&str, Value)>) -> Response {
@@ -215,7 +332,7 @@ fn if_match(headers: &HeaderMap, kind: Kind, name: &str) -> Result<Option<u64>, 
     })
 }
 
-async fn list(State(st): State<AppState>, Query(q): Query<HashMap<String, String>>, kind: Kind) -> ApiResult {
+async fn list(State(st): State<AppState>, Extension(q): Extension<QueryParams>, kind: Kind) -> ApiResult {
     let limit = match q.get("limit") {
         None => DEFAULT_PAGE,
         Some(l) => match l.parse::<usize>() {
@@ -268,9 +385,10 @@ fn to_doc<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(|e| ApiError::new(500, "internal", e.to_string()))
 }
 
-async fn create_provider(State(st): State<AppState>, body: Bytes) -> ApiResult {
+async fn create_provider(State(st): State<AppState>, RawBody(body): RawBody) -> ApiResult {
     let spec: ProviderSpec = parse_json(&body)?;
     spec.validate("")?;
+    st.credentials.check_field("credential", spec.credential.as_deref())?;
     let rec = st.store.create(Kind::Provider, &spec.name, &to_doc(&spec)?, None).await?;
     st.changed.notify_one();
     Ok(object_response(StatusCode::CREATED, &rec, None))
@@ -280,12 +398,13 @@ async fn update_provider(
     State(st): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult {
     let expected = if_match(&headers, Kind::Provider, &name)?;
     let mut spec: ProviderSpec = parse_json(&body)?;
     path_name(&mut spec.name, &name, "name")?;
     spec.validate("")?;
+    st.credentials.check_field("credential", spec.credential.as_deref())?;
     let rec = st.store.update(Kind::Provider, &name, expected, &to_doc(&spec)?).await?;
     st.changed.notify_one();
     Ok(object_response(StatusCode::OK, &rec, None))
@@ -318,7 +437,7 @@ async fn validate_route(st: &AppState, spec: &RouteSpec) -> Result<(), ApiError>
     spec.validate("", &|p| known.contains(p))
 }
 
-async fn create_route(State(st): State<AppState>, body: Bytes) -> ApiResult {
+async fn create_route(State(st): State<AppState>, RawBody(body): RawBody) -> ApiResult {
     let spec: RouteSpec = parse_json(&body)?;
     validate_route(&st, &spec).await?;
     let rec = st.store.create(Kind::Route, &spec.model, &to_doc(&spec)?, None).await?;
@@ -330,7 +449,7 @@ async fn update_route(
     State(st): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult {
     let expected = if_match(&headers, Kind::Route, &name)?;
     let mut spec: RouteSpec = parse_json(&body)?;
@@ -341,7 +460,7 @@ async fn update_route(
     Ok(object_response(StatusCode::OK, &rec, None))
 }
 
-async fn create_key(State(st): State<AppState>, body: Bytes) -> ApiResult {
+async fn create_key(State(st): State<AppState>, RawBody(body): RawBody) -> ApiResult {
     let spec: KeySpec = parse_json(&body)?;
     spec.validate(true)?;
     let secret = generate_secret(KEY_PREFIX)?;
@@ -357,7 +476,7 @@ async fn update_key(
     State(st): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult {
     let expected = if_match(&headers, Kind::Key, &name)?;
     let mut spec: KeySpec = parse_json(&body)?;
@@ -391,6 +510,10 @@ async fn revoke_key(State(st): State<AppState>, Path(name): Path<String>, header
             .ok_or_else(|| ApiError::new(404, "not_found", format!("key '{name}' not found")))?;
         let mut spec: KeySpec =
             serde_json::from_value(current.doc.clone()).map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+        // Revoking a revoked key changes nothing: no write, no new snapshot version.
+        if spec.status == KeyStatus::Revoked {
+            return Ok(object_response(StatusCode::OK, &current, None));
+        }
         spec.status = KeyStatus::Revoked;
         match st.store.update(Kind::Key, &name, Some(expected.unwrap_or(current.version)), &to_doc(&spec)?).await {
             Ok(rec) => {
@@ -404,7 +527,7 @@ async fn revoke_key(State(st): State<AppState>, Path(name): Path<String>, header
     Err(ApiError::new(409, "busy", format!("key '{name}' keeps changing; retry")))
 }
 
-async fn create_price(State(st): State<AppState>, body: Bytes) -> ApiResult {
+async fn create_price(State(st): State<AppState>, RawBody(body): RawBody) -> ApiResult {
     let mut spec: PriceSpec = parse_json(&body)?;
     spec.validate("")?;
     let rec = st.store.create(Kind::Price, &spec.name, &to_doc(&spec)?, None).await?;
@@ -416,7 +539,7 @@ async fn update_price(
     State(st): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult {
     let expected = if_match(&headers, Kind::Price, &name)?;
     let mut spec: PriceSpec = parse_json(&body)?;
@@ -435,7 +558,7 @@ async fn rotate_key(
     State(st): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult {
     let expected = if_match(&headers, Kind::Key, &name)?;
     let request: crate::model::RotateRequest =
@@ -477,24 +600,33 @@ async fn rotate_key(
 
 async fn apply_handler(
     State(st): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    Extension(q): Extension<ApplyQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult {
-    let dry_run = q.get("dry_run").is_some_and(|v| v.is_empty() || v == "true" || v == "1");
     let yaml = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.contains("yaml"));
-    let desired = if yaml { apply::parse_yaml(&body)? } else { parse_json(&body)? };
-    let plan = apply::plan(st.store.as_ref(), &desired).await?;
-    if !dry_run && !plan.changes.is_empty() {
+    let desired: apply::Desired = if yaml { apply::parse_yaml(&body)? } else { parse_json(&body)? };
+    for (i, p) in desired.providers.iter().enumerate() {
+        st.credentials.check_field(&format!("providers[{i}].credential"), p.credential.as_deref())?;
+    }
+    let plan = apply::plan(st.store.as_ref(), &desired, q.prune).await?;
+    if !q.dry_run && !plan.changes.is_empty() {
         apply::execute(st.store.as_ref(), &plan).await?;
         st.changed.notify_one();
     }
-    Ok(Json(json!({"dry_run": dry_run, "changes": plan.changes, "diff": plan.render()})).into_response())
+    Ok(Json(json!({
+        "dry_run": q.dry_run,
+        "prune": q.prune,
+        "changes": plan.changes,
+        "kept": plan.kept,
+        "diff": plan.render(),
+    }))
+    .into_response())
 }
 
 /// `GET /v1/usage?caller=|key=&period=day|month&from=&to=&model=`: stored aggregates per caller,
 /// provider model and period, costs as exact picodollars and decimal USD strings.
-async fn usage_handler(State(st): State<AppState>, Query(q): Query<HashMap<String, String>>) -> ApiResult {
+async fn usage_handler(State(st): State<AppState>, Extension(q): Extension<QueryParams>) -> ApiResult {
     use crate::usage::{valid_day, valid_month, PeriodKind};
     let period = match q.get("period").map(String::as_str) {
         None | Some("day") => PeriodKind::Day,

@@ -1,5 +1,8 @@
-//! Declarative apply for GitOps: one document lists every provider and route; the plan is the
-//! exact diff against the store, and executing it makes exactly that diff.
+//! Declarative apply for GitOps: one document lists providers and routes; the plan is the exact
+//! diff against the store, and executing it makes exactly that diff. Stored objects the document
+//! does not list are deleted only with `prune` (`--prune`, `?prune=true`); without it they are
+//! kept and the plan lists them as such, so an empty or partial document can never wipe the
+//! configuration by accident.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -51,10 +54,19 @@ pub struct Change {
     doc: Option<Value>,
 }
 
+/// A stored object the document does not list, left in place because the apply does not prune.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Kept {
+    pub kind: &'static str,
+    pub name: String,
+}
+
 /// The ordered changes that turn the store into the desired state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Plan {
     pub changes: Vec<Change>,
+    /// Objects missing from the document and kept (only without prune).
+    pub kept: Vec<Kept>,
 }
 
 /// Parses a YAML (or JSON, which is YAML) document; errors name the bad field.
@@ -62,7 +74,10 @@ pub fn parse_yaml(bytes: &[u8]) -> Result<Desired, ApiError> {
     let de = serde_yaml::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        ApiError::field(path, format!("invalid document: {}", e.into_inner()))
+        // A syntax error (or a wrong top-level type) is about the document as a whole; serde_yaml's
+        // message gives its line and column.
+        let param = if path == "." { "body".to_string() } else { path };
+        ApiError::field(param, format!("invalid document: {}", e.into_inner()))
     })
 }
 
@@ -155,8 +170,10 @@ fn diff(
 }
 
 /// Computes the diff. Order: providers created/updated, routes created/updated, routes deleted,
-/// providers deleted — so no step leaves a route pointing at a missing provider.
-pub async fn plan(store: &dyn Store, desired: &Desired) -> Result<Plan, ApiError> {
+/// providers deleted — so no step leaves a route pointing at a missing provider. Deletions are
+/// planned only with `prune`; without it, objects missing from the document are listed in
+/// [`Plan::kept`].
+pub async fn plan(store: &dyn Store, desired: &Desired, prune: bool) -> Result<Plan, ApiError> {
     let mut desired = desired.clone();
     validate(&mut desired)?;
     let desired = &desired;
@@ -172,6 +189,12 @@ pub async fn plan(store: &dyn Store, desired: &Desired) -> Result<Plan, ApiError
         let prices = prices.iter().map(|p| Ok((p.name.clone(), to_doc(p)?))).collect::<Result<Vec<_>, ApiError>>()?;
         diff(Kind::Price, list_all(store, Kind::Price).await?, prices, &mut c_up, &mut c_del);
     }
+    let mut kept = Vec::new();
+    if !prune {
+        for c in r_del.drain(..).chain(p_del.drain(..)).chain(c_del.drain(..)) {
+            kept.push(Kept { kind: c.kind, name: c.name });
+        }
+    }
     let mut changes = p_up;
     changes.extend(r_up);
     changes.extend(r_del);
@@ -179,7 +202,7 @@ pub async fn plan(store: &dyn Store, desired: &Desired) -> Result<Plan, ApiError
     // Prices reference providers by name only (a price may precede its provider).
     changes.extend(c_up);
     changes.extend(c_del);
-    Ok(Plan { changes })
+    Ok(Plan { changes, kept })
 }
 
 /// Executes a plan step by step, each write conditional on the version the plan saw. If someone
@@ -204,12 +227,13 @@ pub async fn execute(store: &dyn Store, plan: &Plan) -> Result<(), ApiError> {
 }
 
 impl Plan {
-    /// Human-readable diff, one line per change (`+` create, `~` update, `-` delete).
+    /// Human-readable diff, one line per change (`+` create, `~` update, `-` delete), then one
+    /// per kept object (`=`).
     pub fn render(&self) -> String {
-        if self.changes.is_empty() {
-            return "no changes\n".to_string();
-        }
         let mut out = String::new();
+        if self.changes.is_empty() {
+            out.push_str("no changes\n");
+        }
         for c in &self.changes {
             let sign = match c.action {
                 Action::Create => '+',
@@ -221,6 +245,9 @@ impl Plan {
                 out.push_str(&format!(" ({})", c.fields.join(", ")));
             }
             out.push('\n');
+        }
+        for k in &self.kept {
+            out.push_str(&format!("= {} {} (kept: not in document; use --prune to delete)\n", k.kind, k.name));
         }
         out
     }

@@ -10,8 +10,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use control_plane::api::{self, AppState, AuthConfig};
 use control_plane::client::Client;
+use control_plane::credentials::{AwsSecretsManager, CredentialPolicy, Resolver, SecretFetcher};
 use control_plane::model::generate_secret;
-use control_plane::snapshot::{spawn, BuilderOptions, EnvResolver};
+use control_plane::snapshot::{spawn, BuilderOptions};
 use control_plane::store::dynamo::{DynamoSettings, DynamoStore};
 use control_plane::store::embedded::EmbeddedStore;
 use control_plane::store::Store;
@@ -44,6 +45,10 @@ enum Cmd {
         /// Print the diff without changing anything.
         #[arg(long)]
         dry_run: bool,
+        /// Also delete stored providers, routes (and prices, when the document lists prices) that
+        /// the document does not list. Without it they are kept.
+        #[arg(long)]
+        prune: bool,
         #[command(flatten)]
         conn: Conn,
     },
@@ -180,6 +185,16 @@ struct ServeArgs {
     /// gRPC Watch listen address (snapshots to the filters).
     #[arg(long, env = "CP_GRPC_LISTEN", default_value = "127.0.0.1:8091")]
     grpc_listen: SocketAddr,
+    /// `env:NAME` provider credentials may only name variables starting with this prefix (never
+    /// the control plane's own CP_* or AWS_* variables, whatever the prefix).
+    #[arg(long, env = "CP_CREDENTIAL_ENV_PREFIX", default_value = control_plane::credentials::DEFAULT_ENV_PREFIX)]
+    credential_env_prefix: String,
+    /// Secrets Manager endpoint (a local emulator); default: the ARN's regional endpoint.
+    #[arg(long, env = "CP_SECRETSMANAGER_ENDPOINT")]
+    secretsmanager_endpoint: Option<String>,
+    /// Seconds a secret read from Secrets Manager is reused before it is read again.
+    #[arg(long, env = "CP_SECRETS_TTL_SECS", default_value_t = 300)]
+    secrets_ttl_secs: u64,
 }
 
 fn init_logging() {
@@ -237,7 +252,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     };
     // From here on every write goes through the builder's journaled store, so a change costs
     // the changed object, not a listing of the whole store.
-    let service = spawn(store, Arc::new(EnvResolver), changed.clone(), options);
+    let policy = CredentialPolicy::new(&args.credential_env_prefix)?;
+    let endpoint = args.secretsmanager_endpoint.filter(|e| !e.is_empty());
+    let secrets: Arc<dyn SecretFetcher> = Arc::new(AwsSecretsManager::connect(endpoint).await);
+    let resolver = Resolver::new(policy.clone(), Some(secrets), Duration::from_secs(args.secrets_ttl_secs));
+    let service = spawn(store, Arc::new(resolver), changed.clone(), options);
     let (store, snapshots) = (service.store, service.snapshots);
     let grpc_listener =
         tokio::net::TcpListener::bind(args.grpc_listen).await.map_err(|e| format!("bind {}: {e}", args.grpc_listen))?;
@@ -246,7 +265,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         watch::ConfigService::new(snapshots.clone(), &watch_tokens).with_usage_store(store.clone()),
         shutdown_signal(),
     );
-    let state = AppState { store, auth: Arc::new(auth), changed, snapshots };
+    let state = AppState { store, auth: Arc::new(auth), changed, snapshots, credentials: Arc::new(policy) };
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("bind {}: {e}", args.listen))?;
     tracing::info!(listen = %args.listen, "control plane REST API listening");
@@ -313,18 +332,22 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("table {table}: {}", if created { "created" } else { "already exists" });
             Ok(())
         }
-        Cmd::Apply { file, dry_run, conn } => {
+        Cmd::Apply { file, dry_run, prune, conn } => {
             let body = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             let json_file = file.extension().is_some_and(|e| e == "json");
             let ctype = if json_file { "application/json" } else { "application/yaml" };
-            let path = if dry_run { "/v1/apply?dry_run=true" } else { "/v1/apply" };
-            let out = client(&conn).send("POST", path, Some((ctype, body)), &[]).await?;
+            let path = format!("/v1/apply?dry_run={dry_run}&prune={prune}");
+            let out = client(&conn).send("POST", &path, Some((ctype, body)), &[]).await?;
             print!("{}", out.get("diff").and_then(Value::as_str).unwrap_or(""));
             let n = out.get("changes").and_then(Value::as_array).map_or(0, Vec::len);
+            let kept = out.get("kept").and_then(Value::as_array).map_or(0, Vec::len);
             if dry_run {
                 println!("dry run: {n} change(s) not applied");
             } else {
                 println!("applied {n} change(s)");
+            }
+            if kept > 0 {
+                println!("{kept} object(s) not in the document kept (--prune deletes them)");
             }
             Ok(())
         }

@@ -65,18 +65,34 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// Parses a JSON body; a failure is a 400 whose `param` is the path of the bad field.
+/// Parses a JSON body; a failure is a 400 whose `param` is the path of the bad field, the missing
+/// field's name, or `body` for a syntax error (the message gives its line and column).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let mut err = ApiError::field(path.clone(), format!("invalid request body: {inner}"));
-        if path == "." {
-            err.param = None;
-        }
-        err
-    })
+        let param = match inner.classify() {
+            serde_json::error::Category::Data => match (missing_field(&inner.to_string()), path.as_str()) {
+                (Some(f), ".") => f,
+                (Some(f), p) => format!("{p}.{f}"),
+                (None, ".") => "body".to_string(),
+                (None, p) => p.to_string(),
+            },
+            // Syntax, premature end, I/O: the body as a whole; the message has line and column.
+            _ => "body".to_string(),
+        };
+        ApiError::field(param, format!("invalid request body: {inner}"))
+    })?;
+    // Trailing characters after the value are a syntax error too.
+    de.end().map_err(|e| ApiError::field("body", format!("invalid request body: {e}")))?;
+    Ok(value)
+}
+
+/// The field named by serde's "missing field `x`" message.
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    rest.split('`').next().filter(|f| !f.is_empty()).map(String::from)
 }
 
 /// Names are ids in URLs, storage keys and Envoy metadata: keep them to a safe alphabet.

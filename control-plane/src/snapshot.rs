@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{watch, Mutex, Notify};
 
+use crate::credentials::CredentialPolicy;
 use crate::model::{CredentialRef, KeySpec, PriceSpec, ProviderSpec, RouteSpec};
 use crate::store::{list_all, Kind, Page, Record, Store, StoreError};
 use crate::usage::{Bucket, Counters, PeriodKind, UsageAggregate};
@@ -48,25 +49,30 @@ pub enum BuildSource {
 }
 
 /// Turns credential references into secrets.
+#[async_trait]
 pub trait SecretResolver: Send + Sync + 'static {
+    /// Called before each build with every reference the snapshot needs, so a resolver that
+    /// reads a remote store (Secrets Manager) can fetch and cache them; `resolve` stays cheap.
+    async fn prepare(&self, _references: &[CredentialRef]) {}
+
     /// The secret, or a message safe to log (it names the reference, never a value).
     fn resolve(&self, reference: &CredentialRef) -> Result<String, String>;
 }
 
-/// Reads `env:` references from the control plane's environment. Secrets Manager ARNs are not
-/// resolved yet (it needs the AWS SDK's Secrets Manager client; see docs/control-plane.md).
+/// Reads `env:` references allowed by the default [`CredentialPolicy`] from the control plane's
+/// environment; leaves Secrets Manager references unresolved. `serve` uses
+/// [`crate::credentials::Resolver`], which also reads Secrets Manager.
 pub struct EnvResolver;
 
 impl SecretResolver for EnvResolver {
     fn resolve(&self, reference: &CredentialRef) -> Result<String, String> {
+        CredentialPolicy::default().check(reference)?;
         match reference {
             CredentialRef::Env(var) => match std::env::var(var) {
                 Ok(v) if !v.is_empty() => Ok(v),
                 _ => Err(format!("environment variable {var} is not set")),
             },
-            CredentialRef::SecretsManager(arn) => {
-                Err(format!("Secrets Manager references are not resolved yet ({arn})"))
-            }
+            CredentialRef::SecretsManager(arn) => Err(format!("Secrets Manager is not configured ({arn})")),
         }
     }
 }
@@ -189,6 +195,14 @@ impl View {
         }
     }
 
+    /// Every credential reference the providers of this view name (what [`SecretResolver::prepare`] gets).
+    pub fn credential_refs(&self) -> Vec<CredentialRef> {
+        self.providers
+            .values()
+            .filter_map(|rec| rec.doc.get("credential").and_then(Value::as_str).and_then(CredentialRef::parse))
+            .collect()
+    }
+
     /// The snapshot of this view, serialized.
     pub fn assemble(&self, resolver: &dyn SecretResolver) -> Result<(Snapshot, Bytes, Vec<String>), StoreError> {
         let revision = self.revision;
@@ -280,6 +294,7 @@ impl View {
 pub async fn build(store: &dyn Store, resolver: &dyn SecretResolver) -> Result<BuiltSnapshot, StoreError> {
     let started = Instant::now();
     let view = View::load(store).await?;
+    resolver.prepare(&view.credential_refs()).await;
     let (snapshot, json, warnings) = view.assemble(resolver)?;
     Ok(BuiltSnapshot { snapshot, json, build_time: started.elapsed(), warnings, source: BuildSource::Reload })
 }
@@ -459,6 +474,7 @@ pub fn spawn(
                 Ok(None) => {}
                 Ok(Some(source)) => {
                     let Some(v) = view.as_ref() else { continue };
+                    resolver.prepare(&v.credential_refs()).await;
                     match v.assemble(resolver.as_ref()) {
                         Ok((snapshot, json, warnings)) => {
                             let built =

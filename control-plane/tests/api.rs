@@ -12,7 +12,7 @@ use control_plane::store::Kind;
 use serde_json::{json, Value};
 
 fn provider(name: &str) -> Value {
-    json!({"name": name, "kind": "openai", "cluster": format!("cluster_{name}"), "credential": "env:OPENAI_API_KEY"})
+    json!({"name": name, "kind": "openai", "cluster": format!("cluster_{name}"), "credential": "env:AI_GATEWAY_PROVIDER_OPENAI"})
 }
 
 fn route(model: &str, provider: &str) -> Value {
@@ -65,7 +65,7 @@ async fn provider_crud_with_etags_409_412_404() {
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(h.get("etag").unwrap(), "\"1\"");
     assert_eq!(v["version"], 1);
-    assert_eq!(v["credential"], "env:OPENAI_API_KEY");
+    assert_eq!(v["credential"], "env:AI_GATEWAY_PROVIDER_OPENAI");
 
     let (s, _, v) = t.admin("POST", "/v1/providers", Some(provider("openai"))).await;
     assert_eq!(s, StatusCode::CONFLICT);
@@ -381,7 +381,7 @@ async fn apply_dry_run_then_exact_diff() {
     let t = TestApp::new();
     let yaml = r#"
 providers:
-  - {name: openai, kind: openai, cluster: openai_cluster, credential: "env:OPENAI_API_KEY"}
+  - {name: openai, kind: openai, cluster: openai_cluster, credential: "env:AI_GATEWAY_PROVIDER_OPENAI"}
   - {name: anthropic, kind: anthropic, cluster: anthropic_cluster}
 routes:
   - model: gpt-4o
@@ -414,14 +414,45 @@ routes:
 
     // Drop anthropic and its route, retarget gpt-4o; a route created by hand is not in the doc.
     t.admin("POST", "/v1/routes", Some(route("manual", "openai"))).await;
-    let yaml2 = r#"{"providers": [{"name": "openai", "kind": "openai", "cluster": "openai_cluster", "credential": "env:OPENAI_API_KEY"}],
+    let yaml2 = r#"{"providers": [{"name": "openai", "kind": "openai", "cluster": "openai_cluster", "credential": "env:AI_GATEWAY_PROVIDER_OPENAI"}],
                     "routes": [{"model": "gpt-4o", "targets": [{"provider": "openai", "model": "gpt-4o-mini"}]}]}"#;
+    // Without prune, what the document omits is kept, and the plan says so.
     let (_, _, v) = send(yaml2.to_string(), true).await;
-    assert_eq!(v["diff"], "~ route gpt-4o (targets)\n- route claude\n- route manual\n- provider anthropic\n");
+    let kept = "(kept: not in document; use --prune to delete)";
+    assert_eq!(
+        v["diff"],
+        format!(
+            "~ route gpt-4o (targets)\n= route claude {kept}\n= route manual {kept}\n= provider anthropic {kept}\n"
+        )
+    );
+    assert_eq!(
+        v["kept"],
+        json!([{"kind": "route", "name": "claude"}, {"kind": "route", "name": "manual"},
+                                 {"kind": "provider", "name": "anthropic"}])
+    );
     let rev = t.store.revision().await.unwrap();
-    let (s, _, _) = send(yaml2.to_string(), false).await;
+    let (s, _, v) = send(yaml2.to_string(), false).await;
+    assert_eq!((s, v["changes"].as_array().unwrap().len()), (StatusCode::OK, 1), "{v}");
+    assert_eq!(t.store.revision().await.unwrap(), rev + 1, "only the update");
+    let (s, _, _) = t.admin("GET", "/v1/providers/anthropic", None).await;
+    assert_eq!(s, StatusCode::OK, "kept without --prune");
+
+    // With prune, they are deleted.
+    let prune = |dry: bool| {
+        let app = t.app.clone();
+        let doc = yaml2.to_string();
+        async move {
+            let uri = if dry { "/v1/apply?prune=true&dry_run=true" } else { "/v1/apply?prune=true" };
+            call(&app, "POST", uri, Some(ADMIN), Some(("application/json", doc.into_bytes())), &[]).await
+        }
+    };
+    let (_, _, v) = prune(true).await;
+    assert_eq!(v["diff"], "- route claude\n- route manual\n- provider anthropic\n");
+    assert_eq!(v["prune"], true);
+    let rev = t.store.revision().await.unwrap();
+    let (s, _, _) = prune(false).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(t.store.revision().await.unwrap(), rev + 4);
+    assert_eq!(t.store.revision().await.unwrap(), rev + 3);
     let (_, _, routes) = t.admin("GET", "/v1/routes", None).await;
     let names: Vec<&str> = routes["items"].as_array().unwrap().iter().map(|r| r["model"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["gpt-4o"]);
@@ -438,15 +469,15 @@ routes:
 
 #[tokio::test]
 async fn snapshot_follows_writes_within_a_second() {
-    std::env::set_var("CP_TEST_SNAPSHOT_KEY", "resolved-provider-secret");
+    std::env::set_var("AI_GATEWAY_PROVIDER_TEST_SNAPSHOT_KEY", "resolved-provider-secret");
     let t = TestApp::new();
     let mut p = provider("openai");
-    p["credential"] = json!("env:CP_TEST_SNAPSHOT_KEY");
+    p["credential"] = json!("env:AI_GATEWAY_PROVIDER_TEST_SNAPSHOT_KEY");
     t.admin("POST", "/v1/providers", Some(p)).await;
     t.admin(
         "POST",
         "/v1/providers",
-        Some(json!({"name": "unresolved", "kind": "anthropic", "cluster": "c", "credential": "env:CP_TEST_UNSET_VAR"})),
+        Some(json!({"name": "unresolved", "kind": "anthropic", "cluster": "c", "credential": "env:AI_GATEWAY_PROVIDER_TEST_UNSET"})),
     )
     .await;
     t.admin("POST", "/v1/routes", Some(route("gpt-4o", "openai"))).await;
@@ -473,7 +504,7 @@ async fn snapshot_follows_writes_within_a_second() {
     assert!(s.config.providers.iter().all(|p| p.credential.is_none()), "references are not pushed as config");
     assert_eq!(s.credential("openai"), Some("resolved-provider-secret"));
     assert_eq!(s.credential("unresolved"), None);
-    assert!(built.warnings.iter().any(|w| w.contains("CP_TEST_UNSET_VAR")));
+    assert!(built.warnings.iter().any(|w| w.contains("AI_GATEWAY_PROVIDER_TEST_UNSET")));
     assert_eq!(s.keys.len(), 1);
     assert_eq!(s.keys[0].hash, hash_secret(secret));
     assert!(!String::from_utf8_lossy(&built.json).contains(secret), "the key secret is never in a snapshot");

@@ -138,7 +138,13 @@ async fn apply_manages_prices_only_when_listed() {
     let twice = json!({"provider": "a", "model": "m", "input_per_mtok": 1, "output_per_mtok": 2});
     let (s, _, v) = t.admin("POST", "/v1/apply", Some(json!({"prices": [twice, twice]}))).await;
     assert_eq!((s, error_param(&v).as_deref()), (StatusCode::BAD_REQUEST, Some("prices[1].model")));
+    // `prices: []` deletes the listed-nowhere prices only with prune.
     let (_, _, v) = t.admin("POST", "/v1/apply", Some(json!({"prices": []}))).await;
+    assert_eq!(
+        v["diff"],
+        "no changes\n= price anthropic/claude-3-5-haiku (kept: not in document; use --prune to delete)\n"
+    );
+    let (_, _, v) = t.admin("POST", "/v1/apply?prune=true", Some(json!({"prices": []}))).await;
     assert_eq!(v["diff"], "- price anthropic/claude-3-5-haiku\n");
 }
 

@@ -78,7 +78,7 @@ async fn dynamodb_rest_race_and_no_secret_in_stored_items() {
     }
     let items = store.scan_raw().await.unwrap().join("\n");
     assert!(items.contains(&control_plane::model::hash_secret(&key_secret)), "scan sees the key's hash");
-    assert!(items.contains("env:CP_LEAK_TEST_PROVIDER_KEY"), "scan sees the credential reference");
+    assert!(items.contains("env:AI_GATEWAY_PROVIDER_LEAK_TEST_KEY"), "scan sees the credential reference");
     assert!(!items.contains(&key_secret), "key secret in a DynamoDB item");
     assert!(!items.contains(PROVIDER_SECRET), "provider secret in a DynamoDB item");
     store.delete_table().await.unwrap();

@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::Router;
 use control_plane::api::{router, AppState, AuthConfig};
+use control_plane::credentials::CredentialPolicy;
 use control_plane::snapshot::{spawn, BuilderOptions, EnvResolver, SnapshotRx};
 use control_plane::store::embedded::EmbeddedStore;
 use control_plane::store::Store;
@@ -34,13 +35,30 @@ impl TestApp {
     }
 
     pub fn with_store(store: Arc<dyn Store>, dir: tempfile::TempDir) -> Self {
+        Self::with_store_and_policy(store, dir, CredentialPolicy::default())
+    }
+
+    /// A fresh embedded store and the given credential policy.
+    pub fn with_policy(policy: CredentialPolicy) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.path().join("store.redb")).unwrap());
+        Self::with_store_and_policy(store, dir, policy)
+    }
+
+    pub fn with_store_and_policy(store: Arc<dyn Store>, dir: tempfile::TempDir, policy: CredentialPolicy) -> Self {
         let changed = Arc::new(Notify::new());
         // The REST API writes through the builder's journaled store, as `serve` does.
         let service =
             spawn(store, Arc::new(EnvResolver), changed.clone(), BuilderOptions::with_poll(Duration::from_millis(200)));
         let (store, snapshots) = (service.store, service.snapshots);
         let auth = AuthConfig::new(&[ADMIN.to_string()], &[READ_ONLY.to_string()]);
-        let state = AppState { store: store.clone(), auth: Arc::new(auth), changed, snapshots: snapshots.clone() };
+        let state = AppState {
+            store: store.clone(),
+            auth: Arc::new(auth),
+            changed,
+            snapshots: snapshots.clone(),
+            credentials: Arc::new(policy),
+        };
         TestApp { app: router(state), store, snapshots, dir }
     }
 
@@ -98,7 +116,7 @@ pub fn error_param(v: &Value) -> Option<String> {
 /// Value of the provider secret the secret-leak tests put in the environment.
 pub const PROVIDER_SECRET: &str = "sk-provider-SECRET-value-4f9a1c";
 /// Environment variable holding it.
-pub const PROVIDER_SECRET_VAR: &str = "CP_LEAK_TEST_PROVIDER_KEY";
+pub const PROVIDER_SECRET_VAR: &str = "AI_GATEWAY_PROVIDER_LEAK_TEST_KEY";
 
 /// Drives every endpoint with a provider credential and a virtual key; returns the key's secret
 /// and every response body after the key's creation, for the caller to search.
