@@ -430,7 +430,7 @@ Create a provider, a route and a virtual key; the change reaches Envoy within a 
 
   export CP_URL={cp.rest_url} CP_TOKEN={cp.admin_token}
   curl -sS --max-time 5 {auth} $CP_URL/v1/providers \\
-    -d '{{"name":"replay-openai","kind":"openai","cluster":"replay_openai","credential":"env:DEMO_PROVIDER_KEY"}}'
+    -d '{{"name":"replay-openai","kind":"openai","cluster":"replay_openai","credential":"env:AI_GATEWAY_PROVIDER_DEMO"}}'
   curl -sS --max-time 5 {auth} $CP_URL/v1/routes \\
     -d '{{"model":"my-gpt","targets":[{{"provider":"replay-openai","model":"gpt-4o-mini"}}]}}'
   KEY=$(curl -sS --max-time 5 {auth} $CP_URL/v1/keys \\
@@ -458,8 +458,10 @@ def run_demo(args: argparse.Namespace) -> int:
     watch_token = "cp-watch-" + secrets.token_hex(16)
     with contextlib.suppress(FileNotFoundError):
         (workdir / "control-plane.log").unlink()
+    # The control plane reads provider credentials only from AI_GATEWAY_PROVIDER_* variables.
+    cp_env = {"AI_GATEWAY_PROVIDER_DEMO": envoy_env["DEMO_PROVIDER_KEY"]}
     cp = start_control_plane(workdir / "control-plane", workdir / "control-plane.log", watch_token=watch_token,
-                             env=envoy_env, rest_port=_port_or_free(8090), grpc_port=_port_or_free(8091))
+                             env=cp_env, rest_port=_port_or_free(8090), grpc_port=_port_or_free(8091))
     envoy_env[WATCH_TOKEN_ENV] = watch_token
     try:
         stack = start_stack(workdir, config, replay_clusters, real_clusters, envoy_env=envoy_env,

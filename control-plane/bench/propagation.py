@@ -133,7 +133,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="cp-propagation-"))
     secret = "sk-bench-provider-" + os.urandom(8).hex()
     cp = stack_mod.start_control_plane(workdir / "cp-data", workdir / "control-plane.log", admin_token=ADMIN,
-                                       watch_token=WATCH, env={"BENCH_PROVIDER_KEY": secret, "CP_LOG": "info"})
+                                       watch_token=WATCH, env={"AI_GATEWAY_PROVIDER_BENCH": secret, "CP_LOG": "info"})
     stack = None
     try:
         boot = {"providers": [{"name": "boot", "kind": "openai", "cluster": "replay_openai"}],
@@ -143,7 +143,7 @@ def main() -> int:
                                       control_plane=cp.grpc_url, replay_keys={"openai": secret})
         rest, port = cp.rest_url, stack.port
         api(rest, "POST", "/v1/providers", {"name": "p", "kind": "openai", "cluster": "replay_openai",
-                                            "credential": "env:BENCH_PROVIDER_KEY"})
+                                            "credential": "env:AI_GATEWAY_PROVIDER_BENCH"})
         _, doc = api(rest, "POST", "/v1/keys", {"name": "bench", "owner": "bench", "allowed_models": ["*"]})
         key = doc["secret"]
         propagation(rest, port, key, 3, "warmup")

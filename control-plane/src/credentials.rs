@@ -158,29 +158,45 @@ impl SecretFetcher for AwsSecretsManager {
     }
 }
 
+/// How long one round of Secrets Manager reads may hold up a snapshot build: a slow or
+/// unreachable Secrets Manager must not delay a key revocation by more than this.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(3);
+
 struct Cached {
-    value: Result<String, String>,
+    /// The last value read successfully (kept, if stale, while Secrets Manager fails).
+    secret: Option<String>,
+    /// Why the last read failed, when it did.
+    error: Option<String>,
     at: Instant,
 }
 
 /// Resolves references for the snapshot builder: `env:` from the process environment, Secrets
-/// Manager ARNs through a cache refreshed every `ttl` (and failures retried at the next build
-/// after `ttl / 10`, at least a second), both only when the policy allows the reference.
+/// Manager ARNs through a cache refreshed every `ttl`, both only when the policy allows the
+/// reference. A failed read is retried after `ttl / 10` (at least a second) and meanwhile the last
+/// good value, if any, stays in use; the reads of one build run concurrently and are abandoned
+/// after the fetch timeout.
 pub struct Resolver {
     policy: CredentialPolicy,
     secrets: Option<Arc<dyn SecretFetcher>>,
     ttl: Duration,
+    fetch_timeout: Duration,
     cache: Mutex<HashMap<String, Cached>>,
 }
 
 impl Resolver {
     /// `secrets`: `None` leaves Secrets Manager references unresolved (with a warning).
     pub fn new(policy: CredentialPolicy, secrets: Option<Arc<dyn SecretFetcher>>, ttl: Duration) -> Self {
-        Resolver { policy, secrets, ttl, cache: Mutex::new(HashMap::new()) }
+        Resolver { policy, secrets, ttl, fetch_timeout: DEFAULT_FETCH_TIMEOUT, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Overrides [`DEFAULT_FETCH_TIMEOUT`].
+    pub fn with_fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.fetch_timeout = timeout;
+        self
     }
 
     fn fresh(&self, c: &Cached, now: Instant) -> bool {
-        let ttl = if c.value.is_ok() { self.ttl } else { (self.ttl / 10).max(Duration::from_secs(1)).min(self.ttl) };
+        let ttl = if c.error.is_none() { self.ttl } else { (self.ttl / 10).max(Duration::from_secs(1)).min(self.ttl) };
         now.duration_since(c.at) < ttl
     }
 }
@@ -204,9 +220,39 @@ impl SecretResolver for Resolver {
                 }
             }
         }
-        for arn in wanted {
-            let value = fetcher.fetch(&arn).await;
-            self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(arn, Cached { value, at: Instant::now() });
+        if wanted.is_empty() {
+            return;
+        }
+        let mut reads = tokio::task::JoinSet::new();
+        for arn in wanted.iter().cloned() {
+            let fetcher = fetcher.clone();
+            let timeout = self.fetch_timeout;
+            reads.spawn(async move {
+                let value = match tokio::time::timeout(timeout, fetcher.fetch(&arn)).await {
+                    Ok(v) => v,
+                    Err(_) => Err(format!("Secrets Manager GetSecretValue {arn}: no answer within {timeout:?}")),
+                };
+                (arn, value)
+            });
+        }
+        let mut done = Vec::new();
+        while let Some(joined) = reads.join_next().await {
+            if let Ok(pair) = joined {
+                done.push(pair);
+            }
+        }
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let at = Instant::now();
+        for (arn, value) in done {
+            let previous = cache.remove(&arn).and_then(|c| c.secret);
+            let entry = match value {
+                Ok(secret) => Cached { secret: Some(secret), error: None, at },
+                Err(e) => {
+                    tracing::warn!("credential {arn} not refreshed: {e}");
+                    Cached { secret: previous, error: Some(e), at }
+                }
+            };
+            cache.insert(arn, entry);
         }
     }
 
@@ -223,8 +269,9 @@ impl SecretResolver for Resolver {
                 }
                 let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
                 match cache.get(arn) {
-                    Some(c) => c.value.clone(),
-                    None => Err(format!("{arn} not fetched yet")),
+                    Some(Cached { secret: Some(s), .. }) => Ok(s.clone()),
+                    Some(Cached { error: Some(e), .. }) => Err(e.clone()),
+                    _ => Err(format!("{arn} not read yet")),
                 }
             }
         }
@@ -303,5 +350,41 @@ mod tests {
         r.prepare(std::slice::from_ref(&r_ref)).await;
         assert_eq!(fetcher.calls.load(Ordering::SeqCst), 2);
         assert_eq!(r.resolve(&r_ref).unwrap(), "second", "a rotated secret is picked up after the TTL");
+        // Secrets Manager fails: the last good value stays in use.
+        fetcher.value.lock().unwrap().clear();
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        r.prepare(std::slice::from_ref(&r_ref)).await;
+        assert_eq!(fetcher.calls.load(Ordering::SeqCst), 3);
+        assert_eq!(r.resolve(&r_ref).unwrap(), "second");
+    }
+
+    struct Stalled;
+
+    #[async_trait]
+    impl SecretFetcher for Stalled {
+        async fn fetch(&self, _: &str) -> Result<String, String> {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok("never".into())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stalled_secrets_manager_holds_a_build_up_only_for_the_fetch_timeout() {
+        let refs: Vec<CredentialRef> = (0..5)
+            .map(|i| {
+                CredentialRef::SecretsManager(format!("arn:aws:secretsmanager:eu-west-1:123456789012:secret:s{i}"))
+            })
+            .collect();
+        let r = Resolver::new(CredentialPolicy::default(), Some(Arc::new(Stalled)), DEFAULT_SECRETS_TTL)
+            .with_fetch_timeout(Duration::from_millis(200));
+        let started = Instant::now();
+        r.prepare(&refs).await;
+        assert!(started.elapsed() < Duration::from_secs(2), "reads run concurrently: {:?}", started.elapsed());
+        let e = r.resolve(&refs[0]).unwrap_err();
+        assert!(e.contains("no answer"), "{e}");
+        // Within the retry backoff the next build does not wait again.
+        let started = Instant::now();
+        r.prepare(&refs).await;
+        assert!(started.elapsed() < Duration::from_millis(100));
     }
 }

@@ -48,7 +48,7 @@ class Env:
     def start_cp(self) -> None:
         self.cp = stack_mod.start_control_plane(
             self.workdir / "cp-data", self.workdir / "control-plane.log", admin_token=ADMIN_TOKEN,
-            watch_token=WATCH_TOKEN, env={"E2E_CP_OPENAI_SECRET": PROVIDER_SECRET, "CP_LOG": "info"},
+            watch_token=WATCH_TOKEN, env={"AI_GATEWAY_PROVIDER_E2E_OPENAI": PROVIDER_SECRET, "CP_LOG": "info"},
             rest_port=self.rest_port, grpc_port=self.grpc_port)
 
     def kill_cp(self) -> None:
@@ -165,7 +165,7 @@ def test_cold_start_serves_the_bootstrap_config(env: Env) -> None:
 def test_route_created_over_rest_serves_within_1s(env: Env) -> None:
     env.start_cp()
     env.api("POST", "/v1/providers", {"name": "openai-cp", "kind": "openai", "cluster": "replay_openai",
-                                      "credential": "env:E2E_CP_OPENAI_SECRET"}, expect=201)
+                                      "credential": "env:AI_GATEWAY_PROVIDER_E2E_OPENAI"}, expect=201)
     key = env.create_key("team-a", ["cp-model", "cp-model-2", "cp-model-3"])
     env.key_a = key  # type: ignore[attr-defined]
     # Once a snapshot is active every request needs a key, and the bootstrap route is gone.

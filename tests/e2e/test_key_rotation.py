@@ -34,7 +34,7 @@ def env(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     e = Env(workdir, running, grpc_port, rest_port)
     e.start_cp()
     e.api("POST", "/v1/providers", {"name": "openai-cp", "kind": "openai", "cluster": "replay_openai",
-                                    "credential": "env:E2E_CP_OPENAI_SECRET"}, expect=201)
+                                    "credential": "env:AI_GATEWAY_PROVIDER_E2E_OPENAI"}, expect=201)
     e.api("POST", "/v1/routes", {"model": MODEL, "targets": [{"provider": "openai-cp", "model": "gpt-5-nano"}]}, expect=201)
     yield e
     if e.cp is not None:

@@ -51,7 +51,7 @@ def replicas(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         for e in envs[1:]:
             e.cp = envs[0].cp
         envs[0].api("POST", "/v1/providers", {"name": "openai-cp", "kind": "openai", "cluster": "replay_openai",
-                                              "credential": "env:E2E_CP_OPENAI_SECRET"}, expect=201)
+                                              "credential": "env:AI_GATEWAY_PROVIDER_E2E_OPENAI"}, expect=201)
         envs[0].api("POST", "/v1/routes", {"model": "rl-model", "targets": [{"provider": "openai-cp", "model": "gpt-5-nano"}]},
                     expect=201)
         yield Replicas(envs)

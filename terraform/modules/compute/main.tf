@@ -144,6 +144,16 @@ data "aws_iam_policy_document" "control_plane" {
     actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
     resources = [var.kms_key_arn]
   }
+  # Provider credentials given as Secrets Manager ARNs (control-plane/src/credentials.rs): only the
+  # gateway's provider secrets, encrypted with the key above.
+  dynamic "statement" {
+    for_each = length(var.provider_secret_arns) > 0 ? [1] : []
+    content {
+      sid       = "ProviderSecrets"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = values(var.provider_secret_arns)
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "control_plane" {
