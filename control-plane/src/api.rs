@@ -281,6 +281,23 @@ impl ApplyQuery {
     }
 }
 
+/// The `{name}` (or `{*model}`) segment of an object's URL, percent-decoded; a segment that does
+/// not decode to UTF-8 is a 400 in the API's error shape.
+pub struct ObjectName(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ObjectName {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<String>::from_request_parts(parts, state).await.map(|Path(n)| ObjectName(n)).map_err(|e| {
+            let mut err =
+                ApiError::new(400, "invalid_path", format!("invalid object name in the URL: {}", e.body_text()));
+            err.param = Some("name".into());
+            err
+        })
+    }
+}
+
 /// A request body, at most [`MAX_BODY_BYTES`]; a failure (too large, unreadable) is an
 /// [`ApiError`] in the API's shape rather than axum's plain-text rejection.
 pub struct RawBody(pub Bytes);
@@ -355,14 +372,19 @@ async fn list(State(st): State<AppState>, Extension(q): Extension<QueryParams>, 
     Ok(Json(json!({"items": items, "next_cursor": next})).into_response())
 }
 
-async fn get_one(State(st): State<AppState>, Path(name): Path<String>, kind: Kind) -> ApiResult {
+async fn get_one(State(st): State<AppState>, ObjectName(name): ObjectName, kind: Kind) -> ApiResult {
     match st.store.get(kind, &name).await? {
         Some(rec) => Ok(object_response(StatusCode::OK, &rec, None)),
         None => Err(ApiError::new(404, "not_found", format!("{kind} '{name}' not found"))),
     }
 }
 
-async fn delete_one(State(st): State<AppState>, Path(name): Path<String>, headers: HeaderMap, kind: Kind) -> ApiResult {
+async fn delete_one(
+    State(st): State<AppState>,
+    ObjectName(name): ObjectName,
+    headers: HeaderMap,
+    kind: Kind,
+) -> ApiResult {
     let expected = if_match(&headers, kind, &name)?;
     st.store.delete(kind, &name, expected).await?;
     st.changed.notify_one();
@@ -396,7 +418,7 @@ async fn create_provider(State(st): State<AppState>, RawBody(body): RawBody) -> 
 
 async fn update_provider(
     State(st): State<AppState>,
-    Path(name): Path<String>,
+    ObjectName(name): ObjectName,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult {
@@ -410,7 +432,7 @@ async fn update_provider(
     Ok(object_response(StatusCode::OK, &rec, None))
 }
 
-async fn delete_provider(State(st): State<AppState>, Path(name): Path<String>, headers: HeaderMap) -> ApiResult {
+async fn delete_provider(State(st): State<AppState>, ObjectName(name): ObjectName, headers: HeaderMap) -> ApiResult {
     let expected = if_match(&headers, Kind::Provider, &name)?;
     // Refuse to orphan routes. A route created concurrently can still slip through; the snapshot
     // builder then leaves that route out rather than publishing an invalid config.
@@ -447,7 +469,7 @@ async fn create_route(State(st): State<AppState>, RawBody(body): RawBody) -> Api
 
 async fn update_route(
     State(st): State<AppState>,
-    Path(name): Path<String>,
+    ObjectName(name): ObjectName,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult {
@@ -474,7 +496,7 @@ async fn create_key(State(st): State<AppState>, RawBody(body): RawBody) -> ApiRe
 
 async fn update_key(
     State(st): State<AppState>,
-    Path(name): Path<String>,
+    ObjectName(name): ObjectName,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult {
@@ -499,7 +521,7 @@ async fn update_key(
     Ok(object_response(StatusCode::OK, &rec, None))
 }
 
-async fn revoke_key(State(st): State<AppState>, Path(name): Path<String>, headers: HeaderMap) -> ApiResult {
+async fn revoke_key(State(st): State<AppState>, ObjectName(name): ObjectName, headers: HeaderMap) -> ApiResult {
     let expected = if_match(&headers, Kind::Key, &name)?;
     // Without If-Match, a concurrent edit of the key only means "read again and revoke that".
     for _ in 0..5 {
@@ -537,7 +559,7 @@ async fn create_price(State(st): State<AppState>, RawBody(body): RawBody) -> Api
 
 async fn update_price(
     State(st): State<AppState>,
-    Path(name): Path<String>,
+    ObjectName(name): ObjectName,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult {
@@ -556,7 +578,7 @@ async fn update_price(
 /// concurrent change is a 412, never a silent second rotation.
 async fn rotate_key(
     State(st): State<AppState>,
-    Path(name): Path<String>,
+    ObjectName(name): ObjectName,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult {

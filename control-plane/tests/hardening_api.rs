@@ -125,6 +125,8 @@ fn paths() -> impl Strategy<Value = &'static str> {
         "/v1/keys/team/rotate",
         "/v1/keys/%74eam/revoke",
         "/v1/keys/team%2Frevoke",
+        "/v1/keys/%FF",
+        "/v1/routes/%C3%28",
         "/v1/prices",
         "/v1/prices/openai/gpt-4o",
         "/v1/apply",
@@ -365,6 +367,8 @@ async fn oversized_and_malformed_bodies_get_the_error_shape() {
     let (s, _, v) = call(&t.app, "PATCH", "/v1/providers", Some(ADMIN), None, &[]).await;
     assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
     error_param(&v);
+    let (s, _, v) = call(&t.app, "GET", "/v1/keys/%FF", Some(ADMIN), None, &[]).await;
+    assert_eq!((s, error_param(&v).as_deref()), (StatusCode::BAD_REQUEST, Some("name")), "{v}");
 }
 
 #[tokio::test]
