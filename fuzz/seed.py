@@ -44,7 +44,7 @@ def content_type(response: dict) -> str:
 
 def write(directory: pathlib.Path, data: bytes) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / hashlib.sha1(data).hexdigest()).write_bytes(data)
+    (directory / hashlib.sha1(data, usedforsecurity=False).hexdigest()).write_bytes(data)
 
 
 def field(value: str) -> bytes:

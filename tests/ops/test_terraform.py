@@ -60,7 +60,11 @@ def test_every_tf_file_parses():
         with open(path, encoding="utf-8") as f:
             hcl2.load(f)  # raises on a syntax error
     modules = {p.parent.name for p in TF_FILES if p.parent.parent.name == "modules"}
-    assert modules == {"network", "edge", "identity", "compute", "data", "secrets", "observability"}
+    assert modules == {"network", "edge", "identity", "compute", "data", "secrets", "observability",
+                       "registry", "github_oidc"}
+    # Two roots: the per-environment stack, and the account's release infrastructure.
+    roots = {p.parent.relative_to(TF).as_posix() for p in TF_FILES if p.name == "versions.tf"}
+    assert roots == {".", "release"}
 
 
 def test_every_variable_and_output_is_documented():
