@@ -24,6 +24,18 @@ pub fn encode_watch_request(node_id: &str, known_version: u64, heartbeat_secs: u
     out
 }
 
+/// `NodeStatus{node_id = 1 (string), version = 2 (uint64), rejected_json = 3 (bytes)}`: what a
+/// filter did with a snapshot, for `ReportStatus`.
+pub fn encode_node_status(node_id: &str, version: u64, rejected_json: &[u8]) -> Vec<u8> {
+    let mut out = encode_watch_request(node_id, version, 0);
+    if !rejected_json.is_empty() {
+        put_varint(&mut out, (3 << 3) | WIRE_LEN);
+        put_varint(&mut out, rejected_json.len() as u64);
+        out.extend_from_slice(rejected_json);
+    }
+    out
+}
+
 /// A decoded `SnapshotMessage`; borrows the JSON from the received buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SnapshotMessage<'a> {

@@ -40,7 +40,13 @@ impl TestApp {
             spawn(store, Arc::new(EnvResolver), changed.clone(), BuilderOptions::with_poll(Duration::from_millis(200)));
         let (store, snapshots) = (service.store, service.snapshots);
         let auth = AuthConfig::new(&[ADMIN.to_string()], &[READ_ONLY.to_string()]);
-        let state = AppState { store: store.clone(), auth: Arc::new(auth), changed, snapshots: snapshots.clone() };
+        let state = AppState {
+            store: store.clone(),
+            auth: Arc::new(auth),
+            changed,
+            snapshots: snapshots.clone(),
+            nodes: Arc::default(),
+        };
         TestApp { app: router(state), store, snapshots, dir }
     }
 
