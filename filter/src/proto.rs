@@ -201,6 +201,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn node_status_matches_protobuf_encoding() {
+        // prost's bytes for NodeStatus{node_id: "n1", version: 300, rejected_json: b"[]"}.
+        assert_eq!(encode_node_status("n1", 300, b"[]"), [0x0a, 2, b'n', b'1', 0x10, 0xac, 0x02, 0x1a, 2, b'[', b']']);
+        assert_eq!(encode_node_status("", 0, b""), Vec::<u8>::new());
+    }
+
+    #[test]
     fn watch_request_matches_protobuf_encoding() {
         // Bytes prost produces for WatchRequest{node_id: "n1", known_version: 300}.
         assert_eq!(encode_watch_request("n1", 300, 0), vec![0x0a, 2, b'n', b'1', 0x10, 0xac, 0x02]);

@@ -224,6 +224,21 @@ mod tests {
     }
 
     #[test]
+    fn providers_sharing_a_cluster_resolve_to_the_selected_one() {
+        let cfg = GatewayConfig::from_json(
+            br#"{"providers":[{"name":"a-second","kind":"openai","cluster":"shared"},{"name":"main","kind":"openai","cluster":"shared"},{"name":"other","kind":"anthropic","cluster":"c_a"}],
+                 "routes":[{"model":"m","targets":[{"provider":"main","model":"gpt"}]}]}"#,
+        )
+        .unwrap();
+        let t = RoutingTable::new(cfg).unwrap();
+        assert_eq!(t.provider_by_cluster("shared", "main").map(|p| p.name.as_str()), Some("main"));
+        assert_eq!(t.provider_by_cluster("shared", "a-second").map(|p| p.name.as_str()), Some("a-second"));
+        // An attempt on another cluster than the selection's (a policy fallback) names that cluster's provider.
+        assert_eq!(t.provider_by_cluster("c_a", "main").map(|p| p.name.as_str()), Some("other"));
+        assert!(t.provider_by_cluster("nowhere", "main").is_none());
+    }
+
+    #[test]
     fn unknown_model_is_404_model_not_found() {
         let err = table().select("nope", 0).unwrap_err();
         assert_eq!(err.status(), 404);
