@@ -589,8 +589,8 @@ async fn usage_handler(State(st): State<AppState>, Query(q): Query<HashMap<Strin
     }
     let callers: Option<Vec<String>> = match (q.get("caller"), q.get("key")) {
         (Some(_), Some(_)) => return Err(ApiError::field("caller", "give caller or key, not both")),
-        (Some(c), None) if c.is_empty() || c.len() > 512 => {
-            return Err(ApiError::field("caller", "caller must be 1 to 512 bytes"))
+        (Some(c), None) if c.is_empty() || c.len() > 512 || c.chars().any(char::is_control) => {
+            return Err(ApiError::field("caller", "caller must be 1 to 512 bytes without control characters"))
         }
         (Some(c), None) => Some(vec![c.clone()]),
         (None, Some(k)) => {

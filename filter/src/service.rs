@@ -339,13 +339,7 @@ impl Service {
             Ok((snap, _)) => snap.keys.iter().filter_map(|k| k.budget.map(|b| (k.caller(), b.period))).collect(),
             Err(_) => BTreeMap::new(),
         };
-        let shared = match parsed.and_then(|(snap, rejected)| {
-            let mut shared = Shared::from_snapshot(snap, Default::default())?;
-            let mut all = rejected;
-            all.append(&mut shared.rejected);
-            shared.rejected = all;
-            Ok(shared)
-        }) {
+        let shared = match parsed.and_then(|(snap, rejected)| Shared::from_pruned(snap, rejected, Default::default())) {
             Ok(s) => s,
             Err(e) => {
                 log::error!("ai_gateway_service: refusing snapshot version {}: {e}", msg.version);

@@ -80,6 +80,12 @@ impl Shared {
         Self::build(snapshot, rejected, metrics)
     }
 
+    /// Builds the configuration from a snapshot `Snapshot::from_json_pruned` already pruned;
+    /// `rejected` is what it left out.
+    pub fn from_pruned(snapshot: Snapshot, rejected: Vec<Invalid>, metrics: Rc<Metrics>) -> Result<Shared, String> {
+        Self::build(snapshot, rejected, metrics)
+    }
+
     fn build(snapshot: Snapshot, rejected: Vec<Invalid>, metrics: Rc<Metrics>) -> Result<Shared, String> {
         let Snapshot { version, config, credentials, keys } = snapshot;
         let credentials = credentials.into_iter().map(|c| (c.provider, c.secret)).collect();
