@@ -23,6 +23,8 @@ use crate::model::{
 };
 use crate::snapshot::SnapshotRx;
 use crate::store::{list_all, Kind, Record, Store};
+use gateway_core::config::ProviderConfig;
+use gateway_core::validate::MAX_SNAPSHOT_BYTES;
 
 /// Prefix of every virtual key secret, so leaked keys are easy to recognise and scan for.
 pub const KEY_PREFIX: &str = "sk-gw-";
@@ -83,6 +85,8 @@ pub struct AppState {
     pub snapshots: SnapshotRx,
     /// Which credential references providers may name (checked at create, update and apply).
     pub credentials: Arc<CredentialPolicy>,
+    /// What each Envoy reported about the snapshots it received (`ReportStatus`).
+    pub nodes: Arc<crate::watch::NodeBoard>,
 }
 
 impl IntoResponse for ApiError {
@@ -407,10 +411,63 @@ fn to_doc<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(|e| ApiError::new(500, "internal", e.to_string()))
 }
 
+/// Refuses a write that would grow the snapshot past [`MAX_SNAPSHOT_BYTES`]: `doc` is the new
+/// object, `replaced` the stored one it replaces (if any). Estimated from the last built snapshot,
+/// so concurrent writes can overshoot it by a little; the snapshot is pushed whole on every change.
+fn check_snapshot_size(st: &AppState, doc: &Value, replaced: Option<&Value>) -> Result<(), ApiError> {
+    let current = st.snapshots.borrow().as_ref().map_or(0, |b| b.json.len());
+    let size = |v: &Value| serde_json::to_vec(v).map_or(0, |b| b.len());
+    let after = current.saturating_add(size(doc)).saturating_sub(replaced.map_or(0, size));
+    if after > MAX_SNAPSHOT_BYTES {
+        return Err(ApiError::new(
+            400,
+            "snapshot_too_large",
+            format!("this write would make the snapshot about {after} bytes, over the {MAX_SNAPSHOT_BYTES} byte limit"),
+        ));
+    }
+    Ok(())
+}
+
+/// The stored providers named in `names`, as a snapshot carries them; unknown or unreadable
+/// ones are absent (the validator then names the target).
+async fn providers_named(st: &AppState, names: impl Iterator<Item = &str>) -> Result<Vec<ProviderConfig>, ApiError> {
+    let mut out: Vec<ProviderConfig> = Vec::new();
+    for name in names {
+        if out.iter().any(|p| p.name == name) {
+            continue;
+        }
+        if let Some(rec) = st.store.get(Kind::Provider, name).await? {
+            if let Ok(spec) = serde_json::from_value::<ProviderSpec>(rec.doc) {
+                out.push(spec.to_config());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A provider change must leave every route that targets it valid (a new kind can refuse the
+/// routes' target models): the first route it would break is a 400 on `kind`.
+async fn check_dependent_routes(st: &AppState, spec: &ProviderSpec) -> Result<(), ApiError> {
+    for r in list_all(st.store.as_ref(), Kind::Route).await? {
+        let Ok(route) = serde_json::from_value::<RouteSpec>(r.doc.clone()) else { continue };
+        if !route.targets.iter().any(|t| t.provider == spec.name) {
+            continue;
+        }
+        let mut providers = providers_named(st, route.targets.iter().map(|t| t.provider.as_str())).await?;
+        providers.retain(|p| p.name != spec.name);
+        providers.push(spec.to_config());
+        if let Err(e) = gateway_core::validate::validate_route(&route.to_config(), &providers) {
+            return Err(ApiError::field("kind", format!("this change would make route '{}' invalid: {e}", r.name)));
+        }
+    }
+    Ok(())
+}
+
 async fn create_provider(State(st): State<AppState>, RawBody(body): RawBody) -> ApiResult {
     let spec: ProviderSpec = parse_json(&body)?;
     spec.validate("")?;
     st.credentials.check_field("credential", spec.credential.as_deref())?;
+    check_snapshot_size(&st, &to_doc(&spec)?, None)?;
     let rec = st.store.create(Kind::Provider, &spec.name, &to_doc(&spec)?, None).await?;
     st.changed.notify_one();
     Ok(object_response(StatusCode::CREATED, &rec, None))
@@ -427,6 +484,7 @@ async fn update_provider(
     path_name(&mut spec.name, &name, "name")?;
     spec.validate("")?;
     st.credentials.check_field("credential", spec.credential.as_deref())?;
+    check_dependent_routes(&st, &spec).await?;
     let rec = st.store.update(Kind::Provider, &name, expected, &to_doc(&spec)?).await?;
     st.changed.notify_one();
     Ok(object_response(StatusCode::OK, &rec, None))
@@ -450,13 +508,9 @@ async fn delete_provider(State(st): State<AppState>, ObjectName(name): ObjectNam
 }
 
 async fn validate_route(st: &AppState, spec: &RouteSpec) -> Result<(), ApiError> {
-    let mut known = std::collections::HashSet::new();
-    for t in &spec.targets {
-        if st.store.get(Kind::Provider, &t.provider).await?.is_some() {
-            known.insert(t.provider.clone());
-        }
-    }
-    spec.validate("", &|p| known.contains(p))
+    let providers = providers_named(st, spec.targets.iter().map(|t| t.provider.as_str())).await?;
+    spec.validate("", &providers)?;
+    check_snapshot_size(st, &to_doc(spec)?, None)
 }
 
 async fn create_route(State(st): State<AppState>, RawBody(body): RawBody) -> ApiResult {
@@ -485,6 +539,7 @@ async fn update_route(
 async fn create_key(State(st): State<AppState>, RawBody(body): RawBody) -> ApiResult {
     let spec: KeySpec = parse_json(&body)?;
     spec.validate(true)?;
+    check_snapshot_size(&st, &to_doc(&spec)?, None)?;
     let secret = generate_secret(KEY_PREFIX)?;
     let rec = st.store.create(Kind::Key, &spec.name, &to_doc(&spec)?, Some(&hash_secret(&secret))).await?;
     st.changed.notify_one();
@@ -504,6 +559,7 @@ async fn update_key(
     let mut spec: KeySpec = parse_json(&body)?;
     path_name(&mut spec.name, &name, "name")?;
     spec.validate(false)?;
+    check_snapshot_size(&st, &to_doc(&spec)?, None)?;
     let current = st
         .store
         .get(Kind::Key, &name)
@@ -632,6 +688,14 @@ async fn apply_handler(
         st.credentials.check_field(&format!("providers[{i}].credential"), p.credential.as_deref())?;
     }
     let plan = apply::plan(st.store.as_ref(), &desired, q.prune).await?;
+    let current = st.snapshots.borrow().as_ref().map_or(0, |b| b.json.len());
+    if current.saturating_add(plan.written_bytes()) > MAX_SNAPSHOT_BYTES {
+        return Err(ApiError::new(
+            400,
+            "snapshot_too_large",
+            format!("this document would make the snapshot larger than the {MAX_SNAPSHOT_BYTES} byte limit"),
+        ));
+    }
     if !q.dry_run && !plan.changes.is_empty() {
         apply::execute(st.store.as_ref(), &plan).await?;
         st.changed.notify_one();
@@ -679,8 +743,8 @@ async fn usage_handler(State(st): State<AppState>, Extension(q): Extension<Query
     }
     let callers: Option<Vec<String>> = match (q.get("caller"), q.get("key")) {
         (Some(_), Some(_)) => return Err(ApiError::field("caller", "give caller or key, not both")),
-        (Some(c), None) if c.is_empty() || c.len() > 512 => {
-            return Err(ApiError::field("caller", "caller must be 1 to 512 bytes"))
+        (Some(c), None) if c.is_empty() || c.len() > 512 || c.chars().any(char::is_control) => {
+            return Err(ApiError::field("caller", "caller must be 1 to 512 bytes without control characters"))
         }
         (Some(c), None) => Some(vec![c.clone()]),
         (None, Some(k)) => {
@@ -749,6 +813,10 @@ async fn snapshot_status(State(st): State<AppState>) -> ApiResult {
                 crate::snapshot::BuildSource::Reload => "reload",
             },
             "warnings": b.warnings,
+            // What the shared validator refuses in this snapshot; filters leave these out.
+            "invalid": b.invalid,
+            // Per Envoy (node id), what it left out of the snapshot it last received.
+            "nodes": st.nodes.list(),
         }))
         .into_response()),
     }

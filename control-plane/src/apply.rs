@@ -108,9 +108,11 @@ pub fn validate(desired: &mut Desired) -> Result<(), ApiError> {
             ));
         }
     }
+    // Routes may only target providers of the document: apply replaces the whole set.
+    let providers: Vec<_> = desired.providers.iter().map(ProviderSpec::to_config).collect();
     let mut models = HashSet::new();
     for (i, r) in desired.routes.iter().enumerate() {
-        r.validate(&format!("routes[{i}]."), &|p| names.contains(p))?;
+        r.validate(&format!("routes[{i}]."), &providers)?;
         if !models.insert(r.model.as_str()) {
             return Err(ApiError::field(format!("routes[{i}].model"), format!("route '{}' is listed twice", r.model)));
         }
@@ -227,6 +229,12 @@ pub async fn execute(store: &dyn Store, plan: &Plan) -> Result<(), ApiError> {
 }
 
 impl Plan {
+    /// Bytes of the documents this plan creates or rewrites (an upper bound of how much it can
+    /// grow the snapshot).
+    pub fn written_bytes(&self) -> usize {
+        self.changes.iter().filter_map(|c| c.doc.as_ref()).map(|d| serde_json::to_vec(d).map_or(0, |b| b.len())).sum()
+    }
+
     /// Human-readable diff, one line per change (`+` create, `~` update, `-` delete), then one
     /// per kept object (`=`).
     pub fn render(&self) -> String {

@@ -85,6 +85,27 @@ enum Cmd {
         #[command(subcommand)]
         cmd: KeysCmd,
     },
+    /// TESTS ONLY: writes a provider or route document straight into a stopped control plane's
+    /// embedded store, bypassing every validation (how the e2e tests poison a store). Refuses to
+    /// run unless CP_TEST_RAW_STORE_WRITES=1.
+    #[command(hide = true)]
+    TestRawStorePut {
+        #[arg(long, env = "CP_DATA_DIR", default_value = ".run/control-plane")]
+        data_dir: PathBuf,
+        #[arg(long, value_enum)]
+        kind: RawKind,
+        #[arg(long)]
+        name: String,
+        /// The document, JSON.
+        #[arg(long)]
+        doc: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RawKind {
+    Provider,
+    Route,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -258,14 +279,17 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let resolver = Resolver::new(policy.clone(), Some(secrets), Duration::from_secs(args.secrets_ttl_secs));
     let service = spawn(store, Arc::new(resolver), changed.clone(), options);
     let (store, snapshots) = (service.store, service.snapshots);
+    let nodes = Arc::new(watch::NodeBoard::default());
     let grpc_listener =
         tokio::net::TcpListener::bind(args.grpc_listen).await.map_err(|e| format!("bind {}: {e}", args.grpc_listen))?;
     let grpc = watch::serve(
         grpc_listener,
-        watch::ConfigService::new(snapshots.clone(), &watch_tokens).with_usage_store(store.clone()),
+        watch::ConfigService::new(snapshots.clone(), &watch_tokens)
+            .with_usage_store(store.clone())
+            .with_node_board(nodes.clone()),
         shutdown_signal(),
     );
-    let state = AppState { store, auth: Arc::new(auth), changed, snapshots, credentials: Arc::new(policy) };
+    let state = AppState { store, auth: Arc::new(auth), changed, snapshots, credentials: Arc::new(policy), nodes };
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("bind {}: {e}", args.listen))?;
     tracing::info!(listen = %args.listen, "control plane REST API listening");
@@ -417,6 +441,27 @@ async fn run(cli: Cli) -> Result<(), String> {
             let v = client(&conn).send("POST", &path, Some(("application/json", bytes)), &[]).await?;
             print_json(&v);
             eprintln!("store the new secret now: it is not shown again");
+            Ok(())
+        }
+        Cmd::TestRawStorePut { data_dir, kind, name, doc } => {
+            if std::env::var("CP_TEST_RAW_STORE_WRITES").as_deref() != Ok("1") {
+                return Err(
+                    "test-raw-store-put bypasses validation and exists for tests only: set CP_TEST_RAW_STORE_WRITES=1"
+                        .into(),
+                );
+            }
+            let doc: Value = serde_json::from_str(&doc).map_err(|e| format!("--doc: {e}"))?;
+            let kind = match kind {
+                RawKind::Provider => control_plane::store::Kind::Provider,
+                RawKind::Route => control_plane::store::Kind::Route,
+            };
+            let store = EmbeddedStore::open(&data_dir.join("store.redb")).map_err(|e| e.to_string())?;
+            let rec = match store.get(kind, &name).await.map_err(|e| e.to_string())? {
+                Some(_) => store.update(kind, &name, None, &doc).await,
+                None => store.create(kind, &name, &doc, None).await,
+            }
+            .map_err(|e| e.to_string())?;
+            println!("wrote {} '{}' version {} without validation", kind.as_str(), rec.name, rec.version);
             Ok(())
         }
         Cmd::Keys { cmd: KeysCmd::Revoke { name, conn } } => {

@@ -3,8 +3,10 @@
 
 use gateway_core::config::ProviderSettings;
 use gateway_core::config::TargetConfig;
-use gateway_core::pricing::{Budget, PriceConfig, PriceError};
+use gateway_core::config::{ProviderConfig, RouteConfig};
+use gateway_core::pricing::{Budget, PriceConfig};
 use gateway_core::snapshot::KeyStatus;
+use gateway_core::validate::Invalid;
 use gateway_core::ProviderKind;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -95,19 +97,22 @@ fn missing_field(message: &str) -> Option<String> {
     rest.split('`').next().filter(|f| !f.is_empty()).map(String::from)
 }
 
-/// Names are ids in URLs, storage keys and Envoy metadata: keep them to a safe alphabet.
+/// Names are ids in URLs, storage keys and Envoy metadata: the shared validator's alphabet
+/// ([`gateway_core::validate::check_name`]).
 pub fn validate_name(param: &str, name: &str) -> Result<(), ApiError> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/' | '@');
-    if name.is_empty() || name.len() > 128 {
-        return Err(ApiError::field(param, format!("'{param}' must be 1 to 128 characters")));
+    gateway_core::validate::check_name(name).map_err(|reason| ApiError::field(param, format!("'{param}' {reason}")))
+}
+
+/// The API error for an object the shared validator refused: 400, `param` = `prefix` + field.
+pub fn invalid_field(prefix: &str, e: Invalid) -> ApiError {
+    let param =
+        if e.field.is_empty() { prefix.trim_end_matches('.').to_string() } else { format!("{prefix}{}", e.field) };
+    let message = format!("{}: {}", if e.field.is_empty() { "invalid object" } else { e.field.as_str() }, e.reason);
+    let mut err = ApiError::field(param, message);
+    if err.param.as_deref() == Some("") {
+        err.param = None;
     }
-    if !name.chars().all(ok_char) || name.starts_with(['.', '/']) {
-        return Err(ApiError::field(
-            param,
-            format!("'{param}' may contain only letters, digits and - _ . : / @, and must not start with . or /"),
-        ));
-    }
-    Ok(())
+    err
 }
 
 /// A provider account as managed over the API.
@@ -164,22 +169,27 @@ impl CredentialRef {
 }
 
 impl ProviderSpec {
+    /// The provider as a snapshot carries it (the credential travels resolved, separately).
+    pub fn to_config(&self) -> ProviderConfig {
+        ProviderConfig {
+            name: self.name.clone(),
+            kind: self.kind,
+            cluster: self.cluster.clone(),
+            credential: None,
+            path_prefix: self.path_prefix.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+
+    /// The shared validator's checks of the provider, plus the form of the credential reference
+    /// (which only the control plane sees).
     pub fn validate(&self, prefix: &str) -> Result<(), ApiError> {
-        validate_name(&format!("{prefix}name"), &self.name)?;
-        validate_name(&format!("{prefix}cluster"), &self.cluster)?;
+        gateway_core::validate::validate_provider(&self.to_config()).map_err(|e| invalid_field(prefix, e))?;
         if let Some(c) = &self.credential {
             if CredentialRef::parse(c).is_none() {
                 return Err(ApiError::field(
                     format!("{prefix}credential"),
                     "credential must be a reference, 'env:VAR_NAME' or 'arn:aws:secretsmanager:<region>:<account>:secret:<name>', never the secret itself",
-                ));
-            }
-        }
-        if let Some(p) = &self.path_prefix {
-            if !p.starts_with('/') || p.contains(['?', '#', ' ']) {
-                return Err(ApiError::field(
-                    format!("{prefix}path_prefix"),
-                    "path_prefix must start with '/' and contain no query",
                 ));
             }
         }
@@ -197,25 +207,14 @@ pub struct RouteSpec {
 }
 
 impl RouteSpec {
-    /// Checks the shape; `provider_exists` checks each target's provider.
-    pub fn validate(&self, prefix: &str, provider_exists: &dyn Fn(&str) -> bool) -> Result<(), ApiError> {
-        validate_name(&format!("{prefix}model"), &self.model)?;
-        if self.targets.is_empty() {
-            return Err(ApiError::field(format!("{prefix}targets"), "a route needs at least one target"));
-        }
-        for (i, t) in self.targets.iter().enumerate() {
-            validate_name(&format!("{prefix}targets[{i}].model"), &t.model)?;
-            if !provider_exists(&t.provider) {
-                return Err(ApiError::field(
-                    format!("{prefix}targets[{i}].provider"),
-                    format!("unknown provider '{}'", t.provider),
-                ));
-            }
-        }
-        if !self.targets.iter().any(|t| t.weight > 0) {
-            return Err(ApiError::field(format!("{prefix}targets"), "at least one target needs a positive weight"));
-        }
-        Ok(())
+    /// The route as a snapshot carries it (the REST API offers no policies).
+    pub fn to_config(&self) -> RouteConfig {
+        RouteConfig { model: self.model.clone(), targets: self.targets.clone(), policy: None }
+    }
+
+    /// The shared validator's checks; `providers` holds the providers the targets may name.
+    pub fn validate(&self, prefix: &str, providers: &[ProviderConfig]) -> Result<(), ApiError> {
+        gateway_core::validate::validate_route(&self.to_config(), providers).map_err(|e| invalid_field(prefix, e))
     }
 }
 
@@ -299,27 +298,12 @@ fn active() -> KeyStatus {
 impl KeySpec {
     /// `creating` additionally requires a future expiry.
     pub fn validate(&self, creating: bool) -> Result<(), ApiError> {
-        validate_name("name", &self.name)?;
-        if self.owner.trim().is_empty() || self.owner.len() > 256 {
-            return Err(ApiError::field("owner", "owner must be 1 to 256 characters"));
-        }
-        if self.allowed_models.is_empty() {
-            return Err(ApiError::field("allowed_models", "list at least one model, or \"*\" for all"));
-        }
-        for (i, m) in self.allowed_models.iter().enumerate() {
-            if m != "*" {
-                validate_name(&format!("allowed_models[{i}]"), m)?;
-            }
-        }
+        gateway_core::validate::validate_key_grants(&self.name, &self.allowed_models, self.rpm, self.tpm)
+            .map_err(|e| invalid_field("", e))?;
+        gateway_core::validate::check_owner(&self.owner)
+            .map_err(|reason| ApiError::field("owner", format!("owner {reason}")))?;
         if creating && self.expires_at.is_some_and(|t| t <= now_unix()) {
             return Err(ApiError::field("expires_at", "expires_at must be in the future (Unix seconds)"));
-        }
-        // Zero would refuse every request; revoking the key says that more clearly.
-        if self.rpm == Some(0) {
-            return Err(ApiError::field("rpm", "rpm must be at least 1 (omit it for no limit)"));
-        }
-        if self.tpm == Some(0) {
-            return Err(ApiError::field("tpm", "tpm must be at least 1 (omit it for no limit)"));
         }
         if let Some(b) = &self.budget {
             validate_budget("budget.", b)?;
@@ -382,8 +366,7 @@ impl PriceSpec {
 
     /// Checks names and prices (`PriceConfig::compile`) and fills in or checks `name`.
     pub fn validate(&mut self, prefix: &str) -> Result<(), ApiError> {
-        validate_name(&format!("{prefix}provider"), &self.provider)?;
-        validate_name(&format!("{prefix}model"), &self.model)?;
+        gateway_core::validate::validate_price(&self.to_config()).map_err(|e| invalid_field(prefix, e))?;
         let expected = Self::name_for(&self.provider, &self.model);
         if self.name.is_empty() {
             self.name = expected;
@@ -393,13 +376,7 @@ impl PriceSpec {
                 format!("a price's name is '<provider>/<model>', here '{expected}'"),
             ));
         }
-        match self.to_config().compile() {
-            Ok(_) => Ok(()),
-            Err(e @ PriceError::OutOfRange { field }) => {
-                Err(ApiError::field(format!("{prefix}{field}"), e.to_string()))
-            }
-            Err(e) => Err(ApiError::field(format!("{prefix}name"), e.to_string())),
-        }
+        Ok(())
     }
 }
 

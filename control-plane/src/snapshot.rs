@@ -15,7 +15,6 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use gateway_core::config::{Defaults, GatewayConfig, Limits, ProviderConfig, RouteConfig};
 use gateway_core::snapshot::{ResolvedCredential, Snapshot, VirtualKey};
-use gateway_core::RoutingTable;
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{watch, Mutex, Notify};
@@ -35,6 +34,9 @@ pub struct BuiltSnapshot {
     pub build_time: Duration,
     /// Objects left out of the snapshot and why (never containing a secret).
     pub warnings: Vec<String>,
+    /// Objects in the snapshot that the shared validator refuses: written around the API (another
+    /// tool, an older version's rules). Filters leave them out and report them back.
+    pub invalid: Vec<gateway_core::validate::Invalid>,
     /// How the view reached this version.
     pub source: BuildSource,
 }
@@ -204,7 +206,11 @@ impl View {
     }
 
     /// The snapshot of this view, serialized.
-    pub fn assemble(&self, resolver: &dyn SecretResolver) -> Result<(Snapshot, Bytes, Vec<String>), StoreError> {
+    #[allow(clippy::type_complexity)]
+    pub fn assemble(
+        &self,
+        resolver: &dyn SecretResolver,
+    ) -> Result<(Snapshot, Bytes, Vec<String>, Vec<gateway_core::validate::Invalid>), StoreError> {
         let revision = self.revision;
         let mut warnings = Vec::new();
         let mut provider_cfgs = Vec::with_capacity(self.providers.len());
@@ -280,12 +286,15 @@ impl View {
             auth: Default::default(),
             prices,
         };
-        if let Err(e) = RoutingTable::new(config.clone()) {
-            warnings.push(format!("snapshot does not validate: {e}"));
-        }
         let snapshot = Snapshot { version: revision, config, credentials, keys: vkeys };
+        // Pushed as stored: each filter applies the validator of its own version and leaves out
+        // what it refuses (a rollout can run two versions); this list is the control plane's view.
+        let (_, invalid) = gateway_core::validate::prune_snapshot(snapshot.clone());
+        for e in &invalid {
+            warnings.push(format!("invalid {e}; filters leave it out"));
+        }
         let json = serde_json::to_vec(&snapshot).map_err(|e| StoreError::Backend(e.to_string()))?;
-        Ok((snapshot, Bytes::from(json), warnings))
+        Ok((snapshot, Bytes::from(json), warnings, invalid))
     }
 }
 
@@ -295,8 +304,8 @@ pub async fn build(store: &dyn Store, resolver: &dyn SecretResolver) -> Result<B
     let started = Instant::now();
     let view = View::load(store).await?;
     resolver.prepare(&view.credential_refs()).await;
-    let (snapshot, json, warnings) = view.assemble(resolver)?;
-    Ok(BuiltSnapshot { snapshot, json, build_time: started.elapsed(), warnings, source: BuildSource::Reload })
+    let (snapshot, json, warnings, invalid) = view.assemble(resolver)?;
+    Ok(BuiltSnapshot { snapshot, json, build_time: started.elapsed(), warnings, invalid, source: BuildSource::Reload })
 }
 
 /// A committed write made through [`TrackedStore`].
@@ -476,9 +485,15 @@ pub fn spawn(
                     let Some(v) = view.as_ref() else { continue };
                     resolver.prepare(&v.credential_refs()).await;
                     match v.assemble(resolver.as_ref()) {
-                        Ok((snapshot, json, warnings)) => {
-                            let built =
-                                BuiltSnapshot { snapshot, json, build_time: started.elapsed(), warnings, source };
+                        Ok((snapshot, json, warnings, invalid)) => {
+                            let built = BuiltSnapshot {
+                                snapshot,
+                                json,
+                                build_time: started.elapsed(),
+                                warnings,
+                                invalid,
+                                source,
+                            };
                             for w in &built.warnings {
                                 tracing::warn!("{w}");
                             }
@@ -627,7 +642,7 @@ mod tests {
         // Same bytes as a build from scratch.
         let v = view.as_ref().unwrap();
         assert!(!v.keys.is_empty() && !v.routes.is_empty(), "the churn exercised every kind");
-        let (_, json, warnings) = v.assemble(&NoSecrets).unwrap();
+        let (_, json, warnings, _) = v.assemble(&NoSecrets).unwrap();
         let full = build(raw.as_ref(), &NoSecrets).await.unwrap();
         assert_eq!(json, full.json);
         assert_eq!(warnings, full.warnings);

@@ -52,6 +52,69 @@ pub struct UsageAckMessage {
     pub ack_json: Vec<u8>,
 }
 
+/// Full gRPC path of `ReportStatus`.
+pub const REPORT_STATUS_PATH: &str = "/aigateway.v1.ConfigService/ReportStatus";
+/// Largest accepted `NodeStatus`.
+pub const MAX_NODE_STATUS_BYTES: usize = 256 * 1024;
+/// Most Envoys remembered; the oldest report goes first.
+const MAX_NODES: usize = 10_000;
+/// Most rejected objects kept per Envoy.
+const MAX_REJECTED_PER_NODE: usize = 100;
+
+/// What one Envoy did with the last snapshot it received (`ReportStatus`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct NodeStatus {
+    /// The Envoy's node id (its Watch `node_id`).
+    #[prost(string, tag = "1")]
+    pub node_id: String,
+    /// The snapshot version it published to its workers.
+    #[prost(uint64, tag = "2")]
+    pub version: u64,
+    /// JSON array of `gateway_core::validate::Invalid`: the objects it left out; empty: none.
+    #[prost(bytes = "vec", tag = "3")]
+    pub rejected_json: Vec<u8>,
+}
+
+/// The (empty) answer to a [`NodeStatus`].
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct NodeStatusAck {}
+
+/// One Envoy's last report, as `GET /v1/snapshot` shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NodeReport {
+    pub node: String,
+    pub version: u64,
+    pub rejected: Vec<gateway_core::validate::Invalid>,
+    /// Unix seconds.
+    pub reported_at: u64,
+}
+
+/// The last report of each Envoy that reported to this control plane process (each replica
+/// behind a load balancer knows the Envoys whose calls it received).
+#[derive(Debug, Default)]
+pub struct NodeBoard {
+    nodes: std::sync::Mutex<std::collections::BTreeMap<String, NodeReport>>,
+}
+
+impl NodeBoard {
+    /// Records a report, replacing the node's previous one.
+    pub fn record(&self, report: NodeReport) {
+        let Ok(mut nodes) = self.nodes.lock() else { return };
+        if nodes.len() >= MAX_NODES && !nodes.contains_key(&report.node) {
+            let oldest = nodes.values().min_by_key(|r| r.reported_at).map(|r| r.node.clone());
+            if let Some(o) = oldest {
+                nodes.remove(&o);
+            }
+        }
+        nodes.insert(report.node.clone(), report);
+    }
+
+    /// Every node's last report, by node id.
+    pub fn list(&self) -> Vec<NodeReport> {
+        self.nodes.lock().map(|n| n.values().cloned().collect()).unwrap_or_default()
+    }
+}
+
 /// What a subscriber sends once when it connects.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct WatchRequest {
@@ -100,13 +163,55 @@ pub struct ConfigService {
     usage: Option<Arc<dyn Store>>,
     /// Open Watch streams, published to every subscriber as its rate-limit share divisor.
     replicas: Arc<tokio::sync::watch::Sender<u32>>,
+    /// Where `ReportStatus` records what each Envoy left out.
+    nodes: Arc<NodeBoard>,
 }
 
 impl ConfigService {
     pub fn new(snapshots: SnapshotRx, tokens: &[String]) -> Self {
         let tokens = tokens.iter().map(|t| Sha256::digest(t.as_bytes()).into()).collect();
         let (replicas, _) = tokio::sync::watch::channel(0);
-        ConfigService { snapshots, tokens: Arc::new(tokens), usage: None, replicas: Arc::new(replicas) }
+        ConfigService {
+            snapshots,
+            tokens: Arc::new(tokens),
+            usage: None,
+            replicas: Arc::new(replicas),
+            nodes: Arc::default(),
+        }
+    }
+
+    /// Records `ReportStatus` calls in `board` (shared with the REST API's `/v1/snapshot`).
+    pub fn with_node_board(mut self, board: Arc<NodeBoard>) -> Self {
+        self.nodes = board;
+        self
+    }
+
+    fn report_status(&self, req: Request<NodeStatus>) -> Result<Response<NodeStatusAck>, Status> {
+        if !self.authorized(req.metadata()) {
+            return Err(Status::unauthenticated("a valid watch token is required"));
+        }
+        let NodeStatus { node_id, version, rejected_json } = req.into_inner();
+        let mut rejected: Vec<gateway_core::validate::Invalid> = if rejected_json.is_empty() {
+            Vec::new()
+        } else {
+            serde_json::from_slice(&rejected_json)
+                .map_err(|e| Status::invalid_argument(format!("rejected_json is not a list of rejections: {e}")))?
+        };
+        rejected.truncate(MAX_REJECTED_PER_NODE);
+        for r in &mut rejected {
+            // Shown to operators: escaped and bounded like everything else the validator says.
+            r.name = gateway_core::validate::shown(&r.name);
+            r.field = gateway_core::validate::shown(&r.field);
+            r.reason = r.reason.chars().take(500).flat_map(char::escape_default).collect();
+        }
+        let node = gateway_core::validate::shown(&node_id);
+        if rejected.is_empty() {
+            tracing::debug!(%node, version, "node applied the whole snapshot");
+        } else {
+            tracing::warn!(%node, version, rejected = rejected.len(), "node left objects of the snapshot out as invalid");
+        }
+        self.nodes.record(NodeReport { node, version, rejected, reported_at: now_unix() });
+        Ok(Response::new(NodeStatusAck {}))
     }
 
     /// Offers `ReportUsage`, recording into `store`.
@@ -261,6 +366,18 @@ async fn feed(
     }
 }
 
+struct ReportStatusMethod(ConfigService);
+
+impl tonic::server::UnaryService<NodeStatus> for ReportStatusMethod {
+    type Response = NodeStatusAck;
+    type Future = BoxFuture<Response<NodeStatusAck>, Status>;
+
+    fn call(&mut self, req: Request<NodeStatus>) -> Self::Future {
+        let result = self.0.report_status(req);
+        Box::pin(async move { result })
+    }
+}
+
 struct WatchMethod(ConfigService);
 
 impl tonic::server::ServerStreamingService<WatchRequest> for WatchMethod {
@@ -303,6 +420,15 @@ where
                     tonic::server::Grpc::new(tonic_prost::ProstCodec::<UsageAckMessage, UsageReport>::default())
                         .max_decoding_message_size(MAX_USAGE_REPORT_BYTES);
                 Ok(grpc.unary(ReportUsageMethod(svc), req).await)
+            });
+        }
+        if req.uri().path() == REPORT_STATUS_PATH {
+            let svc = self.clone();
+            return Box::pin(async move {
+                let mut grpc =
+                    tonic::server::Grpc::new(tonic_prost::ProstCodec::<NodeStatusAck, NodeStatus>::default())
+                        .max_decoding_message_size(MAX_NODE_STATUS_BYTES);
+                Ok(grpc.unary(ReportStatusMethod(svc), req).await)
             });
         }
         Box::pin(async move { Ok(Status::unimplemented("no such method").into_http()) })

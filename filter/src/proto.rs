@@ -24,6 +24,18 @@ pub fn encode_watch_request(node_id: &str, known_version: u64, heartbeat_secs: u
     out
 }
 
+/// `NodeStatus{node_id = 1 (string), version = 2 (uint64), rejected_json = 3 (bytes)}`: what a
+/// filter did with a snapshot, for `ReportStatus`.
+pub fn encode_node_status(node_id: &str, version: u64, rejected_json: &[u8]) -> Vec<u8> {
+    let mut out = encode_watch_request(node_id, version, 0);
+    if !rejected_json.is_empty() {
+        put_varint(&mut out, (3 << 3) | WIRE_LEN);
+        put_varint(&mut out, rejected_json.len() as u64);
+        out.extend_from_slice(rejected_json);
+    }
+    out
+}
+
 /// A decoded `SnapshotMessage`; borrows the JSON from the received buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SnapshotMessage<'a> {
@@ -187,6 +199,13 @@ fn skip(buf: &mut &[u8], n: usize) -> Result<(), DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_status_matches_protobuf_encoding() {
+        // prost's bytes for NodeStatus{node_id: "n1", version: 300, rejected_json: b"[]"}.
+        assert_eq!(encode_node_status("n1", 300, b"[]"), [0x0a, 2, b'n', b'1', 0x10, 0xac, 0x02, 0x1a, 2, b'[', b']']);
+        assert_eq!(encode_node_status("", 0, b""), Vec::<u8>::new());
+    }
 
     #[test]
     fn watch_request_matches_protobuf_encoding() {

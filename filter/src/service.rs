@@ -141,6 +141,10 @@ pub struct Service {
     random_state: u64,
     /// Usage batches to the control plane, on the same cluster and token as the watch.
     reporter: usage::Reporter,
+    /// What this Envoy did with the last snapshot, reported to the control plane.
+    status: StatusReporter,
+    /// Set when a stream opens: the status is reported again once it is accepted.
+    report_on_connect: bool,
 }
 
 impl Service {
@@ -153,6 +157,7 @@ impl Service {
             config.initial_backoff_ms,
             config.max_backoff_ms,
         );
+        let status = StatusReporter::new(config.cluster.clone(), config.node_id.clone());
         Service {
             config,
             token,
@@ -163,6 +168,8 @@ impl Service {
             failures: 0,
             last_message_ms: 0,
             random_state: 0,
+            status,
+            report_on_connect: false,
             reporter,
         }
     }
@@ -174,6 +181,10 @@ impl Service {
 
     /// A `ReportUsage` call finished.
     pub fn on_call_response(&mut self, token: u32, status: u32, size: usize) {
+        if self.status.owns(token) {
+            self.status.on_response(status, self.token.as_deref());
+            return;
+        }
         if self.reporter.owns(token) {
             let random = self.random();
             self.reporter.on_response(token, status, size, now_ms(), host::now().0, random);
@@ -236,6 +247,7 @@ impl Service {
                 log::debug!("ai_gateway_service: watching {} (known version {})", self.config.cluster, self.published);
                 self.stream = Some(token);
                 self.last_message_ms = now_ms();
+                self.report_on_connect = true;
             }
             Err(status) => {
                 log::warn!(
@@ -266,6 +278,11 @@ impl Service {
             return;
         }
         self.backoff.reset();
+        // A control plane that restarted knows nothing of this Envoy until it reports again,
+        // and sends no snapshot when the version is unchanged.
+        if std::mem::take(&mut self.report_on_connect) {
+            self.status.resend(self.token.as_deref());
+        }
         if self.failures > 0 {
             log::info!(
                 "ai_gateway_service: watch stream to {} connected after {} failed attempts",
@@ -314,14 +331,15 @@ impl Service {
         if msg.version == self.published {
             return;
         }
-        // Validate before publishing, so workers never see a snapshot they cannot load.
+        // Validate before publishing, so workers never see a snapshot they cannot load. Invalid
+        // objects are left out (workers leave out the same ones), never the whole snapshot.
         let started = host::now().1;
-        let parsed = Snapshot::from_json(msg.snapshot_json).map_err(|e| format!("invalid snapshot JSON: {e}"));
+        let parsed = Snapshot::from_json_pruned(msg.snapshot_json).map_err(|e| format!("invalid snapshot JSON: {e}"));
         let budgeted: BTreeMap<String, BudgetPeriod> = match &parsed {
-            Ok(snap) => snap.keys.iter().filter_map(|k| k.budget.map(|b| (k.caller(), b.period))).collect(),
+            Ok((snap, _)) => snap.keys.iter().filter_map(|k| k.budget.map(|b| (k.caller(), b.period))).collect(),
             Err(_) => BTreeMap::new(),
         };
-        let shared = match parsed.and_then(|snap| Shared::from_snapshot(snap, Default::default())) {
+        let shared = match parsed.and_then(|(snap, rejected)| Shared::from_pruned(snap, rejected, Default::default())) {
             Ok(s) => s,
             Err(e) => {
                 log::error!("ai_gateway_service: refusing snapshot version {}: {e}", msg.version);
@@ -360,6 +378,11 @@ impl Service {
                     msg.snapshot_json.len()
                 );
                 self.published = msg.version;
+                for invalid in &shared.rejected {
+                    log::error!("ai_gateway_service: snapshot version {}: left out {invalid}", msg.version);
+                }
+                self.status.set(msg.version, &shared.rejected);
+                self.status.send(self.token.as_deref());
             }
             Err(e) => log::error!("ai_gateway_service: could not publish snapshot {}: {e}", msg.version),
         }
@@ -389,6 +412,101 @@ impl Service {
         self.schedule_retry();
     }
 }
+
+/// gRPC method that takes a [`StatusReporter`]'s report (control-plane/proto/config.proto).
+pub const STATUS_METHOD: &str = "ReportStatus";
+/// How long a status report may take.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
+/// gRPC status UNIMPLEMENTED: a control plane older than `ReportStatus`.
+const GRPC_UNIMPLEMENTED: u32 = 12;
+
+/// Reports to the control plane which objects of the published snapshot this Envoy left out as
+/// invalid (an empty list clears an earlier report). Best effort: sent after each published
+/// snapshot and each time the watch stream is accepted; a report recorded while another is in
+/// flight goes out when that one is answered, a failed one waits for the next of those events.
+pub struct StatusReporter {
+    cluster: String,
+    node_id: String,
+    /// The encoded `NodeStatus` of the last published snapshot; `None` before the first one.
+    message: Option<Vec<u8>>,
+    /// `message` has not been delivered (or changed since it was sent).
+    unsent: bool,
+    call: Option<u32>,
+    /// The control plane does not offer `ReportStatus`: stop asking.
+    unsupported: bool,
+}
+
+impl StatusReporter {
+    pub fn new(cluster: String, node_id: String) -> Self {
+        StatusReporter { cluster, node_id, message: None, unsent: false, call: None, unsupported: false }
+    }
+
+    /// Records the outcome of publishing `version`.
+    pub fn set(&mut self, version: u64, rejected: &[gateway_core::validate::Invalid]) {
+        // Bounded: a report is a diagnostic, not a copy of the snapshot.
+        let shown: Vec<_> = rejected.iter().take(MAX_REPORTED).collect();
+        let json = serde_json::to_vec(&shown).unwrap_or_default();
+        self.message = Some(proto::encode_node_status(&self.node_id, version, &json));
+        self.unsent = true;
+    }
+
+    /// Sends the last recorded report again (a control plane that restarted knows nothing).
+    pub fn resend(&mut self, token: Option<&str>) {
+        self.unsent = self.message.is_some();
+        self.send(token);
+    }
+
+    /// Sends the last recorded report if it was not delivered, unless a call is in flight.
+    pub fn send(&mut self, token: Option<&str>) {
+        let Some(message) = &self.message else { return };
+        if self.unsupported || self.call.is_some() || !self.unsent {
+            return;
+        }
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let metadata: Vec<(&str, &[u8])> = match &auth {
+            Some(v) => vec![("authorization", v.as_bytes())],
+            None => Vec::new(),
+        };
+        match hostcalls::dispatch_grpc_call(
+            &self.cluster,
+            GRPC_SERVICE,
+            STATUS_METHOD,
+            metadata,
+            Some(message),
+            STATUS_TIMEOUT,
+        ) {
+            Ok(call) => {
+                self.call = Some(call);
+                self.unsent = false;
+            }
+            Err(status) => log::debug!("ai_gateway_service: cannot call {STATUS_METHOD}: {status:?}"),
+        }
+    }
+
+    /// Whether `call` is this reporter's.
+    pub fn owns(&self, call: u32) -> bool {
+        self.call == Some(call)
+    }
+
+    /// The control plane answered `status`; a report recorded meanwhile goes out now.
+    pub fn on_response(&mut self, status: u32, token: Option<&str>) {
+        self.call = None;
+        match status {
+            0 => self.send(token),
+            GRPC_UNIMPLEMENTED => {
+                self.unsupported = true;
+                log::info!("ai_gateway_service: the control plane does not take {STATUS_METHOD}; rejected objects are only logged here");
+            }
+            _ => {
+                self.unsent = true;
+                log::debug!("ai_gateway_service: {STATUS_METHOD} failed (grpc status {status}); sent again after the next snapshot or reconnect");
+            }
+        }
+    }
+}
+
+/// Most rejected objects named in one status report.
+const MAX_REPORTED: usize = 100;
 
 fn now_ms() -> u64 {
     u64::try_from(host::now().1 / 1_000_000).unwrap_or(u64::MAX)

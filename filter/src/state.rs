@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use gateway_core::routing::RoutingTable;
 use gateway_core::snapshot::{KeyIndex, Snapshot};
+use gateway_core::validate::Invalid;
 use gateway_core::{ClientApi, GatewayConfig};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,9 @@ pub struct Shared {
     pub version: u64,
     /// One per VM, shared by every configuration generation: a metric is defined once.
     pub metrics: Rc<Metrics>,
+    /// Objects of the snapshot left out as invalid (the singleton reports them to the control
+    /// plane); empty for the bootstrap config, which is all-or-nothing.
+    pub rejected: Vec<Invalid>,
 }
 
 impl Shared {
@@ -51,22 +55,44 @@ impl Shared {
             }
         }
         let table = RoutingTable::new(config).map_err(|e| format!("invalid gateway configuration: {e}"))?;
-        Ok(Shared { table, credentials, keys: None, version: 0, metrics: Rc::new(Metrics::default()) })
+        Ok(Shared {
+            table,
+            credentials,
+            keys: None,
+            version: 0,
+            metrics: Rc::new(Metrics::default()),
+            rejected: Vec::new(),
+        })
     }
 
     /// Builds the configuration from a snapshot pushed by the control plane. Credentials come
     /// from the snapshot only (the control plane resolved them), never from Envoy's environment.
+    /// Invalid objects are left out ([`Shared::rejected`]), not the whole snapshot.
     pub fn from_snapshot_json(json: &[u8], metrics: Rc<Metrics>) -> Result<Shared, String> {
-        let snapshot = Snapshot::from_json(json).map_err(|e| format!("invalid snapshot JSON: {e}"))?;
-        Self::from_snapshot(snapshot, metrics)
+        let (snapshot, rejected) =
+            Snapshot::from_json_pruned(json).map_err(|e| format!("invalid snapshot JSON: {e}"))?;
+        Self::build(snapshot, rejected, metrics)
     }
 
     /// See [`Shared::from_snapshot_json`].
     pub fn from_snapshot(snapshot: Snapshot, metrics: Rc<Metrics>) -> Result<Shared, String> {
+        let (snapshot, rejected) = gateway_core::validate::prune_snapshot(snapshot);
+        Self::build(snapshot, rejected, metrics)
+    }
+
+    /// Builds the configuration from a snapshot `Snapshot::from_json_pruned` already pruned;
+    /// `rejected` is what it left out.
+    pub fn from_pruned(snapshot: Snapshot, rejected: Vec<Invalid>, metrics: Rc<Metrics>) -> Result<Shared, String> {
+        Self::build(snapshot, rejected, metrics)
+    }
+
+    fn build(snapshot: Snapshot, rejected: Vec<Invalid>, metrics: Rc<Metrics>) -> Result<Shared, String> {
         let Snapshot { version, config, credentials, keys } = snapshot;
         let credentials = credentials.into_iter().map(|c| (c.provider, c.secret)).collect();
-        let table = RoutingTable::new(config).map_err(|e| format!("invalid snapshot {version}: {e}"))?;
-        Ok(Shared { table, credentials, keys: Some(KeyIndex::new(keys)), version, metrics })
+        let (table, more) = RoutingTable::new_pruned(config).map_err(|e| format!("invalid snapshot {version}: {e}"))?;
+        let mut rejected = rejected;
+        rejected.extend(more);
+        Ok(Shared { table, credentials, keys: Some(KeyIndex::new(keys)), version, metrics, rejected })
     }
 
     pub fn credential(&self, provider: &str) -> Option<&str> {
@@ -225,9 +251,40 @@ mod tests {
         let empty = br#"{"version":1,"config":{"providers":[],"routes":[]}}"#;
         assert!(Shared::from_snapshot_json(empty, Rc::default()).unwrap().keys.is_some());
         assert!(Shared::load(CFG.as_bytes(), |_| None).unwrap().keys.is_none());
-        let bad = br#"{"version":2,"config":{"providers":[],"routes":[{"model":"m","targets":[{"provider":"x","model":"y"}]}]}}"#;
-        assert!(Shared::from_snapshot_json(bad, Rc::default()).err().unwrap().contains("unknown provider"));
         assert!(Shared::from_snapshot_json(b"garbage", Rc::default()).is_err());
+    }
+
+    #[test]
+    fn an_invalid_object_leaves_the_rest_of_the_snapshot_applied() {
+        // The issue's poisoned snapshot: an azure provider without api_version, a route on it, a
+        // Gemini target model that climbs out of its path, and a key revoked in the same version.
+        let json = br#"{"version":12,"config":{"providers":[
+                {"name":"o","kind":"openai","cluster":"c_o"},
+                {"name":"az","kind":"azure_openai","cluster":"c_az"},
+                {"name":"g","kind":"gemini","cluster":"c_g"}],
+            "routes":[{"model":"m","targets":[{"provider":"o","model":"gpt"}]},
+                      {"model":"on-az","targets":[{"provider":"az","model":"d"}]},
+                      {"model":"files","targets":[{"provider":"g","model":"models/../../v1/files"}]},
+                      {"model":"x","targets":[{"provider":"ghost","model":"y"}]}]},
+            "keys":[{"hash":"ab","name":"revoked-now","allowed_models":["*"],"status":"revoked"}]}"#;
+        let s = Shared::from_snapshot_json(json, Rc::default()).unwrap();
+        assert_eq!(s.version, 12);
+        assert!(s.table.route("m").is_some());
+        assert!(s.table.route("on-az").is_none() && s.table.route("files").is_none());
+        assert_eq!(
+            s.keys.as_ref().unwrap().authorize("ab", "m", 0).err(),
+            Some(gateway_core::snapshot::KeyDenied::Revoked)
+        );
+        let got: Vec<(String, &str)> = s.rejected.iter().map(|e| (e.name.clone(), e.field.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("az".to_owned(), "settings.azure.api_version"),
+                ("on-az".to_owned(), "targets[0].provider"),
+                ("files".to_owned(), "targets[0].model"),
+                ("x".to_owned(), "targets[0].provider"),
+            ]
+        );
     }
 
     #[test]

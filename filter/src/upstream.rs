@@ -117,7 +117,8 @@ impl Upstream {
     }
 
     /// The provider this attempt reaches: endpoint metadata (aggregate clusters and priorities),
-    /// else the cluster, else the downstream choice.
+    /// else the cluster (the downstream choice when it is behind it: providers may share a
+    /// cluster), else the downstream choice.
     fn attempt_provider(&self, info: &RequestInfo) -> String {
         if let Some(p) =
             host::property_string(&["xds", "upstream_host_metadata", "filter_metadata", METADATA_NAMESPACE, "provider"])
@@ -129,7 +130,7 @@ impl Upstream {
             log::warn!("endpoint metadata names unknown provider '{p}'");
         }
         if let Some(cluster) = host::property_string(&["xds", "cluster_name"]) {
-            if let Some(p) = self.shared.table.provider_by_cluster(&cluster) {
+            if let Some(p) = self.shared.table.provider_by_cluster(&cluster, &info.provider) {
                 log::debug!("attempt provider {} from cluster {cluster}", p.name);
                 return p.name.clone();
             }

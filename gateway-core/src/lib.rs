@@ -18,6 +18,7 @@ pub mod snapshot;
 pub mod sse;
 pub mod translate;
 pub mod usage;
+pub mod validate;
 
 pub use config::{GatewayConfig, ProviderConfig, ProviderKind, RouteConfig, TargetConfig};
 pub use error::{ErrorKind, GatewayError};

@@ -5,27 +5,13 @@ use std::collections::HashMap;
 use crate::config::{GatewayConfig, ProviderConfig, RouteConfig, RoutePolicy, TargetConfig};
 use crate::error::{ErrorKind, GatewayError};
 
-/// A configuration that cannot be served, found when a snapshot is loaded.
+/// A configuration that cannot be served, found when a bootstrap config is loaded. Snapshots
+/// pushed by the control plane are pruned instead ([`crate::validate::prune_snapshot`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("provider name '{0}' is used twice")]
-    DuplicateProvider(String),
-    #[error("route for model '{0}' is defined twice")]
-    DuplicateRoute(String),
-    #[error("route '{route}' targets unknown provider '{provider}'")]
-    UnknownProvider { route: String, provider: String },
-    #[error("route '{0}' has no target with a positive weight")]
-    NoTargets(String),
-    #[error("provider '{0}' has an empty cluster name")]
-    EmptyCluster(String),
-    #[error("provider '{provider}': {reason}")]
-    InvalidProvider { provider: String, reason: String },
-    #[error("route '{route}' policy: {reason}")]
-    InvalidPolicy { route: String, reason: String },
-    #[error("route '{route}' target on provider '{provider}': {reason}")]
-    InvalidTarget { route: String, provider: String, reason: String },
-    #[error("prices: {0}")]
-    InvalidPrice(#[from] crate::pricing::PriceError),
+    /// A provider, route or price fails the shared validator.
+    #[error("{0}")]
+    Invalid(#[from] crate::validate::Invalid),
     #[error("auth.jwt.limits['{client}']: {reason}")]
     InvalidCallerLimits { client: String, reason: String },
 }
@@ -48,47 +34,29 @@ pub struct Selection<'a> {
 }
 
 impl RoutingTable {
+    /// Validates every object (all-or-nothing: the first invalid object refuses the config) and
+    /// indexes the config.
     pub fn new(config: GatewayConfig) -> Result<Self, ConfigError> {
-        let mut providers = HashMap::with_capacity(config.providers.len());
-        for (i, p) in config.providers.iter().enumerate() {
-            if p.cluster.is_empty() {
-                return Err(ConfigError::EmptyCluster(p.name.clone()));
-            }
-            if providers.insert(p.name.clone(), i).is_some() {
-                return Err(ConfigError::DuplicateProvider(p.name.clone()));
-            }
-            // URL parts from settings are checked now, not at the first request.
-            if let Err(reason) = crate::translate::validate_provider(p) {
-                return Err(ConfigError::InvalidProvider { provider: p.name.clone(), reason });
-            }
+        let (pruned, rejected) = crate::validate::prune_config(config);
+        if let Some(first) = rejected.into_iter().next() {
+            return Err(ConfigError::Invalid(first));
         }
-        let mut routes = HashMap::with_capacity(config.routes.len());
-        for (i, r) in config.routes.iter().enumerate() {
-            if routes.insert(r.model.clone(), i).is_some() {
-                return Err(ConfigError::DuplicateRoute(r.model.clone()));
-            }
-            if !r.targets.iter().any(|t| t.weight > 0) {
-                return Err(ConfigError::NoTargets(r.model.clone()));
-            }
-            if let Some(t) = r.targets.iter().find(|t| !providers.contains_key(&t.provider)) {
-                return Err(ConfigError::UnknownProvider { route: r.model.clone(), provider: t.provider.clone() });
-            }
-            if let Some(policy) = &r.policy {
-                validate_policy(r, policy, &config.providers)
-                    .map_err(|reason| ConfigError::InvalidPolicy { route: r.model.clone(), reason })?;
-            }
-            for t in &r.targets {
-                let provider = providers.get(&t.provider).and_then(|&i| config.providers.get(i));
-                if let Some(Err(reason)) = provider.map(|p| crate::translate::validate_target(p, &t.model)) {
-                    return Err(ConfigError::InvalidTarget {
-                        route: r.model.clone(),
-                        provider: t.provider.clone(),
-                        reason,
-                    });
-                }
-            }
-        }
-        let prices = crate::pricing::PriceTable::new(&config.prices)?;
+        Self::from_valid(pruned)
+    }
+
+    /// Leaves out the objects that fail validation (and routes depending on them) and indexes
+    /// the rest; returns why each object was left out. Only config-wide settings (JWT caller
+    /// limits) can still refuse the whole config.
+    pub fn new_pruned(config: GatewayConfig) -> Result<(Self, Vec<crate::validate::Invalid>), ConfigError> {
+        let (pruned, rejected) = crate::validate::prune_config(config);
+        Ok((Self::from_valid(pruned)?, rejected))
+    }
+
+    fn from_valid(config: GatewayConfig) -> Result<Self, ConfigError> {
+        let providers = config.providers.iter().enumerate().map(|(i, p)| (p.name.clone(), i)).collect();
+        let routes = config.routes.iter().enumerate().map(|(i, r)| (r.model.clone(), i)).collect();
+        // Rows were validated one by one, duplicates included; this cannot fail any more.
+        let prices = crate::pricing::PriceTable::new(&config.prices).unwrap_or_default();
         if let Some(jwt) = &config.auth.jwt {
             for (client, limits) in &jwt.limits {
                 let invalid = |reason: &str| ConfigError::InvalidCallerLimits {
@@ -119,9 +87,15 @@ impl RoutingTable {
         self.providers.get(name).and_then(|&i| self.config.providers.get(i))
     }
 
-    /// The provider reached through an Envoy cluster; how an upstream attempt learns its provider.
-    pub fn provider_by_cluster(&self, cluster: &str) -> Option<&ProviderConfig> {
-        self.config.providers.iter().find(|p| p.cluster == cluster)
+    /// The provider an upstream attempt on Envoy cluster `cluster` reaches, when the endpoint
+    /// does not say: the downstream choice `selected` when it is behind that cluster (several
+    /// providers may share one cluster, ADR "shared validator"), else the first provider behind
+    /// it (a fallback attempt of a policy route, whose clusters each serve one provider).
+    pub fn provider_by_cluster(&self, cluster: &str, selected: &str) -> Option<&ProviderConfig> {
+        match self.provider(selected) {
+            Some(p) if p.cluster == cluster => Some(p),
+            _ => self.config.providers.iter().find(|p| p.cluster == cluster),
+        }
     }
 
     pub fn route(&self, model: &str) -> Option<&RouteConfig> {
@@ -171,7 +145,11 @@ impl RoutingTable {
 /// Limits that keep a policy meaningful in Envoy: a cluster name Envoy and a header can carry,
 /// one target per provider cluster (the attempt's provider is read from the cluster's endpoint
 /// metadata), timeouts that leave room for an attempt.
-fn validate_policy(route: &RouteConfig, policy: &RoutePolicy, providers: &[ProviderConfig]) -> Result<(), String> {
+pub(crate) fn validate_policy(
+    route: &RouteConfig,
+    policy: &RoutePolicy,
+    providers: &[ProviderConfig],
+) -> Result<(), String> {
     if route.model.is_empty() || !route.model.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:/@".contains(&b)) {
         return Err(
             "a route with a policy needs a model name of letters, digits and -._:/@ (it names an Envoy cluster)".into(),
@@ -246,6 +224,21 @@ mod tests {
     }
 
     #[test]
+    fn providers_sharing_a_cluster_resolve_to_the_selected_one() {
+        let cfg = GatewayConfig::from_json(
+            br#"{"providers":[{"name":"a-second","kind":"openai","cluster":"shared"},{"name":"main","kind":"openai","cluster":"shared"},{"name":"other","kind":"anthropic","cluster":"c_a"}],
+                 "routes":[{"model":"m","targets":[{"provider":"main","model":"gpt"}]}]}"#,
+        )
+        .unwrap();
+        let t = RoutingTable::new(cfg).unwrap();
+        assert_eq!(t.provider_by_cluster("shared", "main").map(|p| p.name.as_str()), Some("main"));
+        assert_eq!(t.provider_by_cluster("shared", "a-second").map(|p| p.name.as_str()), Some("a-second"));
+        // An attempt on another cluster than the selection's (a policy fallback) names that cluster's provider.
+        assert_eq!(t.provider_by_cluster("c_a", "main").map(|p| p.name.as_str()), Some("other"));
+        assert!(t.provider_by_cluster("nowhere", "main").is_none());
+    }
+
+    #[test]
     fn unknown_model_is_404_model_not_found() {
         let err = table().select("nope", 0).unwrap_err();
         assert_eq!(err.status(), 404);
@@ -258,7 +251,9 @@ mod tests {
             br#"{"providers":[],"routes":[{"model":"m","targets":[{"provider":"x","model":"y"}]}]}"#,
         )
         .unwrap();
-        assert!(matches!(RoutingTable::new(cfg), Err(ConfigError::UnknownProvider { .. })));
+        assert!(
+            matches!(RoutingTable::new(cfg), Err(ConfigError::Invalid(crate::validate::Invalid { ref field, .. })) if field == "targets[0].provider")
+        );
     }
 
     #[test]
@@ -268,10 +263,14 @@ mod tests {
                 r#"{{"providers":[{{"name":"a","kind":"anthropic","cluster":"c_a"}},{{"name":"o","kind":"openai","cluster":"c_o"}}],
                     "routes":[{{"model":"m","targets":[{{"provider":"o","model":"g"}},{{"provider":"a","model":"c"}}],"policy":{policy}}}]}}"#
             );
-            RoutingTable::new(
-                GatewayConfig::from_json(doc.as_bytes())
-                    .map_err(|e| ConfigError::InvalidPolicy { route: "m".into(), reason: e.to_string() })?,
-            )
+            RoutingTable::new(GatewayConfig::from_json(doc.as_bytes()).map_err(|e| {
+                ConfigError::Invalid(crate::validate::Invalid {
+                    kind: crate::validate::ObjectKind::Route,
+                    name: "m".into(),
+                    field: "policy".into(),
+                    reason: e.to_string(),
+                })
+            })?)
         };
         let t = load("{}").unwrap();
         let route = t.route("m").unwrap();
@@ -280,13 +279,19 @@ mod tests {
         assert!(policy.retry_on.contains(&crate::config::RetryOn::TooManyRequests));
         assert_eq!(route.envoy_cluster().as_deref(), Some("ai_gateway_route_m"));
         assert!(load(r#"{"retry_on":["429","5xx","connect_failure","reset","timeout"],"per_try_timeout_ms":500,"timeout_ms":2000,"fallback":"ordered"}"#).is_ok());
-        assert!(matches!(load(r#"{"retry_on":["418"]}"#), Err(ConfigError::InvalidPolicy { .. })));
+        assert!(
+            matches!(load(r#"{"retry_on":["418"]}"#), Err(ConfigError::Invalid(crate::validate::Invalid { ref field, .. })) if field == "policy")
+        );
         assert!(matches!(
             load(r#"{"per_try_timeout_ms":3000,"timeout_ms":2000}"#),
-            Err(ConfigError::InvalidPolicy { .. })
+            Err(ConfigError::Invalid(crate::validate::Invalid { ref field, .. })) if field == "policy"
         ));
-        assert!(matches!(load(r#"{"ejection_ms":0}"#), Err(ConfigError::InvalidPolicy { .. })));
-        assert!(matches!(load(r#"{"retries":1,"retry_on":[]}"#), Err(ConfigError::InvalidPolicy { .. })));
+        assert!(
+            matches!(load(r#"{"ejection_ms":0}"#), Err(ConfigError::Invalid(crate::validate::Invalid { ref field, .. })) if field == "policy")
+        );
+        assert!(
+            matches!(load(r#"{"retries":1,"retry_on":[]}"#), Err(ConfigError::Invalid(crate::validate::Invalid { ref field, .. })) if field == "policy")
+        );
         // Routes without a policy keep the weighted choice and no route cluster.
         assert_eq!(table().route("m").unwrap().envoy_cluster(), None);
     }
@@ -306,18 +311,26 @@ mod tests {
         };
         let gemini = r#"{"name":"p","kind":"gemini","cluster":"c"}"#;
         assert!(load(gemini, "gemini-2.5-flash").is_ok());
-        assert!(matches!(load(gemini, "../files?x"), Err(ConfigError::InvalidTarget { .. })));
+        assert!(
+            matches!(load(gemini, "../files?x"), Err(ConfigError::Invalid(crate::validate::Invalid { ref field, .. })) if field == "targets[0].model")
+        );
         let azure =
             r#"{"name":"p","kind":"azure_openai","cluster":"c","settings":{"azure":{"api_version":"2024-10-21"}}}"#;
         assert!(load(azure, "gpt-4o-deploy").is_ok());
-        assert!(matches!(load(azure, "a/b"), Err(ConfigError::InvalidTarget { .. })));
+        assert!(
+            matches!(load(azure, "a/b"), Err(ConfigError::Invalid(crate::validate::Invalid { ref field, .. })) if field == "targets[0].model")
+        );
         let no_version = r#"{"name":"p","kind":"azure_openai","cluster":"c"}"#;
-        assert!(matches!(load(no_version, "d"), Err(ConfigError::InvalidProvider { .. })));
+        assert!(
+            matches!(load(no_version, "d"), Err(ConfigError::Invalid(crate::validate::Invalid { ref field, .. })) if field == "settings.azure.api_version")
+        );
         let bad_version =
             r#"{"name":"p","kind":"azure_openai","cluster":"c","settings":{"azure":{"api_version":"1&x=2"}}}"#;
-        assert!(matches!(load(bad_version, "d"), Err(ConfigError::InvalidProvider { .. })));
+        assert!(
+            matches!(load(bad_version, "d"), Err(ConfigError::Invalid(crate::validate::Invalid { ref field, .. })) if field == "settings.azure.api_version")
+        );
         let v1 = r#"{"name":"p","kind":"azure_openai","cluster":"c","settings":{"azure":{"url_form":"v1"}}}"#;
-        assert!(load(v1, "any/model name").is_ok());
+        assert!(load(v1, "any/model-name").is_ok());
     }
 }
 
@@ -339,7 +352,9 @@ mod pricing_tests {
             config(r#","prices":[{"provider":"p","model":"gpt","input_per_mtok":1,"output_per_mtok":2}]"#).unwrap();
         assert_eq!(table.prices().get("p", "gpt").map(|p| p.output), Some(2_000_000));
         let bad = config(r#","prices":[{"provider":"p","model":"gpt","input_per_mtok":-1,"output_per_mtok":2}]"#);
-        assert!(matches!(bad, Err(ConfigError::InvalidPrice(_))));
+        assert!(
+            matches!(bad, Err(ConfigError::Invalid(crate::validate::Invalid { ref field, .. })) if field == "input_per_mtok")
+        );
     }
 
     #[test]

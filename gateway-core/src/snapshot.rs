@@ -182,9 +182,116 @@ impl Snapshot {
         serde_json::from_slice(bytes)
     }
 
+    /// Parses a pushed snapshot for serving: the objects that fail the shared validator (or do
+    /// not even parse, e.g. a setting this filter does not know yet) are left out and returned
+    /// with the reason, so one bad object never stops the rest, key revocations above all, from
+    /// being applied. Only a document that is not a snapshot at all is an error.
+    pub fn from_json_pruned(bytes: &[u8]) -> Result<(Self, Vec<crate::validate::Invalid>), serde_json::Error> {
+        let (snapshot, mut rejected) = match Self::from_json(bytes) {
+            Ok(s) => (s, Vec::new()),
+            Err(strict) => lenient::parse(bytes).map_err(|_| strict)?,
+        };
+        let (snapshot, more) = crate::validate::prune_snapshot(snapshot);
+        rejected.extend(more);
+        Ok((snapshot, rejected))
+    }
+
     /// The resolved secret of a provider, if the control plane pushed one.
     pub fn credential(&self, provider: &str) -> Option<&str> {
         self.credentials.iter().find(|c| c.provider == provider).map(|c| c.secret.as_str())
+    }
+}
+
+/// Object-by-object parsing of a snapshot that does not parse as a whole.
+mod lenient {
+    use serde::de::DeserializeOwned;
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    use super::{ResolvedCredential, Snapshot, VirtualKey};
+    use crate::config::{Defaults, GatewayConfig, Limits};
+    use crate::validate::{shown, Invalid, ObjectKind};
+
+    #[derive(Deserialize)]
+    struct Doc {
+        version: u64,
+        config: Config,
+        #[serde(default)]
+        credentials: Vec<Value>,
+        #[serde(default)]
+        keys: Vec<Value>,
+    }
+
+    #[derive(Deserialize)]
+    struct Config {
+        #[serde(default)]
+        version: u64,
+        #[serde(default)]
+        providers: Vec<Value>,
+        #[serde(default)]
+        routes: Vec<Value>,
+        #[serde(default)]
+        limits: Limits,
+        #[serde(default)]
+        defaults: Defaults,
+        #[serde(default)]
+        auth: crate::jwt::AuthConfig,
+        #[serde(default)]
+        prices: Vec<Value>,
+    }
+
+    fn each<T: DeserializeOwned>(
+        values: Vec<Value>,
+        kind: ObjectKind,
+        name_member: &str,
+        rejected: &mut Vec<Invalid>,
+    ) -> Vec<T> {
+        let mut out = Vec::with_capacity(values.len());
+        for v in values {
+            let name = match kind {
+                ObjectKind::Price => format!(
+                    "{}/{}",
+                    v.get("provider").and_then(Value::as_str).unwrap_or("?"),
+                    v.get("model").and_then(Value::as_str).unwrap_or("?")
+                ),
+                _ => v.get(name_member).and_then(Value::as_str).unwrap_or("?").to_owned(),
+            };
+            match serde_json::from_value::<T>(v) {
+                Ok(t) => out.push(t),
+                Err(e) => rejected.push(Invalid {
+                    kind,
+                    name: shown(&name),
+                    field: String::new(),
+                    reason: format!("unreadable: {e}"),
+                }),
+            }
+        }
+        out
+    }
+
+    /// The snapshot's readable objects and a rejection per unreadable one; config-wide members
+    /// (limits, defaults, auth) must still parse.
+    pub(super) fn parse(bytes: &[u8]) -> Result<(Snapshot, Vec<Invalid>), serde_json::Error> {
+        let doc: Doc = serde_json::from_slice(bytes)?;
+        let mut rejected = Vec::new();
+        let providers = each(doc.config.providers, ObjectKind::Provider, "name", &mut rejected);
+        let routes = each(doc.config.routes, ObjectKind::Route, "model", &mut rejected);
+        let prices = each(doc.config.prices, ObjectKind::Price, "", &mut rejected);
+        let keys: Vec<VirtualKey> = each(doc.keys, ObjectKind::Key, "name", &mut rejected);
+        // A credential that does not parse is dropped quietly: its provider then sends none, and
+        // naming it would put part of a secret document in a report.
+        let credentials =
+            doc.credentials.into_iter().filter_map(|v| serde_json::from_value::<ResolvedCredential>(v).ok()).collect();
+        let config = GatewayConfig {
+            version: doc.config.version,
+            providers,
+            routes,
+            limits: doc.config.limits,
+            defaults: doc.config.defaults,
+            auth: doc.config.auth,
+            prices,
+        };
+        Ok((Snapshot { version: doc.version, config, credentials, keys }, rejected))
     }
 }
 
@@ -236,6 +343,33 @@ mod tests {
         assert!(idx.authorize("new", "m", 60).is_ok());
         assert!(idx.authorize("old", "m", 49).is_ok());
         assert_eq!(idx.authorize("old", "m", 50).err(), Some(KeyDenied::Expired));
+    }
+
+    #[test]
+    fn pruned_parse_keeps_the_valid_part_of_an_unreadable_snapshot() {
+        // A provider kind this filter does not know (a newer control plane), an azure provider
+        // without api_version, and a revoked key: the revocation must still apply.
+        let json = br#"{"version":5,"newer_member":1,"config":{"providers":[
+                {"name":"o","kind":"openai","cluster":"c"},
+                {"name":"x","kind":"future_kind","cluster":"c"},
+                {"name":"az","kind":"azure_openai","cluster":"c"}],
+              "routes":[{"model":"m","targets":[{"provider":"o","model":"gpt"}]},
+                        {"model":"mx","targets":[{"provider":"x","model":"y"}]}]},
+            "credentials":[{"provider":"o","secret":"s"},{"provider":"x","secret":"s2"}],
+            "keys":[{"hash":"ab","name":"gone","allowed_models":["*"],"status":"revoked"},
+                    {"hash":"cd","name":"k","allowed_models":["*"],"status":"active","colour":1}]}"#;
+        assert!(Snapshot::from_json(json).is_err());
+        let (s, rejected) = Snapshot::from_json_pruned(json).unwrap();
+        assert_eq!(s.version, 5);
+        assert_eq!(s.config.providers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["o"]);
+        assert_eq!(s.config.routes.iter().map(|r| r.model.as_str()).collect::<Vec<_>>(), ["m"]);
+        assert_eq!(s.credentials.iter().map(|c| c.provider.as_str()).collect::<Vec<_>>(), ["o"]);
+        let idx = KeyIndex::new(s.keys);
+        assert_eq!(idx.authorize("ab", "m", 0).err(), Some(KeyDenied::Revoked));
+        assert_eq!(idx.authorize("cd", "m", 0).err(), Some(KeyDenied::Unknown));
+        let names: Vec<&str> = rejected.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["x", "k", "az", "mx"]);
+        assert!(Snapshot::from_json_pruned(b"[1,2]").is_err());
     }
 
     #[test]

@@ -23,9 +23,9 @@ fn bedrock_needs_a_valid_region() {
         r#"{"name":"b","kind":"bedrock","cluster":"c","settings":{"bedrock":{"region":""}}}"#,
     ] {
         match config(bad) {
-            Err(ConfigError::InvalidProvider { provider, reason }) => {
-                assert_eq!(provider, "b");
-                assert!(reason.contains("region"), "{reason}");
+            Err(ConfigError::Invalid(e)) => {
+                assert_eq!((e.name.as_str(), e.field.as_str()), ("b", "settings.bedrock.region"));
+                assert!(e.reason.contains("region"), "{}", e.reason);
             }
             other => panic!("{bad}: {other:?}"),
         }
@@ -33,7 +33,7 @@ fn bedrock_needs_a_valid_region() {
     let dots = r#"{"providers":[{"name":"b","kind":"bedrock","cluster":"c","settings":{"bedrock":{"region":"us-east-1"}}}],"routes":[{"model":"m","targets":[{"provider":"b","model":".."}]}]}"#;
     assert!(matches!(
         RoutingTable::new(GatewayConfig::from_json(dots.as_bytes()).unwrap()),
-        Err(ConfigError::InvalidTarget { .. })
+        Err(ConfigError::Invalid(e)) if e.field == "targets[0].model"
     ));
     // Other kinds ignore the member.
     assert!(config(r#"{"name":"b","kind":"openai","cluster":"c"}"#).is_ok());

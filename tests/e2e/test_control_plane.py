@@ -63,11 +63,15 @@ class Env:
         req = urllib.request.Request(f"http://127.0.0.1:{self.rest_port}{path}", data=data, method=method,
                                      headers={"authorization": f"Bearer {ADMIN_TOKEN}", "content-type": "application/json"})
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        started = time.monotonic()
         try:
             with opener.open(req, timeout=10) as resp:
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as err:
             status, raw = err.code, err.read()
+        # A propagation limit counts from before the write; when it is missed, the failure says
+        # how much of it the write itself took (a redb commit fsyncs, slow on a loaded disk).
+        self.last_write = f"{method} {path} took {(time.monotonic() - started) * 1000:.0f} ms"
         if expect is not None:
             assert status == expect, f"{method} {path}: {status} {raw[:500]!r}"
         return status, (json.loads(raw) if raw else None)
@@ -109,7 +113,8 @@ class Env:
                 elapsed = time.monotonic() - since
                 break
             if time.monotonic() > deadline:
-                pytest.fail(f"no {status} for {model} within {limit}s; last answer {last[0]} {last[1][:300]!r}")
+                pytest.fail(f"no {status} for {model} within {limit}s ({getattr(self, 'last_write', 'no write')}); "
+                            f"last answer {last[0]} {last[1][:300]!r}")
             time.sleep(0.01)
         for _ in range(10):
             again = self.chat(model, key)

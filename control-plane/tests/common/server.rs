@@ -58,6 +58,7 @@ impl TestApp {
             changed,
             snapshots: snapshots.clone(),
             credentials: Arc::new(policy),
+            nodes: Arc::default(),
         };
         TestApp { app: router(state), store, snapshots, dir }
     }
