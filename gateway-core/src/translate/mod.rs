@@ -317,13 +317,50 @@ pub fn forwarded_headers(
     out
 }
 
-/// Checks a provider's settings when a config is loaded (URL parts must be safe in a path).
+/// Checks a provider's settings when a config is loaded (URL parts must be safe in a path,
+/// header values safe in a header).
 pub fn validate_provider(provider: &ProviderConfig) -> Result<(), String> {
     match provider.kind {
         ProviderKind::AzureOpenai => azure::validate_provider(provider),
         ProviderKind::Bedrock => openai_to_bedrock::region(provider).map(|_| ()).map_err(|e| e.message),
+        ProviderKind::Openai => validate_openai_settings(provider),
         _ => Ok(()),
     }
+}
+
+/// Longest `settings.openai.organization` / `project` accepted.
+const MAX_OPENAI_ID_LEN: usize = 64;
+
+/// `settings.openai` values become header values: plain identifiers only.
+fn validate_openai_settings(provider: &ProviderConfig) -> Result<(), String> {
+    let Some(openai) = provider.settings.openai.as_ref() else { return Ok(()) };
+    for (field, value) in [("organization", &openai.organization), ("project", &openai.project)] {
+        let Some(value) = value else { continue };
+        let plain = value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if value.is_empty() || value.len() > MAX_OPENAI_ID_LEN || !plain {
+            return Err(format!(
+                "provider '{}': settings.openai.{field} must be 1 to {MAX_OPENAI_ID_LEN} characters of A-Z, a-z, 0-9, '_' and '-'",
+                provider.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The billing headers an OpenAI provider's configuration sets (`settings.openai`); none for
+/// other kinds, and never from the client.
+pub fn billing_headers(provider: &ProviderConfig) -> Vec<(&'static str, String)> {
+    let Some(openai) = provider.settings.openai.as_ref().filter(|_| provider.kind == ProviderKind::Openai) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(org) = &openai.organization {
+        out.push(("openai-organization", org.clone()));
+    }
+    if let Some(project) = &openai.project {
+        out.push(("openai-project", project.clone()));
+    }
+    out
 }
 
 /// Checks a route target's model for its provider when a config is loaded: models that become
@@ -402,6 +439,29 @@ mod header_tests {
         assert!(upstream_header_allowed("x-replay-fixture", &extra));
         assert!(!upstream_header_allowed("x-replay", &extra));
         assert!(!upstream_header_allowed("x-stainless-os", &extra));
+    }
+
+    #[test]
+    fn billing_headers_come_only_from_openai_settings() {
+        let mut provider: ProviderConfig = serde_json::from_str(
+            r#"{"name":"o","kind":"openai","cluster":"c","settings":{"openai":{"organization":"org-abc","project":"proj_1"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(validate_provider(&provider), Ok(()));
+        assert_eq!(
+            billing_headers(&provider),
+            [("openai-organization", "org-abc".to_owned()), ("openai-project", "proj_1".to_owned())]
+        );
+        for bad in ["", "org\r\nx-evil: 1", "org abc", &"a".repeat(65)] {
+            provider.settings.openai =
+                Some(crate::config::OpenAiSettings { organization: Some(bad.to_owned()), project: None });
+            assert!(validate_provider(&provider).unwrap_err().contains("settings.openai.organization"), "{bad:?}");
+        }
+        // Another kind ignores the member, as every kind ignores the others' settings.
+        provider.kind = ProviderKind::AzureOpenai;
+        assert!(billing_headers(&provider).is_empty());
+        let plain: ProviderConfig = serde_json::from_str(r#"{"name":"o","kind":"openai","cluster":"c"}"#).unwrap();
+        assert!(billing_headers(&plain).is_empty());
     }
 
     #[test]
