@@ -185,6 +185,12 @@ def test_connections_above_the_listener_limit_are_refused(fs):
     assert overflow >= 1, {k: v for k, v in stats.items() if "overflow" in k}
 
 
+def test_envoy_does_not_warn_about_unlimited_connections(fs):
+    log = (fs.workdir / "envoy.log").read_text(errors="replace")
+    assert "initializing epoch" in log  # the log is Envoy's, at info
+    assert "no configured limit to the number of allowed active downstream connections" not in log
+
+
 def test_oversized_request_headers_get_431(fs):
     reply = post(fs.port, chat(GPT), {"x-padding": "a" * 40_000})
     assert reply.status == 431, reply.body[:200]
