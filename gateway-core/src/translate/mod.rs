@@ -257,6 +257,10 @@ pub const UPSTREAM_HEADER_ALLOWLIST: &[&str] = &["content-type", "accept", "trac
 /// request: a pseudo-header, one of [`UPSTREAM_HEADER_ALLOWLIST`], or one an operator listed in
 /// `extra` (exact names, or prefixes ending in `*`).
 pub fn upstream_header_allowed(name: &str, extra: &[String]) -> bool {
+    if CREDENTIAL_HEADERS.contains(&name) || BILLING_HEADERS.contains(&name) {
+        // Not even an operator's `prefix*` lets a caller's credential or billing choice through.
+        return false;
+    }
     name.starts_with(':')
         || UPSTREAM_HEADER_ALLOWLIST.contains(&name)
         || extra.iter().any(|pattern| match pattern.strip_suffix('*') {
@@ -264,6 +268,10 @@ pub fn upstream_header_allowed(name: &str, extra: &[String]) -> bool {
             None => pattern == name,
         })
 }
+
+/// Headers that choose what a provider key bills: set from configuration only
+/// ([`billing_headers`]), never kept from a client.
+pub const BILLING_HEADERS: &[&str] = &["openai-organization", "openai-project"];
 
 /// Parses an operator's list of extra headers to forward (`AI_GATEWAY_FORWARD_CLIENT_HEADERS`:
 /// comma-separated names or `prefix*`), lower-cased. Credential headers and the gateway's own
@@ -439,6 +447,14 @@ mod header_tests {
         assert!(upstream_header_allowed("x-replay-fixture", &extra));
         assert!(!upstream_header_allowed("x-replay", &extra));
         assert!(!upstream_header_allowed("x-stainless-os", &extra));
+        // An operator's wildcard never reaches credentials or billing selectors.
+        let wide = parse_forward_list("openai-*,x-*,api-*,authorization");
+        assert!(upstream_header_allowed("openai-beta", &wide));
+        for never in
+            ["openai-organization", "openai-project", "x-api-key", "x-goog-api-key", "api-key", "authorization"]
+        {
+            assert!(!upstream_header_allowed(never, &wide), "{never}");
+        }
     }
 
     #[test]
