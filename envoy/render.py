@@ -126,6 +126,31 @@ SPAN_TAGS = {
 }
 
 ROUTE_TIMEOUT = "300s"
+# Limits for slow and abusive clients (docs/robustness.md, "Limits"). LLM answers stream for
+# minutes, so nothing here bounds a response: the request timeout stops once the whole request
+# has arrived, and a stream is idle only when no byte moves either way.
+REQUEST_HEADERS_TIMEOUT = "10s"  # first header byte to the last one
+REQUEST_TIMEOUT = "120s"  # the whole request, body included (16 MiB at ~1 Mbit/s fits)
+STREAM_IDLE_TIMEOUT = "300s"  # no byte either way on a stream: the route timeout, the ALB's idle timeout
+# Longer than the ALB's idle timeout (terraform/modules/edge: 300 s), so the ALB closes first and
+# never sends on a connection Envoy is closing.
+CONNECTION_IDLE_TIMEOUT = "360s"
+MAX_REQUEST_HEADERS_KB = 32  # Envoy's default is 60; JWTs and SDK telemetry stay far below
+MAX_REQUEST_HEADERS_COUNT = 100
+MAX_CONNECTIONS = 4096  # per listener, and for all downstream connections (overload manager)
+# HTTP/2 (Envoy's edge recommendations): bounded concurrent streams and flow-control windows.
+H2_MAX_CONCURRENT_STREAMS = 100
+H2_INITIAL_STREAM_WINDOW = 64 * 1024
+H2_INITIAL_CONNECTION_WINDOW = 1024 * 1024
+# With --max-heap-mb: free pages go back to the OS from this share of the heap, and new requests
+# are refused (503) above the second.
+SHRINK_HEAP_AT = 0.90
+STOP_ACCEPTING_AT = 0.98
+LISTENER_NAME = "ai_gateway"
+# tcmalloc keeps freed pages for reuse, so Envoy's RSS stays at its peak after a burst of large
+# bodies or many streams (issue 13 item 11); this much free memory goes back to the OS per
+# second (Envoy's memory_allocator_manager; docs/robustness.md, "Memory after large bodies").
+RELEASE_FREE_MEMORY_MB_PER_S = 16
 # Room for headers and Envoy's own framing above the body limit the filter enforces, so the
 # filter (with its clear 413) decides, not Envoy's buffer overflow.
 BUFFER_MARGIN = 1024 * 1024
@@ -198,7 +223,46 @@ def status_mapper(status: int, error_type: str, code: str) -> dict:
     }
 
 
+# Messages for Envoy's own replies whose body is empty (issue 13 item 10): a client must learn why.
+FRAGMENT_MESSAGE = ("The request path contains a URL fragment ('#...'). Fragments belong to the client and are "
+                    "never sent; remove it and send the request again.")
+BAD_HTTP_MESSAGE = "The request is not valid HTTP for this gateway (%RESPONSE_CODE_DETAILS%)."
+NO_CLUSTER_MESSAGE = ("The provider for this model is not reachable from this gateway: its Envoy cluster is not "
+                      "configured. An operator must add the cluster (envoy/render.py --cluster) or fix the provider.")
+
+
+def anthropic_path() -> dict:
+    return {"header_filter": {"header": {"name": ":path", "string_match": {"prefix": "/v1/messages"}}}}
+
+
+def shaped_mappers(filter_: dict, status: int, message: str, openai_type: str, openai_code: str,
+                   anthropic_type: str) -> list[dict]:
+    """Two mappers for one of Envoy's own replies the Wasm filter never sees (rejected before the
+    filter chain): Anthropic's error shape on `/v1/messages` paths, OpenAI's elsewhere."""
+    return [
+        {
+            "filter": {"and_filter": {"filters": [filter_, anthropic_path()]}},
+            "status_code": status,
+            "body_format_override": {
+                "json_format": {"type": "error", "error": {"type": anthropic_type, "message": message}},
+                "content_type": "application/json",
+            },
+        },
+        {
+            "filter": filter_,
+            "status_code": status,
+            "body_format_override": json_error_format(message, openai_type, openai_code),
+        },
+    ]
+
+
 def local_reply_config() -> dict:
+    envoy_400 = {"and_filter": {"filters": [
+        status_mapper(400, "", "")["filter"],
+        {"header_filter": {"header": {"name": LOCAL_REPLY_MARKER, "present_match": True, "invert_match": True}}},
+    ]}}
+    fragment = {"and_filter": {"filters": [
+        envoy_400, {"header_filter": {"header": {"name": ":path", "string_match": {"contains": "#"}}}}]}}
     return {
         "mappers": [
             # Replies the filter sent itself are already in OpenAI's shape: keep them as they are.
@@ -209,7 +273,20 @@ def local_reply_config() -> dict:
                     "content_type": "application/json",
                 },
             },
-            status_mapper(400, "invalid_request_error", "bad_request"),
+            # Envoy's own 400s (rejected before the filter: a path it cannot normalise, bad
+            # framing) come with an empty body.
+            *shaped_mappers(fragment, 400, FRAGMENT_MESSAGE, "invalid_request_error", "invalid_path",
+                            "invalid_request_error"),
+            *shaped_mappers(envoy_400, 400, BAD_HTTP_MESSAGE, "invalid_request_error", "bad_request",
+                            "invalid_request_error"),
+            # The router found no cluster of the name the filter chose (a pushed provider names a
+            # cluster this Envoy was not rendered with). Its body is empty; the filter reshapes it
+            # for Anthropic clients and counts it (ai_gateway_local_replies_total).
+            {
+                "filter": {"response_flag_filter": {"flags": ["NC"]}},
+                "status_code": 503,
+                "body_format_override": json_error_format(NO_CLUSTER_MESSAGE, "server_error", "cluster_not_found"),
+            },
             # jwt_authn's own rejections (expired, bad signature, unknown issuer) happen before the
             # Wasm filter sees the request, so it cannot reshape them for Anthropic clients.
             {
@@ -628,6 +705,7 @@ def render(
     otlp: str | None = None,
     trace_sample_percent: float = 100.0,
     forward_client_headers: str | None = None,
+    limits: dict | None = None,
 ) -> dict:
     """The bootstrap as a dict. Raises RenderError on inconsistent inputs.
 
@@ -638,7 +716,11 @@ def render(
     `forward_client_headers` (comma-separated names or `prefix*`) lets those client headers
     through to providers besides the built-in allowlist (docs/architecture.md, "Headers sent to
     providers"); the test stacks use it for their `x-test-id`/`x-replay-*` hooks.
+
+    `limits` is [client_limits]'s result (its defaults when None): timeouts, header and
+    connection bounds for slow and abusive clients.
     """
+    limits = limits or client_limits()
     providers = config.get("providers")
     if not isinstance(providers, list):
         raise RenderError("gateway config has no 'providers' list")
@@ -776,6 +858,7 @@ def render(
         ],
         "local_reply_config": local_reply_config(),
     }
+    apply_client_limits(hcm, limits)
     if access_log:
         # One line per attempt as well (retries and fallbacks), from the router's upstream log.
         router = hcm["http_filters"][-1]["typed_config"]
@@ -813,7 +896,7 @@ def render(
         "static_resources": {
             "listeners": [
                 {
-                    "name": "ai_gateway",
+                    "name": LISTENER_NAME,
                     "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
                     "per_connection_buffer_limit_bytes": buffer_limit,
                     "filter_chains": [
@@ -832,6 +915,17 @@ def render(
                 cluster(name, upstreams[name], by_cluster.get(name, []), buffer_limit, ca_file) for name in sorted(upstreams)
             ] + [aggregate_cluster(ROUTE_CLUSTER_PREFIX + route["model"], members) for route, members, _ in policies],
         },
+        "overload_manager": overload_manager(limits),
+        "memory_allocator_manager": {
+            "bytes_to_release": str(limits["release_free_memory_mb"] * 1024 * 1024),
+            "memory_release_interval": "1s",
+        },
+        # The listener's own connection limit is a runtime key (Envoy has no listener field for it).
+        "layered_runtime": {"layers": [
+            {"name": "static", "static_layer": {
+                f"envoy.resource_limits.listener.{LISTENER_NAME}.connection_limit": limits["max_connections"]}},
+            {"name": "admin", "admin_layer": {}},
+        ]},
     }
     for c in bootstrap["static_resources"]["clusters"]:
         if c["name"] in health:
@@ -846,6 +940,89 @@ def render(
         bootstrap["static_resources"]["clusters"].append(control_plane_cluster(control_plane))
         bootstrap["bootstrap_extensions"] = [watch_service(absolute_wasm, env_keys, watch_token_env, node_id, env_values)]
     return bootstrap
+
+
+def parse_duration(name: str, value: str) -> str:
+    """`10s`, `1.5s` or `250ms` as Envoy's `<seconds>s`; RenderError otherwise."""
+    text = str(value).strip()
+    try:
+        seconds = float(text[:-2]) / 1000 if text.endswith("ms") else float(text[:-1]) if text.endswith("s") else float("nan")
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0:
+        raise RenderError(f"{name} must be a positive duration such as 10s or 500ms, got {value!r}")
+    return f"{seconds:.3f}s"
+
+
+def client_limits(request_headers_timeout: str = REQUEST_HEADERS_TIMEOUT, request_timeout: str = REQUEST_TIMEOUT,
+                  stream_idle_timeout: str = STREAM_IDLE_TIMEOUT, idle_timeout: str = CONNECTION_IDLE_TIMEOUT,
+                  max_request_headers_kb: int = MAX_REQUEST_HEADERS_KB, max_connections: int = MAX_CONNECTIONS,
+                  max_heap_mb: int | None = None,
+                  release_free_memory_mb: int = RELEASE_FREE_MEMORY_MB_PER_S) -> dict:
+    """The limits for slow and abusive clients, validated (docs/robustness.md, "Limits")."""
+    if not 1 <= int(max_request_headers_kb) <= 8192:
+        raise RenderError(f"--max-request-headers-kb must be within 1..8192, got {max_request_headers_kb}")
+    if int(max_connections) < 1:
+        raise RenderError(f"--max-connections must be at least 1, got {max_connections}")
+    if max_heap_mb is not None and int(max_heap_mb) < 64:
+        raise RenderError(f"--max-heap-mb must be at least 64, got {max_heap_mb}")
+    if int(release_free_memory_mb) < 0:
+        raise RenderError(f"--release-free-memory-mb must be 0 or more, got {release_free_memory_mb}")
+    return {
+        "request_headers_timeout": parse_duration("--request-headers-timeout", request_headers_timeout),
+        "request_timeout": parse_duration("--request-timeout", request_timeout),
+        "stream_idle_timeout": parse_duration("--stream-idle-timeout", stream_idle_timeout),
+        "idle_timeout": parse_duration("--idle-timeout", idle_timeout),
+        "max_request_headers_kb": int(max_request_headers_kb),
+        "max_connections": int(max_connections),
+        "max_heap_mb": None if max_heap_mb is None else int(max_heap_mb),
+        "release_free_memory_mb": int(release_free_memory_mb),
+    }
+
+
+def apply_client_limits(hcm: dict, limits: dict) -> None:
+    """Timeouts and header bounds on the gateway's HTTP connection manager."""
+    hcm["request_headers_timeout"] = limits["request_headers_timeout"]
+    hcm["request_timeout"] = limits["request_timeout"]
+    hcm["stream_idle_timeout"] = limits["stream_idle_timeout"]
+    hcm["max_request_headers_kb"] = limits["max_request_headers_kb"]
+    hcm["common_http_protocol_options"] = {
+        "idle_timeout": limits["idle_timeout"],
+        "max_headers_count": MAX_REQUEST_HEADERS_COUNT,
+    }
+    hcm["http2_protocol_options"] = {
+        "max_concurrent_streams": H2_MAX_CONCURRENT_STREAMS,
+        "initial_stream_window_size": H2_INITIAL_STREAM_WINDOW,
+        "initial_connection_window_size": H2_INITIAL_CONNECTION_WINDOW,
+    }
+
+
+def overload_manager(limits: dict) -> dict:
+    """A cap on all downstream connections and, with a heap size, heap-based actions."""
+    out: dict = {
+        "refresh_interval": "0.250s",
+        "resource_monitors": [{
+            "name": "envoy.resource_monitors.global_downstream_max_connections",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+                "max_active_downstream_connections": limits["max_connections"],
+            },
+        }],
+        "actions": [],
+    }
+    if limits["max_heap_mb"] is not None:
+        out["resource_monitors"].append({
+            "name": "envoy.resource_monitors.fixed_heap",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig",
+                "max_heap_size_bytes": limits["max_heap_mb"] * 1024 * 1024,
+            },
+        })
+        for action, threshold in (("envoy.overload_actions.shrink_heap", SHRINK_HEAP_AT),
+                                  ("envoy.overload_actions.stop_accepting_requests", STOP_ACCEPTING_AT)):
+            out["actions"].append({"name": action, "triggers": [
+                {"name": "envoy.resource_monitors.fixed_heap", "threshold": {"value": threshold}}]})
+    return out
 
 
 def default_ca_file() -> str | None:
@@ -887,6 +1064,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--forward-client-headers", default=None, metavar="NAMES",
                         help="extra client headers providers may receive, comma-separated names or prefix* "
                              "(default: only the built-in allowlist; docs/architecture.md)")
+    limits = parser.add_argument_group("limits for slow and abusive clients (docs/robustness.md, Limits)")
+    limits.add_argument("--request-headers-timeout", default=REQUEST_HEADERS_TIMEOUT,
+                        help=f"first to last request header byte (default {REQUEST_HEADERS_TIMEOUT})")
+    limits.add_argument("--request-timeout", default=REQUEST_TIMEOUT,
+                        help=f"the whole request, body included; never the response (default {REQUEST_TIMEOUT})")
+    limits.add_argument("--stream-idle-timeout", default=STREAM_IDLE_TIMEOUT,
+                        help=f"no byte either way on a request (default {STREAM_IDLE_TIMEOUT})")
+    limits.add_argument("--idle-timeout", default=CONNECTION_IDLE_TIMEOUT,
+                        help=f"a connection without requests (default {CONNECTION_IDLE_TIMEOUT})")
+    limits.add_argument("--max-request-headers-kb", type=int, default=MAX_REQUEST_HEADERS_KB,
+                        help=f"request headers size, KiB (default {MAX_REQUEST_HEADERS_KB}; larger gets 431)")
+    limits.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS,
+                        help=f"downstream connections, per listener and in all (default {MAX_CONNECTIONS})")
+    limits.add_argument("--max-heap-mb", type=int, default=None,
+                        help=f"Envoy's heap budget: free pages are returned above {SHRINK_HEAP_AT:.0%} of it, new "
+                             f"requests refused above {STOP_ACCEPTING_AT:.0%} (default: no heap actions)")
+    limits.add_argument("--release-free-memory-mb", type=int, default=RELEASE_FREE_MEMORY_MB_PER_S,
+                        help=f"free heap returned to the OS per second, MiB (default {RELEASE_FREE_MEMORY_MB_PER_S}; 0: never)")
     parser.add_argument("--node-id", default="ai-gateway", help="Envoy node id, also sent to the control plane")
     parser.add_argument("--out", default="-", help="output file (default stdout)")
     args = parser.parse_args(argv)
@@ -909,7 +1104,11 @@ def main(argv: list[str] | None = None) -> int:
                            watch_token_env=args.watch_token_env, node_id=args.node_id,
                            access_log_format=args.access_log_format, otlp=args.otlp,
                            trace_sample_percent=args.trace_sample_percent,
-                           forward_client_headers=args.forward_client_headers)
+                           forward_client_headers=args.forward_client_headers,
+                           limits=client_limits(args.request_headers_timeout, args.request_timeout,
+                                                args.stream_idle_timeout, args.idle_timeout,
+                                                args.max_request_headers_kb, args.max_connections, args.max_heap_mb,
+                                                args.release_free_memory_mb))
     except (OSError, json.JSONDecodeError, RenderError) as e:
         print(f"render.py: {e}", file=sys.stderr)
         return 2

@@ -37,6 +37,11 @@ UPSTREAMS = {"openai": "https://api.openai.com", "anthropic": "https://api.anthr
 # traced: X-Ray bills per trace, and the ALB's health probes would otherwise be most of them.
 OTLP_ENDPOINT = "http://127.0.0.1:4318"
 TRACE_SAMPLE_PERCENT = 10.0
+# Envoy's share of the task's 2 GiB (terraform/modules/compute, aws_ecs_task_definition.envoy; the
+# ADOT sidecar takes the rest): the overload manager returns free heap to the OS above 90 % of it
+# and refuses new requests above 98 % instead of letting the task be OOM-killed.
+TASK_MEMORY_MB = 2048
+ENVOY_HEAP_MB = 1536
 
 
 def bootstrap() -> str:
@@ -45,7 +50,8 @@ def bootstrap() -> str:
     upstreams = dict(render.parse_upstream(f"{k}={v}") for k, v in UPSTREAMS.items())
     doc = render.render(config, IMAGE_WASM, LISTENER_PORT, ADMIN_PORT, upstreams, IMAGE_CA, "/dev/stdout",
                         control_plane=CONTROL_PLANE, node_id="ai-gateway-ecs",
-                        access_log_format="json", otlp=OTLP_ENDPOINT, trace_sample_percent=TRACE_SAMPLE_PERCENT)
+                        access_log_format="json", otlp=OTLP_ENDPOINT, trace_sample_percent=TRACE_SAMPLE_PERCENT,
+                        limits=render.client_limits(max_heap_mb=ENVOY_HEAP_MB))
     for listener in doc["static_resources"]["listeners"]:
         # The task's ENI: the ALB reaches Envoy there; admin stays on loopback.
         listener["address"]["socket_address"]["address"] = "0.0.0.0"  # noqa: S104  # the container's listener

@@ -103,10 +103,18 @@ class Proc:
         return data[-max_bytes:].decode("utf-8", "replace")
 
 
+def private_dir(path: Path) -> Path:
+    """Creates `path` (mode 0700): the stack's logs, configs and stores are nobody else's."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
 def spawn(name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> Proc:
-    """Starts argv with stdout and stderr appended to log_path."""
+    """Starts argv with stdout and stderr appended to log_path (created 0600: logs must hold no
+    secret, and are private anyway in case one slips in)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = log_path.open("ab")
+    log = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
     popen = subprocess.Popen(
         argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         env=env, preexec_fn=_die_with_parent, cwd=REPO,
@@ -188,13 +196,28 @@ def render_envoy(gateway_config: Path, clusters: dict[str, str], listen_port: in
     return out
 
 
+# Envoy components that print whole header maps (the caller's key, the provider's key, the watch
+# token) at debug and trace: kept at info whatever the level, so no log holds a secret.
+HEADER_DUMPING_COMPONENTS = ("router", "http", "http2", "jwt", "grpc", "client", "pool")
+
+
+def component_log_levels(log_level: str) -> str:
+    """Envoy's --component-log-level for `-l log_level`: the Wasm filter at info (its own debug
+    lines name no secret, but are many), and at debug or trace the header-dumping components at
+    info (docs/security.md, "Secrets in files")."""
+    levels = ["wasm:info"]
+    if log_level in ("debug", "trace"):
+        levels += [f"{c}:info" for c in HEADER_DUMPING_COMPONENTS]
+    return ",".join(levels)
+
+
 def start_envoy(bootstrap: Path, admin_port: int, log_path: Path, env: dict[str, str] | None = None,
                 base_id: int | None = None, concurrency: int = 2, log_level: str = "warning",
                 timeout: float = 60.0) -> Proc:
     """Starts Envoy and waits until its admin /ready says LIVE."""
     argv = [str(envoy_binary()), "-c", str(bootstrap), "--concurrency", str(concurrency),
             "--base-id", str(base_id if base_id is not None else admin_port), "--disable-hot-restart",
-            "-l", log_level, "--component-log-level", "wasm:info"]
+            "-l", log_level, "--component-log-level", component_log_levels(log_level)]
     proc = spawn("envoy", argv, log_path, env=env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -257,7 +280,7 @@ def start_control_plane(data_dir: Path, log_path: Path, admin_token: str | None 
         raise RuntimeError(f"{binary} is missing: cargo build -p control-plane")
     rest_port = rest_port or free_port()
     grpc_port = grpc_port or free_port()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     token_file = data_dir / "admin-token"
     full_env = dict(os.environ)
     full_env.update(env or {})
@@ -417,7 +440,7 @@ def _cp_get(cp: ControlPlane, path: str) -> bytes:
         return resp.read()
 
 
-def _control_plane_help(cp: ControlPlane, stack: Stack, version: int) -> str:
+def _control_plane_help(cp: ControlPlane, stack: Stack, version: int, cp_token_file: Path) -> str:
     state = (f"It already holds config version {version} (from an earlier run): Envoy serves that, not the routes above,\n"
              "and every request needs a virtual key. Delete .run/control-plane to start over.")
     if version == 0:
@@ -425,11 +448,12 @@ def _control_plane_help(cp: ControlPlane, stack: Stack, version: int) -> str:
                  "the control plane's snapshot, and from then on every request needs a virtual key.")
     auth = "-H \"Authorization: Bearer $CP_TOKEN\" -H 'content-type: application/json'"
     return f"""
-Control plane: REST {cp.rest_url} (OpenAPI at /openapi.json), gRPC Watch {cp.grpc_url}, data in .run/control-plane
+Control plane: REST {cp.rest_url} (OpenAPI at /openapi.json), gRPC Watch {cp.grpc_url}, data in {cp_token_file.parent}
 {state}
+The admin token is in {cp_token_file} (mode 0600; it is printed nowhere and logged nowhere).
 Create a provider, a route and a virtual key; the change reaches Envoy within a second:
 
-  export CP_URL={cp.rest_url} CP_TOKEN={cp.admin_token}
+  export CP_URL={cp.rest_url} CP_TOKEN=$(cat {cp_token_file})
   curl -sS --max-time 5 {auth} $CP_URL/v1/providers \\
     -d '{{"name":"replay-openai","kind":"openai","cluster":"replay_openai","credential":"env:AI_GATEWAY_PROVIDER_DEMO"}}'
   curl -sS --max-time 5 {auth} $CP_URL/v1/routes \\
@@ -446,17 +470,20 @@ def run_demo(args: argparse.Namespace) -> int:
     real_openai = bool(os.environ.get("OPENAI_API_KEY"))
     real_anthropic = bool(os.environ.get("ANTHROPIC_API_KEY"))
     config, real_clusters = demo_config(real_openai, real_anthropic)
-    workdir = REPO / ".run"
+    workdir = private_dir(Path(args.workdir))
     for name in ("envoy.log", "replay.log", "access.log"):
         with contextlib.suppress(FileNotFoundError):
             (workdir / name).unlink()
+    # Envoy opens the access log itself (0644 by default): created private first.
+    os.close(os.open(workdir / "access.log", os.O_WRONLY | os.O_CREAT, 0o600))
     replay_clusters = sorted({p["cluster"] for p in config["providers"] if p["cluster"].startswith("replay")})
     # The replayed providers take any key; one is configured anyway so the demo shows the path a
     # real credential takes (env var of Envoy -> filter -> upstream header).
     envoy_env = {"DEMO_PROVIDER_KEY": os.environ.get("DEMO_PROVIDER_KEY", "demo-provider-key")}
     # The control plane (embedded store in .run/control-plane) pushes its snapshots to Envoy; until
     # it holds any object, Envoy serves the demo config above.
-    watch_token = "cp-watch-" + secrets.token_hex(16)
+    # Envoy's watch token: from the environment (CP_WATCH_TOKEN, as in production) or fresh.
+    watch_token = os.environ.get("CP_WATCH_TOKEN") or "cp-watch-" + secrets.token_hex(16)
     with contextlib.suppress(FileNotFoundError):
         (workdir / "control-plane.log").unlink()
     # The control plane reads provider credentials only from AI_GATEWAY_PROVIDER_* variables.
@@ -511,23 +538,39 @@ r = client.chat.completions.create(model="{demo_model}", messages=[{{"role": "us
 print(r.choices[0].message.content, r.usage)
 EOF
 
-{_control_plane_help(cp, stack, cp_version)}
+{_control_plane_help(cp, stack, cp_version, workdir / "control-plane" / "admin-token")}
 Metrics: curl -sS --max-time 5 {stack.admin_url}/stats/prometheus | grep -E '^(ai_gateway|gen_ai)_'
 Traces: {('OTLP/HTTP to ' + args.otlp) if args.otlp else 'off (./dev run --otlp http://127.0.0.1:4318 sends them to a local collector)'}
 Access log (JSON, one line per request and per attempt): {workdir / 'access.log'}
 Logs: {workdir / 'envoy.log'}, {workdir / 'replay.log'} and {workdir / 'control-plane.log'}
+If the control plane stops, Envoy keeps serving its last snapshot (fail-static) until it is back.
 Ctrl-C stops Envoy, the control plane and the replay server.""", flush=True)
-        while all(p.alive() for p in stack.procs):
-            time.sleep(0.5)
-        dead = [p for p in stack.procs if not p.alive()]
-        for proc in dead:
-            print(f"{proc.name} exited with code {proc.popen.returncode}; last log lines:\n{proc.log_tail(4000)}", file=sys.stderr)
-        return 1
+        return _watch(stack, cp)
     except KeyboardInterrupt:
         print("\nstopping...", flush=True)
         return 0
     finally:
         stack.stop()
+
+
+def _watch(stack: Stack, cp: ControlPlane) -> int:
+    """Waits until Envoy or the replay server stops (exit 1). The control plane may stop on its
+    own: Envoy keeps serving the last snapshot it received (fail-static, as in production), so
+    the stack stays up and says so."""
+    reported = False
+    while True:
+        if not reported and not cp.proc.alive():
+            reported = True
+            print(f"\ncontrol plane exited with code {cp.proc.popen.returncode}; Envoy keeps serving its last snapshot "
+                  f"(fail-static) and reconnects when a control plane listens on {cp.grpc_url} again. "
+                  f"Last log lines:\n{cp.proc.log_tail(2000)}", file=sys.stderr, flush=True)
+        dead = [p for p in stack.procs if p is not cp.proc and not p.alive()]
+        if dead:
+            for proc in dead:
+                print(f"{proc.name} exited with code {proc.popen.returncode}; last log lines:\n{proc.log_tail(4000)}",
+                      file=sys.stderr)
+            return 1
+        time.sleep(0.5)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -537,6 +580,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--wasm", default=str(DEFAULT_WASM))
     run.add_argument("--fixtures", default=os.environ.get("REPLAY_FIXTURES", str(DEFAULT_FIXTURES)))
     run.add_argument("--log-level", default="warning")
+    run.add_argument("--workdir", default=str(REPO / ".run"),
+                     help="logs, rendered configs and the control plane's store (default .run, mode 0700)")
     run.add_argument("--otlp", default=None, metavar="URL",
                      help="send a trace span per request to this OTLP/HTTP collector (e.g. http://127.0.0.1:4318)")
     args = parser.parse_args(argv)

@@ -254,12 +254,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     };
     let mut admin = tokens("CP_ADMIN_TOKEN");
     if admin.is_empty() {
-        // Local mode: a fresh token per start, printed once and written where ./dev can read it.
+        // Local mode: a fresh token per start, written (0600) where ./dev can read it; never
+        // printed, since stdout usually ends up in a log file.
         let t = generate_secret("cp-admin-").map_err(|e| e.to_string())?;
         let path = args.data_dir.join("admin-token");
         std::fs::create_dir_all(&args.data_dir).map_err(|e| e.to_string())?;
         write_private(&path, &t).map_err(|e| format!("{}: {e}", path.display()))?;
-        println!("admin token (also in {}): {t}", path.display());
+        println!("admin token written to {} (mode 0600)", path.display());
         admin.push(t);
     }
     let auth = AuthConfig::new(&admin, &tokens("CP_READONLY_TOKEN"));

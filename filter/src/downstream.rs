@@ -15,7 +15,7 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 use crate::auth;
 use crate::host;
 use crate::jwt;
-use crate::metrics::REJECTED;
+use crate::metrics::{local_reply_code, LOCAL_REPLIES, REJECTED};
 use crate::state::{api_name, RequestInfo, Shared, REQUEST_INFO_KEY};
 use crate::{CLUSTER_HEADER, LOCAL_REPLY_MARKER};
 
@@ -386,7 +386,7 @@ impl HttpContext for Downstream {
         if let Some(status) = &self.rl_status {
             crate::ratelimit::set_response_headers(status);
         }
-        if self.error_shape != ErrorShape::Anthropic || end_of_stream {
+        if self.phase == Phase::Rejected {
             return Action::Continue;
         }
         let status =
@@ -394,6 +394,17 @@ impl HttpContext for Downstream {
         // Provider answers carry the provider header and were translated upstream; only Envoy's
         // own replies (no upstream, timeouts, limits) still have the OpenAI shape.
         if status < 400 || host::header(MapType::HttpResponseHeaders, crate::PROVIDER_RESPONSE_HEADER).is_some() {
+            return Action::Continue;
+        }
+        // Envoy's own reply to a request the filter did not answer (missing cluster, timeouts,
+        // limits); an upstream attempt's own rejection carries the marker and counted itself.
+        if host::header(MapType::HttpRequestHeaders, LOCAL_REPLY_MARKER).is_none() {
+            let details = host::property_string(&["response", "code_details"]).unwrap_or_default();
+            let status_label = status.to_string();
+            let labels = [("status", status_label.as_str()), ("code", local_reply_code(&details))];
+            self.shared.metrics.add(LOCAL_REPLIES, &labels, 1);
+        }
+        if self.error_shape != ErrorShape::Anthropic || end_of_stream {
             return Action::Continue;
         }
         self.reshape_status = Some(status);

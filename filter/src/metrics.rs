@@ -18,6 +18,9 @@ pub const REQUESTS: &str = "ai_gateway_requests_total";
 pub const TOKENS: &str = "ai_gateway_tokens_total";
 /// Requests the gateway answered itself without calling a provider: labels status, code.
 pub const REJECTED: &str = "ai_gateway_rejected_total";
+/// Error answers Envoy produced itself for a routed request (no provider answered and the filter
+/// did not reject it): labels status, code ([`local_reply_code`]).
+pub const LOCAL_REPLIES: &str = "ai_gateway_local_replies_total";
 /// `gen_ai.server.time_to_first_token` in milliseconds (Envoy histograms hold integers): from
 /// sending an attempt to the first translated bytes for the client
 /// (the first streamed chunk; for a buffered answer, the whole answer): labels provider, model.
@@ -35,6 +38,26 @@ pub const GEN_AI_REQUEST_DURATION_MS: &str = "gen_ai_server_request_duration_ms"
 /// Histogram of microseconds per output token after the first bytes, (duration - TTFT) / output
 /// tokens (gen_ai.server.time_per_output_token): labels provider, model.
 pub const GEN_AI_TIME_PER_OUTPUT_TOKEN_US: &str = "gen_ai_server_time_per_output_token_us";
+
+/// The `code` label of [`LOCAL_REPLIES`] for Envoy's response code details: a fixed set, so a
+/// detail carrying variable text (a transport failure reason) cannot grow the label's values.
+pub fn local_reply_code(details: &str) -> &'static str {
+    const CODES: &[(&str, &str)] = &[
+        ("cluster_not_found", "cluster_not_found"),
+        ("no_healthy_upstream", "no_healthy_upstream"),
+        ("upstream_reset_before_response_started", "upstream_unavailable"),
+        ("upstream_response_timeout", "upstream_timeout"),
+        ("upstream_per_try_timeout", "upstream_timeout"),
+        ("upstream_max_stream_duration_reached", "upstream_timeout"),
+        ("request_overall_timeout", "request_timeout"),
+        ("stream_idle_timeout", "stream_idle_timeout"),
+        ("overload", "overloaded"),
+        ("maintenance_mode", "overloaded"),
+        ("request_payload_too_large", "request_too_large"),
+        ("response_payload_too_large", "response_too_large"),
+    ];
+    CODES.iter().find(|(prefix, _)| details.starts_with(prefix)).map_or("other", |(_, code)| code)
+}
 
 /// Every label name used in metric names; the bootstrap generator emits one tag regex for each.
 pub const LABELS: &[&str] = &["provider", "model", "status", "type", "code"];
@@ -100,6 +123,19 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_reply_codes_are_a_fixed_set() {
+        assert_eq!(local_reply_code("cluster_not_found"), "cluster_not_found");
+        assert_eq!(
+            local_reply_code(
+                "upstream_reset_before_response_started{remote_connection_failure,delayed_connect_error:_111}"
+            ),
+            "upstream_unavailable"
+        );
+        assert_eq!(local_reply_code("stream_idle_timeout"), "stream_idle_timeout");
+        assert_eq!(local_reply_code("something new in Envoy 2.0"), "other");
+    }
 
     #[test]
     fn names_keep_dots_and_replace_delimiters() {

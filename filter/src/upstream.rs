@@ -196,6 +196,10 @@ impl Upstream {
         for (header, value) in &prepared.headers {
             want(header, value.clone());
         }
+        // The organization and project the platform's OpenAI key bills: configuration only.
+        for (header, value) in translate::billing_headers(provider) {
+            want(header, value);
+        }
         // The client's anthropic-version / anthropic-beta, where this provider takes them.
         for (header, value) in translate::forwarded_headers(api, provider.kind, &info.client_headers) {
             want(header, value);

@@ -86,6 +86,24 @@ pub struct ProviderSettings {
     /// AWS region and API choice of a Bedrock provider (kind `bedrock`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bedrock: Option<BedrockSettings>,
+    /// The OpenAI organization and project the platform's key bills (kind `openai`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openai: Option<OpenAiSettings>,
+}
+
+/// Which OpenAI organization and project a provider's requests bill. Only configuration sets
+/// them: a client's own `OpenAI-Organization` / `OpenAI-Project` headers never reach the provider
+/// (a caller must not pick what the platform's key bills). Checked when a config is loaded
+/// (`translate::validate_provider`): 1 to 64 characters of `A-Z a-z 0-9 _ -`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAiSettings {
+    /// Sent as `OpenAI-Organization` (e.g. `org-...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// Sent as `OpenAI-Project` (e.g. `proj_...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
 }
 
 /// Where a Bedrock provider lives. The region is configuration, never request data: it becomes

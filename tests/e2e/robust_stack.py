@@ -102,7 +102,7 @@ class FaultStack:
 
 
 def start(workdir: Path, wasm: Path, concurrency: int = 1, route_timeout: str = f"{ROUTE_TIMEOUT_S}s",
-          log_level: str = "info") -> FaultStack:
+          log_level: str = "info", render_args: list[str] | None = None) -> FaultStack:
     workdir.mkdir(parents=True, exist_ok=True)
     faults, faults_port = start_faults(workdir / "faults.log")
     refused_port = stack_mod.free_port()
@@ -115,6 +115,7 @@ def start(workdir: Path, wasm: Path, concurrency: int = 1, route_timeout: str = 
                             "refused_openai": f"http://127.0.0.1:{refused_port}"},
             envoy_env={"FAULTS_ANTHROPIC_KEY": "sk-ant-faults", "FAULTS_OPENAI_KEY": "sk-openai-faults"},
             wasm=wasm, concurrency=concurrency, log_level=log_level, route_timeout=route_timeout,
+            render_args=render_args,
         )
     except BaseException:
         faults.stop()

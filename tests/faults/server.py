@@ -19,6 +19,7 @@ The client (through the gateway, which forwards unknown headers) picks the behav
   truncated-chunked     the same with chunked encoding properly terminated
   hang                  read the request, answer nothing for x-fault-delay seconds (default 30)
   hang-mid-stream       SSE headers and the first event, then nothing for x-fault-delay seconds
+  slow-stream           a valid SSE answer with x-fault-delay seconds between events (a long answer)
   status                x-fault-status (default 500) with the provider's error body;
                         x-fault-retry-after adds a Retry-After header
   html-error            x-fault-status (default 502) with an HTML body, like a broken proxy
@@ -290,6 +291,13 @@ class Connection:
         if fault == "hang":
             time.sleep(delay)
             return False
+        if fault == "slow-stream":
+            self.send_head(200, sse_head + [("transfer-encoding", "chunked")])
+            for event in events:
+                self.send_chunk(event)
+                time.sleep(delay)
+            self.sock.sendall(b"0\r\n\r\n")
+            return True
         if fault == "hang-mid-stream":
             self.send_head(200, sse_head + [("transfer-encoding", "chunked")])
             self.send_chunk(events[0])

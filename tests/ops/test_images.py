@@ -115,6 +115,46 @@ def test_container_bootstrap_binds_for_the_alb(tmp_path):
     assert "ai_gateway_control_plane" in clusters
 
 
+def test_container_bootstrap_limits_slow_and_abusive_clients(tmp_path):
+    """Issue 13 item 6: the image's Envoy bounds slow clients, connections and its heap."""
+    sys.path.insert(0, str(ROOT / "ops"))
+    sys.path.insert(0, str(ROOT / "envoy"))
+    import container_bootstrap as cb  # noqa: E402
+    import render  # noqa: E402
+
+    doc = json.loads(render_image_bootstrap(tmp_path).read_text(encoding="utf-8"))
+    listener = doc["static_resources"]["listeners"][0]
+    hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    assert hcm["request_headers_timeout"] == "10.000s"
+    assert hcm["request_timeout"] == "120.000s"
+    assert hcm["stream_idle_timeout"] == "300.000s"
+    assert hcm["max_request_headers_kb"] == 32
+    assert hcm["common_http_protocol_options"] == {"idle_timeout": "360.000s", "max_headers_count": 100}
+    assert hcm["http2_protocol_options"]["max_concurrent_streams"] == 100
+    # The ALB closes idle connections first (its timeout is shorter than Envoy's).
+    edge = (ROOT / "terraform/modules/edge/main.tf").read_text(encoding="utf-8")
+    alb_idle = int(re.search(r"idle_timeout\s*=\s*(\d+)", edge).group(1))
+    assert alb_idle < float(hcm["common_http_protocol_options"]["idle_timeout"].rstrip("s"))
+    assert alb_idle <= float(hcm["stream_idle_timeout"].rstrip("s"))
+    runtime = doc["layered_runtime"]["layers"][0]["static_layer"]
+    assert runtime[f"envoy.resource_limits.listener.{listener['name']}.connection_limit"] == render.MAX_CONNECTIONS
+    om = doc["overload_manager"]
+    monitors = {m["name"]: m["typed_config"] for m in om["resource_monitors"]}
+    assert monitors["envoy.resource_monitors.global_downstream_max_connections"]["max_active_downstream_connections"] \
+        == render.MAX_CONNECTIONS
+    heap = monitors["envoy.resource_monitors.fixed_heap"]["max_heap_size_bytes"]
+    assert heap == cb.ENVOY_HEAP_MB * 1024 * 1024
+    # The heap budget fits the task's memory, which terraform sets.
+    compute = (ROOT / "terraform/modules/compute/main.tf").read_text(encoding="utf-8")
+    envoy_task = compute[compute.index('resource "aws_ecs_task_definition" "envoy"'):]
+    assert int(re.search(r"memory\s*=\s*(\d+)", envoy_task).group(1)) == cb.TASK_MEMORY_MB
+    assert heap < cb.TASK_MEMORY_MB * 1024 * 1024
+    # Free heap goes back to the OS after bursts (issue 13 item 11).
+    assert doc["memory_allocator_manager"] == {"bytes_to_release": str(16 * 1024 * 1024), "memory_release_interval": "1s"}
+    actions = {a["name"]: a["triggers"][0]["threshold"]["value"] for a in om["actions"]}
+    assert actions == {"envoy.overload_actions.shrink_heap": 0.9, "envoy.overload_actions.stop_accepting_requests": 0.98}
+
+
 def image_bootstrap(tmp_path: Path, port: int | None = None, admin: int | None = None) -> Path:
     """The image's bootstrap with only the Wasm path (and, to run it here, ports) pointed at this machine."""
     text = render_image_bootstrap(tmp_path).read_text(encoding="utf-8")
@@ -157,6 +197,7 @@ def test_envoy_healthcheck_command_reports_ready(tmp_path):
     access_log = open(tmp_path / "stdout.log", "w+b")  # the image logs requests to stdout
     proc = subprocess.Popen([envoy_binary(), "-c", str(cfg), *cmd[2:], "--base-id", str(admin)],
                             env=env, stdout=access_log, stderr=subprocess.PIPE, start_new_session=True)
+    stderr_text = ""
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -216,6 +257,10 @@ def test_envoy_healthcheck_command_reports_ready(tmp_path):
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
         access_log.close()
+        if proc.stderr:
+            stderr_text = proc.stderr.read().decode(errors="replace")
+    # Envoy warns at start-up when nothing bounds downstream connections (issue 13 item 6).
+    assert "no configured limit to the number of allowed active downstream connections" not in stderr_text
 
 
 def control_plane_binary() -> Path:

@@ -12,6 +12,14 @@ the end; the run fails if it grew by more than --max-growth-mb after the warm-up
 
     ./dev soak                      # 100,000 requests, 16 connections
     ./dev soak --requests 20000     # shorter
+    ./dev soak --duration 1200 --large-every 50 --burst-streams 200   # issue 13: large bodies, bursts
+    ./dev soak ... --render-arg=--release-free-memory-mb=0           # without returning free heap
+
+With --duration the run is timed instead of counted: RSS is sampled every --sample-seconds, the
+post-warm-up level is the sample at --warmup-seconds, and the run fails if the end level (after a
+few idle seconds) is more than --max-growth-mb above it. --large-every N makes every Nth request a
+large one (bodies of --large-mb sizes, cycling, to the Anthropic translation and the OpenAI
+passthrough); --burst-streams K opens K concurrent streaming requests every --burst-every seconds.
 """
 
 from __future__ import annotations
@@ -70,6 +78,15 @@ def request_for(kind: str) -> tuple[str, bytes, dict[str, str]]:
     }[kind]
 
 
+# Large-body kinds (--large-every): a several-MB user message; the answer is the usual one.
+LARGE_KINDS = ("claude-large", "gpt-large")
+
+
+def large_body(model: str, size_mb: float, stream: bool) -> bytes:
+    text = ("The quick brown fox jumps over the lazy dog. " * (int(size_mb * 1024 * 1024) // 45 + 1))
+    return json.dumps({"model": model, "stream": stream, "messages": [{"role": "user", "content": text}]}).encode()
+
+
 EXPECTED_STATUS = {"bad-json": 400, "unknown-model": 404, "empty-messages": 400, "too-deep": 400,
                    "wrong-method": 405, "provider-429": 429, "provider-500": 500, "truncated-stream": 200}
 
@@ -77,7 +94,7 @@ EXPECTED_STATUS = {"bad-json": 400, "unknown-model": 404, "empty-messages": 400,
 def check(kind: str, status: int, body: bytes) -> str | None:
     """None when the answer is what `kind` must get, else why not."""
     try:
-        if kind in ("claude-json", "gpt-json"):
+        if kind in ("claude-json", "gpt-json") or kind in LARGE_KINDS:
             if status != 200:
                 return f"status {status}"
             doc = json.loads(body)
@@ -111,8 +128,25 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def heap_mib(admin_port: int) -> tuple[float, float]:
+    """(live, held) MiB of Envoy's heap from its admin /memory: what tcmalloc has allocated, and
+    the physical memory it holds (live plus free pages and caches it keeps for reuse)."""
+    try:
+        status, body = stack_mod.http_get(f"http://127.0.0.1:{admin_port}/memory", timeout=5)
+        doc = json.loads(body) if status == 200 else {}
+    except (OSError, ValueError):
+        doc = {}
+    mib = 1024 * 1024
+    return int(doc.get("allocated", 0)) / mib, int(doc.get("total_physical_bytes", 0)) / mib
+
+
 class Soak:
-    def __init__(self, port: int, total: int, deadline: float):
+    def __init__(self, port: int, total: int, deadline: float, large_every: int = 0,
+                 large_mb: tuple[float, ...] = (4.0,)):
+        self.large_every = large_every
+        self.large_bodies = {(kind, mb): large_body(rs.CLAUDE if kind == "claude-large" else rs.GPT, mb, False)
+                             for kind in LARGE_KINDS for mb in large_mb} if large_every else {}
+        self.large_mb = large_mb
         self.port = port
         self.total = total
         self.deadline = deadline
@@ -142,12 +176,17 @@ class Soak:
     def worker(self) -> None:
         conn: http.client.HTTPConnection | None = None
         while (n := self.take()) is not None:
-            kind, _ = MIX[n % len(MIX)]
-            method, body, headers = request_for(kind)
+            if self.large_every and n % self.large_every == 0:
+                kind = LARGE_KINDS[(n // self.large_every) % 2]
+                mb = self.large_mb[(n // self.large_every // 2) % len(self.large_mb)]
+                method, body, headers = "POST", self.large_bodies[(kind, mb)], {}
+            else:
+                kind, _ = MIX[n % len(MIX)]
+                method, body, headers = request_for(kind)
             problem: str | None
             for attempt in range(2):
                 if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
                 try:
                     conn.request(method, "/v1/chat/completions", body=body or None,
                                  headers={"content-type": "application/json", **headers})
@@ -171,6 +210,28 @@ class Soak:
             conn.close()
 
 
+def burst(port: int, streams: int, soak: Soak) -> None:
+    """`streams` streaming requests at once, each on its own connection, all checked."""
+    def one(i: int) -> None:
+        kind = "claude-stream" if i % 2 else "gpt-stream"
+        method, body, headers = request_for(kind)
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            conn.request(method, "/v1/chat/completions", body=body, headers={"content-type": "application/json", **headers})
+            resp = conn.getresponse()
+            problem = check(kind, resp.status, resp.read())
+            conn.close()
+        except (ConnectionError, http.client.HTTPException, OSError) as err:
+            problem = f"transport error in a burst: {err!r}"
+        soak.record(kind, problem)
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(streams)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=100_000)
@@ -179,12 +240,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=1200, help="stop sending after this long")
     parser.add_argument("--max-growth-mb", type=float, default=48,
                         help="allowed RSS growth from the first 10k-request sample to the end")
+    parser.add_argument("--duration", type=float, default=None,
+                        help="run for this many seconds instead of a number of requests (timed mode)")
+    parser.add_argument("--warmup-seconds", type=float, default=180, help="timed mode: the post-warm-up sample")
+    parser.add_argument("--sample-seconds", type=float, default=30, help="timed mode: RSS sampling interval")
+    parser.add_argument("--large-every", type=int, default=0, help="every Nth request has a large body (0: none)")
+    parser.add_argument("--large-mb", default="2,4,8,12", help="large body sizes in MiB, cycled")
+    parser.add_argument("--burst-streams", type=int, default=0, help="concurrent streams per burst (0: no bursts)")
+    parser.add_argument("--burst-every", type=float, default=60, help="seconds between bursts")
+    parser.add_argument("--render-arg", action="append", default=[], help="extra envoy/render.py argument (repeat)")
     parser.add_argument("--wasm", default=os.environ.get("GATEWAY_WASM", str(stack_mod.DEFAULT_WASM)))
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args(argv)
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="soak-"))
-    fs = rs.start(workdir, Path(args.wasm), concurrency=args.concurrency, route_timeout="30s", log_level="warning")
+    fs = rs.start(workdir, Path(args.wasm), concurrency=args.concurrency, route_timeout="30s", log_level="warning",
+                  render_args=args.render_arg or None)
+    if args.duration is not None:
+        try:
+            return timed(args, fs, workdir)
+        finally:
+            fs.stop()
     envoy_pid = fs.stack.proc("envoy").popen.pid
     try:
         started = time.monotonic()
@@ -254,6 +330,95 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if problems else 0
     finally:
         fs.stop()
+
+
+def timed(args: argparse.Namespace, fs: rs.FaultStack, workdir: Path) -> int:
+    """Timed mode (--duration): the mix plus large bodies and stream bursts, RSS sampled by time."""
+    envoy_pid = fs.stack.proc("envoy").popen.pid
+    large_mb = tuple(float(x) for x in args.large_mb.split(",") if x.strip())
+    started = time.monotonic()
+    soak = Soak(fs.port, 10**12, started + args.duration, args.large_every, large_mb)
+    start_rss = rss_kb(envoy_pid)
+    print(f"soak: {args.duration:.0f} s, {args.connections} connections, every {args.large_every or '-'}th request "
+          f"large ({args.large_mb} MiB), bursts of {args.burst_streams} streams every {args.burst_every:.0f} s, "
+          f"Envoy --concurrency {args.concurrency}, pid {envoy_pid}, logs in {workdir}")
+    admin = fs.stack.admin_port
+    print(f"{'seconds':>8} {'requests':>9} {'req/s':>7} {'envoy RSS MiB':>14} {'heap live/held MiB':>19} {'failed good':>11}",
+          flush=True)
+    live, held = heap_mib(admin)
+    print(f"{0.0:>8.1f} {0:>9} {'-':>7} {start_rss / 1024:>14.1f} {live:>9.1f}/{held:<9.1f} {0:>11}", flush=True)
+    threads = [threading.Thread(target=soak.worker, daemon=True) for _ in range(args.connections)]
+    for t in threads:
+        t.start()
+    samples: list[tuple[float, int]] = [(0.0, start_rss)]
+    warm_rss: int | None = None
+    next_sample = args.sample_seconds
+    next_burst = args.burst_every if args.burst_streams else float("inf")
+    good = {k: g for k, g in MIX} | {k: True for k in LARGE_KINDS}
+
+    def failed_good() -> int:
+        return sum(v for (k, r), v in soak.results.items() if r == "failed" and good.get(k, True))
+
+    while any(t.is_alive() for t in threads):
+        now = time.monotonic() - started
+        if now >= next_burst and now < args.duration - 10:
+            burst(fs.port, args.burst_streams, soak)
+            next_burst += args.burst_every
+        if now >= next_sample:
+            rss = rss_kb(envoy_pid)
+            samples.append((now, rss))
+            if warm_rss is None and now >= args.warmup_seconds:
+                warm_rss = rss
+                print(f"{'':>8} post-warm-up level: {rss / 1024:.1f} MiB", flush=True)
+            live, held = heap_mib(admin)
+            print(f"{now:>8.1f} {soak.done:>9} {soak.done / now:>7.0f} {rss / 1024:>14.1f} {live:>9.1f}/{held:<9.1f} "
+                  f"{failed_good():>11}", flush=True)
+            next_sample += args.sample_seconds
+        time.sleep(0.2)
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    time.sleep(5.0)  # idle: the last streams' contexts finish, Envoy's deferred deletes run
+    end_rss = rss_kb(envoy_pid)
+    samples.append((elapsed + 5, end_rss))
+    peak = max(r for _, r in samples)
+    warm_rss = warm_rss if warm_rss is not None else samples[1][1] if len(samples) > 2 else start_rss
+    end_live, end_held = heap_mib(admin)
+    print(f"{elapsed + 5:>8.1f} {soak.done:>9} {soak.done / elapsed:>7.0f} {end_rss / 1024:>14.1f} "
+          f"{end_live:>9.1f}/{end_held:<9.1f}   (end, after 5 s idle)")
+    print("\nper kind (ok / failed):")
+    for kind in sorted({k for k, _ in soak.results}):
+        print(f"  {kind:<17} {soak.results[(kind, 'ok')]:>7} / {soak.results[(kind, 'failed')]}")
+    for failure in soak.failures[:20]:
+        print(f"  failure: {failure}")
+    log = (workdir / "envoy.log").read_text(errors="replace")
+    panicked = "panicked" in log or "Wasm VM failed" in log
+    failed_bad = sum(v for (k, r), v in soak.results.items() if r == "failed" and not good.get(k, True))
+    growth_mb = (end_rss - warm_rss) / 1024
+    summary = {
+        "seconds": round(elapsed, 1), "requests": soak.done, "rps": round(soak.done / elapsed),
+        "large_requests": sum(v for (k, _), v in soak.results.items() if k in LARGE_KINDS),
+        "envoy_rss_mib": {"start": round(start_rss / 1024, 1), "post_warmup": round(warm_rss / 1024, 1),
+                          "peak": round(peak / 1024, 1), "end": round(end_rss / 1024, 1)},
+        # Envoy's heap at the end: live allocations, and what tcmalloc holds (admin /memory).
+        "heap_end_mib": {"live": round(end_live, 1), "held": round(end_held, 1)},
+        "growth_after_warmup_mib": round(growth_mb, 1), "failed_good": failed_good(), "wrong_error_answers": failed_bad,
+        "panic_in_log": panicked, "envoy_alive": fs.envoy_alive(),
+        "samples_mib": [(round(t), round(r / 1024, 1)) for t, r in samples],
+    }
+    print("\n" + json.dumps(summary))
+    problems = []
+    if failed_good() or failed_bad:
+        problems.append(f"{failed_good()} good requests failed, {failed_bad} bad requests got a wrong answer")
+    if growth_mb > args.max_growth_mb:
+        problems.append(f"Envoy RSS ended {growth_mb:.1f} MiB above its post-warm-up level (bound {args.max_growth_mb} MiB)")
+    if panicked or not fs.envoy_alive():
+        problems.append("the filter panicked or Envoy died")
+    for problem in problems:
+        print(f"soak FAILED: {problem}", file=sys.stderr)
+    if not problems:
+        print("soak passed")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

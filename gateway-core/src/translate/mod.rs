@@ -257,6 +257,10 @@ pub const UPSTREAM_HEADER_ALLOWLIST: &[&str] = &["content-type", "accept", "trac
 /// request: a pseudo-header, one of [`UPSTREAM_HEADER_ALLOWLIST`], or one an operator listed in
 /// `extra` (exact names, or prefixes ending in `*`).
 pub fn upstream_header_allowed(name: &str, extra: &[String]) -> bool {
+    if CREDENTIAL_HEADERS.contains(&name) || BILLING_HEADERS.contains(&name) {
+        // Not even an operator's `prefix*` lets a caller's credential or billing choice through.
+        return false;
+    }
     name.starts_with(':')
         || UPSTREAM_HEADER_ALLOWLIST.contains(&name)
         || extra.iter().any(|pattern| match pattern.strip_suffix('*') {
@@ -264,6 +268,10 @@ pub fn upstream_header_allowed(name: &str, extra: &[String]) -> bool {
             None => pattern == name,
         })
 }
+
+/// Headers that choose what a provider key bills: set from configuration only
+/// ([`billing_headers`]), never kept from a client.
+pub const BILLING_HEADERS: &[&str] = &["openai-organization", "openai-project"];
 
 /// Parses an operator's list of extra headers to forward (`AI_GATEWAY_FORWARD_CLIENT_HEADERS`:
 /// comma-separated names or `prefix*`), lower-cased. Credential headers and the gateway's own
@@ -317,13 +325,50 @@ pub fn forwarded_headers(
     out
 }
 
-/// Checks a provider's settings when a config is loaded (URL parts must be safe in a path).
+/// Checks a provider's settings when a config is loaded (URL parts must be safe in a path,
+/// header values safe in a header).
 pub fn validate_provider(provider: &ProviderConfig) -> Result<(), String> {
     match provider.kind {
         ProviderKind::AzureOpenai => azure::validate_provider(provider),
         ProviderKind::Bedrock => openai_to_bedrock::region(provider).map(|_| ()).map_err(|e| e.message),
+        ProviderKind::Openai => validate_openai_settings(provider),
         _ => Ok(()),
     }
+}
+
+/// Longest `settings.openai.organization` / `project` accepted.
+const MAX_OPENAI_ID_LEN: usize = 64;
+
+/// `settings.openai` values become header values: plain identifiers only.
+fn validate_openai_settings(provider: &ProviderConfig) -> Result<(), String> {
+    let Some(openai) = provider.settings.openai.as_ref() else { return Ok(()) };
+    for (field, value) in [("organization", &openai.organization), ("project", &openai.project)] {
+        let Some(value) = value else { continue };
+        let plain = value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if value.is_empty() || value.len() > MAX_OPENAI_ID_LEN || !plain {
+            return Err(format!(
+                "provider '{}': settings.openai.{field} must be 1 to {MAX_OPENAI_ID_LEN} characters of A-Z, a-z, 0-9, '_' and '-'",
+                provider.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The billing headers an OpenAI provider's configuration sets (`settings.openai`); none for
+/// other kinds, and never from the client.
+pub fn billing_headers(provider: &ProviderConfig) -> Vec<(&'static str, String)> {
+    let Some(openai) = provider.settings.openai.as_ref().filter(|_| provider.kind == ProviderKind::Openai) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(org) = &openai.organization {
+        out.push(("openai-organization", org.clone()));
+    }
+    if let Some(project) = &openai.project {
+        out.push(("openai-project", project.clone()));
+    }
+    out
 }
 
 /// Checks a route target's model for its provider when a config is loaded: models that become
@@ -402,6 +447,37 @@ mod header_tests {
         assert!(upstream_header_allowed("x-replay-fixture", &extra));
         assert!(!upstream_header_allowed("x-replay", &extra));
         assert!(!upstream_header_allowed("x-stainless-os", &extra));
+        // An operator's wildcard never reaches credentials or billing selectors.
+        let wide = parse_forward_list("openai-*,x-*,api-*,authorization");
+        assert!(upstream_header_allowed("openai-beta", &wide));
+        for never in
+            ["openai-organization", "openai-project", "x-api-key", "x-goog-api-key", "api-key", "authorization"]
+        {
+            assert!(!upstream_header_allowed(never, &wide), "{never}");
+        }
+    }
+
+    #[test]
+    fn billing_headers_come_only_from_openai_settings() {
+        let mut provider: ProviderConfig = serde_json::from_str(
+            r#"{"name":"o","kind":"openai","cluster":"c","settings":{"openai":{"organization":"org-abc","project":"proj_1"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(validate_provider(&provider), Ok(()));
+        assert_eq!(
+            billing_headers(&provider),
+            [("openai-organization", "org-abc".to_owned()), ("openai-project", "proj_1".to_owned())]
+        );
+        for bad in ["", "org\r\nx-evil: 1", "org abc", &"a".repeat(65)] {
+            provider.settings.openai =
+                Some(crate::config::OpenAiSettings { organization: Some(bad.to_owned()), project: None });
+            assert!(validate_provider(&provider).unwrap_err().contains("settings.openai.organization"), "{bad:?}");
+        }
+        // Another kind ignores the member, as every kind ignores the others' settings.
+        provider.kind = ProviderKind::AzureOpenai;
+        assert!(billing_headers(&provider).is_empty());
+        let plain: ProviderConfig = serde_json::from_str(r#"{"name":"o","kind":"openai","cluster":"c"}"#).unwrap();
+        assert!(billing_headers(&plain).is_empty());
     }
 
     #[test]
