@@ -15,6 +15,7 @@ pub mod anthropic;
 pub mod collect;
 pub mod converse;
 pub mod gemini;
+pub(crate) mod members;
 pub mod openai_chat;
 pub mod responses;
 

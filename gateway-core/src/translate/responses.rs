@@ -45,7 +45,7 @@ use crate::codec::responses::ResponsesEncoder;
 use crate::codec::{self, Encoded};
 use crate::config::{HostedTools, ProviderKind};
 use crate::conversation::bridge::{Bridge, ProviderDecoder};
-use crate::conversation::{Event, Family, ProviderError, Reasoning, Request, Response};
+use crate::conversation::{Event, Family, Part, ProviderError, Reasoning, Request, Response};
 use crate::error::{ErrorKind, GatewayError};
 use crate::sse::{SseEvent, SseFramer};
 use crate::usage::TokenUsage;
@@ -226,10 +226,12 @@ fn translated(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, Gatew
         ProviderKind::Bedrock => {
             super::openai_to_bedrock::region(target.provider)?;
             let encoded = codec::converse::encode_request(&req, target.model, max_tokens)?;
+            let encoded = note_reasoning(encoded, &req, codec::converse::family_of(target.model));
             Ok(prepared(target, encoded, None, codec::converse::ConverseDecoder::new(target.model), encoder))
         }
         ProviderKind::Gemini => {
             let encoded = codec::gemini::encode_request(&req, target.model, max_tokens)?;
+            let encoded = note_reasoning(encoded, &req, Family::Gemini);
             Ok(prepared(target, encoded, None, codec::gemini::GeminiDecoder::new(), encoder))
         }
         ProviderKind::Openai | ProviderKind::AzureOpenai => Err(GatewayError::new(
@@ -237,6 +239,24 @@ fn translated(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, Gatew
             "an OpenAI provider is served by the passthrough, not the conversation model",
         )),
     }
+}
+
+/// Whether `req` carries reasoning the provider of `family` cannot take back (another family's,
+/// or unsigned): every encoder leaves it out, and the client is told (`reasoning`).
+fn foreign_reasoning(req: &Request, family: Family) -> bool {
+    req.messages.iter().flat_map(|m| &m.parts).any(|part| match part {
+        Part::Reasoning { signature, .. } => signature.as_ref().is_none_or(|s| s.family != family),
+        Part::RedactedReasoning { data } => data.family != family,
+        _ => false,
+    })
+}
+
+/// Names `reasoning` as dropped when `req` holds reasoning `family` cannot take.
+fn note_reasoning(mut encoded: Encoded, req: &Request, family: Family) -> Encoded {
+    if foreign_reasoning(req, family) && !encoded.dropped.contains(&"reasoning") {
+        encoded.dropped.push("reasoning");
+    }
+    encoded
 }
 
 /// The attempt for an encoded request; `full_path` when the path already has its prefix.
