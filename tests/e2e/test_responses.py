@@ -134,47 +134,57 @@ def test_count_passthrough(client, upstream, test_id):
     assert upstream.only(test_id)["path"] == "/v1/responses/input_tokens"
 
 
-def _claude_input(recorded: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]], list[dict[str, Any]]]:
-    """The Responses instructions, input items and tools of a recorded Anthropic request."""
-    chat = recordings.openai_request_from_anthropic(recorded)
+def responses_kwargs_from_chat(chat: dict[str, Any]) -> dict[str, Any]:
+    """The Responses request (SDK keyword arguments) an application sends for a Chat request."""
     instructions, items = None, []
     for m in chat["messages"]:
-        if m["role"] == "system":
-            instructions = (instructions + "\n" if instructions else "") + (
-                m["content"] if isinstance(m["content"], str) else "".join(p["text"] for p in m["content"]))
+        content = m.get("content")
+        if m["role"] in ("system", "developer"):
+            text = content if isinstance(content, str) else "".join(p["text"] for p in content)
+            if not items:
+                instructions = (instructions + "\n" if instructions else "") + text
+            else:
+                items.append({"role": "developer", "content": text})
         elif m["role"] == "tool":
             items.append({"type": "function_call_output", "call_id": m["tool_call_id"],
-                          "output": m["content"] if isinstance(m["content"], str) else json.dumps(m["content"])})
+                          "output": content if isinstance(content, str) else json.dumps(content)})
         elif m["role"] == "assistant":
-            if m.get("content"):
-                items.append({"role": "assistant", "content": m["content"]})
+            if content:
+                items.append({"role": "assistant", "content": content if isinstance(content, str)
+                              else "".join(p.get("text", "") for p in content)})
             for call in m.get("tool_calls") or []:
                 items.append({"type": "function_call", "call_id": call["id"], "name": call["function"]["name"],
                               "arguments": call["function"]["arguments"]})
         else:
-            content = m["content"]
             if isinstance(content, list):
                 content = [{"type": "input_text", "text": p["text"]} if p["type"] == "text" else
                            {"type": "input_image", "image_url": p["image_url"]["url"]} for p in content]
             items.append({"role": "user", "content": content})
-    tools = [{"type": "function", "name": t["function"]["name"], "description": t["function"].get("description"),
-              "parameters": t["function"].get("parameters")} for t in chat.get("tools") or []]
-    return instructions, items, tools
+    kwargs: dict[str, Any] = {"input": items}
+    if instructions:
+        kwargs["instructions"] = instructions
+    if chat.get("tools"):
+        kwargs["tools"] = [{"type": "function", "name": t["function"]["name"], "description": t["function"].get("description"),
+                            "parameters": t["function"].get("parameters")} for t in chat["tools"]]
+    choice = chat.get("tool_choice")
+    if isinstance(choice, str):
+        kwargs["tool_choice"] = choice
+    elif isinstance(choice, dict):
+        kwargs["tool_choice"] = {"type": "function", "name": choice["function"]["name"]}
+    for src, dst in (("max_completion_tokens", "max_output_tokens"), ("max_tokens", "max_output_tokens"),
+                     ("temperature", "temperature"), ("top_p", "top_p")):
+        if chat.get(src) is not None:
+            kwargs[dst] = chat[src]
+    if chat.get("reasoning_effort"):
+        kwargs["reasoning"] = {"effort": chat["reasoning_effort"]}
+    return kwargs
 
 
 @pytest.mark.parametrize("name,index,interaction", CLAUDE_CASES)
 def test_translated_to_anthropic_gives_the_recorded_answer(client, upstream, test_id, name, index, interaction):
     exp = recordings.expected_from_anthropic(interaction)
-    instructions, items, tools = _claude_input(interaction.request_body)
-    kwargs: dict[str, Any] = {"model": CLAUDE, "input": items, "extra_headers": replay_headers(test_id, name, index),
-                              "store": False}
-    if instructions:
-        kwargs["instructions"] = instructions
-    if tools:
-        kwargs["tools"] = tools
-    recorded_max = interaction.request_body.get("max_tokens")
-    if recorded_max:
-        kwargs["max_output_tokens"] = recorded_max
+    kwargs = responses_kwargs_from_chat(recordings.openai_request_from_anthropic(interaction.request_body))
+    kwargs.update(model=CLAUDE, extra_headers=replay_headers(test_id, name, index), store=False)
     if interaction.is_stream:
         events = list(client.responses.create(stream=True, **kwargs))
         assert events[0].type == "response.created"
