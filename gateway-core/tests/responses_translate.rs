@@ -641,3 +641,90 @@ fn the_paths_are_responses_apis() {
     let a = gateway_core::accounting::requested_output(br#"{"model":"m","max_output_tokens":77}"#);
     assert_eq!(a.max_tokens, Some(77));
 }
+
+#[test]
+fn free_form_tools_become_one_string_functions_on_claude_and_come_back_raw() {
+    let body = json!({"model": "m", "input": "patch it", "tools": [{"type": "custom", "name": "apply_patch", "description": "Applies a patch"}]});
+    let p = prep(ProviderKind::Anthropic, "claude", &body);
+    let b = body_json(&p);
+    assert_eq!(b["tools"][0]["name"], "apply_patch");
+    assert_eq!(b["tools"][0]["input_schema"]["required"], json!(["input"]));
+    let answer = json!({"id": "msg_2", "type": "message", "role": "assistant", "model": "c", "stop_reason": "tool_use",
+        "content": [{"type": "tool_use", "id": "toolu_9", "name": "apply_patch", "input": {"input": "*** Begin Patch\n*** End Patch"}}],
+        "usage": {"input_tokens": 5, "output_tokens": 7}});
+    let mut t = p.translator;
+    let r: Value =
+        serde_json::from_slice(&run(t.as_mut(), 200, "application/json", answer.to_string().as_bytes(), &[])).unwrap();
+    assert_eq!(r["output"][0]["type"], "custom_tool_call");
+    assert_eq!(r["output"][0]["input"], "*** Begin Patch\n*** End Patch");
+    // Streamed, the wrapped JSON arrives in pieces and still comes back as the raw text.
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let mut t = prep(ProviderKind::Anthropic, "claude", &streamed).translator;
+    let out = run(t.as_mut(), 200, "text/event-stream", claude_sse(&answer).as_bytes(), &[3, 50, 400]);
+    assert_eq!(completed(&out)["output"][0]["input"], "*** Begin Patch\n*** End Patch");
+    // The call sent back reaches Claude wrapped again.
+    let next = json!({"model": "m", "tools": body["tools"], "input": [
+        {"role": "user", "content": "patch it"},
+        {"type": "custom_tool_call", "call_id": "toolu_9", "name": "apply_patch", "input": "*** Begin Patch\n*** End Patch"},
+        {"type": "custom_tool_call_output", "call_id": "toolu_9", "output": "Done"}]});
+    let b = body_json(&prep(ProviderKind::Anthropic, "claude", &next));
+    assert_eq!(b["messages"][1]["content"][0]["input"], json!({"input": "*** Begin Patch\n*** End Patch"}));
+    assert_eq!(b["messages"][2]["content"][0]["tool_use_id"], "toolu_9");
+}
+
+#[test]
+fn claude_errors_reach_the_client_in_openai_shape_and_a_cut_stream_fails_the_response() {
+    let mut t = prep(ProviderKind::Anthropic, "claude", &json!({"model": "m", "input": "hi"})).translator;
+    let out = run(
+        t.as_mut(),
+        400,
+        "application/json",
+        br#"{"type":"error","error":{"type":"invalid_request_error","message":"messages.1.content.0: Invalid `signature` in `thinking` block"}}"#,
+        &[],
+    );
+    let err: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(err["error"]["type"], "invalid_request_error");
+    assert!(err["error"]["message"].as_str().unwrap().contains("Invalid `signature`"));
+    // A stream that stops before message_stop ends in `error` and `response.failed`.
+    let message: Value = serde_json::from_str(THINKING_ANSWER).unwrap();
+    let stream = claude_sse(&message);
+    let cut = &stream[..stream.len() / 2];
+    let mut t =
+        prep(ProviderKind::Anthropic, "claude", &json!({"model": "m", "input": "hi", "stream": true})).translator;
+    let events = sse(&run(t.as_mut(), 200, "text/event-stream", cut.as_bytes(), &[]));
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(&names[names.len() - 2..], ["error", "response.failed"]);
+}
+
+#[test]
+fn counting_on_bedrock_claude_and_azure() {
+    let body = json!({"model": "m", "input": "Hello", "instructions": "Be brief."});
+    let p = prep_at(
+        &provider(ProviderKind::Bedrock),
+        ClientApi::OpenAiResponsesInputTokens,
+        CLAUDE_BEDROCK,
+        body.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert!(p.path.ends_with("/count-tokens"), "{}", p.path);
+    let sent = body_json(&p);
+    let inner = sent["input"]["invokeModel"]["body"].as_str().unwrap();
+    use base64::Engine;
+    let invoke: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(inner).unwrap()).unwrap();
+    assert_eq!(invoke["system"], json!([{"type": "text", "text": "Be brief."}]));
+    assert_eq!(invoke["anthropic_version"], "bedrock-2023-05-31");
+    let mut t = p.translator;
+    let out = run(t.as_mut(), 200, "application/json", br#"{"inputTokens":12}"#, &[]);
+    assert_eq!(serde_json::from_slice::<Value>(&out).unwrap()["input_tokens"], 12);
+    let p = prep_at(
+        &provider(ProviderKind::AzureOpenai),
+        ClientApi::OpenAiResponsesInputTokens,
+        "dep",
+        body.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(p.path, "/openai/v1/responses/input_tokens");
+    assert_eq!(body_json(&p)["model"], "dep");
+}

@@ -205,7 +205,7 @@ fn translated(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, Gatew
     match target.provider.kind {
         ProviderKind::Anthropic => {
             let encoded = claude::encode_request(&req, target.model, max_tokens)?;
-            Ok(prepared(target, encoded, None, AnthropicDecoder::new(custom), encoder))
+            Ok(prepared(target, encoded, false, AnthropicDecoder::new(custom), encoder))
         }
         ProviderKind::Bedrock if super::bedrock_invoke::uses_invoke(target.provider, target.model) => {
             super::openai_to_bedrock::region(target.provider)?;
@@ -221,18 +221,18 @@ fn translated(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, Gatew
                 super::provider_path(target.provider, &super::bedrock_invoke::invoke_path(target.model, req.stream)?);
             let encoded =
                 Encoded { path, body, headers: vec![("content-type", "application/json".to_owned())], dropped };
-            Ok(prepared(target, encoded, Some(()), InvokeDecoder::new(custom), encoder))
+            Ok(prepared(target, encoded, true, InvokeDecoder::new(custom), encoder))
         }
         ProviderKind::Bedrock => {
             super::openai_to_bedrock::region(target.provider)?;
             let encoded = codec::converse::encode_request(&req, target.model, max_tokens)?;
             let encoded = note_reasoning(encoded, &req, codec::converse::family_of(target.model));
-            Ok(prepared(target, encoded, None, codec::converse::ConverseDecoder::new(target.model), encoder))
+            Ok(prepared(target, encoded, false, codec::converse::ConverseDecoder::new(target.model), encoder))
         }
         ProviderKind::Gemini => {
             let encoded = codec::gemini::encode_request(&req, target.model, max_tokens)?;
             let encoded = note_reasoning(encoded, &req, Family::Gemini);
-            Ok(prepared(target, encoded, None, codec::gemini::GeminiDecoder::new(), encoder))
+            Ok(prepared(target, encoded, false, codec::gemini::GeminiDecoder::new(), encoder))
         }
         ProviderKind::Openai | ProviderKind::AzureOpenai => Err(GatewayError::new(
             ErrorKind::Internal,
@@ -259,18 +259,15 @@ fn note_reasoning(mut encoded: Encoded, req: &Request, family: Family) -> Encode
     encoded
 }
 
-/// The attempt for an encoded request; `full_path` when the path already has its prefix.
+/// The attempt for an encoded request; `prefixed` when its path already has the provider's prefix.
 fn prepared<D: ProviderDecoder + 'static>(
     target: &Target<'_>,
     encoded: Encoded,
-    full_path: Option<()>,
+    prefixed: bool,
     decoder: D,
     encoder: ResponsesEncoder,
 ) -> PreparedRequest {
-    let path = match full_path {
-        Some(()) => encoded.path,
-        None => super::provider_path(target.provider, &encoded.path),
-    };
+    let path = if prefixed { encoded.path } else { super::provider_path(target.provider, &encoded.path) };
     PreparedRequest {
         path,
         body: Some(encoded.body),
