@@ -6,6 +6,7 @@
 //! | module | side | decodes | encodes |
 //! |---|---|---|---|
 //! | [`anthropic`] | client | Messages request | Messages response, SSE events |
+//! | [`anthropic::provider`] | provider | Messages response, SSE (and InvokeModel's decoded events) | Messages request |
 //! | [`converse`] | provider | Converse response, event stream | Converse request |
 //! | [`gemini`] | provider | generateContent response, SSE | generateContent request |
 //! | [`openai_chat`] | provider | Chat Completions response, SSE | Chat Completions request |
