@@ -67,6 +67,29 @@ def chat_body(model: str, size: int, stream: bool = False) -> bytes:
     return json.dumps(base, separators=(",", ":")).encode()
 
 
+def responses_body(model: str, size: int, stream: bool = False) -> bytes:
+    """An OpenAI Responses API request (as Codex CLI sends it: instructions, typed input items,
+    a function tool, `store: false`, `reasoning` without effort) padded to about `size` bytes."""
+    base: dict = {
+        "model": model,
+        "instructions": "You are a concise assistant for a benchmark.",
+        "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": ""}]}],
+        "tools": [{"type": "function", "name": "shell", "description": "Runs a shell command.", "strict": False,
+                   "parameters": {"type": "object", "properties": {"command": {"type": "array", "items": {"type": "string"}}},
+                                  "required": ["command"]}}],
+        "max_output_tokens": 256,
+        "store": False,
+        "reasoning": {"summary": "auto"},
+    }
+    if stream:
+        base["stream"] = True
+    filler = "Explain how HTTP proxies add latency and what a gateway should measure. "
+    empty = len(json.dumps(base, separators=(",", ":")))
+    need = max(0, size - empty)
+    base["input"][0]["content"][0]["text"] = (filler * (need // len(filler) + 1))[:need]
+    return json.dumps(base, separators=(",", ":")).encode()
+
+
 def tools_body(model: str, size: int) -> bytes:
     """A request with as many tool definitions as fit in about `size` bytes (agent-style)."""
     body = json.loads(chat_body(model, 1024))
@@ -210,6 +233,12 @@ def scenarios(chunks: int) -> dict[str, dict]:
         "h": {"title": "Claude Code 80 KB, Bedrock Converse", "client": "anthropic", "upstream": "converse",
               "provider": "bedrock", "target_model": BEDROCK_CLAUDE_ID, "bedrock_api": "converse",
               "body": claude_code_body(CLAUDE_CODE_MODEL, 80 * 1024), "connections": 32},
+        # Codex CLI and the Agents SDK: the Responses API through the conversation model to Claude.
+        "i": {"title": "Responses→Anthropic, non-streaming, 1 KB", "client": "responses", "provider": "anthropic",
+              "model": "bench-claude", "body": responses_body("bench-claude", 1024), "connections": 32},
+        "j": {"title": f"Responses→Anthropic streaming, {chunks} chunks", "client": "responses", "provider": "anthropic",
+              "model": "bench-claude", "body": responses_body("bench-claude", 1024, stream=True), "connections": 64,
+              "stream": True},
     }
 
 
@@ -231,6 +260,8 @@ def claude_code_config(cfg: dict, sc: dict) -> dict:
 
 def client_path(sc: dict) -> str:
     """The path the client calls on a gateway (Envoy alone or with the filter)."""
+    if sc.get("client") == "responses":
+        return "/v1/responses"
     return CLAUDE_CODE_PATH if sc.get("client") == "anthropic" else "/v1/chat/completions"
 
 
@@ -544,6 +575,12 @@ class Bench:
         if sc.get("client") == "anthropic" and system == "filter":
             answer = json.loads(body)
             ok = answer.get("type") == "message" and bool(answer.get("content"))
+        if sc.get("client") == "responses" and system == "filter":
+            if sc.get("stream"):
+                ok = b"event: response.completed" in body and b"response.output_text.delta" in body
+            else:
+                answer = json.loads(body)
+                ok = answer.get("object") == "response" and bool(answer.get("output"))
         if not ok:
             raise RuntimeError(f"{system}: unexpected answer: {body[:300]!r}")
         if system != "portkey":
@@ -570,6 +607,12 @@ class Bench:
                 problems.append(f"body of {len(got)} bytes differs from the {len(sc['body'])} sent")
         elif sc.get("client") == "anthropic":
             problems += claude_code_upstream_problems(sc, json.loads(got))
+        elif sc.get("client") == "responses":
+            sent = json.loads(got)
+            if sent.get("model") != "claude-sonnet-4-5" or len(sent.get("messages") or []) != 1 or len(sent.get("tools") or []) != 1:
+                problems.append(f"not the Messages request for the Responses body: {got[:200]!r}")
+            if bool(sent.get("stream")) != bool(sc.get("stream")):
+                problems.append("stream flag lost")
         if problems:
             raise RuntimeError(f"{system}: the upstream got the wrong request: {'; '.join(problems)}")
 
@@ -735,6 +778,13 @@ def report(b: Bench, args) -> tuple[str, list[str]]:
             check("(c) streaming adds < 5 µs CPU per chunk", f"{gross:.2f} µs (per-request cost included)", gross < 5)
     else:
         check("(c) streaming adds < 5 µs CPU per chunk", "–", None)
+    fj, ej = get("filter", "j", "cpu_us_per_req"), get("envoy", "j", "cpu_us_per_req")
+    fi, ei = get("filter", "i", "cpu_us_per_req"), get("envoy", "i", "cpu_us_per_req")
+    if fj and ej and fi and ei:
+        per_chunk = ((fj - ej) - (fi - ei)) / args.chunks
+        check("(j) Responses streaming adds < 5 µs CPU per chunk",
+              f"{per_chunk:.2f} µs per chunk beyond the per-request cost of (i) "
+              f"(filter {fj:.0f} − Envoy alone {ej:.0f} µs/req)", per_chunk < 5)
     check(".wasm < 1 MB", f"{wasm_size / 1024:.0f} KiB ({wasm_size} bytes)", wasm_size < 1_000_000)
     fh, eh = get("filter", "e", "hwm_kb"), get("envoy", "e", "hwm_kb")
     if b.memory and fh and eh:
@@ -755,6 +805,16 @@ def report(b: Bench, args) -> tuple[str, list[str]]:
                            f"{f_cpu / e_cpu:.2f}× | {fmt_ratio(f_rps, e_rps)} |")
         else:
             cc_rows.append(f"| ({key}) {b.scen[key]['title']} | – | – | – | – | – |")
+    responses_rows = []
+    for key in [k for k in args.scenarios if b.scen[k].get("client") == "responses"]:
+        f_cpu, e_cpu = get("filter", key, "cpu_us_per_req"), get("envoy", key, "cpu_us_per_req")
+        f_rps, e_rps = get("filter", key, "rps"), get("envoy", key, "rps")
+        if f_cpu and e_cpu:
+            responses_rows.append(f"| ({key}) {b.scen[key]['title']} | {f_cpu:.0f} | {e_cpu:.0f} | {f_cpu - e_cpu:+.0f} | "
+                                  f"{f_cpu / e_cpu:.2f}× | {fmt_ratio(f_rps, e_rps)} |")
+    if responses_rows:
+        checks += ["", "| Responses API request (Codex CLI shape, 1 KB) | filter CPU µs/req | Envoy alone CPU µs/req | added µs/req "
+                   "| CPU vs Envoy alone | req/s vs Envoy alone |", "|---|---:|---:|---:|---:|---:|", *responses_rows]
     if cc_rows:
         checks += ["", "| Claude Code request (80 KB) | filter CPU µs/req | Envoy alone CPU µs/req | added µs/req | CPU vs Envoy alone "
                    "| req/s vs Envoy alone |", "|---|---:|---:|---:|---:|---:|", *cc_rows]
@@ -811,7 +871,7 @@ def main() -> int:
     ap.add_argument("--fixtures", default=None, help="recorded fixtures folder (default: the mock's own default)")
     ap.add_argument("--duration", type=float, default=10, help="seconds per measured load run (default 10)")
     ap.add_argument("--warmup", type=float, default=2, help="seconds of warm-up load before each run (default 2)")
-    ap.add_argument("--scenarios", default="abcdefgh")
+    ap.add_argument("--scenarios", default="abcdefghij")
     ap.add_argument("--converse-nova", action="store_true",
                     help="(h) with a non-Claude model (amazon.nova-pro-v1:0) instead of the Claude id and api: converse")
     ap.add_argument("--systems", default=",".join(SYSTEMS))
@@ -827,7 +887,7 @@ def main() -> int:
     ap.add_argument("--doc", default=None, help="rewrite the generated part of this markdown file")
     ap.add_argument("--command", default=None, help="the command line to record in the doc")
     args = ap.parse_args()
-    args.scenarios = [s for s in args.scenarios if s in "abcdefgh"]
+    args.scenarios = [s for s in args.scenarios if s in "abcdefghij"]
     args.latency_scenarios = [s for s in args.latency_scenarios if s in args.scenarios]
     args.systems = [s for s in args.systems.split(",") if s in SYSTEMS]
 

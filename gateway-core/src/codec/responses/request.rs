@@ -332,6 +332,8 @@ fn reasoning(obj: &Obj<'_>, raw: &RawValue) -> Result<Part, GatewayError> {
     let text = if summary.is_empty() { content } else { summary };
     // A tag with nothing after it (`gw1.claude.`) signs nothing.
     let signature = encrypted.map(|e| Opaque::from_client_string(&e, Family::OpenAi)).filter(|o| !o.data.is_empty());
+    // Parts, not their text, decide: the gateway writes reasoning with one summary part even when
+    // its text is empty (Claude may sign empty thinking), and redacted reasoning with none.
     Ok(match (text.is_empty(), signature) {
         (false, signature) => Part::Reasoning { text: text.join("\n\n"), signature, cache: None },
         (true, Some(data)) => Part::RedactedReasoning { data },
