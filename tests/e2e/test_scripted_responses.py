@@ -77,6 +77,17 @@ def test_two_turns_with_the_openai_sdk(upstream: Any, stream: bool) -> None:
     assert kinds == [("call", 200, None), ("result", 200, True)], upstream.summary()
 
 
+def test_stored_reasoning_by_reference(upstream: Any) -> None:
+    """With `store` on (the default), a reasoning item may come back without its encrypted content."""
+    client = sdk(upstream)
+    body = dict(TURN1, include=[])
+    body.pop("store")
+    first = client.responses.create(**body)
+    assert not next(item for item in first.output if item.type == "reasoning").encrypted_content
+    second = client.responses.create(**dict(broken(first), include=[], store=True))
+    assert second.output_text == FINAL_TEXT and upstream.records[-1].signature_back is True
+
+
 def test_previous_response_id_when_stored(upstream: Any) -> None:
     client = sdk(upstream)
     first = client.responses.create(**dict(TURN1, store=True))

@@ -10,8 +10,8 @@ no unknown top-level field; `model` required; `input` a string or a list of know
 message roles and content part types per role; every `function_call_output` (and
 `custom_tool_call_output`) answers a `function_call` (`custom_tool_call`) earlier in `input` with
 the same `call_id`, and a call id is not answered twice; a `reasoning` item must carry
-`encrypted_content` the model issued when nothing is stored (`store: false`), and the text it
-covers; `previous_response_id` names a response this upstream stored; tools of known types, a
+`encrypted_content` the model issued for the text it covers, or else be the id of an item of a
+stored response (`store` not false); `previous_response_id` names a response this upstream stored; tools of known types, a
 function tool with a name and object parameters; `include` values known; `max_output_tokens` at
 least 16. The stream is the typed SSE events with `sequence_number`, as OpenAI sends them.
 
@@ -114,7 +114,7 @@ def items_of(body: dict[str, Any], stored: list[dict[str, Any]]) -> list[dict[st
     return stored + given
 
 
-def check_items(items: list[Any], model: Model, record: Record, store: bool) -> None:
+def check_items(items: list[Any], model: Model, record: Record, store: bool, stored_ids: set[str]) -> None:
     """Item rules; fills record.signature_back and the tool results of the last turn."""
     calls: dict[str, str] = {}  # call_id -> item type of the call
     answered: set[str] = set()
@@ -165,10 +165,12 @@ def check_items(items: list[Any], model: Model, record: Record, store: bool) -> 
                 raise bad(f"Missing required parameter: 'input[{i}].summary'.", f"input[{i}].summary", "missing_required_parameter")
             encrypted = item.get("encrypted_content")
             if encrypted is None:
-                if not store:
-                    raise Reject(404, "invalid_request_error",
-                                 f"Item with id '{item.get('id')}' not found. Items are not persisted when `store` is set to "
-                                 "false. Try again with `store` set to true, or remove this item from your input.", "input")
+                # Without its encrypted content a reasoning item is a reference to a stored one.
+                if item.get("id") not in stored_ids:
+                    hint = (" Items are not persisted when `store` is set to false. Try again with `store` set to true, "
+                            "or remove this item from your input.") if not store else ""
+                    raise Reject(404, "invalid_request_error", f"Item with id '{item.get('id')}' not found.{hint}", "input")
+                good_reasoning = True
                 continue
             if not model.signature_ok(encrypted, THINKING_TEXT):
                 raise bad("The encrypted content for item " + str(item.get("id")) + " could not be verified.",
@@ -298,6 +300,7 @@ class OpenAIResponses:
         self.name = "azure_openai-responses" if azure else "openai-responses"
         self._lock = threading.Lock()
         self.stored: dict[str, list[dict[str, Any]]] = {}  # response id -> its input and output items
+        self.stored_ids: set[str] = set()  # output item ids of stored responses
 
     def error(self, reject: Reject) -> Reply:
         kind = reject.kind if reject.status < 500 else "server_error"
@@ -348,7 +351,9 @@ class OpenAIResponses:
                              f"Previous response with id '{previous}' not found.", "previous_response_id")
             stored = found
         items = items_of(body, stored)
-        check_items(items, self.model, record, store)
+        with self._lock:
+            stored_ids = set(self.stored_ids)
+        check_items(items, self.model, record, store, stored_ids)
         names = check_tools(body.get("tools"))
         if record.kind != "result":
             record.call_tool = self.model.tool_for(names)
@@ -358,6 +363,7 @@ class OpenAIResponses:
         if store:
             with self._lock:
                 self.stored[answer.id] = items + answer.output
+                self.stored_ids.update(item["id"] for item in answer.output)
         if body.get("stream") is True:
             return Reply(200, {"content-type": "text/event-stream; charset=utf-8", "x-request-id": "req_scripted"},
                          chunks=answer.stream())

@@ -248,7 +248,7 @@ class Upstream:
     def summary(self) -> list[dict[str, Any]]:
         """One line per request, for failure messages."""
         return [{"method": r.method, "path": r.path, "kind": r.kind, "status": r.status, "error": r.error,
-                 "signature_back": r.signature_back, "tool_result_ids": r.tool_result_ids,
+                 "call_tool": r.call_tool, "signature_back": r.signature_back, "tool_result_ids": r.tool_result_ids,
                  "thinking_requested": r.thinking_requested} for r in self.records]
 
 
