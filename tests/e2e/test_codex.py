@@ -11,9 +11,15 @@ reasoning (signed in the provider's form) and an `exec_command` call that writes
 file in Codex's working directory, then checks the provider's rules on the turn that carries the
 tool output (on Claude: the thinking block with its exact signature) and answers final text.
 
-One Envoy per backend, all runs concurrent in one module fixture (each is about a second of
-Codex), each test asserts one backend's run. A last run has the provider's WebSocket transport on
-(`supports_websockets = true`): the gateway's 426 must send Codex to HTTP at its first attempt.
+The model name in `config.toml` is one Codex's catalog does not know (as any Claude or Gemini name
+a user routes through the gateway): Codex then offers its tools as top-level function tools. Two
+more runs on the openai passthrough: Codex's default model (in its catalog: tools offered in an
+`additional_tools` input item, shell commands through the `exec` code-mode tool, which the
+passthrough must keep byte for byte), and the provider's WebSocket transport on
+(`supports_websockets = true`), where the gateway's 426 must send Codex to HTTP at its first attempt.
+
+One Envoy per run, all runs concurrent in one module fixture (each is about a second of Codex),
+each test asserts one run.
 Outcomes go to `.run/compat/` for docs/clients.md.
 """
 
@@ -33,26 +39,30 @@ import pytest
 
 from conftest import REPO, WASM
 from test_claude_code import AWS, BACKENDS, PROVIDER_KEY, THINKING_BACKENDS, scripted, start_envoy
-from script import FINAL_TEXT, RESULT_FILE, Upstream  # noqa: E402 (tests/scripted, on the path via test_claude_code)
+from script import CODE_MODE_TOOL, FINAL_TEXT, RESULT_FILE, Upstream  # noqa: E402 (tests/scripted, on the path via test_claude_code)
 
 CLIENTS = REPO / "tests" / "clients"
 CODEX = CLIENTS / "node_modules" / ".bin" / "codex"
 CODEX_VERSION = json.loads((CLIENTS / "package.json").read_text())["dependencies"]["@openai/codex"]
 # The public model name Codex asks the gateway for; each backend's route maps it to that provider's model.
 CODEX_MODEL = "gpt-5.1-codex"
+# Codex 0.171.0's default model when config.toml names none (measured against a capturing server).
+CODEX_DEFAULT_MODEL = "gpt-6.2-sol"
 CLIENT_KEY = "codex-gateway-key-must-not-reach-a-provider"
 RUN_TIMEOUT = 60  # seconds for one Codex run; each takes about one when all is well
 TASK = f"Create a file named {RESULT_FILE} in the current directory that contains the nonce you are given."
 WEBSOCKET = "openai+websocket"  # the openai backend with Codex's WebSocket transport on
+DEFAULT_MODEL = "openai+default-model"  # the openai backend, Codex's default model and settings
 
 
-def codex_config(base_url: str, websocket: bool) -> str:
+def codex_config(base_url: str, websocket: bool = False, default_model: bool = False) -> str:
     """CODEX_HOME/config.toml: the gateway as a custom provider, as the README shows it."""
-    return f"""model = "{CODEX_MODEL}"
-model_provider = "gateway"
+    model = "" if default_model else f"""model = "{CODEX_MODEL}"
 # Reasoning on: on Claude backends the gateway asks for thinking, and its signature must come back.
 model_reasoning_effort = "medium"
 model_reasoning_summary = "auto"
+"""
+    return f"""{model}model_provider = "gateway"
 check_for_update_on_startup = false
 
 [analytics]
@@ -128,7 +138,7 @@ def codex_env(home: Path, codex_home: Path) -> dict[str, str]:
 
 
 def run_case(case: str, root: Path) -> Run:
-    backend = "openai" if case == WEBSOCKET else case
+    backend = "openai" if case in (WEBSOCKET, DEFAULT_MODEL) else case
     workdir = root / case.replace("+", "-")
     run = Run(case, workdir / "project", "codex-" + secrets.token_hex(8))
     run.workdir.mkdir(parents=True)
@@ -138,8 +148,9 @@ def run_case(case: str, root: Path) -> Run:
     envoy = None
     try:
         run.upstream = scripted.build(backend, run.nonce, PROVIDER_KEY, AWS, responses=True).start()
-        envoy = start_envoy(workdir, backend, run.upstream, (CODEX_MODEL,))
-        (codex_home / "config.toml").write_text(codex_config(f"http://127.0.0.1:{envoy.port}", case == WEBSOCKET))  # type: ignore[attr-defined]
+        envoy = start_envoy(workdir, backend, run.upstream, (CODEX_MODEL, CODEX_DEFAULT_MODEL))
+        base_url = f"http://127.0.0.1:{envoy.port}"  # type: ignore[attr-defined]
+        (codex_home / "config.toml").write_text(codex_config(base_url, case == WEBSOCKET, case == DEFAULT_MODEL))
         started = time.monotonic()
         try:
             done = subprocess.run(
@@ -173,9 +184,11 @@ def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     assert install.returncode == 0, f"tests/clients/install.sh failed:\n{install.stdout}\n{install.stderr}"
     selected = sorted({item.callspec.params["backend"] for item in request.session.items
                        if getattr(item, "originalname", "") == "test_codex" and hasattr(item, "callspec")})
-    if any(getattr(item, "originalname", "") == "test_codex_websocket_attempt_falls_back_at_once"
-           for item in request.session.items):
+    names = {getattr(item, "originalname", "") for item in request.session.items}
+    if "test_codex_websocket_attempt_falls_back_at_once" in names:
         selected.append(WEBSOCKET)
+    if "test_codex_default_model_on_the_passthrough" in names:
+        selected.append(DEFAULT_MODEL)
     root = tmp_path_factory.mktemp("codex")
     with ThreadPoolExecutor(max_workers=min(len(selected), 4) or 1) as pool:
         results = dict(zip(selected, pool.map(lambda c: run_case(c, root), selected)))
@@ -200,7 +213,7 @@ def assert_completed(run: Run) -> None:
 
 
 @pytest.mark.compat("Codex CLI", CODEX_VERSION)
-@pytest.mark.timeout(300)  # the first test also runs the module fixture: install, seven Envoys, seven runs
+@pytest.mark.timeout(300)  # the first test also runs the module fixture: install, eight Envoys, eight runs
 @pytest.mark.parametrize("backend", list(BACKENDS))
 def test_codex(backend: str, runs: dict[str, Run]) -> None:
     """Codex CLI completes a shell-tool task through the gateway, reasoning and signatures intact."""
@@ -224,6 +237,23 @@ def test_codex(backend: str, runs: dict[str, Run]) -> None:
         assert run.items("reasoning"), f"Codex saw no reasoning summary\n{run.explain()}"
     # Codex's gateway key never reaches a provider.
     assert all(CLIENT_KEY not in json.dumps(r.headers) for r in records)
+
+
+@pytest.mark.timeout(300)
+def test_codex_default_model_on_the_passthrough(runs: dict[str, Run]) -> None:
+    """Codex's default model and settings on OpenAI: code mode (`exec`) and `additional_tools` kept as sent."""
+    run = runs[DEFAULT_MODEL]
+    assert_completed(run)
+    assert run.upstream is not None
+    records = run.upstream.records
+    refused = [f"{r.status} {r.error}" for r in records if r.error is not None]
+    assert not refused, f"the provider refused requests the gateway sent: {refused}\n{run.explain()}"
+    calls = [r for r in records if r.kind == "call"]
+    results = [r for r in records if r.kind == "result"]
+    assert calls and results and calls[0].call_tool == CODE_MODE_TOOL, run.explain()
+    assert any(isinstance(i, dict) and i.get("type") == "additional_tools" for i in calls[0].body["input"]), run.explain()
+    assert calls[0].body["model"] == BACKENDS["openai"][1], run.explain()  # only the model changed on the way
+    assert results[0].signature_back is True, run.explain()
 
 
 @pytest.mark.timeout(300)

@@ -9,7 +9,8 @@ Rules checked (OpenAI's API reference; Azure's v1 API is the same for these): th
 no unknown top-level field; `model` required; `input` a string or a list of known item types;
 message roles and content part types per role; every `function_call_output` (and
 `custom_tool_call_output`) answers a `function_call` (`custom_tool_call`) earlier in `input` with
-the same `call_id`, and a call id is not answered twice; a `reasoning` item must carry
+the same `call_id`, tools given as an `additional_tools` input item (Codex's own models) are checked
+like `tools`, and a call id is not answered twice; a `reasoning` item must carry
 `encrypted_content` the model issued for the text it covers, or else be the id of an item of a
 stored response (`store` not false); `previous_response_id` names a response this upstream stored; tools of known types, a
 function tool with a name and object parameters; `include` values known; `max_output_tokens` at
@@ -28,7 +29,7 @@ import threading
 import time
 from typing import Any
 
-from script import (SIDE_TEXT, FINAL_TEXT, THINKING_TEXT, Model, Record, Reject, Reply, Request, json_reply,
+from script import (CODE_MODE_TOOL, SIDE_TEXT, FINAL_TEXT, THINKING_TEXT, Model, Record, Reject, Reply, Request, json_reply,
                     split_json, sse)
 
 RESPONSES_FIELDS = {
@@ -41,7 +42,7 @@ RESPONSES_FIELDS = {
     "client_metadata",
 }
 ITEM_TYPES = {
-    "message", "function_call", "function_call_output", "reasoning", "custom_tool_call", "custom_tool_call_output",
+    "additional_tools", "message", "function_call", "function_call_output", "reasoning", "custom_tool_call", "custom_tool_call_output",
     "web_search_call", "file_search_call", "local_shell_call", "local_shell_call_output", "item_reference",
     "compaction", "mcp_call", "image_generation_call", "code_interpreter_call", "tool_search_call",
     "tool_search_output", "shell_call", "shell_call_output", "apply_patch_call", "apply_patch_call_output",
@@ -94,6 +95,9 @@ def check_tools(tools: Any) -> list[str]:
             raise bad(f"Missing required parameter: 'tools[{k}].name'.", f"tools[{k}].name", "missing_required_parameter")
         if kind == "custom":
             names.append(tool["name"])
+        if kind == "namespace":
+            names += [t["name"] for t in tool.get("tools") or [] if isinstance(t, dict) and t.get("type") == "custom"
+                      and isinstance(t.get("name"), str)]
     for tool in function_tools(tools):
         params = tool.get("parameters")
         if params is not None and (not isinstance(params, dict) or params.get("type") != "object"):
@@ -114,8 +118,12 @@ def items_of(body: dict[str, Any], stored: list[dict[str, Any]]) -> list[dict[st
     return stored + given
 
 
-def check_items(items: list[Any], model: Model, record: Record, store: bool, stored_ids: set[str]) -> None:
-    """Item rules; fills record.signature_back and the tool results of the last turn."""
+def check_items(items: list[Any], model: Model, record: Record, store: bool, stored_ids: set[str]) -> list[str]:
+    """Item rules; fills record.signature_back and the tool results of the last turn.
+
+    Answers the names of the tools `additional_tools` items offer.
+    """
+    offered: list[str] = []
     calls: dict[str, str] = {}  # call_id -> item type of the call
     answered: set[str] = set()
     good_reasoning = False  # the latest reasoning item is one the model issued, intact
@@ -126,6 +134,11 @@ def check_items(items: list[Any], model: Model, record: Record, store: bool, sto
         if kind not in ITEM_TYPES:
             raise bad(f"Invalid value: '{kind}'. Supported values are: {', '.join(sorted(ITEM_TYPES))}.", f"input[{i}].type",
                       "invalid_value")
+        if kind == "additional_tools":
+            if item.get("role") not in ("developer", "system", None):
+                raise bad(f"Invalid value: '{item.get('role')}'. additional_tools take the developer role.", f"input[{i}].role")
+            offered += check_tools(item.get("tools"))
+            continue
         if kind == "message":
             role = item.get("role")
             if role not in ROLES:
@@ -187,6 +200,7 @@ def check_items(items: list[Any], model: Model, record: Record, store: bool, sto
         for result_id in record.tool_result_ids:
             if not model.issued(result_id):
                 raise bad(f"function_call_output {result_id} answers no call this model made", "input")
+    return offered
 
 
 class Answer:
@@ -209,10 +223,15 @@ class Answer:
                 item["encrypted_content"] = model.sign(THINKING_TEXT)
             self._reasoning(item)
             name = record.call_tool or ""
-            arguments = json.dumps(model.tool_input(name), separators=(",", ":"))
-            call = {"id": "fc_" + secrets.token_hex(24), "type": "function_call", "status": "completed",
-                    "arguments": arguments, "call_id": model.new_call_id("call_", name), "name": name}
-            self._call(call)
+            if name == CODE_MODE_TOOL:
+                self._custom_call({"id": "ctc_" + secrets.token_hex(24), "type": "custom_tool_call", "status": "completed",
+                                   "call_id": model.new_call_id("call_", name), "name": name,
+                                   "input": model.tool_input(name)["input"]})
+            else:
+                arguments = json.dumps(model.tool_input(name), separators=(",", ":"))
+                call = {"id": "fc_" + secrets.token_hex(24), "type": "function_call", "status": "completed",
+                        "arguments": arguments, "call_id": model.new_call_id("call_", name), "name": name}
+                self._call(call)
         else:
             self._message(FINAL_TEXT if record.kind == "result" else SIDE_TEXT)
         self.usage = {"input_tokens": 1200, "input_tokens_details": {"cached_tokens": 0},
@@ -243,6 +262,16 @@ class Answer:
             self._add("response.function_call_arguments.delta", {"item_id": call["id"], "output_index": index, "delta": piece})
         self._add("response.function_call_arguments.done", {"item_id": call["id"], "output_index": index,
                                                              "arguments": call["arguments"]})
+        self._add("response.output_item.done", {"output_index": index, "item": call})
+        self.output.append(call)
+
+    def _custom_call(self, call: dict[str, Any]) -> None:
+        index = len(self.output)
+        self._add("response.output_item.added", {"output_index": index, "item": dict(call, input="", status="in_progress")})
+        text = call["input"]
+        for piece in (text[:len(text) // 2], text[len(text) // 2:]):
+            self._add("response.custom_tool_call_input.delta", {"item_id": call["id"], "output_index": index, "delta": piece})
+        self._add("response.custom_tool_call_input.done", {"item_id": call["id"], "output_index": index, "input": text})
         self._add("response.output_item.done", {"output_index": index, "item": call})
         self.output.append(call)
 
@@ -353,8 +382,8 @@ class OpenAIResponses:
         items = items_of(body, stored)
         with self._lock:
             stored_ids = set(self.stored_ids)
-        check_items(items, self.model, record, store, stored_ids)
-        names = check_tools(body.get("tools"))
+        offered = check_items(items, self.model, record, store, stored_ids)
+        names = check_tools(body.get("tools")) + offered
         if record.kind != "result":
             record.call_tool = self.model.tool_for(names)
             record.kind = "call" if record.call_tool else "side"

@@ -38,10 +38,13 @@ THINKING_TEXT = "The user wants a file written. I will run one shell command wit
 FINAL_TEXT = "Done: the file is written."
 SIDE_TEXT = "Scripted answer"
 # The tools the model calls on turn 1, the first one the request offers: Claude Code's `Bash`,
-# Codex CLI's shell tools (`exec_command` in 0.171, `shell_command`/`shell` in older releases), and
-# the function an SDK test defines (its argument is the nonce).
+# Codex CLI's shell tools (`exec_command` in 0.171, `shell_command`/`shell` in older releases),
+# Codex's code mode (`exec`, a custom tool taking JavaScript that calls `tools.exec_command`, what
+# it offers the models of its own catalog), and the function an SDK test defines (its argument is
+# the nonce).
 NONCE_TOOL = "save_nonce"
-CALL_TOOLS = ("Bash", "exec_command", "shell_command", "shell", NONCE_TOOL)
+CODE_MODE_TOOL = "exec"
+CALL_TOOLS = ("Bash", "exec_command", "shell_command", "shell", CODE_MODE_TOOL, NONCE_TOOL)
 # At most this many cache breakpoints per request (Anthropic, Bedrock InvokeModel and Converse).
 MAX_CACHE_BREAKPOINTS = 4
 
@@ -147,6 +150,9 @@ class Model:
             return {"command": ["bash", "-lc", self.command]}
         if name == NONCE_TOOL:
             return {"nonce": self.nonce}
+        if name == CODE_MODE_TOOL:  # a custom tool: its input is this text, not JSON
+            return {"input": f"const r = await tools.exec_command({{cmd: {json.dumps(self.command)}}});\n"
+                             "text(r.output);\ntext(`exit ${r.exit_code}`);\n"}
         return {"command": self.command, "description": "Write the result file"}
 
     def sign(self, text: str) -> str:
