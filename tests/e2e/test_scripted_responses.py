@@ -195,3 +195,25 @@ def test_agents_sdk_against_the_upstream_directly(streamed: bool) -> None:
         up.stop()
     assert saved == [NONCE]
     assert [(r.kind, r.status) for r in up.records] == [("call", 200), ("result", 200)], up.summary()
+
+
+def test_code_mode_custom_tool_in_additional_tools(upstream: Any) -> None:
+    """Codex's own models: tools in an `additional_tools` item, the shell through the custom `exec` tool."""
+    client = sdk(upstream)
+    exec_tool = {"type": "custom", "name": "exec", "description": "Run JavaScript",
+                 "format": {"type": "grammar", "syntax": "lark", "definition": "start: /[\\s\\S]+/"}}
+    tools_item = {"type": "additional_tools", "id": "at_1", "role": "developer",
+                  "tools": [{"type": "namespace", "name": "functions", "description": "", "tools": [exec_tool]}]}
+    body = dict(TURN1, input=[tools_item, {"role": "user", "content": "Save the nonce."}])
+    body.pop("tools")
+    first = client.post("/responses", body=body, cast_to=object)
+    call = next(item for item in first["output"] if item["type"] == "custom_tool_call")
+    assert call["name"] == "exec" and "tools.exec_command" in call["input"] and NONCE in call["input"]
+    history = body["input"] + first["output"] + [{"type": "custom_tool_call_output", "call_id": call["call_id"],
+                                                  "output": [{"type": "input_text", "text": "exit 0"}]}]
+    with pytest.raises(openai.BadRequestError):  # a function_call_output cannot answer a custom call
+        client.post("/responses", body=dict(body, input=body["input"] + first["output"] + [
+            {"type": "function_call_output", "call_id": call["call_id"], "output": "x"}]), cast_to=object)
+    second = client.post("/responses", body=dict(body, input=history), cast_to=object)
+    assert second["output"][-1]["content"][0]["text"] == FINAL_TEXT
+    assert upstream.records[-1].kind == "result" and upstream.records[-1].signature_back is True
