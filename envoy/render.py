@@ -709,6 +709,12 @@ def render(
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "ai_gateway",
         "codec_type": "AUTO",
+        # Without an upgrade config Envoy answers any `Upgrade: websocket` request with its own
+        # bare 403 before a filter runs. Codex CLI tries a WebSocket on /v1/responses first and
+        # falls back to HTTP at once only on 426, so upgrades are let in and the downstream
+        # filter refuses every one of them with 426 in the client's error shape: nothing is
+        # ever proxied as a WebSocket.
+        "upgrade_configs": [{"upgrade_type": "websocket"}],
         "route_config": {
             "name": "ai_gateway",
             "virtual_hosts": [

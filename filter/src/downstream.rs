@@ -9,6 +9,16 @@ use gateway_core::ratelimit::Limits;
 use gateway_core::snapshot::KeyDenied;
 use gateway_core::translate::models::{self, ModelsRequest};
 use gateway_core::translate::{self, count_tokens, ClientApi};
+
+/// The error for a WebSocket upgrade (Codex tries one on `/v1/responses` first): a quick 426
+/// lets the client fall back to HTTP at once.
+fn upgrade_refused() -> GatewayError {
+    GatewayError::new(
+        ErrorKind::UpgradeRequired,
+        "WebSocket connections are not supported by this gateway; use HTTP (POST /v1/responses).",
+    )
+    .with_code("websocket_not_supported")
+}
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
@@ -277,15 +287,15 @@ impl Downstream {
         // Before route selection, so a key cannot probe which models exist.
         self.authorize_model(&facts.model)?;
         self.enforce_rate_limit()?;
-        let counting = api == ClientApi::AnthropicCountTokens;
+        let counting = api.counts_tokens();
         // Before selection borrows the table; a failure after it is released in `on_done`.
         // Counting tokens is never billed, so it reserves nothing.
         if !counting {
             self.reserve_budget(api, body, &facts.model)?;
         }
         let selection = self.shared.table.select(&facts.model, self.random)?;
-        if counting && !count_tokens::provider_counts(selection.provider, &selection.target.model) {
-            let answer = count_tokens::estimate_body(body)?;
+        if counting && !api.provider_counts(selection.provider, &selection.target.model) {
+            let answer = api.estimate_count(body)?;
             log::debug!("count_tokens for {} answered with the gateway's estimate", facts.model);
             self.answer(
                 200,
@@ -431,6 +441,12 @@ impl HttpContext for Downstream {
         let path = host::find_string(&headers, ":path").unwrap_or_default();
         let method = host::find_string(&headers, ":method").unwrap_or_default();
         self.error_shape = ClientApi::error_shape_for_path(&path);
+        // Envoy lets WebSocket upgrades in (render.py) only so that this answer is the gateway's:
+        // no request is ever proxied as a WebSocket.
+        if host::find_string(&headers, "upgrade").is_some_and(|u| u.to_ascii_lowercase().contains("websocket")) {
+            self.reject(&upgrade_refused());
+            return Action::Pause;
+        }
         let bare_path = path.split('?').next().unwrap_or("");
         // Claude Code sends `HEAD /` at start-up to check the base URL: a quick 200, no auth
         // (it tells nothing but that the gateway is up, which the listener already does).

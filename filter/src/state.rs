@@ -162,6 +162,8 @@ pub fn api_name(api: ClientApi) -> &'static str {
         ClientApi::AnthropicMessages => "anthropic_messages",
         ClientApi::OpenAiEmbeddings => "openai_embeddings",
         ClientApi::AnthropicCountTokens => "anthropic_count_tokens",
+        ClientApi::OpenAiResponses => "openai_responses",
+        ClientApi::OpenAiResponsesInputTokens => "openai_responses_input_tokens",
     }
 }
 
@@ -172,6 +174,8 @@ pub fn api_from_name(name: &str) -> Option<ClientApi> {
         "anthropic_messages" => Some(ClientApi::AnthropicMessages),
         "openai_embeddings" => Some(ClientApi::OpenAiEmbeddings),
         "anthropic_count_tokens" => Some(ClientApi::AnthropicCountTokens),
+        "openai_responses" => Some(ClientApi::OpenAiResponses),
+        "openai_responses_input_tokens" => Some(ClientApi::OpenAiResponsesInputTokens),
         _ => None,
     }
 }
@@ -260,6 +264,8 @@ mod tests {
             ClientApi::AnthropicMessages,
             ClientApi::OpenAiEmbeddings,
             ClientApi::AnthropicCountTokens,
+            ClientApi::OpenAiResponses,
+            ClientApi::OpenAiResponsesInputTokens,
         ] {
             assert_eq!(api_from_name(api_name(api)), Some(api));
         }

@@ -156,10 +156,10 @@ impl Upstream {
             None if provider_name == info.provider => info.target_model.clone(),
             None => return Err(internal("attempt reached a provider that does not serve this model")),
         };
-        if api == ClientApi::AnthropicCountTokens && !count_tokens::provider_counts(provider, &target_model) {
+        if api.counts_tokens() && !api.provider_counts(provider, &target_model) {
             // A fallback reached a provider that cannot count: the gateway's estimate, unbilled
             // (no translator, so `finish` records nothing).
-            let answer = count_tokens::estimate_body(body)?;
+            let answer = api.estimate_count(body)?;
             self.finished = true;
             host::send_json(
                 200,
@@ -267,7 +267,7 @@ impl Upstream {
         let metrics = &self.shared.metrics;
         metrics.add(REQUESTS, &[("provider", provider), ("model", model), ("status", &status)], 1);
         // Counting tokens is never billed: no usage record, no budget, no TPM (usage is zero anyway).
-        let counting = self.api == Some(ClientApi::AnthropicCountTokens);
+        let counting = self.api.is_some_and(ClientApi::counts_tokens);
         if let Some(t) = self.translator.as_ref().filter(|_| !counting) {
             let usage = t.usage();
             metrics.add(TOKENS, &[("provider", provider), ("model", model), ("type", "input")], usage.input);
@@ -505,7 +505,7 @@ impl HttpContext for Upstream {
         if !self.dropped.is_empty() {
             host::set_header(MapType::HttpResponseHeaders, DROPPED_RESPONSE_HEADER, &self.dropped);
         }
-        if self.api == Some(ClientApi::AnthropicCountTokens) && (200..300).contains(&status) {
+        if self.api.is_some_and(ClientApi::counts_tokens) && (200..300).contains(&status) {
             host::set_header(MapType::HttpResponseHeaders, count_tokens::TOKEN_COUNT_HEADER, count_tokens::EXACT);
         }
         // Only the attempt that answered reaches the client, so its number is the attempt count.
@@ -552,7 +552,12 @@ impl HttpContext for Upstream {
                 }
                 // A client may hang up as soon as it reads the stream's last event, before the
                 // upstream's end arrives and `finish` runs; the access log must have the totals then.
-                if out.ends_with(b"data: [DONE]\n\n") || out.windows(19).any(|w| w == b"event: message_stop") {
+                if out.ends_with(b"data: [DONE]\n\n")
+                    || out.windows(19).any(|w| w == b"event: message_stop")
+                    || out.windows(26).any(|w| w == b"event: response.completed")
+                    || out.windows(27).any(|w| w == b"event: response.incomplete")
+                    || out.windows(23).any(|w| w == b"event: response.failed")
+                {
                     if let (Some(provider), Some(model), Some(t)) =
                         (&self.provider, &self.target_model, &self.translator)
                     {

@@ -6,8 +6,14 @@ use gateway_core::config::{AzureSettings, AzureUrlForm, BedrockSettings, Default
 use gateway_core::translate::{inspect, prepare, ClientApi, Target};
 use libfuzzer_sys::fuzz_target;
 
-const APIS: [ClientApi; 4] =
-    [ClientApi::OpenAiChat, ClientApi::AnthropicMessages, ClientApi::OpenAiEmbeddings, ClientApi::AnthropicCountTokens];
+const APIS: [ClientApi; 6] = [
+    ClientApi::OpenAiChat,
+    ClientApi::AnthropicMessages,
+    ClientApi::OpenAiEmbeddings,
+    ClientApi::AnthropicCountTokens,
+    ClientApi::OpenAiResponses,
+    ClientApi::OpenAiResponsesInputTokens,
+];
 
 const KINDS: [ProviderKind; 5] = [
     ProviderKind::Openai,
@@ -23,6 +29,7 @@ fuzz_target!(|body: &[u8]| {
     }
     // The local token count estimate reads any body too.
     let _ = gateway_core::translate::count_tokens::estimate(body);
+    let _ = gateway_core::translate::responses::estimate_body(body);
     let defaults = Defaults::default();
     for kind in KINDS {
         let mut provider = ProviderConfig {
@@ -37,9 +44,12 @@ fuzz_target!(|body: &[u8]| {
         provider.settings.azure =
             Some(AzureSettings { url_form: AzureUrlForm::Deployment, api_version: Some("2024-10-21".into()) });
         provider.settings.bedrock = Some(BedrockSettings { region: "us-east-1".into(), ..Default::default() });
-        let target = Target { provider: &provider, model: "m", defaults: &defaults, created_unix: 0 };
-        for api in APIS {
-            let _ = prepare(api, &target, body);
+        // "m" is Converse on Bedrock; a Claude id takes InvokeModel with the Anthropic codec.
+        for model in ["m", "anthropic.claude-sonnet-4-5"] {
+            let target = Target { provider: &provider, model, defaults: &defaults, created_unix: 0 };
+            for api in APIS {
+                let _ = prepare(api, &target, body);
+            }
         }
     }
 });

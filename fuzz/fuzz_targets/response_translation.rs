@@ -15,12 +15,15 @@ const KINDS: [ProviderKind; 5] = [
     ProviderKind::AzureOpenai,
     ProviderKind::Bedrock,
 ];
-const REQUESTS: [(ClientApi, &[u8]); 5] = [
+const REQUESTS: [(ClientApi, &[u8]); 8] = [
     (ClientApi::OpenAiChat, br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#),
     (ClientApi::OpenAiChat, br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#),
     (ClientApi::AnthropicMessages, br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#),
     (ClientApi::AnthropicMessages, br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}],"stream":true}"#),
     (ClientApi::OpenAiEmbeddings, br#"{"model":"m","input":"hi"}"#),
+    (ClientApi::OpenAiResponses, br#"{"model":"m","input":"hi","tools":[{"type":"custom","name":"apply_patch"}]}"#),
+    (ClientApi::OpenAiResponses, br#"{"model":"m","input":"hi","stream":true}"#),
+    (ClientApi::OpenAiResponsesInputTokens, br#"{"model":"m","input":"hi"}"#),
 ];
 
 fuzz_target!(|input: &[u8]| {

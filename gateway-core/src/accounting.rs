@@ -439,6 +439,9 @@ pub fn requested_output(body: &[u8]) -> OutputAllowance {
         max_tokens: Option<u64>,
         #[serde(default)]
         max_completion_tokens: Option<u64>,
+        /// The Responses API's name for it.
+        #[serde(default)]
+        max_output_tokens: Option<u64>,
         #[serde(default)]
         n: Option<u64>,
     }
@@ -446,6 +449,10 @@ pub fn requested_output(body: &[u8]) -> OutputAllowance {
         return OutputAllowance { max_tokens: None, choices: 1 };
     };
     let max_tokens = match (caps.max_tokens, caps.max_completion_tokens) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    let max_tokens = match (max_tokens, caps.max_output_tokens) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };

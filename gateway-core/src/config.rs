@@ -86,6 +86,33 @@ pub struct ProviderSettings {
     /// AWS region and API choice of a Bedrock provider (kind `bedrock`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bedrock: Option<BedrockSettings>,
+    /// How OpenAI Responses API requests are translated for this provider (any kind but
+    /// `openai`/`azure_openai`, which pass them through).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responses: Option<ResponsesSettings>,
+}
+
+/// Responses API translation settings of a provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponsesSettings {
+    /// What happens to OpenAI hosted tools (`web_search`, `file_search`, `code_interpreter`...)
+    /// this provider does not have: dropped and named in `x-ai-gateway-dropped` (default), or
+    /// the request refused with a 400.
+    #[serde(default)]
+    pub hosted_tools: HostedTools,
+}
+
+/// The policy for OpenAI hosted tools on a provider without them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostedTools {
+    /// Left out of the request and named in `x-ai-gateway-dropped` (what Codex CLI needs: it
+    /// sends `web_search` by default).
+    #[default]
+    Drop,
+    /// A 400 naming the tool.
+    Reject,
 }
 
 /// Where a Bedrock provider lives. The region is configuration, never request data: it becomes

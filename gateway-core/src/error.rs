@@ -17,6 +17,8 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// The request body exceeds the configured limit (413).
     PayloadTooLarge,
+    /// The request asks for a protocol upgrade the gateway does not offer (426).
+    UpgradeRequired,
     /// Rate limit exhausted (429).
     RateLimited,
     /// Budget exhausted (429, OpenAI's `insufficient_quota`).
@@ -37,6 +39,7 @@ impl ErrorKind {
             ErrorKind::NotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::UpgradeRequired => 426,
             ErrorKind::RateLimited | ErrorKind::InsufficientQuota => 429,
             ErrorKind::Internal => 500,
             ErrorKind::BadGateway => 502,
@@ -47,7 +50,7 @@ impl ErrorKind {
     pub fn openai_type(self) -> &'static str {
         match self {
             ErrorKind::InvalidRequest | ErrorKind::NotFound | ErrorKind::MethodNotAllowed => "invalid_request_error",
-            ErrorKind::PayloadTooLarge => "invalid_request_error",
+            ErrorKind::PayloadTooLarge | ErrorKind::UpgradeRequired => "invalid_request_error",
             ErrorKind::Authentication => "authentication_error",
             ErrorKind::PermissionDenied => "permission_error",
             ErrorKind::RateLimited => "rate_limit_error",
@@ -60,7 +63,9 @@ impl ErrorKind {
     /// Anthropic's `error.type` for this kind (what the Anthropic SDKs map to exception classes).
     pub fn anthropic_type(self) -> &'static str {
         match self {
-            ErrorKind::InvalidRequest | ErrorKind::MethodNotAllowed => "invalid_request_error",
+            ErrorKind::InvalidRequest | ErrorKind::MethodNotAllowed | ErrorKind::UpgradeRequired => {
+                "invalid_request_error"
+            }
             ErrorKind::NotFound => "not_found_error",
             ErrorKind::PayloadTooLarge => "request_too_large",
             ErrorKind::Authentication => "authentication_error",

@@ -188,6 +188,9 @@ def family_of_path(path: str) -> str | None:
         return "bedrock"
     if path.startswith("/v1beta/models/") and path.endswith(GEMINI_METHODS):
         return "gemini"
+    # OpenAI's Responses API, and Azure's v1 surface of it.
+    if path.endswith(("/v1/responses", "/v1/responses/input_tokens")):
+        return "openai-responses"
     if (path.startswith("/openai/deployments/") or path.startswith("/openai/v1/")) and path.endswith(("/chat/completions", "/embeddings")):
         return "azure"
     if path.endswith("/messages") or path.endswith("/messages/count_tokens"):
@@ -360,6 +363,18 @@ def validate_anthropic(headers: dict[str, str], body: Any, expected_key: str | N
             raise bad("tool_choice: Input tag does not match any of the expected tags")
         if choice["type"] == "tool" and not isinstance(choice.get("name"), str):
             raise bad("tool_choice.name: Field required")
+
+
+def validate_openai_responses(headers: dict[str, str], body: Any, openai_key: str | None, azure_key: str | None) -> None:
+    """OpenAI's Responses API (or Azure's v1 surface of it): a key, a JSON object with a model."""
+    keys = {f"Bearer {k}" for k in (openai_key,) if k} | {k for k in (azure_key,) if k}
+    presented = {headers.get("authorization", ""), headers.get("api-key", "")}
+    if keys and not keys & presented:
+        raise ReplayError(401, "openai", "invalid_request_error", "Incorrect API key provided.")
+    if not isinstance(body, dict):
+        raise ReplayError(400, "openai", "invalid_request_error", "We could not parse the JSON body of your request.")
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise ReplayError(400, "openai", "invalid_request_error", "Missing required parameter: 'model'.")
 
 
 def validate_openai(headers: dict[str, str], body: Any, expected_key: str | None) -> None:
@@ -590,6 +605,8 @@ class ReplayHandler(BaseHTTPRequestHandler):
                 validate_anthropic(headers, body, self.state.anthropic_key, counting=path.endswith("/count_tokens"))
             elif family == "openai":
                 validate_openai(headers, body, self.state.openai_key)
+            elif family == "openai-responses":
+                validate_openai_responses(headers, body, self.state.openai_key, self.state.azure_key)
             elif family == "gemini":
                 validate_gemini(headers, entry["query"], path, body, self.state.gemini_key)
             elif family == "azure":
@@ -651,7 +668,7 @@ class ReplayHandler(BaseHTTPRequestHandler):
                 400, family, "invalid_request_error",
                 f"replay: {name} was recorded against {interaction.path}, gateway called a {family} endpoint",
             )
-        if interaction.status == 200 and family in ("anthropic", "openai", "gemini", "azure", "bedrock") and wants_stream != interaction.is_stream:
+        if interaction.status == 200 and family in ("anthropic", "openai", "gemini", "azure", "bedrock", "openai-responses") and wants_stream != interaction.is_stream:
             raise ReplayError(
                 400, family, "invalid_request_error",
                 f"replay: request has stream={wants_stream} but {name}#{index} is "

@@ -15,6 +15,7 @@ pub mod anthropic;
 pub mod collect;
 pub mod converse;
 pub mod gemini;
+pub(crate) mod members;
 pub mod openai_chat;
 pub mod responses;
 
@@ -36,35 +37,58 @@ pub struct Encoded {
 pub fn dropped_name(name: &str) -> &'static str {
     const KNOWN: &[&str] = &[
         "anthropic_beta",
+        "apply_patch",
         "audio",
         "background",
+        "code_interpreter",
+        "computer_use",
+        "computer_use_preview",
         "container",
         "context_management",
+        "conversation",
+        "file_search",
         "frequency_penalty",
+        "image_generation",
         "include",
         "inference_geo",
+        "instructions",
+        "local_shell",
         "logit_bias",
         "logprobs",
+        "max_tool_calls",
+        "mcp",
         "mcp_servers",
         "metadata",
         "modalities",
         "n",
         "output_config",
+        "parallel_tool_calls",
         "prediction",
         "presence_penalty",
         "previous_response_id",
+        "prompt",
         "prompt_cache_key",
         "prompt_cache_retention",
+        "reasoning",
         "safety_identifier",
         "seed",
         "service_tier",
+        "shell",
         "store",
+        "stream_options",
+        "text",
         "thinking",
+        "tool_choice",
         "tools",
         "top_logprobs",
         "truncation",
+        "user",
         "verbosity",
+        "web_search",
+        "web_search_2025_08_26",
         "web_search_options",
+        "web_search_preview",
+        "web_search_preview_2025_03_11",
     ];
     KNOWN.iter().find(|k| **k == name).copied().unwrap_or("other")
 }

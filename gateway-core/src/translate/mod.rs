@@ -20,6 +20,7 @@ pub mod openai_passthrough;
 pub mod openai_to_anthropic;
 pub mod openai_to_bedrock;
 pub mod openai_to_gemini;
+pub mod responses;
 
 /// How a translated response is passed on: streamed only when the provider streams a success,
 /// since errors come as one JSON body even on streaming requests (as with OpenAI itself).
@@ -51,6 +52,10 @@ pub enum ClientApi {
     OpenAiEmbeddings,
     /// `POST /v1/messages/count_tokens`: never billed; see [`count_tokens`].
     AnthropicCountTokens,
+    /// `POST /v1/responses`: OpenAI's Responses API (Codex CLI, the Agents SDK); see [`responses`].
+    OpenAiResponses,
+    /// `POST /v1/responses/input_tokens`: never billed; see [`responses`].
+    OpenAiResponsesInputTokens,
 }
 
 impl ClientApi {
@@ -62,6 +67,8 @@ impl ClientApi {
             "/v1/messages" => Some(ClientApi::AnthropicMessages),
             "/v1/messages/count_tokens" => Some(ClientApi::AnthropicCountTokens),
             "/v1/embeddings" | "/embeddings" => Some(ClientApi::OpenAiEmbeddings),
+            "/v1/responses" | "/responses" => Some(ClientApi::OpenAiResponses),
+            "/v1/responses/input_tokens" | "/responses/input_tokens" => Some(ClientApi::OpenAiResponsesInputTokens),
             _ => None,
         }
     }
@@ -78,10 +85,36 @@ impl ClientApi {
         }
     }
 
+    /// Whether this API only counts tokens: never billed, and answered with the gateway's
+    /// estimate where the provider cannot count.
+    pub fn counts_tokens(self) -> bool {
+        matches!(self, ClientApi::AnthropicCountTokens | ClientApi::OpenAiResponsesInputTokens)
+    }
+
+    /// Whether the provider of `kind` counts tokens for `model` itself for this API (else the
+    /// gateway answers with its estimate, [`Self::estimate_count`]).
+    pub fn provider_counts(self, provider: &ProviderConfig, model: &str) -> bool {
+        match self {
+            ClientApi::OpenAiResponsesInputTokens => responses::provider_counts(provider, model),
+            _ => count_tokens::provider_counts(provider, model),
+        }
+    }
+
+    /// The gateway's own token count answer for a counting API's body.
+    pub fn estimate_count(self, body: &[u8]) -> Result<Vec<u8>, GatewayError> {
+        match self {
+            ClientApi::OpenAiResponsesInputTokens => responses::estimate_body(body),
+            _ => count_tokens::estimate_body(body),
+        }
+    }
+
     /// The error body family this API's clients read.
     pub fn error_shape(self) -> crate::error::ErrorShape {
         match self {
-            ClientApi::OpenAiChat | ClientApi::OpenAiEmbeddings => crate::error::ErrorShape::OpenAi,
+            ClientApi::OpenAiChat
+            | ClientApi::OpenAiEmbeddings
+            | ClientApi::OpenAiResponses
+            | ClientApi::OpenAiResponsesInputTokens => crate::error::ErrorShape::OpenAi,
             ClientApi::AnthropicMessages | ClientApi::AnthropicCountTokens => crate::error::ErrorShape::Anthropic,
         }
     }
@@ -173,6 +206,8 @@ pub fn inspect(api: ClientApi, body: &[u8]) -> Result<RequestFacts, GatewayError
         ClientApi::AnthropicMessages => anthropic_passthrough::inspect(body),
         ClientApi::OpenAiEmbeddings => embeddings::inspect(body),
         ClientApi::AnthropicCountTokens => count_tokens::inspect(body),
+        ClientApi::OpenAiResponses => responses::inspect(body),
+        ClientApi::OpenAiResponsesInputTokens => responses::inspect_count(body),
     }
 }
 
@@ -192,6 +227,8 @@ pub fn prepare_with_headers(
     let invoke =
         target.provider.kind == ProviderKind::Bedrock && bedrock_invoke::uses_invoke(target.provider, target.model);
     match (api, target.provider.kind) {
+        (ClientApi::OpenAiResponses, _) => responses::prepare(body, target),
+        (ClientApi::OpenAiResponsesInputTokens, _) => responses::prepare_count(body, target),
         // Claude on Bedrock: Anthropic's own format through InvokeModel (`settings.bedrock.api`).
         (ClientApi::AnthropicMessages, ProviderKind::Bedrock) if invoke => {
             bedrock_invoke::prepare_messages(body, target, client_headers)

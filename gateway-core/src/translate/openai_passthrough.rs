@@ -70,6 +70,11 @@ pub fn inspect(body: &[u8]) -> Result<RequestFacts, GatewayError> {
     Ok(RequestFacts { model, stream })
 }
 
+/// Whether `body` nests deeper than [`MAX_NESTING`] (see [`inspect`]).
+pub(crate) fn nesting_exceeds_limit(body: &[u8]) -> bool {
+    nesting_exceeds(body, MAX_NESTING)
+}
+
 /// Deepest array/object nesting accepted in a request: serde_json's own default limit, so every
 /// body the gateway forwards can be read by a parser with that default.
 pub const MAX_NESTING: usize = 128;

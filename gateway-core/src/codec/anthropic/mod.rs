@@ -48,6 +48,7 @@
 //! always written (0 when unreported), as Anthropic does. `model` is always the client's.
 //! In streams, `Delta::Citation` holds the `citation` object of a `citations_delta`.
 
+pub mod provider;
 mod request;
 mod response;
 mod stream;

@@ -149,7 +149,7 @@ fn extra_name(extra: &Extra) -> &'static str {
         "inference_geo" => "inference_geo",
         "tools" => "tools",
         "betas" | "anthropic_beta" => "anthropic_beta",
-        _ => "other",
+        other => crate::codec::dropped_name(other),
     }
 }
 

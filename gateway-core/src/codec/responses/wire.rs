@@ -4,9 +4,10 @@
 
 use std::borrow::Cow;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
 use serde_json::value::RawValue;
+
+use crate::codec::members::Members;
+pub(super) use crate::codec::members::{is_array, is_null, is_object, is_string, join};
 
 use crate::conversation::Json;
 use crate::error::GatewayError;
@@ -38,74 +39,12 @@ pub(super) fn invalid(param: &str, message: String, code: &str) -> GatewayError 
     error(param, message, code)
 }
 
-/// `parent.key`, or `key` at the top level.
-pub(super) fn join(parent: &str, key: &str) -> String {
-    if parent.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{parent}.{key}")
-    }
-}
-
 /// A JSON object's members in body order, values unparsed.
 pub(super) struct Obj<'a> {
     /// Name and raw value of each member, repeated names included.
     pub members: Vec<(Cow<'a, str>, &'a RawValue)>,
     /// Where this object sits in the request, for error messages.
     pub path: String,
-}
-
-struct ObjVisitor;
-
-impl<'de> Visitor<'de> for ObjVisitor {
-    type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            let value: &'de RawValue = map.next_value()?;
-            members.push((key, value));
-        }
-        Ok(members)
-    }
-}
-
-/// Borrows the members of an object; a key with escapes is unescaped into an owned string.
-struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(ObjVisitor).map(Members)
-    }
-}
-
-/// Whether a raw value is JSON `null` (absent, as the OpenAI SDKs send unset members).
-pub(super) fn is_null(raw: &RawValue) -> bool {
-    raw.get() == "null"
-}
-
-/// The first byte of a raw value: its JSON kind.
-fn lead(raw: &RawValue) -> u8 {
-    raw.get().bytes().next().unwrap_or(b' ')
-}
-
-/// Whether a raw value is a JSON object.
-pub(super) fn is_object(raw: &RawValue) -> bool {
-    lead(raw) == b'{'
-}
-
-/// Whether a raw value is a JSON array.
-pub(super) fn is_array(raw: &RawValue) -> bool {
-    lead(raw) == b'['
-}
-
-/// Whether a raw value is a JSON string.
-pub(super) fn is_string(raw: &RawValue) -> bool {
-    lead(raw) == b'"'
 }
 
 impl<'a> Obj<'a> {

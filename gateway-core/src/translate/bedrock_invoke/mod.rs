@@ -238,6 +238,13 @@ fn invoke_body(
     Ok(InvokeBody { body: out, client_model, stream, dropped })
 }
 
+/// An Anthropic body the gateway wrote (no client headers) as an InvokeModel body, with the
+/// fields Bedrock refused named.
+pub(crate) fn invoke_body_for(body: &[u8]) -> Result<(Vec<u8>, Vec<&'static str>), GatewayError> {
+    let invoke = invoke_body(body, &[], None)?;
+    Ok((invoke.body, invoke.dropped))
+}
+
 #[derive(Deserialize)]
 struct ThinkingBudget {
     #[serde(default)]
