@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / ".run" / "compat"
 DOC = REPO / "docs" / "clients.md"
 BACKENDS = ("anthropic", "bedrock-invoke", "bedrock-converse", "openai", "azure_openai", "gemini")
-CLIENTS = ("Claude Code", "anthropic SDK", "openai SDK")
+CLIENTS = ("Claude Code", "Codex CLI", "OpenAI Agents SDK", "anthropic SDK", "openai SDK")
 MARK = {"pass": "pass", "fail": "**fail**", "partial": "partial"}
 
 HEADER = """# Clients × backends
@@ -40,6 +40,16 @@ What each client runs:
   (`tests/scripted/`) that enforces the provider's rules; the task needs a `Bash` tool call and a
   second turn carrying the tool result, with the thinking block and its signature
   (`tests/e2e/test_claude_code.py`).
+- **Codex CLI**: the npm package `@openai/codex` (with its native linux-x64 package), pinned in
+  the same lock file, run as `codex exec --json` with the gateway as a custom model provider
+  (`wire_api = "responses"`, reasoning on) against the same scripted upstreams, a Responses API one
+  for openai and azure_openai (the passthrough); the task needs an `exec_command` shell call, and the
+  reasoning (Claude's signed thinking, Gemini's thought signature, OpenAI's encrypted content) must
+  come back on the second turn (`tests/e2e/test_codex.py`).
+- **OpenAI Agents SDK** (Python `openai-agents`): an agent with a `function_tool`, its default model
+  class (`OpenAIResponsesModel`) on the gateway's `/v1/responses`, `Runner.run` and
+  `Runner.run_streamed` (two tests per cell), against the same scripted upstreams
+  (`tests/e2e/test_agents_sdk.py`).
 - **anthropic SDK**, **openai SDK** (Python): recorded provider traffic (`fixtures/recorded/`)
   replayed behind the gateway, the SDK's parsed result compared with the recording (the modules
   listed in `tests/e2e/compat.py`, `CELLS`).

@@ -74,12 +74,13 @@ BACKENDS: dict[str, tuple[dict[str, Any], str]] = {
 THINKING_BACKENDS = {"anthropic", "bedrock-invoke", "bedrock-converse", "gemini"}
 
 
-def gateway_config(backend: str) -> dict[str, Any]:
+def gateway_config(backend: str, models: tuple[str, ...] = CLAUDE_CODE_MODELS) -> dict[str, Any]:
+    """One provider (the backend's scripted upstream) and a route from each public model in `models` to it."""
     provider, target = BACKENDS[backend]
     return {
         "version": 1,
         "providers": [dict(provider, name=f"scripted-{backend}", cluster="scripted")],
-        "routes": [{"model": m, "targets": [{"provider": f"scripted-{backend}", "model": target}]} for m in CLAUDE_CODE_MODELS],
+        "routes": [{"model": m, "targets": [{"provider": f"scripted-{backend}", "model": target}]} for m in models],
     }
 
 
@@ -118,10 +119,11 @@ class Run:
         return "\n".join(lines)
 
 
-def start_envoy(workdir: Path, backend: str, upstream: Upstream) -> stack_mod.Proc:
+def start_envoy(workdir: Path, backend: str, upstream: Upstream,
+                models: tuple[str, ...] = CLAUDE_CODE_MODELS) -> stack_mod.Proc:
     """Envoy for one backend's config, its one cluster pointing at the scripted upstream."""
     config = workdir / "gateway.json"
-    config.write_text(json.dumps(gateway_config(backend), indent=2))
+    config.write_text(json.dumps(gateway_config(backend, models), indent=2))
     url = upstream.url + (f"#{AWS_HOST}" if backend.startswith("bedrock") else "")
     env = dict(os.environ, CC_PROVIDER_KEY=PROVIDER_KEY, CC_AWS_ACCESS_KEY_ID=AWS["access_key_id"],
                CC_AWS_SECRET_ACCESS_KEY=AWS["secret_access_key"], CC_AWS_SESSION_TOKEN=AWS["session_token"])

@@ -135,7 +135,8 @@ def check_body(body: Any, model: Model, record: Record, fields: set[str], roles:
             if not model.issued(result_id):
                 raise bad(f"tool_result {result_id} answers no tool call this model made")
     else:
-        record.kind = "call" if any(t.get("name") == "Bash" for t in tools) else "side"
+        record.call_tool = model.tool_for(t.get("name") for t in tools)
+        record.kind = "call" if record.call_tool else "side"
         record.thinking_requested = thinking_on(body)
 
 
@@ -163,8 +164,8 @@ def events(body: dict[str, Any], model: Model, record: Record, model_name: str) 
                                          {"type": "thinking_delta", "thinking": text[40:]}]
             block({"type": "thinking", "thinking": "", "signature": ""},
                   deltas + [{"type": "signature_delta", "signature": model.sign(text)}])
-        block({"type": "tool_use", "id": model.new_call_id("toolu_"), "name": "Bash", "input": {}},
-              [{"type": "input_json_delta", "partial_json": p} for p in split_json(model.tool_input())])
+        block({"type": "tool_use", "id": model.new_call_id("toolu_", record.call_tool), "name": record.call_tool, "input": {}},
+              [{"type": "input_json_delta", "partial_json": p} for p in split_json(model.tool_input(record.call_tool))])
         stop = "tool_use"
     else:
         text = FINAL_TEXT if record.kind == "result" else SIDE_TEXT

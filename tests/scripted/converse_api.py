@@ -123,7 +123,8 @@ def check_body(body: Any, model: Model, record: Record) -> None:
             if not model.issued(result_id):
                 raise bad(f"toolResult {result_id} answers no toolUse this model made")
     else:
-        record.kind = "call" if "Bash" in names else "side"
+        record.call_tool = model.tool_for(names)
+        record.kind = "call" if record.call_tool else "side"
         record.thinking_requested = thinking_of(body) is not None
 
 
@@ -144,10 +145,11 @@ def answer(body: dict[str, Any], model: Model, record: Record) -> tuple[list[dic
             events.append(("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": signature}}}))
             events.append(("contentBlockStop", {"contentBlockIndex": 0}))
             index = 1
-        call_id = model.new_call_id("tooluse_")
-        content.append({"toolUse": {"toolUseId": call_id, "name": "Bash", "input": model.tool_input()}})
-        events.append(("contentBlockStart", {"contentBlockIndex": index, "start": {"toolUse": {"toolUseId": call_id, "name": "Bash"}}}))
-        for piece in split_json(model.tool_input()):
+        name = record.call_tool
+        call_id = model.new_call_id("tooluse_", name)
+        content.append({"toolUse": {"toolUseId": call_id, "name": name, "input": model.tool_input(name)}})
+        events.append(("contentBlockStart", {"contentBlockIndex": index, "start": {"toolUse": {"toolUseId": call_id, "name": name}}}))
+        for piece in split_json(model.tool_input(name)):
             events.append(("contentBlockDelta", {"contentBlockIndex": index, "delta": {"toolUse": {"input": piece}}}))
         events.append(("contentBlockStop", {"contentBlockIndex": index}))
         stop = "tool_use"

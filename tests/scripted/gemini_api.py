@@ -151,7 +151,8 @@ def check_body(body: Any, model: Model, record: Record) -> None:
         record.tool_result_text = json.dumps([r.get("response") for r in responses])
         record.signature_back = real_signature
     else:
-        record.kind = "call" if "Bash" in names else "side"
+        record.call_tool = model.tool_for(names)
+        record.kind = "call" if record.call_tool else "side"
         # Gemini 3 always thinks (and signs its calls); the request can only ask for summaries.
         record.thinking_requested = True
 
@@ -173,7 +174,7 @@ def answer(body: dict[str, Any], model: Model, record: Record, model_name: str) 
         thinking = (body.get("generationConfig") or {}).get("thinkingConfig") or {}
         if thinking.get("includeThoughts"):
             out.append(response([{"text": THINKING_TEXT, "thought": True}], None))
-        call = {"name": "Bash", "args": model.tool_input()}
+        call = {"name": record.call_tool, "args": model.tool_input(record.call_tool)}
         out.append(response([{"functionCall": call, "thoughtSignature": model.sign(call_signature_text(call))}], "STOP"))
     else:
         text = FINAL_TEXT if record.kind == "result" else SIDE_TEXT

@@ -110,7 +110,8 @@ def check_body(body: Any, model: Model, record: Record, fields: set[str], model_
             if not model.issued(result_id):
                 raise bad(f"tool message {result_id} answers no tool call this model made")
     else:
-        record.kind = "call" if "Bash" in names else "side"
+        record.call_tool = model.tool_for(names)
+        record.kind = "call" if record.call_tool else "side"
 
 
 def chunks(body: dict[str, Any], model: Model, record: Record, model_name: str, azure: bool) -> tuple[list[bytes], dict[str, Any]]:
@@ -130,14 +131,14 @@ def chunks(body: dict[str, Any], model: Model, record: Record, model_name: str, 
         events.append({"choices": [], "created": 0, "id": "", "model": "", "object": "", "prompt_filter_results": [
             {"prompt_index": 0, "content_filter_results": {"hate": {"filtered": False, "severity": "safe"}}}]})
     if record.kind == "call":
-        call_id = model.new_call_id("call_")
-        pieces = split_json(model.tool_input())
+        call_id = model.new_call_id("call_", record.call_tool)
+        pieces = split_json(model.tool_input(record.call_tool))
         events.append(chunk({"role": "assistant", "content": None, "refusal": None, "tool_calls": [
-            {"index": 0, "id": call_id, "type": "function", "function": {"name": "Bash", "arguments": ""}}]}))
+            {"index": 0, "id": call_id, "type": "function", "function": {"name": record.call_tool, "arguments": ""}}]}))
         events.extend(chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}) for p in pieces)
         events.append(chunk({}, "tool_calls"))
         message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [
-            {"id": call_id, "type": "function", "function": {"name": "Bash", "arguments": "".join(pieces)}}]}
+            {"id": call_id, "type": "function", "function": {"name": record.call_tool, "arguments": "".join(pieces)}}]}
         finish = "tool_calls"
     else:
         text = FINAL_TEXT if record.kind == "result" else SIDE_TEXT

@@ -5,7 +5,9 @@ One scripted upstream plays one provider API (`anthropic`, `bedrock-invoke`, `be
 
 * turn 1 (a request with the agent's tools and no tool result yet): a thinking/reasoning block
   with a signature in the provider's own form (none for OpenAI Chat) and one call to the client's
-  `Bash` tool that writes `nonce` into `RESULT_FILE` in the client's working directory;
+  shell tool (`Bash` for Claude Code, `exec_command` for Codex CLI; see `CALL_TOOLS`) that writes
+  `nonce` into `RESULT_FILE` in the client's working directory, or to `NONCE_TOOL` (a function an
+  SDK test defines) with the nonce as its argument;
 * turn 2 (the request carrying the tool result): the provider's documented rules are checked
   (thinking block with the exact signature back, tool result ids or names matching the call,
   at most 4 cache breakpoints, no unknown fields, required fields); a broken rule is a 400 in
@@ -35,6 +37,14 @@ RESULT_FILE = "claude-code-e2e.txt"
 THINKING_TEXT = "The user wants a file written. I will run one shell command with the Bash tool, then report back."
 FINAL_TEXT = "Done: the file is written."
 SIDE_TEXT = "Scripted answer"
+# The tools the model calls on turn 1, the first one the request offers: Claude Code's `Bash`,
+# Codex CLI's shell tools (`exec_command` in 0.171, `shell_command`/`shell` in older releases),
+# Codex's code mode (`exec`, a custom tool taking JavaScript that calls `tools.exec_command`, what
+# it offers the models of its own catalog), and the function an SDK test defines (its argument is
+# the nonce).
+NONCE_TOOL = "save_nonce"
+CODE_MODE_TOOL = "exec"
+CALL_TOOLS = ("Bash", "exec_command", "shell_command", "shell", CODE_MODE_TOOL, NONCE_TOOL)
 # At most this many cache breakpoints per request (Anthropic, Bedrock InvokeModel and Converse).
 MAX_CACHE_BREAKPOINTS = 4
 
@@ -92,6 +102,8 @@ class Record:
     # On a turn the model answers with a tool call: did the request ask for thinking/reasoning?
     thinking_requested: bool | None = None
     tool_result_text: str = ""
+    # On a turn the model answers with a tool call: which of the request's tools it calls.
+    call_tool: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -123,7 +135,24 @@ class Model:
     def command(self) -> str:
         return f"echo {shlex.quote(self.nonce)} > {RESULT_FILE}"
 
-    def tool_input(self) -> dict[str, Any]:
+    def tool_for(self, names: Any) -> str | None:
+        """The tool the model calls on turn 1: the first of CALL_TOOLS among the request's tool names."""
+        offered = set(n for n in names if isinstance(n, str))
+        return next((name for name in CALL_TOOLS if name in offered), None)
+
+    def tool_input(self, name: str | None = "Bash") -> dict[str, Any]:
+        """The call's arguments, in the form the named tool takes."""
+        if name == "exec_command":
+            return {"cmd": self.command}
+        if name == "shell_command":
+            return {"command": self.command}
+        if name == "shell":
+            return {"command": ["bash", "-lc", self.command]}
+        if name == NONCE_TOOL:
+            return {"nonce": self.nonce}
+        if name == CODE_MODE_TOOL:  # a custom tool: its input is this text, not JSON
+            return {"input": f"const r = await tools.exec_command({{cmd: {json.dumps(self.command)}}});\n"
+                             "text(r.output);\ntext(`exit ${r.exit_code}`);\n"}
         return {"command": self.command, "description": "Write the result file"}
 
     def sign(self, text: str) -> str:
@@ -138,11 +167,16 @@ class Model:
         with self._lock:
             return isinstance(signature, str) and self.issued_signatures.get(signature) == text
 
-    def new_call_id(self, prefix: str) -> str:
+    def new_call_id(self, prefix: str, name: str | None = "Bash") -> str:
         call_id = prefix + secrets.token_hex(12)
         with self._lock:
-            self.issued_calls[call_id] = "Bash"
+            self.issued_calls[call_id] = name or "Bash"
         return call_id
+
+    def issued_name(self, call_id: Any) -> str | None:
+        """The tool name of a call this model made."""
+        with self._lock:
+            return self.issued_calls.get(call_id) if isinstance(call_id, str) else None
 
     def issued(self, call_id: Any) -> bool:
         with self._lock:
@@ -220,7 +254,7 @@ class Upstream:
     def summary(self) -> list[dict[str, Any]]:
         """One line per request, for failure messages."""
         return [{"method": r.method, "path": r.path, "kind": r.kind, "status": r.status, "error": r.error,
-                 "signature_back": r.signature_back, "tool_result_ids": r.tool_result_ids,
+                 "call_tool": r.call_tool, "signature_back": r.signature_back, "tool_result_ids": r.tool_result_ids,
                  "thinking_requested": r.thinking_requested} for r in self.records]
 
 

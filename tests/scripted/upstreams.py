@@ -21,17 +21,20 @@ from anthropic_api import AnthropicMessages, BedrockInvoke  # noqa: E402
 from converse_api import BedrockConverse  # noqa: E402
 from gemini_api import Gemini  # noqa: E402
 from openai_api import OpenAIChat  # noqa: E402
+from responses_api import OpenAIResponses  # noqa: E402
 from script import RESULT_FILE, Model, Upstream  # noqa: E402
 
 BACKENDS = ("anthropic", "bedrock-invoke", "bedrock-converse", "openai", "azure_openai", "gemini")
 
 
 def build(backend: str, nonce: str, api_key: str = "", aws_credentials: dict[str, str] | None = None,
-          port: int = 0) -> Upstream:
+          port: int = 0, responses: bool = False) -> Upstream:
     """A scripted upstream for `backend` (one of BACKENDS), not started yet.
 
     `api_key` is the provider key the gateway must send; `aws_credentials`
     (`access_key_id`, `secret_access_key`, `session_token`) the ones it must sign with.
+    `responses`: OpenAI and Azure OpenAI speak the Responses API instead of Chat Completions
+    (what the gateway passes a Responses client's requests through to).
     """
     model = Model(nonce, backend)
     if backend == "anthropic":
@@ -40,6 +43,8 @@ def build(backend: str, nonce: str, api_key: str = "", aws_credentials: dict[str
         api = BedrockInvoke(model, aws_credentials or {})
     elif backend == "bedrock-converse":
         api = BedrockConverse(model, aws_credentials or {})
+    elif backend in ("openai", "azure_openai") and responses:
+        api = OpenAIResponses(model, api_key, azure=backend == "azure_openai")
     elif backend in ("openai", "azure_openai"):
         api = OpenAIChat(model, api_key, azure=backend == "azure_openai")
     elif backend == "gemini":
@@ -55,9 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--key", default="", help="provider key the gateway must send")
     parser.add_argument("--aws", default=None, help='JSON {"access_key_id","secret_access_key","session_token"?}')
+    parser.add_argument("--responses", action="store_true", help="openai/azure_openai: the Responses API, not Chat")
     parser.add_argument("--nonce", default="scripted-done", help=f"what the tool call writes into {RESULT_FILE}")
     args = parser.parse_args(argv)
-    upstream = build(args.backend, args.nonce, args.key, json.loads(args.aws) if args.aws else None, args.port).start()
+    upstream = build(args.backend, args.nonce, args.key, json.loads(args.aws) if args.aws else None, args.port,
+                     args.responses).start()
     print(f"scripted {args.backend} upstream on {upstream.url}", flush=True)
     seen = 0
     try:
