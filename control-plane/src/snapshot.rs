@@ -810,7 +810,7 @@ mod tests {
     }
 
     /// Resolves every reference to the current value of a shared cell (a secret that can be
-    /// changed at its source) once `refresh` or `prepare` read it, like the Secrets Manager cache.
+    /// changed at its source) as of the last `refresh`, like the Secrets Manager cache.
     struct Rotating {
         source: Arc<std::sync::Mutex<String>>,
         cached: std::sync::Mutex<String>,
