@@ -201,9 +201,10 @@ impl Resolver {
     }
 }
 
-#[async_trait]
-impl SecretResolver for Resolver {
-    async fn prepare(&self, references: &[CredentialRef]) {
+impl Resolver {
+    /// Reads the allowed Secrets Manager references among `references` (only those not fresh in
+    /// the cache unless `force`) concurrently, and caches the results.
+    async fn read(&self, references: &[CredentialRef], force: bool) {
         let Some(fetcher) = &self.secrets else { return };
         let now = Instant::now();
         let mut wanted = Vec::new();
@@ -212,7 +213,7 @@ impl SecretResolver for Resolver {
             for r in references {
                 if let CredentialRef::SecretsManager(arn) = r {
                     if self.policy.check(r).is_ok()
-                        && !cache.get(arn).is_some_and(|c| self.fresh(c, now))
+                        && (force || !cache.get(arn).is_some_and(|c| self.fresh(c, now)))
                         && !wanted.contains(arn)
                     {
                         wanted.push(arn.clone());
@@ -254,6 +255,17 @@ impl SecretResolver for Resolver {
             };
             cache.insert(arn, entry);
         }
+    }
+}
+
+#[async_trait]
+impl SecretResolver for Resolver {
+    async fn prepare(&self, references: &[CredentialRef]) {
+        self.read(references, false).await
+    }
+
+    async fn refresh(&self, references: &[CredentialRef]) {
+        self.read(references, true).await
     }
 
     fn resolve(&self, reference: &CredentialRef) -> Result<String, String> {
@@ -350,11 +362,22 @@ mod tests {
         r.prepare(std::slice::from_ref(&r_ref)).await;
         assert_eq!(fetcher.calls.load(Ordering::SeqCst), 2);
         assert_eq!(r.resolve(&r_ref).unwrap(), "second", "a rotated secret is picked up after the TTL");
+        // The periodic refresh reads again within the TTL.
+        *fetcher.value.lock().unwrap() = "third".into();
+        r.refresh(std::slice::from_ref(&r_ref)).await;
+        assert_eq!(fetcher.calls.load(Ordering::SeqCst), 3);
+        assert_eq!(r.resolve(&r_ref).unwrap(), "third");
+        *fetcher.value.lock().unwrap() = "second".into();
+        r.refresh(std::slice::from_ref(&r_ref)).await;
         // Secrets Manager fails: the last good value stays in use.
         fetcher.value.lock().unwrap().clear();
         tokio::time::sleep(Duration::from_millis(350)).await;
         r.prepare(std::slice::from_ref(&r_ref)).await;
-        assert_eq!(fetcher.calls.load(Ordering::SeqCst), 3);
+        assert_eq!(fetcher.calls.load(Ordering::SeqCst), 5);
+        assert_eq!(r.resolve(&r_ref).unwrap(), "second");
+        // A forced read that fails keeps it too.
+        r.refresh(std::slice::from_ref(&r_ref)).await;
+        assert_eq!(fetcher.calls.load(Ordering::SeqCst), 6);
         assert_eq!(r.resolve(&r_ref).unwrap(), "second");
     }
 

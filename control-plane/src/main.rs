@@ -216,6 +216,10 @@ struct ServeArgs {
     /// Seconds a secret read from Secrets Manager is reused before it is read again.
     #[arg(long, env = "CP_SECRETS_TTL_SECS", default_value_t = 300)]
     secrets_ttl_secs: u64,
+    /// Seconds between two reads of every referenced secret; a changed value is published under a
+    /// new snapshot version without a configuration write. Default: `CP_SECRETS_TTL_SECS`; 0: off.
+    #[arg(long, env = "CP_SECRETS_REFRESH_SECS")]
+    secrets_refresh_secs: Option<u64>,
 }
 
 fn init_logging() {
@@ -271,6 +275,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let options = BuilderOptions {
         poll: Duration::from_millis(args.poll_ms),
         min_interval: Duration::from_millis(args.coalesce_ms),
+        secrets_refresh: Some(Duration::from_secs(args.secrets_refresh_secs.unwrap_or(args.secrets_ttl_secs)))
+            .filter(|d| !d.is_zero()),
     };
     // From here on every write goes through the builder's journaled store, so a change costs
     // the changed object, not a listing of the whole store.

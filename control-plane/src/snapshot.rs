@@ -6,8 +6,12 @@
 //! store again. Writes it did not see (another control plane replica, a test writing to the raw
 //! store, a write whose outcome was lost) show up as a gap between the view's revision plus the
 //! journal and the store's revision, and trigger a full reload, so replicas stay correct.
+//!
+//! Secrets live outside the store: every `secrets_refresh` the builder reads them again and, when
+//! what it would publish differs from what it last published, advances the store's revision
+//! ([`Store::bump_revision`]) so that a new version reaches every filter (and every replica).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +21,7 @@ use gateway_core::config::{Defaults, GatewayConfig, Limits, ProviderConfig, Rout
 use gateway_core::snapshot::{ResolvedCredential, Snapshot, VirtualKey};
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tokio::sync::{watch, Mutex, Notify};
 
 use crate::credentials::CredentialPolicy;
@@ -56,6 +61,13 @@ pub trait SecretResolver: Send + Sync + 'static {
     /// Called before each build with every reference the snapshot needs, so a resolver that
     /// reads a remote store (Secrets Manager) can fetch and cache them; `resolve` stays cheap.
     async fn prepare(&self, _references: &[CredentialRef]) {}
+
+    /// Called by the periodic secret refresh: like `prepare`, but reads every remote secret
+    /// again whatever its cache age, so a value changed at the source is seen within one refresh
+    /// interval.
+    async fn refresh(&self, references: &[CredentialRef]) {
+        self.prepare(references).await
+    }
 
     /// The secret, or a message safe to log (it names the reference, never a value).
     fn resolve(&self, reference: &CredentialRef) -> Result<String, String>;
@@ -194,6 +206,7 @@ impl View {
                     Kind::Price => self.prices.remove(name).map(drop),
                 };
             }
+            Change::Bump => {}
         }
     }
 
@@ -205,6 +218,25 @@ impl View {
             .collect()
     }
 
+    /// The resolved credentials of this view's readable providers, in provider name order
+    /// (exactly the snapshot's `credentials`), and a warning per reference not resolved.
+    pub fn credentials(&self, resolver: &dyn SecretResolver) -> (Vec<ResolvedCredential>, Vec<String>) {
+        let mut credentials = Vec::new();
+        let mut warnings = Vec::new();
+        for rec in self.providers.values() {
+            let Ok(spec) = ProviderSpec::deserialize(&rec.doc) else { continue };
+            // Resolved on every build, so a rotated environment value or secret is picked up
+            // with the next change (and by the periodic refresh without one).
+            if let Some(reference) = spec.credential.as_deref().and_then(CredentialRef::parse) {
+                match resolver.resolve(&reference) {
+                    Ok(secret) => credentials.push(ResolvedCredential { provider: rec.name.clone(), secret }),
+                    Err(m) => warnings.push(format!("provider '{}': credential not resolved: {m}", rec.name)),
+                }
+            }
+        }
+        (credentials, warnings)
+    }
+
     /// The snapshot of this view, serialized.
     #[allow(clippy::type_complexity)]
     pub fn assemble(
@@ -214,7 +246,7 @@ impl View {
         let revision = self.revision;
         let mut warnings = Vec::new();
         let mut provider_cfgs = Vec::with_capacity(self.providers.len());
-        let mut credentials = Vec::new();
+        let (credentials, credential_warnings) = self.credentials(resolver);
         for rec in self.providers.values() {
             let spec: ProviderSpec = match ProviderSpec::deserialize(&rec.doc) {
                 Ok(s) => s,
@@ -223,14 +255,6 @@ impl View {
                     continue;
                 }
             };
-            // Resolved on every build, so a rotated environment value or secret is picked up
-            // with the next change.
-            if let Some(reference) = spec.credential.as_deref().and_then(CredentialRef::parse) {
-                match resolver.resolve(&reference) {
-                    Ok(secret) => credentials.push(ResolvedCredential { provider: rec.name.clone(), secret }),
-                    Err(m) => warnings.push(format!("provider '{}': credential not resolved: {m}", rec.name)),
-                }
-            }
             provider_cfgs.push(ProviderConfig {
                 name: rec.name.clone(),
                 kind: spec.kind,
@@ -240,6 +264,8 @@ impl View {
                 settings: spec.settings,
             });
         }
+
+        warnings.extend(credential_warnings);
 
         let mut route_cfgs = Vec::with_capacity(self.routes.len());
         for rec in self.routes.values() {
@@ -308,11 +334,27 @@ pub async fn build(store: &dyn Store, resolver: &dyn SecretResolver) -> Result<B
     Ok(BuiltSnapshot { snapshot, json, build_time: started.elapsed(), warnings, invalid, source: BuildSource::Reload })
 }
 
+/// What the published credentials were, per provider: SHA-256 of each resolved value, so the
+/// refresh can tell a changed secret without keeping a second copy of it (and never logs either).
+type CredentialPrints = BTreeMap<String, [u8; 32]>;
+
+fn credential_prints(credentials: &[ResolvedCredential]) -> CredentialPrints {
+    credentials.iter().map(|c| (c.provider.clone(), Sha256::digest(c.secret.as_bytes()).into())).collect()
+}
+
+/// Providers whose credential differs between two prints (changed, appeared or disappeared).
+fn changed_providers(a: &CredentialPrints, b: &CredentialPrints) -> Vec<String> {
+    let names: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    names.into_iter().filter(|n| a.get(*n) != b.get(*n)).cloned().collect()
+}
+
 /// A committed write made through [`TrackedStore`].
 #[derive(Debug, Clone)]
 enum Change {
     Put(Record),
     Delete(Kind, String),
+    /// [`Store::bump_revision`]: a write that changes no object but counts like one.
+    Bump,
 }
 
 /// Writes committed through this process and not yet applied to the view, in commit order.
@@ -384,6 +426,15 @@ impl Store for TrackedStore {
         self.inner.revision().await
     }
 
+    // Journaled like any write: the revision moves by one, so without an entry the builder would
+    // see a gap and list the whole store again.
+    async fn bump_revision(&self) -> Result<u64, StoreError> {
+        let mut pending = self.journal.pending.lock().await;
+        let revision = self.inner.bump_revision().await?;
+        pending.push(Change::Bump);
+        Ok(revision)
+    }
+
     // Usage is not config: it bypasses the journal and never triggers a snapshot.
     async fn apply_usage(&self, marker: &str, increments: &[(Bucket, Counters)], now: u64) -> Result<bool, StoreError> {
         self.inner.apply_usage(marker, increments, now).await
@@ -446,12 +497,53 @@ pub struct BuilderOptions {
     /// folded into one snapshot, so a burst of writes does not send every filter a full snapshot
     /// per write.
     pub min_interval: Duration,
+    /// How often every referenced secret is read again ([`SecretResolver::refresh`]); when a
+    /// value differs from the last published one, the store's revision is advanced so a new
+    /// snapshot version carries it. `None`: only builds triggered by writes resolve secrets.
+    pub secrets_refresh: Option<Duration>,
 }
 
 impl BuilderOptions {
-    /// `poll` as given, changes coalesced within 50 ms.
+    /// `poll` as given, changes coalesced within 50 ms, no periodic secret refresh.
     pub fn with_poll(poll: Duration) -> Self {
-        BuilderOptions { poll, min_interval: Duration::from_millis(50) }
+        BuilderOptions { poll, min_interval: Duration::from_millis(50), secrets_refresh: None }
+    }
+}
+
+/// Reads the view's secrets again and advances the store's revision when what would be
+/// published differs from `published`. Returns whether it did.
+async fn refresh_secrets(
+    view: &View,
+    resolver: &dyn SecretResolver,
+    published: &CredentialPrints,
+    store: &TrackedStore,
+) -> bool {
+    resolver.refresh(&view.credential_refs()).await;
+    let (credentials, _) = view.credentials(resolver);
+    let changed = changed_providers(published, &credential_prints(&credentials));
+    if changed.is_empty() {
+        return false;
+    }
+    // Names only: the values and their hashes stay out of the logs.
+    match store.bump_revision().await {
+        Ok(revision) => {
+            tracing::info!(revision, providers = ?changed, "provider credentials changed; publishing a new snapshot version");
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, providers = ?changed, "provider credentials changed but the revision could not be advanced; retrying at the next refresh");
+            false
+        }
+    }
+}
+
+/// Waits for the next tick of `interval`, forever when there is none.
+async fn next_tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -472,11 +564,19 @@ pub fn spawn(
     options: BuilderOptions,
 ) -> SnapshotService {
     let journal = Arc::new(Journal::default());
-    let tracked: Arc<dyn Store> = Arc::new(TrackedStore { inner: store.clone(), journal: journal.clone() });
+    let tracked = Arc::new(TrackedStore { inner: store.clone(), journal: journal.clone() });
+    let bumper = tracked.clone();
     let (tx, rx) = watch::channel(None);
     tokio::spawn(async move {
         let mut view: Option<View> = None;
         let mut last_publish: Option<Instant> = None;
+        // The credentials of the last published snapshot, as the refresh compares them.
+        let mut published = CredentialPrints::new();
+        let mut secrets_tick = options.secrets_refresh.filter(|d| !d.is_zero()).map(|period| {
+            let mut i = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        });
         loop {
             let started = Instant::now();
             match refresh(store.as_ref(), &journal, &mut view).await {
@@ -508,6 +608,7 @@ pub fn spawn(
                                 "snapshot built"
                             );
                             last_publish = Some(Instant::now());
+                            published = credential_prints(&built.snapshot.credentials);
                             if tx.send(Some(Arc::new(built))).is_err() {
                                 return;
                             }
@@ -520,6 +621,12 @@ pub fn spawn(
             tokio::select! {
                 _ = changed.notified() => {}
                 _ = tokio::time::sleep(options.poll) => {}
+                _ = next_tick(&mut secrets_tick) => {
+                    // The bump is journaled, so the next round applies it and publishes.
+                    if let Some(v) = view.as_ref() {
+                        refresh_secrets(v, resolver.as_ref(), &published, &bumper).await;
+                    }
+                }
                 _ = tx.closed() => return,
             }
             if let Some(at) = last_publish {
@@ -699,10 +806,138 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_bump_is_journaled_like_a_write_and_changes_no_object() {
+        let (_dir, raw, journal, tracked) = setup();
+        let mut view = None;
+        tracked.create(Kind::Provider, "a", &provider("a"), None).await.unwrap();
+        refresh(raw.as_ref(), &journal, &mut view).await.unwrap();
+        let before = view.clone().unwrap();
+        assert_eq!(tracked.bump_revision().await.unwrap(), 2);
+        assert_eq!(refresh(raw.as_ref(), &journal, &mut view).await.unwrap(), Some(BuildSource::Incremental(1)));
+        let after = view.clone().unwrap();
+        assert_eq!(after.revision(), 2);
+        assert_eq!(View { revision: 1, ..after }, before, "only the revision moved");
+        assert_eq!(view, Some(View::load(raw.as_ref()).await.unwrap()));
+        // A bump by another replica is a gap like any write it made.
+        assert_eq!(raw.bump_revision().await.unwrap(), 3);
+        assert_eq!(refresh(raw.as_ref(), &journal, &mut view).await.unwrap(), Some(BuildSource::Reload));
+        assert_eq!(view.as_ref().unwrap().revision(), 3);
+    }
+
+    /// Resolves every reference to the current value of a shared cell (a secret that can be
+    /// changed at its source) as of the last `refresh`, like the Secrets Manager cache.
+    struct Rotating {
+        source: Arc<std::sync::Mutex<String>>,
+        cached: std::sync::Mutex<String>,
+        refreshes: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Rotating {
+        fn new(source: &Arc<std::sync::Mutex<String>>) -> Arc<Self> {
+            let cached = std::sync::Mutex::new(source.lock().unwrap().clone());
+            Arc::new(Rotating { source: source.clone(), cached, refreshes: Default::default() })
+        }
+    }
+
+    #[async_trait]
+    impl SecretResolver for Rotating {
+        async fn refresh(&self, _: &[CredentialRef]) {
+            self.refreshes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            *self.cached.lock().unwrap() = self.source.lock().unwrap().clone();
+        }
+        fn resolve(&self, _: &CredentialRef) -> Result<String, String> {
+            Ok(self.cached.lock().unwrap().clone())
+        }
+    }
+
+    fn secrets_options(refresh_ms: u64, poll_ms: u64) -> BuilderOptions {
+        BuilderOptions {
+            poll: Duration::from_millis(poll_ms),
+            min_interval: Duration::from_millis(10),
+            secrets_refresh: Some(Duration::from_millis(refresh_ms)),
+        }
+    }
+
+    async fn wait_for_credential(rx: &mut SnapshotRx, value: &str) -> Arc<BuiltSnapshot> {
+        let wait = rx.wait_for(|s| s.as_ref().is_some_and(|b| b.snapshot.credential("p") == Some(value)));
+        tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .expect("credential published")
+            .unwrap()
+            .clone()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_changed_secret_is_published_under_a_new_version_without_an_api_write() {
+        let (_dir, raw, _, _) = setup();
+        let source = Arc::new(std::sync::Mutex::new("first-value".to_string()));
+        let resolver = Rotating::new(&source);
+        let changed = Arc::new(Notify::new());
+        let svc = spawn(raw.clone(), resolver.clone(), changed.clone(), secrets_options(100, 60_000));
+        let mut rx = svc.snapshots.clone();
+        svc.store.create(Kind::Provider, "p", &provider("p"), None).await.unwrap();
+        changed.notify_one();
+        let first = wait_for_credential(&mut rx, "first-value").await;
+        assert_eq!(first.snapshot.version, 1);
+
+        // Unchanged values: several refreshes, no new version.
+        let seen = resolver.refreshes.load(std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(resolver.refreshes.load(std::sync::atomic::Ordering::SeqCst) >= seen + 3, "the refresh runs");
+        assert_eq!(raw.revision().await.unwrap(), 1, "no version churn");
+        assert_eq!(rx.borrow().as_ref().unwrap().snapshot.version, 1);
+
+        // The value changes at its source: a new version carries it, with no object written.
+        *source.lock().unwrap() = "second-value".into();
+        let second = wait_for_credential(&mut rx, "second-value").await;
+        assert_eq!(second.snapshot.version, 2);
+        assert_eq!(second.source, BuildSource::Incremental(1), "the bump was journaled, not reloaded");
+        assert_eq!(raw.get(Kind::Provider, "p").await.unwrap().unwrap().version, 1, "no object changed");
+        assert_eq!(second.snapshot.config, GatewayConfig { version: 2, ..first.snapshot.config.clone() });
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(raw.revision().await.unwrap(), 2, "one bump per change");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replicas_converge_on_one_version_carrying_the_new_secret() {
+        let (_dir, raw, _, _) = setup();
+        let source = Arc::new(std::sync::Mutex::new("first-value".to_string()));
+        let changed = Arc::new(Notify::new());
+        // Two replicas on one store, refreshing at different moments, each with its own cache.
+        let a = spawn(raw.clone(), Rotating::new(&source), changed.clone(), secrets_options(150, 50));
+        let b = spawn(raw.clone(), Rotating::new(&source), Arc::new(Notify::new()), secrets_options(400, 50));
+        let (mut ra, mut rb) = (a.snapshots.clone(), b.snapshots.clone());
+        a.store.create(Kind::Provider, "p", &provider("p"), None).await.unwrap();
+        changed.notify_one();
+        wait_for_credential(&mut ra, "first-value").await;
+        wait_for_credential(&mut rb, "first-value").await;
+
+        *source.lock().unwrap() = "second-value".into();
+        wait_for_credential(&mut ra, "second-value").await;
+        wait_for_credential(&mut rb, "second-value").await;
+        // Each replica bumps at most once; after that both publish the store's revision with
+        // the new value, whatever an Envoy switching between them has seen before.
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let revision = raw.revision().await.unwrap();
+        assert!((2..=3).contains(&revision), "revision {revision}");
+        for rx in [&ra, &rb] {
+            let b = rx.borrow().clone().unwrap();
+            assert_eq!((b.snapshot.version, b.snapshot.credential("p")), (revision, Some("second-value")));
+        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(raw.revision().await.unwrap(), revision, "no churn once converged");
+    }
+
+    #[tokio::test]
     async fn bursts_are_coalesced_and_each_snapshot_is_shared() {
         let (_dir, raw, _, _) = setup();
         let changed = Arc::new(Notify::new());
-        let opts = BuilderOptions { poll: Duration::from_secs(60), min_interval: Duration::from_secs(2) };
+        let opts = BuilderOptions {
+            poll: Duration::from_secs(60),
+            min_interval: Duration::from_secs(2),
+            secrets_refresh: None,
+        };
         let svc = spawn(raw, Arc::new(NoSecrets), changed.clone(), opts);
         let mut rx = svc.snapshots.clone();
         rx.wait_for(|s| s.is_some()).await.unwrap();

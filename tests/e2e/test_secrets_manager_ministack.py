@@ -6,9 +6,11 @@ provider the secret's ARN as its credential. The real control plane (`CP_SECRETS
 pointing at ministack) reads it with the Rust SDK's `GetSecretValue`, caches it for
 `CP_SECRETS_TTL_SECS`, and pushes it to a real Envoy. The replay upstream accepts only that secret
 as the OpenAI key, so a 200 proves it arrived, and the upstream's record of the request shows the
-`authorization` header it got. After the secret's value changes in Secrets Manager and the TTL has
-passed, the next snapshot carries the new value. The secret appears in no log line of the control
-plane (at debug level), Envoy or the replay server, and in no API response.
+`authorization` header it got. After the secret's value changes in Secrets Manager, the control
+plane's periodic refresh (`CP_SECRETS_REFRESH_SECS`) reads it again and publishes it under a new
+snapshot version with no configuration write; while the value stays the same the version does not
+move. The secret appears in no log line of the control plane (at debug level), Envoy or the replay
+server, and in no API response.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from test_control_plane import ADMIN_TOKEN, WATCH_TOKEN, Env
 
 SECRET = "sk-openai-from-secrets-manager-7d1e9c"
 ROTATED = "sk-openai-rotated-in-secrets-manager-42ab"
-TTL_SECS = 2
+TTL_SECS = 30
+# Short, so the test waits seconds; the TTL is longer to show the refresh does not wait for it.
+REFRESH_SECS = 1
 
 
 class SmEnv(Env):
@@ -41,6 +45,7 @@ class SmEnv(Env):
             self.workdir / "cp-data", self.workdir / "control-plane.log", admin_token=ADMIN_TOKEN,
             watch_token=WATCH_TOKEN,
             env={"CP_SECRETSMANAGER_ENDPOINT": self.ministack_url, "CP_SECRETS_TTL_SECS": str(TTL_SECS),
+                 "CP_SECRETS_REFRESH_SECS": str(REFRESH_SECS),
                  "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": REGION,
                  "CP_LOG": "debug"},
             rest_port=self.rest_port, grpc_port=self.grpc_port)
@@ -118,21 +123,37 @@ def test_a_secrets_manager_credential_reaches_the_upstream_and_no_log(sm_env: tu
     assert provider["credential"] == arn
     env.responses.append(json.dumps(provider).encode())
 
-    # The value changes in Secrets Manager: once the TTL has passed, the next snapshot (any
-    # configuration change) carries the new one, and the upstream, which accepts only the old
-    # value, now sees the new one.
+    # Unchanged value: refreshes run, but the version does not move.
+    version = snap["version"]
+    time.sleep(3 * REFRESH_SECS + 0.5)
+    _, snap = env.api("GET", "/v1/snapshot", expect=200)
+    assert snap["version"] == version, f"version churn without a change: {version} -> {snap['version']}"
+
+    # The value changes in Secrets Manager, and nothing is written to the control plane: within
+    # the refresh interval (well before the TTL) a new snapshot version carries the new value, and
+    # the upstream, which accepts only the old value, now sees the new one.
+    _, provider_before = env.api("GET", "/v1/providers/openai-sm", expect=200)
     sm.put_secret_value(SecretId=arn, SecretString=ROTATED)
-    time.sleep(TTL_SECS + 0.5)
-    env.api("POST", "/v1/routes", {"model": "sm-model-2", "targets": [{"provider": "openai-sm", "model": "gpt-5-nano"}]},
-            expect=201)
-    deadline = time.monotonic() + 10
+    changed_at = time.monotonic()
     while True:
         status, auth = env.received_authorization("sm-model", key)
         if auth == f"Bearer {ROTATED}":
             break
-        assert time.monotonic() < deadline, f"the rotated secret never reached the upstream (last {status} {auth!r})"
+        assert time.monotonic() < changed_at + REFRESH_SECS + 5, \
+            f"the rotated secret never reached the upstream (last {status} {auth!r})"
         time.sleep(0.1)
+    took = time.monotonic() - changed_at
+    print(f"\nrotated secret reached the upstream {took:.2f} s after put-secret-value (refresh {REFRESH_SECS} s)")
+    assert took < TTL_SECS, "picked up by the refresh, not by the TTL"
     assert status >= 400, "the upstream refuses the value it does not know"
+    _, snap = env.api("GET", "/v1/snapshot", expect=200)
+    assert snap["version"] == version + 1, f"one new version per change: {version} -> {snap['version']}"
+    assert snap["credentials_resolved"] == ["openai-sm"], snap
+    env.responses.append(json.dumps(snap).encode())
+    _, provider_after = env.api("GET", "/v1/providers/openai-sm", expect=200)
+    assert provider_after == provider_before, "the provider object was not written"
+    cp_log = (env.workdir / "control-plane.log").read_text(errors="replace")
+    assert "provider credentials changed" in cp_log and "openai-sm" in cp_log, cp_log[-2000:]
 
     # No secret in any log line or API response.
     logs = [p for p in env.workdir.rglob("*.log") if "ministack" not in p.parts]

@@ -12,9 +12,10 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, Put, ScalarAttributeType,
-    TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, Put, ReturnValue,
+    ScalarAttributeType, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use serde_json::Value;
@@ -617,6 +618,36 @@ impl Store for DynamoStore {
             Some(i) => get_n(i, "rev"),
             None => Ok(0),
         }
+    }
+
+    async fn bump_revision(&self) -> Result<u64, StoreError> {
+        // A single-item `ADD` is atomic on its own and returns the new value; it only conflicts
+        // with a transaction holding the revision item at that moment, and then is retried.
+        for attempt in 0..MAX_ATTEMPTS {
+            let out = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(META_PK))
+                .key("sk", s(META_SK))
+                .update_expression("ADD #r :one")
+                .expression_attribute_names("#r", "rev")
+                .expression_attribute_values(":one", n(1))
+                .return_values(ReturnValue::UpdatedNew)
+                .send()
+                .await;
+            match out {
+                Ok(o) => {
+                    let attrs = o.attributes().ok_or_else(|| backend("revision bump returned no attributes"))?;
+                    return get_n(attrs, "rev");
+                }
+                Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::TransactionConflictException(_))) => {
+                    backoff(attempt).await
+                }
+                Err(e) => return Err(sdk_err(e)),
+            }
+        }
+        Err(backend("revision bump: too many concurrent writers, gave up"))
     }
 
     async fn apply_usage(&self, marker: &str, increments: &[(Bucket, Counters)], now: u64) -> Result<bool, StoreError> {

@@ -349,6 +349,21 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn bump_revision(&self) -> Result<u64, StoreError> {
+        self.blocking(|db| {
+            let txn = db.begin_write().map_err(backend)?;
+            bump_revision(&txn)?;
+            let revision = {
+                let meta = txn.open_table(META).map_err(backend)?;
+                let current = meta.get("revision").map_err(backend)?.map(|v| v.value());
+                current.unwrap_or(0)
+            };
+            txn.commit().map_err(backend)?;
+            Ok(revision)
+        })
+        .await
+    }
+
     async fn apply_usage(&self, marker: &str, increments: &[(Bucket, Counters)], now: u64) -> Result<bool, StoreError> {
         let marker = marker.to_string();
         let increments = increments.to_vec();

@@ -79,9 +79,9 @@ pub enum StoreError {
     Backend(String),
 }
 
-/// Storage of config objects. Every successful create, update and delete increments the store's
-/// revision by exactly one, atomically with the write, so a snapshot's version says exactly which
-/// writes it contains.
+/// Storage of config objects. Every successful create, update, delete, key rotation and
+/// [`Store::bump_revision`] increments the store's revision by exactly one, atomically with the
+/// write, so a snapshot's version says exactly which writes it contains.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates an object; fails with `AlreadyExists` if the name is taken.
@@ -110,6 +110,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Record, StoreError>;
     /// Number of writes ever applied; 0 for an empty store.
     async fn revision(&self) -> Result<u64, StoreError>;
+    /// Advances the revision by one without changing any object, and returns the new revision:
+    /// a write that makes every replica publish a new snapshot version when something outside
+    /// the store (a secret rotated in Secrets Manager) changed what the snapshot holds.
+    async fn bump_revision(&self) -> Result<u64, StoreError>;
 
     /// Usage accounting (not config: it never moves the revision). Atomically records `marker`
     /// and adds every increment, unless `marker` is already recorded, in which case nothing

@@ -220,6 +220,46 @@ async fn revision_counts_every_write(store: &dyn Store) {
     assert_eq!(store.revision().await.unwrap(), r0 + 2);
     store.delete(Kind::Provider, "rev", None).await.unwrap();
     assert_eq!(store.revision().await.unwrap(), r0 + 3);
+    revision_bumps(store).await;
+}
+
+/// `bump_revision` moves the revision by one, returns it, and changes no object; concurrent
+/// bumps and writes each count once.
+async fn revision_bumps(store: &dyn Store) {
+    store.create(Kind::Provider, "bump", &json!({"kind": "openai"}), None).await.unwrap();
+    let before = list_all(store, Kind::Provider).await.unwrap();
+    let r0 = store.revision().await.unwrap();
+    assert_eq!(store.bump_revision().await.unwrap(), r0 + 1);
+    assert_eq!(store.bump_revision().await.unwrap(), r0 + 2);
+    assert_eq!(store.revision().await.unwrap(), r0 + 2);
+    assert_eq!(list_all(store, Kind::Provider).await.unwrap(), before, "no object changed");
+    let (bumps, writes) = bumps_among_writes(store).await;
+    let mut seen = bumps.clone();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), bumps.len(), "every bump returned its own revision: {bumps:?}");
+    assert_eq!(store.revision().await.unwrap(), r0 + 2 + bumps.len() as u64 + writes);
+    store.delete(Kind::Provider, "bump", None).await.unwrap();
+}
+
+/// Eight bumps interleaved with four updates of one object; the revisions the bumps returned and
+/// the number of updates.
+async fn bumps_among_writes(store: &dyn Store) -> (Vec<u64>, u64) {
+    let mut bumps = Vec::new();
+    let mut writes = 0;
+    for i in 0..4u64 {
+        let doc = json!({"kind": "openai", "i": i});
+        let (b1, w, b2) = tokio::join!(
+            store.bump_revision(),
+            store.update(Kind::Provider, "bump", None, &doc),
+            store.bump_revision()
+        );
+        bumps.push(b1.unwrap());
+        bumps.push(b2.unwrap());
+        w.unwrap();
+        writes += 1;
+    }
+    (bumps, writes)
 }
 
 /// Usage accounting contract: exact costs, idempotent batches, no lost update under
