@@ -4,7 +4,7 @@ The real SDK (`openai-agents`, pinned in requirements-dev.txt) with its default 
 (`OpenAIResponsesModel`, the Responses API) runs a tool-using agent: a `function_tool` the model
 must call with a nonce, then the final answer. The SDK's client is the gateway
 (`set_default_openai_client(AsyncOpenAI(base_url=gateway, api_key=gateway key))`), tracing off
-(no network). Reasoning is on and stateless (`store: false`, `include:
+(no network). Reasoning is on; two modes are stateless (`store: false`, `include:
 ["reasoning.encrypted_content"]`), so the reasoning item travels back on the second turn.
 
 One Envoy for the module: per backend and per mode (`Runner.run`, `Runner.run_streamed`) its own
@@ -38,7 +38,10 @@ except Exception:  # reported by the tests below when the import fails
     AGENTS_VERSION = "unknown"
 
 CLIENT_KEY = "agents-gateway-key-must-not-reach-a-provider"
-MODES = ("run", "run_streamed")
+# `run_defaults`: the SDK's own defaults but for reasoning (no `store`, no `include`): OpenAI and
+# Azure store the response and get the reasoning item back by id; translated providers must still
+# get their signed reasoning back, because the gateway stores nothing.
+MODES = ("run", "run_streamed", "run_defaults")
 RUN_TIMEOUT = 30  # seconds for one agent run; each takes well under one when all is well
 
 
@@ -108,7 +111,8 @@ def agents_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway
             up.stop()
 
 
-async def run_agent(base_url: str, model: str, streamed: bool, saved: list[str]) -> tuple[Any, list[str]]:
+async def run_agent(base_url: str, model: str, streamed: bool, saved: list[str],
+                    defaults: bool = False) -> tuple[Any, list[str]]:
     """The agent as an application writes it; answers the result and the stream's event types."""
     from agents import (Agent, ModelSettings, Runner, function_tool, set_default_openai_api,
                         set_default_openai_client, set_tracing_disabled)
@@ -126,8 +130,9 @@ async def run_agent(base_url: str, model: str, streamed: bool, saved: list[str])
                                                  timeout=RUN_TIMEOUT), use_for_tracing=False)
     agent = Agent(name="nonce-saver", instructions="Save the nonce the user gives with the save_nonce tool.",
                   tools=[save_nonce], model=model,
-                  model_settings=ModelSettings(reasoning=Reasoning(effort="low", summary="auto"), store=False,
-                                               response_include=["reasoning.encrypted_content"]))
+                  model_settings=(ModelSettings(reasoning=Reasoning(effort="low", summary="auto")) if defaults else
+                                  ModelSettings(reasoning=Reasoning(effort="low", summary="auto"), store=False,
+                                                response_include=["reasoning.encrypted_content"])))
     if not streamed:
         return await Runner.run(agent, "Save the nonce I was given."), []
     result = Runner.run_streamed(agent, "Save the nonce I was given.")
@@ -144,7 +149,8 @@ def test_agents_sdk(backend: str, mode: str, agents_gateway: Gateway) -> None:
     upstream = agents_gateway.upstreams[(backend, mode)]
     try:
         result, events = asyncio.run(asyncio.wait_for(
-            run_agent(agents_gateway.url, route(backend, mode), mode == "run_streamed", saved), RUN_TIMEOUT))
+            run_agent(agents_gateway.url, route(backend, mode), mode == "run_streamed", saved,
+                      defaults=mode == "run_defaults"), RUN_TIMEOUT))
     except Exception as err:
         pytest.fail(f"{backend} {mode}: {err!r}\nupstream saw:\n" + "\n".join(json.dumps(r) for r in upstream.summary())
                     + f"\n--- envoy.log (tail) ---\n{agents_gateway.envoy.log_tail(4000)}")

@@ -90,7 +90,7 @@ def test_providers_sharing_a_cluster_each_serve_their_routes(env: Env) -> None:
     # The README's provider and route, then a second provider on the same Envoy cluster whose
     # name sorts first (the snapshot lists providers by name).
     env.api("POST", "/v1/providers", {"name": "openai-cp", "kind": "openai", "cluster": "replay_openai",
-                                      "credential": "env:E2E_CP_OPENAI_SECRET"}, expect=201)
+                                      "credential": "env:AI_GATEWAY_PROVIDER_E2E_OPENAI"}, expect=201)
     env.api("POST", "/v1/routes", {"model": "my-gpt", "targets": [{"provider": "openai-cp", "model": "gpt-5-nano"}]},
             expect=201)
     key = env.create_key("team-a", ["*"])
@@ -98,7 +98,7 @@ def test_providers_sharing_a_cluster_each_serve_their_routes(env: Env) -> None:
     env.wait_for("my-gpt", key, 200, 10.0, time.monotonic())
     t0 = time.monotonic()
     env.api("POST", "/v1/providers", {"name": "a-second-account", "kind": "openai", "cluster": "replay_openai",
-                                      "credential": "env:E2E_CP_OPENAI_SECRET"}, expect=201)
+                                      "credential": "env:AI_GATEWAY_PROVIDER_E2E_OPENAI"}, expect=201)
     env.api("POST", "/v1/routes", {"model": "second-gpt",
                                    "targets": [{"provider": "a-second-account", "model": "gpt-5-nano"}]}, expect=201)
     env.wait_for("second-gpt", key, 200, PROPAGATION_LIMIT_S * 3, t0)
