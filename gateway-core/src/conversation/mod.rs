@@ -290,6 +290,23 @@ pub enum OutputFormat {
     JsonSchema { name: Option<String>, schema: Json, strict: Option<bool> },
 }
 
+impl OutputFormat {
+    /// A system instruction asking for this format, for providers with no member for it.
+    pub fn instruction(&self) -> String {
+        match self {
+            OutputFormat::JsonObject => {
+                "Respond with a single valid JSON object and nothing else: no prose, no code fences.".to_owned()
+            }
+            OutputFormat::JsonSchema { name, schema, .. } => format!(
+                "Respond with a single valid JSON value and nothing else (no prose, no code fences). \
+                 It must match this JSON Schema named \"{}\": {}",
+                name.as_deref().unwrap_or("response"),
+                schema.get()
+            ),
+        }
+    }
+}
+
 /// A top-level request field one family defined and the model has no member for, kept so the
 /// encoder for that family can forward it and every other encoder can name what it dropped.
 #[derive(Debug, Clone, PartialEq)]

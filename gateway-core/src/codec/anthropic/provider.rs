@@ -36,8 +36,8 @@ use crate::codec::collect::collect;
 use crate::codec::{dropped_name, Encoded};
 use crate::conversation::bridge::ProviderDecoder;
 use crate::conversation::{
-    BlockStart, Cache, Delta, Event, Family, FinishReason, Json, Opaque, OutputFormat, Part, ProviderError, Reasoning,
-    Request, Response, Role, Source, ToolChoice, ToolKind, Usage,
+    BlockStart, Cache, Delta, Event, Family, FinishReason, Json, Opaque, Part, ProviderError, Reasoning, Request,
+    Response, Role, Source, ToolChoice, ToolKind, Usage,
 };
 use crate::error::{ErrorKind, GatewayError};
 use crate::sse::{SseEvent, SseFramer};
@@ -266,20 +266,6 @@ fn thinking(req: &Request, max_tokens: u64, dropped: &mut Vec<&'static str>) -> 
     Ok(Some(value))
 }
 
-fn format_instruction(format: &OutputFormat) -> String {
-    match format {
-        OutputFormat::JsonObject => {
-            "Respond with a single valid JSON object and nothing else: no prose, no code fences.".to_owned()
-        }
-        OutputFormat::JsonSchema { name, schema, .. } => format!(
-            "Respond with a single valid JSON value and nothing else (no prose, no code fences). \
-             It must match this JSON Schema named \"{}\": {}",
-            name.as_deref().unwrap_or("response"),
-            schema.get()
-        ),
-    }
-}
-
 /// The Messages body for `req` (without the path: Anthropic's `/v1/messages` or Bedrock's
 /// InvokeModel path are the caller's). `model` is written unless `None` (InvokeModel puts it
 /// in the path). What Claude cannot take is named in `dropped`.
@@ -329,7 +315,7 @@ pub fn encode_body(
         }
     }
     if let Some(format) = &req.output_format {
-        b.system.push(json!({"type": "text", "text": format_instruction(format)}));
+        b.system.push(json!({"type": "text", "text": format.instruction()}));
     }
     let Builder { system, messages, dropped } = b;
     let mut turns = Vec::with_capacity(messages.len());

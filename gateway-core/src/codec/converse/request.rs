@@ -13,7 +13,7 @@ use super::wire::{
 use super::{is_claude, MAX_CACHE_POINTS};
 use crate::codec::Encoded;
 use crate::conversation::{
-    Cache, Extra, Family, OutputFormat, Part, Reasoning, Request, Role, Source, ToolChoice, ToolDef, ToolKind,
+    Cache, Extra, Family, Part, Reasoning, Request, Role, Source, ToolChoice, ToolDef, ToolKind,
 };
 use crate::error::{ErrorKind, GatewayError};
 
@@ -88,7 +88,7 @@ pub(crate) fn build<'a>(
         }
     }
     if let Some(format) = &req.output_format {
-        b.system.push(Block::Text(Cow::Owned(format_instruction(format))));
+        b.system.push(Block::Text(Cow::Owned(format.instruction())));
     }
     let Builder { mut system, mut messages, dropped, .. } = b;
 
@@ -614,21 +614,6 @@ fn thinking(
         return Ok(None);
     }
     Ok(Some(wanted))
-}
-
-/// A system instruction for a response format Converse has no member for.
-fn format_instruction(format: &OutputFormat) -> String {
-    match format {
-        OutputFormat::JsonObject => {
-            "Respond with a single valid JSON object and nothing else: no prose, no code fences.".to_owned()
-        }
-        OutputFormat::JsonSchema { name, schema, .. } => format!(
-            "Respond with a single valid JSON value and nothing else (no prose, no code fences). \
-             It must match this JSON Schema named \"{}\": {}",
-            name.as_deref().unwrap_or("response"),
-            schema.get()
-        ),
-    }
 }
 
 /// Keeps the last [`MAX_CACHE_POINTS`] cache points in prompt order (tools, system, messages);

@@ -572,7 +572,7 @@ fn extras_and_fields_converse_cannot_take_are_named() {
         parallel_tool_calls: Some(false),
         tools: vec![ToolDef { strict: Some(true), ..tool("f", None) }],
         user: Some("u".into()),
-        output_format: Some(OutputFormat::JsonSchema {
+        output_format: Some(crate::conversation::OutputFormat::JsonSchema {
             name: Some("answer".into()),
             schema: json_text(r#"{"type":"object"}"#),
             strict: None,
