@@ -620,8 +620,11 @@ pub fn spawn(
                                 invalid,
                                 source,
                             };
+                            // GET /v1/snapshot shows the warnings whole; the log leaves references out.
+                            let refs = v.credential_refs();
                             for w in &built.warnings {
-                                tracing::warn!("{w}");
+                                let line = refs.iter().fold(w.clone(), |line, r| r.redact_in(&line));
+                                tracing::warn!("{line}");
                             }
                             tracing::info!(
                                 version = built.snapshot.version,

@@ -279,7 +279,8 @@ impl DynamoStore {
         Err(backend("table did not become ACTIVE within 60 s"))
     }
 
-    /// Turns on DynamoDB TTL for usage batch markers (`expires_at`, Unix seconds).
+    /// Turns on DynamoDB TTL on `expires_at` (Unix seconds): usage batch markers, and audit
+    /// records when a retention is set (a table has one TTL attribute; both use it).
     pub async fn enable_marker_ttl(&self) -> Result<(), StoreError> {
         let spec = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
             .enabled(true)
