@@ -48,6 +48,15 @@ enum Access {
     ReadOnly,
 }
 
+impl Access {
+    fn as_str(self) -> &'static str {
+        match self {
+            Access::Admin => "admin",
+            Access::ReadOnly => "read_only",
+        }
+    }
+}
+
 fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
@@ -133,6 +142,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/apply", post(apply_handler))
         .route("/v1/snapshot", get(snapshot_status))
         .route("/v1/usage", get(usage_handler))
+        .route("/v1/whoami", get(whoami))
         .method_not_allowed_fallback(|| async {
             ApiError::new(405, "method_not_allowed", "this endpoint does not accept this method")
         })
@@ -155,6 +165,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .merge(api)
+        .merge(crate::console::router())
         .fallback(|| async { ApiError::new(404, "not_found", "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(405, "method_not_allowed", "this endpoint does not accept this method")
@@ -208,6 +219,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         return ApiError::new(403, "forbidden", "this token is read-only").into_response();
     }
     req.extensions_mut().insert(params);
+    req.extensions_mut().insert(access);
     next.run(req).await
 }
 
@@ -820,4 +832,10 @@ async fn snapshot_status(State(st): State<AppState>) -> ApiResult {
         }))
         .into_response()),
     }
+}
+
+/// `GET /v1/whoami`: what the presented token may do (`admin` or `read_only`), so a client such
+/// as the console can disable what the API would refuse. The API still checks every call.
+async fn whoami(Extension(access): Extension<Access>) -> ApiResult {
+    Ok(Json(json!({"access": access.as_str()})).into_response())
 }

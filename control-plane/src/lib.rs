@@ -4,6 +4,7 @@
 pub mod api;
 pub mod apply;
 pub mod client;
+pub mod console;
 pub mod credentials;
 pub mod dev_issuer;
 pub mod model;
