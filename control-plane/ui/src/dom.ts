@@ -150,11 +150,10 @@ export function fmtInt(n: number | null | undefined): string {
   return n === null || n === undefined ? "—" : Math.round(n).toLocaleString("en-US");
 }
 
+/** USD from picodollars, to the micro-dollar (at least two decimals): `$0.001025`, `$12.50`. */
 export function fmtUsd(pusd: number): string {
-  const usd = pusd / 1e12;
-  if (usd === 0) return "$0";
-  if (usd < 0.01) return `$${usd.toPrecision(3)}`;
-  return `$${usd.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  const fixed = (pusd / 1e12).toFixed(6).replace(/0{1,4}$/, "");
+  return `$${fixed}`;
 }
 
 export function fmtTime(unix: number | string | null | undefined): string {

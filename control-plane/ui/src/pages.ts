@@ -214,7 +214,8 @@ function objectPage(spec: Spec): Page["render"] {
         { disabled: !ctx.admin },
         h("legend", null, title),
         banner,
-        ...fields.map((f) => f.wrap),
+        // Fields already placed (a route's target rows) stay where their form part put them.
+        ...fields.filter((f) => !f.wrap.parentElement).map((f) => f.wrap),
         ...(extraNodes ?? []),
         h(
           "div",
