@@ -185,7 +185,7 @@ export function table(caption: string, head: string[], rows: Child[][], attrs: A
         "tbody",
         null,
         ...(rows.length
-          ? rows.map((r) => h("tr", null, ...r.map((c) => h("td", null, c))))
+          ? rows.map((r) => h("tr", null, ...r.map((c, i) => h("td", { "data-label": head[i] ?? "" }, c))))
           : [h("tr", null, h("td", { colSpan: head.length, class: "empty" }, "Nothing yet."))]),
       ),
     ),

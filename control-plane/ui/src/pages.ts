@@ -824,7 +824,13 @@ async function usagePage(el: HTMLElement, ctx: Ctx): Promise<void> {
       "section",
       { class: "card" },
       h("div", { class: "row spread" }, h("p", null, `${fmtInt(tot.requests)} requests, ${fmtInt(tot.tokens)} tokens, ${fmtUsd(tot.cost)} from ${from} to ${to}.`), exportBtn),
-      table("Usage per day, key, caller and model", head, sorted.map((r) => cells(r).map(String)), { "data-table": "usage" }),
+      table(
+        "Usage per day, key, caller and model",
+        head,
+        // Key callers are `key:<sha256>`: shortened here, whole in the CSV.
+        sorted.map((r) => cells(r).map((c, i) => (i === 2 && r.caller.startsWith("key:") ? `${r.caller.slice(0, 16)}…` : String(c)))),
+        { "data-table": "usage" },
+      ),
     ),
   );
 }
