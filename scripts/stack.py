@@ -450,9 +450,10 @@ def _control_plane_help(cp: ControlPlane, stack: Stack, version: int, cp_token_f
     auth = "-H \"Authorization: Bearer $CP_TOKEN\" -H 'content-type: application/json'"
     return f"""
 Control plane: REST {cp.rest_url} (OpenAPI at /openapi.json), gRPC Watch {cp.grpc_url}, data in {cp_token_file.parent}
+Console: {cp.rest_url}/ui/ (sign in with the admin token below, or a read-only token from CP_READONLY_TOKEN)
 {state}
 The admin token is in {cp_token_file} (mode 0600; it is printed nowhere and logged nowhere).
-Create a provider, a route and a virtual key; the change reaches Envoy within a second:
+Create a provider, a route and a virtual key in the console, or with curl; the change reaches Envoy within a second:
 
   export CP_URL={cp.rest_url} CP_TOKEN=$(cat {cp_token_file})
   curl -sS --max-time 5 {auth} $CP_URL/v1/providers \\
