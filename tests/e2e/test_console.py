@@ -290,6 +290,18 @@ def run_flow(env: Env, shots: Path) -> None:
             f.get_by_role("button", name="Create route").click()
             expect(page.locator("[data-table=routes]")).to_contain_text("weight 3 (75%)")
 
+            # Deleting a provider that a route uses: the console warns, and the API refuses.
+            goto(page, env, "providers")
+            page.get_by_role("button", name="Delete provider openai-console").click()
+            dialog = page.locator("dialog")
+            expect(dialog).to_contain_text("Still in use")
+            expect(dialog).to_contain_text("route console-gpt")
+            expect(dialog).to_contain_text("price openai-console/gpt-5-nano")
+            dialog.get_by_role("button", name="Delete").click()
+            expect(page.get_by_role("alert").filter(has_text="Not deleted")).to_contain_text("is used by route 'console-gpt'")
+            allowed.add((409, "DELETE", "/v1/providers/openai-console"))
+            expect(page.locator("[data-table=providers]")).to_contain_text("openai-console")
+
             # Key: the secret is shown once, with a copy button.
             goto(page, env, "keys")
             f = form(page, "keys")
