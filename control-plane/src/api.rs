@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 use crate::apply;
+use crate::audit::{self, Action, AuditContext, Via};
 use crate::credentials::CredentialPolicy;
 use crate::model::{
     etag, generate_secret, hash_secret, parse_json, record_view, ApiError, KeySpec, PriceSpec, ProviderSpec, RouteSpec,
@@ -125,23 +126,28 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/routes", get(|s, q| list(s, q, Kind::Route)).post(create_route))
         .route(
             "/v1/routes/{*model}",
-            get(|s, p| get_one(s, p, Kind::Route)).put(update_route).delete(|s, p, h| delete_one(s, p, h, Kind::Route)),
+            get(|s, p| get_one(s, p, Kind::Route))
+                .put(update_route)
+                .delete(|s, p, h, a| delete_one(s, p, h, a, Kind::Route)),
         )
         .route("/v1/keys", get(|s, q| list(s, q, Kind::Key)).post(create_key))
         .route(
             "/v1/keys/{name}",
-            get(|s, p| get_one(s, p, Kind::Key)).put(update_key).delete(|s, p, h| delete_one(s, p, h, Kind::Key)),
+            get(|s, p| get_one(s, p, Kind::Key)).put(update_key).delete(|s, p, h, a| delete_one(s, p, h, a, Kind::Key)),
         )
         .route("/v1/keys/{name}/revoke", post(revoke_key))
         .route("/v1/keys/{name}/rotate", post(rotate_key))
         .route("/v1/prices", get(|s, q| list(s, q, Kind::Price)).post(create_price))
         .route(
             "/v1/prices/{*name}",
-            get(|s, p| get_one(s, p, Kind::Price)).put(update_price).delete(|s, p, h| delete_one(s, p, h, Kind::Price)),
+            get(|s, p| get_one(s, p, Kind::Price))
+                .put(update_price)
+                .delete(|s, p, h, a| delete_one(s, p, h, a, Kind::Price)),
         )
         .route("/v1/apply", post(apply_handler))
         .route("/v1/snapshot", get(snapshot_status))
         .route("/v1/usage", get(usage_handler))
+        .route("/v1/audit", get(audit_handler))
         .route("/v1/whoami", get(whoami))
         .method_not_allowed_fallback(|| async {
             ApiError::new(405, "method_not_allowed", "this endpoint does not accept this method")
@@ -191,8 +197,11 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim);
-    let access = match token.and_then(|t| state.auth.check(t)) {
-        Some(a) => a,
+    let (access, actor) = match token.and_then(|t| state.auth.check(t).map(|a| (a, t))) {
+        Some((a, t)) => {
+            let role = if a == Access::Admin { "admin" } else { "read-only" };
+            (a, audit::actor_for(role, t))
+        }
         None => {
             return ApiError::new(401, "unauthorized", "a valid admin token is required (Authorization: Bearer ...)")
                 .into_response()
@@ -220,6 +229,8 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     }
     req.extensions_mut().insert(params);
     req.extensions_mut().insert(access);
+    // Every write this request makes is recorded under this actor and request id.
+    req.extensions_mut().insert(AuditContext::new(actor, Via::Api));
     next.run(req).await
 }
 
@@ -231,6 +242,7 @@ fn allowed_params(method: &Method, route: &str) -> &'static [&'static str] {
         "/v1/providers" | "/v1/routes" | "/v1/keys" | "/v1/prices" if read => &["limit", "cursor"],
         "/v1/apply" => &["dry_run", "prune"],
         "/v1/usage" => &["caller", "key", "period", "from", "to", "model"],
+        "/v1/audit" => &["kind", "name", "actor", "since", "until", "limit", "cursor"],
         _ => &[],
     }
 }
@@ -311,6 +323,19 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ObjectName {
             err.param = Some("name".into());
             err
         })
+    }
+}
+
+/// Who makes this request's writes, set by the authentication middleware.
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AuditContext {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<AuditContext>()
+            .cloned()
+            .ok_or_else(|| ApiError::new(500, "internal", "request without an audit context"))
     }
 }
 
@@ -399,10 +424,11 @@ async fn delete_one(
     State(st): State<AppState>,
     ObjectName(name): ObjectName,
     headers: HeaderMap,
+    audit: AuditContext,
     kind: Kind,
 ) -> ApiResult {
     let expected = if_match(&headers, kind, &name)?;
-    st.store.delete(kind, &name, expected).await?;
+    st.store.delete(kind, &name, expected, &audit).await?;
     st.changed.notify_one();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -475,12 +501,12 @@ async fn check_dependent_routes(st: &AppState, spec: &ProviderSpec) -> Result<()
     Ok(())
 }
 
-async fn create_provider(State(st): State<AppState>, RawBody(body): RawBody) -> ApiResult {
+async fn create_provider(State(st): State<AppState>, audit: AuditContext, RawBody(body): RawBody) -> ApiResult {
     let spec: ProviderSpec = parse_json(&body)?;
     spec.validate("")?;
     st.credentials.check_field("credential", spec.credential.as_deref())?;
     check_snapshot_size(&st, &to_doc(&spec)?, None)?;
-    let rec = st.store.create(Kind::Provider, &spec.name, &to_doc(&spec)?, None).await?;
+    let rec = st.store.create(Kind::Provider, &spec.name, &to_doc(&spec)?, None, &audit).await?;
     st.changed.notify_one();
     Ok(object_response(StatusCode::CREATED, &rec, None))
 }
@@ -489,6 +515,7 @@ async fn update_provider(
     State(st): State<AppState>,
     ObjectName(name): ObjectName,
     headers: HeaderMap,
+    audit: AuditContext,
     RawBody(body): RawBody,
 ) -> ApiResult {
     let expected = if_match(&headers, Kind::Provider, &name)?;
@@ -497,12 +524,17 @@ async fn update_provider(
     spec.validate("")?;
     st.credentials.check_field("credential", spec.credential.as_deref())?;
     check_dependent_routes(&st, &spec).await?;
-    let rec = st.store.update(Kind::Provider, &name, expected, &to_doc(&spec)?).await?;
+    let rec = st.store.update(Kind::Provider, &name, expected, &to_doc(&spec)?, &audit).await?;
     st.changed.notify_one();
     Ok(object_response(StatusCode::OK, &rec, None))
 }
 
-async fn delete_provider(State(st): State<AppState>, ObjectName(name): ObjectName, headers: HeaderMap) -> ApiResult {
+async fn delete_provider(
+    State(st): State<AppState>,
+    ObjectName(name): ObjectName,
+    headers: HeaderMap,
+    audit: AuditContext,
+) -> ApiResult {
     let expected = if_match(&headers, Kind::Provider, &name)?;
     // Refuse to orphan routes. A route created concurrently can still slip through; the snapshot
     // builder then leaves that route out rather than publishing an invalid config.
@@ -514,7 +546,7 @@ async fn delete_provider(State(st): State<AppState>, ObjectName(name): ObjectNam
             return Err(ApiError::new(409, "in_use", format!("provider '{name}' is used by route '{}'", r.name)));
         }
     }
-    st.store.delete(Kind::Provider, &name, expected).await?;
+    st.store.delete(Kind::Provider, &name, expected, &audit).await?;
     st.changed.notify_one();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -525,10 +557,10 @@ async fn validate_route(st: &AppState, spec: &RouteSpec) -> Result<(), ApiError>
     check_snapshot_size(st, &to_doc(spec)?, None)
 }
 
-async fn create_route(State(st): State<AppState>, RawBody(body): RawBody) -> ApiResult {
+async fn create_route(State(st): State<AppState>, audit: AuditContext, RawBody(body): RawBody) -> ApiResult {
     let spec: RouteSpec = parse_json(&body)?;
     validate_route(&st, &spec).await?;
-    let rec = st.store.create(Kind::Route, &spec.model, &to_doc(&spec)?, None).await?;
+    let rec = st.store.create(Kind::Route, &spec.model, &to_doc(&spec)?, None, &audit).await?;
     st.changed.notify_one();
     Ok(object_response(StatusCode::CREATED, &rec, None))
 }
@@ -537,23 +569,24 @@ async fn update_route(
     State(st): State<AppState>,
     ObjectName(name): ObjectName,
     headers: HeaderMap,
+    audit: AuditContext,
     RawBody(body): RawBody,
 ) -> ApiResult {
     let expected = if_match(&headers, Kind::Route, &name)?;
     let mut spec: RouteSpec = parse_json(&body)?;
     path_name(&mut spec.model, &name, "model")?;
     validate_route(&st, &spec).await?;
-    let rec = st.store.update(Kind::Route, &name, expected, &to_doc(&spec)?).await?;
+    let rec = st.store.update(Kind::Route, &name, expected, &to_doc(&spec)?, &audit).await?;
     st.changed.notify_one();
     Ok(object_response(StatusCode::OK, &rec, None))
 }
 
-async fn create_key(State(st): State<AppState>, RawBody(body): RawBody) -> ApiResult {
+async fn create_key(State(st): State<AppState>, audit: AuditContext, RawBody(body): RawBody) -> ApiResult {
     let spec: KeySpec = parse_json(&body)?;
     spec.validate(true)?;
     check_snapshot_size(&st, &to_doc(&spec)?, None)?;
     let secret = generate_secret(KEY_PREFIX)?;
-    let rec = st.store.create(Kind::Key, &spec.name, &to_doc(&spec)?, Some(&hash_secret(&secret))).await?;
+    let rec = st.store.create(Kind::Key, &spec.name, &to_doc(&spec)?, Some(&hash_secret(&secret)), &audit).await?;
     st.changed.notify_one();
     // The only time the secret leaves the control plane: it is not stored, only its hash.
     let mut resp = object_response(StatusCode::CREATED, &rec, Some(("secret", Value::String(secret))));
@@ -565,6 +598,7 @@ async fn update_key(
     State(st): State<AppState>,
     ObjectName(name): ObjectName,
     headers: HeaderMap,
+    audit: AuditContext,
     RawBody(body): RawBody,
 ) -> ApiResult {
     let expected = if_match(&headers, Kind::Key, &name)?;
@@ -584,13 +618,19 @@ async fn update_key(
     }
     // Which secrets are valid is the rotate endpoint's business: a PUT keeps them as they are.
     spec.rotation = stored.and_then(|k| k.rotation);
-    let rec = st.store.update(Kind::Key, &name, expected, &to_doc(&spec)?).await?;
+    let rec = st.store.update(Kind::Key, &name, expected, &to_doc(&spec)?, &audit).await?;
     st.changed.notify_one();
     Ok(object_response(StatusCode::OK, &rec, None))
 }
 
-async fn revoke_key(State(st): State<AppState>, ObjectName(name): ObjectName, headers: HeaderMap) -> ApiResult {
+async fn revoke_key(
+    State(st): State<AppState>,
+    ObjectName(name): ObjectName,
+    headers: HeaderMap,
+    audit: AuditContext,
+) -> ApiResult {
     let expected = if_match(&headers, Kind::Key, &name)?;
+    let audit = audit.with_action(Action::Revoke);
     // Without If-Match, a concurrent edit of the key only means "read again and revoke that".
     for _ in 0..5 {
         let current = st
@@ -600,12 +640,17 @@ async fn revoke_key(State(st): State<AppState>, ObjectName(name): ObjectName, he
             .ok_or_else(|| ApiError::new(404, "not_found", format!("key '{name}' not found")))?;
         let mut spec: KeySpec =
             serde_json::from_value(current.doc.clone()).map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
-        // Revoking a revoked key changes nothing: no write, no new snapshot version.
+        // Revoking a revoked key changes nothing: no write, no new snapshot version, no audit
+        // record.
         if spec.status == KeyStatus::Revoked {
             return Ok(object_response(StatusCode::OK, &current, None));
         }
         spec.status = KeyStatus::Revoked;
-        match st.store.update(Kind::Key, &name, Some(expected.unwrap_or(current.version)), &to_doc(&spec)?).await {
+        match st
+            .store
+            .update(Kind::Key, &name, Some(expected.unwrap_or(current.version)), &to_doc(&spec)?, &audit)
+            .await
+        {
             Ok(rec) => {
                 st.changed.notify_one();
                 return Ok(object_response(StatusCode::OK, &rec, None));
@@ -617,10 +662,10 @@ async fn revoke_key(State(st): State<AppState>, ObjectName(name): ObjectName, he
     Err(ApiError::new(409, "busy", format!("key '{name}' keeps changing; retry")))
 }
 
-async fn create_price(State(st): State<AppState>, RawBody(body): RawBody) -> ApiResult {
+async fn create_price(State(st): State<AppState>, audit: AuditContext, RawBody(body): RawBody) -> ApiResult {
     let mut spec: PriceSpec = parse_json(&body)?;
     spec.validate("")?;
-    let rec = st.store.create(Kind::Price, &spec.name, &to_doc(&spec)?, None).await?;
+    let rec = st.store.create(Kind::Price, &spec.name, &to_doc(&spec)?, None, &audit).await?;
     st.changed.notify_one();
     Ok(object_response(StatusCode::CREATED, &rec, None))
 }
@@ -629,13 +674,14 @@ async fn update_price(
     State(st): State<AppState>,
     ObjectName(name): ObjectName,
     headers: HeaderMap,
+    audit: AuditContext,
     RawBody(body): RawBody,
 ) -> ApiResult {
     let expected = if_match(&headers, Kind::Price, &name)?;
     let mut spec: PriceSpec = parse_json(&body)?;
     path_name(&mut spec.name, &name, "name")?;
     spec.validate("")?;
-    let rec = st.store.update(Kind::Price, &name, expected, &to_doc(&spec)?).await?;
+    let rec = st.store.update(Kind::Price, &name, expected, &to_doc(&spec)?, &audit).await?;
     st.changed.notify_one();
     Ok(object_response(StatusCode::OK, &rec, None))
 }
@@ -648,6 +694,7 @@ async fn rotate_key(
     State(st): State<AppState>,
     ObjectName(name): ObjectName,
     headers: HeaderMap,
+    audit: AuditContext,
     RawBody(body): RawBody,
 ) -> ApiResult {
     let expected = if_match(&headers, Kind::Key, &name)?;
@@ -680,7 +727,14 @@ async fn rotate_key(
     });
     let rec = st
         .store
-        .rotate_key(&name, Some(expected.unwrap_or(current.version)), &to_doc(&spec)?, &new_hash, released.as_deref())
+        .rotate_key(
+            &name,
+            Some(expected.unwrap_or(current.version)),
+            &to_doc(&spec)?,
+            &new_hash,
+            released.as_deref(),
+            &audit,
+        )
         .await?;
     st.changed.notify_one();
     let mut resp = object_response(StatusCode::OK, &rec, Some(("secret", Value::String(secret))));
@@ -692,6 +746,7 @@ async fn apply_handler(
     State(st): State<AppState>,
     Extension(q): Extension<ApplyQuery>,
     headers: HeaderMap,
+    audit: AuditContext,
     RawBody(body): RawBody,
 ) -> ApiResult {
     let yaml = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.contains("yaml"));
@@ -709,7 +764,7 @@ async fn apply_handler(
         ));
     }
     if !q.dry_run && !plan.changes.is_empty() {
-        apply::execute(st.store.as_ref(), &plan).await?;
+        apply::execute(st.store.as_ref(), &plan, &audit.with_via(Via::Apply)).await?;
         st.changed.notify_one();
     }
     Ok(Json(json!({
@@ -805,6 +860,15 @@ async fn usage_handler(State(st): State<AppState>, Extension(q): Extension<Query
         }));
     }
     Ok(Json(json!({"data": data})).into_response())
+}
+
+/// `GET /v1/audit?kind=&name=&actor=&since=&until=&limit=&cursor=`: the audit trail, newest
+/// first (ADR 0021; the contract is in docs/control-plane.md).
+async fn audit_handler(State(st): State<AppState>, Extension(q): Extension<QueryParams>) -> ApiResult {
+    let query = audit::query_from_params(&q)?;
+    let page = st.store.list_audit(&query).await?;
+    let next = page.next.as_deref().map(audit::cursor);
+    Ok(Json(json!({"items": page.items, "next_cursor": next})).into_response())
 }
 
 async fn snapshot_status(State(st): State<AppState>) -> ApiResult {

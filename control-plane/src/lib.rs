@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod audit;
 pub mod client;
 pub mod console;
 pub mod credentials;

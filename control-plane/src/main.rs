@@ -463,9 +463,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                 RawKind::Route => control_plane::store::Kind::Route,
             };
             let store = EmbeddedStore::open(&data_dir.join("store.redb")).map_err(|e| e.to_string())?;
+            let audit = control_plane::audit::AuditContext::tool("test-raw-store-put");
             let rec = match store.get(kind, &name).await.map_err(|e| e.to_string())? {
-                Some(_) => store.update(kind, &name, None, &doc).await,
-                None => store.create(kind, &name, &doc, None).await,
+                Some(_) => store.update(kind, &name, None, &doc, &audit).await,
+                None => store.create(kind, &name, &doc, None, &audit).await,
             }
             .map_err(|e| e.to_string())?;
             println!("wrote {} '{}' version {} without validation", kind.as_str(), rec.name, rec.version);

@@ -284,6 +284,7 @@ async fn a_stored_reference_outside_the_policy_is_not_resolved() {
             "old",
             &json!({"name": "old", "kind": "openai", "cluster": "c", "credential": "env:CP_POISON_TEST_TOKEN"}),
             None,
+            &control_plane::audit::AuditContext::tool("test"),
         )
         .await
         .unwrap();

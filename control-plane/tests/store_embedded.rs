@@ -4,6 +4,7 @@ mod common;
 
 use std::sync::Arc;
 
+use control_plane::audit::AuditContext;
 use control_plane::store::embedded::EmbeddedStore;
 use control_plane::store::{Kind, Store};
 use serde_json::json;
@@ -21,9 +22,15 @@ async fn embedded_store_survives_restart() {
     let path = dir.path().join("cp.redb");
     {
         let store = EmbeddedStore::open(&path).unwrap();
-        store.create(Kind::Provider, "openai", &json!({"kind": "openai"}), None).await.unwrap();
-        store.update(Kind::Provider, "openai", Some(1), &json!({"kind": "openai", "x": 1})).await.unwrap();
-        store.create(Kind::Key, "k", &json!({}), Some("ff")).await.unwrap();
+        store
+            .create(Kind::Provider, "openai", &json!({"kind": "openai"}), None, &AuditContext::tool("test"))
+            .await
+            .unwrap();
+        store
+            .update(Kind::Provider, "openai", Some(1), &json!({"kind": "openai", "x": 1}), &AuditContext::tool("test"))
+            .await
+            .unwrap();
+        store.create(Kind::Key, "k", &json!({}), Some("ff"), &AuditContext::tool("test")).await.unwrap();
     }
     let store = EmbeddedStore::open(&path).unwrap();
     let p = store.get(Kind::Provider, "openai").await.unwrap().expect("survives reopen");
