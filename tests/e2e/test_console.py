@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import os
@@ -427,9 +428,40 @@ def run_flow(env: Env, shots: Path) -> None:
                 assert err.status_code == 401
             expect(page.get_by_role("button", name="Rotate key console-team")).to_be_disabled()
 
+            # The audit page: every change, newest first, by this admin token's actor, via the API;
+            # the refused stale edit and the refused delete are not there; no secret anywhere.
+            goto(page, env, "audit")
+            actor = "admin:" + hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()[:8]
+            entries = audit_rows(page)
+            changes = [(r["Action"], r["Object"]) for r in entries]
+            assert changes == [
+                ("revoke", "key console-team"), ("rotate", "key console-team"), ("update", "route console-gpt"),
+                ("create", "key console-team"), ("create", "route console-gpt"),
+                ("create", "price openai-console/gpt-5-nano"), ("create", "provider openai-console"),
+            ], changes
+            assert {(r["Actor"], r["Via"]) for r in entries} == {(actor, "api")}, entries
+            update = entries[2]
+            assert update["Version"] == "1 → 2" and "targets[1].weight: 3 → 5" in update["Changes"], update
+            provider_created = entries[-1]
+            assert 'credential: — → "<redacted>"' in provider_created["Changes"], provider_created
+            html = page.content()
+            for s in [*env.secrets, PROVIDER_SECRET, PROVIDER_VAR, *(hashlib.sha256(x.encode()).hexdigest() for x in env.secrets)]:
+                assert s not in html, f"the audit page shows a secret or credential reference ({s[:10]}...)"
+            # Filters: by kind and actor; another actor has no changes.
+            f = form(page, "audit")
+            f.get_by_label("Object kind", exact=True).select_option("key")
+            f.get_by_label("Actor", exact=True).fill(actor)
+            f.get_by_role("button", name="Filter").click()
+            expect(page.locator("[data-table=audit] tbody tr")).to_have_count(3)
+            assert [r["Action"] for r in audit_rows(page)] == ["revoke", "rotate", "create"]
+            f = form(page, "audit")
+            f.get_by_label("Actor", exact=True).fill("read-only:" + hashlib.sha256(READ_ONLY_TOKEN.encode()).hexdigest()[:8])
+            f.get_by_role("button", name="Filter").click()
+            expect(page.locator("[data-table=audit] tbody")).to_have_text("Nothing yet.")
+
             # Every page at desktop and phone width, every control labelled.
             screenshots(page, env, shots)
-            watch.check(allowed | {(404, "GET", "/v1/audit")})
+            watch.check(allowed)
 
             # Read-only: everything visible, nothing changeable, and the API refuses anyway.
             ro_ctx = browser.new_context(viewport=DESKTOP)
@@ -463,8 +495,10 @@ def run_flow(env: Env, shots: Path) -> None:
             fresh = ro_ctx.browser.new_context().new_page()  # type: ignore[union-attr]
             fresh.goto(env.ui)
             expect(fresh.get_by_label("Admin or read-only token", exact=True)).to_be_visible()
-            ro_watch.check({(403, "POST", "/v1/providers"), (403, "DELETE", "/v1/routes/console-gpt"),
-                            (404, "GET", "/v1/audit")})
+            # Refused writes leave no audit record.
+            goto(ro, env, "audit")
+            assert len(audit_rows(ro)) == 7
+            ro_watch.check({(403, "POST", "/v1/providers"), (403, "DELETE", "/v1/routes/console-gpt")})
         finally:
             browser.close()
 
@@ -473,6 +507,18 @@ def run_flow(env: Env, shots: Path) -> None:
     for s in [*env.secrets, PROVIDER_SECRET]:
         assert s not in log, f"a secret ({s[:8]}...) is in the control-plane log"
     print(f"\nconsole screenshots ({env.store}): {shots}")
+
+
+def audit_rows(page: Any) -> list[dict[str, str]]:
+    """The audit table's rows as {column: text}."""
+    table = page.locator("[data-table=audit]")
+    head = table.locator("thead th").all_inner_texts()
+    rows = []
+    for tr in table.locator("tbody tr").all():
+        cells = tr.locator("td").all_inner_texts()
+        if len(cells) == len(head):
+            rows.append(dict(zip(head, cells)))
+    return rows
 
 
 def usage_totals(env: Env) -> dict[str, int]:

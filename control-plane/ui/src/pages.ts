@@ -837,6 +837,11 @@ async function usagePage(el: HTMLElement, ctx: Ctx): Promise<void> {
 
 // --- audit -------------------------------------------------------------------------------------------
 
+/** A diff value as JSON; absent is a dash. Secrets arrive already redacted by the API. */
+function shown(v: unknown): string {
+  return v === null || v === undefined ? "—" : JSON.stringify(v);
+}
+
 async function auditPage(el: HTMLElement, ctx: Ctx): Promise<void> {
   const q = ctx.query;
   const fKind = field("kind", "Object kind", select([["", "any"], ["provider", "provider"], ["route", "route"], ["key", "key"], ["price", "price"]], q.get("kind") ?? ""));
@@ -888,7 +893,7 @@ async function auditPage(el: HTMLElement, ctx: Ctx): Promise<void> {
             "ul",
             { class: "plain diff" },
             ...Object.entries(a.diff ?? {}).map(([k, d]: [string, any]) =>
-              h("li", null, `${k}: ${JSON.stringify(d?.before) ?? "—"} → ${JSON.stringify(d?.after) ?? "—"}`),
+              h("li", null, `${k}: ${shown(d?.before)} → ${shown(d?.after)}`),
             ),
           ),
           a.request_id ?? "",
