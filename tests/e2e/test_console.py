@@ -319,12 +319,20 @@ def run_flow(env: Env, shots: Path) -> None:
             env.secrets.append(secret)
             secret_box.get_by_role("button", name="Copy secret").click()
             expect(secret_box.get_by_role("status")).to_have_text("Copied.")
+            page.screenshot(path=str(shots / "keys-secret-shown-once-desktop.png"), full_page=True)
             assert page.evaluate("() => navigator.clipboard.readText()") == secret
             expect(page.locator("[data-table=keys]")).to_contain_text("of $5 per month")
             # Gone after a reload: shown once.
             page.reload()
             page.wait_for_selector(".page[aria-busy=false]")
             assert secret not in page.content()
+            # Edit the key's limits (PUT with If-Match): the secret stays the same.
+            page.get_by_role("button", name="Edit key console-team").click()
+            f = form(page, "keys")
+            expect(f.get_by_label("Name", exact=True)).to_have_value("console-team")
+            f.get_by_label("Tokens per minute (empty: unlimited)", exact=True).fill("200000")
+            f.get_by_role("button", name="Save").click()
+            expect(page.locator("[data-table=keys]")).to_contain_text("rpm 600 · tpm 200000")
 
             # The key through Envoy with the openai SDK.
             env.wait_status("console-gpt", secret, 200, 10.0)
@@ -389,6 +397,7 @@ def run_flow(env: Env, shots: Path) -> None:
             conflict = page.locator("[data-conflict]")
             expect(conflict).to_contain_text("was changed by someone else")
             expect(conflict).to_contain_text("weight")
+            page.screenshot(path=str(shots / "routes-conflict-desktop.png"), full_page=True)
             allowed.add((412, "PUT", "/v1/routes/console-gpt"))
             _, route = env.api("GET", "/v1/routes/console-gpt")
             assert [t["weight"] for t in route["targets"]] == [1, 5], route
@@ -436,10 +445,11 @@ def run_flow(env: Env, shots: Path) -> None:
             changes = [(r["Action"], r["Object"]) for r in entries]
             assert changes == [
                 ("revoke", "key console-team"), ("rotate", "key console-team"), ("update", "route console-gpt"),
-                ("create", "key console-team"), ("create", "route console-gpt"),
+                ("update", "key console-team"), ("create", "key console-team"), ("create", "route console-gpt"),
                 ("create", "price openai-console/gpt-5-nano"), ("create", "provider openai-console"),
             ], changes
             assert {(r["Actor"], r["Via"]) for r in entries} == {(actor, "api")}, entries
+            assert "tpm: — → 200000" in entries[3]["Changes"], entries[3]
             update = entries[2]
             assert update["Version"] == "1 → 2" and "targets[1].weight: 3 → 5" in update["Changes"], update
             provider_created = entries[-1]
@@ -452,8 +462,8 @@ def run_flow(env: Env, shots: Path) -> None:
             f.get_by_label("Object kind", exact=True).select_option("key")
             f.get_by_label("Actor", exact=True).fill(actor)
             f.get_by_role("button", name="Filter").click()
-            expect(page.locator("[data-table=audit] tbody tr")).to_have_count(3)
-            assert [r["Action"] for r in audit_rows(page)] == ["revoke", "rotate", "create"]
+            expect(page.locator("[data-table=audit] tbody tr")).to_have_count(4)
+            assert [r["Action"] for r in audit_rows(page)] == ["revoke", "rotate", "update", "create"]
             f = form(page, "audit")
             f.get_by_label("Actor", exact=True).fill("read-only:" + hashlib.sha256(READ_ONLY_TOKEN.encode()).hexdigest()[:8])
             f.get_by_role("button", name="Filter").click()
@@ -497,7 +507,7 @@ def run_flow(env: Env, shots: Path) -> None:
             expect(fresh.get_by_label("Admin or read-only token", exact=True)).to_be_visible()
             # Refused writes leave no audit record.
             goto(ro, env, "audit")
-            assert len(audit_rows(ro)) == 7
+            assert len(audit_rows(ro)) == 8
             ro_watch.check({(403, "POST", "/v1/providers"), (403, "DELETE", "/v1/routes/console-gpt")})
         finally:
             browser.close()
