@@ -371,7 +371,7 @@ function diffText(before: any, after: any): string {
   const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
   const lines: string[] = [];
   for (const k of keys) {
-    if (["created_at", "updated_at"].includes(k)) continue;
+    if (["created_at", "updated_at", "version"].includes(k)) continue;
     const a = JSON.stringify(before[k]);
     const b = JSON.stringify(after[k]);
     if (a !== b) lines.push(`${k}: ${a ?? "—"} → ${b ?? "—"}`);
