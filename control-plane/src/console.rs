@@ -1,6 +1,6 @@
 //! The admin console: a static single-page app under `/ui/` (built by Vite from `ui/`, embedded
 //! at compile time by `build.rs`), served without a token; all data comes from the authenticated
-//! REST API with `Authorization: Bearer` (docs/adr/0021-admin-console.md).
+//! REST API with `Authorization: Bearer` (docs/adr/0022-admin-console.md).
 
 use axum::extract::Path;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};

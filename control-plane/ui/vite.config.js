@@ -1,4 +1,4 @@
-// Vite build of the admin console (docs/adr/0021-admin-console.md). The output in dist/ is
+// Vite build of the admin console (docs/adr/0022-admin-console.md). The output in dist/ is
 // committed and embedded in the control-plane binary by build.rs; `./dev ui` rebuilds it and
 // tests/e2e/test_console.py checks that a rebuild reproduces the committed bytes.
 import { defineConfig } from "vite";

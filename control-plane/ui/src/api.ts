@@ -1,6 +1,6 @@
 // The console's only way to the control plane: the REST API with `Authorization: Bearer`, the
 // token from sessionStorage (gone when the tab closes). No cookies are sent or set, so another
-// site cannot ride a session (docs/adr/0021-admin-console.md).
+// site cannot ride a session (docs/adr/0022-admin-console.md).
 
 const TOKEN_KEY = "ai-gateway-console-token";
 
