@@ -269,8 +269,9 @@ class ControlPlane:
 def start_control_plane(data_dir: Path, log_path: Path, admin_token: str | None = None,
                         watch_token: str | None = None, env: dict[str, str] | None = None,
                         rest_port: int | None = None, grpc_port: int | None = None,
-                        timeout: float = 30.0) -> ControlPlane:
-    """Starts `control-plane serve` with the embedded store in `data_dir`; waits for /healthz.
+                        timeout: float = 30.0, store: str = "embedded") -> ControlPlane:
+    """Starts `control-plane serve` with the embedded store in `data_dir` (or `store="dynamodb"`,
+    configured by the CP_DYNAMODB_* variables in `env`); waits for /healthz.
 
     Without `admin_token` the control plane generates one and writes it to data_dir/admin-token.
     Ports default to free ones; pass the previous ones to restart "the same" control plane.
@@ -285,7 +286,7 @@ def start_control_plane(data_dir: Path, log_path: Path, admin_token: str | None 
     full_env = dict(os.environ)
     full_env.update(env or {})
     full_env.update({"CP_LISTEN": f"127.0.0.1:{rest_port}", "CP_GRPC_LISTEN": f"127.0.0.1:{grpc_port}",
-                     "CP_DATA_DIR": str(data_dir), "CP_STORE": "embedded"})
+                     "CP_DATA_DIR": str(data_dir), "CP_STORE": store})
     full_env.pop("CP_ADMIN_TOKEN", None)
     if admin_token:
         full_env["CP_ADMIN_TOKEN"] = admin_token
@@ -449,9 +450,10 @@ def _control_plane_help(cp: ControlPlane, stack: Stack, version: int, cp_token_f
     auth = "-H \"Authorization: Bearer $CP_TOKEN\" -H 'content-type: application/json'"
     return f"""
 Control plane: REST {cp.rest_url} (OpenAPI at /openapi.json), gRPC Watch {cp.grpc_url}, data in {cp_token_file.parent}
+Console: {cp.rest_url}/ui/ (sign in with the admin token below, or a read-only token from CP_READONLY_TOKEN)
 {state}
 The admin token is in {cp_token_file} (mode 0600; it is printed nowhere and logged nowhere).
-Create a provider, a route and a virtual key; the change reaches Envoy within a second:
+Create a provider, a route and a virtual key in the console, or with curl; the change reaches Envoy within a second:
 
   export CP_URL={cp.rest_url} CP_TOKEN=$(cat {cp_token_file})
   curl -sS --max-time 5 {auth} $CP_URL/v1/providers \\

@@ -49,6 +49,15 @@ enum Access {
     ReadOnly,
 }
 
+impl Access {
+    fn as_str(self) -> &'static str {
+        match self {
+            Access::Admin => "admin",
+            Access::ReadOnly => "read_only",
+        }
+    }
+}
+
 fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
@@ -139,6 +148,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/snapshot", get(snapshot_status))
         .route("/v1/usage", get(usage_handler))
         .route("/v1/audit", get(audit_handler))
+        .route("/v1/whoami", get(whoami))
         .method_not_allowed_fallback(|| async {
             ApiError::new(405, "method_not_allowed", "this endpoint does not accept this method")
         })
@@ -161,6 +171,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .merge(api)
+        .merge(crate::console::router())
         .fallback(|| async { ApiError::new(404, "not_found", "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(405, "method_not_allowed", "this endpoint does not accept this method")
@@ -217,6 +228,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         return ApiError::new(403, "forbidden", "this token is read-only").into_response();
     }
     req.extensions_mut().insert(params);
+    req.extensions_mut().insert(access);
     // Every write this request makes is recorded under this actor and request id.
     req.extensions_mut().insert(AuditContext::new(actor, Via::Api));
     next.run(req).await
@@ -884,4 +896,10 @@ async fn snapshot_status(State(st): State<AppState>) -> ApiResult {
         }))
         .into_response()),
     }
+}
+
+/// `GET /v1/whoami`: what the presented token may do (`admin` or `read_only`), so a client such
+/// as the console can disable what the API would refuse. The API still checks every call.
+async fn whoami(Extension(access): Extension<Access>) -> ApiResult {
+    Ok(Json(json!({"access": access.as_str()})).into_response())
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod apply;
 pub mod audit;
 pub mod client;
+pub mod console;
 pub mod credentials;
 pub mod dev_issuer;
 pub mod model;

@@ -52,6 +52,7 @@ class DevRun:
         text = self.output()
         self.gateway = re.search(r"AI gateway is up: Envoy (http://127\.0\.0\.1:\d+)", text).group(1)
         self.cp = re.search(r"Control plane: REST (http://127\.0\.0\.1:\d+)", text).group(1)
+        self.console = re.search(r"Console: (http://127\.0\.0\.1:\d+/ui/)", text).group(1)
         self.admin_token = (workdir / "control-plane" / "admin-token").read_text().strip()
 
     def output(self) -> str:
@@ -135,6 +136,11 @@ def run(tmp_path_factory: pytest.TempPathFactory):
 def test_dev_run_writes_no_secret_and_serves_without_its_control_plane(run: DevRun) -> None:
     tokens = {**run.tokens, "admin": run.admin_token}
     assert run.admin_token and run.admin_token not in run.output(), "the admin token must be printed nowhere"
+    # The printed console URL serves the console, without a token, from the control plane's port.
+    assert run.console == run.cp + "/ui/"
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(run.console, timeout=10) as resp:
+        assert resp.status == 200 and b'<div id="app">' in resp.read()
+        assert "default-src 'self'" in resp.headers["content-security-policy"]
     # A provider, a route, two keys; the read-only token reads.
     assert run.api("POST", "/v1/providers", {"name": "replay-openai", "kind": "openai", "cluster": "replay_openai"})[0] == 201
     assert run.api("POST", "/v1/routes", {"model": "my-gpt", "targets": [{"provider": "replay-openai",
