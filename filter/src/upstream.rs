@@ -15,6 +15,7 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
 use crate::host;
+use crate::knobs::{self, Piece};
 use crate::metrics::{
     GEN_AI_REQUEST_DURATION_MS, GEN_AI_TIME_PER_OUTPUT_TOKEN_US, GEN_AI_TOKEN_USAGE, REJECTED, REQUESTS,
     TIME_TO_FIRST_TOKEN_MS, TOKENS,
@@ -120,6 +121,9 @@ impl Upstream {
     /// else the cluster (the downstream choice when it is behind it: providers may share a
     /// cluster), else the downstream choice.
     fn attempt_provider(&self, info: &RequestInfo) -> String {
+        if knobs::skip(Piece::Properties) {
+            return info.provider.clone();
+        }
         if let Some(p) =
             host::property_string(&["xds", "upstream_host_metadata", "filter_metadata", METADATA_NAMESPACE, "provider"])
         {
@@ -278,7 +282,9 @@ impl Upstream {
             metrics.add(TOKENS, &[("provider", provider), ("model", model), ("type", "input")], usage.input);
             metrics.add(TOKENS, &[("provider", provider), ("model", model), ("type", "output")], usage.output);
             // TPM counts what the provider reported (ADR 0008); only limited callers have a counter.
-            if let Some(caller) = host::property_string(&[crate::jwt::CALLER_KEY]) {
+            if let Some(caller) =
+                (!knobs::skip(Piece::Properties)).then(|| host::property_string(&[crate::jwt::CALLER_KEY])).flatten()
+            {
                 crate::ratelimit::add_tokens(&caller, usage.input.saturating_add(usage.output), host::now().0);
             }
         }
@@ -318,7 +324,7 @@ impl Upstream {
     fn account(&self, provider: &str, model: &str, usage: gateway_core::TokenUsage) -> u64 {
         let cost = self.shared.table.prices().cost_pusd(provider, model, usage.into());
         let succeeded = self.status.is_some_and(|s| (200..300).contains(&s));
-        if !succeeded && usage.total() == 0 {
+        if (!succeeded && usage.total() == 0) || knobs::skip(Piece::Usage) {
             return cost;
         }
         let caller = host::property_string(&[crate::jwt::CALLER_KEY]).unwrap_or_else(|| "anonymous".to_owned());
@@ -339,6 +345,9 @@ impl Upstream {
     /// Filter state `wasm.ai_gateway.*` for the JSON access log (envoy/render.py): on Envoy 1.40
     /// it lands on the downstream request's stream info, so the last attempt's values win.
     fn publish_access_log(&self, provider: &str, model: &str, usage: gateway_core::TokenUsage, cost_pusd: u64) {
+        if knobs::skip(Piece::FilterState) {
+            return;
+        }
         let ttft = self.ttft_ms.map(|v| v.to_string()).unwrap_or_default();
         let (input, output) = (usage.input.to_string(), usage.output.to_string());
         let cost = pusd_to_usd_string(cost_pusd);
@@ -514,7 +523,11 @@ impl HttpContext for Upstream {
             host::set_header(MapType::HttpResponseHeaders, count_tokens::TOKEN_COUNT_HEADER, count_tokens::EXACT);
         }
         // Only the attempt that answered reaches the client, so its number is the attempt count.
-        if let Some(attempt) = host::property(&["upstream", "request_attempt_count"]).and_then(|b| attempt_number(&b)) {
+        if let Some(attempt) = (!knobs::skip(Piece::Properties))
+            .then(|| host::property(&["upstream", "request_attempt_count"]))
+            .flatten()
+            .and_then(|b| attempt_number(&b))
+        {
             host::set_header(MapType::HttpResponseHeaders, ATTEMPTS_RESPONSE_HEADER, &attempt.to_string());
         }
         if end_of_stream {
@@ -531,6 +544,10 @@ impl HttpContext for Upstream {
         let new_type = if self.undecodable.is_some() { Some("application/json") } else { translator.content_type() };
         if let Some(ct) = new_type.filter(|ct| content_type.as_deref() != Some(*ct)) {
             host::set_header(MapType::HttpResponseHeaders, "content-type", ct);
+        }
+        if knobs::skip(Piece::ResponseBody) && self.mode == BodyMode::Buffered {
+            self.finish();
+            return Action::Continue;
         }
         match self.mode {
             BodyMode::Streaming => Action::Continue,
