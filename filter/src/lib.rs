@@ -73,16 +73,25 @@ struct Root {
     /// The bootstrap config from the plugin configuration (HTTP roles).
     shared: Option<Rc<Shared>>,
     service: Option<service::Service>,
-    /// Mixed into the per-request random number so two requests in one nanosecond differ.
+    /// Mixed into the per-request random number so that every request draws a new one.
     counter: Cell<u64>,
+    /// Clock at the first draw in this root: one host call per VM instead of one per request.
+    seed: Cell<Option<u64>>,
 }
 
 impl Root {
     fn random(&self, context_id: u32) -> u64 {
         let n = self.counter.get().wrapping_add(1);
         self.counter.set(n);
-        let (_, nanos) = host::now();
-        splitmix64((nanos as u64) ^ (u64::from(context_id) << 32) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        let seed = match self.seed.get() {
+            Some(seed) => seed,
+            None => {
+                let seed = host::now().1 as u64;
+                self.seed.set(Some(seed));
+                seed
+            }
+        };
+        splitmix64(seed ^ (u64::from(context_id) << 32) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
     }
 }
 
@@ -209,9 +218,16 @@ impl RootContext for Root {
         {
             return Some(Box::new(Inert));
         }
-        // One small shared-data read per request; the snapshot is re-parsed only on a change.
-        let shared =
-            if knobs::skip(knobs::Piece::Snapshot) { Rc::clone(bootstrap) } else { snapshot::current(bootstrap) };
+        // One small shared-data read per request, by the downstream context; the snapshot is
+        // re-parsed only on a change. The upstream context of the same request comes after it
+        // in this VM and takes what it found.
+        let shared = if knobs::skip(knobs::Piece::Snapshot) {
+            Rc::clone(bootstrap)
+        } else if self.role == Some(Role::Upstream) {
+            snapshot::cached(bootstrap)
+        } else {
+            snapshot::current(bootstrap)
+        };
         match self.role {
             Some(Role::Downstream) => Some(Box::new(downstream::Downstream::new(shared, self.random(context_id)))),
             Some(Role::Upstream) => Some(Box::new(upstream::Upstream::new(shared))),
