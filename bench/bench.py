@@ -502,7 +502,7 @@ class Bench:
             raise RuntimeError(f"mock upstream did not start; see {p.log_path}")
         return p, port
 
-    def bootstrap(self, system: str, sc: dict, port: int, admin: int, mock_port: int) -> dict:
+    def bootstrap(self, system: str, sc: dict, port: int, admin: int, mock_port: int, access_log: str | None = None) -> dict:
         cfg = gateway_config(sc.get("routes", 0))
         upstream = {"scheme": "http", "host": "127.0.0.1", "port": mock_port, "default_port": False}
         clusters = {"mock_openai": upstream, "mock_anthropic": upstream}
@@ -512,7 +512,7 @@ class Bench:
                 # Envoy sends the AWS host name as Host (SigV4 signs it); the mock ignores the signature.
                 clusters["mock_bedrock"] = dict(upstream, hostname=BEDROCK_HOST)
         (self.work / "gateway.json").write_text(json.dumps(cfg))
-        boot = render.render(cfg, self.args.wasm, port, admin, clusters)
+        boot = render.render(cfg, self.args.wasm, port, admin, clusters, access_log=access_log)
         if system == "envoy":
             # Same bootstrap minus both Wasm filters: a plain route to the provider's cluster, with
             # the provider's path, so Envoy alone moves the same bytes the filter would cause.
@@ -721,7 +721,8 @@ BREAKDOWN_VARIANTS = [
     ("empty-down", "downstream Wasm filter, inert context (no host calls)", "down", "all", None),
     ("empty-both", "both Wasm filters, inert contexts", "both", "all", None),
     ("no-upstream", "full downstream filter, inert upstream context", "both", "upstream", None),
-    ("full", "full filter (the breakdown build)", "both", "", None),
+    ("full", "full filter (the breakdown build), no access log", "both", "", None),
+    ("full+log", "full filter with the JSON access logs (to /dev/null)", "both", "", None),
     ("-snapshot", "full minus the per-request snapshot version read", "both", "snapshot", None),
     ("-metrics", "full minus metric definitions/increments", "both", "metrics", None),
     ("-filter-state", "full minus the access-log filter-state writes", "both", "filter_state", None),
@@ -775,7 +776,8 @@ class Breakdown:
         saved = b.args.wasm
         b.args.wasm = self.wasm
         try:
-            boot = b.bootstrap("filter", sc, port, admin, b.mock_shared_port)
+            boot = b.bootstrap("filter", sc, port, admin, b.mock_shared_port,
+                               access_log="/dev/null" if name.endswith("+log") else None)
         finally:
             b.args.wasm = saved
         hcm = boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
