@@ -49,6 +49,22 @@ pub const PROVIDER_RESPONSE_HEADER: &str = "x-ai-gateway-provider";
 pub const MODEL_RESPONSE_HEADER: &str = "x-ai-gateway-model";
 /// Response header listing request fields the provider could not take and the gateway left out.
 pub const DROPPED_RESPONSE_HEADER: &str = "x-ai-gateway-dropped";
+/// Environment variable (set by render.py in `vm_config.environment_variables.key_values`): `0`
+/// when the bootstrap has neither an access log nor tracing, so nothing reads the filter state
+/// `wasm.ai_gateway.*` the filter writes for them and the writes are skipped. Unset or any other
+/// value: written (bootstraps made without render.py keep their logs).
+pub const LOG_STATE_ENV: &str = "AI_GATEWAY_LOG_STATE";
+
+thread_local! {
+    /// [`LOG_STATE_ENV`], read once per VM.
+    static LOG_STATE: bool = std::env::var(LOG_STATE_ENV).map_or(true, |v| v.trim() != "0");
+}
+
+/// Whether the access log or tracing reads the filter state `wasm.ai_gateway.*` ([`LOG_STATE_ENV`]).
+pub fn log_state_wanted() -> bool {
+    LOG_STATE.with(|w| *w)
+}
+
 /// Response header: how many attempts (retries and fallbacks included) the request took.
 pub const ATTEMPTS_RESPONSE_HEADER: &str = "x-ai-gateway-attempts";
 

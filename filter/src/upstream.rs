@@ -349,7 +349,7 @@ impl Upstream {
     /// Filter state `wasm.ai_gateway.*` for the JSON access log (envoy/render.py): on Envoy 1.40
     /// it lands on the downstream request's stream info, so the last attempt's values win.
     fn publish_access_log(&self, provider: &str, model: &str, usage: gateway_core::TokenUsage, cost_pusd: u64) {
-        if knobs::skip(Piece::FilterState) {
+        if knobs::skip(Piece::FilterState) || !crate::log_state_wanted() {
             return;
         }
         let ttft = self.ttft_ms.map(|v| v.to_string()).unwrap_or_default();
