@@ -756,11 +756,16 @@ class Breakdown:
     variant in the same run, interleaved round by round, so slow drifts in the machine's other
     load spread over all of them instead of biasing one."""
 
-    def __init__(self, bench: Bench, wasm: str, rounds: int, runtimes: bool):
+    def __init__(self, bench: Bench, wasm: str, rounds: int, runtimes: bool, ab: str | None = None):
         self.b = bench
         self.wasm = wasm
+        self.ab = ab
         self.rounds = rounds
         self.variants = list(BREAKDOWN_VARIANTS)
+        if ab:
+            # Before/after: Envoy alone, this build and another module, interleaved.
+            self.variants = [v for v in BREAKDOWN_VARIANTS if v[0] in ("envoy", "full")]
+            self.variants.append(("other", f"full filter, other module ({Path(ab).name})", "both", "", None))
         if runtimes:
             for rt in BREAKDOWN_RUNTIMES:
                 short = rt.rsplit(".", 1)[-1]
@@ -774,7 +779,7 @@ class Breakdown:
         if chain == "none":
             return b.bootstrap("envoy", sc, port, admin, b.mock_shared_port)
         saved = b.args.wasm
-        b.args.wasm = self.wasm
+        b.args.wasm = self.ab if (name == "other" and self.ab) else self.wasm
         try:
             boot = b.bootstrap("filter", sc, port, admin, b.mock_shared_port,
                                access_log="/dev/null" if name.endswith("+log") else None)
@@ -1038,7 +1043,7 @@ def write_doc(path: Path, text: str) -> None:
 
 def breakdown_main(b: Bench, args, started: str, load_before: str) -> int:
     key = args.scenarios[0] if args.scenarios else "a"
-    bd = Breakdown(b, args.breakdown, args.rounds, args.breakdown_runtimes)
+    bd = Breakdown(b, args.breakdown, args.rounds, args.breakdown_runtimes, args.ab)
     try:
         bd.run(key)
     finally:
@@ -1101,6 +1106,8 @@ def main() -> int:
                          "runs the first of --scenarios (default a)")
     ap.add_argument("--rounds", type=int, default=3, help="breakdown: rounds of every variant (default 3)")
     ap.add_argument("--breakdown-runtimes", action="store_true", help="breakdown: also the full filter on WAMR and Wasmtime")
+    ap.add_argument("--ab", default=None, metavar="WASM",
+                    help="breakdown: only Envoy alone, the full filter and the full filter of this other module (before/after)")
     args = ap.parse_args()
     args.scenarios = [s for s in args.scenarios if s in "abcdefghij"]
     args.latency_scenarios = [s for s in args.latency_scenarios if s in args.scenarios]
