@@ -6,11 +6,13 @@
 #
 #   bench/run.sh                      # all scenarios (a-h), all systems, 10 s per run
 #   bench/run.sh --duration 5 --scenarios ab --doc docs/benchmarks.md
+#   bench/run.sh --breakdown --duration 5 --rounds 3 --doc docs/benchmarks.md   # cost per piece of (a)
 # Other options: python3 bench/bench.py --help
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+ORIG_ARGS="$*"
 
 PORTKEY_VERSION="1.15.2"
 PORTKEY_DIR="$ROOT/.cache/portkey"
@@ -44,6 +46,26 @@ PY="$ROOT/.venv/bin/python"
 ENVOY="$("$PY" -c 'import envoy, pathlib; print(pathlib.Path(envoy.__file__).parent / "_bin" / "envoy")')"
 [[ -x "$ENVOY" ]] || die "Envoy binary not found at $ENVOY"
 
+# --breakdown: a second module with the bench-only switches (filter/src/knobs.rs), built and
+# optimised exactly like the shipped one, before the shipped one is rebuilt over cargo's output.
+PASS=()
+BREAKDOWN=""
+for a in "$@"; do
+  if [[ "$a" == "--breakdown" ]]; then BREAKDOWN=1; else PASS+=("$a"); fi
+done
+if [[ -n "$BREAKDOWN" ]]; then
+  log "building the breakdown filter (--features bench-breakdown)"
+  cargo build --quiet -p ai-gateway-filter --target wasm32-wasip1 --release --features bench-breakdown
+  BD_WASM="$ROOT/target/ai_gateway_filter_breakdown.wasm"
+  wasm-opt -O3 --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+    --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types \
+    "$ROOT/target/wasm32-wasip1/release/ai_gateway_filter.wasm" -o "$BD_WASM"
+  PASS+=(--breakdown "$BD_WASM" --systems envoy,filter)
+  # The shipped module must not be the breakdown build.
+  touch filter/src/lib.rs
+fi
+set -- "${PASS[@]+"${PASS[@]}"}"
+
 log "building the filter (.wasm, release) and the benchmark tools"
 "$ROOT/dev" build
 cargo build --quiet -p bench --release
@@ -51,7 +73,7 @@ WASM="$ROOT/target/ai_gateway_filter.wasm"
 
 ARGS=(--envoy "$ENVOY" --wasm "$WASM" --mock "$ROOT/target/release/mock-upstream"
       --rate-load "$ROOT/target/release/rate-load" --wrk "$(command -v wrk)" --portkey "$PORTKEY_PKG"
-      --command "bench/run.sh $*" "$@")
+      --command "bench/run.sh $ORIG_ARGS" "$@")
 
 log "load: $(cut -d' ' -f1-3 /proc/loadavg) (other work on these cores makes the figures noisy)"
 # A private network namespace: only loopback exists, so Portkey (which binds every interface)

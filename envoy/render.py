@@ -315,6 +315,10 @@ def local_reply_config() -> dict:
 
 # The filter's variable for extra client headers providers may receive (filter/src/upstream.rs).
 FORWARD_HEADERS_ENV = "AI_GATEWAY_FORWARD_CLIENT_HEADERS"
+# The filter's variable saying whether anything reads its `wasm.ai_gateway.*` filter state
+# (filter/src/lib.rs): "0" without an access log and without tracing, so the filter skips the
+# writes (about a dozen host calls per request).
+LOG_STATE_ENV = "AI_GATEWAY_LOG_STATE"
 
 
 def vm_config(wasm_path: str, env_keys: list[str], env_values: dict[str, str] | None = None) -> dict:
@@ -770,7 +774,7 @@ def render(
     buffer_limit = max_request_bytes + BUFFER_MARGIN
     configuration = json.dumps(config, separators=(",", ":"))
     absolute_wasm = os.path.abspath(wasm_path)
-    env_values: dict[str, str] = {}
+    env_values: dict[str, str] = {LOG_STATE_ENV: "1" if (access_log or otlp) else "0"}
     if forward_client_headers:
         names = [n.strip() for n in forward_client_headers.split(",") if n.strip()]
         bad = [n for n in names if not all(c.isalnum() or c in "-_*" for c in n)]

@@ -45,6 +45,8 @@ pub struct Downstream {
     client_headers: Vec<(String, String)>,
     /// `Retry-After` and `x-ratelimit-*` for a rate-limit refusal (ADR 0008).
     rl_headers: Vec<(&'static str, String)>,
+    /// Who called, as recorded in filter state (`jwt:<client_id>` or `key:<hash>`).
+    caller: Option<String>,
     /// The verified JWT client, so its limits are found without reading the claims again.
     jwt_client: Option<String>,
     /// The caller's limits as counted at admission, sent as `x-ratelimit-*` on the response.
@@ -84,6 +86,7 @@ impl Downstream {
             client_headers: Vec::new(),
             rl_headers: Vec::new(),
             jwt_client: None,
+            caller: None,
             rl_status: None,
             reservation: None,
             phase: Phase::Waiting,
@@ -97,7 +100,9 @@ impl Downstream {
         if let Some(policy) = jwt::policy() {
             if let Some(caller) = jwt::verified_caller() {
                 policy.authenticate(&caller)?;
-                jwt::record_caller(&format!("jwt:{}", caller.client_id));
+                let name = format!("jwt:{}", caller.client_id);
+                jwt::record_caller(&name);
+                self.caller = Some(name);
                 self.jwt_client = Some(caller.client_id);
                 return Ok(());
             }
@@ -128,7 +133,9 @@ impl Downstream {
             Ok(_) | Err(KeyDenied::ModelNotAllowed) => {
                 // Every secret of a rotated key is one caller (ADR 0008): shared counters.
                 if let Some(key) = keys.get(&hash) {
-                    jwt::record_caller(&key.caller());
+                    let name = key.caller();
+                    jwt::record_caller(&name);
+                    self.caller = Some(name);
                 }
                 self.key_hash = Some(hash);
                 Ok(())
@@ -304,6 +311,9 @@ impl Downstream {
             );
             return Ok(Decision::Answered);
         }
+        // A route with a policy goes to its own cluster: Envoy's router then retries and falls
+        // back across the targets, and the upstream filter translates each attempt (ADR 0003).
+        let policy_cluster = selection.route.envoy_cluster();
         let info = RequestInfo {
             model: facts.model.clone(),
             provider: selection.provider.name.clone(),
@@ -311,6 +321,8 @@ impl Downstream {
             api: api_name(api).to_owned(),
             created: host::now().0,
             stream: facts.stream,
+            direct: policy_cluster.is_none(),
+            caller: self.caller.clone(),
             client_headers: std::mem::take(&mut self.client_headers),
         };
         if !host::set_property(&[REQUEST_INFO_KEY], &info.encode()) {
@@ -318,9 +330,7 @@ impl Downstream {
         }
         // On Envoy 1.40 setting a request header already clears the route cache, which
         // re-routes through `cluster_header`; the e2e routing tests check that it does.
-        // A route with a policy goes to its own cluster: Envoy's router then retries and falls
-        // back across the targets, and the upstream filter translates each attempt (ADR 0003).
-        let cluster = selection.route.envoy_cluster().unwrap_or_else(|| selection.provider.cluster.clone());
+        let cluster = policy_cluster.unwrap_or_else(|| selection.provider.cluster.clone());
         host::set_header(MapType::HttpRequestHeaders, CLUSTER_HEADER, &cluster);
         log::debug!("model {} -> provider {} ({})", facts.model, selection.provider.name, selection.target.model);
         Ok(Decision::Upstream)

@@ -44,8 +44,12 @@ pub fn verified_caller() -> Option<JwtCaller> {
     Some(JwtCaller::new(claim("client_id").as_deref(), claim("sub").as_deref(), claim("scope").as_deref()))
 }
 
-/// Records who called, for usage accounting; failures only cost the attribution.
+/// Records who called in filter state, for the access log; failures only cost the attribution.
 pub fn record_caller(caller: &str) {
+    // Only the logs read it (the upstream filter gets the caller in the request state).
+    if !crate::log_state_wanted() {
+        return;
+    }
     if !host::set_property(&[CALLER_KEY], caller.as_bytes()) {
         log::debug!("could not record the caller in filter state");
     }

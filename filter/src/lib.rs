@@ -12,6 +12,7 @@ pub mod budget;
 pub mod downstream;
 pub mod host;
 pub mod jwt;
+pub mod knobs;
 pub mod metrics;
 pub mod proto;
 pub mod ratelimit;
@@ -48,6 +49,22 @@ pub const PROVIDER_RESPONSE_HEADER: &str = "x-ai-gateway-provider";
 pub const MODEL_RESPONSE_HEADER: &str = "x-ai-gateway-model";
 /// Response header listing request fields the provider could not take and the gateway left out.
 pub const DROPPED_RESPONSE_HEADER: &str = "x-ai-gateway-dropped";
+/// Environment variable (set by render.py in `vm_config.environment_variables.key_values`): `0`
+/// when the bootstrap has neither an access log nor tracing, so nothing reads the filter state
+/// `wasm.ai_gateway.*` the filter writes for them and the writes are skipped. Unset or any other
+/// value: written (bootstraps made without render.py keep their logs).
+pub const LOG_STATE_ENV: &str = "AI_GATEWAY_LOG_STATE";
+
+thread_local! {
+    /// [`LOG_STATE_ENV`], read once per VM.
+    static LOG_STATE: bool = std::env::var(LOG_STATE_ENV).map_or(true, |v| v.trim() != "0");
+}
+
+/// Whether the access log or tracing reads the filter state `wasm.ai_gateway.*` ([`LOG_STATE_ENV`]).
+pub fn log_state_wanted() -> bool {
+    LOG_STATE.with(|w| *w)
+}
+
 /// Response header: how many attempts (retries and fallbacks included) the request took.
 pub const ATTEMPTS_RESPONSE_HEADER: &str = "x-ai-gateway-attempts";
 
@@ -72,16 +89,25 @@ struct Root {
     /// The bootstrap config from the plugin configuration (HTTP roles).
     shared: Option<Rc<Shared>>,
     service: Option<service::Service>,
-    /// Mixed into the per-request random number so two requests in one nanosecond differ.
+    /// Mixed into the per-request random number so that every request draws a new one.
     counter: Cell<u64>,
+    /// Clock at the first draw in this root: one host call per VM instead of one per request.
+    seed: Cell<Option<u64>>,
 }
 
 impl Root {
     fn random(&self, context_id: u32) -> u64 {
         let n = self.counter.get().wrapping_add(1);
         self.counter.set(n);
-        let (_, nanos) = host::now();
-        splitmix64((nanos as u64) ^ (u64::from(context_id) << 32) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        let seed = match self.seed.get() {
+            Some(seed) => seed,
+            None => {
+                let seed = host::now().1 as u64;
+                self.seed.set(Some(seed));
+                seed
+            }
+        };
+        splitmix64(seed ^ (u64::from(context_id) << 32) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
     }
 }
 
@@ -204,8 +230,20 @@ impl RootContext for Root {
         let Some(bootstrap) = self.shared.as_ref() else {
             return Some(Box::new(Inert));
         };
-        // One small shared-data read per request; the snapshot is re-parsed only on a change.
-        let shared = snapshot::current(bootstrap);
+        if knobs::skip(knobs::Piece::All) || (self.role == Some(Role::Upstream) && knobs::skip(knobs::Piece::Upstream))
+        {
+            return Some(Box::new(Inert));
+        }
+        // One small shared-data read per request, by the downstream context; the snapshot is
+        // re-parsed only on a change. The upstream context of the same request comes after it
+        // in this VM and takes what it found.
+        let shared = if knobs::skip(knobs::Piece::Snapshot) {
+            Rc::clone(bootstrap)
+        } else if self.role == Some(Role::Upstream) {
+            snapshot::cached(bootstrap)
+        } else {
+            snapshot::current(bootstrap)
+        };
         match self.role {
             Some(Role::Downstream) => Some(Box::new(downstream::Downstream::new(shared, self.random(context_id)))),
             Some(Role::Upstream) => Some(Box::new(upstream::Upstream::new(shared))),

@@ -84,7 +84,7 @@ pub struct Metrics {
 impl Metrics {
     /// Adds `value` to the counter `base{labels}`, defining it on first use.
     pub fn add(&self, base: &str, labels: &[(&str, &str)], value: u64) {
-        if value == 0 && base == TOKENS {
+        if (value == 0 && base == TOKENS) || crate::knobs::skip(crate::knobs::Piece::Metrics) {
             return;
         }
         let Some(id) = self.id(MetricType::Counter, base, labels) else { return };
@@ -96,6 +96,9 @@ impl Metrics {
 
     /// Records `value` in the histogram `base{labels}`, defining it on first use.
     pub fn record(&self, base: &str, labels: &[(&str, &str)], value: u64) {
+        if crate::knobs::skip(crate::knobs::Piece::Metrics) {
+            return;
+        }
         let Some(id) = self.id(MetricType::Histogram, base, labels) else { return };
         if hostcalls::record_metric(id, value).is_err() {
             log::warn!("could not record metric {base}");

@@ -73,6 +73,15 @@ pub fn current(bootstrap: &Rc<Shared>) -> Rc<Shared> {
     })
 }
 
+/// The configuration [`current`] last returned in this VM, without a host call: the upstream
+/// filter's context is created after its request's downstream context, which just checked.
+pub fn cached(bootstrap: &Rc<Shared>) -> Rc<Shared> {
+    CACHE.with(|cell| match cell.try_borrow().ok().and_then(|c| c.active.clone()) {
+        Some(active) => active,
+        None => Rc::clone(bootstrap),
+    })
+}
+
 /// Creates both keys if they do not exist yet: the first write of a key cannot be conditional.
 pub fn seed() {
     for key in [SNAPSHOT_KEY, VERSION_KEY] {

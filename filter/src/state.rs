@@ -114,6 +114,15 @@ pub struct RequestInfo {
     /// Unix seconds when the request arrived.
     pub created: u64,
     pub stream: bool,
+    /// The route has one target and no policy: the attempt reaches the selected provider's own
+    /// cluster, once (no retry policy), so the upstream filter needs no property reads to learn
+    /// which provider and which attempt it is.
+    #[serde(default)]
+    pub direct: bool,
+    /// Who called (`jwt:<client_id>` or `key:<hash>`), as recorded in filter state for the logs;
+    /// carried here so the upstream filter does not read filter state back for accounting.
+    #[serde(default)]
+    pub caller: Option<String>,
     /// Client headers some providers need ([`gateway_core::translate::FORWARDABLE_CLIENT_HEADERS`]),
     /// captured downstream because the first attempt strips them from the shared header map.
     #[serde(default)]
@@ -137,6 +146,8 @@ impl RequestInfo {
         put(&self.api);
         put(&self.created.to_string());
         put(if self.stream { "1" } else { "0" });
+        put(if self.direct { "1" } else { "0" });
+        put(self.caller.as_deref().unwrap_or(""));
         for (name, value) in &self.client_headers {
             put(name);
             put(value);
@@ -169,6 +180,13 @@ impl RequestInfo {
             "0" => false,
             _ => return None,
         };
+        let direct = match take()?.as_str() {
+            "1" => true,
+            "0" => false,
+            _ => return None,
+        };
+        // Callers are never empty: `jwt:` or `key:` and more.
+        let caller = Some(take()?).filter(|c| !c.is_empty());
         let mut client_headers = Vec::new();
         while let Some(name) = take() {
             let value = take()?;
@@ -177,7 +195,7 @@ impl RequestInfo {
         if !rest.is_empty() {
             return None;
         }
-        Some(RequestInfo { model, provider, target_model, api, created, stream, client_headers })
+        Some(RequestInfo { model, provider, target_model, api, created, stream, direct, caller, client_headers })
     }
 }
 
@@ -300,11 +318,15 @@ mod tests {
             api: "openai_chat".to_owned(),
             created: 1_700_000_000,
             stream: true,
+            direct: true,
+            caller: Some("key:ab:c".to_owned()),
             client_headers: vec![("anthropic-beta".to_owned(), "a:b, c".to_owned())],
         };
         assert_eq!(RequestInfo::decode(&info.encode()), Some(info.clone()));
         info.client_headers.clear();
         info.stream = false;
+        info.direct = false;
+        info.caller = None;
         let encoded = info.encode();
         assert_eq!(RequestInfo::decode(&encoded), Some(info));
         for cut in 0..encoded.len() {

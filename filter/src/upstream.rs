@@ -15,6 +15,7 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
 use crate::host;
+use crate::knobs::{self, Piece};
 use crate::metrics::{
     GEN_AI_REQUEST_DURATION_MS, GEN_AI_TIME_PER_OUTPUT_TOKEN_US, GEN_AI_TOKEN_USAGE, REJECTED, REQUESTS,
     TIME_TO_FIRST_TOKEN_MS, TOKENS,
@@ -120,6 +121,10 @@ impl Upstream {
     /// else the cluster (the downstream choice when it is behind it: providers may share a
     /// cluster), else the downstream choice.
     fn attempt_provider(&self, info: &RequestInfo) -> String {
+        // A direct route reaches the selected provider's own cluster: nothing to ask the host.
+        if info.direct || knobs::skip(Piece::Properties) {
+            return info.provider.clone();
+        }
         if let Some(p) =
             host::property_string(&["xds", "upstream_host_metadata", "filter_metadata", METADATA_NAMESPACE, "provider"])
         {
@@ -270,6 +275,8 @@ impl Upstream {
         };
         let status = self.status.map(|s| s.to_string()).unwrap_or_else(|| "none".to_owned());
         let metrics = &self.shared.metrics;
+        // One clock read for everything this attempt records.
+        let (now_s, now_ns) = host::now();
         metrics.add(REQUESTS, &[("provider", provider), ("model", model), ("status", &status)], 1);
         // Counting tokens is never billed: no usage record, no budget, no TPM (usage is zero anyway).
         let counting = self.api.is_some_and(ClientApi::counts_tokens);
@@ -278,14 +285,14 @@ impl Upstream {
             metrics.add(TOKENS, &[("provider", provider), ("model", model), ("type", "input")], usage.input);
             metrics.add(TOKENS, &[("provider", provider), ("model", model), ("type", "output")], usage.output);
             // TPM counts what the provider reported (ADR 0008); only limited callers have a counter.
-            if let Some(caller) = host::property_string(&[crate::jwt::CALLER_KEY]) {
-                crate::ratelimit::add_tokens(&caller, usage.input.saturating_add(usage.output), host::now().0);
+            if let Some(caller) = self.info.as_ref().and_then(|i| i.caller.as_deref()) {
+                crate::ratelimit::add_tokens(caller, usage.input.saturating_add(usage.output), now_s);
             }
         }
         let usage = self.translator.as_ref().map(|t| t.usage()).unwrap_or_default();
-        let cost = if counting { 0 } else { self.account(provider, model, usage) };
+        let cost = if counting { 0 } else { self.account(provider, model, usage, now_s) };
         let duration_us =
-            self.started_at.map(|start| u64::try_from(host::now().1.saturating_sub(start) / 1_000).unwrap_or(u64::MAX));
+            self.started_at.map(|start| u64::try_from(now_ns.saturating_sub(start) / 1_000).unwrap_or(u64::MAX));
         if let Some(duration_us) = duration_us {
             metrics.record(
                 GEN_AI_REQUEST_DURATION_MS,
@@ -315,15 +322,18 @@ impl Upstream {
     /// The attempt's cost from the price table; commits it to the caller's budget (if any) and
     /// hands a usage record to the singleton, in that order, so an ack can never subtract a cost
     /// the budget state does not hold yet.
-    fn account(&self, provider: &str, model: &str, usage: gateway_core::TokenUsage) -> u64 {
+    fn account(&self, provider: &str, model: &str, usage: gateway_core::TokenUsage, now: u64) -> u64 {
         let cost = self.shared.table.prices().cost_pusd(provider, model, usage.into());
         let succeeded = self.status.is_some_and(|s| (200..300).contains(&s));
-        if !succeeded && usage.total() == 0 {
+        if (!succeeded && usage.total() == 0) || knobs::skip(Piece::Usage) {
             return cost;
         }
-        let caller = host::property_string(&[crate::jwt::CALLER_KEY]).unwrap_or_else(|| "anonymous".to_owned());
-        let now = host::now().0;
-        crate::budget::commit(&caller, now, cost);
+        let caller = self.info.as_ref().and_then(|i| i.caller.clone());
+        // Only named callers (virtual keys, JWT clients) can have a budget entry.
+        if let Some(caller) = &caller {
+            crate::budget::commit(caller, now, cost);
+        }
+        let caller = caller.unwrap_or_else(|| "anonymous".to_owned());
         let record = UsageRecord {
             caller,
             provider: provider.to_owned(),
@@ -339,6 +349,9 @@ impl Upstream {
     /// Filter state `wasm.ai_gateway.*` for the JSON access log (envoy/render.py): on Envoy 1.40
     /// it lands on the downstream request's stream info, so the last attempt's values win.
     fn publish_access_log(&self, provider: &str, model: &str, usage: gateway_core::TokenUsage, cost_pusd: u64) {
+        if knobs::skip(Piece::FilterState) || !crate::log_state_wanted() {
+            return;
+        }
         let ttft = self.ttft_ms.map(|v| v.to_string()).unwrap_or_default();
         let (input, output) = (usage.input.to_string(), usage.output.to_string());
         let cost = pusd_to_usd_string(cost_pusd);
@@ -514,7 +527,13 @@ impl HttpContext for Upstream {
             host::set_header(MapType::HttpResponseHeaders, count_tokens::TOKEN_COUNT_HEADER, count_tokens::EXACT);
         }
         // Only the attempt that answered reaches the client, so its number is the attempt count.
-        if let Some(attempt) = host::property(&["upstream", "request_attempt_count"]).and_then(|b| attempt_number(&b)) {
+        // A direct route has no retry policy: its only attempt is the first.
+        let attempt = match &self.info {
+            Some(info) if info.direct => Some(1),
+            _ if knobs::skip(Piece::Properties) => None,
+            _ => host::property(&["upstream", "request_attempt_count"]).and_then(|b| attempt_number(&b)),
+        };
+        if let Some(attempt) = attempt {
             host::set_header(MapType::HttpResponseHeaders, ATTEMPTS_RESPONSE_HEADER, &attempt.to_string());
         }
         if end_of_stream {
@@ -531,6 +550,10 @@ impl HttpContext for Upstream {
         let new_type = if self.undecodable.is_some() { Some("application/json") } else { translator.content_type() };
         if let Some(ct) = new_type.filter(|ct| content_type.as_deref() != Some(*ct)) {
             host::set_header(MapType::HttpResponseHeaders, "content-type", ct);
+        }
+        if knobs::skip(Piece::ResponseBody) && self.mode == BodyMode::Buffered {
+            self.finish();
+            return Action::Continue;
         }
         match self.mode {
             BodyMode::Streaming => Action::Continue,

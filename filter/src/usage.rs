@@ -57,11 +57,15 @@ thread_local! {
 /// configured): then there is nobody to report to and records are skipped. A miss is remembered
 /// for a few seconds, so a gateway without a control plane does not pay a lookup per response.
 fn queue_id() -> Option<u32> {
+    let state = QUEUE.with(Cell::get);
+    if let QueueState::Resolved(id) = state {
+        return Some(id);
+    }
     let now = crate::host::now().0;
-    match QUEUE.with(Cell::get) {
-        QueueState::Resolved(id) => return Some(id),
-        QueueState::Absent(at) if now.saturating_sub(at) < UNRESOLVED_RETRY_SECS => return None,
-        _ => {}
+    if let QueueState::Absent(at) = state {
+        if now.saturating_sub(at) < UNRESOLVED_RETRY_SECS {
+            return None;
+        }
     }
     match hostcalls::resolve_shared_queue(VM_ID, QUEUE_NAME).ok().flatten() {
         Some(id) => {
