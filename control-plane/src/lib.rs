@@ -7,6 +7,7 @@ pub mod client;
 pub mod credentials;
 pub mod dev_issuer;
 pub mod model;
+pub mod openapi;
 pub mod snapshot;
 pub mod store;
 pub mod usage;
