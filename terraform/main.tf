@@ -42,16 +42,16 @@ module "observability" {
 }
 
 module "edge" {
-  source             = "./modules/edge"
-  name               = var.name
-  vpc_id             = module.network.vpc_id
-  public_subnet_ids  = module.network.public_subnet_ids
-  certificate_arn    = var.certificate_arn
-  jwt_issuer         = module.identity.issuer
-  jwks_endpoint      = module.identity.jwks_endpoint
-  required_scope     = module.identity.invoke_scope
-  waf_rate_limit     = var.waf_rate_limit
-  waf_log_group_arn  = module.observability.waf_log_group_arn
+  source            = "./modules/edge"
+  name              = var.name
+  vpc_id            = module.network.vpc_id
+  public_subnet_ids = module.network.public_subnet_ids
+  certificate_arn   = var.certificate_arn
+  jwt_issuer        = module.identity.issuer
+  jwks_endpoint     = module.identity.jwks_endpoint
+  required_scope    = module.identity.invoke_scope
+  waf_rate_limit    = var.waf_rate_limit
+  waf_log_group_arn = module.observability.waf_log_group_arn
 }
 
 module "compute" {
@@ -80,4 +80,5 @@ module "compute" {
   max_count                 = var.envoy_max_count
   cpu_target                = var.envoy_cpu_target
   requests_per_target       = var.envoy_requests_per_target
+  audit_retention_days      = var.audit_retention_days
 }

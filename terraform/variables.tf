@@ -124,3 +124,9 @@ variable "alarm_sns_topic_arn" {
   type        = string
   default     = ""
 }
+
+variable "audit_retention_days" {
+  description = "Days the control plane keeps audit records (DynamoDB TTL on expires_at; ADR 0021). 0 keeps them forever."
+  type        = number
+  default     = 0
+}

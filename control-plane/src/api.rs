@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 use crate::apply;
+use crate::audit::{self, Action, AuditContext, Via};
 use crate::credentials::CredentialPolicy;
 use crate::model::{
     etag, generate_secret, hash_secret, parse_json, record_view, ApiError, KeySpec, PriceSpec, ProviderSpec, RouteSpec,
@@ -118,6 +119,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/apply", post(apply_handler))
         .route("/v1/snapshot", get(snapshot_status))
         .route("/v1/usage", get(usage_handler))
+        .route("/v1/audit", get(audit_handler))
         .method_not_allowed_fallback(|| async {
             ApiError::new(405, "method_not_allowed", "this endpoint does not accept this method")
         })
@@ -165,8 +167,11 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim);
-    let access = match token.and_then(|t| state.auth.check(t)) {
-        Some(a) => a,
+    let (access, actor) = match token.and_then(|t| state.auth.check(t).map(|a| (a, t))) {
+        Some((a, t)) => {
+            let role = if a == Access::Admin { "admin" } else { "read-only" };
+            (a, audit::actor_for(role, t))
+        }
         None => {
             return ApiError::new(401, "unauthorized", "a valid admin token is required (Authorization: Bearer ...)")
                 .into_response()
@@ -193,6 +198,8 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         return ApiError::new(403, "forbidden", "this token is read-only").into_response();
     }
     req.extensions_mut().insert(params);
+    // Every write this request makes is recorded under this actor and request id.
+    req.extensions_mut().insert(AuditContext::new(actor, Via::Api));
     next.run(req).await
 }
 
@@ -204,6 +211,7 @@ pub(crate) fn allowed_params(method: &Method, route: &str) -> &'static [&'static
         "/v1/providers" | "/v1/routes" | "/v1/keys" | "/v1/prices" if read => &["limit", "cursor"],
         "/v1/apply" => &["dry_run", "prune"],
         "/v1/usage" => &["caller", "key", "period", "from", "to", "model"],
+        "/v1/audit" => &["kind", "name", "actor", "since", "until", "limit", "cursor"],
         _ => &[],
     }
 }
@@ -398,6 +406,19 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ObjectName {
     }
 }
 
+/// Who makes this request's writes, set by the authentication middleware.
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AuditContext {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<AuditContext>()
+            .cloned()
+            .ok_or_else(|| ApiError::new(500, "internal", "request without an audit context"))
+    }
+}
+
 /// A request body, at most [`MAX_BODY_BYTES`]; a failure (too large, unreadable) is an
 /// [`ApiError`] in the API's shape rather than axum's plain-text rejection.
 pub struct RawBody(pub Bytes);
@@ -492,10 +513,11 @@ async fn delete_one(
     State(st): State<AppState>,
     ObjectName(name): ObjectName,
     headers: HeaderMap,
+    audit: AuditContext,
     kind: Kind,
 ) -> ApiResult {
     let expected = if_match(&headers, kind, &name)?;
-    st.store.delete(kind, &name, expected).await?;
+    st.store.delete(kind, &name, expected, &audit).await?;
     st.changed.notify_one();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -545,8 +567,8 @@ async fn get_route(s: State<AppState>, p: ObjectName) -> ApiResult {
     responses(
         (status = 204, description = "Deleted."),
         (status = 404, description = "No route has this model name.", body = crate::model::ErrorResponse)))]
-async fn delete_route(s: State<AppState>, p: ObjectName, h: HeaderMap) -> ApiResult {
-    delete_one(s, p, h, Kind::Route).await
+async fn delete_route(s: State<AppState>, p: ObjectName, h: HeaderMap, a: AuditContext) -> ApiResult {
+    delete_one(s, p, h, a, Kind::Route).await
 }
 
 /// List virtual keys (never their secrets), by name, one page at a time.
@@ -571,8 +593,8 @@ async fn get_key(s: State<AppState>, p: ObjectName) -> ApiResult {
     responses(
         (status = 204, description = "Deleted."),
         (status = 404, description = "No key has this name.", body = crate::model::ErrorResponse)))]
-async fn delete_key(s: State<AppState>, p: ObjectName, h: HeaderMap) -> ApiResult {
-    delete_one(s, p, h, Kind::Key).await
+async fn delete_key(s: State<AppState>, p: ObjectName, h: HeaderMap, a: AuditContext) -> ApiResult {
+    delete_one(s, p, h, a, Kind::Key).await
 }
 
 /// List prices, by `<provider>/<model>`, one page at a time.
@@ -597,8 +619,8 @@ async fn get_price(s: State<AppState>, p: ObjectName) -> ApiResult {
     responses(
         (status = 204, description = "Deleted."),
         (status = 404, description = "No price has this name.", body = crate::model::ErrorResponse)))]
-async fn delete_price(s: State<AppState>, p: ObjectName, h: HeaderMap) -> ApiResult {
-    delete_one(s, p, h, Kind::Price).await
+async fn delete_price(s: State<AppState>, p: ObjectName, h: HeaderMap, a: AuditContext) -> ApiResult {
+    delete_one(s, p, h, a, Kind::Price).await
 }
 
 fn path_name(body_name: &mut String, path: &str, param: &str) -> Result<(), ApiError> {
@@ -677,12 +699,12 @@ async fn check_dependent_routes(st: &AppState, spec: &ProviderSpec) -> Result<()
     responses(
         (status = 201, description = "Created; `ETag` is its version.", body = crate::openapi::Provider, headers(("ETag" = String, description = "The object's version, quoted."))),
         (status = 409, description = "A provider with this name exists (`already_exists`).", body = crate::model::ErrorResponse)))]
-async fn create_provider(State(st): State<AppState>, RawBody(body): RawBody) -> ApiResult {
+async fn create_provider(State(st): State<AppState>, audit: AuditContext, RawBody(body): RawBody) -> ApiResult {
     let spec: ProviderSpec = parse_json(&body)?;
     spec.validate("")?;
     st.credentials.check_field("credential", spec.credential.as_deref())?;
     check_snapshot_size(&st, &to_doc(&spec)?, None)?;
-    let rec = st.store.create(Kind::Provider, &spec.name, &to_doc(&spec)?, None).await?;
+    let rec = st.store.create(Kind::Provider, &spec.name, &to_doc(&spec)?, None, &audit).await?;
     st.changed.notify_one();
     Ok(object_response(StatusCode::CREATED, &rec, None))
 }
@@ -700,6 +722,7 @@ async fn update_provider(
     State(st): State<AppState>,
     ObjectName(name): ObjectName,
     headers: HeaderMap,
+    audit: AuditContext,
     RawBody(body): RawBody,
 ) -> ApiResult {
     let expected = if_match(&headers, Kind::Provider, &name)?;
@@ -708,7 +731,7 @@ async fn update_provider(
     spec.validate("")?;
     st.credentials.check_field("credential", spec.credential.as_deref())?;
     check_dependent_routes(&st, &spec).await?;
-    let rec = st.store.update(Kind::Provider, &name, expected, &to_doc(&spec)?).await?;
+    let rec = st.store.update(Kind::Provider, &name, expected, &to_doc(&spec)?, &audit).await?;
     st.changed.notify_one();
     Ok(object_response(StatusCode::OK, &rec, None))
 }
@@ -720,7 +743,12 @@ async fn update_provider(
         (status = 204, description = "Deleted."),
         (status = 404, description = "No provider has this name.", body = crate::model::ErrorResponse),
         (status = 409, description = "A route still targets this provider (`in_use`).", body = crate::model::ErrorResponse)))]
-async fn delete_provider(State(st): State<AppState>, ObjectName(name): ObjectName, headers: HeaderMap) -> ApiResult {
+async fn delete_provider(
+    State(st): State<AppState>,
+    ObjectName(name): ObjectName,
+    headers: HeaderMap,
+    audit: AuditContext,
+) -> ApiResult {
     let expected = if_match(&headers, Kind::Provider, &name)?;
     // Refuse to orphan routes. A route created concurrently can still slip through; the snapshot
     // builder then leaves that route out rather than publishing an invalid config.
@@ -732,7 +760,7 @@ async fn delete_provider(State(st): State<AppState>, ObjectName(name): ObjectNam
             return Err(ApiError::new(409, "in_use", format!("provider '{name}' is used by route '{}'", r.name)));
         }
     }
-    st.store.delete(Kind::Provider, &name, expected).await?;
+    st.store.delete(Kind::Provider, &name, expected, &audit).await?;
     st.changed.notify_one();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -748,10 +776,10 @@ async fn validate_route(st: &AppState, spec: &RouteSpec) -> Result<(), ApiError>
     responses(
         (status = 201, description = "Created; `ETag` is its version.", body = crate::openapi::Route, headers(("ETag" = String, description = "The object's version, quoted."))),
         (status = 409, description = "A route for this model exists (`already_exists`).", body = crate::model::ErrorResponse)))]
-async fn create_route(State(st): State<AppState>, RawBody(body): RawBody) -> ApiResult {
+async fn create_route(State(st): State<AppState>, audit: AuditContext, RawBody(body): RawBody) -> ApiResult {
     let spec: RouteSpec = parse_json(&body)?;
     validate_route(&st, &spec).await?;
-    let rec = st.store.create(Kind::Route, &spec.model, &to_doc(&spec)?, None).await?;
+    let rec = st.store.create(Kind::Route, &spec.model, &to_doc(&spec)?, None, &audit).await?;
     st.changed.notify_one();
     Ok(object_response(StatusCode::CREATED, &rec, None))
 }
@@ -768,13 +796,14 @@ async fn update_route(
     State(st): State<AppState>,
     ObjectName(name): ObjectName,
     headers: HeaderMap,
+    audit: AuditContext,
     RawBody(body): RawBody,
 ) -> ApiResult {
     let expected = if_match(&headers, Kind::Route, &name)?;
     let mut spec: RouteSpec = parse_json(&body)?;
     path_name(&mut spec.model, &name, "model")?;
     validate_route(&st, &spec).await?;
-    let rec = st.store.update(Kind::Route, &name, expected, &to_doc(&spec)?).await?;
+    let rec = st.store.update(Kind::Route, &name, expected, &to_doc(&spec)?, &audit).await?;
     st.changed.notify_one();
     Ok(object_response(StatusCode::OK, &rec, None))
 }
@@ -787,12 +816,12 @@ async fn update_route(
     responses(
         (status = 201, description = "Created; `secret` is shown this once.", body = crate::openapi::KeyWithSecret, headers(("ETag" = String, description = "The object's version, quoted."), ("Cache-Control" = String, description = "`no-store`."))),
         (status = 409, description = "A key with this name exists (`already_exists`).", body = crate::model::ErrorResponse)))]
-async fn create_key(State(st): State<AppState>, RawBody(body): RawBody) -> ApiResult {
+async fn create_key(State(st): State<AppState>, audit: AuditContext, RawBody(body): RawBody) -> ApiResult {
     let spec: KeySpec = parse_json(&body)?;
     spec.validate(true)?;
     check_snapshot_size(&st, &to_doc(&spec)?, None)?;
     let secret = generate_secret(KEY_PREFIX)?;
-    let rec = st.store.create(Kind::Key, &spec.name, &to_doc(&spec)?, Some(&hash_secret(&secret))).await?;
+    let rec = st.store.create(Kind::Key, &spec.name, &to_doc(&spec)?, Some(&hash_secret(&secret)), &audit).await?;
     st.changed.notify_one();
     // The only time the secret leaves the control plane: it is not stored, only its hash.
     let mut resp = object_response(StatusCode::CREATED, &rec, Some(("secret", Value::String(secret))));
@@ -813,6 +842,7 @@ async fn update_key(
     State(st): State<AppState>,
     ObjectName(name): ObjectName,
     headers: HeaderMap,
+    audit: AuditContext,
     RawBody(body): RawBody,
 ) -> ApiResult {
     let expected = if_match(&headers, Kind::Key, &name)?;
@@ -832,7 +862,7 @@ async fn update_key(
     }
     // Which secrets are valid is the rotate endpoint's business: a PUT keeps them as they are.
     spec.rotation = stored.and_then(|k| k.rotation);
-    let rec = st.store.update(Kind::Key, &name, expected, &to_doc(&spec)?).await?;
+    let rec = st.store.update(Kind::Key, &name, expected, &to_doc(&spec)?, &audit).await?;
     st.changed.notify_one();
     Ok(object_response(StatusCode::OK, &rec, None))
 }
@@ -846,8 +876,14 @@ async fn update_key(
         (status = 200, description = "Revoked.", body = crate::openapi::Key, headers(("ETag" = String, description = "The object's version, quoted."))),
         (status = 404, description = "No key has this name.", body = crate::model::ErrorResponse),
         (status = 409, description = "The key kept changing under concurrent edits (`busy`); retry.", body = crate::model::ErrorResponse)))]
-async fn revoke_key(State(st): State<AppState>, ObjectName(name): ObjectName, headers: HeaderMap) -> ApiResult {
+async fn revoke_key(
+    State(st): State<AppState>,
+    ObjectName(name): ObjectName,
+    headers: HeaderMap,
+    audit: AuditContext,
+) -> ApiResult {
     let expected = if_match(&headers, Kind::Key, &name)?;
+    let audit = audit.with_action(Action::Revoke);
     // Without If-Match, a concurrent edit of the key only means "read again and revoke that".
     for _ in 0..5 {
         let current = st
@@ -857,12 +893,17 @@ async fn revoke_key(State(st): State<AppState>, ObjectName(name): ObjectName, he
             .ok_or_else(|| ApiError::new(404, "not_found", format!("key '{name}' not found")))?;
         let mut spec: KeySpec =
             serde_json::from_value(current.doc.clone()).map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
-        // Revoking a revoked key changes nothing: no write, no new snapshot version.
+        // Revoking a revoked key changes nothing: no write, no new snapshot version, no audit
+        // record.
         if spec.status == KeyStatus::Revoked {
             return Ok(object_response(StatusCode::OK, &current, None));
         }
         spec.status = KeyStatus::Revoked;
-        match st.store.update(Kind::Key, &name, Some(expected.unwrap_or(current.version)), &to_doc(&spec)?).await {
+        match st
+            .store
+            .update(Kind::Key, &name, Some(expected.unwrap_or(current.version)), &to_doc(&spec)?, &audit)
+            .await
+        {
             Ok(rec) => {
                 st.changed.notify_one();
                 return Ok(object_response(StatusCode::OK, &rec, None));
@@ -881,10 +922,10 @@ async fn revoke_key(State(st): State<AppState>, ObjectName(name): ObjectName, he
     responses(
         (status = 201, description = "Created; `ETag` is its version.", body = crate::openapi::Price, headers(("ETag" = String, description = "The object's version, quoted."))),
         (status = 409, description = "This provider model has a price (`already_exists`).", body = crate::model::ErrorResponse)))]
-async fn create_price(State(st): State<AppState>, RawBody(body): RawBody) -> ApiResult {
+async fn create_price(State(st): State<AppState>, audit: AuditContext, RawBody(body): RawBody) -> ApiResult {
     let mut spec: PriceSpec = parse_json(&body)?;
     spec.validate("")?;
-    let rec = st.store.create(Kind::Price, &spec.name, &to_doc(&spec)?, None).await?;
+    let rec = st.store.create(Kind::Price, &spec.name, &to_doc(&spec)?, None, &audit).await?;
     st.changed.notify_one();
     Ok(object_response(StatusCode::CREATED, &rec, None))
 }
@@ -899,13 +940,14 @@ async fn update_price(
     State(st): State<AppState>,
     ObjectName(name): ObjectName,
     headers: HeaderMap,
+    audit: AuditContext,
     RawBody(body): RawBody,
 ) -> ApiResult {
     let expected = if_match(&headers, Kind::Price, &name)?;
     let mut spec: PriceSpec = parse_json(&body)?;
     path_name(&mut spec.name, &name, "name")?;
     spec.validate("")?;
-    let rec = st.store.update(Kind::Price, &name, expected, &to_doc(&spec)?).await?;
+    let rec = st.store.update(Kind::Price, &name, expected, &to_doc(&spec)?, &audit).await?;
     st.changed.notify_one();
     Ok(object_response(StatusCode::OK, &rec, None))
 }
@@ -926,6 +968,7 @@ async fn rotate_key(
     State(st): State<AppState>,
     ObjectName(name): ObjectName,
     headers: HeaderMap,
+    audit: AuditContext,
     RawBody(body): RawBody,
 ) -> ApiResult {
     let expected = if_match(&headers, Kind::Key, &name)?;
@@ -958,7 +1001,14 @@ async fn rotate_key(
     });
     let rec = st
         .store
-        .rotate_key(&name, Some(expected.unwrap_or(current.version)), &to_doc(&spec)?, &new_hash, released.as_deref())
+        .rotate_key(
+            &name,
+            Some(expected.unwrap_or(current.version)),
+            &to_doc(&spec)?,
+            &new_hash,
+            released.as_deref(),
+            &audit,
+        )
         .await?;
     st.changed.notify_one();
     let mut resp = object_response(StatusCode::OK, &rec, Some(("secret", Value::String(secret))));
@@ -982,6 +1032,7 @@ async fn apply_handler(
     State(st): State<AppState>,
     Extension(q): Extension<ApplyQuery>,
     headers: HeaderMap,
+    audit: AuditContext,
     RawBody(body): RawBody,
 ) -> ApiResult {
     let yaml = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.contains("yaml"));
@@ -999,7 +1050,7 @@ async fn apply_handler(
         ));
     }
     if !q.dry_run && !plan.changes.is_empty() {
-        apply::execute(st.store.as_ref(), &plan).await?;
+        apply::execute(st.store.as_ref(), &plan, &audit.with_via(Via::Apply)).await?;
         st.changed.notify_one();
     }
     let diff = plan.render();
@@ -1106,6 +1157,19 @@ async fn usage_handler(State(st): State<AppState>, Extension(q): Extension<Query
         });
     }
     Ok(Json(UsageResponse { data }).into_response())
+}
+
+/// The audit trail of configuration changes, newest first.
+///
+/// `GET /v1/audit?kind=&name=&actor=&since=&until=&limit=&cursor=`: the audit trail, newest
+/// first (ADR 0021; the contract is in docs/control-plane.md).
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", operation_id = "list_audit", params(crate::openapi::AuditParams),
+    responses((status = 200, description = "One page of audit records, newest first.", body = crate::openapi::AuditList)))]
+async fn audit_handler(State(st): State<AppState>, Extension(q): Extension<QueryParams>) -> ApiResult {
+    let query = audit::query_from_params(&q)?;
+    let page = st.store.list_audit(&query).await?;
+    let next = page.next.as_deref().map(audit::cursor);
+    Ok(Json(json!({"items": page.items, "next_cursor": next})).into_response())
 }
 
 /// Status of the configuration snapshot pushed to the filters (no secrets).

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::audit::AuditContext;
 use crate::model::{ApiError, PriceSpec, ProviderSpec, RouteSpec};
 use crate::store::{list_all, Kind, Record, Store};
 
@@ -213,20 +214,20 @@ pub async fn plan(store: &dyn Store, desired: &Desired, prune: bool) -> Result<P
 
 /// Executes a plan step by step, each write conditional on the version the plan saw. If someone
 /// else changed an object meanwhile, it stops with 412 (409 for a name created meanwhile); the
-/// steps already done stay done and a new plan converges.
-pub async fn execute(store: &dyn Store, plan: &Plan) -> Result<(), ApiError> {
+/// steps already done stay done (each with its audit record) and a new plan converges.
+pub async fn execute(store: &dyn Store, plan: &Plan, audit: &AuditContext) -> Result<(), ApiError> {
     for c in &plan.changes {
         let kind = c.kind_enum.ok_or_else(|| ApiError::new(500, "internal", "change without kind"))?;
         let empty = Value::Null;
         let doc = c.doc.as_ref().unwrap_or(&empty);
         match c.action {
             Action::Create => {
-                store.create(kind, &c.name, doc, None).await?;
+                store.create(kind, &c.name, doc, None, audit).await?;
             }
             Action::Update => {
-                store.update(kind, &c.name, c.expected_version, doc).await?;
+                store.update(kind, &c.name, c.expected_version, doc, audit).await?;
             }
-            Action::Delete => store.delete(kind, &c.name, c.expected_version).await?,
+            Action::Delete => store.delete(kind, &c.name, c.expected_version, audit).await?,
         }
     }
     Ok(())

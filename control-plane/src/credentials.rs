@@ -249,7 +249,8 @@ impl Resolver {
             let entry = match value {
                 Ok(secret) => Cached { secret: Some(secret), error: None, at },
                 Err(e) => {
-                    tracing::warn!("credential {arn} not refreshed: {e}");
+                    let reference = CredentialRef::SecretsManager(arn.clone());
+                    tracing::warn!("a Secrets Manager credential was not refreshed: {}", reference.redact_in(&e));
                     Cached { secret: previous, error: Some(e), at }
                 }
             };

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod audit;
 pub mod client;
 pub mod credentials;
 pub mod dev_issuer;

@@ -31,7 +31,8 @@ struct Cli {
 enum Cmd {
     /// Run the REST API and the snapshot builder.
     Serve(ServeArgs),
-    /// Create the DynamoDB table (for DynamoDB Local; cloud tables come from terraform).
+    /// Create the DynamoDB table with TTL on `expires_at` (usage markers, audit records with a
+    /// retention) for DynamoDB Local; cloud tables come from terraform.
     CreateTables {
         #[arg(long, env = "CP_DYNAMODB_TABLE", default_value = "ai-gateway")]
         table: String,
@@ -80,6 +81,31 @@ enum Cmd {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Print the audit trail of configuration changes (GET /v1/audit), newest first.
+    Audit {
+        #[arg(long, value_enum)]
+        kind: Option<AuditKindArg>,
+        /// Object name (with --kind: that object's history).
+        #[arg(long)]
+        name: Option<String>,
+        /// `admin:<8 hex>` (the first 8 hex digits of the token's SHA-256), `read-only:<8 hex>`.
+        #[arg(long)]
+        actor: Option<String>,
+        /// RFC 3339 time (inclusive), e.g. 2026-12-01T00:00:00Z.
+        #[arg(long)]
+        since: Option<String>,
+        /// RFC 3339 time (exclusive).
+        #[arg(long)]
+        until: Option<String>,
+        /// Most records printed (following pages as needed).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print the records as a JSON array instead of one line each.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Create, rotate or revoke virtual keys.
     Keys {
         #[command(subcommand)]
@@ -119,6 +145,25 @@ impl BudgetPeriodArg {
         match self {
             BudgetPeriodArg::Day => "day",
             BudgetPeriodArg::Month => "month",
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AuditKindArg {
+    Provider,
+    Route,
+    Key,
+    Price,
+}
+
+impl AuditKindArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            AuditKindArg::Provider => "provider",
+            AuditKindArg::Route => "route",
+            AuditKindArg::Key => "key",
+            AuditKindArg::Price => "price",
         }
     }
 }
@@ -220,6 +265,10 @@ struct ServeArgs {
     /// new snapshot version without a configuration write. Default: `CP_SECRETS_TTL_SECS`; 0: off.
     #[arg(long, env = "CP_SECRETS_REFRESH_SECS")]
     secrets_refresh_secs: Option<u64>,
+    /// Days an audit record is kept (DynamoDB: TTL on `expires_at`; embedded: pruned as records
+    /// are written). Default, or 0: forever.
+    #[arg(long, env = "CP_AUDIT_RETENTION_DAYS")]
+    audit_retention_days: Option<u64>,
 }
 
 fn init_logging() {
@@ -251,10 +300,14 @@ fn tokens(var: &str) -> Vec<String> {
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let store: Arc<dyn Store> = match args.store {
-        StoreKind::Embedded => {
-            Arc::new(EmbeddedStore::open(&args.data_dir.join("store.redb")).map_err(|e| e.to_string())?)
-        }
-        StoreKind::Dynamodb => Arc::new(DynamoStore::connect(&DynamoSettings::from_env()).await),
+        StoreKind::Embedded => Arc::new(
+            EmbeddedStore::open(&args.data_dir.join("store.redb"))
+                .map_err(|e| e.to_string())?
+                .with_audit_retention(args.audit_retention_days),
+        ),
+        StoreKind::Dynamodb => Arc::new(
+            DynamoStore::connect(&DynamoSettings::from_env()).await.with_audit_retention(args.audit_retention_days),
+        ),
     };
     let mut admin = tokens("CP_ADMIN_TOKEN");
     if admin.is_empty() {
@@ -344,6 +397,24 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
     opts.open(path)?.write_all(contents.as_bytes())
 }
 
+/// One audit record on one line: time, actor, action (and via apply), object, versions, diff.
+fn audit_line(r: &Value) -> String {
+    let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
+    let v = |k: &str| r.get(k).and_then(Value::as_u64).map_or("-".to_string(), |n| n.to_string());
+    let via = if s("via") == "apply" { " (apply)" } else { "" };
+    let diff = r.get("diff").map(Value::to_string).unwrap_or_default();
+    format!(
+        "{} {} {}{via} {} {} v{}->v{} {diff}",
+        s("time"),
+        s("actor"),
+        s("action"),
+        s("kind"),
+        s("name"),
+        v("version_before"),
+        v("version_after")
+    )
+}
+
 fn client(conn: &Conn) -> Client {
     Client::new(&conn.url, conn.token.clone())
 }
@@ -424,6 +495,39 @@ async fn run(cli: Cli) -> Result<(), String> {
             print_json(&v);
             Ok(())
         }
+        Cmd::Audit { kind, name, actor, since, until, limit, json, conn } => {
+            let c = client(&conn);
+            let mut q = Vec::new();
+            let kind = kind.map(|k| k.as_str().to_string());
+            for (k, v) in [("kind", kind), ("name", name), ("actor", actor), ("since", since), ("until", until)] {
+                if let Some(v) = v {
+                    q.push(format!("{k}={}", Client::escape(&v)));
+                }
+            }
+            let mut records = Vec::new();
+            let mut cursor: Option<String> = None;
+            while records.len() < limit {
+                let mut page_q = q.clone();
+                page_q.push(format!("limit={}", (limit - records.len()).min(500)));
+                if let Some(cur) = &cursor {
+                    page_q.push(format!("cursor={cur}"));
+                }
+                let page = c.send("GET", &format!("/v1/audit?{}", page_q.join("&")), None, &[]).await?;
+                records.extend(page.get("items").and_then(Value::as_array).cloned().unwrap_or_default());
+                match page.get("next_cursor").and_then(Value::as_str) {
+                    Some(n) => cursor = Some(n.to_string()),
+                    None => break,
+                }
+            }
+            if json {
+                print_json(&Value::Array(records));
+            } else {
+                for r in &records {
+                    println!("{}", audit_line(r));
+                }
+            }
+            Ok(())
+        }
         Cmd::Keys { cmd: KeysCmd::Create { name, models, owner, expires_at, budget_usd, budget_period, conn } } => {
             let mut body = json!({"name": name, "owner": owner, "allowed_models": models});
             if let Some(t) = expires_at {
@@ -463,9 +567,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                 RawKind::Route => control_plane::store::Kind::Route,
             };
             let store = EmbeddedStore::open(&data_dir.join("store.redb")).map_err(|e| e.to_string())?;
+            let audit = control_plane::audit::AuditContext::tool("test-raw-store-put");
             let rec = match store.get(kind, &name).await.map_err(|e| e.to_string())? {
-                Some(_) => store.update(kind, &name, None, &doc).await,
-                None => store.create(kind, &name, &doc, None).await,
+                Some(_) => store.update(kind, &name, None, &doc, &audit).await,
+                None => store.create(kind, &name, &doc, None, &audit).await,
             }
             .map_err(|e| e.to_string())?;
             println!("wrote {} '{}' version {} without validation", kind.as_str(), rec.name, rec.version);

@@ -177,6 +177,16 @@ pub enum CredentialRef {
 }
 
 impl CredentialRef {
+    /// `text` with this reference (and an environment reference's bare variable name) replaced
+    /// by `<credential reference>`: log lines name the provider, never the reference (ADR 0021).
+    pub fn redact_in(&self, text: &str) -> String {
+        let forms: Vec<String> = match self {
+            CredentialRef::Env(var) => vec![format!("env:{var}"), var.clone()],
+            CredentialRef::SecretsManager(arn) => vec![arn.clone()],
+        };
+        forms.iter().fold(text.to_string(), |t, f| t.replace(f.as_str(), "<credential reference>"))
+    }
+
     /// Parses a reference; anything else (for instance a pasted API key) is rejected so that a
     /// secret can never end up stored in plaintext.
     pub fn parse(s: &str) -> Option<Self> {

@@ -48,6 +48,7 @@ use crate::model::{ErrorResponse, KeySpec, PriceSpec, ProviderSpec, RouteSpec};
         crate::api::apply_handler,
         crate::api::snapshot_status,
         crate::api::usage_handler,
+        crate::api::audit_handler,
     ),
     components(schemas(ErrorResponse)),
     modifiers(&Conventions),
@@ -60,6 +61,7 @@ use crate::model::{ErrorResponse, KeySpec, PriceSpec, ProviderSpec, RouteSpec};
         (name = "apply", description = "Declarative configuration: plan and apply a whole document."),
         (name = "snapshot", description = "The configuration pushed to the Envoys."),
         (name = "usage", description = "Tokens and cost per caller, provider model and period."),
+        (name = "audit", description = "Who changed which object, when, and which fields (secrets redacted)."),
         (name = "meta", description = "Liveness and this document."),
     )
 )]
@@ -111,6 +113,34 @@ pub async fn serve() -> impl IntoResponse {
 pub struct Pagination {
     /// Page size, 1 to 1000; default 100.
     #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page; absent for the first page. Any other value is a 400.
+    cursor: Option<String>,
+}
+
+/// The query of `GET /v1/audit`, as `audit::query_from_params` reads it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AuditParams {
+    /// Only objects of this kind.
+    #[param(pattern = "^(provider|route|key|price)$")]
+    kind: Option<String>,
+    /// Only this object (with `kind`: its history, read from its own index).
+    #[param(min_length = 1, max_length = 512)]
+    name: Option<String>,
+    /// Only this actor, e.g. `admin:1a2b3c4d` (role and the first 8 hex digits of the token's
+    /// SHA-256).
+    #[param(min_length = 1, max_length = 512)]
+    actor: Option<String>,
+    /// RFC 3339 time (any offset), inclusive.
+    #[param(format = DateTime)]
+    since: Option<String>,
+    /// RFC 3339 time (any offset), exclusive.
+    #[param(format = DateTime)]
+    until: Option<String>,
+    /// Page size, 1 to 500; default 100.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page; absent for the first page. Any other value is a 400.
     cursor: Option<String>,
@@ -239,6 +269,9 @@ computed_schema!(
 computed_schema!(
     /// A page of prices.
     PriceList, page("Price"), [Price]);
+computed_schema!(
+    /// A page of audit records.
+    AuditList, page("AuditRecord"), [crate::audit::AuditRecord]);
 
 /// The document-wide parts: security scheme, description, and the error answers that follow
 /// from an operation's shape rather than from its handler.
@@ -382,7 +415,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert!(checked >= 27, "only {checked} operations");
+        assert!(checked >= 28, "only {checked} operations");
     }
 
     /// Every operation but the two public ones requires the bearer scheme (inherited from the

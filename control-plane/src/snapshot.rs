@@ -24,6 +24,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::{watch, Mutex, Notify};
 
+use crate::audit::{AuditContext, AuditPage, AuditQuery};
 use crate::credentials::CredentialPolicy;
 use crate::model::{CredentialRef, KeySpec, PriceSpec, ProviderSpec, RouteSpec};
 use crate::store::{list_all, Kind, Page, Record, Store, StoreError};
@@ -375,9 +376,16 @@ pub struct TrackedStore {
 
 #[async_trait]
 impl Store for TrackedStore {
-    async fn create(&self, kind: Kind, name: &str, doc: &Value, key_hash: Option<&str>) -> Result<Record, StoreError> {
+    async fn create(
+        &self,
+        kind: Kind,
+        name: &str,
+        doc: &Value,
+        key_hash: Option<&str>,
+        audit: &AuditContext,
+    ) -> Result<Record, StoreError> {
         let mut pending = self.journal.pending.lock().await;
-        let rec = self.inner.create(kind, name, doc, key_hash).await?;
+        let rec = self.inner.create(kind, name, doc, key_hash, audit).await?;
         pending.push(Change::Put(rec.clone()));
         Ok(rec)
     }
@@ -390,16 +398,29 @@ impl Store for TrackedStore {
         self.inner.list(kind, after, limit).await
     }
 
-    async fn update(&self, kind: Kind, name: &str, expected: Option<u64>, doc: &Value) -> Result<Record, StoreError> {
+    async fn update(
+        &self,
+        kind: Kind,
+        name: &str,
+        expected: Option<u64>,
+        doc: &Value,
+        audit: &AuditContext,
+    ) -> Result<Record, StoreError> {
         let mut pending = self.journal.pending.lock().await;
-        let rec = self.inner.update(kind, name, expected, doc).await?;
+        let rec = self.inner.update(kind, name, expected, doc, audit).await?;
         pending.push(Change::Put(rec.clone()));
         Ok(rec)
     }
 
-    async fn delete(&self, kind: Kind, name: &str, expected: Option<u64>) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        kind: Kind,
+        name: &str,
+        expected: Option<u64>,
+        audit: &AuditContext,
+    ) -> Result<(), StoreError> {
         let mut pending = self.journal.pending.lock().await;
-        self.inner.delete(kind, name, expected).await?;
+        self.inner.delete(kind, name, expected, audit).await?;
         pending.push(Change::Delete(kind, name.to_string()));
         Ok(())
     }
@@ -415,15 +436,20 @@ impl Store for TrackedStore {
         doc: &Value,
         new_hash: &str,
         release: Option<&str>,
+        audit: &AuditContext,
     ) -> Result<Record, StoreError> {
         let mut pending = self.journal.pending.lock().await;
-        let rec = self.inner.rotate_key(name, expected, doc, new_hash, release).await?;
+        let rec = self.inner.rotate_key(name, expected, doc, new_hash, release, audit).await?;
         pending.push(Change::Put(rec.clone()));
         Ok(rec)
     }
 
     async fn revision(&self) -> Result<u64, StoreError> {
         self.inner.revision().await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
+        self.inner.list_audit(query).await
     }
 
     // Journaled like any write: the revision moves by one, so without an entry the builder would
@@ -594,8 +620,11 @@ pub fn spawn(
                                 invalid,
                                 source,
                             };
+                            // GET /v1/snapshot shows the warnings whole; the log leaves references out.
+                            let refs = v.credential_refs();
                             for w in &built.warnings {
-                                tracing::warn!("{w}");
+                                let line = refs.iter().fold(w.clone(), |line, r| r.redact_in(&line));
+                                tracing::warn!("{line}");
                             }
                             tracing::info!(
                                 version = built.snapshot.version,
@@ -691,42 +720,78 @@ mod tests {
             let slot = s % 8;
             let _ = match s % 9 {
                 0 => store
-                    .create(Kind::Provider, &format!("p{slot}"), &provider(&format!("p{slot}")), None)
+                    .create(
+                        Kind::Provider,
+                        &format!("p{slot}"),
+                        &provider(&format!("p{slot}")),
+                        None,
+                        &crate::audit::AuditContext::tool("test"),
+                    )
                     .await
                     .map(drop),
                 1 => store
-                    .update(Kind::Provider, &format!("p{slot}"), None, &provider(&format!("p{slot}")))
+                    .update(
+                        Kind::Provider,
+                        &format!("p{slot}"),
+                        None,
+                        &provider(&format!("p{slot}")),
+                        &crate::audit::AuditContext::tool("test"),
+                    )
                     .await
                     .map(drop),
-                2 => store.delete(Kind::Provider, &format!("p{slot}"), None).await,
+                2 => {
+                    store
+                        .delete(Kind::Provider, &format!("p{slot}"), None, &crate::audit::AuditContext::tool("test"))
+                        .await
+                }
                 3 => store
                     .create(
                         Kind::Route,
                         &format!("r{slot}"),
                         &route(&format!("r{slot}"), &format!("p{}", slot % 3)),
                         None,
+                        &crate::audit::AuditContext::tool("test"),
                     )
                     .await
                     .map(drop),
                 4 => store
-                    .update(Kind::Route, &format!("r{slot}"), None, &route(&format!("r{slot}"), "p1"))
+                    .update(
+                        Kind::Route,
+                        &format!("r{slot}"),
+                        None,
+                        &route(&format!("r{slot}"), "p1"),
+                        &crate::audit::AuditContext::tool("test"),
+                    )
                     .await
                     .map(drop),
-                5 => store.delete(Kind::Route, &format!("r{slot}"), None).await,
+                5 => {
+                    store
+                        .delete(Kind::Route, &format!("r{slot}"), None, &crate::audit::AuditContext::tool("test"))
+                        .await
+                }
                 6 => store
                     .create(
                         Kind::Key,
                         &format!("k{slot}"),
                         &key(&format!("k{slot}"), "r1", "active"),
                         Some(&format!("{seed:x}{i:060x}")),
+                        &crate::audit::AuditContext::tool("test"),
                     )
                     .await
                     .map(drop),
                 7 => store
-                    .update(Kind::Key, &format!("k{slot}"), None, &key(&format!("k{slot}"), "*", "revoked"))
+                    .update(
+                        Kind::Key,
+                        &format!("k{slot}"),
+                        None,
+                        &key(&format!("k{slot}"), "*", "revoked"),
+                        &crate::audit::AuditContext::tool("test"),
+                    )
                     .await
                     .map(drop),
-                _ => store.delete(Kind::Key, &format!("k{slot}"), None).await,
+                _ => {
+                    store.delete(Kind::Key, &format!("k{slot}"), None, &crate::audit::AuditContext::tool("test")).await
+                }
             };
         }
     }
@@ -789,19 +854,28 @@ mod tests {
         let (_dir, raw, journal, tracked) = setup();
         let mut view = None;
         refresh(raw.as_ref(), &journal, &mut view).await.unwrap();
-        tracked.create(Kind::Provider, "a", &provider("a"), None).await.unwrap();
+        tracked
+            .create(Kind::Provider, "a", &provider("a"), None, &crate::audit::AuditContext::tool("test"))
+            .await
+            .unwrap();
         // Another replica (the raw store) writes too.
-        raw.create(Kind::Provider, "b", &provider("b"), None).await.unwrap();
-        tracked.create(Kind::Route, "r", &route("r", "b"), None).await.unwrap();
+        raw.create(Kind::Provider, "b", &provider("b"), None, &crate::audit::AuditContext::tool("test")).await.unwrap();
+        tracked
+            .create(Kind::Route, "r", &route("r", "b"), None, &crate::audit::AuditContext::tool("test"))
+            .await
+            .unwrap();
         assert_eq!(refresh(raw.as_ref(), &journal, &mut view).await.unwrap(), Some(BuildSource::Reload));
         assert_eq!(view, Some(View::load(raw.as_ref()).await.unwrap()));
         assert_eq!(view.as_ref().unwrap().revision(), 3);
         // Back to incremental once the gap is closed.
-        tracked.delete(Kind::Route, "r", None).await.unwrap();
+        tracked.delete(Kind::Route, "r", None, &crate::audit::AuditContext::tool("test")).await.unwrap();
         assert_eq!(refresh(raw.as_ref(), &journal, &mut view).await.unwrap(), Some(BuildSource::Incremental(1)));
         assert_eq!(view, Some(View::load(raw.as_ref()).await.unwrap()));
         // A failed write is not journaled and does not move the revision.
-        assert!(tracked.create(Kind::Provider, "a", &provider("a"), None).await.is_err());
+        assert!(tracked
+            .create(Kind::Provider, "a", &provider("a"), None, &crate::audit::AuditContext::tool("test"))
+            .await
+            .is_err());
         assert_eq!(refresh(raw.as_ref(), &journal, &mut view).await.unwrap(), None);
     }
 
@@ -809,7 +883,10 @@ mod tests {
     async fn a_bump_is_journaled_like_a_write_and_changes_no_object() {
         let (_dir, raw, journal, tracked) = setup();
         let mut view = None;
-        tracked.create(Kind::Provider, "a", &provider("a"), None).await.unwrap();
+        tracked
+            .create(Kind::Provider, "a", &provider("a"), None, &crate::audit::AuditContext::tool("test"))
+            .await
+            .unwrap();
         refresh(raw.as_ref(), &journal, &mut view).await.unwrap();
         let before = view.clone().unwrap();
         assert_eq!(tracked.bump_revision().await.unwrap(), 2);
@@ -876,7 +953,10 @@ mod tests {
         let changed = Arc::new(Notify::new());
         let svc = spawn(raw.clone(), resolver.clone(), changed.clone(), secrets_options(100, 60_000));
         let mut rx = svc.snapshots.clone();
-        svc.store.create(Kind::Provider, "p", &provider("p"), None).await.unwrap();
+        svc.store
+            .create(Kind::Provider, "p", &provider("p"), None, &crate::audit::AuditContext::tool("test"))
+            .await
+            .unwrap();
         changed.notify_one();
         let first = wait_for_credential(&mut rx, "first-value").await;
         assert_eq!(first.snapshot.version, 1);
@@ -908,7 +988,10 @@ mod tests {
         let a = spawn(raw.clone(), Rotating::new(&source), changed.clone(), secrets_options(150, 50));
         let b = spawn(raw.clone(), Rotating::new(&source), Arc::new(Notify::new()), secrets_options(400, 50));
         let (mut ra, mut rb) = (a.snapshots.clone(), b.snapshots.clone());
-        a.store.create(Kind::Provider, "p", &provider("p"), None).await.unwrap();
+        a.store
+            .create(Kind::Provider, "p", &provider("p"), None, &crate::audit::AuditContext::tool("test"))
+            .await
+            .unwrap();
         changed.notify_one();
         wait_for_credential(&mut ra, "first-value").await;
         wait_for_credential(&mut rb, "first-value").await;
@@ -941,14 +1024,26 @@ mod tests {
         let svc = spawn(raw, Arc::new(NoSecrets), changed.clone(), opts);
         let mut rx = svc.snapshots.clone();
         rx.wait_for(|s| s.is_some()).await.unwrap();
-        svc.store.create(Kind::Provider, "p", &provider("p"), None).await.unwrap();
+        svc.store
+            .create(Kind::Provider, "p", &provider("p"), None, &crate::audit::AuditContext::tool("test"))
+            .await
+            .unwrap();
         changed.notify_one();
         let first =
             rx.wait_for(|s| s.as_ref().is_some_and(|b| b.snapshot.version == 1)).await.unwrap().clone().unwrap();
         assert_eq!(first.source, BuildSource::Incremental(1));
         // Twenty writes within the interval after that publication: one more snapshot, not twenty.
         for i in 0..20 {
-            svc.store.create(Kind::Route, &format!("r{i}"), &route(&format!("r{i}"), "p"), None).await.unwrap();
+            svc.store
+                .create(
+                    Kind::Route,
+                    &format!("r{i}"),
+                    &route(&format!("r{i}"), "p"),
+                    None,
+                    &crate::audit::AuditContext::tool("test"),
+                )
+                .await
+                .unwrap();
             changed.notify_one();
         }
         let mut versions = Vec::new();

@@ -24,7 +24,10 @@ async fn dump(store: &dyn Store) -> Value {
             all.push(json!([kind.as_str(), r.name, r.version, r.doc, r.key_hash, r.created_at, r.updated_at]));
         }
     }
-    json!({"revision": store.revision().await.unwrap(), "objects": all})
+    // The audit trail too: a refused or read-only request must leave no record.
+    let audit = store.list_audit(&control_plane::audit::AuditQuery { limit: 500, ..Default::default() }).await.unwrap();
+    let audit: Vec<String> = audit.items.iter().map(|r| r.id.clone()).collect();
+    json!({"revision": store.revision().await.unwrap(), "objects": all, "audit": audit})
 }
 
 /// A provider, a route, a key and a price, so that deletions, updates and revocations would show.
@@ -137,6 +140,7 @@ fn paths() -> impl Strategy<Value = &'static str> {
         "/v1/apply;dry_run=1",
         "/v1/snapshot",
         "/v1/usage",
+        "/v1/audit",
         "/healthz",
         "/openapi.json",
         "/oauth2/token",
@@ -156,6 +160,8 @@ fn query() -> impl Strategy<Value = String> {
         "limit",
         "cursor",
         "period",
+        "kind",
+        "since",
         "dry_run%00",
         "",
     ]);
@@ -284,6 +290,7 @@ async fn a_stored_reference_outside_the_policy_is_not_resolved() {
             "old",
             &json!({"name": "old", "kind": "openai", "cluster": "c", "credential": "env:CP_POISON_TEST_TOKEN"}),
             None,
+            &control_plane::audit::AuditContext::tool("test"),
         )
         .await
         .unwrap();

@@ -96,3 +96,41 @@ async fn dynamodb_report_usage_over_grpc_then_read_it_over_rest() {
     assert!(items.contains("usage_batch#envoy-a/123/1#0") && items.contains("expires_at"), "marker item with TTL");
     store.delete_table().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local: control-plane/scripts/dynamodb-local.sh"]
+async fn dynamodb_audit_items_hold_no_secret_and_carry_the_retention_ttl() {
+    use axum::http::StatusCode;
+    use common::server::{call, TestApp, READ_ONLY};
+
+    let store = DynamoStore::connect(&settings("audit")).await.with_audit_retention(Some(30));
+    store.create_table().await.unwrap();
+    store.enable_marker_ttl().await.unwrap();
+    let t = TestApp::with_store(Arc::new(store.clone()), tempfile::tempdir().unwrap());
+    let started = control_plane::store::now_unix();
+    let (planted, secrets) = common::audit_secrets::exercise(&t).await;
+    let (s, _, v) = call(&t.app, "GET", "/v1/audit?limit=500", Some(READ_ONLY), None, &[]).await;
+    assert_eq!(s, StatusCode::OK);
+    let api = v.to_string();
+    assert!(v["items"].as_array().unwrap().len() >= 10, "{api}");
+    let audit_items: Vec<String> =
+        store.scan_raw().await.unwrap().into_iter().filter(|i| i.contains("S(\"audit")).collect();
+    // Each record twice: the trail and the object's history.
+    assert_eq!(audit_items.len(), 2 * v["items"].as_array().unwrap().len());
+    let all = audit_items.join("\n");
+    for s in planted.iter().chain(&secrets) {
+        assert!(!api.contains(s.as_str()), "'{s}' in GET /v1/audit");
+        assert!(!all.contains(s.as_str()), "'{s}' in a DynamoDB audit item");
+    }
+    // Retention: expires_at 30 days after the record.
+    for item in &audit_items {
+        let at = item
+            .split("\"expires_at\": N(\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("no TTL: {item}"));
+        let at: u64 = at.parse().unwrap();
+        assert!(at >= started + 30 * 86_400 - 1 && at <= control_plane::store::now_unix() + 30 * 86_400, "{item}");
+    }
+    store.delete_table().await.unwrap();
+}

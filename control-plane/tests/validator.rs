@@ -225,7 +225,10 @@ async fn filter_verdict(case: &Case) -> Vec<gateway_core::validate::Invalid> {
     for (i, (kind, doc)) in case.objects.iter().enumerate() {
         let name = doc.get("name").or_else(|| doc.get("model")).and_then(Value::as_str).unwrap();
         let hash = (*kind == Kind::Key).then(|| hash_secret(&format!("secret-{i}")));
-        t.store.create(*kind, name, doc, hash.as_deref()).await.unwrap();
+        t.store
+            .create(*kind, name, doc, hash.as_deref(), &control_plane::audit::AuditContext::tool("test"))
+            .await
+            .unwrap();
     }
     let want = case.objects.len() as u64;
     let deadline = Instant::now() + Duration::from_secs(5);

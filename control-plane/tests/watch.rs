@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use control_plane::audit::AuditContext;
 use control_plane::snapshot::{spawn, spawn_builder, BuilderOptions, EnvResolver};
 use control_plane::store::embedded::EmbeddedStore;
 use control_plane::store::{Kind, Store};
@@ -63,7 +64,13 @@ async fn watch_streams_a_new_snapshot_after_each_write() {
     }
 
     store
-        .create(Kind::Provider, "openai", &json!({"name": "openai", "kind": "openai", "cluster": "openai"}), None)
+        .create(
+            Kind::Provider,
+            "openai",
+            &json!({"name": "openai", "kind": "openai", "cluster": "openai"}),
+            None,
+            &AuditContext::tool("test"),
+        )
         .await
         .unwrap();
     changed.notify_one();
@@ -80,7 +87,7 @@ async fn watch_streams_a_new_snapshot_after_each_write() {
         let model = format!("m{i}");
         let started = Instant::now();
         let doc = json!({"model": model, "targets": [{"provider": "openai", "model": "x"}]});
-        store.create(Kind::Route, &model, &doc, None).await.unwrap();
+        store.create(Kind::Route, &model, &doc, None, &AuditContext::tool("test")).await.unwrap();
         changed.notify_one();
         let msg =
             tokio::time::timeout(Duration::from_secs(1), stream.message()).await.expect("within 1 s").unwrap().unwrap();
@@ -97,7 +104,7 @@ async fn watch_streams_a_new_snapshot_after_each_write() {
         tokio::time::timeout(Duration::from_millis(300), up_to_date.message()).await.is_err(),
         "no resend of a known version"
     );
-    store.delete(Kind::Route, "m0", None).await.unwrap();
+    store.delete(Kind::Route, "m0", None, &AuditContext::tool("test")).await.unwrap();
     changed.notify_one();
     let msg = tokio::time::timeout(Duration::from_secs(1), up_to_date.message()).await.unwrap().unwrap().unwrap();
     assert_eq!(msg.version, version + 1);
@@ -124,7 +131,13 @@ async fn heartbeats_only_when_asked_and_after_silence() {
         }));
     service
         .store
-        .create(Kind::Provider, "openai", &json!({"name": "openai", "kind": "openai", "cluster": "openai"}), None)
+        .create(
+            Kind::Provider,
+            "openai",
+            &json!({"name": "openai", "kind": "openai", "cluster": "openai"}),
+            None,
+            &AuditContext::tool("test"),
+        )
         .await
         .unwrap();
     changed.notify_one();
@@ -145,7 +158,13 @@ async fn heartbeats_only_when_asked_and_after_silence() {
     // A real change still arrives as a full snapshot on the heartbeat stream.
     service
         .store
-        .create(Kind::Route, "m", &json!({"model": "m", "targets": [{"provider": "openai", "model": "x"}]}), None)
+        .create(
+            Kind::Route,
+            "m",
+            &json!({"model": "m", "targets": [{"provider": "openai", "model": "x"}]}),
+            None,
+            &AuditContext::tool("test"),
+        )
         .await
         .unwrap();
     changed.notify_one();

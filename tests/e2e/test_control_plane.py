@@ -280,3 +280,75 @@ def test_secrets_never_leak(env: Env) -> None:
     for secret in env.secrets:
         for name, data in haystacks.items():
             assert secret.encode() not in data, f"a secret ({secret[:8]}...) appears in {name}"
+
+
+AUDIT_PLANTED_REF = "env:AI_GATEWAY_PROVIDER_E2E_AUDIT_PLANTED_51C7"
+AUDIT_APPLIED_REF = "env:AI_GATEWAY_PROVIDER_E2E_AUDIT_APPLIED_0D3E"
+
+
+def cp_cli(env: Env, *args: str) -> str:
+    """Runs the control-plane CLI against the running control plane; returns its stdout."""
+    import subprocess
+
+    out = subprocess.run([str(stack_mod.control_plane_binary()), *args], capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "CP_URL": f"http://127.0.0.1:{env.rest_port}", "CP_TOKEN": ADMIN_TOKEN},
+                         check=False)
+    assert out.returncode == 0, f"{args}: {out.returncode} {out.stderr}"
+    return out.stdout
+
+
+def test_audit_trail_records_every_change_and_no_secret(env: Env) -> None:
+    """Runs last: rotates a key, plants credential references over REST and through the CLI's
+    apply, then searches GET /v1/audit, the audit CLI's output and the control plane's log for
+    every reference, key secret and key hash."""
+    import hashlib
+
+    _, rotated = env.api("POST", "/v1/keys/team-a/rotate", {"grace_seconds": 600}, expect=200)
+    env.secrets.append(rotated["secret"])
+    env.api("PUT", "/v1/providers/openai-cp", {"name": "openai-cp", "kind": "openai", "cluster": "replay_openai",
+                                               "credential": AUDIT_PLANTED_REF}, expect=200)
+    doc = env.workdir / "apply.json"
+    doc.write_text(json.dumps({"providers": [{"name": "openai-cp", "kind": "openai", "cluster": "replay_openai",
+                                              "credential": AUDIT_APPLIED_REF}], "routes": []}))
+    assert "applied 1 change(s)" in cp_cli(env, "apply", "-f", str(doc))
+
+    records: list[dict[str, Any]] = []
+    raw_pages: list[bytes] = []
+    cursor = None
+    while True:
+        _, page = env.api("GET", "/v1/audit?limit=2" + (f"&cursor={cursor}" if cursor else ""), expect=200)
+        raw_pages.append(json.dumps(page).encode())
+        records.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    seen = [(r["action"], r["via"], r["kind"], r["name"]) for r in records]
+    for want in [("update", "apply", "provider", "openai-cp"), ("update", "api", "provider", "openai-cp"),
+                 ("rotate", "api", "key", "team-a"), ("revoke", "api", "key", "team-b"),
+                 ("create", "api", "route", "cp-model"), ("create", "api", "key", "team-a"),
+                 ("create", "api", "provider", "openai-cp")]:
+        assert want in seen, f"{want} not in {seen}"
+    # Newest first, and the records written before the control plane's restart are still there.
+    assert seen[0] == ("update", "apply", "provider", "openai-cp") and seen[-1] == ("create", "api", "provider", "openai-cp")
+    actor = "admin:" + hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()[:8]
+    assert {r["actor"] for r in records} == {actor}
+    assert records[0]["diff"]["credential"] == {"before": "<redacted>", "after": "<redacted>"}
+
+    lines = cp_cli(env, "audit", "--kind", "key", "--name", "team-a")
+    assert lines.count(actor) == 2 and " rotate " in lines and " create " in lines, lines
+    as_json = json.loads(cp_cli(env, "audit", "--actor", actor, "--limit", "3", "--json"))
+    assert [r["id"] for r in as_json] == [r["id"] for r in records[:3]]
+
+    haystacks = {
+        "GET /v1/audit": b"\n".join(raw_pages),
+        "control-plane audit": (lines + json.dumps(as_json)).encode(),
+        "control-plane.log": (env.workdir / "control-plane.log").read_bytes(),
+    }
+    assert b"audit" in haystacks["control-plane.log"], "the log holds one line per audit record"
+    planted = [AUDIT_PLANTED_REF, AUDIT_APPLIED_REF, "AI_GATEWAY_PROVIDER_E2E_OPENAI", "E2E_AUDIT_PLANTED_51C7",
+               "E2E_AUDIT_APPLIED_0D3E"]
+    hashes = [hashlib.sha256(s.encode()).hexdigest() for s in env.secrets if s.startswith("sk-gw-")]
+    assert len(hashes) >= 3
+    for value in planted + env.secrets + hashes:
+        for name, data in haystacks.items():
+            assert value.encode() not in data, f"{value[:24]}... appears in {name}"

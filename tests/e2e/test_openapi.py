@@ -29,7 +29,7 @@ READ_ONLY_TOKEN = "cp-read-openapi-2b3c4d5e6f7a8b9c0d1e"
 REPO = Path(__file__).resolve().parents[2]
 # Bounded so the whole file stays well under a minute on a loaded 2-core machine; the seed makes a
 # failure reproducible (SCHEMATHESIS_SEED picks another one to explore further).
-MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "20"))
+MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "12"))
 SEED = os.environ.get("SCHEMATHESIS_SEED", "20261202")
 # Every check but positive_data_acceptance: the schemas give types and shapes, while names,
 # credential references and provider/model pairs are checked by the shared validator (a
@@ -85,11 +85,12 @@ def test_document_is_valid_openapi_31_and_the_committed_copy(control_plane: stac
         validate(broken, cls=OpenAPIV31SpecValidator)
 
 
-def run_schemathesis(cp: stack_mod.ControlPlane, token: str, max_examples: int, workdir: Path) -> None:
+def run_schemathesis(cp: stack_mod.ControlPlane, token: str, max_examples: int, workdir: Path,
+                     phases: str = "examples,coverage,fuzzing,stateful") -> None:
     cmd = [
         sys.executable, "-m", "schemathesis.cli", "run", f"{cp.rest_url}/openapi.json",
         "--header", f"Authorization: Bearer {token}",
-        "--checks", CHECKS, "--mode", "all", "--phases", "examples,coverage,fuzzing,stateful",
+        "--checks", CHECKS, "--mode", "all", "--phases", phases,
         "--max-examples", str(max_examples), "--seed", SEED, "--workers", "1",
         "--request-timeout", "10", "--no-color",
         "--report", "junit", "--report-dir", str(workdir),
@@ -112,5 +113,7 @@ def test_admin_answers_conform_to_the_document(control_plane: stack_mod.ControlP
 
 def test_read_only_answers_conform_to_the_document(control_plane: stack_mod.ControlPlane,
                                                   tmp_path: Path) -> None:
-    # Writes are 403 for this token: documented for every write, and never a 5xx.
-    run_schemathesis(control_plane, READ_ONLY_TOKEN, max(5, MAX_EXAMPLES // 4), tmp_path)
+    # Writes are 403 for this token: documented for every write, and never a 5xx. Fuzzing only:
+    # the admin run covers the edge cases, and with writes refused there are no objects for the
+    # stateful phase to chain requests through.
+    run_schemathesis(control_plane, READ_ONLY_TOKEN, max(3, MAX_EXAMPLES // 3), tmp_path, phases="fuzzing")

@@ -3,7 +3,10 @@
 //! One table. Objects live at `pk = <kind>`, `sk = <name>`; a virtual key's hash is claimed by a
 //! second item `pk = "key_hash"`, `sk = <hash>` so lookups are strongly consistent and a hash can
 //! never be registered twice (a GSI could do neither). Every write is a transaction that also
-//! adds one to `pk = "meta"`, `sk = "revision"`, so the revision counts writes exactly.
+//! adds one to `pk = "meta"`, `sk = "revision"`, so the revision counts writes exactly, and puts
+//! the change's audit record twice: `pk = "audit"`, `sk = <id>` (the whole trail, newest first by
+//! a descending query) and `pk = "audit#<kind>#<name>"`, `sk = <id>` (one object's history), both
+//! conditional on not existing (ADR 0021).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -21,6 +24,7 @@ use aws_sdk_dynamodb::Client;
 use serde_json::Value;
 
 use super::{now_unix, rotation_hashes, Kind, Page, Record, Store, StoreError};
+use crate::audit::{self, Action, AuditContext, AuditPage, AuditQuery, AuditRecord};
 use crate::usage::{Bucket, Counters, PeriodKind, UsageAggregate, MARKER_TTL_SECS};
 
 const META_PK: &str = "meta";
@@ -31,6 +35,12 @@ const USAGE_PK: &str = "usage#";
 /// A batch chunk's marker: `pk = usage_batch#<marker>`, `sk = "-"` (one partition per marker, so
 /// markers never concentrate on one partition).
 const MARKER_PK: &str = "usage_batch#";
+/// The partition of the whole audit trail; one object's records also live in
+/// `audit#<kind>#<name>`.
+const AUDIT_PK: &str = "audit";
+/// Query pages (up to 1 MB each) one audit listing reads at most before it returns what it
+/// found with a cursor, so a sparse filter never makes one request unbounded.
+const AUDIT_MAX_PAGES: usize = 10;
 /// Attempts for a write that lost a race on the revision counter (TransactionConflict).
 const MAX_ATTEMPTS: u32 = 20;
 
@@ -59,6 +69,8 @@ impl DynamoSettings {
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Seconds an audit record is kept (its `expires_at` for DynamoDB TTL); `None`: forever.
+    audit_retention: Option<u64>,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -97,6 +109,10 @@ fn usage_item_key(b: &Bucket) -> (String, String) {
         }
         Bucket::Total { caller, period, key } => (format!("{USAGE_PK}{caller}"), format!("t#{}#{key}", period.tag())),
     }
+}
+
+fn audit_object_pk(kind: &str, name: &str) -> String {
+    format!("{AUDIT_PK}#{kind}#{name}")
 }
 
 fn n_or_zero(item: &HashMap<String, AttributeValue>, k: &str) -> u64 {
@@ -193,7 +209,35 @@ impl DynamoStore {
         if let Some(ep) = &settings.endpoint {
             b = b.endpoint_url(ep.clone());
         }
-        DynamoStore { client: Client::from_conf(b.build()), table: settings.table.clone() }
+        DynamoStore { client: Client::from_conf(b.build()), table: settings.table.clone(), audit_retention: None }
+    }
+
+    /// Keeps audit records `days` days (`CP_AUDIT_RETENTION_DAYS`; `None` or 0: forever) by
+    /// giving them an `expires_at` for the table's TTL.
+    pub fn with_audit_retention(mut self, days: Option<u64>) -> Self {
+        self.audit_retention = audit::retention_secs(days);
+        self
+    }
+
+    /// The two puts of an audit record (trail and object history), each refusing to overwrite.
+    fn audit_puts(&self, rec: &AuditRecord) -> Result<[TransactWriteItem; 2], StoreError> {
+        let json = audit::to_json(rec)?;
+        let put = |pk: String| -> Result<TransactWriteItem, StoreError> {
+            let mut p = Put::builder()
+                .table_name(&self.table)
+                .item("pk", s(pk))
+                .item("sk", s(rec.id.as_str()))
+                .item("kind", s(rec.kind.as_str()))
+                .item("object", s(rec.name.as_str()))
+                .item("actor", s(rec.actor.as_str()))
+                .item("record", s(json.as_str()))
+                .condition_expression("attribute_not_exists(pk)");
+            if let Some(secs) = self.audit_retention {
+                p = p.item("expires_at", n((rec.time_ms() / 1000).saturating_add(secs)));
+            }
+            Ok(TransactWriteItem::builder().put(p.build().map_err(backend)?).build())
+        };
+        Ok([put(AUDIT_PK.to_string())?, put(audit_object_pk(&rec.kind, &rec.name))?])
     }
 
     /// Creates the table if it does not exist; returns whether it was created.
@@ -235,7 +279,8 @@ impl DynamoStore {
         Err(backend("table did not become ACTIVE within 60 s"))
     }
 
-    /// Turns on DynamoDB TTL for usage batch markers (`expires_at`, Unix seconds).
+    /// Turns on DynamoDB TTL on `expires_at` (Unix seconds): usage batch markers, and audit
+    /// records when a retention is set (a table has one TTL attribute; both use it).
     pub async fn enable_marker_ttl(&self) -> Result<(), StoreError> {
         let spec = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
             .enabled(true)
@@ -335,15 +380,15 @@ impl DynamoStore {
 
     /// Writes `mutation(current)` conditioned on the current version, retrying lost races;
     /// `expected` turns a version change into `VersionMismatch` instead of a retry.
-    async fn conditional_write<F>(
+    async fn conditional_write<F, T>(
         &self,
         kind: Kind,
         name: &str,
         expected: Option<u64>,
         mutation: F,
-    ) -> Result<Option<Record>, StoreError>
+    ) -> Result<T, StoreError>
     where
-        F: Fn(&Record) -> Result<(Vec<TransactWriteItem>, Option<Record>), StoreError>,
+        F: Fn(&Record) -> Result<(Vec<TransactWriteItem>, T), StoreError>,
     {
         for attempt in 0..MAX_ATTEMPTS {
             let current =
@@ -407,9 +452,27 @@ impl DynamoStore {
 
 #[async_trait]
 impl Store for DynamoStore {
-    async fn create(&self, kind: Kind, name: &str, doc: &Value, key_hash: Option<&str>) -> Result<Record, StoreError> {
+    async fn create(
+        &self,
+        kind: Kind,
+        name: &str,
+        doc: &Value,
+        key_hash: Option<&str>,
+        audit: &AuditContext,
+    ) -> Result<Record, StoreError> {
         let now = now_unix();
         let doc_json = serde_json::to_string(doc).map_err(backend)?;
+        let rec = Record {
+            kind,
+            name: name.to_string(),
+            version: 1,
+            doc: doc.clone(),
+            key_hash: key_hash.map(str::to_string),
+            created_at: now,
+            updated_at: now,
+        };
+        let entry = audit.record(Action::Create, kind, name, None, Some(&rec));
+        let audit_items = self.audit_puts(&entry)?;
         for attempt in 0..MAX_ATTEMPTS {
             let mut put = Put::builder()
                 .table_name(&self.table)
@@ -435,18 +498,12 @@ impl Store for DynamoStore {
                     .map_err(backend)?;
                 items.push(TransactWriteItem::builder().put(claim).build());
             }
+            items.extend(audit_items.iter().cloned());
             items.push(self.revision_bump()?);
             match self.transact(items).await {
                 Ok(()) => {
-                    return Ok(Record {
-                        kind,
-                        name: name.to_string(),
-                        version: 1,
-                        doc: doc.clone(),
-                        key_hash: key_hash.map(str::to_string),
-                        created_at: now,
-                        updated_at: now,
-                    })
+                    entry.log();
+                    return Ok(rec);
                 }
                 Err(e) => match classify_cancel(&e) {
                     Some(Cancel::Condition) => return Err(StoreError::AlreadyExists { kind, name: name.to_string() }),
@@ -496,48 +553,71 @@ impl Store for DynamoStore {
         Ok(Page { items, next })
     }
 
-    async fn update(&self, kind: Kind, name: &str, expected: Option<u64>, doc: &Value) -> Result<Record, StoreError> {
+    async fn update(
+        &self,
+        kind: Kind,
+        name: &str,
+        expected: Option<u64>,
+        doc: &Value,
+        audit: &AuditContext,
+    ) -> Result<Record, StoreError> {
         let doc_json = serde_json::to_string(doc).map_err(backend)?;
         let table = self.table.clone();
-        let rec = self
+        let id = audit.next_id();
+        let (rec, entry) = self
             .conditional_write(kind, name, expected, |cur| {
                 let now = now_unix();
                 let u = Self::doc_update(&table, kind, name, cur.version, &doc_json, now)?;
-                let items = vec![TransactWriteItem::builder().update(u).build(), self.revision_bump()?];
                 let rec = Record { version: cur.version + 1, doc: doc.clone(), updated_at: now, ..cur.clone() };
-                Ok((items, Some(rec)))
+                let entry = audit.record_as(id.clone(), Action::Update, kind, name, Some(cur), Some(&rec));
+                let mut items = vec![TransactWriteItem::builder().update(u).build()];
+                items.extend(self.audit_puts(&entry)?);
+                items.push(self.revision_bump()?);
+                Ok((items, (rec, entry)))
             })
             .await?;
-        rec.ok_or_else(|| backend("update produced no record"))
+        entry.log();
+        Ok(rec)
     }
 
-    async fn delete(&self, kind: Kind, name: &str, expected: Option<u64>) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        kind: Kind,
+        name: &str,
+        expected: Option<u64>,
+        audit: &AuditContext,
+    ) -> Result<(), StoreError> {
         let table = self.table.clone();
-        self.conditional_write(kind, name, expected, |cur| {
-            let (cond, names, val) = Self::version_condition(cur.version);
-            let d = Delete::builder()
-                .table_name(&table)
-                .key("pk", s(kind.as_str()))
-                .key("sk", s(name))
-                .condition_expression(cond)
-                .expression_attribute_names(names[0].0, names[0].1)
-                .expression_attribute_values(":expected", val)
-                .build()
-                .map_err(backend)?;
-            let mut items = vec![TransactWriteItem::builder().delete(d).build()];
-            for h in cur.key_hash.iter().cloned().chain(rotation_hashes(&cur.doc)) {
+        let id = audit.next_id();
+        let entry = self
+            .conditional_write(kind, name, expected, |cur| {
+                let (cond, names, val) = Self::version_condition(cur.version);
                 let d = Delete::builder()
                     .table_name(&table)
-                    .key("pk", s(HASH_PK))
-                    .key("sk", s(h.as_str()))
+                    .key("pk", s(kind.as_str()))
+                    .key("sk", s(name))
+                    .condition_expression(cond)
+                    .expression_attribute_names(names[0].0, names[0].1)
+                    .expression_attribute_values(":expected", val)
                     .build()
                     .map_err(backend)?;
-                items.push(TransactWriteItem::builder().delete(d).build());
-            }
-            items.push(self.revision_bump()?);
-            Ok((items, None))
-        })
-        .await?;
+                let mut items = vec![TransactWriteItem::builder().delete(d).build()];
+                for h in cur.key_hash.iter().cloned().chain(rotation_hashes(&cur.doc)) {
+                    let d = Delete::builder()
+                        .table_name(&table)
+                        .key("pk", s(HASH_PK))
+                        .key("sk", s(h.as_str()))
+                        .build()
+                        .map_err(backend)?;
+                    items.push(TransactWriteItem::builder().delete(d).build());
+                }
+                let entry = audit.record_as(id.clone(), Action::Delete, kind, name, Some(cur), None);
+                items.extend(self.audit_puts(&entry)?);
+                items.push(self.revision_bump()?);
+                Ok((items, entry))
+            })
+            .await?;
+        entry.log();
         Ok(())
     }
 
@@ -548,11 +628,13 @@ impl Store for DynamoStore {
         doc: &Value,
         new_hash: &str,
         release: Option<&str>,
+        audit: &AuditContext,
     ) -> Result<Record, StoreError> {
         let kind = Kind::Key;
         let doc_json = serde_json::to_string(doc).map_err(backend)?;
         let table = self.table.clone();
-        let rec = self
+        let id = audit.next_id();
+        let (rec, entry) = self
             .conditional_write(kind, name, expected, |cur| {
                 let now = now_unix();
                 let u = Self::doc_update(&table, kind, name, cur.version, &doc_json, now)?;
@@ -577,12 +659,100 @@ impl Store for DynamoStore {
                         .map_err(backend)?;
                     items.push(TransactWriteItem::builder().delete(d).build());
                 }
-                items.push(self.revision_bump()?);
                 let rec = Record { version: cur.version + 1, doc: doc.clone(), updated_at: now, ..cur.clone() };
-                Ok((items, Some(rec)))
+                let entry = audit.record_as(id.clone(), Action::Rotate, kind, name, Some(cur), Some(&rec));
+                items.extend(self.audit_puts(&entry)?);
+                items.push(self.revision_bump()?);
+                Ok((items, (rec, entry)))
             })
             .await?;
-        rec.ok_or_else(|| backend("rotation produced no record"))
+        entry.log();
+        Ok(rec)
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
+        let limit = query.limit.max(1);
+        // Key attributes cannot be empty strings; every id sorts after "0".
+        let lo = Some(query.low_id()).filter(|l| !l.is_empty()).unwrap_or_else(|| "0".to_string());
+        let hi = query.high_id();
+        if hi.is_empty() || lo > hi {
+            return Ok(AuditPage::default());
+        }
+        let by_object = match (&query.kind, &query.name) {
+            (Some(k), Some(name)) => Some(audit_object_pk(k.as_str(), name)),
+            _ => None,
+        };
+        let mut filters = Vec::new();
+        let mut values: Vec<(&str, String)> = Vec::new();
+        if by_object.is_none() {
+            if let Some(k) = query.kind {
+                filters.push("#kind = :kind");
+                values.push((":kind", k.as_str().to_string()));
+            }
+            if let Some(name) = &query.name {
+                filters.push("#object = :object");
+                values.push((":object", name.clone()));
+            }
+        }
+        if let Some(a) = &query.actor {
+            filters.push("#actor = :actor");
+            values.push((":actor", a.clone()));
+        }
+        let mut items: Vec<AuditRecord> = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        let mut last_seen: Option<String> = None;
+        for _ in 0..AUDIT_MAX_PAGES {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .scan_index_forward(false)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+                .expression_attribute_values(":pk", s(by_object.clone().unwrap_or_else(|| AUDIT_PK.to_string())))
+                .expression_attribute_values(":lo", s(lo.as_str()))
+                .expression_attribute_values(":hi", s(hi.as_str()))
+                .set_exclusive_start_key(start.take());
+            if filters.is_empty() {
+                q = q.limit(i32::try_from(limit + 2).unwrap_or(1000));
+            } else {
+                q = q.filter_expression(filters.join(" AND "));
+                for (name, attr) in [("#kind", "kind"), ("#object", "object"), ("#actor", "actor")] {
+                    if filters.iter().any(|f| f.starts_with(name)) {
+                        q = q.expression_attribute_names(name, attr);
+                    }
+                }
+                for (k, v) in &values {
+                    q = q.expression_attribute_values(*k, s(v.as_str()));
+                }
+            }
+            let page = q.send().await.map_err(sdk_err)?;
+            for item in page.items() {
+                let id = get_s(item, "sk").unwrap_or_default();
+                if query.before_id.as_deref() == Some(id) {
+                    continue;
+                }
+                let json = get_s(item, "record").ok_or_else(|| backend("audit item without record"))?;
+                let rec = audit::from_json(json.as_bytes())?;
+                if query.matches(&rec) {
+                    items.push(rec);
+                }
+            }
+            if items.len() > limit {
+                items.truncate(limit);
+                let next = items.last().map(|r| r.id.clone());
+                return Ok(AuditPage { items, next });
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => {
+                    last_seen = k.get("sk").and_then(|v| v.as_s().ok()).cloned();
+                    start = Some(k.clone());
+                }
+                _ => return Ok(AuditPage { items, next: None }),
+            }
+        }
+        // Page budget spent: resume below the last item read (it was returned or filtered out).
+        Ok(AuditPage { items, next: last_seen })
     }
 
     async fn find_key_by_hash(&self, hash: &str) -> Result<Option<Record>, StoreError> {

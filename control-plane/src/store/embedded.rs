@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{now_unix, rotation_hashes, Kind, Page, Record, Store, StoreError};
+use crate::audit::{self, Action, AuditContext, AuditPage, AuditQuery, AuditRecord};
 use crate::usage::{Bucket, Counters, PeriodKind, UsageAggregate, MARKER_TTL_SECS};
 
 /// `"<kind>\0<name>"` → JSON of [`Item`].
@@ -29,6 +30,10 @@ const USAGE_MARKER_TIMES: TableDefinition<(u64, &str), ()> = TableDefinition::ne
 const USAGE: TableDefinition<&str, &[u8]> = TableDefinition::new("usage");
 /// `"<caller>\0<d|m>\0<period>"` → JSON of [`Counters`] (the caller's total).
 const USAGE_TOTALS: TableDefinition<&str, &[u8]> = TableDefinition::new("usage_totals");
+/// Audit record id → JSON of [`AuditRecord`] (ids sort by time).
+const AUDIT: TableDefinition<&str, &[u8]> = TableDefinition::new("audit");
+/// `"<kind>\0<name>\0<id>"`: one object's records, for listings filtered by object.
+const AUDIT_BY_OBJECT: TableDefinition<&str, ()> = TableDefinition::new("audit_by_object");
 /// Expired markers removed per applied chunk, so pruning never makes one write slow.
 const PRUNE_PER_WRITE: usize = 64;
 
@@ -46,6 +51,8 @@ struct Item {
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    /// Audit records older than this many seconds are pruned as new ones are written.
+    audit_retention: Option<u64>,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -117,6 +124,41 @@ fn add_to(table: &mut redb::Table<&str, &[u8]>, key: &str, inc: &Counters) -> Re
     Ok(())
 }
 
+fn audit_index_key(kind: &str, name: &str, id: &str) -> String {
+    format!("{kind}\0{name}\0{id}")
+}
+
+/// Most expired audit records pruned per write, so pruning never makes one write slow.
+const AUDIT_PRUNE_PER_WRITE: usize = 64;
+
+/// Appends `rec` in the write's transaction; an id already taken fails the transaction (records
+/// are never overwritten). With a retention, drops up to [`AUDIT_PRUNE_PER_WRITE`] records older
+/// than it.
+fn append_audit(txn: &redb::WriteTransaction, rec: &AuditRecord, retention: Option<u64>) -> Result<(), StoreError> {
+    let mut table = txn.open_table(AUDIT).map_err(backend)?;
+    let mut index = txn.open_table(AUDIT_BY_OBJECT).map_err(backend)?;
+    if table.get(rec.id.as_str()).map_err(backend)?.is_some() {
+        return Err(audit::duplicate(&rec.id));
+    }
+    let bytes = audit::to_json(rec)?;
+    table.insert(rec.id.as_str(), bytes.as_bytes()).map_err(backend)?;
+    index.insert(audit_index_key(&rec.kind, &rec.name, &rec.id).as_str(), ()).map_err(backend)?;
+    if let Some(secs) = retention {
+        let cutoff = format!("{:013}", rec.time_ms().saturating_sub(secs.saturating_mul(1000)));
+        let mut expired = Vec::new();
+        for entry in table.range::<&str>(..cutoff.as_str()).map_err(backend)?.take(AUDIT_PRUNE_PER_WRITE) {
+            let (k, v) = entry.map_err(backend)?;
+            let old = audit::from_json(v.value())?;
+            expired.push((k.value().to_string(), old.kind, old.name));
+        }
+        for (id, kind, name) in expired {
+            table.remove(id.as_str()).map_err(backend)?;
+            index.remove(audit_index_key(&kind, &name, &id).as_str()).map_err(backend)?;
+        }
+    }
+    Ok(())
+}
+
 fn bump_revision(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     let mut meta = txn.open_table(META).map_err(backend)?;
     let current = meta.get("revision").map_err(backend)?.map(|v| v.value()).unwrap_or(0);
@@ -141,9 +183,35 @@ impl EmbeddedStore {
             txn.open_table(USAGE_MARKER_TIMES).map_err(backend)?;
             txn.open_table(USAGE).map_err(backend)?;
             txn.open_table(USAGE_TOTALS).map_err(backend)?;
+            txn.open_table(AUDIT).map_err(backend)?;
+            txn.open_table(AUDIT_BY_OBJECT).map_err(backend)?;
         }
         txn.commit().map_err(backend)?;
-        Ok(EmbeddedStore { db: Arc::new(db) })
+        Ok(EmbeddedStore { db: Arc::new(db), audit_retention: None })
+    }
+
+    /// Keeps audit records `days` days (`CP_AUDIT_RETENTION_DAYS`; `None` or 0: forever).
+    pub fn with_audit_retention(mut self, days: Option<u64>) -> Self {
+        self.audit_retention = audit::retention_secs(days);
+        self
+    }
+
+    /// The raw stored bytes of every audit record and index entry, as text: lets tests search
+    /// what the audit trail holds.
+    pub async fn audit_raw(&self) -> Result<Vec<String>, StoreError> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let mut out = Vec::new();
+            for entry in txn.open_table(AUDIT).map_err(backend)?.iter().map_err(backend)? {
+                let (k, v) = entry.map_err(backend)?;
+                out.push(format!("{}={}", k.value(), String::from_utf8_lossy(v.value())));
+            }
+            for entry in txn.open_table(AUDIT_BY_OBJECT).map_err(backend)?.iter().map_err(backend)? {
+                out.push(entry.map_err(backend)?.0.value().to_string());
+            }
+            Ok(out)
+        })
+        .await
     }
 
     /// Runs blocking redb work off the async runtime's worker threads.
@@ -159,10 +227,18 @@ impl EmbeddedStore {
 
 #[async_trait]
 impl Store for EmbeddedStore {
-    async fn create(&self, kind: Kind, name: &str, doc: &Value, key_hash: Option<&str>) -> Result<Record, StoreError> {
+    async fn create(
+        &self,
+        kind: Kind,
+        name: &str,
+        doc: &Value,
+        key_hash: Option<&str>,
+        audit: &AuditContext,
+    ) -> Result<Record, StoreError> {
         let name = name.to_string();
         let doc = doc.clone();
         let key_hash = key_hash.map(str::to_string);
+        let (ctx, retention) = (audit.clone(), self.audit_retention);
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(backend)?;
             let now = now_unix();
@@ -183,9 +259,13 @@ impl Store for EmbeddedStore {
                     hashes.insert(h.as_str(), name.as_str()).map_err(backend)?;
                 }
             }
+            let rec = to_record(kind, &name, item);
+            let entry = ctx.record(Action::Create, kind, &name, None, Some(&rec));
+            append_audit(&txn, &entry, retention)?;
             bump_revision(&txn)?;
             txn.commit().map_err(backend)?;
-            Ok(to_record(kind, &name, item))
+            entry.log();
+            Ok(rec)
         })
         .await
     }
@@ -240,31 +320,52 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn update(&self, kind: Kind, name: &str, expected: Option<u64>, doc: &Value) -> Result<Record, StoreError> {
+    async fn update(
+        &self,
+        kind: Kind,
+        name: &str,
+        expected: Option<u64>,
+        doc: &Value,
+        audit: &AuditContext,
+    ) -> Result<Record, StoreError> {
         let name = name.to_string();
         let doc = doc.clone();
+        let (ctx, retention) = (audit.clone(), self.audit_retention);
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(backend)?;
-            let item;
+            let (before, item);
             {
                 let mut objects = txn.open_table(OBJECTS).map_err(backend)?;
                 let k = object_key(kind, &name);
                 let current = current_item(&objects, kind, &name, &k, expected)?;
+                before = to_record(kind, &name, Item { doc: current.doc.clone(), key_hash: None, ..current });
                 item = Item { version: current.version + 1, doc, updated_at: now_unix(), ..current };
                 let bytes = serde_json::to_vec(&item).map_err(backend)?;
                 objects.insert(k.as_str(), bytes.as_slice()).map_err(backend)?;
             }
+            let rec = to_record(kind, &name, item);
+            let entry = ctx.record(Action::Update, kind, &name, Some(&before), Some(&rec));
+            append_audit(&txn, &entry, retention)?;
             bump_revision(&txn)?;
             txn.commit().map_err(backend)?;
-            Ok(to_record(kind, &name, item))
+            entry.log();
+            Ok(rec)
         })
         .await
     }
 
-    async fn delete(&self, kind: Kind, name: &str, expected: Option<u64>) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        kind: Kind,
+        name: &str,
+        expected: Option<u64>,
+        audit: &AuditContext,
+    ) -> Result<(), StoreError> {
         let name = name.to_string();
+        let (ctx, retention) = (audit.clone(), self.audit_retention);
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(backend)?;
+            let before;
             {
                 let mut objects = txn.open_table(OBJECTS).map_err(backend)?;
                 let k = object_key(kind, &name);
@@ -274,9 +375,13 @@ impl Store for EmbeddedStore {
                 for h in current.key_hash.iter().cloned().chain(rotation_hashes(&current.doc)) {
                     hashes.remove(h.as_str()).map_err(backend)?;
                 }
+                before = to_record(kind, &name, current);
             }
+            let entry = ctx.record(Action::Delete, kind, &name, Some(&before), None);
+            append_audit(&txn, &entry, retention)?;
             bump_revision(&txn)?;
             txn.commit().map_err(backend)?;
+            entry.log();
             Ok(())
         })
         .await
@@ -289,15 +394,17 @@ impl Store for EmbeddedStore {
         doc: &Value,
         new_hash: &str,
         release: Option<&str>,
+        audit: &AuditContext,
     ) -> Result<Record, StoreError> {
         let name = name.to_string();
         let doc = doc.clone();
         let new_hash = new_hash.to_string();
         let release = release.map(str::to_string);
+        let (ctx, retention) = (audit.clone(), self.audit_retention);
         self.blocking(move |db| {
             let kind = Kind::Key;
             let txn = db.begin_write().map_err(backend)?;
-            let item;
+            let (before, item);
             {
                 let mut objects = txn.open_table(OBJECTS).map_err(backend)?;
                 let k = object_key(kind, &name);
@@ -310,13 +417,75 @@ impl Store for EmbeddedStore {
                 if let Some(r) = release.as_deref().filter(|r| current.key_hash.as_deref() != Some(*r)) {
                     hashes.remove(r).map_err(backend)?;
                 }
+                before = to_record(kind, &name, Item { doc: current.doc.clone(), key_hash: None, ..current });
                 item = Item { version: current.version + 1, doc, updated_at: now_unix(), ..current };
                 let bytes = serde_json::to_vec(&item).map_err(backend)?;
                 objects.insert(k.as_str(), bytes.as_slice()).map_err(backend)?;
             }
+            let rec = to_record(kind, &name, item);
+            let entry = ctx.record(Action::Rotate, kind, &name, Some(&before), Some(&rec));
+            append_audit(&txn, &entry, retention)?;
             bump_revision(&txn)?;
             txn.commit().map_err(backend)?;
-            Ok(to_record(kind, &name, item))
+            entry.log();
+            Ok(rec)
+        })
+        .await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
+        let q = query.clone();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(AUDIT).map_err(backend)?;
+            let (lo, hi) = (q.low_id(), q.high_id());
+            let limit = q.limit.max(1);
+            let mut items: Vec<AuditRecord> = Vec::new();
+            if lo > hi {
+                return Ok(AuditPage::default());
+            }
+            let mut take = |id: &str, bytes: &[u8]| -> Result<bool, StoreError> {
+                if q.before_id.as_deref() == Some(id) {
+                    return Ok(true);
+                }
+                let r = audit::from_json(bytes)?;
+                if q.matches(&r) {
+                    items.push(r);
+                }
+                Ok(items.len() <= limit)
+            };
+            match (&q.kind, &q.name) {
+                // One object's records: its index range, not the whole trail.
+                (Some(kind), Some(name)) => {
+                    let index = txn.open_table(AUDIT_BY_OBJECT).map_err(backend)?;
+                    let (from, to) =
+                        (audit_index_key(kind.as_str(), name, &lo), audit_index_key(kind.as_str(), name, &hi));
+                    let prefix_len = from.len() - lo.len();
+                    for entry in index.range::<&str>(from.as_str()..=to.as_str()).map_err(backend)?.rev() {
+                        let (k, _) = entry.map_err(backend)?;
+                        let id = k.value().get(prefix_len..).unwrap_or_default().to_string();
+                        let Some(v) = table.get(id.as_str()).map_err(backend)? else { continue };
+                        if !take(&id, v.value())? {
+                            break;
+                        }
+                    }
+                }
+                _ => {
+                    for entry in table.range::<&str>(lo.as_str()..=hi.as_str()).map_err(backend)?.rev() {
+                        let (k, v) = entry.map_err(backend)?;
+                        if !take(k.value(), v.value())? {
+                            break;
+                        }
+                    }
+                }
+            }
+            let next = if items.len() > limit {
+                items.truncate(limit);
+                items.last().map(|r| r.id.clone())
+            } else {
+                None
+            };
+            Ok(AuditPage { items, next })
         })
         .await
     }

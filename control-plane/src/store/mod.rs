@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::audit::{AuditContext, AuditPage, AuditQuery};
 use crate::usage::{Bucket, Counters, PeriodKind, UsageAggregate};
 
 /// The collections the store holds. Names are unique within a kind.
@@ -81,18 +82,41 @@ pub enum StoreError {
 
 /// Storage of config objects. Every successful create, update, delete, key rotation and
 /// [`Store::bump_revision`] increments the store's revision by exactly one, atomically with the
-/// write, so a snapshot's version says exactly which writes it contains.
+/// write, so a snapshot's version says exactly which writes it contains. Every create, update,
+/// delete and rotation also appends an audit record built from `audit` in the same transaction
+/// (ADR 0021): an audit write that fails fails the change, and a change that fails leaves no
+/// record.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates an object; fails with `AlreadyExists` if the name is taken.
-    async fn create(&self, kind: Kind, name: &str, doc: &Value, key_hash: Option<&str>) -> Result<Record, StoreError>;
+    async fn create(
+        &self,
+        kind: Kind,
+        name: &str,
+        doc: &Value,
+        key_hash: Option<&str>,
+        audit: &AuditContext,
+    ) -> Result<Record, StoreError>;
     async fn get(&self, kind: Kind, name: &str) -> Result<Option<Record>, StoreError>;
     /// Up to `limit` objects whose names sort after `after`.
     async fn list(&self, kind: Kind, after: Option<&str>, limit: usize) -> Result<Page, StoreError>;
     /// Replaces the document. With `expected`, succeeds only if the stored version equals it.
-    async fn update(&self, kind: Kind, name: &str, expected: Option<u64>, doc: &Value) -> Result<Record, StoreError>;
+    async fn update(
+        &self,
+        kind: Kind,
+        name: &str,
+        expected: Option<u64>,
+        doc: &Value,
+        audit: &AuditContext,
+    ) -> Result<Record, StoreError>;
     /// Deletes the object. With `expected`, succeeds only if the stored version equals it.
-    async fn delete(&self, kind: Kind, name: &str, expected: Option<u64>) -> Result<(), StoreError>;
+    async fn delete(
+        &self,
+        kind: Kind,
+        name: &str,
+        expected: Option<u64>,
+        audit: &AuditContext,
+    ) -> Result<(), StoreError>;
     /// The virtual key whose secret hashes to `hash`.
     async fn find_key_by_hash(&self, hash: &str) -> Result<Option<Record>, StoreError>;
     /// Rotates a virtual key's secret in one atomic write: claims `new_hash` (unique across
@@ -107,9 +131,12 @@ pub trait Store: Send + Sync + 'static {
         doc: &Value,
         new_hash: &str,
         release: Option<&str>,
+        audit: &AuditContext,
     ) -> Result<Record, StoreError>;
     /// Number of writes ever applied; 0 for an empty store.
     async fn revision(&self) -> Result<u64, StoreError>;
+    /// Audit records matching `query`, newest first (not config: never moves the revision).
+    async fn list_audit(&self, query: &AuditQuery) -> Result<AuditPage, StoreError>;
     /// Advances the revision by one without changing any object, and returns the new revision:
     /// a write that makes every replica publish a new snapshot version when something outside
     /// the store (a secret rotated in Secrets Manager) changed what the snapshot holds.

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use control_plane::audit::AuditContext;
 use control_plane::store::{list_all, Kind, Store, StoreError};
 use serde_json::json;
 
@@ -17,11 +18,15 @@ pub async fn run_all(store: Arc<dyn Store>) {
     key_rotation(store.as_ref()).await;
     revision_counts_every_write(store.as_ref()).await;
     usage_accounting(store.clone()).await;
+    audit_trail(store.as_ref()).await;
 }
 
 async fn crud_and_versions(store: &dyn Store) {
     assert!(store.get(Kind::Provider, "p1").await.unwrap().is_none());
-    let created = store.create(Kind::Provider, "p1", &json!({"kind": "openai"}), None).await.unwrap();
+    let created = store
+        .create(Kind::Provider, "p1", &json!({"kind": "openai"}), None, &AuditContext::tool("test"))
+        .await
+        .unwrap();
     assert_eq!(created.version, 1);
     assert_eq!(created.name, "p1");
     assert!(created.created_at > 0 && created.created_at == created.updated_at);
@@ -30,67 +35,86 @@ async fn crud_and_versions(store: &dyn Store) {
     assert_eq!(got.doc, json!({"kind": "openai"}));
     assert_eq!(got.version, 1);
 
-    let updated = store.update(Kind::Provider, "p1", Some(1), &json!({"kind": "anthropic"})).await.unwrap();
+    let updated = store
+        .update(Kind::Provider, "p1", Some(1), &json!({"kind": "anthropic"}), &AuditContext::tool("test"))
+        .await
+        .unwrap();
     assert_eq!(updated.version, 2);
     assert_eq!(updated.created_at, created.created_at);
     let got = store.get(Kind::Provider, "p1").await.unwrap().unwrap();
     assert_eq!((got.version, got.doc), (2, json!({"kind": "anthropic"})));
 
     // An update without a precondition still bumps the version by exactly one.
-    let updated = store.update(Kind::Provider, "p1", None, &json!({"kind": "openai"})).await.unwrap();
+    let updated = store
+        .update(Kind::Provider, "p1", None, &json!({"kind": "openai"}), &AuditContext::tool("test"))
+        .await
+        .unwrap();
     assert_eq!(updated.version, 3);
 
     assert!(matches!(
-        store.update(Kind::Provider, "missing", None, &json!({})).await,
+        store.update(Kind::Provider, "missing", None, &json!({}), &AuditContext::tool("test")).await,
         Err(StoreError::NotFound { .. })
     ));
-    assert!(matches!(store.delete(Kind::Provider, "missing", None).await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        store.delete(Kind::Provider, "missing", None, &AuditContext::tool("test")).await,
+        Err(StoreError::NotFound { .. })
+    ));
 
-    store.delete(Kind::Provider, "p1", Some(3)).await.unwrap();
+    store.delete(Kind::Provider, "p1", Some(3), &AuditContext::tool("test")).await.unwrap();
     assert!(store.get(Kind::Provider, "p1").await.unwrap().is_none());
     // A deleted name can be created again, starting over at version 1.
-    let again = store.create(Kind::Provider, "p1", &json!({"kind": "openai"}), None).await.unwrap();
+    let again = store
+        .create(Kind::Provider, "p1", &json!({"kind": "openai"}), None, &AuditContext::tool("test"))
+        .await
+        .unwrap();
     assert_eq!(again.version, 1);
-    store.delete(Kind::Provider, "p1", None).await.unwrap();
+    store.delete(Kind::Provider, "p1", None, &AuditContext::tool("test")).await.unwrap();
 }
 
 async fn names_unique_per_kind(store: &dyn Store) {
-    store.create(Kind::Route, "shared-name", &json!({"a": 1}), None).await.unwrap();
-    let clash = store.create(Kind::Route, "shared-name", &json!({"a": 2}), None).await;
+    store.create(Kind::Route, "shared-name", &json!({"a": 1}), None, &AuditContext::tool("test")).await.unwrap();
+    let clash = store.create(Kind::Route, "shared-name", &json!({"a": 2}), None, &AuditContext::tool("test")).await;
     assert!(matches!(clash, Err(StoreError::AlreadyExists { kind: Kind::Route, .. })), "{clash:?}");
     // The first document is untouched by the failed create.
     assert_eq!(store.get(Kind::Route, "shared-name").await.unwrap().unwrap().doc, json!({"a": 1}));
     // Kinds are separate namespaces.
-    store.create(Kind::Provider, "shared-name", &json!({"b": 1}), None).await.unwrap();
-    store.delete(Kind::Route, "shared-name", None).await.unwrap();
-    store.delete(Kind::Provider, "shared-name", None).await.unwrap();
+    store.create(Kind::Provider, "shared-name", &json!({"b": 1}), None, &AuditContext::tool("test")).await.unwrap();
+    store.delete(Kind::Route, "shared-name", None, &AuditContext::tool("test")).await.unwrap();
+    store.delete(Kind::Provider, "shared-name", None, &AuditContext::tool("test")).await.unwrap();
 }
 
 async fn optimistic_concurrency(store: &dyn Store) {
-    store.create(Kind::Route, "occ", &json!({"n": 0}), None).await.unwrap();
-    store.update(Kind::Route, "occ", Some(1), &json!({"n": 1})).await.unwrap();
-    let stale = store.update(Kind::Route, "occ", Some(1), &json!({"n": 99})).await;
+    store.create(Kind::Route, "occ", &json!({"n": 0}), None, &AuditContext::tool("test")).await.unwrap();
+    store.update(Kind::Route, "occ", Some(1), &json!({"n": 1}), &AuditContext::tool("test")).await.unwrap();
+    let stale = store.update(Kind::Route, "occ", Some(1), &json!({"n": 99}), &AuditContext::tool("test")).await;
     assert!(
         matches!(stale, Err(StoreError::VersionMismatch { expected: 1, current: 2, .. })),
         "stale update must fail: {stale:?}"
     );
     assert_eq!(store.get(Kind::Route, "occ").await.unwrap().unwrap().doc, json!({"n": 1}));
-    let stale_delete = store.delete(Kind::Route, "occ", Some(1)).await;
+    let stale_delete = store.delete(Kind::Route, "occ", Some(1), &AuditContext::tool("test")).await;
     assert!(matches!(stale_delete, Err(StoreError::VersionMismatch { .. })), "{stale_delete:?}");
     assert!(store.get(Kind::Route, "occ").await.unwrap().is_some());
-    store.delete(Kind::Route, "occ", Some(2)).await.unwrap();
+    store.delete(Kind::Route, "occ", Some(2), &AuditContext::tool("test")).await.unwrap();
 }
 
 async fn concurrent_same_version_exactly_one_wins(store: Arc<dyn Store>) {
-    store.create(Kind::Route, "race", &json!({"w": "none"}), None).await.unwrap();
+    store.create(Kind::Route, "race", &json!({"w": "none"}), None, &AuditContext::tool("test")).await.unwrap();
     for round in 0..5u64 {
         let v = store.get(Kind::Route, "race").await.unwrap().unwrap().version;
         let writers: Vec<_> = (0..4)
             .map(|i| {
                 let s = store.clone();
-                tokio::spawn(
-                    async move { s.update(Kind::Route, "race", Some(v), &json!({"w": i, "round": round})).await },
-                )
+                tokio::spawn(async move {
+                    s.update(
+                        Kind::Route,
+                        "race",
+                        Some(v),
+                        &json!({"w": i, "round": round}),
+                        &AuditContext::tool("test"),
+                    )
+                    .await
+                })
             })
             .collect();
         let mut wins = Vec::new();
@@ -108,16 +132,16 @@ async fn concurrent_same_version_exactly_one_wins(store: Arc<dyn Store>) {
         assert_eq!(stored.version, v + 1);
         assert_eq!(stored.doc, json!({"w": winner, "round": round}), "the stored document is the winner's");
     }
-    store.delete(Kind::Route, "race", None).await.unwrap();
+    store.delete(Kind::Route, "race", None, &AuditContext::tool("test")).await.unwrap();
 }
 
 async fn pagination(store: &dyn Store) {
     let names: BTreeSet<String> = (0..25).map(|i| format!("m-{i:03}")).collect();
     for n in names.iter().rev() {
-        store.create(Kind::Route, n, &json!({"name": n}), None).await.unwrap();
+        store.create(Kind::Route, n, &json!({"name": n}), None, &AuditContext::tool("test")).await.unwrap();
     }
     // Other kinds never leak into a listing.
-    store.create(Kind::Provider, "m-zzz", &json!({}), None).await.unwrap();
+    store.create(Kind::Provider, "m-zzz", &json!({}), None, &AuditContext::tool("test")).await.unwrap();
 
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
@@ -140,41 +164,48 @@ async fn pagination(store: &dyn Store) {
     assert_eq!(all[3].doc, json!({"name": "m-003"}));
 
     for n in &names {
-        store.delete(Kind::Route, n, None).await.unwrap();
+        store.delete(Kind::Route, n, None, &AuditContext::tool("test")).await.unwrap();
     }
-    store.delete(Kind::Provider, "m-zzz", None).await.unwrap();
+    store.delete(Kind::Provider, "m-zzz", None, &AuditContext::tool("test")).await.unwrap();
     assert!(store.list(Kind::Route, None, 10).await.unwrap().items.is_empty());
 }
 
 async fn key_hash_lookup(store: &dyn Store) {
     let h = "ab".repeat(32);
-    let rec = store.create(Kind::Key, "team-a", &json!({"owner": "a"}), Some(&h)).await.unwrap();
+    let rec =
+        store.create(Kind::Key, "team-a", &json!({"owner": "a"}), Some(&h), &AuditContext::tool("test")).await.unwrap();
     assert_eq!(rec.key_hash.as_deref(), Some(h.as_str()));
     let found = store.find_key_by_hash(&h).await.unwrap().expect("lookup by hash");
     assert_eq!(found.name, "team-a");
     assert!(store.find_key_by_hash(&"cd".repeat(32)).await.unwrap().is_none());
 
     // The hash survives document updates.
-    store.update(Kind::Key, "team-a", None, &json!({"owner": "b"})).await.unwrap();
+    store.update(Kind::Key, "team-a", None, &json!({"owner": "b"}), &AuditContext::tool("test")).await.unwrap();
     let found = store.find_key_by_hash(&h).await.unwrap().unwrap();
     assert_eq!(found.doc, json!({"owner": "b"}));
     assert_eq!(found.key_hash.as_deref(), Some(h.as_str()));
 
     // A second key can never claim the same hash.
-    assert!(store.create(Kind::Key, "team-b", &json!({}), Some(&h)).await.is_err());
+    assert!(store.create(Kind::Key, "team-b", &json!({}), Some(&h), &AuditContext::tool("test")).await.is_err());
     assert!(store.get(Kind::Key, "team-b").await.unwrap().is_none());
 
-    store.delete(Kind::Key, "team-a", None).await.unwrap();
+    store.delete(Kind::Key, "team-a", None, &AuditContext::tool("test")).await.unwrap();
     assert!(store.find_key_by_hash(&h).await.unwrap().is_none());
 }
 
 async fn key_rotation(store: &dyn Store) {
     let (first, second, third) = ("01".repeat(32), "02".repeat(32), "03".repeat(32));
     let doc = |cur: &str, prev: &str| json!({"owner": "r", "rotation": {"secret_hash": cur, "previous_hash": prev}});
-    let rec = store.create(Kind::Key, "rot", &json!({"owner": "r"}), Some(&first)).await.unwrap();
+    let rec = store
+        .create(Kind::Key, "rot", &json!({"owner": "r"}), Some(&first), &AuditContext::tool("test"))
+        .await
+        .unwrap();
     let r0 = store.revision().await.unwrap();
 
-    let rec = store.rotate_key("rot", Some(rec.version), &doc(&second, &first), &second, None).await.unwrap();
+    let rec = store
+        .rotate_key("rot", Some(rec.version), &doc(&second, &first), &second, None, &AuditContext::tool("test"))
+        .await
+        .unwrap();
     assert_eq!(rec.version, 2);
     assert_eq!(store.revision().await.unwrap(), r0 + 1);
     // The record keeps its first hash (the key's identity); both secrets resolve to it.
@@ -183,26 +214,36 @@ async fn key_rotation(store: &dyn Store) {
         assert_eq!(store.find_key_by_hash(h).await.unwrap().expect("claimed").name, "rot");
     }
     // Versioned like update, and a taken hash is refused without writing anything.
-    let stale = store.rotate_key("rot", Some(1), &doc(&third, &second), &third, None).await;
+    let stale =
+        store.rotate_key("rot", Some(1), &doc(&third, &second), &third, None, &AuditContext::tool("test")).await;
     assert!(matches!(stale, Err(StoreError::VersionMismatch { .. })), "{stale:?}");
-    store.create(Kind::Key, "other", &json!({}), Some(&third)).await.unwrap();
-    assert!(store.rotate_key("rot", Some(2), &doc(&third, &second), &third, None).await.is_err());
+    store.create(Kind::Key, "other", &json!({}), Some(&third), &AuditContext::tool("test")).await.unwrap();
+    assert!(store
+        .rotate_key("rot", Some(2), &doc(&third, &second), &third, None, &AuditContext::tool("test"))
+        .await
+        .is_err());
     assert_eq!(store.get(Kind::Key, "rot").await.unwrap().unwrap().version, 2);
-    store.delete(Kind::Key, "other", None).await.unwrap();
+    store.delete(Kind::Key, "other", None, &AuditContext::tool("test")).await.unwrap();
     assert!(matches!(
-        store.rotate_key("missing", None, &doc(&third, &second), &third, None).await,
+        store.rotate_key("missing", None, &doc(&third, &second), &third, None, &AuditContext::tool("test")).await,
         Err(StoreError::NotFound { .. })
     ));
 
     // Releasing the first hash never releases the identity; releasing others frees them.
     let fourth = "04".repeat(32);
-    store.rotate_key("rot", Some(2), &doc(&third, &second), &third, Some(&first)).await.unwrap();
+    store
+        .rotate_key("rot", Some(2), &doc(&third, &second), &third, Some(&first), &AuditContext::tool("test"))
+        .await
+        .unwrap();
     assert!(store.find_key_by_hash(&first).await.unwrap().is_some());
-    store.rotate_key("rot", Some(3), &doc(&fourth, &third), &fourth, Some(&second)).await.unwrap();
+    store
+        .rotate_key("rot", Some(3), &doc(&fourth, &third), &fourth, Some(&second), &AuditContext::tool("test"))
+        .await
+        .unwrap();
     assert!(store.find_key_by_hash(&second).await.unwrap().is_none());
 
     // Deleting the key frees every hash it holds.
-    store.delete(Kind::Key, "rot", None).await.unwrap();
+    store.delete(Kind::Key, "rot", None, &AuditContext::tool("test")).await.unwrap();
     for h in [&first, &third, &fourth] {
         assert!(store.find_key_by_hash(h).await.unwrap().is_none(), "{h} still claimed");
     }
@@ -210,15 +251,15 @@ async fn key_rotation(store: &dyn Store) {
 
 async fn revision_counts_every_write(store: &dyn Store) {
     let r0 = store.revision().await.unwrap();
-    store.create(Kind::Provider, "rev", &json!({}), None).await.unwrap();
+    store.create(Kind::Provider, "rev", &json!({}), None, &AuditContext::tool("test")).await.unwrap();
     assert_eq!(store.revision().await.unwrap(), r0 + 1);
-    store.update(Kind::Provider, "rev", None, &json!({"x": 1})).await.unwrap();
+    store.update(Kind::Provider, "rev", None, &json!({"x": 1}), &AuditContext::tool("test")).await.unwrap();
     assert_eq!(store.revision().await.unwrap(), r0 + 2);
     // Failed writes do not count.
-    let _ = store.update(Kind::Provider, "rev", Some(99), &json!({})).await;
-    let _ = store.create(Kind::Provider, "rev", &json!({}), None).await;
+    let _ = store.update(Kind::Provider, "rev", Some(99), &json!({}), &AuditContext::tool("test")).await;
+    let _ = store.create(Kind::Provider, "rev", &json!({}), None, &AuditContext::tool("test")).await;
     assert_eq!(store.revision().await.unwrap(), r0 + 2);
-    store.delete(Kind::Provider, "rev", None).await.unwrap();
+    store.delete(Kind::Provider, "rev", None, &AuditContext::tool("test")).await.unwrap();
     assert_eq!(store.revision().await.unwrap(), r0 + 3);
     revision_bumps(store).await;
 }
@@ -226,7 +267,7 @@ async fn revision_counts_every_write(store: &dyn Store) {
 /// `bump_revision` moves the revision by one, returns it, and changes no object; concurrent
 /// bumps and writes each count once.
 async fn revision_bumps(store: &dyn Store) {
-    store.create(Kind::Provider, "bump", &json!({"kind": "openai"}), None).await.unwrap();
+    store.create(Kind::Provider, "bump", &json!({"kind": "openai"}), None, &AuditContext::tool("test")).await.unwrap();
     let before = list_all(store, Kind::Provider).await.unwrap();
     let r0 = store.revision().await.unwrap();
     assert_eq!(store.bump_revision().await.unwrap(), r0 + 1);
@@ -239,7 +280,7 @@ async fn revision_bumps(store: &dyn Store) {
     seen.dedup();
     assert_eq!(seen.len(), bumps.len(), "every bump returned its own revision: {bumps:?}");
     assert_eq!(store.revision().await.unwrap(), r0 + 2 + bumps.len() as u64 + writes);
-    store.delete(Kind::Provider, "bump", None).await.unwrap();
+    store.delete(Kind::Provider, "bump", None, &AuditContext::tool("test")).await.unwrap();
 }
 
 /// Eight bumps interleaved with four updates of one object; the revisions the bumps returned and
@@ -249,9 +290,10 @@ async fn bumps_among_writes(store: &dyn Store) -> (Vec<u64>, u64) {
     let mut writes = 0;
     for i in 0..4u64 {
         let doc = json!({"kind": "openai", "i": i});
+        let ctx = AuditContext::tool("test");
         let (b1, w, b2) = tokio::join!(
             store.bump_revision(),
-            store.update(Kind::Provider, "bump", None, &doc),
+            store.update(Kind::Provider, "bump", None, &doc, &ctx),
             store.bump_revision()
         );
         bumps.push(b1.unwrap());
@@ -452,4 +494,201 @@ pub async fn usage_accounting(store: Arc<dyn Store>) {
     };
     ingest(store.as_ref(), &b, &prices, now).await.unwrap();
     assert_eq!(store.revision().await.unwrap(), r);
+}
+
+/// The audit trail: one record per write in the write's transaction, listed newest first with
+/// filters, time range and pagination; a write whose audit record cannot be written fails whole.
+pub async fn audit_trail(store: &dyn Store) {
+    use control_plane::audit::{Action, AuditQuery, Via};
+    let actor = "tool:conformance-audit";
+    // Synthetic request times (one second apart, long ago) make the time filters exact.
+    let t0 = 1_000_000_000_000u64;
+    let at = |i: u64, rid: &str| AuditContext::fixed(actor, Via::Api, rid, t0 + i * 1000);
+    let rev = store.revision().await.unwrap();
+    store
+        .create(
+            Kind::Provider,
+            "aud-p",
+            &json!({"kind": "openai", "credential": "env:AUD_REF"}),
+            None,
+            &at(0, "00000000000000a0"),
+        )
+        .await
+        .unwrap();
+    store
+        .update(
+            Kind::Provider,
+            "aud-p",
+            Some(1),
+            &json!({"kind": "anthropic", "credential": "env:AUD_REF2"}),
+            &at(1, "00000000000000a1"),
+        )
+        .await
+        .unwrap();
+    store
+        .create(Kind::Route, "aud-r", &json!({"model": "aud-r", "targets": []}), None, &at(2, "00000000000000a2"))
+        .await
+        .unwrap();
+    let first = "aud-hash-1".to_string();
+    store
+        .create(Kind::Key, "aud-k", &json!({"name": "aud-k", "owner": "o"}), Some(&first), &at(3, "00000000000000a3"))
+        .await
+        .unwrap();
+    let rotated = json!({"name": "aud-k", "owner": "o", "rotation": {"secret_hash": "aud-hash-2", "previous_hash": first, "rotated_at": 1, "previous_expires_at": 2}});
+    store.rotate_key("aud-k", Some(1), &rotated, "aud-hash-2", None, &at(4, "00000000000000a4")).await.unwrap();
+    store
+        .update(
+            Kind::Key,
+            "aud-k",
+            Some(2),
+            &json!({"name": "aud-k", "owner": "o", "status": "revoked"}),
+            &at(5, "00000000000000a5").with_action(Action::Revoke),
+        )
+        .await
+        .unwrap();
+    store.delete(Kind::Route, "aud-r", None, &at(6, "00000000000000a6")).await.unwrap();
+    assert_eq!(store.revision().await.unwrap(), rev + 7, "each write still moves the revision by one");
+
+    let q = |f: &dyn Fn(&mut AuditQuery)| {
+        let mut q = AuditQuery { actor: Some(actor.to_string()), limit: 100, ..Default::default() };
+        f(&mut q);
+        q
+    };
+    let all = store.list_audit(&q(&|_| {})).await.unwrap();
+    assert_eq!(all.next, None);
+    type Summary<'a> = (Action, &'a str, &'a str, Option<u64>, Option<u64>);
+    let summary: Vec<Summary> = all
+        .items
+        .iter()
+        .map(|r| (r.action, r.kind.as_str(), r.name.as_str(), r.version_before, r.version_after))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (Action::Delete, "route", "aud-r", Some(1), None),
+            (Action::Revoke, "key", "aud-k", Some(2), Some(3)),
+            (Action::Rotate, "key", "aud-k", Some(1), Some(2)),
+            (Action::Create, "key", "aud-k", None, Some(1)),
+            (Action::Create, "route", "aud-r", None, Some(1)),
+            (Action::Update, "provider", "aud-p", Some(1), Some(2)),
+            (Action::Create, "provider", "aud-p", None, Some(1)),
+        ],
+        "newest first, one record per write"
+    );
+    let update = &all.items[5];
+    assert_eq!(update.diff["kind"].before, json!("openai"));
+    assert_eq!(update.diff["kind"].after, json!("anthropic"));
+    assert_eq!(update.diff["credential"].after, json!("<redacted>"));
+    assert_eq!(update.time, "2001-09-09T01:46:41.000Z");
+    assert_eq!(update.request_id, "00000000000000a1");
+    let stored = serde_json::to_string(&all.items).unwrap();
+    for secret in ["AUD_REF", "aud-hash-1", "aud-hash-2"] {
+        assert!(!stored.contains(secret), "{secret} in an audit record: {stored}");
+    }
+
+    // Filters: kind, kind + name (one object's history), name alone, another actor.
+    let keys = store.list_audit(&q(&|q| q.kind = Some(Kind::Key))).await.unwrap();
+    assert_eq!(
+        keys.items.iter().map(|r| r.action).collect::<Vec<_>>(),
+        vec![Action::Revoke, Action::Rotate, Action::Create]
+    );
+    let route = store
+        .list_audit(&q(&|q| {
+            q.kind = Some(Kind::Route);
+            q.name = Some("aud-r".into());
+        }))
+        .await
+        .unwrap();
+    assert_eq!(route.items.iter().map(|r| r.action).collect::<Vec<_>>(), vec![Action::Delete, Action::Create]);
+    let by_name = store.list_audit(&q(&|q| q.name = Some("aud-p".into()))).await.unwrap();
+    assert_eq!(by_name.items.len(), 2);
+    let other = store.list_audit(&q(&|q| q.actor = Some("tool:nobody".into()))).await.unwrap();
+    assert!(other.items.is_empty());
+
+    // Time range: since inclusive, until exclusive.
+    let range = store
+        .list_audit(&q(&|q| {
+            q.since_ms = Some(t0 + 2000);
+            q.until_ms = Some(t0 + 5000);
+        }))
+        .await
+        .unwrap();
+    assert_eq!(
+        range.items.iter().map(|r| r.action).collect::<Vec<_>>(),
+        vec![Action::Rotate, Action::Create, Action::Create]
+    );
+    let none = store.list_audit(&q(&|q| q.until_ms = Some(t0))).await.unwrap();
+    assert!(none.items.is_empty());
+
+    // Pagination: pages of 3 (with and without a filter the store cannot put in its key range)
+    // cover the same records in the same order.
+    for filtered in [false, true] {
+        let mut seen = Vec::new();
+        let mut before: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let page = store
+                .list_audit(&q(&|q| {
+                    q.limit = 3;
+                    q.before_id = before.clone();
+                    if filtered {
+                        q.kind = Some(Kind::Key);
+                    }
+                }))
+                .await
+                .unwrap();
+            pages += 1;
+            assert!(page.items.len() <= 3);
+            seen.extend(page.items.iter().map(|r| r.id.clone()));
+            match page.next {
+                Some(n) => before = Some(n),
+                None => break,
+            }
+        }
+        let want: Vec<String> = if filtered { &keys } else { &all }.items.iter().map(|r| r.id.clone()).collect();
+        assert_eq!(seen, want, "filtered: {filtered}");
+        assert_eq!(pages, want.len().div_ceil(3), "no empty last page");
+    }
+
+    // A failed write leaves no record.
+    let failed = store.update(Kind::Provider, "aud-p", Some(1), &json!({}), &at(7, "00000000000000a7")).await;
+    assert!(matches!(failed, Err(StoreError::VersionMismatch { .. })));
+    assert_eq!(store.list_audit(&q(&|_| {})).await.unwrap().items.len(), 7);
+
+    // An audit record that cannot be written (its id is taken: a replayed request) fails the
+    // write whole: object, key hash claims and revision unchanged.
+    let rev = store.revision().await.unwrap();
+    let replay = || at(1, "00000000000000a1");
+    let e = store.update(Kind::Provider, "aud-p", Some(2), &json!({"kind": "gemini"}), &replay()).await;
+    assert!(matches!(e, Err(StoreError::Backend(_))), "{e:?}");
+    let p = store.get(Kind::Provider, "aud-p").await.unwrap().unwrap();
+    assert_eq!((p.version, p.doc["kind"].clone()), (2, json!("anthropic")));
+    let e = store.create(Kind::Route, "aud-r2", &json!({}), None, &replay()).await;
+    assert!(matches!(e, Err(StoreError::Backend(_))), "{e:?}");
+    assert!(store.get(Kind::Route, "aud-r2").await.unwrap().is_none());
+    let e = store.create(Kind::Key, "aud-k2", &json!({}), Some("aud-hash-9"), &replay()).await;
+    assert!(matches!(e, Err(StoreError::Backend(_))), "{e:?}");
+    assert!(store.find_key_by_hash("aud-hash-9").await.unwrap().is_none(), "no hash claimed");
+    let e = store.delete(Kind::Provider, "aud-p", None, &replay()).await;
+    assert!(matches!(e, Err(StoreError::Backend(_))), "{e:?}");
+    assert!(store.get(Kind::Provider, "aud-p").await.unwrap().is_some());
+    store
+        .update(
+            Kind::Key,
+            "aud-k",
+            None,
+            &json!({"name": "aud-k", "owner": "o", "status": "active"}),
+            &AuditContext::tool("test"),
+        )
+        .await
+        .unwrap();
+    let e = store.rotate_key("aud-k", None, &json!({"name": "aud-k"}), "aud-hash-3", None, &replay()).await;
+    assert!(matches!(e, Err(StoreError::Backend(_))), "{e:?}");
+    assert!(store.find_key_by_hash("aud-hash-3").await.unwrap().is_none(), "no hash claimed");
+    assert_eq!(store.revision().await.unwrap(), rev + 1, "only the one good write counted");
+    let after = store.list_audit(&q(&|_| {})).await.unwrap();
+    assert_eq!(after.items, all.items, "the replayed id kept its first record, nothing added");
+
+    store.delete(Kind::Provider, "aud-p", None, &AuditContext::tool("test")).await.unwrap();
+    store.delete(Kind::Key, "aud-k", None, &AuditContext::tool("test")).await.unwrap();
 }

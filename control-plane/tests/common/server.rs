@@ -18,6 +18,8 @@ use tower::ServiceExt;
 
 pub const ADMIN: &str = "admin-token-for-tests";
 pub const READ_ONLY: &str = "read-only-token-for-tests";
+/// A second admin token: the audit trail tells the two apart.
+pub const ADMIN_2: &str = "second-admin-token-for-tests";
 
 /// A running app and what backs it.
 pub struct TestApp {
@@ -51,7 +53,7 @@ impl TestApp {
         let service =
             spawn(store, Arc::new(EnvResolver), changed.clone(), BuilderOptions::with_poll(Duration::from_millis(200)));
         let (store, snapshots) = (service.store, service.snapshots);
-        let auth = AuthConfig::new(&[ADMIN.to_string()], &[READ_ONLY.to_string()]);
+        let auth = AuthConfig::new(&[ADMIN.to_string(), ADMIN_2.to_string()], &[READ_ONLY.to_string()]);
         let state = AppState {
             store: store.clone(),
             auth: Arc::new(auth),

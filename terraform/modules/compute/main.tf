@@ -108,9 +108,9 @@ data "aws_iam_policy_document" "envoy" {
     }
   }
   statement {
-    sid       = "EmfLogs"
+    sid = "EmfLogs"
     # The log group itself is terraform's (observability module: retention, KMS).
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    actions = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
     resources = [
       "arn:aws:logs:${var.region}:*:log-group:${var.metrics_log_group}",
       "arn:aws:logs:${var.region}:*:log-group:${var.metrics_log_group}:*",
@@ -325,6 +325,7 @@ resource "aws_ecs_task_definition" "control_plane" {
         { name = "CP_LISTEN", value = "0.0.0.0:${local.cp_rest_port}" },
         { name = "CP_GRPC_LISTEN", value = "0.0.0.0:${local.cp_grpc_port}" },
         { name = "CP_LOG", value = "info" },
+        { name = "CP_AUDIT_RETENTION_DAYS", value = tostring(var.audit_retention_days) },
       ]
       secrets = [
         { name = "CP_ADMIN_TOKEN", valueFrom = var.control_plane_secret_arns["CP_ADMIN_TOKEN"] },

@@ -117,3 +117,9 @@ variable "metrics_log_group" {
   description = "Log group the collector writes EMF metrics to (AI_GATEWAY_METRICS_LOG_GROUP)."
   type        = string
 }
+
+variable "audit_retention_days" {
+  description = "CP_AUDIT_RETENTION_DAYS of the control plane: days audit records are kept; 0 keeps them forever."
+  type        = number
+  default     = 0
+}

@@ -63,8 +63,9 @@ resource "aws_dynamodb_table" "control_plane" {
     type = "S"
   }
 
-  # Usage batch markers expire (control-plane/src/store/dynamo.rs, MARKER_TTL_SECS); usage
-  # aggregates and config items carry no expires_at and are kept.
+  # Usage batch markers expire (control-plane/src/store/dynamo.rs, MARKER_TTL_SECS), and audit
+  # records too when CP_AUDIT_RETENTION_DAYS is set (ADR 0021); usage aggregates and config items
+  # carry no expires_at and are kept. Audit records live in this table's pk/sk (no index needed).
   ttl {
     attribute_name = "expires_at"
     enabled        = true
