@@ -1,4 +1,4 @@
-//! The REST API's OpenAPI 3.1 document, generated from the code (ADR 0021): operations from the
+//! The REST API's OpenAPI 3.1 document, generated from the code (ADR 0022): operations from the
 //! `#[utoipa::path]` attributes on the handlers in [`crate::api`], schemas from `ToSchema` on the
 //! types the handlers parse and serialise, and the answers every endpoint shares (401, 403, 413,
 //! 503, ...) added here by rule, from the shape of each operation.
