@@ -21,6 +21,7 @@ use crate::audit::{self, Action, AuditContext, Via};
 use crate::credentials::CredentialPolicy;
 use crate::model::{
     etag, generate_secret, hash_secret, parse_json, record_view, ApiError, KeySpec, PriceSpec, ProviderSpec, RouteSpec,
+    NO_VERSION,
 };
 use crate::snapshot::SnapshotRx;
 use crate::store::{list_all, Kind, Record, Store};
@@ -453,9 +454,10 @@ fn object_response(status: StatusCode, rec: &Record, extra: Option<(&str, Value)
 }
 
 /// `If-Match` as an expected version: absent or `*` → no precondition. A well-formed tag that is
-/// not one of ours can never match the current version, so it is a 412; a value that is no entity
-/// tag at all (empty, unquoted) is a malformed request, a 400 naming the header, never read as a
-/// precondition.
+/// not one of ours can never match, so it expects [`NO_VERSION`]: the store then answers 412 (or
+/// 404 for a missing object) after the body was checked, like any stale tag, so a bad body is a
+/// 400 whatever the tag (RFC 9110 §13.2.1). A value that is no entity tag at all (empty,
+/// unquoted) is a malformed request, a 400 naming the header, never read as a precondition.
 fn if_match(headers: &HeaderMap, kind: Kind, name: &str) -> Result<Option<u64>, ApiError> {
     let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
     let v = v.to_str().unwrap_or("").trim();
@@ -466,17 +468,13 @@ fn if_match(headers: &HeaderMap, kind: Kind, name: &str) -> Result<Option<u64>, 
     if quoted.len() < 2 || !quoted.starts_with('"') || !quoted.ends_with('"') {
         return Err(ApiError::field(
             "If-Match",
-            "If-Match must be * or an entity tag in double quotes, such as \"3\" (the ETag of a GET)",
+            format!(
+                "If-Match for {kind} '{name}' must be * or an entity tag in double quotes, such as \"3\" (the ETag of a GET)"
+            ),
         ));
     }
     let tag = quoted.trim_matches('"');
-    tag.parse::<u64>().map(Some).map_err(|_| {
-        ApiError::new(
-            412,
-            "version_mismatch",
-            format!("If-Match {v} does not match the current ETag of {kind} '{name}'"),
-        )
-    })
+    Ok(Some(tag.parse::<u64>().unwrap_or(NO_VERSION)))
 }
 
 async fn list(State(st): State<AppState>, Extension(q): Extension<QueryParams>, kind: Kind) -> ApiResult {

@@ -16,6 +16,11 @@ use utoipa::ToSchema;
 
 use crate::store::{now_unix, Record, StoreError};
 
+/// The version an `If-Match` tag that is not one of ours expects: objects start at version 1, so
+/// it never matches, and the store's answer (412, or 404 for a missing object) comes after the
+/// request was otherwise checked.
+pub const NO_VERSION: u64 = 0;
+
 /// A failed API call: HTTP status plus OpenAI's error shape, `param` naming the bad field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status}: {message}")]
@@ -93,6 +98,11 @@ impl From<StoreError> for ApiError {
         match &e {
             StoreError::AlreadyExists { .. } => ApiError::new(409, "already_exists", e.to_string()),
             StoreError::NotFound { .. } => ApiError::new(404, "not_found", e.to_string()),
+            StoreError::VersionMismatch { kind, name, expected: NO_VERSION, current } => ApiError::new(
+                412,
+                "version_mismatch",
+                format!("If-Match is not an ETag of {kind} '{name}' (its current one is \"{current}\")"),
+            ),
             StoreError::VersionMismatch { .. } => ApiError::new(412, "version_mismatch", e.to_string()),
             StoreError::Backend(_) => {
                 tracing::error!(error = %e, "store failure");
