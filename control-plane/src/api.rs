@@ -21,6 +21,7 @@ use crate::audit::{self, Action, AuditContext, Via};
 use crate::credentials::CredentialPolicy;
 use crate::model::{
     etag, generate_secret, hash_secret, parse_json, record_view, ApiError, KeySpec, PriceSpec, ProviderSpec, RouteSpec,
+    NO_VERSION,
 };
 use crate::snapshot::SnapshotRx;
 use crate::store::{list_all, Kind, Record, Store};
@@ -112,38 +113,19 @@ impl IntoResponse for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
-/// The OpenAPI document, hand-written to keep the build lean; a test checks it against the router.
-pub const OPENAPI: &str = include_str!("../openapi.json");
-
 /// All routes with authentication and access logging.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .route("/v1/providers", get(|s, q| list(s, q, Kind::Provider)).post(create_provider))
-        .route(
-            "/v1/providers/{name}",
-            get(|s, p| get_one(s, p, Kind::Provider)).put(update_provider).delete(delete_provider),
-        )
-        .route("/v1/routes", get(|s, q| list(s, q, Kind::Route)).post(create_route))
-        .route(
-            "/v1/routes/{*model}",
-            get(|s, p| get_one(s, p, Kind::Route))
-                .put(update_route)
-                .delete(|s, p, h, a| delete_one(s, p, h, a, Kind::Route)),
-        )
-        .route("/v1/keys", get(|s, q| list(s, q, Kind::Key)).post(create_key))
-        .route(
-            "/v1/keys/{name}",
-            get(|s, p| get_one(s, p, Kind::Key)).put(update_key).delete(|s, p, h, a| delete_one(s, p, h, a, Kind::Key)),
-        )
+        .route("/v1/providers", get(list_providers).post(create_provider))
+        .route("/v1/providers/{name}", get(get_provider).put(update_provider).delete(delete_provider))
+        .route("/v1/routes", get(list_routes).post(create_route))
+        .route("/v1/routes/{*model}", get(get_route).put(update_route).delete(delete_route))
+        .route("/v1/keys", get(list_keys).post(create_key))
+        .route("/v1/keys/{name}", get(get_key).put(update_key).delete(delete_key))
         .route("/v1/keys/{name}/revoke", post(revoke_key))
         .route("/v1/keys/{name}/rotate", post(rotate_key))
-        .route("/v1/prices", get(|s, q| list(s, q, Kind::Price)).post(create_price))
-        .route(
-            "/v1/prices/{*name}",
-            get(|s, p| get_one(s, p, Kind::Price))
-                .put(update_price)
-                .delete(|s, p, h, a| delete_one(s, p, h, a, Kind::Price)),
-        )
+        .route("/v1/prices", get(list_prices).post(create_price))
+        .route("/v1/prices/{*name}", get(get_price).put(update_price).delete(delete_price))
         .route("/v1/apply", post(apply_handler))
         .route("/v1/snapshot", get(snapshot_status))
         .route("/v1/usage", get(usage_handler))
@@ -168,8 +150,8 @@ pub fn router(state: AppState) -> Router {
     };
     Router::new()
         .merge(dev_issuer)
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+        .route("/healthz", get(healthz))
+        .route("/openapi.json", get(crate::openapi::serve))
         .merge(api)
         .merge(crate::console::router())
         .fallback(|| async { ApiError::new(404, "not_found", "no such endpoint") })
@@ -235,8 +217,8 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
 }
 
 /// The query parameters each endpoint accepts; any other is a 400 (a typo such as `dryrun=1` must
-/// not silently apply for real).
-fn allowed_params(method: &Method, route: &str) -> &'static [&'static str] {
+/// not silently apply for real). The OpenAPI document's query parameters are checked against it.
+pub(crate) fn allowed_params(method: &Method, route: &str) -> &'static [&'static str] {
     let read = matches!(*method, Method::GET | Method::HEAD);
     match route {
         "/v1/providers" | "/v1/routes" | "/v1/keys" | "/v1/prices" if read => &["limit", "cursor"],
@@ -293,13 +275,124 @@ impl QueryParams {
 
 /// The query of `POST /v1/apply`, parsed once by the authentication middleware (which lets a
 /// read-only token through only when `dry_run` is true) and read by the handler.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ApplyQuery {
-    /// Plan only, write nothing.
+    /// Plan only, write nothing (a read-only token may then call it). `true`, `1` or empty, or
+    /// `false`, `0`; default false.
+    #[param(required = false)]
     pub dry_run: bool,
     /// Delete stored providers, routes (and prices, when the document lists prices) that the
-    /// document does not list. Without it they are kept.
+    /// document does not list. Without it they are kept. Same values as `dry_run`.
+    #[param(required = false)]
     pub prune: bool,
+}
+
+/// The query of `GET /v1/usage`, as documented; the handler reads the same names from
+/// [`QueryParams`] (a test checks both against [`allowed_params`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct UsageQuery {
+    /// Only this caller (`key:<hash>` for a virtual key, the JWT's client for OAuth2 callers); not
+    /// with `key`.
+    #[param(min_length = 1, max_length = 512)]
+    caller: Option<String>,
+    /// Only this virtual key, by name (all its secrets); not with `caller`. 404 when no key has
+    /// this name.
+    key: Option<String>,
+    /// Aggregate per UTC `day` (default) or `month`.
+    #[param(value_type = Option<String>, pattern = "^(day|month)$")]
+    period: Option<String>,
+    /// First period, `YYYY-MM-DD` or `YYYY-MM` (a day bounds a month query by its month);
+    /// default: the current one, or `to` when only `to` is given.
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$")]
+    from: Option<String>,
+    /// Last period, same forms as `from`; default: the current one.
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$")]
+    to: Option<String>,
+    /// Only this provider model.
+    model: Option<String>,
+}
+
+/// One row of `GET /v1/usage`: one caller's use of one provider model in one day or month.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct UsageRow {
+    /// `key:<hash>` for a virtual key, else the JWT's client id.
+    pub caller: String,
+    /// The virtual key's name, when the caller is a key that still exists.
+    pub key: Option<String>,
+    /// The provider (as configured) that served the requests.
+    pub provider: String,
+    /// The provider model.
+    pub model: String,
+    /// `YYYY-MM-DD` or `YYYY-MM`.
+    pub period: String,
+    pub requests: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_creation_tokens: u64,
+    pub reasoning_tokens: u64,
+    /// Cost in picodollars (10^-12 USD), exact.
+    pub cost_pusd: u64,
+    /// The same cost as a decimal USD string.
+    #[schema(example = "0.0125")]
+    pub cost_usd: String,
+}
+
+/// The answer of `GET /v1/usage`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct UsageResponse {
+    pub data: Vec<UsageRow>,
+}
+
+/// The answer of `POST /v1/apply`: the plan, rendered and itemised.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct ApplyResult {
+    /// True when nothing was written.
+    pub dry_run: bool,
+    /// Whether unlisted objects were (or would be) deleted.
+    pub prune: bool,
+    /// The writes, in order; empty when the store already matches.
+    pub changes: Vec<apply::Change>,
+    /// Stored objects the document does not list, kept because `prune` is off.
+    pub kept: Vec<apply::Kept>,
+    /// The plan as text, one line per change.
+    pub diff: String,
+}
+
+/// How a snapshot's view was brought up to date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BuildKind {
+    /// Journaled writes applied to the previous view.
+    Incremental,
+    /// The whole store listed again.
+    Reload,
+}
+
+/// The answer of `GET /v1/snapshot` (no secrets).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct SnapshotStatus {
+    /// The snapshot's version; it grows with every change.
+    pub version: u64,
+    pub providers: usize,
+    pub routes: usize,
+    pub keys: usize,
+    pub prices: usize,
+    /// Providers whose credential was resolved.
+    pub credentials_resolved: Vec<String>,
+    /// Size of the serialised snapshot.
+    pub bytes: usize,
+    pub build_ms: f64,
+    pub build: BuildKind,
+    /// Objects left out of the snapshot and why.
+    pub warnings: Vec<String>,
+    /// What the shared validator refuses in this snapshot; filters leave these out.
+    pub invalid: Vec<gateway_core::validate::Invalid>,
+    /// Per Envoy (node id), what it left out of the snapshot it last received.
+    pub nodes: Vec<crate::watch::NodeReport>,
 }
 
 impl ApplyQuery {
@@ -372,22 +465,28 @@ fn object_response(status: StatusCode, rec: &Record, extra: Option<(&str, Value)
     resp
 }
 
-/// `If-Match` as an expected version: absent or `*` → no precondition. A tag that is not one of
-/// ours can never match the current version, so it is a 412 rather than a 400.
+/// `If-Match` as an expected version: absent or `*` → no precondition. A well-formed tag that is
+/// not one of ours can never match, so it expects [`NO_VERSION`]: the store then answers 412 (or
+/// 404 for a missing object) after the body was checked, like any stale tag, so a bad body is a
+/// 400 whatever the tag (RFC 9110 §13.2.1). A value that is no entity tag at all (empty,
+/// unquoted) is a malformed request, a 400 naming the header, never read as a precondition.
 fn if_match(headers: &HeaderMap, kind: Kind, name: &str) -> Result<Option<u64>, ApiError> {
     let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
     let v = v.to_str().unwrap_or("").trim();
     if v == "*" {
         return Ok(None);
     }
-    let tag = v.strip_prefix("W/").unwrap_or(v).trim_matches('"');
-    tag.parse::<u64>().map(Some).map_err(|_| {
-        ApiError::new(
-            412,
-            "version_mismatch",
-            format!("If-Match {v} does not match the current ETag of {kind} '{name}'"),
-        )
-    })
+    let quoted = v.strip_prefix("W/").unwrap_or(v);
+    if quoted.len() < 2 || !quoted.starts_with('"') || !quoted.ends_with('"') {
+        return Err(ApiError::field(
+            "If-Match",
+            format!(
+                "If-Match for {kind} '{name}' must be * or an entity tag in double quotes, such as \"3\" (the ETag of a GET)"
+            ),
+        ));
+    }
+    let tag = quoted.trim_matches('"');
+    Ok(Some(tag.parse::<u64>().unwrap_or(NO_VERSION)))
 }
 
 async fn list(State(st): State<AppState>, Extension(q): Extension<QueryParams>, kind: Kind) -> ApiResult {
@@ -431,6 +530,107 @@ async fn delete_one(
     st.store.delete(kind, &name, expected, &audit).await?;
     st.changed.notify_one();
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Liveness: answers `ok` while the process serves HTTP (no store access, no authentication).
+#[utoipa::path(get, path = "/healthz", tag = "meta", security(()),
+    responses((status = 200, description = "The process is up.", body = String, content_type = "text/plain", example = "ok")))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// List providers, by name, one page at a time.
+#[utoipa::path(get, path = "/v1/providers", tag = "providers", params(crate::openapi::Pagination),
+    responses((status = 200, description = "One page of providers.", body = crate::openapi::ProviderList)))]
+async fn list_providers(s: State<AppState>, q: Extension<QueryParams>) -> ApiResult {
+    list(s, q, Kind::Provider).await
+}
+
+/// Get one provider.
+#[utoipa::path(get, path = "/v1/providers/{name}", tag = "providers", params(("name" = String, Path, description = "The provider's name.")),
+    responses(
+        (status = 200, description = "The provider; `ETag` is its version.", body = crate::openapi::Provider, headers(("ETag" = String, description = "The object's version, quoted: send it back in If-Match."))),
+        (status = 404, description = "No provider has this name.", body = crate::model::ErrorResponse)))]
+async fn get_provider(s: State<AppState>, p: ObjectName) -> ApiResult {
+    get_one(s, p, Kind::Provider).await
+}
+
+/// List routes, by public model name, one page at a time.
+#[utoipa::path(get, path = "/v1/routes", tag = "routes", params(crate::openapi::Pagination),
+    responses((status = 200, description = "One page of routes.", body = crate::openapi::RouteList)))]
+async fn list_routes(s: State<AppState>, q: Extension<QueryParams>) -> ApiResult {
+    list(s, q, Kind::Route).await
+}
+
+/// Get one route.
+#[utoipa::path(get, path = "/v1/routes/{model}", tag = "routes", params(("model" = String, Path, description = "The route's public model name; it may contain `/`.")),
+    responses(
+        (status = 200, description = "The route; `ETag` is its version.", body = crate::openapi::Route, headers(("ETag" = String, description = "The object's version, quoted: send it back in If-Match."))),
+        (status = 404, description = "No route has this model name.", body = crate::model::ErrorResponse)))]
+async fn get_route(s: State<AppState>, p: ObjectName) -> ApiResult {
+    get_one(s, p, Kind::Route).await
+}
+
+/// Delete a route.
+#[utoipa::path(delete, path = "/v1/routes/{model}", tag = "routes",
+    params(("model" = String, Path, description = "The route's public model name; it may contain `/`."), crate::openapi::IfMatch),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No route has this model name.", body = crate::model::ErrorResponse)))]
+async fn delete_route(s: State<AppState>, p: ObjectName, h: HeaderMap, a: AuditContext) -> ApiResult {
+    delete_one(s, p, h, a, Kind::Route).await
+}
+
+/// List virtual keys (never their secrets), by name, one page at a time.
+#[utoipa::path(get, path = "/v1/keys", tag = "keys", params(crate::openapi::Pagination),
+    responses((status = 200, description = "One page of keys.", body = crate::openapi::KeyList)))]
+async fn list_keys(s: State<AppState>, q: Extension<QueryParams>) -> ApiResult {
+    list(s, q, Kind::Key).await
+}
+
+/// Get one virtual key (never its secret).
+#[utoipa::path(get, path = "/v1/keys/{name}", tag = "keys", params(("name" = String, Path, description = "The key's name.")),
+    responses(
+        (status = 200, description = "The key; `ETag` is its version.", body = crate::openapi::Key, headers(("ETag" = String, description = "The object's version, quoted: send it back in If-Match."))),
+        (status = 404, description = "No key has this name.", body = crate::model::ErrorResponse)))]
+async fn get_key(s: State<AppState>, p: ObjectName) -> ApiResult {
+    get_one(s, p, Kind::Key).await
+}
+
+/// Delete a virtual key: its secrets stop working with the next snapshot.
+#[utoipa::path(delete, path = "/v1/keys/{name}", tag = "keys",
+    params(("name" = String, Path, description = "The key's name."), crate::openapi::IfMatch),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No key has this name.", body = crate::model::ErrorResponse)))]
+async fn delete_key(s: State<AppState>, p: ObjectName, h: HeaderMap, a: AuditContext) -> ApiResult {
+    delete_one(s, p, h, a, Kind::Key).await
+}
+
+/// List prices, by `<provider>/<model>`, one page at a time.
+#[utoipa::path(get, path = "/v1/prices", tag = "prices", params(crate::openapi::Pagination),
+    responses((status = 200, description = "One page of prices.", body = crate::openapi::PriceList)))]
+async fn list_prices(s: State<AppState>, q: Extension<QueryParams>) -> ApiResult {
+    list(s, q, Kind::Price).await
+}
+
+/// Get one price.
+#[utoipa::path(get, path = "/v1/prices/{name}", tag = "prices", params(("name" = String, Path, description = "`<provider>/<model>`; it contains `/`.")),
+    responses(
+        (status = 200, description = "The price; `ETag` is its version.", body = crate::openapi::Price, headers(("ETag" = String, description = "The object's version, quoted: send it back in If-Match."))),
+        (status = 404, description = "No price has this name.", body = crate::model::ErrorResponse)))]
+async fn get_price(s: State<AppState>, p: ObjectName) -> ApiResult {
+    get_one(s, p, Kind::Price).await
+}
+
+/// Delete a price: the provider model's requests are no longer costed.
+#[utoipa::path(delete, path = "/v1/prices/{name}", tag = "prices",
+    params(("name" = String, Path, description = "`<provider>/<model>`; it contains `/`."), crate::openapi::IfMatch),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No price has this name.", body = crate::model::ErrorResponse)))]
+async fn delete_price(s: State<AppState>, p: ObjectName, h: HeaderMap, a: AuditContext) -> ApiResult {
+    delete_one(s, p, h, a, Kind::Price).await
 }
 
 fn path_name(body_name: &mut String, path: &str, param: &str) -> Result<(), ApiError> {
@@ -501,6 +701,14 @@ async fn check_dependent_routes(st: &AppState, spec: &ProviderSpec) -> Result<()
     Ok(())
 }
 
+/// Create a provider.
+///
+/// `credential` is a reference (`env:VAR` or a Secrets Manager ARN the credential policy allows),
+/// never the secret itself.
+#[utoipa::path(post, path = "/v1/providers", tag = "providers", request_body = crate::model::ProviderSpec,
+    responses(
+        (status = 201, description = "Created; `ETag` is its version.", body = crate::openapi::Provider, headers(("ETag" = String, description = "The object's version, quoted."))),
+        (status = 409, description = "A provider with this name exists (`already_exists`).", body = crate::model::ErrorResponse)))]
 async fn create_provider(State(st): State<AppState>, audit: AuditContext, RawBody(body): RawBody) -> ApiResult {
     let spec: ProviderSpec = parse_json(&body)?;
     spec.validate("")?;
@@ -511,6 +719,15 @@ async fn create_provider(State(st): State<AppState>, audit: AuditContext, RawBod
     Ok(object_response(StatusCode::CREATED, &rec, None))
 }
 
+/// Replace a provider.
+///
+/// `name` in the body may be omitted; if given it must be the URL's (no renames). Refused with a
+/// 400 on `kind` when the change would make a route that targets it invalid.
+#[utoipa::path(put, path = "/v1/providers/{name}", tag = "providers", request_body = crate::model::ProviderSpec,
+    params(("name" = String, Path, description = "The provider's name."), crate::openapi::IfMatch),
+    responses(
+        (status = 200, description = "Replaced; `ETag` is the new version.", body = crate::openapi::Provider, headers(("ETag" = String, description = "The object's version, quoted."))),
+        (status = 404, description = "No provider has this name.", body = crate::model::ErrorResponse)))]
 async fn update_provider(
     State(st): State<AppState>,
     ObjectName(name): ObjectName,
@@ -529,6 +746,13 @@ async fn update_provider(
     Ok(object_response(StatusCode::OK, &rec, None))
 }
 
+/// Delete a provider that no route targets.
+#[utoipa::path(delete, path = "/v1/providers/{name}", tag = "providers",
+    params(("name" = String, Path, description = "The provider's name."), crate::openapi::IfMatch),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No provider has this name.", body = crate::model::ErrorResponse),
+        (status = 409, description = "A route still targets this provider (`in_use`).", body = crate::model::ErrorResponse)))]
 async fn delete_provider(
     State(st): State<AppState>,
     ObjectName(name): ObjectName,
@@ -557,6 +781,11 @@ async fn validate_route(st: &AppState, spec: &RouteSpec) -> Result<(), ApiError>
     check_snapshot_size(st, &to_doc(spec)?, None)
 }
 
+/// Create a route: a public model name and its weighted provider targets.
+#[utoipa::path(post, path = "/v1/routes", tag = "routes", request_body = crate::model::RouteSpec,
+    responses(
+        (status = 201, description = "Created; `ETag` is its version.", body = crate::openapi::Route, headers(("ETag" = String, description = "The object's version, quoted."))),
+        (status = 409, description = "A route for this model exists (`already_exists`).", body = crate::model::ErrorResponse)))]
 async fn create_route(State(st): State<AppState>, audit: AuditContext, RawBody(body): RawBody) -> ApiResult {
     let spec: RouteSpec = parse_json(&body)?;
     validate_route(&st, &spec).await?;
@@ -565,6 +794,14 @@ async fn create_route(State(st): State<AppState>, audit: AuditContext, RawBody(b
     Ok(object_response(StatusCode::CREATED, &rec, None))
 }
 
+/// Replace a route.
+///
+/// `model` in the body may be omitted; if given it must be the URL's (no renames).
+#[utoipa::path(put, path = "/v1/routes/{model}", tag = "routes", request_body = crate::model::RouteSpec,
+    params(("model" = String, Path, description = "The route's public model name; it may contain `/`."), crate::openapi::IfMatch),
+    responses(
+        (status = 200, description = "Replaced; `ETag` is the new version.", body = crate::openapi::Route, headers(("ETag" = String, description = "The object's version, quoted."))),
+        (status = 404, description = "No route has this model name.", body = crate::model::ErrorResponse)))]
 async fn update_route(
     State(st): State<AppState>,
     ObjectName(name): ObjectName,
@@ -581,6 +818,14 @@ async fn update_route(
     Ok(object_response(StatusCode::OK, &rec, None))
 }
 
+/// Create a virtual key.
+///
+/// The answer is the only time its secret (`sk-gw-...`) is shown: the control plane keeps only a
+/// hash. `Cache-Control: no-store`.
+#[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = crate::model::KeySpec,
+    responses(
+        (status = 201, description = "Created; `secret` is shown this once.", body = crate::openapi::KeyWithSecret, headers(("ETag" = String, description = "The object's version, quoted."), ("Cache-Control" = String, description = "`no-store`."))),
+        (status = 409, description = "A key with this name exists (`already_exists`).", body = crate::model::ErrorResponse)))]
 async fn create_key(State(st): State<AppState>, audit: AuditContext, RawBody(body): RawBody) -> ApiResult {
     let spec: KeySpec = parse_json(&body)?;
     spec.validate(true)?;
@@ -594,6 +839,15 @@ async fn create_key(State(st): State<AppState>, audit: AuditContext, RawBody(bod
     Ok(resp)
 }
 
+/// Replace a virtual key's grants and limits (not its secret).
+///
+/// `name` in the body may be omitted; if given it must be the URL's. `rotation` is ignored: the
+/// rotate endpoint manages it. A revoked key cannot be made active again (400 on `status`).
+#[utoipa::path(put, path = "/v1/keys/{name}", tag = "keys", request_body = crate::model::KeySpec,
+    params(("name" = String, Path, description = "The key's name."), crate::openapi::IfMatch),
+    responses(
+        (status = 200, description = "Replaced; `ETag` is the new version.", body = crate::openapi::Key, headers(("ETag" = String, description = "The object's version, quoted."))),
+        (status = 404, description = "No key has this name.", body = crate::model::ErrorResponse)))]
 async fn update_key(
     State(st): State<AppState>,
     ObjectName(name): ObjectName,
@@ -623,6 +877,15 @@ async fn update_key(
     Ok(object_response(StatusCode::OK, &rec, None))
 }
 
+/// Revoke a virtual key, for good.
+///
+/// Revoking a revoked key is a 200 that changes nothing.
+#[utoipa::path(post, path = "/v1/keys/{name}/revoke", tag = "keys",
+    params(("name" = String, Path, description = "The key's name."), crate::openapi::IfMatch),
+    responses(
+        (status = 200, description = "Revoked.", body = crate::openapi::Key, headers(("ETag" = String, description = "The object's version, quoted."))),
+        (status = 404, description = "No key has this name.", body = crate::model::ErrorResponse),
+        (status = 409, description = "The key kept changing under concurrent edits (`busy`); retry.", body = crate::model::ErrorResponse)))]
 async fn revoke_key(
     State(st): State<AppState>,
     ObjectName(name): ObjectName,
@@ -662,6 +925,13 @@ async fn revoke_key(
     Err(ApiError::new(409, "busy", format!("key '{name}' keeps changing; retry")))
 }
 
+/// Create a price row (USD per million tokens) for one provider model.
+///
+/// `name` may be omitted; it is always `<provider>/<model>`.
+#[utoipa::path(post, path = "/v1/prices", tag = "prices", request_body = crate::model::PriceSpec,
+    responses(
+        (status = 201, description = "Created; `ETag` is its version.", body = crate::openapi::Price, headers(("ETag" = String, description = "The object's version, quoted."))),
+        (status = 409, description = "This provider model has a price (`already_exists`).", body = crate::model::ErrorResponse)))]
 async fn create_price(State(st): State<AppState>, audit: AuditContext, RawBody(body): RawBody) -> ApiResult {
     let mut spec: PriceSpec = parse_json(&body)?;
     spec.validate("")?;
@@ -670,6 +940,12 @@ async fn create_price(State(st): State<AppState>, audit: AuditContext, RawBody(b
     Ok(object_response(StatusCode::CREATED, &rec, None))
 }
 
+/// Replace a price row.
+#[utoipa::path(put, path = "/v1/prices/{name}", tag = "prices", request_body = crate::model::PriceSpec,
+    params(("name" = String, Path, description = "`<provider>/<model>`; it contains `/`."), crate::openapi::IfMatch),
+    responses(
+        (status = 200, description = "Replaced; `ETag` is the new version.", body = crate::openapi::Price, headers(("ETag" = String, description = "The object's version, quoted."))),
+        (status = 404, description = "No price has this name.", body = crate::model::ErrorResponse)))]
 async fn update_price(
     State(st): State<AppState>,
     ObjectName(name): ObjectName,
@@ -686,10 +962,18 @@ async fn update_price(
     Ok(object_response(StatusCode::OK, &rec, None))
 }
 
+/// Rotate a virtual key's secret; the old one keeps working for `grace_seconds`.
+///
 /// Issues a new secret for the key; the old one keeps working for `grace_seconds` (ADR 0008 and
 /// docs/operations.md, "Rotating a virtual key"). Both secrets are one caller: same limits, same
 /// counters, same usage. Conditional on If-Match when given, else on the version just read; a
-/// concurrent change is a 412, never a silent second rotation.
+/// concurrent change is a 412, never a silent second rotation. The body may be empty.
+#[utoipa::path(post, path = "/v1/keys/{name}/rotate", tag = "keys", request_body(content = Option<crate::model::RotateRequest>, description = "Optional; empty means the default grace of one hour."),
+    params(("name" = String, Path, description = "The key's name."), crate::openapi::IfMatch),
+    responses(
+        (status = 200, description = "Rotated; `secret` is the new secret, shown this once.", body = crate::openapi::KeyWithSecret, headers(("ETag" = String, description = "The object's version, quoted."), ("Cache-Control" = String, description = "`no-store`."))),
+        (status = 404, description = "No key has this name.", body = crate::model::ErrorResponse),
+        (status = 409, description = "The key is revoked (`key_revoked`).", body = crate::model::ErrorResponse)))]
 async fn rotate_key(
     State(st): State<AppState>,
     ObjectName(name): ObjectName,
@@ -742,6 +1026,18 @@ async fn rotate_key(
     Ok(resp)
 }
 
+/// Make providers, routes (and prices, when listed) match a declarative document.
+///
+/// JSON, or YAML with a `Content-Type` containing `yaml`. Objects the document does not list are
+/// kept (and named in `kept`) unless `prune` is set. With `dry_run` nothing is written, and a
+/// read-only token may call it. Each write is conditional on the version the plan read: a
+/// concurrent change is a 412 or 409.
+#[utoipa::path(post, path = "/v1/apply", tag = "apply", operation_id = "apply", params(crate::api::ApplyQuery),
+    request_body(content((crate::apply::Desired = "application/json"), (crate::apply::Desired = "application/yaml"))),
+    responses(
+        (status = 200, description = "The plan, and whether it was carried out.", body = ApplyResult),
+        (status = 409, description = "An object the plan creates was created meanwhile (`already_exists`).", body = crate::model::ErrorResponse),
+        (status = 412, description = "An object the plan changes was changed meanwhile (`version_mismatch`); plan again.", body = crate::model::ErrorResponse)))]
 async fn apply_handler(
     State(st): State<AppState>,
     Extension(q): Extension<ApplyQuery>,
@@ -767,18 +1063,20 @@ async fn apply_handler(
         apply::execute(st.store.as_ref(), &plan, &audit.with_via(Via::Apply)).await?;
         st.changed.notify_one();
     }
-    Ok(Json(json!({
-        "dry_run": q.dry_run,
-        "prune": q.prune,
-        "changes": plan.changes,
-        "kept": plan.kept,
-        "diff": plan.render(),
-    }))
-    .into_response())
+    let diff = plan.render();
+    Ok(Json(ApplyResult { dry_run: q.dry_run, prune: q.prune, changes: plan.changes, kept: plan.kept, diff })
+        .into_response())
 }
 
+/// Usage and cost per caller, provider model and day or month.
+///
 /// `GET /v1/usage?caller=|key=&period=day|month&from=&to=&model=`: stored aggregates per caller,
-/// provider model and period, costs as exact picodollars and decimal USD strings.
+/// provider model and period, costs as exact picodollars and decimal USD strings. Without `from`
+/// and `to`, the current day or month (UTC).
+#[utoipa::path(get, path = "/v1/usage", tag = "usage", operation_id = "get_usage", params(UsageQuery),
+    responses(
+        (status = 200, description = "The matching aggregates.", body = UsageResponse),
+        (status = 404, description = "`key` names no key.", body = crate::model::ErrorResponse)))]
 async fn usage_handler(State(st): State<AppState>, Extension(q): Extension<QueryParams>) -> ApiResult {
     use crate::usage::{valid_day, valid_month, PeriodKind};
     let period = match q.get("period").map(String::as_str) {
@@ -852,18 +1150,31 @@ async fn usage_handler(State(st): State<AppState>, Extension(q): Extension<Query
             None => None,
         };
         let c = r.counters;
-        data.push(json!({
-            "caller": r.caller, "key": key, "provider": r.provider, "model": r.model, "period": r.period,
-            "requests": c.requests, "input_tokens": c.input, "output_tokens": c.output,
-            "cache_read_tokens": c.cache_read, "cache_creation_tokens": c.cache_creation, "reasoning_tokens": c.reasoning,
-            "cost_pusd": c.cost_pusd, "cost_usd": gateway_core::pricing::pusd_to_usd_string(c.cost_pusd),
-        }));
+        data.push(UsageRow {
+            caller: r.caller,
+            key,
+            provider: r.provider,
+            model: r.model,
+            period: r.period,
+            requests: c.requests,
+            input_tokens: c.input,
+            output_tokens: c.output,
+            cache_read_tokens: c.cache_read,
+            cache_creation_tokens: c.cache_creation,
+            reasoning_tokens: c.reasoning,
+            cost_pusd: c.cost_pusd,
+            cost_usd: gateway_core::pricing::pusd_to_usd_string(c.cost_pusd),
+        });
     }
-    Ok(Json(json!({"data": data})).into_response())
+    Ok(Json(UsageResponse { data }).into_response())
 }
 
+/// The audit trail of configuration changes, newest first.
+///
 /// `GET /v1/audit?kind=&name=&actor=&since=&until=&limit=&cursor=`: the audit trail, newest
 /// first (ADR 0021; the contract is in docs/control-plane.md).
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", operation_id = "list_audit", params(crate::openapi::AuditParams),
+    responses((status = 200, description = "One page of audit records, newest first.", body = crate::openapi::AuditList)))]
 async fn audit_handler(State(st): State<AppState>, Extension(q): Extension<QueryParams>) -> ApiResult {
     let query = audit::query_from_params(&q)?;
     let page = st.store.list_audit(&query).await?;
@@ -871,35 +1182,48 @@ async fn audit_handler(State(st): State<AppState>, Extension(q): Extension<Query
     Ok(Json(json!({"items": page.items, "next_cursor": next})).into_response())
 }
 
+/// Status of the configuration snapshot pushed to the filters (no secrets).
+#[utoipa::path(get, path = "/v1/snapshot", tag = "snapshot", operation_id = "get_snapshot",
+    responses(
+        (status = 200, description = "The last built snapshot and what each Envoy reported.", body = SnapshotStatus),
+        (status = 503, description = "No snapshot built yet (`not_ready`).", body = crate::model::ErrorResponse)))]
 async fn snapshot_status(State(st): State<AppState>) -> ApiResult {
     let snap = st.snapshots.borrow().clone();
     match snap {
         None => Err(ApiError::new(503, "not_ready", "no snapshot built yet")),
-        Some(b) => Ok(Json(json!({
-            "version": b.snapshot.version,
-            "providers": b.snapshot.config.providers.len(),
-            "routes": b.snapshot.config.routes.len(),
-            "keys": b.snapshot.keys.len(),
-            "prices": b.snapshot.config.prices.len(),
-            "credentials_resolved": b.snapshot.credentials.iter().map(|c| c.provider.clone()).collect::<Vec<_>>(),
-            "bytes": b.json.len(),
-            "build_ms": b.build_time.as_secs_f64() * 1000.0,
-            "build": match b.source {
-                crate::snapshot::BuildSource::Incremental(_) => "incremental",
-                crate::snapshot::BuildSource::Reload => "reload",
+        Some(b) => Ok(Json(SnapshotStatus {
+            version: b.snapshot.version,
+            providers: b.snapshot.config.providers.len(),
+            routes: b.snapshot.config.routes.len(),
+            keys: b.snapshot.keys.len(),
+            prices: b.snapshot.config.prices.len(),
+            credentials_resolved: b.snapshot.credentials.iter().map(|c| c.provider.clone()).collect(),
+            bytes: b.json.len(),
+            build_ms: b.build_time.as_secs_f64() * 1000.0,
+            build: match b.source {
+                crate::snapshot::BuildSource::Incremental(_) => BuildKind::Incremental,
+                crate::snapshot::BuildSource::Reload => BuildKind::Reload,
             },
-            "warnings": b.warnings,
-            // What the shared validator refuses in this snapshot; filters leave these out.
-            "invalid": b.invalid,
-            // Per Envoy (node id), what it left out of the snapshot it last received.
-            "nodes": st.nodes.list(),
-        }))
+            warnings: b.warnings.clone(),
+            invalid: b.invalid.clone(),
+            nodes: st.nodes.list(),
+        })
         .into_response()),
     }
 }
 
 /// `GET /v1/whoami`: what the presented token may do (`admin` or `read_only`), so a client such
 /// as the console can disable what the API would refuse. The API still checks every call.
+#[utoipa::path(get, path = "/v1/whoami", tag = "meta", operation_id = "whoami",
+    responses((status = 200, description = "What the presented token may do.", body = Whoami)))]
 async fn whoami(Extension(access): Extension<Access>) -> ApiResult {
-    Ok(Json(json!({"access": access.as_str()})).into_response())
+    Ok(Json(Whoami { access: access.as_str() }).into_response())
+}
+
+/// Answer of `GET /v1/whoami`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Whoami {
+    /// `admin` (may change configuration) or `read_only` (may only read and dry-run).
+    #[schema(value_type = String, example = "admin")]
+    access: &'static str,
 }

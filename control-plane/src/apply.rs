@@ -15,7 +15,7 @@ use crate::store::{list_all, Kind, Record, Store};
 
 /// The whole desired state of providers and routes. Virtual keys are not part of it: they carry
 /// secrets created once, which do not belong in a Git repository.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Desired {
     #[serde(default)]
@@ -29,7 +29,7 @@ pub struct Desired {
 }
 
 /// What a change does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Create,
@@ -38,9 +38,11 @@ pub enum Action {
 }
 
 /// One step of a plan.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Change {
     pub action: Action,
+    /// `provider`, `route` or `price`.
+    #[schema(value_type = String)]
     pub kind: &'static str,
     pub name: String,
     /// The version the plan was computed against; the write is conditional on it.
@@ -56,8 +58,10 @@ pub struct Change {
 }
 
 /// A stored object the document does not list, left in place because the apply does not prune.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Kept {
+    /// `provider`, `route` or `price`.
+    #[schema(value_type = String)]
     pub kind: &'static str,
     pub name: String,
 }

@@ -25,7 +25,7 @@ const MAX_DIFF_BYTES: usize = 128 * 1024;
 pub const OMITTED_FIELD: &str = "<omitted>";
 
 /// What a mutation did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Create,
@@ -38,7 +38,7 @@ pub enum Action {
 }
 
 /// Which door a change came through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Via {
     /// One object's REST endpoint.
@@ -156,14 +156,14 @@ pub fn actor_for(role: &str, token: &str) -> String {
 }
 
 /// One field's values before and after a change (`null`: absent).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FieldChange {
     pub before: Value,
     pub after: Value,
 }
 
 /// One audit record, exactly as `GET /v1/audit` returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     /// Unique; sorts by time (see [`AuditContext::next_id`]).
     pub id: String,

@@ -9,6 +9,7 @@ pub mod console;
 pub mod credentials;
 pub mod dev_issuer;
 pub mod model;
+pub mod openapi;
 pub mod snapshot;
 pub mod store;
 pub mod usage;

@@ -12,8 +12,14 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
 use crate::store::{now_unix, Record, StoreError};
+
+/// The version an `If-Match` tag that is not one of ours expects: objects start at version 1, so
+/// it never matches, and the store's answer (412, or 404 for a missing object) comes after the
+/// request was otherwise checked.
+pub const NO_VERSION: u64 = 0;
 
 /// A failed API call: HTTP status plus OpenAI's error shape, `param` naming the bad field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,8 +55,42 @@ impl ApiError {
 
     /// `{"error":{"message","type","param","code"}}`.
     pub fn body(&self) -> Value {
-        json!({"error": {"message": self.message, "type": self.error_type(), "param": self.param, "code": self.code}})
+        let body = ErrorResponse {
+            error: ErrorObject {
+                message: self.message.clone(),
+                r#type: self.error_type(),
+                param: self.param.clone(),
+                code: self.code,
+            },
+        };
+        serde_json::to_value(body).unwrap_or(Value::Null)
     }
+}
+
+/// The body of every error answer: OpenAI's error shape, so OpenAI-style clients show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ErrorResponse {
+    pub error: ErrorObject,
+}
+
+/// What went wrong, for people (`message`) and programs (`type`, `code`, `param`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ErrorObject {
+    /// Human-readable explanation; names the offending value where it helps.
+    pub message: String,
+    /// OpenAI's error class, from the HTTP status.
+    #[serde(rename = "type")]
+    #[schema(value_type = String, example = "invalid_request_error", pattern = "^(authentication_error|permission_error|not_found_error|conflict_error|server_error|invalid_request_error)$")]
+    pub r#type: &'static str,
+    /// The field, query parameter or path segment at fault (`targets[0].weight`, `limit`, `body`,
+    /// `name`); null when the request as a whole is at fault.
+    pub param: Option<String>,
+    /// Machine-readable reason: `invalid_field`, `unknown_parameter`, `duplicate_parameter`,
+    /// `invalid_path`, `request_too_large`, `unauthorized`, `forbidden`, `not_found`,
+    /// `already_exists`, `in_use`, `version_mismatch`, `key_revoked`, `busy`, `snapshot_too_large`,
+    /// `method_not_allowed`, `store_unavailable`, `not_ready`, `internal`.
+    #[schema(value_type = String, example = "invalid_field")]
+    pub code: &'static str,
 }
 
 impl From<StoreError> for ApiError {
@@ -58,6 +98,11 @@ impl From<StoreError> for ApiError {
         match &e {
             StoreError::AlreadyExists { .. } => ApiError::new(409, "already_exists", e.to_string()),
             StoreError::NotFound { .. } => ApiError::new(404, "not_found", e.to_string()),
+            StoreError::VersionMismatch { kind, name, expected: NO_VERSION, current } => ApiError::new(
+                412,
+                "version_mismatch",
+                format!("If-Match is not an ETag of {kind} '{name}' (its current one is \"{current}\")"),
+            ),
             StoreError::VersionMismatch { .. } => ApiError::new(412, "version_mismatch", e.to_string()),
             StoreError::Backend(_) => {
                 tracing::error!(error = %e, "store failure");
@@ -116,7 +161,7 @@ pub fn invalid_field(prefix: &str, e: Invalid) -> ApiError {
 }
 
 /// A provider account as managed over the API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderSpec {
     #[serde(default)]
@@ -208,7 +253,7 @@ impl ProviderSpec {
 }
 
 /// A public model name and its provider targets.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
     #[serde(default)]
@@ -229,7 +274,7 @@ impl RouteSpec {
 }
 
 /// A virtual key as stored (no secret, its hash lives beside the document).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeySpec {
     #[serde(default)]
@@ -257,15 +302,17 @@ pub struct KeySpec {
 
 /// The state of a key's last secret rotation. The hashes are store-internal: API views omit them
 /// (see [`record_view`]), so a GET → edit → PUT round-trip still parses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRotation {
     /// SHA-256 of the current secret (the record's `key_hash` stays the first secret's, the key's
     /// stable identity, caller `key:<key_hash>`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schema(ignore)]
     pub secret_hash: String,
     /// SHA-256 of the secret it replaced, valid until `previous_expires_at`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schema(ignore)]
     pub previous_hash: String,
     /// Unix seconds of the rotation.
     pub rotated_at: u64,
@@ -274,7 +321,7 @@ pub struct KeyRotation {
 }
 
 /// Body of `POST /v1/keys/{name}/rotate`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
     /// How long the old secret keeps working; default [`DEFAULT_GRACE_SECONDS`].
@@ -341,7 +388,7 @@ pub fn validate_budget(prefix: &str, b: &Budget) -> Result<(), ApiError> {
 
 /// One row of the price table as managed over the API: a [`PriceConfig`] plus its name, which is
 /// always `<provider>/<model>` so that a provider model can have only one price.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceSpec {
     #[serde(default)]

@@ -80,9 +80,11 @@ pub struct NodeStatus {
 pub struct NodeStatusAck {}
 
 /// One Envoy's last report, as `GET /v1/snapshot` shows it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct NodeReport {
+    /// The Envoy's node id.
     pub node: String,
+    /// The snapshot version it published to its workers.
     pub version: u64,
     pub rejected: Vec<gateway_core::validate::Invalid>,
     /// Unix seconds.

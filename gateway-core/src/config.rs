@@ -49,6 +49,7 @@ pub struct ProviderConfig {
 
 /// The API family a provider speaks; decides the translator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ProviderKind {
     Openai,
@@ -78,6 +79,7 @@ impl ProviderKind {
 
 /// Per-kind provider settings. Each member belongs to one kind and is ignored by the others.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProviderSettings {
     /// Azure OpenAI URL form and API version (kind `azure_openai`).
@@ -100,6 +102,7 @@ pub struct ProviderSettings {
 /// (a caller must not pick what the platform's key bills). Checked when a config is loaded
 /// (`translate::validate_provider`): 1 to 64 characters of `A-Z a-z 0-9 _ -`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OpenAiSettings {
     /// Sent as `OpenAI-Organization` (e.g. `org-...`).
@@ -112,6 +115,7 @@ pub struct OpenAiSettings {
 
 /// Responses API translation settings of a provider.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ResponsesSettings {
     /// What happens to OpenAI hosted tools (`web_search`, `file_search`, `code_interpreter`...)
@@ -123,6 +127,7 @@ pub struct ResponsesSettings {
 
 /// The policy for OpenAI hosted tools on a provider without them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HostedTools {
     /// Left out of the request and named in `x-ai-gateway-dropped` (what Codex CLI needs: it
@@ -137,6 +142,7 @@ pub enum HostedTools {
 /// the host name `bedrock-runtime.{region}.amazonaws.com` and the signature scope, and is
 /// validated (`^[a-z]{2}(-[a-z]+)+-\d$`) when the routing table is built.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BedrockSettings {
     pub region: String,
@@ -148,6 +154,7 @@ pub struct BedrockSettings {
 
 /// The Bedrock Runtime API a provider's chat requests use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BedrockApi {
     /// InvokeModel with Anthropic's own Messages body for Claude model ids (`anthropic.claude`
@@ -177,6 +184,7 @@ impl ProviderSettings {
 
 /// How an Azure OpenAI resource is addressed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AzureSettings {
     /// Which URL form to call.
@@ -190,6 +198,7 @@ pub struct AzureSettings {
 
 /// Azure OpenAI URL forms.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AzureUrlForm {
     /// `/openai/deployments/{deployment}/chat/completions?api-version=...`; the route target's
@@ -366,6 +375,7 @@ fn default_ejection_ms() -> u64 {
 
 /// One provider model behind a route.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
     pub provider: String,

@@ -166,6 +166,7 @@ pub fn pusd_to_usd_string(pusd: u64) -> String {
 
 /// How long a budget lasts before it starts again (UTC calendar periods).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BudgetPeriod {
     Day,
@@ -175,6 +176,7 @@ pub enum BudgetPeriod {
 
 /// A spending cap for one caller (virtual key or JWT client).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Budget {
     /// Cap in USD for one period.

@@ -72,6 +72,7 @@ pub struct VirtualKey {
 
 /// Whether a key may still be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum KeyStatus {
     Active,

@@ -37,6 +37,7 @@ const MAX_HASH_LEN: usize = 128;
 
 /// The kind of a configuration object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectKind {
     Provider,
@@ -59,6 +60,7 @@ impl fmt::Display for ObjectKind {
 /// One object refused, and why. Never holds a secret: credentials are references or travel
 /// outside the objects validated here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[error("{kind} '{name}': {field}: {reason}")]
 pub struct Invalid {
     pub kind: ObjectKind,
