@@ -4,35 +4,17 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use common::logs::CapturedLogs;
 
 use axum::http::StatusCode;
 use common::server::{call, TestApp, READ_ONLY};
 use control_plane::store::embedded::EmbeddedStore;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planted_secrets_never_reach_audit_records_stored_bytes_or_logs() {
-    let logs = Captured::default();
-    let sink = logs.clone();
-    tracing_subscriber::fmt()
-        .with_writer(move || sink.clone())
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .init();
+    let logs = CapturedLogs::install();
 
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(&dir.path().join("store.redb")).unwrap();
@@ -43,7 +25,7 @@ async fn planted_secrets_never_reach_audit_records_stored_bytes_or_logs() {
     assert_eq!(records.0, StatusCode::OK);
     let api = records.2.to_string();
     let stored = store.audit_raw().await.unwrap().join("\n");
-    let log = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let log = logs.text();
     // The searches see the data they search.
     let items = records.2["items"].as_array().unwrap();
     assert!(items.len() >= 10, "{api}");

@@ -3,33 +3,13 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use common::logs::CapturedLogs;
 
 use common::server::{exercise_secrets, wait_for_snapshot, TestApp, ADMIN, PROVIDER_SECRET};
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_in_responses_logs_or_stored_bytes() {
-    let logs = Captured::default();
-    let sink = logs.clone();
-    tracing_subscriber::fmt()
-        .with_writer(move || sink.clone())
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .init();
+    let logs = CapturedLogs::install();
 
     let t = TestApp::new();
     let (key_secret, bodies) = exercise_secrets(&t).await;
@@ -43,7 +23,7 @@ async fn secrets_never_in_responses_logs_or_stored_bytes() {
     }
     assert!(bodies.last().unwrap().contains("credential"), "a plaintext credential is refused naming the field");
 
-    let log = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let log = logs.text();
     assert!(log.contains("snapshot built") && log.contains("/v1/keys"), "logs were captured: {log}");
     for s in [key_secret.as_str(), PROVIDER_SECRET, ADMIN] {
         assert!(!log.contains(s), "secret '{s}' in the logs");

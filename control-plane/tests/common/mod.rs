@@ -3,5 +3,6 @@
 
 pub mod audit_secrets;
 pub mod conformance;
+pub mod logs;
 pub mod server;
 pub mod usage_flow;
