@@ -61,13 +61,18 @@ fn request(api: ClientApi) -> &'static [u8] {
     }
 }
 
-/// The first response body of a cassette, `!!binary` (base64) bodies decoded.
-fn recorded_body(path: &std::path::Path) -> Vec<u8> {
+/// The first response body of a cassette; `binary` for a `!!binary` (base64) body, which
+/// serde_yaml hands over as its base64 text.
+fn recorded_body(path: &std::path::Path, binary: bool) -> Vec<u8> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let doc: Yaml = serde_yaml::from_str(&text).expect("yaml");
     let body = &doc["interactions"][0]["response"]["body"];
     let body = body.get("string").unwrap_or(body);
     match body {
+        Yaml::String(s) if binary => {
+            let b64: String = s.split_whitespace().collect();
+            base64::engine::general_purpose::STANDARD.decode(b64).expect("base64")
+        }
         Yaml::String(s) => s.as_bytes().to_vec(),
         Yaml::Tagged(t) => {
             let b64: String = t.value.as_str().expect("binary body").split_whitespace().collect();
@@ -100,9 +105,9 @@ fn scenarios(chunks: usize) -> Vec<Scenario> {
     let root = bench::default_fixtures_dir();
     let responses = bench::Responses::load(&root, chunks).expect("fixtures");
     let anthropic: Vec<Vec<u8>> = responses.anthropic_sse.iter().map(|b| b.to_vec()).collect();
-    let gemini = sse_events(&recorded_body(&root.join("gemini/test_google_model_stream.yaml")));
-    let converse = eventstream_messages(&recorded_body(&root.join("bedrock/test_bedrock_model_stream.yaml")));
-    let openai = sse_events(&recorded_body(&root.join("openai/chat-streaming.yaml")));
+    let gemini = sse_events(&recorded_body(&root.join("gemini/test_google_model_stream.yaml"), false));
+    let converse = eventstream_messages(&recorded_body(&root.join("bedrock/test_bedrock_model_stream.yaml"), true));
+    let openai = sse_events(&recorded_body(&root.join("openai/chat-streaming.yaml"), false));
     let sse = "text/event-stream";
     vec![
         Scenario {
