@@ -817,7 +817,7 @@ impl ProviderDecoder for AnthropicDecoder {
 }
 
 #[cfg(test)]
-mod delta_fast_path_tests {
+mod tests {
     use super::*;
     use proptest::prelude::*;
 

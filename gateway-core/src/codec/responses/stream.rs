@@ -586,7 +586,7 @@ impl ClientEncoder for ResponsesEncoder {
 }
 
 #[cfg(test)]
-mod write_delta_tests {
+mod tests {
     use super::*;
     use proptest::prelude::*;
 
