@@ -580,12 +580,7 @@ impl HttpContext for Upstream {
                 }
                 // A client may hang up as soon as it reads the stream's last event, before the
                 // upstream's end arrives and `finish` runs; the access log must have the totals then.
-                if out.ends_with(b"data: [DONE]\n\n")
-                    || out.windows(19).any(|w| w == b"event: message_stop")
-                    || out.windows(26).any(|w| w == b"event: response.completed")
-                    || out.windows(27).any(|w| w == b"event: response.incomplete")
-                    || out.windows(23).any(|w| w == b"event: response.failed")
-                {
+                if ends_client_stream(&out) {
                     if let (Some(provider), Some(model), Some(t)) =
                         (&self.provider, &self.target_model, &self.translator)
                     {
@@ -652,9 +647,44 @@ impl HttpContext for Upstream {
     }
 }
 
+/// Whether a translated chunk carries the client stream's last event: `[DONE]` (OpenAI Chat),
+/// `message_stop` (Anthropic) or a terminal Responses event. One pass over the chunk for
+/// `event: ` (a comparison per byte position per name cost more than the translation).
+fn ends_client_stream(out: &[u8]) -> bool {
+    const TERMINAL: [&[u8]; 4] = [b"message_stop", b"response.completed", b"response.incomplete", b"response.failed"];
+    out.ends_with(b"data: [DONE]\n\n")
+        || memchr::memmem::find_iter(out, b"event: ").any(|at| {
+            let name = out.get(at + 7..).unwrap_or_default();
+            TERMINAL.iter().any(|t| name.starts_with(t))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chunk_ends_the_client_stream_only_with_a_terminal_event() {
+        for terminal in [
+            &b"data: {\"choices\":[]}\n\ndata: [DONE]\n\n"[..],
+            b"event: content_block_stop\ndata: {}\n\nevent: message_delta\ndata: {}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+            b"event: response.completed\ndata: {}\n\n",
+            b"event: response.output_text.done\ndata: {}\n\nevent: response.incomplete\ndata: {}\n\n",
+            b"event: response.failed\ndata: {}\n\n",
+        ] {
+            assert!(ends_client_stream(terminal), "{}", String::from_utf8_lossy(terminal));
+        }
+        for other in [
+            &b""[..],
+            b"event: ",
+            b"data: {\"choices\":[{\"delta\":{\"content\":\"[DONE]\"}}]}\n\n",
+            b"event: message_start\ndata: {}\n\nevent: content_block_delta\ndata: {}\n\n",
+            b"event: response.output_text.delta\ndata: {\"delta\":\"response.completed\"}\n\n",
+            b"event: message_",
+        ] {
+            assert!(!ends_client_stream(other), "{}", String::from_utf8_lossy(other));
+        }
+    }
 
     fn map(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
         pairs.iter().map(|(n, v)| ((*n).to_owned(), v.as_bytes().to_vec())).collect()

@@ -22,6 +22,9 @@ pub enum SseError {
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
 
 /// Incremental SSE parser with a bounded tail buffer; one per response stream.
+///
+/// Events go to a callback as borrowed `(event name, data)` slices of the framer's own buffers,
+/// which are reused from one event to the next: framing a steady stream allocates nothing.
 #[derive(Debug)]
 pub struct SseFramer {
     max_event_bytes: usize,
@@ -29,7 +32,9 @@ pub struct SseFramer {
     line: Vec<u8>,
     /// The previous chunk ended in CR: a leading LF in the next chunk belongs to it.
     pending_cr: bool,
-    event: Option<String>,
+    /// The `event:` field of the current event (valid while `has_event`).
+    event: Vec<u8>,
+    has_event: bool,
     data: Vec<u8>,
     has_data: bool,
     /// Skipping the rest of an oversized event, up to its blank line.
@@ -48,7 +53,8 @@ impl SseFramer {
             max_event_bytes,
             line: Vec::new(),
             pending_cr: false,
-            event: None,
+            event: Vec::new(),
+            has_event: false,
             data: Vec::new(),
             has_data: false,
             discarding: false,
@@ -57,6 +63,19 @@ impl SseFramer {
 
     /// Feeds one chunk; appends every event it completes to `out`.
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+        self.push_each(chunk, |event, data| {
+            out.push(SseEvent { event: event.map(str::to_owned), data: data.to_owned() })
+        })
+    }
+
+    /// Ends the stream: a last event without its closing blank line is still delivered.
+    pub fn finish(&mut self, out: &mut Vec<SseEvent>) {
+        self.finish_each(|event, data| out.push(SseEvent { event: event.map(str::to_owned), data: data.to_owned() }))
+    }
+
+    /// Feeds one chunk; calls `on_event(event name, data)` for every event it completes, in
+    /// order. Invalid UTF-8 reaches the callback replaced by U+FFFD, as [`Self::push`] gives it.
+    pub fn push_each<F: FnMut(Option<&str>, &str)>(&mut self, chunk: &[u8], mut on_event: F) -> Result<(), SseError> {
         let mut rest = chunk;
         let mut result = Ok(());
         // An empty chunk must not consume the pending CR: its LF may still come next.
@@ -69,7 +88,7 @@ impl SseFramer {
                 rest = tail;
             }
         }
-        while let Some(pos) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+        while let Some(pos) = memchr::memchr2(b'\n', b'\r', rest) {
             let (line, tail) = rest.split_at(pos);
             let (terminator, mut tail) = match tail.split_first() {
                 Some((&t, tail)) => (t, tail),
@@ -83,7 +102,7 @@ impl SseFramer {
                 }
             }
             if self.line.is_empty() {
-                if let Err(e) = self.process_line(line, out) {
+                if let Err(e) = self.process_line(line, &mut on_event) {
                     result = Err(e);
                 }
             } else {
@@ -92,7 +111,7 @@ impl SseFramer {
                     result = Err(self.overflow());
                 } else {
                     joined.extend_from_slice(line);
-                    if let Err(e) = self.process_line(&joined, out) {
+                    if let Err(e) = self.process_line(&joined, &mut on_event) {
                         result = Err(e);
                     }
                 }
@@ -111,13 +130,15 @@ impl SseFramer {
         result
     }
 
-    /// Ends the stream: a last event without its closing blank line is still delivered.
-    pub fn finish(&mut self, out: &mut Vec<SseEvent>) {
+    /// [`Self::finish`] with a callback, like [`Self::push_each`].
+    pub fn finish_each<F: FnMut(Option<&str>, &str)>(&mut self, mut on_event: F) {
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
-            let _ = self.process_line(&line, out);
+            let _ = self.process_line(&line, &mut on_event);
+            self.line = line;
+            self.line.clear();
         }
-        self.dispatch(out);
+        self.dispatch(&mut on_event);
         self.pending_cr = false;
         self.discarding = false;
     }
@@ -125,25 +146,26 @@ impl SseFramer {
     fn overflow(&mut self) -> SseError {
         self.line.clear();
         self.data.clear();
-        self.event = None;
+        self.event.clear();
+        self.has_event = false;
         self.has_data = false;
         self.discarding = true;
         SseError::EventTooLarge { limit: self.max_event_bytes }
     }
 
-    fn process_line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+    fn process_line<F: FnMut(Option<&str>, &str)>(&mut self, line: &[u8], on_event: &mut F) -> Result<(), SseError> {
         if line.is_empty() {
             if self.discarding {
                 self.discarding = false;
             } else {
-                self.dispatch(out);
+                self.dispatch(on_event);
             }
             return Ok(());
         }
         if self.discarding || line.first() == Some(&b':') {
             return Ok(());
         }
-        let (field, value) = match line.iter().position(|&b| b == b':') {
+        let (field, value) = match memchr::memchr(b':', line) {
             Some(colon) => {
                 let (field, value) = line.split_at(colon);
                 let value = value.get(1..).unwrap_or_default();
@@ -162,22 +184,25 @@ impl SseFramer {
                 self.data.extend_from_slice(value);
                 self.has_data = true;
             }
-            b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
+            b"event" => {
+                self.event.clear();
+                self.event.extend_from_slice(value);
+                self.has_event = true;
+            }
             // `id` and `retry` matter to browsers reconnecting, not to a proxy translating.
             _ => {}
         }
         Ok(())
     }
 
-    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
+    fn dispatch<F: FnMut(Option<&str>, &str)>(&mut self, on_event: &mut F) {
         if self.has_data {
-            let data = match String::from_utf8(std::mem::take(&mut self.data)) {
-                Ok(s) => s,
-                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-            };
-            out.push(SseEvent { event: self.event.take(), data });
+            let event = self.has_event.then(|| String::from_utf8_lossy(&self.event));
+            let data = String::from_utf8_lossy(&self.data);
+            on_event(event.as_deref(), &data);
         }
-        self.event = None;
+        self.event.clear();
+        self.has_event = false;
         self.data.clear();
         self.has_data = false;
     }

@@ -124,7 +124,9 @@ impl<D: ProviderDecoder, E: ClientEncoder> ResponseTranslator for Bridge<D, E> {
         self.events.clear();
         self.decoder.decode_chunk(chunk, end_of_stream, &mut self.events);
         self.observe();
-        let mut out = Vec::with_capacity(chunk.len() + 64);
+        // Client events are usually longer than the provider's (ids, indexes, sequence numbers):
+        // room for that up front saves a reallocation per chunk.
+        let mut out = Vec::with_capacity(chunk.len() + chunk.len() / 2 + 256);
         self.encoder.encode_events(&self.events, &mut out);
         out
     }

@@ -28,7 +28,7 @@ use super::{BodyMode, PreparedRequest, RequestFacts, ResponseTranslator, Target}
 use crate::api::anthropic::{EventType, Usage, API_VERSION};
 use crate::config::ProviderKind;
 use crate::error::GatewayError;
-use crate::sse::{SseEvent, SseFramer};
+use crate::sse::SseFramer;
 use crate::usage::TokenUsage;
 
 /// The Messages endpoint on Anthropic.
@@ -280,7 +280,6 @@ struct MessageUsage<'a> {
 pub struct UsageReader {
     mode: Option<BodyMode>,
     framer: SseFramer,
-    events: Vec<SseEvent>,
     counts: UsageCounts,
     response_model: Option<String>,
     /// The model the client asked for, when the answer must name it instead of the provider's.
@@ -349,16 +348,14 @@ impl ResponseTranslator for UsageReader {
     }
 
     fn translate_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
-        let mut events = std::mem::take(&mut self.events);
+        // The framer is moved out for the call so that the callback can borrow the rest.
+        let mut framer = std::mem::take(&mut self.framer);
         // An oversized event is dropped by the framer; it only costs a usage reading.
-        let _ = self.framer.push(chunk, &mut events);
+        let _ = framer.push_each(chunk, |_, data| self.read_event(data));
         if end_of_stream {
-            self.framer.finish(&mut events);
+            framer.finish_each(|_, data| self.read_event(data));
         }
-        for event in events.drain(..) {
-            self.read_event(&event.data);
-        }
-        self.events = events;
+        self.framer = framer;
         let (Some(head), Some(client_model)) = (self.head.as_mut(), self.client_model.as_deref()) else {
             return chunk.to_vec();
         };

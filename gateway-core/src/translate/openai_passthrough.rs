@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use super::{BodyMode, PreparedRequest, RequestFacts, ResponseTranslator, Target};
 use crate::config::ProviderKind;
 use crate::error::{openai_error_body, ErrorKind, GatewayError};
-use crate::sse::{write_event, SseEvent, SseFramer};
+use crate::sse::{write_event, SseFramer};
 use crate::usage::TokenUsage;
 
 /// The upstream path of Chat Completions on OpenAI-compatible providers.
@@ -314,7 +314,6 @@ struct PassthroughResponse {
     claims_json: bool,
     framer: SseFramer,
     usage: TokenUsage,
-    events: Vec<SseEvent>,
     /// `[DONE]` went through.
     done: bool,
     /// A choice carried a finish reason: the answer is whole even if `[DONE]` never comes.
@@ -332,7 +331,6 @@ impl PassthroughResponse {
             claims_json: true,
             framer: SseFramer::default(),
             usage: TokenUsage::default(),
-            events: Vec::new(),
             done: false,
             finished: false,
             response_model: None,
@@ -340,15 +338,15 @@ impl PassthroughResponse {
     }
 
     /// Whether `event` should reach the client; records usage and completion on the way.
-    fn keep(&mut self, event: &SseEvent) -> bool {
-        if event.data == "[DONE]" {
+    fn keep(&mut self, data: &str) -> bool {
+        if data == "[DONE]" {
             self.done = true;
             return true;
         }
         // What the SDKs could not parse either is dropped; a stream that ends without a finish
         // reason then gets the incomplete_stream error instead of a client-side decode error.
-        let Ok(chunk) = serde_json::from_slice::<UsageCarrier<'_>>(event.data.as_bytes()) else {
-            return serde_json::from_slice::<serde::de::IgnoredAny>(event.data.as_bytes()).is_ok();
+        let Ok(chunk) = serde_json::from_slice::<UsageCarrier<'_>>(data.as_bytes()) else {
+            return serde_json::from_slice::<serde::de::IgnoredAny>(data.as_bytes()).is_ok();
         };
         if self.response_model.is_none() {
             self.response_model = super::response_model_name(chunk.model);
@@ -415,19 +413,20 @@ impl ResponseTranslator for PassthroughResponse {
     }
 
     fn translate_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
-        let mut events = std::mem::take(&mut self.events);
-        // An oversized event is dropped by the framer; the stream goes on without it.
-        let _ = self.framer.push(chunk, &mut events);
-        if end_of_stream {
-            self.framer.finish(&mut events);
-        }
         let mut out = Vec::with_capacity(chunk.len() + 16);
-        for event in events.drain(..) {
-            if self.keep(&event) {
-                write_event(&mut out, event.event.as_deref(), &event.data);
+        // The framer is moved out for the call so that the callback can borrow the rest.
+        let mut framer = std::mem::take(&mut self.framer);
+        let mut on_event = |event: Option<&str>, data: &str| {
+            if self.keep(data) {
+                write_event(&mut out, event, data);
             }
+        };
+        // An oversized event is dropped by the framer; the stream goes on without it.
+        let _ = framer.push_each(chunk, &mut on_event);
+        if end_of_stream {
+            framer.finish_each(&mut on_event);
         }
-        self.events = events;
+        self.framer = framer;
         if end_of_stream && !self.done {
             // Closed without [DONE]: a whole answer is closed normally, a cut one is reported.
             if !self.finished {

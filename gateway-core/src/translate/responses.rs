@@ -47,7 +47,7 @@ use crate::config::{HostedTools, ProviderKind};
 use crate::conversation::bridge::{Bridge, ProviderDecoder};
 use crate::conversation::{Event, Family, Part, ProviderError, Reasoning, Request, Response};
 use crate::error::{ErrorKind, GatewayError};
-use crate::sse::{SseEvent, SseFramer};
+use crate::sse::SseFramer;
 use crate::usage::TokenUsage;
 
 /// The Responses endpoint on OpenAI.
@@ -282,7 +282,6 @@ fn prepared<D: ProviderDecoder + 'static>(
 pub struct InvokeDecoder {
     stream: super::bedrock_invoke::stream::InvokeStream,
     framer: SseFramer,
-    frames: Vec<SseEvent>,
     inner: AnthropicDecoder,
     custom: Vec<String>,
     error_type: Option<String>,
@@ -294,7 +293,6 @@ impl InvokeDecoder {
         InvokeDecoder {
             stream: super::bedrock_invoke::stream::InvokeStream::new(None),
             framer: SseFramer::default(),
-            frames: Vec::new(),
             inner: AnthropicDecoder::new(custom.clone()),
             custom,
             error_type: None,
@@ -318,15 +316,11 @@ impl ProviderDecoder for InvokeDecoder {
     fn decode_chunk(&mut self, chunk: &[u8], end_of_stream: bool, out: &mut Vec<Event>) {
         // The event stream unwrapped into Anthropic SSE (errors included), then read as Anthropic's.
         let sse = self.stream.push(chunk, end_of_stream);
-        let mut frames = std::mem::take(&mut self.frames);
-        let _ = self.framer.push(&sse, &mut frames);
+        let inner = &mut self.inner;
+        let _ = self.framer.push_each(&sse, |_, data| inner.decode_event(data.as_bytes(), out));
         if end_of_stream {
-            self.framer.finish(&mut frames);
+            self.framer.finish_each(|_, data| inner.decode_event(data.as_bytes(), out));
         }
-        for frame in frames.drain(..) {
-            self.inner.decode_event(frame.data.as_bytes(), out);
-        }
-        self.frames = frames;
         if end_of_stream {
             self.inner.end(out);
         }
@@ -389,7 +383,6 @@ pub struct Passthrough {
     usage: TokenUsage,
     model: Option<String>,
     framer: SseFramer,
-    frames: Vec<SseEvent>,
 }
 
 impl Passthrough {
@@ -402,7 +395,6 @@ impl Passthrough {
             usage: TokenUsage::default(),
             model: None,
             framer: SseFramer::default(),
-            frames: Vec::new(),
         }
     }
 
@@ -441,27 +433,28 @@ impl ResponseTranslator for Passthrough {
     }
 
     fn translate_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
-        let mut frames = std::mem::take(&mut self.frames);
-        let _ = self.framer.push(chunk, &mut frames);
-        if end_of_stream {
-            self.framer.finish(&mut frames);
-        }
-        for frame in frames.drain(..) {
+        // The framer is moved out for the call so that the callback can borrow the rest.
+        let mut framer = std::mem::take(&mut self.framer);
+        let mut on_event = |event: Option<&str>, data: &str| {
             // Only the terminal events carry usage; the others are not parsed.
             let terminal = ["response.completed", "response.incomplete", "response.failed"];
-            let named = frame.event.as_deref().is_some_and(|e| terminal.contains(&e));
-            if !named && !terminal.iter().any(|t| frame.data.contains(t)) {
-                continue;
+            let named = event.is_some_and(|e| terminal.contains(&e));
+            if !named && !terminal.iter().any(|t| data.contains(t)) {
+                return;
             }
             if let Ok(EventWire { kind: Some(kind), response: Some(response) }) =
-                serde_json::from_str::<EventWire<'_>>(&frame.data)
+                serde_json::from_str::<EventWire<'_>>(data)
             {
                 if terminal.contains(&kind.as_str()) {
                     self.read(response);
                 }
             }
+        };
+        let _ = framer.push_each(chunk, &mut on_event);
+        if end_of_stream {
+            framer.finish_each(&mut on_event);
         }
-        self.frames = frames;
+        self.framer = framer;
         chunk.to_vec()
     }
 

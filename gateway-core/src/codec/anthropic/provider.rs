@@ -40,7 +40,7 @@ use crate::conversation::{
     Response, Role, Source, ToolChoice, ToolKind, Usage,
 };
 use crate::error::{ErrorKind, GatewayError};
-use crate::sse::{SseEvent, SseFramer};
+use crate::sse::SseFramer;
 
 /// Request extras of other families that a stateless translation to Claude ignores on purpose:
 /// `store` (the gateway keeps nothing), `include` (reasoning always comes back encrypted),
@@ -548,6 +548,53 @@ impl Machine {
         out.push(Event::BlockStop { index });
     }
 
+    /// One event's JSON text. Most events of a stream are text, thinking or tool-argument
+    /// deltas: those are read into a borrowed struct (the strings are copied once, into the
+    /// event); anything else, or anything the struct does not take as it is (a field of
+    /// another type, a duplicate key), goes the general way through a `Value`.
+    fn event_bytes(&mut self, json: &[u8], out: &mut Vec<Event>) {
+        if self.done {
+            return;
+        }
+        if let Ok(event) = serde_json::from_slice::<DeltaEventWire<'_>>(json) {
+            if self.delta_fast(&event, out) {
+                return;
+            }
+        }
+        if let Ok(value) = serde_json::from_slice::<Value>(json) {
+            self.event(&value, out);
+        }
+    }
+
+    /// [`Self::event_bytes`] for an SSE event's data.
+    fn event_text(&mut self, json: &str, out: &mut Vec<Event>) {
+        self.event_bytes(json.as_bytes(), out);
+    }
+
+    /// The `content_block_delta` cases of [`Self::event`] for a delta read as [`DeltaEventWire`];
+    /// `false` when the event is not one of them (the caller takes the general way).
+    fn delta_fast(&mut self, event: &DeltaEventWire<'_>, out: &mut Vec<Event>) -> bool {
+        let Some(delta) = event.delta.as_ref().filter(|_| event.kind == "content_block_delta") else { return false };
+        // As `Value::as_u64` then `u32::try_from` read it: anything else is block 0.
+        let index = event.index.and_then(|i| u32::try_from(i).ok()).unwrap_or(0);
+        let s = |v: &Option<std::borrow::Cow<'_, str>>| v.as_deref().unwrap_or("").to_owned();
+        let d = match delta.kind.as_deref().unwrap_or("") {
+            "text_delta" => Delta::Text(s(&delta.text)),
+            "thinking_delta" => Delta::Reasoning(s(&delta.thinking)),
+            "input_json_delta" => {
+                let json = delta.partial_json.as_deref().unwrap_or("");
+                if let Some(c) = self.custom.iter_mut().find(|c| c.index == index) {
+                    c.json.push_str(json);
+                    return true;
+                }
+                Delta::ToolArguments(json.to_owned())
+            }
+            _ => return false,
+        };
+        out.push(Event::Delta { index, delta: d });
+        true
+    }
+
     fn event(&mut self, event: &Value, out: &mut Vec<Event>) {
         if self.done {
             return;
@@ -638,11 +685,38 @@ impl Machine {
     }
 }
 
+/// The fields of a `content_block_delta` the stream decoder reads, borrowed from the event's
+/// text when they hold no escapes (see [`Machine::event_bytes`]). Unknown fields are refused
+/// rather than skipped: serde_json skips a string without checking its escapes, and an event
+/// the general way cannot read (a lone surrogate anywhere) must not be read here either.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeltaEventWire<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    index: Option<u64>,
+    #[serde(borrow)]
+    delta: Option<DeltaWire<'a>>,
+}
+
+/// The `delta` of a [`DeltaEventWire`].
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeltaWire<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    text: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    thinking: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    partial_json: Option<std::borrow::Cow<'a, str>>,
+}
+
 /// Reads Anthropic Messages answers (JSON, SSE, errors) for any client encoder.
 #[derive(Debug, Default)]
 pub struct AnthropicDecoder {
     framer: SseFramer,
-    frames: Vec<SseEvent>,
     machine: Machine,
 }
 
@@ -654,9 +728,7 @@ impl AnthropicDecoder {
 
     /// Feeds one decoded Messages event (its JSON text), as Bedrock InvokeModel streams carry them.
     pub fn decode_event(&mut self, json: &[u8], out: &mut Vec<Event>) {
-        if let Ok(value) = serde_json::from_slice::<Value>(json) {
-            self.machine.event(&value, out);
-        }
+        self.machine.event_bytes(json, out);
     }
 
     /// Closes the stream: an answer without `message_stop` ends in an error.
@@ -733,17 +805,118 @@ impl ProviderDecoder for AnthropicDecoder {
     }
 
     fn decode_chunk(&mut self, chunk: &[u8], end_of_stream: bool, out: &mut Vec<Event>) {
-        let mut frames = std::mem::take(&mut self.frames);
-        let _ = self.framer.push(chunk, &mut frames);
+        let machine = &mut self.machine;
+        let _ = self.framer.push_each(chunk, |_, data| machine.event_text(data, out));
         if end_of_stream {
-            self.framer.finish(&mut frames);
+            self.framer.finish_each(|_, data| machine.event_text(data, out));
         }
-        for frame in frames.drain(..) {
-            self.decode_event(frame.data.as_bytes(), out);
-        }
-        self.frames = frames;
         if end_of_stream {
             self.machine.end(out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A machine in the middle of a stream, with a custom tool's block open at index 2.
+    fn machine() -> Machine {
+        let mut m = Machine { custom_tools: vec!["apply_patch".into()], ..Machine::default() };
+        m.custom.push(CustomBlock { index: 2, json: "{\"input\":".into() });
+        m.started = true;
+        m
+    }
+
+    /// The fast path against the general one (a `Value`) on the same event: same events out,
+    /// same custom-tool text kept.
+    fn same_as_general(json: &str) {
+        let (mut fast, mut general) = (machine(), machine());
+        let (mut fast_out, mut general_out) = (Vec::new(), Vec::new());
+        fast.event_text(json, &mut fast_out);
+        if let Ok(value) = serde_json::from_str::<Value>(json) {
+            general.event(&value, &mut general_out);
+        }
+        assert_eq!(fast_out, general_out, "{json}");
+        let texts = |m: &Machine| m.custom.iter().map(|c| (c.index, c.json.clone())).collect::<Vec<_>>();
+        assert_eq!(texts(&fast), texts(&general), "{json}");
+    }
+
+    #[test]
+    fn every_event_of_the_recorded_anthropic_streams() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/recorded/anthropic");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+            for interaction in doc["interactions"].as_sequence().into_iter().flatten() {
+                let body = &interaction["response"]["body"];
+                let Some(body) = body.get("string").unwrap_or(body).as_str() else { continue };
+                for line in body.lines() {
+                    if let Some(data) = line.strip_prefix("data:") {
+                        same_as_general(data.trim_start());
+                        seen += 1;
+                    }
+                }
+            }
+        }
+        assert!(seen > 20, "expected the recorded Anthropic streams, found {seen} events");
+    }
+
+    #[test]
+    fn odd_shapes_take_the_general_way_and_agree() {
+        for json in [
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"a\"b\\n\u00e9\ud83d\ude00"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"\ud800 lone"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":5}}"#,
+            r#"{"type":"content_block_delta","index":-1,"delta":{"type":"text_delta","text":"x"}}"#,
+            r#"{"type":"content_block_delta","index":1.0,"delta":{"type":"text_delta","text":"x"}}"#,
+            r#"{"type":"content_block_delta","index":"1","delta":{"type":"text_delta","text":"x"}}"#,
+            r#"{"type":"content_block_delta","index":null,"delta":{"type":"thinking_delta","thinking":"x"}}"#,
+            r#"{"type":"content_block_delta","index":4294967296,"delta":{"type":"text_delta","text":"x"}}"#,
+            r#"{"type":"content_block_delta","delta":{"type":"text_delta","text":"x"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":"text"}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":null}"#,
+            r#"{"type":"content_block_delta","index":1}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"a","text":"b"}}"#,
+            r#"{"type":"content_block_delta","index":1,"index":2,"delta":{"type":"input_json_delta","partial_json":"x"}}"#,
+            r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"\"diff\"}"}}"#,
+            r#"{"type":"content_block_delta","index":3,"delta":{"type":"input_json_delta","partial_json":"{\"a\":"}}"#,
+            r#"{"type":"content_block_delta","index":3,"delta":{"type":"signature_delta","signature":"sig"}}"#,
+            r#"{"type":"content_block_delta","index":3,"delta":{"type":"citations_delta","citation":{"a":1}}}"#,
+            r#"{"type":"content_block_delta","index":3,"delta":{"type":"future_delta","x":1}}"#,
+            r#"{"type":"content_block_delta","index":3,"delta":{"type":7,"text":"x"}}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":3}}"#,
+            r#"{"type":"content_block_delta","index":1,"extra":"\ud800","delta":{"type":"text_delta","text":"x"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"x","extra":"\udc00 \ud800"}}"#,
+            r#"{"type":"message_stop"}"#,
+            r#"{"type":1}"#,
+            r#"not json"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"x"}} trailing"#,
+        ] {
+            same_as_general(json);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_delta_event_agrees(
+            kind in prop_oneof![Just("content_block_delta"), Just("ping"), Just("content_block_stop")],
+            index in prop_oneof![Just(serde_json::json!(0)), Just(serde_json::json!(2)), any::<u32>().prop_map(serde_json::Value::from),
+                                 any::<i64>().prop_map(serde_json::Value::from), Just(serde_json::Value::Null), Just(serde_json::json!("1"))],
+            delta_kind in prop_oneof![Just("text_delta"), Just("thinking_delta"), Just("input_json_delta"), Just("signature_delta"), Just("other")],
+            field in prop_oneof![Just("text"), Just("thinking"), Just("partial_json"), Just("signature")],
+            text in any::<String>(),
+            units in proptest::collection::vec(any::<u16>(), 0..8),
+        ) {
+            // Raw `\uXXXX` escapes as a provider may send them, lone surrogates included.
+            let escaped: String = units.iter().map(|u| format!("\\u{u:04x}")).collect();
+            let text_json = serde_json::to_string(&text).unwrap();
+            let value = format!("{}{}\"", text_json.trim_end_matches('"'), escaped);
+            let json = format!(r#"{{"type":"{kind}","index":{index},"delta":{{"type":"{delta_kind}","{field}":{value}}}}}"#);
+            same_as_general(&json);
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::conversation::{
     BlockStart, Delta, Event, Family, FinishReason, Json, Opaque, ProviderError, Response, ToolKind, Usage,
 };
 use crate::error::{ErrorKind, GatewayError};
-use crate::sse::{SseEvent, SseFramer};
+use crate::sse::SseFramer;
 use crate::translate::openai_to_gemini::response::tool_call_id;
 
 /// The conversation's finish reason for a Gemini `finishReason`; Gemini says `STOP` after
@@ -284,7 +284,6 @@ fn parse_error(body: &[u8]) -> Option<ErrorBody<'_>> {
 #[derive(Debug, Default)]
 pub struct GeminiDecoder {
     framer: SseFramer,
-    frames: Vec<SseEvent>,
     machine: Machine,
 }
 
@@ -342,20 +341,19 @@ impl ProviderDecoder for GeminiDecoder {
     }
 
     fn decode_chunk(&mut self, chunk: &[u8], end_of_stream: bool, out: &mut Vec<Event>) {
-        let mut frames = std::mem::take(&mut self.frames);
+        let machine = &mut self.machine;
+        let mut on_event = |_: Option<&str>, data: &str| {
+            // Events that are not Gemini JSON (comments, keep-alives) carry nothing.
+            if let Ok(response) = serde_json::from_str::<Wire<'_>>(data) {
+                machine.on_response(&response, out);
+            }
+        };
         // An oversized event is dropped by the framer and the stream goes on without it; the
         // answer then usually lacks its finish reason and ends in an error.
-        let _ = self.framer.push(chunk, &mut frames);
+        let _ = self.framer.push_each(chunk, &mut on_event);
         if end_of_stream {
-            self.framer.finish(&mut frames);
+            self.framer.finish_each(&mut on_event);
         }
-        for frame in frames.drain(..) {
-            // Events that are not Gemini JSON (comments, keep-alives) carry nothing.
-            if let Ok(response) = serde_json::from_str::<Wire<'_>>(&frame.data) {
-                self.machine.on_response(&response, out);
-            }
-        }
-        self.frames = frames;
         if end_of_stream {
             self.machine.end(out);
         }

@@ -7,7 +7,7 @@ use crate::codec::collect::collect;
 use crate::conversation::bridge::ProviderDecoder;
 use crate::conversation::{BlockStart, Delta, Event, FinishReason, ProviderError, Response, ToolKind, Usage};
 use crate::error::{ErrorKind, GatewayError};
-use crate::sse::{SseEvent, SseFramer};
+use crate::sse::SseFramer;
 
 /// The conversation's finish reason for a Chat `finish_reason`.
 pub fn finish_reason(reason: &str) -> FinishReason {
@@ -197,7 +197,6 @@ fn error_of(status: u16, error: &WireError<'_>) -> ProviderError {
 #[derive(Debug, Default)]
 pub struct OpenAiChatDecoder {
     framer: SseFramer,
-    frames: Vec<SseEvent>,
     machine: Machine,
 }
 
@@ -247,20 +246,19 @@ impl ProviderDecoder for OpenAiChatDecoder {
     }
 
     fn decode_chunk(&mut self, chunk: &[u8], end_of_stream: bool, out: &mut Vec<Event>) {
-        let mut frames = std::mem::take(&mut self.frames);
-        // An oversized event is dropped by the framer and the stream goes on without it.
-        let _ = self.framer.push(chunk, &mut frames);
-        if end_of_stream {
-            self.framer.finish(&mut frames);
-        }
-        for frame in frames.drain(..) {
-            if frame.data.trim() == "[DONE]" {
-                self.machine.end(out);
-            } else if let Ok(c) = serde_json::from_str::<ProviderCompletion<'_>>(&frame.data) {
-                self.machine.on_chunk(&c, out);
+        let machine = &mut self.machine;
+        let mut on_event = |_: Option<&str>, data: &str| {
+            if data.trim() == "[DONE]" {
+                machine.end(out);
+            } else if let Ok(c) = serde_json::from_str::<ProviderCompletion<'_>>(data) {
+                machine.on_chunk(&c, out);
             }
+        };
+        // An oversized event is dropped by the framer and the stream goes on without it.
+        let _ = self.framer.push_each(chunk, &mut on_event);
+        if end_of_stream {
+            self.framer.finish_each(&mut on_event);
         }
-        self.frames = frames;
         if end_of_stream && !self.machine.done {
             if self.machine.finish.is_some() {
                 self.machine.end(out);

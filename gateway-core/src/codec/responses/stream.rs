@@ -35,14 +35,20 @@ enum Out<'a> {
     PartAdded { item_id: &'a str, output_index: usize, content_index: usize, part: TextJson<'a> },
     #[serde(rename = "response.content_part.done")]
     PartDone { item_id: &'a str, output_index: usize, content_index: usize, part: TextJson<'a> },
+    // Written by `write_delta`; kept as the reference its tests compare against.
+    #[cfg(test)]
     #[serde(rename = "response.output_text.delta")]
     TextDelta { item_id: &'a str, output_index: usize, content_index: usize, delta: &'a str, logprobs: [u8; 0] },
     #[serde(rename = "response.output_text.done")]
     TextDone { item_id: &'a str, output_index: usize, content_index: usize, text: &'a str, logprobs: [u8; 0] },
+    // Written by `write_delta`; kept as the reference its tests compare against.
+    #[cfg(test)]
     #[serde(rename = "response.function_call_arguments.delta")]
     ArgumentsDelta { item_id: &'a str, output_index: usize, delta: &'a str },
     #[serde(rename = "response.function_call_arguments.done")]
     ArgumentsDone { item_id: &'a str, output_index: usize, arguments: &'a str },
+    // Written by `write_delta`; kept as the reference its tests compare against.
+    #[cfg(test)]
     #[serde(rename = "response.custom_tool_call_input.delta")]
     InputDelta { item_id: &'a str, output_index: usize, delta: &'a str },
     #[serde(rename = "response.custom_tool_call_input.done")]
@@ -51,6 +57,8 @@ enum Out<'a> {
     SummaryAdded { item_id: &'a str, output_index: usize, summary_index: usize, part: SummaryJson<'a> },
     #[serde(rename = "response.reasoning_summary_part.done")]
     SummaryDone { item_id: &'a str, output_index: usize, summary_index: usize, part: SummaryJson<'a> },
+    // Written by `write_delta`; kept as the reference its tests compare against.
+    #[cfg(test)]
     #[serde(rename = "response.reasoning_summary_text.delta")]
     SummaryDelta { item_id: &'a str, output_index: usize, summary_index: usize, delta: &'a str },
     #[serde(rename = "response.reasoning_summary_text.done")]
@@ -74,14 +82,18 @@ impl Out<'_> {
             Out::ItemDone { .. } => "response.output_item.done",
             Out::PartAdded { .. } => "response.content_part.added",
             Out::PartDone { .. } => "response.content_part.done",
+            #[cfg(test)]
             Out::TextDelta { .. } => "response.output_text.delta",
             Out::TextDone { .. } => "response.output_text.done",
+            #[cfg(test)]
             Out::ArgumentsDelta { .. } => "response.function_call_arguments.delta",
             Out::ArgumentsDone { .. } => "response.function_call_arguments.done",
+            #[cfg(test)]
             Out::InputDelta { .. } => "response.custom_tool_call_input.delta",
             Out::InputDone { .. } => "response.custom_tool_call_input.done",
             Out::SummaryAdded { .. } => "response.reasoning_summary_part.added",
             Out::SummaryDone { .. } => "response.reasoning_summary_part.done",
+            #[cfg(test)]
             Out::SummaryDelta { .. } => "response.reasoning_summary_text.delta",
             Out::SummaryTextDone { .. } => "response.reasoning_summary_text.done",
             Out::Completed { .. } => "response.completed",
@@ -109,6 +121,72 @@ fn emit(seq: &mut u64, out: &mut Vec<u8>, event: Out<'_>) {
         write_event(out, Some(name), &crate::sse::compact_json(&data));
         *seq = seq.saturating_add(1);
     }
+}
+
+/// The delta events [`write_delta`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeltaKind {
+    /// `response.output_text.delta` (`content_index`, `logprobs: []`).
+    Text,
+    /// `response.function_call_arguments.delta`.
+    Arguments,
+    /// `response.custom_tool_call_input.delta`.
+    Input,
+    /// `response.reasoning_summary_text.delta` (`summary_index`).
+    Summary,
+}
+
+/// Writes one delta event as the stream's next frame: the bytes [`emit`] writes for the same
+/// [`Out`] event (the tests compare both), without building the serde value first. `part` is
+/// the `content_index` (text) or `summary_index` (reasoning summary).
+fn write_delta(
+    seq: &mut u64,
+    out: &mut Vec<u8>,
+    kind: DeltaKind,
+    item_id: &str,
+    output_index: usize,
+    part: Option<usize>,
+    delta: &str,
+) {
+    let name: &[u8] = match kind {
+        DeltaKind::Text => b"response.output_text.delta",
+        DeltaKind::Arguments => b"response.function_call_arguments.delta",
+        DeltaKind::Input => b"response.custom_tool_call_input.delta",
+        DeltaKind::Summary => b"response.reasoning_summary_text.delta",
+    };
+    out.reserve(name.len() * 2 + item_id.len() + delta.len() + 128);
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(name);
+    out.extend_from_slice(b"\ndata: {\"type\":\"");
+    out.extend_from_slice(name);
+    out.extend_from_slice(b"\",\"item_id\":");
+    json_str(out, item_id);
+    out.extend_from_slice(b",\"output_index\":");
+    json_int(out, output_index);
+    if let Some(part) = part {
+        out.extend_from_slice(if kind == DeltaKind::Summary { b",\"summary_index\":" } else { b",\"content_index\":" });
+        json_int(out, part);
+    }
+    out.extend_from_slice(b",\"delta\":");
+    json_str(out, delta);
+    if kind == DeltaKind::Text {
+        out.extend_from_slice(b",\"logprobs\":[]");
+    }
+    out.extend_from_slice(b",\"sequence_number\":");
+    json_int(out, *seq);
+    out.extend_from_slice(b"}\n\n");
+    *seq = seq.saturating_add(1);
+}
+
+/// `value` as a JSON string, by serde_json's own escaping (so also one SSE data line).
+fn json_str(out: &mut Vec<u8>, value: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// An integer as JSON, by serde_json (itoa).
+fn json_int<N: Serialize>(out: &mut Vec<u8>, n: N) {
+    let _ = serde_json::to_writer(&mut *out, &n);
 }
 
 /// Which deltas a block takes.
@@ -341,37 +419,27 @@ impl ResponsesEncoder {
                 }
             }
         };
-        let item_id = self.item_id(index);
+        // The delta events are most of a stream: written by hand (see [`write_delta`]), the item
+        // id borrowed from the item whose text grows.
+        let seq = &mut self.seq;
         match (delta, self.items.items.get_mut(index)) {
-            (Delta::Text(text), Some(Item::Message { texts, .. })) => {
+            (Delta::Text(text), Some(Item::Message { id, texts })) => {
                 if let Some(t) = texts.get_mut(part) {
                     t.push_str(text);
                 }
-                self.write(
-                    out,
-                    Out::TextDelta {
-                        item_id: &item_id,
-                        output_index: index,
-                        content_index: part,
-                        delta: text,
-                        logprobs: [],
-                    },
-                );
+                write_delta(seq, out, DeltaKind::Text, id, index, Some(part), text);
             }
-            (Delta::ToolArguments(json), Some(Item::Call { arguments, kind, .. })) => {
+            (Delta::ToolArguments(json), Some(Item::Call { id, arguments, kind, .. })) => {
                 arguments.push_str(json);
                 let event = match kind {
-                    ToolKind::Function => Out::ArgumentsDelta { item_id: &item_id, output_index: index, delta: json },
-                    ToolKind::Custom => Out::InputDelta { item_id: &item_id, output_index: index, delta: json },
+                    ToolKind::Function => DeltaKind::Arguments,
+                    ToolKind::Custom => DeltaKind::Input,
                 };
-                self.write(out, event);
+                write_delta(seq, out, event, id, index, None, json);
             }
-            (Delta::Reasoning(text), Some(Item::Reasoning { summary, .. })) => {
+            (Delta::Reasoning(text), Some(Item::Reasoning { id, summary, .. })) => {
                 summary.get_or_insert_with(String::new).push_str(text);
-                self.write(
-                    out,
-                    Out::SummaryDelta { item_id: &item_id, output_index: index, summary_index: 0, delta: text },
-                );
+                write_delta(seq, out, DeltaKind::Summary, id, index, Some(0), text);
             }
             (Delta::Signature(signature), Some(Item::Reasoning { encrypted, .. })) => {
                 *encrypted = Some(signature.to_client_string(Family::OpenAi));
@@ -513,6 +581,92 @@ impl ClientEncoder for ResponsesEncoder {
                 Event::End => self.end(out),
                 Event::Error(error) => self.fail(error, out),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What `write_delta` replaced: the serde frame of the same event.
+    fn reference(seq: u64, event: Out<'_>) -> Vec<u8> {
+        let mut seq = seq;
+        let mut out = Vec::new();
+        emit(&mut seq, &mut out, event);
+        out
+    }
+
+    fn written(seq: u64, kind: DeltaKind, item_id: &str, index: usize, part: Option<usize>, delta: &str) -> Vec<u8> {
+        let mut seq = seq;
+        let mut out = Vec::new();
+        write_delta(&mut seq, &mut out, kind, item_id, index, part, delta);
+        out
+    }
+
+    fn all_match(seq: u64, item_id: &str, index: usize, part: usize, delta: &str) {
+        let cases = [
+            (
+                written(seq, DeltaKind::Text, item_id, index, Some(part), delta),
+                Out::TextDelta { item_id, output_index: index, content_index: part, delta, logprobs: [] },
+            ),
+            (
+                written(seq, DeltaKind::Arguments, item_id, index, None, delta),
+                Out::ArgumentsDelta { item_id, output_index: index, delta },
+            ),
+            (
+                written(seq, DeltaKind::Input, item_id, index, None, delta),
+                Out::InputDelta { item_id, output_index: index, delta },
+            ),
+            (
+                written(seq, DeltaKind::Summary, item_id, index, Some(part), delta),
+                Out::SummaryDelta { item_id, output_index: index, summary_index: part, delta },
+            ),
+        ];
+        for (ours, event) in cases {
+            let expected = reference(seq, event);
+            assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&expected));
+            // And as a client reads it: one event, one data line that parses to the same JSON.
+            let text = std::str::from_utf8(&ours).unwrap();
+            let data = text.lines().nth(1).unwrap().strip_prefix("data: ").unwrap();
+            let parsed: serde_json::Value = serde_json::from_str(data).unwrap();
+            assert_eq!(parsed["delta"], delta);
+            assert_eq!(parsed["sequence_number"], seq);
+        }
+    }
+
+    #[test]
+    fn control_characters_quotes_unicode_and_edge_numbers() {
+        let tricky: String = (0u8..0x20).map(char::from).chain("\"\\/\u{7f}é😀\u{2028}\u{fffd}".chars()).collect();
+        all_match(0, "msg_x_0", 0, 0, &tricky);
+        all_match(u64::MAX, &tricky, usize::MAX, usize::MAX, "");
+        all_match(41, "fc_\"q\"_1", 3, 2, "{\"city\": \"Paris\"}\n");
+    }
+
+    #[test]
+    fn the_sequence_number_moves_on() {
+        let mut seq = 7;
+        let mut out = Vec::new();
+        write_delta(&mut seq, &mut out, DeltaKind::Text, "m", 0, Some(0), "a");
+        write_delta(&mut seq, &mut out, DeltaKind::Text, "m", 0, Some(0), "b");
+        assert_eq!(seq, 9);
+    }
+
+    proptest! {
+        #[test]
+        fn any_strings_and_numbers_match_serde(item_id in any::<String>(), delta in any::<String>(),
+                                               seq in any::<u64>(), index in any::<usize>(), part in any::<usize>()) {
+            all_match(seq, &item_id, index, part, &delta);
+        }
+
+        /// Deltas as they come out of a provider's JSON: any escape, lone surrogates included
+        /// (serde_json reads those as U+FFFD).
+        #[test]
+        fn decoded_json_escapes_match_serde(units in proptest::collection::vec(any::<u16>(), 0..24)) {
+            let escaped: String = units.iter().map(|u| format!("\\u{u:04x}")).collect();
+            let decoded: String = serde_json::from_str(&format!("\"{escaped}\"")).unwrap_or_default();
+            all_match(1, "msg_1_0", 0, 0, &decoded);
         }
     }
 }

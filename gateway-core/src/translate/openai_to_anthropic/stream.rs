@@ -19,7 +19,7 @@
 
 use super::response::{finish_reason, openai_error_type, UsageCounts};
 use crate::api::anthropic::{BlockType, DeltaType, EventType, StreamEvent};
-use crate::sse::{SseEvent, SseFramer};
+use crate::sse::SseFramer;
 use crate::translate::openai_chunks::{write_done, write_error, ChunkWriter};
 use crate::usage::TokenUsage;
 
@@ -27,8 +27,6 @@ use crate::usage::TokenUsage;
 #[derive(Debug)]
 pub struct StreamTranslator {
     framer: SseFramer,
-    /// Reused event buffer, so steady-state chunks allocate only their output.
-    events: Vec<SseEvent>,
     created: u64,
     include_usage: bool,
     /// Labelled with `message_start`'s id and model once it arrives.
@@ -47,7 +45,6 @@ impl StreamTranslator {
     pub fn new(created: u64, include_usage: bool) -> Self {
         StreamTranslator {
             framer: SseFramer::default(),
-            events: Vec::new(),
             created,
             include_usage,
             chunks: ChunkWriter::new("", "", created),
@@ -61,17 +58,18 @@ impl StreamTranslator {
 
     /// Translates the events `chunk` completes; at the end of the stream, also closes it.
     pub fn push(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
-        let mut events = std::mem::take(&mut self.events);
+        // An OpenAI chunk repeats id, model and created time: room for them up front saves a
+        // reallocation per chunk.
+        let mut out = Vec::with_capacity(chunk.len() + chunk.len() / 2 + 256);
+        // The framer lends each event out of its own buffers; it is moved out for the call so
+        // that the callback can borrow the rest of the translator.
+        let mut framer = std::mem::take(&mut self.framer);
         // An oversized event is dropped by the framer and the stream goes on without it.
-        let _ = self.framer.push(chunk, &mut events);
+        let _ = framer.push_each(chunk, |_, data| self.on_event(data, &mut out));
         if end_of_stream {
-            self.framer.finish(&mut events);
+            framer.finish_each(|_, data| self.on_event(data, &mut out));
         }
-        let mut out = Vec::with_capacity(chunk.len() + 64);
-        for event in events.drain(..) {
-            self.on_event(&event.data, &mut out);
-        }
-        self.events = events;
+        self.framer = framer;
         if end_of_stream && !self.done {
             if self.finish.is_some() {
                 self.close(&mut out);

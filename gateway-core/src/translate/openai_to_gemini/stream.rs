@@ -21,7 +21,7 @@
 
 use super::response::{call_id_with_signature, finish_reason, openai_error_type, tool_call_id, UsageCounts};
 use crate::api::gemini::GenerateContentResponse;
-use crate::sse::{SseEvent, SseFramer};
+use crate::sse::SseFramer;
 use crate::translate::openai_chunks::{write_done, write_error, ChunkWriter};
 use crate::usage::TokenUsage;
 
@@ -37,7 +37,6 @@ struct CandidateState {
 #[derive(Debug)]
 pub struct StreamTranslator {
     framer: SseFramer,
-    events: Vec<SseEvent>,
     created: u64,
     include_usage: bool,
     fallback_model: String,
@@ -60,7 +59,6 @@ impl StreamTranslator {
     pub fn new(created: u64, include_usage: bool, fallback_model: &str) -> Self {
         StreamTranslator {
             framer: SseFramer::default(),
-            events: Vec::new(),
             created,
             include_usage,
             fallback_model: fallback_model.to_owned(),
@@ -77,17 +75,15 @@ impl StreamTranslator {
 
     /// Translates the events `chunk` completes; at the end of the stream, also closes it.
     pub fn push(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
-        let mut events = std::mem::take(&mut self.events);
+        let mut out = Vec::with_capacity(chunk.len() + chunk.len() / 2 + 256);
+        // The framer is moved out for the call so that the callback can borrow the rest.
+        let mut framer = std::mem::take(&mut self.framer);
         // An oversized event is dropped by the framer and the stream goes on without it.
-        let _ = self.framer.push(chunk, &mut events);
+        let _ = framer.push_each(chunk, |_, data| self.on_event(data, &mut out));
         if end_of_stream {
-            self.framer.finish(&mut events);
+            framer.finish_each(|_, data| self.on_event(data, &mut out));
         }
-        let mut out = Vec::with_capacity(chunk.len() + 64);
-        for event in events.drain(..) {
-            self.on_event(&event.data, &mut out);
-        }
-        self.events = events;
+        self.framer = framer;
         if end_of_stream && !self.done {
             if self.candidates.iter().any(|c| c.finished) {
                 self.close(&mut out);
