@@ -57,7 +57,7 @@ if [[ -n "$BREAKDOWN" ]]; then
   log "building the breakdown filter (--features bench-breakdown)"
   cargo build --quiet -p ai-gateway-filter --target wasm32-wasip1 --release --features bench-breakdown
   BD_WASM="$ROOT/target/ai_gateway_filter_breakdown.wasm"
-  wasm-opt -O3 --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+  wasm-opt -O3 --one-caller-inline-max-function-size=200 --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
     --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types \
     "$ROOT/target/wasm32-wasip1/release/ai_gateway_filter.wasm" -o "$BD_WASM"
   PASS+=(--breakdown "$BD_WASM" --systems envoy,filter)
