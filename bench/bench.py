@@ -716,7 +716,7 @@ SKIP_ENV = "AI_GATEWAY_BENCH_SKIP"  # filter/src/knobs.rs (feature bench-breakdo
 # (name, what it measures, filters in the chain, pieces left out, Wasm runtime). Every variant is
 # the breakdown build of the filter (`--features bench-breakdown`), so each row differs from
 # "full" by exactly what it leaves out.
-BREAKDOWN_VARIANTS = [
+BREAKDOWN_VARIANTS: list[tuple[str, str, str, str, str | None]] = [
     ("envoy", "Envoy alone (no Wasm filter)", "none", "", None),
     ("empty-down", "downstream Wasm filter, inert context (no host calls)", "down", "all", None),
     ("empty-both", "both Wasm filters, inert contexts", "both", "all", None),

@@ -90,7 +90,7 @@ class Env:
 
     def api(self, method: str, path: str, body: Any = None, token: str = ADMIN_TOKEN) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.cp.rest_url + path, data=data, method=method,  # noqa: S310
+        req = urllib.request.Request(f"http://127.0.0.1:{self.cp.rest_port}{path}", data=data, method=method,
                                      headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:

@@ -108,9 +108,9 @@ data "aws_iam_policy_document" "envoy" {
     }
   }
   statement {
-    sid = "EmfLogs"
+    sid       = "EmfLogs"
     # The log group itself is terraform's (observability module: retention, KMS).
-    actions = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
     resources = [
       "arn:aws:logs:${var.region}:*:log-group:${var.metrics_log_group}",
       "arn:aws:logs:${var.region}:*:log-group:${var.metrics_log_group}:*",
