@@ -166,14 +166,20 @@ pub fn check_fields(client: &Client) {
 
 /// Every entry appears in the document, in its provider's section for `client`, with the same behaviour.
 pub fn check_document(client: &Client) {
-    let m = section(client.member);
+    check_document_sections(client.member, client.heading);
+}
+
+/// Every entry of `member` appears in the document, in its provider's section under a `## {heading} →`
+/// heading, with the same behaviour, and each section has no row without an entry.
+pub fn check_document_sections(member: &str, heading: &str) {
+    let m = section(member);
     let doc = std::fs::read_to_string(docs().join("field-matrix.md")).expect("docs/field-matrix.md");
     for (key, p) in m["providers"].as_object().unwrap() {
         let marker = format!("(`{key}`)");
         let start = doc
             .lines()
-            .position(|l| l.starts_with(&format!("## {} →", client.heading)) && l.ends_with(&marker))
-            .unwrap_or_else(|| panic!("no {} section for {key}", client.heading));
+            .position(|l| l.starts_with(&format!("## {heading} →")) && l.ends_with(&marker))
+            .unwrap_or_else(|| panic!("no {heading} section for {key}"));
         let section: Vec<&str> = doc.lines().skip(start + 1).take_while(|l| !l.starts_with("## ")).collect();
         let rows = section.iter().filter(|l| l.starts_with("| `")).count();
         assert_eq!(rows, p["fields"].as_array().unwrap().len(), "{key}: rows without a JSON entry");
