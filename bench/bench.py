@@ -269,6 +269,9 @@ def client_headers(sc: dict) -> dict:
     return dict(CLAUDE_CODE_HEADERS) if sc.get("client") == "anthropic" else {"authorization": "Bearer client-key"}
 
 
+HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+
 def upstream_path(sc: dict) -> str:
     """The path the provider is called on (the filter's choice; Envoy alone rewrites to it)."""
     kind = sc.get("upstream", sc["provider"])
@@ -718,19 +721,17 @@ SKIP_ENV = "AI_GATEWAY_BENCH_SKIP"  # filter/src/knobs.rs (feature bench-breakdo
 # "full" by exactly what it leaves out.
 BREAKDOWN_VARIANTS: list[tuple[str, str, str, str, str | None]] = [
     ("envoy", "Envoy alone (no Wasm filter)", "none", "", None),
-    ("empty-down", "downstream Wasm filter, inert context (no host calls)", "down", "all", None),
-    ("empty-both", "both Wasm filters, inert contexts", "both", "all", None),
-    ("no-upstream", "full downstream filter, inert upstream context", "both", "upstream", None),
+    ("empty", "the Wasm filter, inert context (no host calls)", "down", "all", None),
+    ("route-only", "validates and routes, runs no attempt (no translation, header edits, response handling)", "both",
+     "attempt", None),
     ("full", "full filter (the breakdown build), no access log", "both", "", None),
     ("full+log", "full filter with the JSON access logs (to /dev/null)", "both", "", None),
     ("-snapshot", "full minus the per-request snapshot version read", "both", "snapshot", None),
     ("-metrics", "full minus metric definitions/increments", "both", "metrics", None),
-    ("-filter-state", "full minus the access-log filter-state writes", "both", "filter_state", None),
-    ("-properties", "full minus the upstream property reads", "both", "properties", None),
+    ("-request-state", "full minus the request-state write (read only by an upstream filter)", "both", "properties", None),
     ("-usage", "full minus budget commit and usage record", "both", "usage", None),
     ("-response-body", "full minus buffering and parsing the response body", "both", "response_body", None),
-    ("-all-above", "full minus every piece above", "both",
-     "snapshot,metrics,filter_state,properties,usage,response_body", None),
+    ("-all-above", "full minus every piece above", "both", "snapshot,metrics,properties,usage,response_body", None),
 ]
 # Other Wasm runtimes compiled into Envoy; a row each when `--breakdown-runtimes` is given.
 BREAKDOWN_RUNTIMES = ["envoy.wasm.runtime.wamr", "envoy.wasm.runtime.wasmtime"]
@@ -787,6 +788,13 @@ class Breakdown:
             b.args.wasm = saved
         hcm = boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
         router = next(f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.router")
+        if name == "other" and self.b.args.ab_legacy_chain:
+            # A before/after module from before ADR 0027 (the downstream filter runs a direct
+            # route's attempt) needs the router's upstream chain on every cluster, as its
+            # render.py gave it.
+            for c in boot["static_resources"]["clusters"]:
+                opts = c.get("typed_extension_protocol_options", {}).get(HTTP_OPTIONS, {})
+                opts.pop("http_filters", None)
         if chain == "down":
             router["typed_config"]["upstream_http_filters"] = [
                 f for f in router["typed_config"]["upstream_http_filters"] if f["name"] != "envoy.filters.http.wasm"]
@@ -1108,6 +1116,8 @@ def main() -> int:
     ap.add_argument("--breakdown-runtimes", action="store_true", help="breakdown: also the full filter on WAMR and Wasmtime")
     ap.add_argument("--ab", default=None, metavar="WASM",
                     help="breakdown: only Envoy alone, the full filter and the full filter of this other module (before/after)")
+    ap.add_argument("--ab-legacy-chain", action="store_true",
+                    help="--ab: the other module predates ADR 0027; give it the upstream filter on every cluster")
     args = ap.parse_args()
     args.scenarios = [s for s in args.scenarios if s in "abcdefghij"]
     args.latency_scenarios = [s for s in args.latency_scenarios if s in args.scenarios]

@@ -465,6 +465,13 @@ def wasm_filter(root_id: str, configuration: str, wasm_path: str, env_keys: list
     }
 
 
+# The last upstream HTTP filter of every chain: it hands the request to the connection.
+UPSTREAM_CODEC = {
+    "name": "envoy.filters.http.upstream_codec",
+    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"},
+}
+
+
 def cluster(name: str, upstream: dict, providers: list[str], buffer_limit: int, ca_file: str | None) -> dict:
     host, port = upstream["host"], upstream["port"]
     lb_endpoint: dict = {
@@ -488,6 +495,12 @@ def cluster(name: str, upstream: dict, providers: list[str], buffer_limit: int, 
     options: dict = {
         "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
         "common_http_protocol_options": {"idle_timeout": "60s"},
+        # A route straight to this cluster is a direct route (one target, no policy): the
+        # downstream filter runs its only attempt, so no upstream Wasm context is created for it
+        # (ADR 0027). A cluster's own chain replaces the router's `upstream_http_filters`; routes
+        # with a policy reach providers through their aggregate cluster, which has none, so
+        # their attempts keep the router's chain with the upstream filter.
+        "http_filters": [UPSTREAM_CODEC],
     }
     if upstream["scheme"] == "https":
         if not ca_file:
@@ -807,8 +820,6 @@ def render(
                 {
                     "name": "ai_gateway",
                     "domains": ["*"],
-                    # Lets the upstream filter report the attempt number (x-ai-gateway-attempts).
-                    "include_request_attempt_count": True,
                     "routes": [
                         *[
                             {
@@ -831,6 +842,10 @@ def render(
                                 "timeout": route_timeout,
                                 "auto_host_rewrite": True,
                             },
+                            # The routing decision is the gateway's own, and Envoy's
+                            # x-forwarded-proto (which the downstream filter must leave for route
+                            # matching) tells the provider nothing: neither is sent.
+                            "request_headers_to_remove": [CLUSTER_HEADER, "x-forwarded-proto"],
                             # Bodies are buffered whole (for the filter, and for retries).
                             "request_body_buffer_limit": buffer_limit,
                         },
@@ -845,8 +860,9 @@ def render(
             ],
         },
         "http_filters": [
-            # First, so even jwt_authn's 401s are logged with the client's path.
-            client_path_filter(),
+            # First, so even jwt_authn's 401s are logged with the client's path; only when an
+            # access log or a span reads it (one filter less per request otherwise).
+            *([client_path_filter()] if (access_log or otlp) else []),
             *jwt_filters,
             wasm_filter(DOWNSTREAM_ROOT_ID, configuration, absolute_wasm, env_keys, env_values),
             {
@@ -856,12 +872,7 @@ def render(
                     "suppress_envoy_headers": True,
                     "upstream_http_filters": [
                         wasm_filter(UPSTREAM_ROOT_ID, configuration, absolute_wasm, env_keys, env_values),
-                        {
-                            "name": "envoy.filters.http.upstream_codec",
-                            "typed_config": {
-                                "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"
-                            },
-                        },
+                        UPSTREAM_CODEC,
                     ],
                 },
             },

@@ -1,5 +1,7 @@
 //! The downstream HTTP filter (root_id `ai_gateway`), once per client request: validates the
-//! request, picks the route and leaves the decision for Envoy's router and the upstream filter.
+//! request and picks the route; on a direct route (one target, no policy) it also runs the
+//! request's only attempt, otherwise it leaves the attempts to Envoy's router and the upstream
+//! filter (ADR 0027).
 
 use std::rc::Rc;
 
@@ -25,9 +27,14 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 use crate::auth;
 use crate::host;
 use crate::jwt;
+use crate::knobs::{self, Piece};
 use crate::metrics::{local_reply_code, LOCAL_REPLIES, REJECTED};
 use crate::state::{api_name, RequestInfo, Shared, REQUEST_INFO_KEY};
+use crate::upstream::Attempt;
 use crate::{CLUSTER_HEADER, LOCAL_REPLY_MARKER};
+
+/// Envoy's own header: route matching fails without it (the HCM adds it to every request).
+const FORWARDED_PROTO: &str = "x-forwarded-proto";
 
 /// Per-request state of the downstream filter.
 pub struct Downstream {
@@ -53,6 +60,14 @@ pub struct Downstream {
     rl_status: Option<gateway_core::ratelimit::LimitStatus>,
     /// The budget reservation this request holds; released once in `on_done`.
     reservation: Option<crate::budget::Reservation>,
+    /// The request headers as read once (minus the gateway's own), kept until routing: a direct
+    /// route's attempt edits them without reading the map again.
+    request_headers: Vec<(String, Vec<u8>)>,
+    /// A direct route's only attempt, run here instead of in an upstream filter (ADR 0027).
+    attempt: Option<Attempt>,
+    /// The response comes from the attempt's provider (not an Envoy local reply): the attempt
+    /// translates its body.
+    provider_answered: bool,
     phase: Phase,
 }
 
@@ -89,6 +104,9 @@ impl Downstream {
             caller: None,
             rl_status: None,
             reservation: None,
+            request_headers: Vec::new(),
+            attempt: None,
+            provider_answered: false,
             phase: Phase::Waiting,
         }
     }
@@ -314,6 +332,7 @@ impl Downstream {
         // A route with a policy goes to its own cluster: Envoy's router then retries and falls
         // back across the targets, and the upstream filter translates each attempt (ADR 0003).
         let policy_cluster = selection.route.envoy_cluster();
+        let direct = policy_cluster.is_none();
         let info = RequestInfo {
             model: facts.model.clone(),
             provider: selection.provider.name.clone(),
@@ -321,19 +340,56 @@ impl Downstream {
             api: api_name(api).to_owned(),
             created: host::now().0,
             stream: facts.stream,
-            direct: policy_cluster.is_none(),
+            direct,
+            prepared: direct,
             caller: self.caller.clone(),
             client_headers: std::mem::take(&mut self.client_headers),
         };
-        if !host::set_property(&[REQUEST_INFO_KEY], &info.encode()) {
+        // Read by the upstream filter; for a direct route only by one a hand-written bootstrap
+        // left on the provider's cluster, which the `prepared` flag keeps out of the way.
+        let skip_state = direct && knobs::skip(Piece::Properties);
+        if !skip_state && !host::set_property(&[REQUEST_INFO_KEY], &info.encode()) {
             return Err(GatewayError::new(ErrorKind::Internal, "could not store request state"));
         }
-        // On Envoy 1.40 setting a request header already clears the route cache, which
-        // re-routes through `cluster_header`; the e2e routing tests check that it does.
         let cluster = policy_cluster.unwrap_or_else(|| selection.provider.cluster.clone());
-        host::set_header(MapType::HttpRequestHeaders, CLUSTER_HEADER, &cluster);
         log::debug!("model {} -> provider {} ({})", facts.model, selection.provider.name, selection.target.model);
+        if !direct || knobs::skip(Piece::Attempt) {
+            // On Envoy 1.40 setting a request header already clears the route cache, which
+            // re-routes through `cluster_header`; the e2e routing tests check that it does.
+            host::set_header(MapType::HttpRequestHeaders, CLUSTER_HEADER, &cluster);
+            return Ok(Decision::Upstream);
+        }
+        // A direct route has one attempt, to the provider's own cluster, which render.py gives no
+        // upstream Wasm filter: translate it here, with the body already in the VM and the header
+        // map already read (ADR 0027).
+        let headers = std::mem::take(&mut self.request_headers);
+        let mut attempt = Attempt::new(Rc::clone(&self.shared));
+        // Envoy routes no request without `x-forwarded-proto`: it stays until the route removes it.
+        attempt.prepare(info, body, body.len(), &headers, &[FORWARDED_PROTO])?;
+        // Last: the set clears the route cache, so the router routes again through `cluster_header`.
+        host::set_header(MapType::HttpRequestHeaders, CLUSTER_HEADER, &cluster);
+        attempt.sent();
+        self.attempt = Some(attempt);
         Ok(Decision::Upstream)
+    }
+
+    /// Envoy's own reply to a request the filter did not answer (missing cluster, timeouts,
+    /// limits, an unreachable provider): counted, then reshaped for the client.
+    fn envoy_reply(&mut self, status: u16, details: String, end_of_stream: bool) -> Action {
+        let status_label = status.to_string();
+        let labels = [("status", status_label.as_str()), ("code", local_reply_code(&details))];
+        self.shared.metrics.add(LOCAL_REPLIES, &labels, 1);
+        self.reshape_for_client(status, end_of_stream)
+    }
+
+    /// `local_reply_config` writes OpenAI's error shape; an Anthropic client gets its own.
+    fn reshape_for_client(&mut self, status: u16, end_of_stream: bool) -> Action {
+        if self.error_shape != ErrorShape::Anthropic || end_of_stream {
+            return Action::Continue;
+        }
+        self.reshape_status = Some(status);
+        host::remove_header(MapType::HttpResponseHeaders, "content-length");
+        Action::Continue
     }
 
     /// Ends the request with the filter's own successful answer (with the caller's rate-limit
@@ -394,6 +450,11 @@ impl Downstream {
 impl Context for Downstream {
     fn on_done(&mut self) -> bool {
         // Runs once per stream whatever ended it: response, local reply, reset, disconnect.
+        // The attempt commits its cost before the reservation goes, as an upstream filter's
+        // attempt ends before the downstream stream.
+        if let Some(attempt) = self.attempt.as_mut() {
+            attempt.finish();
+        }
         if let Some(reservation) = self.reservation.take() {
             crate::budget::release(&reservation, host::now().0);
         }
@@ -409,6 +470,19 @@ impl HttpContext for Downstream {
         if self.phase == Phase::Rejected {
             return Action::Continue;
         }
+        if let Some(attempt) = self.attempt.as_mut() {
+            // One host call for the whole map; the attempt reads the rest of it.
+            let headers = host::headers(MapType::HttpResponseHeaders);
+            let status = host::find_string(&headers, ":status").and_then(|s| s.parse::<u16>().ok()).unwrap_or(0);
+            // Errors may be Envoy's own replies (no healthy upstream, timeouts, resets), which
+            // have no provider behind them; only then is the detail anything but `via_upstream`.
+            let details = if status < 400 { None } else { host::property_string(&["response", "code_details"]) };
+            if details.as_deref().is_none_or(|d| d == "via_upstream") {
+                self.provider_answered = true;
+                return attempt.response_headers(&headers, end_of_stream);
+            }
+            return self.envoy_reply(status, details.unwrap_or_default(), end_of_stream);
+        }
         let status =
             host::header(MapType::HttpResponseHeaders, ":status").and_then(|s| s.parse::<u16>().ok()).unwrap_or(0);
         // Provider answers carry the provider header and were translated upstream; only Envoy's
@@ -418,21 +492,19 @@ impl HttpContext for Downstream {
         }
         // Envoy's own reply to a request the filter did not answer (missing cluster, timeouts,
         // limits); an upstream attempt's own rejection carries the marker and counted itself.
-        if host::header(MapType::HttpRequestHeaders, LOCAL_REPLY_MARKER).is_none() {
-            let details = host::property_string(&["response", "code_details"]).unwrap_or_default();
-            let status_label = status.to_string();
-            let labels = [("status", status_label.as_str()), ("code", local_reply_code(&details))];
-            self.shared.metrics.add(LOCAL_REPLIES, &labels, 1);
+        if host::header(MapType::HttpRequestHeaders, LOCAL_REPLY_MARKER).is_some() {
+            return self.reshape_for_client(status, end_of_stream);
         }
-        if self.error_shape != ErrorShape::Anthropic || end_of_stream {
-            return Action::Continue;
-        }
-        self.reshape_status = Some(status);
-        host::remove_header(MapType::HttpResponseHeaders, "content-length");
-        Action::Continue
+        let details = host::property_string(&["response", "code_details"]).unwrap_or_default();
+        self.envoy_reply(status, details, end_of_stream)
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.provider_answered {
+            if let Some(attempt) = self.attempt.as_mut() {
+                return attempt.response_body(body_size, end_of_stream);
+            }
+        }
         let Some(status) = self.reshape_status else {
             return Action::Continue;
         };
@@ -447,7 +519,6 @@ impl HttpContext for Downstream {
         }
         Action::Continue
     }
-
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         // Only the filter decides the cluster; a client-sent header must not pick one, and a
         // client-sent marker must not bypass the OpenAI-shaped local replies.
@@ -515,6 +586,9 @@ impl HttpContext for Downstream {
             .iter()
             .filter_map(|name| host::find_string(&headers, name).map(|v| ((*name).to_owned(), v)))
             .collect();
+        // As the map now stands: the gateway's own headers were removed above.
+        self.request_headers = headers;
+        self.request_headers.retain(|(name, _)| name != CLUSTER_HEADER && name != LOCAL_REPLY_MARKER);
         if end_of_stream {
             return self.route_and_act(api, b"");
         }

@@ -15,8 +15,12 @@ pub enum Piece {
     Metrics,
     /// The filter-state writes for access logs and spans.
     FilterState,
-    /// Property reads on the upstream path (endpoint metadata, cluster, attempt count, caller).
+    /// Property reads on the upstream path (endpoint metadata, cluster, attempt count), and for
+    /// a direct route the request-state write only a hand-written bootstrap's upstream filter reads.
     Properties,
+    /// A direct route's attempt run by the downstream filter (translation, header edits,
+    /// response handling, metrics, usage): the request only gets its cluster header.
+    Attempt,
     /// Budget commit and usage record.
     Usage,
     /// Buffering and parsing the provider's non-streaming answer (usage is then not counted).
@@ -47,6 +51,7 @@ mod imp {
             Piece::Properties => "properties",
             Piece::Usage => "usage",
             Piece::ResponseBody => "response_body",
+            Piece::Attempt => "attempt",
         };
         SKIP.with(|s| s.iter().any(|p| p == name))
     }

@@ -1,8 +1,9 @@
 //! proxy-wasm adapter that runs `gateway-core` inside Envoy.
 //!
 //! One module, two root contexts in the same VM: root_id `ai_gateway` is the downstream HTTP
-//! filter (once per request: validate, route), root_id `ai_gateway_upstream` is the upstream
-//! HTTP filter on the router (once per attempt: translate for the provider actually reached).
+//! filter (once per request: validate, route; on a direct route also its only attempt, ADR
+//! 0027), root_id `ai_gateway_upstream` is the upstream HTTP filter on the router (once per
+//! attempt of a route with a policy: translate for the provider actually reached).
 //! Both read the same gateway configuration JSON from the plugin `configuration`: the bootstrap
 //! config, used until the control plane pushes a snapshot. root_id `ai_gateway_service` is the
 //! singleton service that receives those snapshots (see `service`).

@@ -49,8 +49,11 @@ fn attempt_number(bytes: &[u8]) -> Option<u64> {
     Some(number).filter(|n| *n > 0)
 }
 
-/// Per-attempt state of the upstream filter.
-pub struct Upstream {
+/// One provider attempt: the request translated for the provider it reaches, the response
+/// translated back, and what the attempt records when it ends. The upstream filter runs one per
+/// attempt; on a direct route (one target, no policy) the downstream filter runs the only one
+/// itself and the provider's cluster has no upstream Wasm filter (ADR 0027).
+pub struct Attempt {
     shared: Rc<Shared>,
     info: Option<RequestInfo>,
     /// The client's API, once known: errors must come out in its shape.
@@ -77,9 +80,9 @@ pub struct Upstream {
     ttft_ms: Option<u64>,
 }
 
-impl Upstream {
+impl Attempt {
     pub fn new(shared: Rc<Shared>) -> Self {
-        Upstream {
+        Attempt {
             shared,
             info: None,
             api: None,
@@ -144,13 +147,19 @@ impl Upstream {
         info.provider.clone()
     }
 
-    /// Translates the complete client body for this attempt and rewrites the request.
-    fn prepare(&mut self, body: &[u8], body_size: usize) -> Result<(), GatewayError> {
+    /// Translates the complete client body for this attempt and rewrites the request: `current`
+    /// is the request header map as it stands, `keep` names headers that must stay on it for
+    /// now (the route removes them before the provider sees them).
+    pub fn prepare(
+        &mut self,
+        info: RequestInfo,
+        body: &[u8],
+        body_size: usize,
+        current: &[(String, Vec<u8>)],
+        keep: &[&str],
+    ) -> Result<(), GatewayError> {
         self.prepared = true;
         let internal = |m: &str| GatewayError::new(ErrorKind::Internal, m.to_owned());
-        let info = host::property(&[REQUEST_INFO_KEY])
-            .and_then(|b| RequestInfo::decode(&b))
-            .ok_or_else(|| internal("request reached an upstream without a routing decision"))?;
         let api: ClientApi = api_from_name(&info.api).ok_or_else(|| internal("unknown client API in request state"))?;
         self.api = Some(api);
         let provider_name = self.attempt_provider(&info);
@@ -224,8 +233,7 @@ impl Upstream {
         // (docs/architecture.md, "Headers sent to providers"). Host calls dominate the per-attempt
         // cost: read the map once, then either edit single headers or, when more than a couple
         // must go (SDK telemetry usually brings a dozen), replace the whole map in one call.
-        let current = host::headers(MapType::HttpRequestHeaders);
-        FORWARD_EXTRA.with(|extra| apply_headers(&current, &wanted, extra));
+        FORWARD_EXTRA.with(|extra| apply_headers(current, &wanted, extra, keep));
         log::debug!("attempt -> provider {provider_name} model {target_model} path {}", prepared.path);
 
         self.translator = Some(prepared.translator);
@@ -236,14 +244,25 @@ impl Upstream {
         Ok(())
     }
 
-    fn prepare_or_fail(&mut self, body_size: usize) -> Action {
+    /// Marks the attempt sent: its duration and time to first token count from here.
+    pub fn sent(&mut self) {
+        self.sent_at = Some(host::now().1);
+        self.started_at = self.sent_at;
+    }
+
+    /// Whether [`Attempt::prepare`] left a translator, i.e. the request goes to a provider.
+    pub fn is_prepared(&self) -> bool {
+        self.translator.is_some()
+    }
+
+    fn prepare_or_fail(&mut self, info: RequestInfo, body_size: usize) -> Action {
         let body = host::body(BufferType::HttpRequestBody, body_size);
-        match self.prepare(&body, body_size) {
+        let current = host::headers(MapType::HttpRequestHeaders);
+        match self.prepare(info, &body, body_size, &current, &[]) {
             // Answered locally (a token count estimate): nothing goes upstream.
             Ok(()) if self.translator.is_none() => Action::Pause,
             Ok(()) => {
-                self.sent_at = Some(host::now().1);
-                self.started_at = self.sent_at;
+                self.sent();
                 Action::Continue
             }
             Err(err) => {
@@ -265,7 +284,7 @@ impl Upstream {
     }
 
     /// Emits this attempt's metrics once, when the response ended or the stream went away.
-    fn finish(&mut self) {
+    pub fn finish(&mut self) {
         if self.finished {
             return;
         }
@@ -380,8 +399,8 @@ impl Upstream {
 
 /// Makes the request header map `current` hold only allowlisted client headers plus `wanted`
 /// (which win over client values), with as few host calls as it can.
-fn apply_headers(current: &[(String, Vec<u8>)], wanted: &[(String, String)], extra: &[String]) {
-    let plan = header_plan(current, wanted, extra);
+fn apply_headers(current: &[(String, Vec<u8>)], wanted: &[(String, String)], extra: &[String], keep: &[&str]) {
+    let plan = header_plan(current, wanted, extra, keep);
     if plan.removals.len() + plan.sets.len() <= MAX_SINGLE_EDITS {
         for name in &plan.removals {
             host::remove_header(MapType::HttpRequestHeaders, name);
@@ -419,11 +438,13 @@ fn header_plan<'a>(
     current: &'a [(String, Vec<u8>)],
     wanted: &'a [(String, String)],
     extra: &[String],
+    kept: &[&str],
 ) -> HeaderPlan<'a> {
     let mut plan = HeaderPlan::default();
     let is_wanted = |name: &str| wanted.iter().any(|(n, _)| n == name);
     for (name, value) in current {
-        let keep = translate::upstream_header_allowed(name, extra) && !is_wanted(name);
+        let keep =
+            (translate::upstream_header_allowed(name, extra) || kept.contains(&name.as_str())) && !is_wanted(name);
         if keep {
             plan.final_map.push((name.as_str(), value.as_slice()));
             continue;
@@ -451,60 +472,23 @@ fn header_plan<'a>(
     plan
 }
 
-impl Context for Upstream {
-    fn on_done(&mut self) -> bool {
-        self.finish();
-        true
-    }
-}
-
-impl HttpContext for Upstream {
-    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        if end_of_stream {
-            // The downstream filter never routes an empty body; and without a body buffer a
-            // translated body could not be written (the host call would fail and panic the SDK).
-            self.fail(&GatewayError::invalid("The request body must be a JSON object."));
-            return Action::Pause;
-        }
-        Action::Pause
-    }
-
-    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        if self.prepared {
-            return if self.translator.is_some() { Action::Continue } else { Action::Pause };
-        }
-        if !end_of_stream {
-            return Action::Pause;
-        }
-        self.prepare_or_fail(body_size)
-    }
-
-    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
-        if self.prepared {
-            return if self.translator.is_some() { Action::Continue } else { Action::Pause };
-        }
-        let limit = self.shared.table.config().limits.max_request_bytes.saturating_add(1);
-        let size = host::body(BufferType::HttpRequestBody, limit).len();
-        self.prepare_or_fail(size)
-    }
-
-    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+impl Attempt {
+    /// The provider's response headers (`headers`: the whole map, read once by the caller).
+    pub fn response_headers(&mut self, headers: &[(String, Vec<u8>)], end_of_stream: bool) -> Action {
         let Some(translator) = self.translator.as_mut() else {
             return Action::Continue;
         };
-        // One host call for the whole map instead of one per header.
-        let headers = host::headers(MapType::HttpResponseHeaders);
-        let status = host::find_string(&headers, ":status").and_then(|s| s.parse::<u16>().ok()).unwrap_or(0);
-        let content_type = host::find_string(&headers, "content-type");
+        let status = host::find_string(headers, ":status").and_then(|s| s.parse::<u16>().ok()).unwrap_or(0);
+        let content_type = host::find_string(headers, "content-type");
         self.status = Some(status);
         self.mode = translator.on_headers(status, content_type.as_deref());
-        if let Some(value) = translator.wanted_response_header().and_then(|name| host::find_string(&headers, name)) {
+        if let Some(value) = translator.wanted_response_header().and_then(|name| host::find_string(headers, name)) {
             translator.on_response_header(&value);
         }
         // The gateway strips accept-encoding, so providers answer uncompressed; a compressed body
         // (a misbehaving provider or proxy) cannot be translated or counted. Envoy has no
         // decompressor that runs as an upstream filter, so the answer becomes a clear 502.
-        let encoding = host::find_string(&headers, "content-encoding")
+        let encoding = host::find_string(headers, "content-encoding")
             .map(|e| e.trim().chars().take(40).collect::<String>().to_ascii_lowercase())
             .filter(|e| !e.is_empty() && e != "identity");
         if let Some(encoding) = encoding {
@@ -542,7 +526,7 @@ impl HttpContext for Upstream {
         }
         // The body may change size; a stale length makes clients wait for bytes that never come.
         // A buffered body sets the right length when it ends, before the headers leave.
-        self.content_length = host::find_string(&headers, "content-length");
+        self.content_length = host::find_string(headers, "content-length");
         if self.mode == BodyMode::Streaming || self.undecodable.is_some() {
             host::remove_header(MapType::HttpResponseHeaders, "content-length");
             self.content_length = None;
@@ -561,7 +545,8 @@ impl HttpContext for Upstream {
         }
     }
 
-    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+    /// A piece of the provider's response body (all of it, once buffered).
+    pub fn response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         if self.finished && self.mode == BodyMode::Buffered {
             return Action::Continue;
         }
@@ -647,6 +632,112 @@ impl HttpContext for Upstream {
     }
 }
 
+/// The upstream filter's context: one [`Attempt`] per attempt, unless the downstream filter
+/// already ran the request's only attempt itself (a bootstrap that kept the upstream filter on a
+/// direct route's cluster): then it stays out of the way.
+pub struct Upstream {
+    attempt: Attempt,
+    /// The routing decision, read when the request headers arrive; taken by `prepare`.
+    info: Option<RequestInfo>,
+    /// The downstream filter handles this request's attempt: nothing to do here.
+    inert: bool,
+}
+
+impl Upstream {
+    pub fn new(shared: Rc<Shared>) -> Self {
+        Upstream { attempt: Attempt::new(shared), info: None, inert: false }
+    }
+
+    fn prepare_or_fail(&mut self, body_size: usize) -> Action {
+        match self.info.take() {
+            Some(info) => self.attempt.prepare_or_fail(info, body_size),
+            None => {
+                self.attempt.fail(&GatewayError::new(
+                    ErrorKind::Internal,
+                    "request reached an upstream without a routing decision",
+                ));
+                Action::Pause
+            }
+        }
+    }
+
+    /// What a request callback returns once the attempt was prepared (or answered locally).
+    fn after_prepare(&self) -> Action {
+        if self.attempt.is_prepared() {
+            Action::Continue
+        } else {
+            Action::Pause
+        }
+    }
+}
+
+impl Context for Upstream {
+    fn on_done(&mut self) -> bool {
+        if !self.inert {
+            self.attempt.finish();
+        }
+        true
+    }
+}
+
+impl HttpContext for Upstream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        self.info = host::property(&[REQUEST_INFO_KEY]).and_then(|b| RequestInfo::decode(&b));
+        if self.info.as_ref().is_some_and(|info| info.prepared) {
+            self.inert = true;
+            return Action::Continue;
+        }
+        if end_of_stream {
+            // The downstream filter never routes an empty body; and without a body buffer a
+            // translated body could not be written (the host call would fail and panic the SDK).
+            self.attempt.fail(&GatewayError::invalid("The request body must be a JSON object."));
+            return Action::Pause;
+        }
+        Action::Pause
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.inert {
+            return Action::Continue;
+        }
+        if self.attempt.prepared {
+            return self.after_prepare();
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        self.prepare_or_fail(body_size)
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if self.inert {
+            return Action::Continue;
+        }
+        if self.attempt.prepared {
+            return self.after_prepare();
+        }
+        let limit = self.attempt.shared.table.config().limits.max_request_bytes.saturating_add(1);
+        let size = host::body(BufferType::HttpRequestBody, limit).len();
+        self.prepare_or_fail(size)
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        if self.inert || !self.attempt.is_prepared() {
+            return Action::Continue;
+        }
+        // One host call for the whole map instead of one per header.
+        let headers = host::headers(MapType::HttpResponseHeaders);
+        self.attempt.response_headers(&headers, end_of_stream)
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.inert {
+            return Action::Continue;
+        }
+        self.attempt.response_body(body_size, end_of_stream)
+    }
+}
+
 /// Whether a translated chunk carries the client stream's last event: `[DONE]` (OpenAI Chat),
 /// `message_stop` (Anthropic) or a terminal Responses event. One pass over the chunk for
 /// `event: ` (a comparison per byte position per name cost more than the translation).
@@ -712,7 +803,7 @@ mod tests {
         ]);
         let wanted = owned(&[(":path", "/v1/messages"), ("x-api-key", "sk-ant"), ("content-length", "12")]);
         let extra = translate::parse_forward_list("x-test-id");
-        let plan = header_plan(&current, &wanted, &extra);
+        let plan = header_plan(&current, &wanted, &extra, &[]);
         let names: Vec<&str> = plan.final_map.iter().map(|(n, _)| *n).collect();
         assert_eq!(
             names,
@@ -725,14 +816,26 @@ mod tests {
         // `:path` is unchanged, so only the new credential and length are set.
         assert_eq!(plan.sets, [("x-api-key", "sk-ant"), ("content-length", "12")]);
         // Without the operator's extra list the test header goes too.
-        assert!(header_plan(&current, &wanted, &[]).removals.contains(&"x-test-id"));
+        assert!(header_plan(&current, &wanted, &[], &[]).removals.contains(&"x-test-id"));
+    }
+
+    #[test]
+    fn kept_headers_stay_for_envoy_until_the_route_removes_them() {
+        // The downstream filter runs a direct route's attempt before the router routes, and
+        // Envoy matches no route without x-forwarded-proto.
+        let current = map(&[(":path", "/v1/chat/completions"), ("x-forwarded-proto", "http"), ("user-agent", "sdk")]);
+        let wanted = owned(&[("authorization", "Bearer sk-provider")]);
+        let plan = header_plan(&current, &wanted, &[], &["x-forwarded-proto"]);
+        assert_eq!(plan.removals, ["user-agent"]);
+        assert!(plan.final_map.contains(&("x-forwarded-proto", &b"http"[..])));
+        assert!(header_plan(&current, &wanted, &[], &[]).removals.contains(&"x-forwarded-proto"));
     }
 
     #[test]
     fn repeated_wanted_headers_are_removed_before_being_set() {
         let current = map(&[(":path", "/x"), ("anthropic-beta", "a"), ("anthropic-beta", "b")]);
         let wanted = owned(&[("anthropic-beta", "a,b")]);
-        let plan = header_plan(&current, &wanted, &[]);
+        let plan = header_plan(&current, &wanted, &[], &[]);
         assert_eq!(plan.removals, ["anthropic-beta"]);
         assert_eq!(plan.sets, [("anthropic-beta", "a,b")]);
         assert_eq!(plan.final_map.iter().filter(|(n, _)| *n == "anthropic-beta").count(), 1);

@@ -95,3 +95,38 @@ def test_unknown_retry_condition_is_refused():
     cfg = config([{"model": "m", "targets": [{"provider": "a", "model": "y"}], "policy": {"retry_on": ["418"]}}])
     with pytest.raises(render.RenderError, match="unknown retry_on"):
         bootstrap(cfg)
+
+
+def test_direct_routes_have_one_wasm_context_and_policy_routes_keep_the_upstream_filter():
+    """ADR 0027: a provider's own cluster carries an upstream chain of the codec alone, so a
+    direct route (the cluster-header route) creates no upstream Wasm context; a route with a
+    policy reaches providers through its aggregate cluster, which has no chain of its own and so
+    keeps the router's chain with the upstream filter. test_resilience.py runs both."""
+    boot = bootstrap(config([{"model": "d", "targets": [{"provider": "a", "model": "x"}]},
+                             {"model": "m", "targets": [{"provider": "b", "model": "x"}, {"provider": "a", "model": "y"}],
+                              "policy": {"retries": 1}}]))
+    clusters = clusters_of(boot)
+    for name in ("c_a", "c_b", "c_c"):
+        options = clusters[name]["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+        assert [f["name"] for f in options["http_filters"]] == ["envoy.filters.http.upstream_codec"], name
+    assert "typed_extension_protocol_options" not in clusters["ai_gateway_route_m"]
+    hcm = boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    router = hcm["http_filters"][-1]["typed_config"]
+    assert [f["name"] for f in router["upstream_http_filters"]] == ["envoy.filters.http.wasm", "envoy.filters.http.upstream_codec"]
+    # The cluster header and Envoy's x-forwarded-proto (which the downstream filter must leave
+    # on the request for route matching) never reach a provider.
+    by_cluster_header = next(r for r in routes_of(boot) if r.get("route", {}).get("cluster_header"))
+    assert by_cluster_header["request_headers_to_remove"] == [render.CLUSTER_HEADER, "x-forwarded-proto"]
+
+
+def test_client_path_filter_only_when_a_log_or_a_span_reads_it():
+    def names(boot: dict) -> list[str]:
+        hcm = boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+        return [f["name"] for f in hcm["http_filters"]]
+
+    cfg = config([{"model": "d", "targets": [{"provider": "a", "model": "x"}]}])
+    assert "envoy.filters.http.header_to_metadata" not in names(bootstrap(cfg))
+    logged = render.render(cfg, "/nonexistent.wasm", 10000, 9901, UPSTREAMS, access_log="/dev/null")
+    assert names(logged)[0] == "envoy.filters.http.header_to_metadata"
+    traced = render.render(cfg, "/nonexistent.wasm", 10000, 9901, UPSTREAMS, otlp="http://127.0.0.1:4318")
+    assert names(traced)[0] == "envoy.filters.http.header_to_metadata"
