@@ -332,13 +332,15 @@ impl Downstream {
         // A route with a policy goes to its own cluster: Envoy's router then retries and falls
         // back across the targets, and the upstream filter translates each attempt (ADR 0003).
         let policy_cluster = selection.route.envoy_cluster();
+        // One clock read for the request's creation time and the attempt's start.
+        let (now_s, now_ns) = host::now();
         let direct = policy_cluster.is_none();
         let info = RequestInfo {
             model: facts.model.clone(),
             provider: selection.provider.name.clone(),
             target_model: selection.target.model.clone(),
             api: api_name(api).to_owned(),
-            created: host::now().0,
+            created: now_s,
             stream: facts.stream,
             direct,
             prepared: direct,
@@ -368,7 +370,7 @@ impl Downstream {
         attempt.prepare(info, body, body.len(), &headers, &[FORWARDED_PROTO])?;
         // Last: the set clears the route cache, so the router routes again through `cluster_header`.
         host::set_header(MapType::HttpRequestHeaders, CLUSTER_HEADER, &cluster);
-        attempt.sent();
+        attempt.sent_at_time(now_ns);
         self.attempt = Some(attempt);
         Ok(Decision::Upstream)
     }

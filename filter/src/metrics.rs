@@ -6,8 +6,8 @@
 //! from the name and keeps its value. `;` and `=` cannot survive in values (they are replaced),
 //! so model names with dots, dashes, slashes or colons stay intact and unambiguous.
 
+use hashbrown::HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;

@@ -246,7 +246,12 @@ impl Attempt {
 
     /// Marks the attempt sent: its duration and time to first token count from here.
     pub fn sent(&mut self) {
-        self.sent_at = Some(host::now().1);
+        self.sent_at_time(host::now().1);
+    }
+
+    /// [`Attempt::sent`] with a clock reading the caller already has (ns).
+    pub fn sent_at_time(&mut self, now_ns: u128) {
+        self.sent_at = Some(now_ns);
         self.started_at = self.sent_at;
     }
 
@@ -274,17 +279,31 @@ impl Attempt {
 
     /// Records time to first token once, when the first bytes for the client are ready.
     fn first_bytes(&mut self) {
+        if self.sent_at.is_some() {
+            self.first_bytes_at(host::now().1);
+        }
+    }
+
+    /// [`Attempt::first_bytes`] with a clock reading (ns) the caller already has.
+    fn first_bytes_at(&mut self, now_ns: u128) {
         let Some(sent_at) = self.sent_at.take() else { return };
         let (Some(provider), Some(model)) = (self.provider.as_deref(), self.target_model.as_deref()) else {
             return;
         };
-        let elapsed_ms = u64::try_from(host::now().1.saturating_sub(sent_at) / 1_000_000).unwrap_or(u64::MAX);
+        let elapsed_ms = u64::try_from(now_ns.saturating_sub(sent_at) / 1_000_000).unwrap_or(u64::MAX);
         self.ttft_ms = Some(elapsed_ms);
         self.shared.metrics.record(TIME_TO_FIRST_TOKEN_MS, &[("provider", provider), ("model", model)], elapsed_ms);
     }
 
     /// Emits this attempt's metrics once, when the response ended or the stream went away.
     pub fn finish(&mut self) {
+        if !self.finished {
+            self.finish_at(host::now());
+        }
+    }
+
+    /// [`Attempt::finish`] with a clock reading (Unix s, ns) the caller already has.
+    fn finish_at(&mut self, (now_s, now_ns): (u64, u128)) {
         if self.finished {
             return;
         }
@@ -294,8 +313,6 @@ impl Attempt {
         };
         let status = self.status.map(|s| s.to_string()).unwrap_or_else(|| "none".to_owned());
         let metrics = &self.shared.metrics;
-        // One clock read for everything this attempt records.
-        let (now_s, now_ns) = host::now();
         metrics.add(REQUESTS, &[("provider", provider), ("model", model), ("status", &status)], 1);
         // Counting tokens is never billed: no usage record, no budget, no TPM (usage is zero anyway).
         let counting = self.api.is_some_and(ClientApi::counts_tokens);
@@ -622,10 +639,12 @@ impl Attempt {
                 if self.content_length.as_deref() != Some(length.as_str()) {
                     host::set_header(MapType::HttpResponseHeaders, "content-length", &length);
                 }
+                // One clock read for the time to first token and everything `finish` records.
+                let now = host::now();
                 if self.status.is_some_and(|s| (200..300).contains(&s)) {
-                    self.first_bytes();
+                    self.first_bytes_at(now.1);
                 }
-                self.finish();
+                self.finish_at(now);
                 Action::Continue
             }
         }
