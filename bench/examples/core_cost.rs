@@ -2,7 +2,7 @@
 //! runs): inspect, prepare, and translate the recorded response, buffered or streamed.
 //! For profiles: `valgrind --tool=callgrind target/release/examples/core_cost ...`.
 //!
-//! core_cost --body FILE --provider openai|anthropic [--iters N] [--chunks N]
+//! core_cost --body FILE --provider openai|anthropic [--api chat|responses] [--iters N] [--chunks N]
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -15,6 +15,7 @@ fn main() {
     let mut kind = ProviderKind::Openai;
     let mut iters = 20_000u32;
     let mut chunks = 100usize;
+    let mut api = ClientApi::OpenAiChat;
     let mut args = std::env::args().skip(1);
     while let (Some(flag), Some(value)) = (args.next(), args.next()) {
         match flag.as_str() {
@@ -22,11 +23,14 @@ fn main() {
             "--provider" => kind = if value == "anthropic" { ProviderKind::Anthropic } else { ProviderKind::Openai },
             "--iters" => iters = value.parse().unwrap_or(iters),
             "--chunks" => chunks = value.parse().unwrap_or(chunks),
+            "--api" => api = if value == "responses" { ClientApi::OpenAiResponses } else { ClientApi::OpenAiChat },
             _ => {}
         }
     }
     let Some(body_path) = body_path else {
-        eprintln!("usage: core_cost --body FILE --provider openai|anthropic [--iters N] [--chunks N]");
+        eprintln!(
+            "usage: core_cost --body FILE --provider openai|anthropic [--api chat|responses] [--iters N] [--chunks N]"
+        );
         std::process::exit(2);
     };
     let body = std::fs::read(&body_path).unwrap_or_else(|e| panic!("{body_path}: {e}"));
@@ -45,14 +49,14 @@ fn main() {
     let response: &[u8] =
         if kind == ProviderKind::Anthropic { &responses.anthropic_json } else { &responses.openai_json };
 
-    let facts = translate::inspect(ClientApi::OpenAiChat, &body).expect("inspect");
+    let facts = translate::inspect(api, &body).expect("inspect");
     let (mut t_inspect, mut t_prepare, mut t_response) = (0f64, 0f64, 0f64);
     let mut out_bytes = 0usize;
     for _ in 0..iters {
         let t0 = Instant::now();
-        black_box(translate::inspect(ClientApi::OpenAiChat, black_box(&body)).expect("inspect"));
+        black_box(translate::inspect(api, black_box(&body)).expect("inspect"));
         let t1 = Instant::now();
-        let mut prepared = translate::prepare(ClientApi::OpenAiChat, &target, black_box(&body)).expect("prepare");
+        let mut prepared = translate::prepare(api, &target, black_box(&body)).expect("prepare");
         let t2 = Instant::now();
         let content_type = if facts.stream { "text/event-stream" } else { "application/json" };
         match prepared.translator.on_headers(200, Some(content_type)) {
