@@ -308,7 +308,8 @@ impl Downstream {
     /// Validates the complete body, selects the target and hands the decision to the router, or
     /// answers a token count itself when the target's provider cannot count.
     fn route(&mut self, api: ClientApi, body: &[u8]) -> Result<Decision, GatewayError> {
-        let facts = translate::inspect(api, body)?;
+        // What inspecting decoded is reused by a direct route's attempt (same body, same context).
+        let (facts, parsed) = translate::inspect_keeping(api, body)?;
         // Before route selection, so a key cannot probe which models exist.
         self.authorize_model(&facts.model)?;
         self.enforce_rate_limit()?;
@@ -367,7 +368,7 @@ impl Downstream {
         let headers = std::mem::take(&mut self.request_headers);
         let mut attempt = Attempt::new(Rc::clone(&self.shared));
         // Envoy routes no request without `x-forwarded-proto`: it stays until the route removes it.
-        attempt.prepare(info, body, body.len(), &headers, &[FORWARDED_PROTO])?;
+        attempt.prepare(info, body, body.len(), &headers, &[FORWARDED_PROTO], parsed)?;
         // Last: the set clears the route cache, so the router routes again through `cluster_header`.
         host::set_header(MapType::HttpRequestHeaders, CLUSTER_HEADER, &cluster);
         attempt.sent_at_time(now_ns);

@@ -149,7 +149,8 @@ impl Attempt {
 
     /// Translates the complete client body for this attempt and rewrites the request: `current`
     /// is the request header map as it stands, `keep` names headers that must stay on it for
-    /// now (the route removes them before the provider sees them).
+    /// now (the route removes them before the provider sees them); `parsed` is what inspecting
+    /// the same body already decoded, if anything.
     pub fn prepare(
         &mut self,
         info: RequestInfo,
@@ -157,6 +158,7 @@ impl Attempt {
         body_size: usize,
         current: &[(String, Vec<u8>)],
         keep: &[&str],
+        parsed: translate::Parsed,
     ) -> Result<(), GatewayError> {
         self.prepared = true;
         let internal = |m: &str| GatewayError::new(ErrorKind::Internal, m.to_owned());
@@ -185,7 +187,7 @@ impl Attempt {
         }
         let target =
             Target { provider, model: &target_model, defaults: &table.config().defaults, created_unix: info.created };
-        let prepared = translate::prepare_with_headers(api, &target, body, &info.client_headers)?;
+        let prepared = translate::prepare_parsed(api, &target, body, &info.client_headers, parsed)?;
 
         // Every header this attempt sets, last value wins as with successive set calls.
         let mut wanted: Vec<(String, String)> = Vec::with_capacity(8);
@@ -263,7 +265,7 @@ impl Attempt {
     fn prepare_or_fail(&mut self, info: RequestInfo, body_size: usize) -> Action {
         let body = host::body(BufferType::HttpRequestBody, body_size);
         let current = host::headers(MapType::HttpRequestHeaders);
-        match self.prepare(info, &body, body_size, &current, &[]) {
+        match self.prepare(info, &body, body_size, &current, &[], translate::Parsed::default()) {
             // Answered locally (a token count estimate): nothing goes upstream.
             Ok(()) if self.translator.is_none() => Action::Pause,
             Ok(()) => {

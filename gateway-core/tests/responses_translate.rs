@@ -728,3 +728,51 @@ fn counting_on_bedrock_claude_and_azure() {
     assert_eq!(p.path, "/openai/v1/responses/input_tokens");
     assert_eq!(body_json(&p)["model"], "dep");
 }
+
+/// The downstream filter reuses what inspecting decoded for a direct route's attempt: the
+/// provider request must be exactly the one a fresh decode gives, for every target kind, every
+/// recorded Responses request, and the refusals (stored state, hosted tools) must still happen.
+#[test]
+fn preparing_from_the_inspected_decode_is_byte_identical_to_preparing_from_the_body() {
+    use gateway_core::translate::{inspect_keeping, prepare_parsed};
+    let mut bodies: Vec<Value> = vec![codex_turn()];
+    for (_, doc) in recordings("openai-responses") {
+        for (request, _, _, _) in interactions(&doc) {
+            if request.is_object() && request.get("model").is_some() {
+                bodies.push(request);
+            }
+        }
+    }
+    bodies.push(json!({"model": "m", "input": "hi", "previous_response_id": "resp_1"}));
+    bodies.push(json!({"model": "m", "input": "hi", "tools": [{"type": "web_search"}]}));
+    let d = Defaults { max_tokens: 4096 };
+    let mut compared = 0;
+    for kind in [ProviderKind::Anthropic, ProviderKind::Bedrock, ProviderKind::Gemini, ProviderKind::Openai] {
+        let p = provider(kind);
+        let model = match kind {
+            ProviderKind::Bedrock => CLAUDE_BEDROCK,
+            ProviderKind::Gemini => "gemini-2.5-flash",
+            _ => "target-model",
+        };
+        let target = Target { provider: &p, model, defaults: &d, created_unix: 1_700_000_000 };
+        for body in &bodies {
+            let bytes = body.to_string();
+            let Ok((_, parsed)) = inspect_keeping(ClientApi::OpenAiResponses, bytes.as_bytes()) else { continue };
+            let fresh = prepare(ClientApi::OpenAiResponses, &target, bytes.as_bytes());
+            let reused = prepare_parsed(ClientApi::OpenAiResponses, &target, bytes.as_bytes(), &[], parsed);
+            match (fresh, reused) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(
+                        (&a.path, &a.body, &a.headers, &a.dropped),
+                        (&b.path, &b.body, &b.headers, &b.dropped),
+                        "{kind:?} {body}"
+                    );
+                    compared += 1;
+                }
+                (Err(a), Err(b)) => assert_eq!((a.status(), a.message), (b.status(), b.message), "{kind:?} {body}"),
+                (a, b) => panic!("{kind:?} {body}: fresh {:?} but reused {:?}", a.err(), b.err()),
+            }
+        }
+    }
+    assert!(compared >= 8, "only {compared} requests compared");
+}

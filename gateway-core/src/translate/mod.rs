@@ -201,14 +201,30 @@ pub trait ResponseTranslator {
 
 /// Reads the client body far enough to route it, and rejects what no provider could serve.
 pub fn inspect(api: ClientApi, body: &[u8]) -> Result<RequestFacts, GatewayError> {
-    match api {
+    inspect_keeping(api, body).map(|(facts, _)| facts)
+}
+
+/// What [`inspect_keeping`] decoded and [`prepare_parsed`] can reuse instead of decoding the
+/// same body again (the Responses API: its full decode is most of inspecting it). Opaque; the
+/// default holds nothing.
+#[derive(Default)]
+pub struct Parsed(Option<(crate::conversation::Request, String)>);
+
+/// [`inspect`], keeping what it decoded for [`prepare_parsed`] of the same body.
+pub fn inspect_keeping(api: ClientApi, body: &[u8]) -> Result<(RequestFacts, Parsed), GatewayError> {
+    if api == ClientApi::OpenAiResponses {
+        let (facts, decoded) = responses::inspect_keeping(body)?;
+        return Ok((facts, Parsed(Some(decoded))));
+    }
+    let facts = match api {
         ClientApi::OpenAiChat => openai_passthrough::inspect(body),
         ClientApi::AnthropicMessages => anthropic_passthrough::inspect(body),
         ClientApi::OpenAiEmbeddings => embeddings::inspect(body),
         ClientApi::AnthropicCountTokens => count_tokens::inspect(body),
         ClientApi::OpenAiResponses => responses::inspect(body),
         ClientApi::OpenAiResponsesInputTokens => responses::inspect_count(body),
-    }
+    }?;
+    Ok((facts, Parsed::default()))
 }
 
 /// Translates the client body for one attempt at `target`, without client headers.
@@ -224,10 +240,22 @@ pub fn prepare_with_headers(
     body: &[u8],
     client_headers: &[(String, String)],
 ) -> Result<PreparedRequest, GatewayError> {
+    prepare_parsed(api, target, body, client_headers, Parsed::default())
+}
+
+/// [`prepare_with_headers`] for a body [`inspect_keeping`] already decoded into `parsed` (the
+/// same body: the decode is not repeated).
+pub fn prepare_parsed(
+    api: ClientApi,
+    target: &Target<'_>,
+    body: &[u8],
+    client_headers: &[(String, String)],
+    parsed: Parsed,
+) -> Result<PreparedRequest, GatewayError> {
     let invoke =
         target.provider.kind == ProviderKind::Bedrock && bedrock_invoke::uses_invoke(target.provider, target.model);
     match (api, target.provider.kind) {
-        (ClientApi::OpenAiResponses, _) => responses::prepare(body, target),
+        (ClientApi::OpenAiResponses, _) => responses::prepare_decoded(body, target, parsed.0),
         (ClientApi::OpenAiResponsesInputTokens, _) => responses::prepare_count(body, target),
         // Claude on Bedrock: Anthropic's own format through InvokeModel (`settings.bedrock.api`).
         (ClientApi::AnthropicMessages, ProviderKind::Bedrock) if invoke => {

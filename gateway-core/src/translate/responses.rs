@@ -77,6 +77,11 @@ pub const HOSTED_TOOLS: &[&str] = &[
 /// Validates a Responses body (every item and tool, in OpenAI's error wording) and returns the
 /// routing facts.
 pub fn inspect(body: &[u8]) -> Result<RequestFacts, GatewayError> {
+    inspect_keeping(body).map(|(facts, _)| facts)
+}
+
+/// [`inspect`], keeping the decoded request and model for [`prepare_decoded`].
+pub fn inspect_keeping(body: &[u8]) -> Result<(RequestFacts, (Request, String)), GatewayError> {
     if super::openai_passthrough::nesting_exceeds_limit(body) {
         return Err(GatewayError::invalid(format!(
             "We could not parse the JSON body of your request: nesting deeper than {} levels (recursion limit exceeded).",
@@ -84,7 +89,8 @@ pub fn inspect(body: &[u8]) -> Result<RequestFacts, GatewayError> {
         )));
     }
     let (request, model) = codec::responses::decode_request(body)?;
-    Ok(RequestFacts { model, stream: request.stream })
+    let facts = RequestFacts { model: model.clone(), stream: request.stream };
+    Ok((facts, (request, model)))
 }
 
 /// Validates an `input_tokens` body: the Responses request shape, `model` required.
@@ -150,9 +156,16 @@ fn hosted_tool_policy(req: &Request, target: &Target<'_>) -> Result<(), GatewayE
 }
 
 /// A decoded, validated request for a provider of another API.
-fn decode_for_translation(body: &[u8], target: &Target<'_>) -> Result<(Request, String), GatewayError> {
+fn decode_for_translation(
+    body: &[u8],
+    target: &Target<'_>,
+    decoded: Option<(Request, String)>,
+) -> Result<(Request, String), GatewayError> {
     reject_stored_state(body)?;
-    let (mut req, model) = codec::responses::decode_request(body)?;
+    let (mut req, model) = match decoded {
+        Some(decoded) => decoded,
+        None => codec::responses::decode_request(body)?,
+    };
     hosted_tool_policy(&req, target)?;
     // What a stateless translation ignores by design is not reported as dropped.
     req.extras.retain(|e| !(e.family == Family::OpenAi && claude::SILENT_EXTRAS.contains(&e.name.as_str())));
@@ -167,10 +180,19 @@ fn decode_for_translation(body: &[u8], target: &Target<'_>) -> Result<(Request, 
 
 /// Translates a Responses body for one attempt at `target`.
 pub fn prepare(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, GatewayError> {
+    prepare_decoded(body, target, None)
+}
+
+/// [`prepare`] with what [`inspect_keeping`] decoded from the same `body`, if anything.
+pub fn prepare_decoded(
+    body: &[u8],
+    target: &Target<'_>,
+    decoded: Option<(Request, String)>,
+) -> Result<PreparedRequest, GatewayError> {
     match target.provider.kind {
         ProviderKind::Openai => passthrough(body, target, super::provider_path(target.provider, RESPONSES_PATH), false),
         ProviderKind::AzureOpenai => passthrough(body, target, azure_path(target, "")?, false),
-        _ => translated(body, target),
+        _ => translated(body, target, decoded),
     }
 }
 
@@ -197,8 +219,12 @@ fn fallback_id(target: &Target<'_>, body: &[u8]) -> String {
 }
 
 /// Anthropic, Bedrock and Gemini through the conversation model.
-fn translated(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, GatewayError> {
-    let (req, client_model) = decode_for_translation(body, target)?;
+fn translated(
+    body: &[u8],
+    target: &Target<'_>,
+    decoded: Option<(Request, String)>,
+) -> Result<PreparedRequest, GatewayError> {
+    let (req, client_model) = decode_for_translation(body, target, decoded)?;
     let encoder = ResponsesEncoder::new(client_model, fallback_id(target, body), target.created_unix);
     let max_tokens = u64::from(target.defaults.max_tokens);
     let custom = claude::custom_tool_names(&req);
@@ -509,7 +535,7 @@ pub fn provider_counts(provider: &crate::config::ProviderConfig, model: &str) ->
 /// The Anthropic `count_tokens` body of a Responses request: what Claude would be sent,
 /// without the members counting refuses.
 fn anthropic_count_body(body: &[u8], target: &Target<'_>, model: Option<&str>) -> Result<Vec<u8>, GatewayError> {
-    let (mut req, _) = decode_for_translation(body, target)?;
+    let (mut req, _) = decode_for_translation(body, target, None)?;
     req.stream = false;
     let mut dropped = Vec::new();
     let json = claude::encode_body(&req, model, u64::from(target.defaults.max_tokens), &mut dropped)?;
