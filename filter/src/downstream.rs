@@ -522,6 +522,7 @@ impl HttpContext for Downstream {
         }
         Action::Continue
     }
+
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         // Only the filter decides the cluster; a client-sent header must not pick one, and a
         // client-sent marker must not bypass the OpenAI-shaped local replies.
