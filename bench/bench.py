@@ -269,9 +269,6 @@ def client_headers(sc: dict) -> dict:
     return dict(CLAUDE_CODE_HEADERS) if sc.get("client") == "anthropic" else {"authorization": "Bearer client-key"}
 
 
-HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
-
-
 def upstream_path(sc: dict) -> str:
     """The path the provider is called on (the filter's choice; Envoy alone rewrites to it)."""
     kind = sc.get("upstream", sc["provider"])
@@ -793,7 +790,7 @@ class Breakdown:
             # route's attempt) needs the router's upstream chain on every cluster, as its
             # render.py gave it.
             for c in boot["static_resources"]["clusters"]:
-                opts = c.get("typed_extension_protocol_options", {}).get(HTTP_OPTIONS, {})
+                opts = c.get("typed_extension_protocol_options", {}).get(render.HTTP_PROTOCOL_OPTIONS, {})
                 opts.pop("http_filters", None)
         if chain == "down":
             router["typed_config"]["upstream_http_filters"] = [

@@ -336,6 +336,11 @@ def vm_config(wasm_path: str, env_keys: list[str], env_values: dict[str, str] | 
     return out
 
 
+# Key of a cluster's HTTP protocol options (and its upstream filter chain) in
+# `typed_extension_protocol_options`.
+HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+
 def control_plane_cluster(url: str) -> dict:
     """The gRPC cluster of the control plane's Watch service (HTTP/2 cleartext)."""
     parts = urlsplit(url)
@@ -356,7 +361,7 @@ def control_plane_cluster(url: str) -> dict:
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}]}],
         },
         "typed_extension_protocol_options": {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            HTTP_PROTOCOL_OPTIONS: {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
                 "explicit_http_config": {"http2_protocol_options": {}},
             }
@@ -523,7 +528,7 @@ def cluster(name: str, upstream: dict, providers: list[str], buffer_limit: int, 
     else:
         # Plain-text upstreams have no ALPN; auto_config would be rejected.
         options["explicit_http_config"] = {"http_protocol_options": {}}
-    out["typed_extension_protocol_options"] = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": options}
+    out["typed_extension_protocol_options"] = {HTTP_PROTOCOL_OPTIONS: options}
     return out
 
 

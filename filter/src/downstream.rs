@@ -344,12 +344,11 @@ impl Downstream {
             created: now_s,
             stream: facts.stream,
             direct,
-            prepared: direct,
             caller: self.caller.clone(),
             client_headers: std::mem::take(&mut self.client_headers),
         };
         // Read by the upstream filter; for a direct route only by one a hand-written bootstrap
-        // left on the provider's cluster, which the `prepared` flag keeps out of the way.
+        // left on the provider's cluster, which the `direct` flag keeps out of the way.
         let skip_state = direct && knobs::skip(Piece::Properties);
         if !skip_state && !host::set_property(&[REQUEST_INFO_KEY], &info.encode()) {
             return Err(GatewayError::new(ErrorKind::Internal, "could not store request state"));

@@ -119,10 +119,6 @@ pub struct RequestInfo {
     /// which provider and which attempt it is.
     #[serde(default)]
     pub direct: bool,
-    /// The downstream filter already ran this request's only attempt (a direct route, ADR 0027):
-    /// an upstream filter that still sees the request must leave it alone.
-    #[serde(default)]
-    pub prepared: bool,
     /// Who called (`jwt:<client_id>` or `key:<hash>`), as recorded in filter state for the logs;
     /// carried here so the upstream filter does not read filter state back for accounting.
     #[serde(default)]
@@ -150,11 +146,7 @@ impl RequestInfo {
         put(&self.api);
         put(&self.created.to_string());
         put(if self.stream { "1" } else { "0" });
-        put(match (self.direct, self.prepared) {
-            (true, true) => "2",
-            (true, false) => "1",
-            (false, _) => "0",
-        });
+        put(if self.direct { "1" } else { "0" });
         put(self.caller.as_deref().unwrap_or(""));
         for (name, value) in &self.client_headers {
             put(name);
@@ -188,10 +180,9 @@ impl RequestInfo {
             "0" => false,
             _ => return None,
         };
-        let (direct, prepared) = match take()?.as_str() {
-            "2" => (true, true),
-            "1" => (true, false),
-            "0" => (false, false),
+        let direct = match take()?.as_str() {
+            "1" => true,
+            "0" => false,
             _ => return None,
         };
         // Callers are never empty: `jwt:` or `key:` and more.
@@ -204,18 +195,7 @@ impl RequestInfo {
         if !rest.is_empty() {
             return None;
         }
-        Some(RequestInfo {
-            model,
-            provider,
-            target_model,
-            api,
-            created,
-            stream,
-            direct,
-            prepared,
-            caller,
-            client_headers,
-        })
+        Some(RequestInfo { model, provider, target_model, api, created, stream, direct, caller, client_headers })
     }
 }
 
@@ -339,17 +319,13 @@ mod tests {
             created: 1_700_000_000,
             stream: true,
             direct: true,
-            prepared: false,
             caller: Some("key:ab:c".to_owned()),
             client_headers: vec![("anthropic-beta".to_owned(), "a:b, c".to_owned())],
         };
         assert_eq!(RequestInfo::decode(&info.encode()), Some(info.clone()));
-        info.prepared = true;
-        assert_eq!(RequestInfo::decode(&info.encode()), Some(info.clone()));
         info.client_headers.clear();
         info.stream = false;
         info.direct = false;
-        info.prepared = false;
         info.caller = None;
         let encoded = info.encode();
         assert_eq!(RequestInfo::decode(&encoded), Some(info));

@@ -258,7 +258,7 @@ impl Attempt {
     }
 
     /// Whether [`Attempt::prepare`] left a translator, i.e. the request goes to a provider.
-    pub fn is_prepared(&self) -> bool {
+    pub fn reaches_provider(&self) -> bool {
         self.translator.is_some()
     }
 
@@ -684,7 +684,7 @@ impl Upstream {
 
     /// What a request callback returns once the attempt was prepared (or answered locally).
     fn after_prepare(&self) -> Action {
-        if self.attempt.is_prepared() {
+        if self.attempt.reaches_provider() {
             Action::Continue
         } else {
             Action::Pause
@@ -704,7 +704,8 @@ impl Context for Upstream {
 impl HttpContext for Upstream {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         self.info = host::property(&[REQUEST_INFO_KEY]).and_then(|b| RequestInfo::decode(&b));
-        if self.info.as_ref().is_some_and(|info| info.prepared) {
+        // A direct route's only attempt is the downstream filter's (ADR 0027).
+        if self.info.as_ref().is_some_and(|info| info.direct) {
             self.inert = true;
             return Action::Continue;
         }
@@ -743,7 +744,7 @@ impl HttpContext for Upstream {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        if self.inert || !self.attempt.is_prepared() {
+        if self.inert || !self.attempt.reaches_provider() {
             return Action::Continue;
         }
         // One host call for the whole map instead of one per header.

@@ -212,16 +212,15 @@ pub struct Parsed(Option<(crate::conversation::Request, String)>);
 
 /// [`inspect`], keeping what it decoded for [`prepare_parsed`] of the same body.
 pub fn inspect_keeping(api: ClientApi, body: &[u8]) -> Result<(RequestFacts, Parsed), GatewayError> {
-    if api == ClientApi::OpenAiResponses {
-        let (facts, decoded) = responses::inspect_keeping(body)?;
-        return Ok((facts, Parsed(Some(decoded))));
-    }
     let facts = match api {
+        ClientApi::OpenAiResponses => {
+            let (facts, decoded) = responses::inspect_keeping(body)?;
+            return Ok((facts, Parsed(Some(decoded))));
+        }
         ClientApi::OpenAiChat => openai_passthrough::inspect(body),
         ClientApi::AnthropicMessages => anthropic_passthrough::inspect(body),
         ClientApi::OpenAiEmbeddings => embeddings::inspect(body),
         ClientApi::AnthropicCountTokens => count_tokens::inspect(body),
-        ClientApi::OpenAiResponses => responses::inspect(body),
         ClientApi::OpenAiResponsesInputTokens => responses::inspect_count(body),
     }?;
     Ok((facts, Parsed::default()))
