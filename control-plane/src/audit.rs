@@ -66,11 +66,17 @@ pub struct AuditContext {
 
 impl AuditContext {
     /// A context for a new request by `actor`: fresh request id, the current time.
+    ///
+    /// The request id is this process's arrival counter (8 hex digits) then 4 random bytes. The
+    /// counter keeps two requests that arrive in the same millisecond in arrival order (ids sort
+    /// by time first, then by request id); the random half keeps ids of different replicas apart.
     pub fn new(actor: impl Into<String>, via: Via) -> Self {
-        let mut id = [0u8; 8];
-        // Without randomness the id still differs by time; uniqueness is enforced by the store.
-        let _ = getrandom::fill(&mut id);
-        Self::fixed(actor, via, hex::encode(id), now_ms())
+        static ARRIVALS: AtomicU32 = AtomicU32::new(0);
+        let arrival = ARRIVALS.fetch_add(1, Ordering::Relaxed);
+        let mut random = [0u8; 4];
+        // Without randomness the id still differs by time and counter; the store enforces uniqueness.
+        let _ = getrandom::fill(&mut random);
+        Self::fixed(actor, via, format!("{arrival:08x}{}", hex::encode(random)), now_ms())
     }
 
     /// A context for a tool that writes the store directly (`tool:<name>`), not through the API.
@@ -509,6 +515,18 @@ mod tests {
         let (a0, a1, b0) = (a.next_id(), a.next_id(), b.next_id());
         assert!(a0 < a1 && a1 < b0, "{a0} {a1} {b0}");
         assert_eq!(a0, "0000000000005-00000000000000aa-0000");
+    }
+
+    #[test]
+    fn requests_in_one_millisecond_sort_in_arrival_order() {
+        let contexts: Vec<AuditContext> = (0..64).map(|_| AuditContext::new("t", Via::Api)).collect();
+        let ids: Vec<String> = contexts.iter().map(|c| format!("{:013}-{}", 0, c.request_id)).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        assert!(contexts
+            .iter()
+            .all(|c| c.request_id.len() == 16 && c.request_id.bytes().all(|b| b.is_ascii_hexdigit())));
     }
 
     #[test]
