@@ -206,11 +206,17 @@ impl RootContext for Root {
                 );
                 if role == Role::Downstream {
                     jwt::set_policy(cfg.auth.jwt.clone());
-                    // Budget entries of named clients exist before traffic: the first write of a
-                    // shared-data key cannot be conditional (ADR 0008).
+                    // Budget and rate-limit entries of named clients exist before traffic: the
+                    // first write of a shared-data key cannot be conditional (ADR 0008).
                     for (client, limits) in cfg.auth.jwt.iter().flat_map(|j| j.limits.iter()) {
-                        if client != "*" && limits.budget.is_some() {
+                        if client == "*" {
+                            continue;
+                        }
+                        if limits.budget.is_some() {
                             budget::seed(&format!("jwt:{client}"));
+                        }
+                        if limits.rpm.is_some() || limits.tpm.is_some() {
+                            ratelimit::seed(&format!("jwt:{client}"));
                         }
                     }
                 }

@@ -43,6 +43,21 @@ fn key(caller: &str) -> String {
     format!("{PREFIX}{caller}")
 }
 
+/// Creates `caller`'s counter if it does not exist. The first write of a shared-data key cannot be
+/// conditional, so two workers admitting a caller's very first request would both write one
+/// count; entries are created before any worker can race on them instead: by the singleton for
+/// the limited keys of a snapshot it is about to publish, by each worker's configuration for
+/// named JWT clients (ADR 0008, as budgets do).
+pub fn seed(caller: &str) {
+    let key = key(caller);
+    // Only a key that does not exist (no CAS token): a seeded or used key must keep its count.
+    if let Ok((None, None)) = hostcalls::get_shared_data(&key) {
+        if let Err(status) = hostcalls::set_shared_data(&key, Some(b""), None) {
+            log::warn!("could not seed a rate-limit counter: {status:?}");
+        }
+    }
+}
+
 /// A refusal: the error and the extra response headers to send with it.
 pub type Refusal = (GatewayError, Vec<(&'static str, String)>);
 
@@ -51,8 +66,9 @@ pub type Refusal = (GatewayError, Vec<(&'static str, String)>);
 pub fn admit(caller: &str, limits: Limits, now_unix: u64) -> Result<LimitStatus, Refusal> {
     let key = key(caller);
     for _ in 0..ATTEMPTS {
-        // A missing key reads as (None, None): the write below is then unconditional, the one
-        // race ADR 0008 accepts (first request of a caller on two workers at once).
+        // A seeded key reads as (None, Some(cas)), so its first count is conditional too. A key
+        // nobody seeded (a `"*"` JWT client) reads as (None, None) and is written
+        // unconditionally: the one race ADR 0008 accepts, at a caller's first use.
         let (value, cas) = hostcalls::get_shared_data(&key).map_err(|_| (unavailable(), Vec::new()))?;
         let stored = value.as_deref().and_then(Counter::decode);
         match ratelimit::check(now_unix, stored, limits) {

@@ -339,6 +339,10 @@ impl Service {
             Ok((snap, _)) => snap.keys.iter().filter_map(|k| k.budget.map(|b| (k.caller(), b.period))).collect(),
             Err(_) => BTreeMap::new(),
         };
+        let rate_limited: Vec<String> = match &parsed {
+            Ok((snap, _)) => snap.keys.iter().filter(|k| !k.limits().is_unlimited()).map(|k| k.caller()).collect(),
+            Err(_) => Vec::new(),
+        };
         let shared = match parsed.and_then(|(snap, rejected)| Shared::from_pruned(snap, rejected, Default::default())) {
             Ok(s) => s,
             Err(e) => {
@@ -361,10 +365,13 @@ impl Service {
                 msg.version
             );
         }
-        // Before the workers can see a budgeted key: its budget entry must exist, since the
+        // Before the workers can see a budgeted or rate-limited key: its entries must exist, since the
         // first write of a shared-data key cannot be conditional (ADR 0008).
         for caller in budgeted.keys() {
             crate::budget::seed(caller);
+        }
+        for caller in &rate_limited {
+            crate::ratelimit::seed(caller);
         }
         // Their spend is asked of the control plane once now, then kept fresh only for callers
         // this Envoy serves (fewer reads than refreshing every budgeted key of the fleet).
