@@ -805,7 +805,9 @@ class Breakdown:
         set_vm_env(boot, SKIP_ENV, skip, runtime)
         return boot
 
-    def run_variant(self, key: str, variant: tuple) -> None:
+    def run_variant(self, key: str, variant: tuple, rate: float | None = None, store: str | None = None) -> dict:
+        """One saturated run of `variant` on scenario `key` (and, given `rate`, a constant-rate
+        run after it for the latency figures); the sample goes to `store` (default: the name)."""
         b, sc = self.b, self.b.scen[key]
         name = variant[0]
         port, admin = free_port(), free_port()
@@ -834,9 +836,16 @@ class Breakdown:
             r["errors"] = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
             r["hwm_kb"] = vm_kb(p.pid, "VmHWM")
             r["load"] = open("/proc/loadavg").read().split()[0]
-            self.samples[name].append(r)
             b.log(f"breakdown {key} {name:16s} {r['rps']:8.0f} req/s  cpu {r['cpu_us_per_req']:6.1f} us/req  "
                   f"hwm {r['hwm_kb']/1024:.1f} MiB  errors {r['errors']}  load {r['load']}")
+            if rate:
+                lat = rate_load(b.args, b.args.load_core, url, body_file, headers, rate, b.args.duration)
+                r["constant_rate"] = lat
+                b.log(f"breakdown {key} {name:16s} at {rate:.0f} req/s: p50 {lat['p50_us']/1000:.2f} ms "
+                      f"p99 {lat['p99_us']/1000:.2f} ms (achieved {lat['rate']:.0f}/s, errors {lat['errors']}, "
+                      f"non-2xx {lat['non_2xx']})")
+            self.samples.setdefault(store or name, []).append(r)
+            return r
         finally:
             p.stop()
 
@@ -891,6 +900,126 @@ class Breakdown:
         loads = [r["load"] for rs in self.samples.values() for r in rs]
         if loads:
             lines += ["", f"1-minute load average during the run: {min(loads)}–{max(loads)}."]
+        return "\n".join(lines)
+
+
+def median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+
+
+class Targets(Breakdown):
+    """Issue 16's targets measured interleaved: Envoy alone and the shipped filter on (a), (b) and
+    (c) in every round, with the constant-rate latency runs of (a) and (b) right after each
+    saturated run. Every figure is a difference within one round (filter minus Envoy alone
+    minutes apart, not runs an hour apart), and the report gives the median of the rounds, so a
+    drift in the machine's other load cannot pass for a cost or a saving."""
+
+    KEYS = "abc"
+
+    def __init__(self, bench: Bench, rounds: int):
+        super().__init__(bench, bench.args.wasm, rounds, False)
+        self.variants = [v for v in BREAKDOWN_VARIANTS if v[0] in ("envoy", "full")]
+        self.rates: dict[str, float] = {}
+
+    def run(self, key: str = "") -> None:
+        b = self.b
+        b.mock_shared, b.mock_shared_port = b.start_mock(b.args.load_core, "shared")
+        full = next(v for v in self.variants if v[0] == "full")
+        try:
+            # A calibration run of the filter per latency scenario sets the constant rate (a
+            # fraction of its maximum) that both sides get in every round.
+            for k in self.KEYS:
+                if k in b.args.latency_scenarios and b.args.rate:
+                    try:
+                        r = self.run_variant(k, full, store=f"{k}:calibration")
+                        self.rates[k] = b.args.rate_fraction * r["rps"]
+                    except Exception as e:  # noqa: BLE001
+                        b.log(f"targets {k} calibration: FAILED: {e}")
+            for rnd in range(self.rounds):
+                b.log(f"targets round {rnd + 1}/{self.rounds}")
+                # The order alternates, so neither side always runs on a warmer machine.
+                order = self.variants if rnd % 2 == 0 else self.variants[::-1]
+                for k in self.KEYS:
+                    for variant in order:
+                        try:
+                            r = self.run_variant(k, variant, rate=self.rates.get(k), store=f"{k}:{variant[0]}")
+                            r["round"] = rnd
+                        except Exception as e:  # noqa: BLE001 - one failed run must not hide the others
+                            b.log(f"targets {k} {variant[0]}: FAILED: {e}")
+                            self.failed[f"{k}:{variant[0]} round {rnd + 1}"] = str(e)
+        finally:
+            b.mock_shared.stop()
+
+    def rounds_of(self, key: str) -> list[tuple[dict, dict]]:
+        """(Envoy alone, filter) sample pairs of `key`, round by round."""
+        env = {r["round"]: r for r in self.samples.get(f"{key}:envoy", [])}
+        full = {r["round"]: r for r in self.samples.get(f"{key}:full", [])}
+        return [(env[i], full[i]) for i in sorted(env) if i in full]
+
+    def report(self, key: str = "") -> str:
+        chunks = self.b.args.chunks
+        lines = [
+            f"Envoy alone and the shipped filter on (a), (b) and (c), {self.rounds} rounds, interleaved "
+            "(order alternating round by round). CPU µs per request is Envoy's utime+stime over the requests wrk "
+            "completed; each figure is the median over the rounds of that round's own difference "
+            "(min–max in brackets).",
+            "",
+            "| target | per round | median [min–max] | target | |",
+            "|---|---|---:|---|---|",
+        ]
+
+        def row(name: str, values: list[float], fmt: str, target: str, ok) -> None:
+            if not values:
+                lines.append(f"| {name} | – | – | {target} | not measured |")
+                return
+            med = median(values)
+            shown = ", ".join(fmt.format(v) for v in values)
+            verdict = "" if not target else "met" if ok(med) else "**missed**"
+            lines.append(f"| {name} | {shown} | {fmt.format(med)} [{fmt.format(min(values))}–{fmt.format(max(values))}] "
+                         f"| {target} | {verdict} |")
+
+        pairs = {k: self.rounds_of(k) for k in self.KEYS}
+        added = {k: [f["cpu_us_per_req"] - e["cpu_us_per_req"] for e, f in pairs[k]] for k in self.KEYS}
+        ratio = {k: [f["rps"] / e["rps"] for e, f in pairs[k] if e["rps"]] for k in self.KEYS}
+        row("(a) CPU µs/req over Envoy alone", added["a"], "{:+.1f}", "≤ +40", lambda m: m <= 40)
+        row("(a) req/s, filter ÷ Envoy alone", ratio["a"], "{:.2f}×", "≥ 0.6×", lambda m: m >= 0.6)
+        row("(b) CPU µs/req over Envoy alone", added["b"], "{:+.1f}", "", lambda m: True)
+        row("(b) req/s, filter ÷ Envoy alone", ratio["b"], "{:.2f}×", "≥ 0.55×", lambda m: m >= 0.55)
+        rounds = min(len(added["b"]), len(added["c"]))
+        per_chunk = [(added["c"][i] - added["b"][i]) / chunks for i in range(rounds)]
+        gross = [v / chunks for v in added["c"]]
+        row(f"(c) CPU µs per chunk beyond the request ({chunks} chunks)", per_chunk, "{:.2f}", "≤ 3", lambda m: m <= 3)
+        row("(c) CPU µs per chunk, gross", gross, "{:.2f}", "", lambda m: True)
+        for k in self.b.args.latency_scenarios:
+            if k not in self.KEYS:
+                continue
+            p99 = [(f["constant_rate"]["p99_us"] - e["constant_rate"]["p99_us"]) / 1000
+                   for e, f in pairs[k] if "constant_rate" in e and "constant_rate" in f]
+            rate = self.rates.get(k)
+            row(f"({k}) added p99 at {rate or 0:.0f} req/s (ms)", p99, "{:+.2f}", "≤ 2 ms", lambda m: m <= 2)
+        lines += ["", "Absolute figures, median of the rounds:", "",
+                  "| scenario | Envoy alone CPU µs/req | filter CPU µs/req | Envoy alone req/s | filter req/s | "
+                  "Envoy alone p99 ms | filter p99 ms | filter peak RSS MiB |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for k in self.KEYS:
+            if not pairs[k]:
+                continue
+            e_cpu = median([e["cpu_us_per_req"] for e, _ in pairs[k]])
+            f_cpu = median([f["cpu_us_per_req"] for _, f in pairs[k]])
+            e_rps = median([e["rps"] for e, _ in pairs[k]])
+            f_rps = median([f["rps"] for _, f in pairs[k]])
+            e_lat = [e["constant_rate"]["p99_us"] / 1000 for e, _ in pairs[k] if "constant_rate" in e]
+            f_lat = [f["constant_rate"]["p99_us"] / 1000 for _, f in pairs[k] if "constant_rate" in f]
+            hwm = max(f["hwm_kb"] for _, f in pairs[k]) / 1024
+            lines.append(f"| ({k}) {self.b.scen[k]['title']} | {e_cpu:.1f} | {f_cpu:.1f} | {e_rps:.0f} | {f_rps:.0f} | "
+                         f"{median(e_lat) if e_lat else 0:.2f} | {median(f_lat) if f_lat else 0:.2f} | {hwm:.1f} |")
+        loads = [r["load"] for rs in self.samples.values() for r in rs]
+        if loads:
+            lines += ["", f"1-minute load average during the run: {min(loads)}–{max(loads)}."]
+        if self.failed:
+            lines += ["", "Failed runs: " + "; ".join(f"{k}: {v[:100]}" for k, v in self.failed.items())]
         return "\n".join(lines)
 
 
@@ -1046,6 +1175,48 @@ def write_doc(path: Path, text: str) -> None:
     path.write_text(new)
 
 
+TARGETS_BEGIN = "<!-- targets:begin (generated by bench/bench.py --targets; edit outside these markers) -->"
+TARGETS_END = "<!-- targets:end -->"
+
+
+def replace_marked(path: Path, begin: str, end: str, text: str) -> None:
+    """Rewrites the part of `path` between the two markers (appends it if they are missing)."""
+    old = path.read_text() if path.exists() else ""
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        new = head + begin + "\n" + text + "\n" + end + rest.split(end, 1)[1]
+    else:
+        new = old + "\n" + begin + "\n" + text + "\n" + end + "\n"
+    path.write_text(new)
+
+
+def targets_main(b: Bench, args, started: str, load_before: str) -> int:
+    tg = Targets(b, args.rounds)
+    try:
+        tg.run()
+    finally:
+        shutil.rmtree(b.work, ignore_errors=True) if not os.environ.get("BENCH_KEEP") else None
+    text = "\n".join([
+        f"Run {started}: {args.duration:.0f} s per run after {args.warmup:.0f} s of warm-up, "
+        f"load generator on core {args.load_core}, Envoy (`--concurrency 1`) on core {args.sut_core}; "
+        f"constant-rate runs at {args.rate_fraction:g} of the filter's maximum from a calibration run.",
+        "",
+        f"Machine: {machine()} (at the start {load_before}).",
+        "",
+        f"Software: {versions(args)}; module {os.path.getsize(args.wasm)} bytes.",
+        "",
+        f"Command: `{args.command or ' '.join(sys.argv)}`",
+        "",
+        tg.report(),
+    ])
+    print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"targets": tg.samples, "rates": tg.rates, "failed": tg.failed}, indent=2))
+    if args.doc:
+        replace_marked(Path(args.doc), TARGETS_BEGIN, TARGETS_END, text)
+    return 1 if not tg.rounds_of("a") else 0
+
+
 def breakdown_main(b: Bench, args, started: str, load_before: str) -> int:
     key = args.scenarios[0] if args.scenarios else "a"
     bd = Breakdown(b, args.breakdown, args.rounds, args.breakdown_runtimes, args.ab)
@@ -1069,14 +1240,7 @@ def breakdown_main(b: Bench, args, started: str, load_before: str) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"breakdown": bd.samples, "failed": bd.failed}, indent=2))
     if args.doc:
-        path = Path(args.doc)
-        old = path.read_text() if path.exists() else ""
-        if BREAKDOWN_BEGIN in old and BREAKDOWN_END in old:
-            head, rest = old.split(BREAKDOWN_BEGIN, 1)
-            new = head + BREAKDOWN_BEGIN + "\n" + text + "\n" + BREAKDOWN_END + rest.split(BREAKDOWN_END, 1)[1]
-        else:
-            new = old + "\n" + BREAKDOWN_BEGIN + "\n" + text + "\n" + BREAKDOWN_END + "\n"
-        path.write_text(new)
+        replace_marked(Path(args.doc), BREAKDOWN_BEGIN, BREAKDOWN_END, text)
     return 1 if "full" in bd.failed or "envoy" in bd.failed else 0
 
 
@@ -1109,7 +1273,10 @@ def main() -> int:
     ap.add_argument("--breakdown", default=None, metavar="WASM",
                     help="cost breakdown instead of the comparison: WASM is the filter built with --features bench-breakdown; "
                          "runs the first of --scenarios (default a)")
-    ap.add_argument("--rounds", type=int, default=3, help="breakdown: rounds of every variant (default 3)")
+    ap.add_argument("--rounds", type=int, default=3, help="breakdown, targets: rounds of every variant (default 3)")
+    ap.add_argument("--targets", action="store_true",
+                    help="issue 16's targets, interleaved: Envoy alone and the filter on (a), (b), (c) every round, "
+                         "with the constant-rate p99 of --latency-scenarios")
     ap.add_argument("--breakdown-runtimes", action="store_true", help="breakdown: also the full filter on WAMR and Wasmtime")
     ap.add_argument("--ab", default=None, metavar="WASM",
                     help="breakdown: only Envoy alone, the full filter and the full filter of this other module (before/after)")
@@ -1123,6 +1290,8 @@ def main() -> int:
     b = Bench(args)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = " ".join(open("/proc/loadavg").read().split()[:3])
+    if args.targets:
+        return targets_main(b, args, started, load_before)
     if args.breakdown:
         return breakdown_main(b, args, started, load_before)
     try:
