@@ -32,8 +32,9 @@ pub struct RawDelta<'a> {
     pub kind: DeltaKind,
     /// The content block index.
     pub index: u64,
-    /// The text as escaped in the event (without quotes); also its JSON escaping for the output.
-    pub escaped: &'a str,
+    /// The text as escaped in the event (without quotes), valid UTF-8; also its JSON escaping
+    /// for the output.
+    pub escaped: &'a [u8],
 }
 
 /// Reads `data` as a text or thinking `content_block_delta`, if it is exactly one.
@@ -43,21 +44,25 @@ pub fn scan(data: &[u8]) -> Option<RawDelta<'_>> {
     let (mut typed, mut index, mut delta) = (false, None, None);
     loop {
         // Keys and type names are matched with their quotes as literals, which also leaves an
-        // escaped spelling to serde (which decodes it).
-        if !typed && cur.literal(br#""type""#) {
-            cur.expect(b':')?;
-            typed = cur.literal(br#""content_block_delta""#);
-            if !typed {
-                return None;
+        // escaped spelling to serde (which decodes it); the key's first letter picks the one
+        // literal to compare.
+        match cur.peek(1) {
+            Some(b't') if !typed && cur.literal(br#""type""#) => {
+                cur.expect(b':')?;
+                typed = cur.literal(br#""content_block_delta""#);
+                if !typed {
+                    return None;
+                }
             }
-        } else if index.is_none() && cur.literal(br#""index""#) {
-            cur.expect(b':')?;
-            index = Some(cur.u64()?);
-        } else if delta.is_none() && cur.literal(br#""delta""#) {
-            cur.expect(b':')?;
-            delta = Some(cur.delta()?);
-        } else {
-            return None;
+            Some(b'i') if index.is_none() && cur.literal(br#""index""#) => {
+                cur.expect(b':')?;
+                index = Some(cur.u64()?);
+            }
+            Some(b'd') if delta.is_none() && cur.literal(br#""delta""#) => {
+                cur.expect(b':')?;
+                delta = Some(cur.delta()?);
+            }
+            _ => return None,
         }
         if !cur.end_member()? {
             break;
@@ -90,6 +95,12 @@ impl<'a> Cursor<'a> {
         }
         self.at += 1;
         Some(())
+    }
+
+    /// The byte `ahead` bytes past the next token's start.
+    fn peek(&mut self, ahead: usize) -> Option<u8> {
+        self.skip_ws();
+        self.bytes.get(self.at + ahead).copied()
     }
 
     /// Steps over `literal` if it comes next.
@@ -135,27 +146,31 @@ impl<'a> Cursor<'a> {
     }
 
     /// `{"type":"text_delta","text":"…"}` or the thinking twin, in either order.
-    fn delta(&mut self) -> Option<(DeltaKind, &'a str)> {
+    fn delta(&mut self) -> Option<(DeltaKind, &'a [u8])> {
         self.expect(b'{')?;
         let (mut kind, mut text) = (None, None);
         loop {
-            if kind.is_none() && self.literal(br#""type""#) {
-                self.expect(b':')?;
-                kind = Some(if self.literal(br#""text_delta""#) {
-                    DeltaKind::Text
-                } else if self.literal(br#""thinking_delta""#) {
-                    DeltaKind::Thinking
-                } else {
-                    return None;
-                });
-            } else if text.is_none() && self.literal(br#""text""#) {
-                self.expect(b':')?;
-                text = Some((DeltaKind::Text, self.verbatim_str()?));
-            } else if text.is_none() && self.literal(br#""thinking""#) {
-                self.expect(b':')?;
-                text = Some((DeltaKind::Thinking, self.verbatim_str()?));
-            } else {
-                return None;
+            // `type`, `text` and `thinking` differ in their second letter.
+            match self.peek(2) {
+                Some(b'y') if kind.is_none() && self.literal(br#""type""#) => {
+                    self.expect(b':')?;
+                    kind = Some(if self.literal(br#""text_delta""#) {
+                        DeltaKind::Text
+                    } else if self.literal(br#""thinking_delta""#) {
+                        DeltaKind::Thinking
+                    } else {
+                        return None;
+                    });
+                }
+                Some(b'e') if text.is_none() && self.literal(br#""text""#) => {
+                    self.expect(b':')?;
+                    text = Some((DeltaKind::Text, self.verbatim_str()?));
+                }
+                Some(b'h') if text.is_none() && self.literal(br#""thinking""#) => {
+                    self.expect(b':')?;
+                    text = Some((DeltaKind::Thinking, self.verbatim_str()?));
+                }
+                _ => return None,
             }
             if !self.end_member()? {
                 break;
@@ -169,9 +184,11 @@ impl<'a> Cursor<'a> {
 
     /// The inside of a JSON string whose decoded value serde_json escapes back to the same
     /// bytes: valid UTF-8, no control character, and only the escapes serde_json writes itself.
-    fn verbatim_str(&mut self) -> Option<&'a str> {
+    fn verbatim_str(&mut self) -> Option<&'a [u8]> {
         self.expect(b'"')?;
         let start = self.at;
+        // Most deltas are ASCII, which needs no UTF-8 check.
+        let mut high = 0u8;
         loop {
             match *self.bytes.get(self.at)? {
                 b'"' => break,
@@ -180,12 +197,18 @@ impl<'a> Cursor<'a> {
                     _ => return None,
                 },
                 0x00..=0x1f => return None,
-                _ => self.at += 1,
+                byte => {
+                    high |= byte;
+                    self.at += 1;
+                }
             }
         }
         let raw = self.bytes.get(start..self.at)?;
         self.at += 1;
-        std::str::from_utf8(raw).ok()
+        if high >= 0x80 {
+            std::str::from_utf8(raw).ok()?;
+        }
+        Some(raw)
     }
 }
 
@@ -194,7 +217,7 @@ mod tests {
     use super::*;
 
     fn text(data: &str) -> Option<(DeltaKind, u64, String)> {
-        scan(data.as_bytes()).map(|d| (d.kind, d.index, d.escaped.to_owned()))
+        scan(data.as_bytes()).map(|d| (d.kind, d.index, String::from_utf8(d.escaped.to_vec()).unwrap()))
     }
 
     #[test]

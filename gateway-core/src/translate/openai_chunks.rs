@@ -74,9 +74,9 @@ impl ChunkWriter {
     }
 
     /// A `content` delta of choice 0 whose text is already JSON-escaped as [`escape_str`] would
-    /// escape it (without the quotes).
-    pub fn content_escaped(&self, out: &mut Vec<u8>, escaped: &str) {
-        text_chunk(out, &self.content0, |out| out.extend_from_slice(escaped.as_bytes()));
+    /// escape it (without the quotes), in valid UTF-8.
+    pub fn content_escaped(&self, out: &mut Vec<u8>, escaped: &[u8]) {
+        text_chunk(out, &self.content0, |out| out.extend_from_slice(escaped));
     }
 
     /// A `reasoning_content` delta.
@@ -92,8 +92,8 @@ impl ChunkWriter {
     }
 
     /// [`Self::content_escaped`] for `reasoning_content`.
-    pub fn reasoning_escaped(&self, out: &mut Vec<u8>, escaped: &str) {
-        text_chunk(out, &self.reasoning0, |out| out.extend_from_slice(escaped.as_bytes()));
+    pub fn reasoning_escaped(&self, out: &mut Vec<u8>, escaped: &[u8]) {
+        text_chunk(out, &self.reasoning0, |out| out.extend_from_slice(escaped));
     }
 
     /// The first fragment of tool call `tool`: id, type, name and the arguments known so far.

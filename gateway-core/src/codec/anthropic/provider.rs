@@ -583,10 +583,11 @@ impl Machine {
     /// its own decoded value, so the scanner's slice is the text (an escaped one is left to
     /// serde to decode). `false` when the event is not such a delta.
     fn delta_scanned(&mut self, json: &[u8], out: &mut Vec<Event>) -> bool {
-        let Some(delta) = anthropic_delta::scan(json).filter(|d| !d.escaped.contains('\\')) else { return false };
+        let Some(delta) = anthropic_delta::scan(json).filter(|d| !d.escaped.contains(&b'\\')) else { return false };
         // As `delta_fast` reads the index: anything past u32 is block 0.
         let index = u32::try_from(delta.index).unwrap_or(0);
-        let text = delta.escaped.to_owned();
+        // The scanner checked the text's UTF-8; this check cannot fail.
+        let Ok(text) = std::str::from_utf8(delta.escaped).map(str::to_owned) else { return false };
         let delta = match delta.kind {
             DeltaKind::Text => Delta::Text(text),
             DeltaKind::Thinking => Delta::Reasoning(text),
