@@ -48,6 +48,7 @@ impl Default for SseFramer {
 }
 
 impl SseFramer {
+    /// A framer that drops events larger than `max_event_bytes`.
     pub fn new(max_event_bytes: usize) -> Self {
         SseFramer {
             max_event_bytes,
@@ -76,6 +77,16 @@ impl SseFramer {
     /// Feeds one chunk; calls `on_event(event name, data)` for every event it completes, in
     /// order. Invalid UTF-8 reaches the callback replaced by U+FFFD, as [`Self::push`] gives it.
     pub fn push_each<F: FnMut(Option<&str>, &str)>(&mut self, chunk: &[u8], mut on_event: F) -> Result<(), SseError> {
+        self.push_each_raw(chunk, |event, data| on_event(event.map(utf8_lossy).as_deref(), &utf8_lossy(data)))
+    }
+
+    /// [`Self::push_each`] lending the bytes as they came: for callers that read only part of an
+    /// event (a delta's text) and check that part's UTF-8 themselves.
+    pub fn push_each_raw<F: FnMut(Option<&[u8]>, &[u8])>(
+        &mut self,
+        chunk: &[u8],
+        mut on_event: F,
+    ) -> Result<(), SseError> {
         let mut rest = chunk;
         let mut result = Ok(());
         // An empty chunk must not consume the pending CR: its LF may still come next.
@@ -132,6 +143,11 @@ impl SseFramer {
 
     /// [`Self::finish`] with a callback, like [`Self::push_each`].
     pub fn finish_each<F: FnMut(Option<&str>, &str)>(&mut self, mut on_event: F) {
+        self.finish_each_raw(|event, data| on_event(event.map(utf8_lossy).as_deref(), &utf8_lossy(data)))
+    }
+
+    /// [`Self::finish`] with a callback lending bytes, like [`Self::push_each_raw`].
+    pub fn finish_each_raw<F: FnMut(Option<&[u8]>, &[u8])>(&mut self, mut on_event: F) {
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
             let _ = self.process_line(&line, &mut on_event);
@@ -153,7 +169,7 @@ impl SseFramer {
         SseError::EventTooLarge { limit: self.max_event_bytes }
     }
 
-    fn process_line<F: FnMut(Option<&str>, &str)>(&mut self, line: &[u8], on_event: &mut F) -> Result<(), SseError> {
+    fn process_line<F: FnMut(Option<&[u8]>, &[u8])>(&mut self, line: &[u8], on_event: &mut F) -> Result<(), SseError> {
         if line.is_empty() {
             if self.discarding {
                 self.discarding = false;
@@ -195,16 +211,24 @@ impl SseFramer {
         Ok(())
     }
 
-    fn dispatch<F: FnMut(Option<&str>, &str)>(&mut self, on_event: &mut F) {
+    fn dispatch<F: FnMut(Option<&[u8]>, &[u8])>(&mut self, on_event: &mut F) {
         if self.has_data {
-            let event = self.has_event.then(|| String::from_utf8_lossy(&self.event));
-            let data = String::from_utf8_lossy(&self.data);
-            on_event(event.as_deref(), &data);
+            on_event(self.has_event.then_some(self.event.as_slice()), &self.data);
         }
         self.event.clear();
         self.has_event = false;
         self.data.clear();
         self.has_data = false;
+    }
+}
+
+/// `bytes` as text, invalid UTF-8 replaced by U+FFFD. Checks with `str::from_utf8` first: its
+/// ASCII fast path is several times cheaper than the lossy decoder, and provider events are
+/// almost always valid.
+pub fn utf8_lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 

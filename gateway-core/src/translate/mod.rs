@@ -8,6 +8,7 @@ use crate::config::{Defaults, ProviderConfig, ProviderKind};
 use crate::error::GatewayError;
 use crate::usage::TokenUsage;
 
+pub mod anthropic_delta;
 pub mod anthropic_passthrough;
 pub mod azure;
 pub mod bedrock_invoke;

@@ -15,12 +15,20 @@ use crate::error::openai_error_body;
 pub struct ChunkWriter {
     /// `data: {"id":"…","object":"chat.completion.chunk","created":N,"model":"…","choices":[`
     head: Vec<u8>,
+    /// `head` + `{"index":0,"delta":{"content":"`: a content chunk of choice 0 is this, the
+    /// escaped text and [`TEXT_TAIL`], three copies.
+    content0: Vec<u8>,
+    /// The same for `reasoning_content`.
+    reasoning0: Vec<u8>,
 }
+
+/// What follows the escaped text of a choice-0 content or reasoning chunk.
+const TEXT_TAIL: &[u8] = b"\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n";
 
 impl ChunkWriter {
     /// The head for these id, model and created time.
     pub fn new(id: &str, model: &str, created: u64) -> Self {
-        let mut writer = ChunkWriter { head: Vec::with_capacity(id.len() + model.len() + 96) };
+        let mut writer = ChunkWriter::default();
         writer.set(id, model, created);
         writer
     }
@@ -36,6 +44,14 @@ impl ChunkWriter {
         head.extend_from_slice(br#","model":"#);
         escape_str(head, model);
         head.extend_from_slice(br#","choices":["#);
+        for (prefix, key) in [(&mut self.content0, &br#"content"#[..]), (&mut self.reasoning0, br#"reasoning_content"#)]
+        {
+            prefix.clear();
+            prefix.extend_from_slice(head);
+            prefix.extend_from_slice(br#"{"index":0,"delta":{""#);
+            prefix.extend_from_slice(key);
+            prefix.extend_from_slice(br#"":""#);
+        }
     }
 
     /// `{"role":"assistant","content":""}`: the first chunk of choice `choice`.
@@ -47,6 +63,9 @@ impl ChunkWriter {
 
     /// A `content` delta.
     pub fn content(&self, out: &mut Vec<u8>, choice: u32, text: &str) {
+        if choice == 0 {
+            return text_chunk(out, &self.content0, |out| escape_into(out, text));
+        }
         self.open(out, choice);
         out.extend_from_slice(br#"{"content":"#);
         escape_str(out, text);
@@ -54,13 +73,27 @@ impl ChunkWriter {
         close(out, None);
     }
 
+    /// A `content` delta of choice 0 whose text is already JSON-escaped as [`escape_str`] would
+    /// escape it (without the quotes), in valid UTF-8.
+    pub fn content_escaped(&self, out: &mut Vec<u8>, escaped: &[u8]) {
+        text_chunk(out, &self.content0, |out| out.extend_from_slice(escaped));
+    }
+
     /// A `reasoning_content` delta.
     pub fn reasoning(&self, out: &mut Vec<u8>, choice: u32, text: &str) {
+        if choice == 0 {
+            return text_chunk(out, &self.reasoning0, |out| escape_into(out, text));
+        }
         self.open(out, choice);
         out.extend_from_slice(br#"{"reasoning_content":"#);
         escape_str(out, text);
         out.push(b'}');
         close(out, None);
+    }
+
+    /// [`Self::content_escaped`] for `reasoning_content`.
+    pub fn reasoning_escaped(&self, out: &mut Vec<u8>, escaped: &[u8]) {
+        text_chunk(out, &self.reasoning0, |out| out.extend_from_slice(escaped));
     }
 
     /// The first fragment of tool call `tool`: id, type, name and the arguments known so far.
@@ -120,6 +153,13 @@ impl ChunkWriter {
     }
 }
 
+/// A pre-rendered choice-0 prefix, the text `write` appends, and the common tail.
+fn text_chunk(out: &mut Vec<u8>, prefix: &[u8], write: impl FnOnce(&mut Vec<u8>)) {
+    out.extend_from_slice(prefix);
+    write(out);
+    out.extend_from_slice(TEXT_TAIL);
+}
+
 /// Ends a choice and its chunk.
 fn close(out: &mut Vec<u8>, finish_reason: Option<&str>) {
     out.extend_from_slice(br#","logprobs":null,"finish_reason":"#);
@@ -146,10 +186,16 @@ pub fn write_done(out: &mut Vec<u8>) {
 /// `value` as a JSON string, escaped exactly as serde_json does (so also one SSE data line:
 /// newlines become `\n`).
 pub fn escape_str(out: &mut Vec<u8>, value: &str) {
+    out.reserve(value.len() + 2);
+    out.push(b'"');
+    escape_into(out, value);
+    out.push(b'"');
+}
+
+/// [`escape_str`] without the quotes.
+fn escape_into(out: &mut Vec<u8>, value: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = value.as_bytes();
-    out.reserve(bytes.len() + 2);
-    out.push(b'"');
     let mut start = 0;
     for (i, &byte) in bytes.iter().enumerate() {
         let short = match byte {
@@ -176,7 +222,6 @@ pub fn escape_str(out: &mut Vec<u8>, value: &str) {
         start = i + 1;
     }
     out.extend_from_slice(bytes.get(start..).unwrap_or_default());
-    out.push(b'"');
 }
 
 /// Decimal digits of `n` without going through `fmt`.

@@ -40,7 +40,8 @@ use crate::conversation::{
     Response, Role, Source, ToolChoice, ToolKind, Usage,
 };
 use crate::error::{ErrorKind, GatewayError};
-use crate::sse::SseFramer;
+use crate::sse::{utf8_lossy, SseFramer};
+use crate::translate::anthropic_delta::{self, DeltaKind};
 
 /// Request extras of other families that a stateless translation to Claude ignores on purpose:
 /// `store` (the gateway keeps nothing), `include` (reasoning always comes back encrypted),
@@ -556,6 +557,9 @@ impl Machine {
         if self.done {
             return;
         }
+        if self.delta_scanned(json, out) {
+            return;
+        }
         if let Ok(event) = serde_json::from_slice::<DeltaEventWire<'_>>(json) {
             if self.delta_fast(&event, out) {
                 return;
@@ -566,9 +570,30 @@ impl Machine {
         }
     }
 
-    /// [`Self::event_bytes`] for an SSE event's data.
-    fn event_text(&mut self, json: &str, out: &mut Vec<Event>) {
-        self.event_bytes(json.as_bytes(), out);
+    /// [`Self::event_bytes`] for an SSE event's data as the framer lends it: invalid UTF-8 is
+    /// replaced before serde reads it, as for every SSE stream.
+    fn event_sse(&mut self, data: &[u8], out: &mut Vec<Event>) {
+        if self.done || self.delta_scanned(data, out) {
+            return;
+        }
+        self.event_bytes(utf8_lossy(data).as_bytes(), out);
+    }
+
+    /// Cheaper than [`Self::delta_fast`]: a text or thinking delta whose text has no escape is
+    /// its own decoded value, so the scanner's slice is the text (an escaped one is left to
+    /// serde to decode). `false` when the event is not such a delta.
+    fn delta_scanned(&mut self, json: &[u8], out: &mut Vec<Event>) -> bool {
+        let Some(delta) = anthropic_delta::scan(json).filter(|d| !d.escaped.contains(&b'\\')) else { return false };
+        // As `delta_fast` reads the index: anything past u32 is block 0.
+        let index = u32::try_from(delta.index).unwrap_or(0);
+        // The scanner checked the text's UTF-8; this check cannot fail.
+        let Ok(text) = std::str::from_utf8(delta.escaped).map(str::to_owned) else { return false };
+        let delta = match delta.kind {
+            DeltaKind::Text => Delta::Text(text),
+            DeltaKind::Thinking => Delta::Reasoning(text),
+        };
+        out.push(Event::Delta { index, delta });
+        true
     }
 
     /// The `content_block_delta` cases of [`Self::event`] for a delta read as [`DeltaEventWire`];
@@ -806,9 +831,9 @@ impl ProviderDecoder for AnthropicDecoder {
 
     fn decode_chunk(&mut self, chunk: &[u8], end_of_stream: bool, out: &mut Vec<Event>) {
         let machine = &mut self.machine;
-        let _ = self.framer.push_each(chunk, |_, data| machine.event_text(data, out));
+        let _ = self.framer.push_each_raw(chunk, |_, data| machine.event_sse(data, out));
         if end_of_stream {
-            self.framer.finish_each(|_, data| machine.event_text(data, out));
+            self.framer.finish_each_raw(|_, data| machine.event_sse(data, out));
         }
         if end_of_stream {
             self.machine.end(out);
@@ -834,7 +859,7 @@ mod tests {
     fn same_as_general(json: &str) {
         let (mut fast, mut general) = (machine(), machine());
         let (mut fast_out, mut general_out) = (Vec::new(), Vec::new());
-        fast.event_text(json, &mut fast_out);
+        fast.event_sse(json.as_bytes(), &mut fast_out);
         if let Ok(value) = serde_json::from_str::<Value>(json) {
             general.event(&value, &mut general_out);
         }
@@ -895,6 +920,12 @@ mod tests {
             r#"{"type":1}"#,
             r#"not json"#,
             r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"x"}} trailing"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"x y"}      }"#,
+            r#" {"delta" : {"thinking":"é😀","type":"thinking_delta"},"index":0,"type":"content_block_delta"} "#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"a\/b"}}"#,
+            r#"{"type":"content_block_delta","index":01,"delta":{"type":"text_delta","text":"x"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"thinking_delta","text":"x"}}"#,
+            "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"a\tb\"}}",
         ] {
             same_as_general(json);
         }

@@ -19,7 +19,8 @@
 
 use super::response::{finish_reason, openai_error_type, UsageCounts};
 use crate::api::anthropic::{BlockType, DeltaType, EventType, StreamEvent};
-use crate::sse::SseFramer;
+use crate::sse::{utf8_lossy, SseFramer};
+use crate::translate::anthropic_delta::{self, DeltaKind};
 use crate::translate::openai_chunks::{write_done, write_error, ChunkWriter};
 use crate::usage::TokenUsage;
 
@@ -38,6 +39,8 @@ pub struct StreamTranslator {
     done: bool,
     /// `message_start`'s model.
     response_model: Option<String>,
+    /// Off only in tests, which compare the fast path with the general one.
+    fast_path: bool,
 }
 
 impl StreamTranslator {
@@ -53,6 +56,7 @@ impl StreamTranslator {
             finish: None,
             done: false,
             response_model: None,
+            fast_path: true,
         }
     }
 
@@ -65,9 +69,9 @@ impl StreamTranslator {
         // that the callback can borrow the rest of the translator.
         let mut framer = std::mem::take(&mut self.framer);
         // An oversized event is dropped by the framer and the stream goes on without it.
-        let _ = framer.push_each(chunk, |_, data| self.on_event(data, &mut out));
+        let _ = framer.push_each_raw(chunk, |_, data| self.on_raw_event(data, &mut out));
         if end_of_stream {
-            framer.finish_each(|_, data| self.on_event(data, &mut out));
+            framer.finish_each_raw(|_, data| self.on_raw_event(data, &mut out));
         }
         self.framer = framer;
         if end_of_stream && !self.done {
@@ -93,6 +97,25 @@ impl StreamTranslator {
     /// The model `message_start` named.
     pub fn response_model(&self) -> Option<&str> {
         self.response_model.as_deref()
+    }
+
+    /// Text and thinking deltas, nearly every event of a stream, go from the event's bytes to the
+    /// chunk with their escaped text copied as is (`anthropic_delta`); the rest is parsed.
+    fn on_raw_event(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        if self.done {
+            return;
+        }
+        if self.fast_path {
+            if let Some(delta) = anthropic_delta::scan(data) {
+                match delta.kind {
+                    _ if delta.escaped.is_empty() => {}
+                    DeltaKind::Text => self.chunks.content_escaped(out, delta.escaped),
+                    DeltaKind::Thinking => self.chunks.reasoning_escaped(out, delta.escaped),
+                }
+                return;
+            }
+        }
+        self.on_event(&utf8_lossy(data), out);
     }
 
     fn on_event(&mut self, data: &str, out: &mut Vec<u8>) {
@@ -198,10 +221,150 @@ impl StreamTranslator {
     }
 }
 
+/// The recorded exchanges, shared with the integration tests.
+#[cfg(test)]
+#[path = "../../../tests/common/mod.rs"]
+mod recordings;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::{json, Value};
+
+    /// Feeds `chunks` (the last one ends the stream) with or without the fast path.
+    fn run(chunks: &[&[u8]], fast_path: bool) -> Vec<u8> {
+        let mut t = StreamTranslator::new(7, true);
+        t.fast_path = fast_path;
+        let mut out = Vec::new();
+        for (i, chunk) in chunks.iter().enumerate() {
+            out.extend_from_slice(&t.push(chunk, i + 1 == chunks.len()));
+        }
+        out
+    }
+
+    /// The events of an SSE body, each with its blank line.
+    fn events(body: &[u8]) -> Vec<&[u8]> {
+        let mut out = Vec::new();
+        let mut rest = body;
+        while let Some(end) = rest.windows(2).position(|w| w == b"\n\n") {
+            out.push(&rest[..end + 2]);
+            rest = &rest[end + 2..];
+        }
+        if !rest.is_empty() {
+            out.push(rest);
+        }
+        out
+    }
+
+    #[test]
+    fn fast_path_writes_the_general_paths_bytes_for_every_recorded_stream() {
+        let Some(all) = recordings::load() else { return };
+        let mut streams = 0;
+        for body in all.iter().filter(|i| i.is_sse()).map(|i| i.body.as_slice()) {
+            streams += 1;
+            let general = run(&[body], false);
+            assert_eq!(run(&[body], true), general);
+            let events = events(body);
+            assert_eq!(run(&events, true), general, "one chunk per event");
+            // Every event cut at every byte, after the `message_start` that labels the chunks.
+            let start = events.first().copied().unwrap_or_default();
+            for event in &events {
+                for cut in 0..=event.len() {
+                    let chunks = [start, &event[..cut], &event[cut..]];
+                    assert_eq!(run(&chunks, true), run(&chunks, false), "{}", String::from_utf8_lossy(event));
+                }
+            }
+        }
+        assert!(streams > 0);
+    }
+
+    /// `text` in a JSON string the way ASCII-only encoders write it (`\u` for everything else).
+    fn ascii_json(text: &str) -> String {
+        let mut out = String::from("\"");
+        for c in text.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '/' => out.push_str("\\/"),
+                ' '..='~' => out.push(c),
+                _ => {
+                    for unit in c.encode_utf16(&mut [0; 2]) {
+                        out.push_str(&format!("\\u{unit:04X}"));
+                    }
+                }
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    /// One delta event carrying `text`, encoded as `layout` says, cut at `cut`: the fast path
+    /// must write what the general one writes.
+    fn same_bytes(text: &str, thinking: bool, layout: usize, raw_byte: u8, cut: usize) {
+        let (kind, key) = if thinking { ("thinking_delta", "thinking") } else { ("text_delta", "text") };
+        let string = match layout {
+            // A byte as it is at the start of the text: a control character or invalid UTF-8
+            // the general path must be the one to refuse.
+            3 => {
+                let mut s = serde_json::to_string(text).unwrap().into_bytes();
+                s.insert(1, raw_byte);
+                s
+            }
+            2 => ascii_json(text).into_bytes(),
+            _ => serde_json::to_string(text).unwrap().into_bytes(),
+        };
+        let (head, tail) = match layout {
+            1 => (
+                format!(r#"{{"delta":{{"{key}":"#),
+                format!(r#","type":"{kind}"}},"index":3,"type":"content_block_delta"}}"#),
+            ),
+            _ => (
+                format!(r#"{{"type":"content_block_delta","index":3,"delta":{{"type":"{kind}","{key}":"#),
+                "}      }".to_owned(),
+            ),
+        };
+        let start = format!("event: message_start\ndata: {}\n\n", start(1, 0));
+        let mut event = b"event: content_block_delta\ndata: ".to_vec();
+        event.extend_from_slice(head.as_bytes());
+        event.extend_from_slice(&string);
+        event.extend_from_slice(tail.as_bytes());
+        event.extend_from_slice(b"\n\n");
+        let cut = cut % (event.len() + 1);
+        let chunks = [start.as_bytes(), &event[..cut], &event[cut..]];
+        assert_eq!(run(&chunks, true), run(&chunks, false), "{}", String::from_utf8_lossy(&event));
+    }
+
+    #[test]
+    fn fast_path_writes_the_general_paths_bytes_for_every_escape() {
+        let texts =
+            ["", "plain", "\"q\" \\ / \n\r\t\u{8}\u{c}", "\u{0}\u{1}\u{1f}\u{7f}", "é😀\u{2028}\u{fffd}", "a/b"];
+        for text in texts {
+            for thinking in [false, true] {
+                for layout in 0..4 {
+                    for raw_byte in [0, b'\t', b'"', b'\\', b'a', 0x7f, 0x80, 0xff] {
+                        // Every cut point of the event (none is longer than 200 bytes).
+                        for cut in 0..200 {
+                            same_bytes(text, thinking, layout, raw_byte, cut);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fast_path_writes_the_general_paths_bytes_for_any_text(
+            text in any::<String>(),
+            thinking in any::<bool>(),
+            layout in 0..4usize,
+            raw_byte in any::<u8>(),
+            cut in any::<usize>(),
+        ) {
+            same_bytes(&text, thinking, layout, raw_byte, cut);
+        }
+    }
 
     fn sse(events: &[Value]) -> String {
         events.iter().map(|e| format!("event: {}\ndata: {}\n\n", e["type"].as_str().unwrap(), e)).collect()
