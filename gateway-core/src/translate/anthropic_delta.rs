@@ -40,7 +40,7 @@ pub struct RawDelta<'a> {
 /// Reads `data` as a text or thinking `content_block_delta`, if it is exactly one.
 pub fn scan(data: &[u8]) -> Option<RawDelta<'_>> {
     let mut cur = Cursor { bytes: data, at: 0 };
-    cur.expect(b'{')?;
+    cur.eat(b'{')?;
     let (mut typed, mut index, mut delta) = (false, None, None);
     loop {
         // Keys and type names are matched with their quotes as literals, which also leaves an
@@ -48,18 +48,18 @@ pub fn scan(data: &[u8]) -> Option<RawDelta<'_>> {
         // literal to compare.
         match cur.peek(1) {
             Some(b't') if !typed && cur.literal(br#""type""#) => {
-                cur.expect(b':')?;
+                cur.eat(b':')?;
                 typed = cur.literal(br#""content_block_delta""#);
                 if !typed {
                     return None;
                 }
             }
             Some(b'i') if index.is_none() && cur.literal(br#""index""#) => {
-                cur.expect(b':')?;
+                cur.eat(b':')?;
                 index = Some(cur.u64()?);
             }
             Some(b'd') if delta.is_none() && cur.literal(br#""delta""#) => {
-                cur.expect(b':')?;
+                cur.eat(b':')?;
                 delta = Some(cur.delta()?);
             }
             _ => return None,
@@ -88,7 +88,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn expect(&mut self, byte: u8) -> Option<()> {
+    fn eat(&mut self, byte: u8) -> Option<()> {
         self.skip_ws();
         if self.bytes.get(self.at) != Some(&byte) {
             return None;
@@ -147,13 +147,13 @@ impl<'a> Cursor<'a> {
 
     /// `{"type":"text_delta","text":"…"}` or the thinking twin, in either order.
     fn delta(&mut self) -> Option<(DeltaKind, &'a [u8])> {
-        self.expect(b'{')?;
+        self.eat(b'{')?;
         let (mut kind, mut text) = (None, None);
         loop {
             // `type`, `text` and `thinking` differ in their second letter.
             match self.peek(2) {
                 Some(b'y') if kind.is_none() && self.literal(br#""type""#) => {
-                    self.expect(b':')?;
+                    self.eat(b':')?;
                     kind = Some(if self.literal(br#""text_delta""#) {
                         DeltaKind::Text
                     } else if self.literal(br#""thinking_delta""#) {
@@ -163,11 +163,11 @@ impl<'a> Cursor<'a> {
                     });
                 }
                 Some(b'e') if text.is_none() && self.literal(br#""text""#) => {
-                    self.expect(b':')?;
+                    self.eat(b':')?;
                     text = Some((DeltaKind::Text, self.verbatim_str()?));
                 }
                 Some(b'h') if text.is_none() && self.literal(br#""thinking""#) => {
-                    self.expect(b':')?;
+                    self.eat(b':')?;
                     text = Some((DeltaKind::Thinking, self.verbatim_str()?));
                 }
                 _ => return None,
@@ -185,7 +185,7 @@ impl<'a> Cursor<'a> {
     /// The inside of a JSON string whose decoded value serde_json escapes back to the same
     /// bytes: valid UTF-8, no control character, and only the escapes serde_json writes itself.
     fn verbatim_str(&mut self) -> Option<&'a [u8]> {
-        self.expect(b'"')?;
+        self.eat(b'"')?;
         let start = self.at;
         // Most deltas are ASCII, which needs no UTF-8 check.
         let mut high = 0u8;
