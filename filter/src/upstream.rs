@@ -16,10 +16,7 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 
 use crate::host;
 use crate::knobs::{self, Piece};
-use crate::metrics::{
-    GEN_AI_REQUEST_DURATION_MS, GEN_AI_TIME_PER_OUTPUT_TOKEN_US, GEN_AI_TOKEN_USAGE, REJECTED, REQUESTS,
-    TIME_TO_FIRST_TOKEN_MS, TOKENS,
-};
+use crate::metrics::{TargetMetrics, REJECTED};
 use crate::state::{api_from_name, RequestInfo, Shared, REQUEST_INFO_KEY};
 use crate::{
     ATTEMPTS_RESPONSE_HEADER, DROPPED_RESPONSE_HEADER, METADATA_NAMESPACE, MODEL_RESPONSE_HEADER,
@@ -78,6 +75,8 @@ pub struct Attempt {
     started_at: Option<u128>,
     /// Time to first token of this attempt, once measured.
     ttft_ms: Option<u64>,
+    /// The metric ids of this attempt's provider and model, once looked up.
+    metrics: Option<Rc<TargetMetrics>>,
 }
 
 impl Attempt {
@@ -94,6 +93,7 @@ impl Attempt {
             status: None,
             undecodable: None,
             content_length: None,
+            metrics: None,
             prepared: false,
             finished: false,
             sent_at: None,
@@ -294,7 +294,8 @@ impl Attempt {
         };
         let elapsed_ms = u64::try_from(now_ns.saturating_sub(sent_at) / 1_000_000).unwrap_or(u64::MAX);
         self.ttft_ms = Some(elapsed_ms);
-        self.shared.metrics.record(TIME_TO_FIRST_TOKEN_MS, &[("provider", provider), ("model", model)], elapsed_ms);
+        let metrics = self.metrics.get_or_insert_with(|| self.shared.metrics.target(provider, model));
+        metrics.record_time_to_first_token(elapsed_ms);
     }
 
     /// Emits this attempt's metrics once, when the response ended or the stream went away.
@@ -313,15 +314,12 @@ impl Attempt {
         let (Some(provider), Some(model)) = (self.provider.as_deref(), self.target_model.as_deref()) else {
             return;
         };
-        let status = self.status.map(|s| s.to_string()).unwrap_or_else(|| "none".to_owned());
-        let metrics = &self.shared.metrics;
-        metrics.add(REQUESTS, &[("provider", provider), ("model", model), ("status", &status)], 1);
+        let metrics = Rc::clone(self.metrics.get_or_insert_with(|| self.shared.metrics.target(provider, model)));
         // Counting tokens is never billed: no usage record, no budget, no TPM (usage is zero anyway).
         let counting = self.api.is_some_and(ClientApi::counts_tokens);
         if let Some(t) = self.translator.as_ref().filter(|_| !counting) {
             let usage = t.usage();
-            metrics.add(TOKENS, &[("provider", provider), ("model", model), ("type", "input")], usage.input);
-            metrics.add(TOKENS, &[("provider", provider), ("model", model), ("type", "output")], usage.output);
+            metrics.add_tokens(usage.input, usage.output);
             // TPM counts what the provider reported (ADR 0008); only limited callers have a counter.
             if let Some(caller) = self.info.as_ref().and_then(|i| i.caller.as_deref()) {
                 crate::ratelimit::add_tokens(caller, usage.input.saturating_add(usage.output), now_s);
@@ -331,27 +329,12 @@ impl Attempt {
         let cost = if counting { 0 } else { self.account(provider, model, usage, now_s) };
         let duration_us =
             self.started_at.map(|start| u64::try_from(now_ns.saturating_sub(start) / 1_000).unwrap_or(u64::MAX));
-        if let Some(duration_us) = duration_us {
-            metrics.record(
-                GEN_AI_REQUEST_DURATION_MS,
-                &[("provider", provider), ("model", model), ("status", &status)],
-                duration_us / 1_000,
-            );
-        }
+        metrics.attempt_ended(self.status, duration_us.map(|us| us / 1_000));
         if self.status.is_some_and(|s| (200..300).contains(&s)) {
-            metrics.record(
-                GEN_AI_TOKEN_USAGE,
-                &[("provider", provider), ("model", model), ("type", "input")],
-                usage.input,
-            );
-            metrics.record(
-                GEN_AI_TOKEN_USAGE,
-                &[("provider", provider), ("model", model), ("type", "output")],
-                usage.output,
-            );
+            metrics.record_token_usage(usage.input, usage.output);
             if let (Some(total), Some(ttft_ms), true) = (duration_us, self.ttft_ms, usage.output > 0) {
                 let per_token = total.saturating_sub(ttft_ms.saturating_mul(1_000)) / usage.output;
-                metrics.record(GEN_AI_TIME_PER_OUTPUT_TOKEN_US, &[("provider", provider), ("model", model)], per_token);
+                metrics.record_time_per_output_token(per_token);
             }
         }
         self.publish_access_log(provider, model, usage, cost);
