@@ -84,7 +84,10 @@ pub struct AnthropicResponse {
     status: u16,
     mode: BodyMode,
     created: u64,
-    stream: stream::StreamTranslator,
+    include_usage: bool,
+    /// Made on the first streamed chunk: a buffered answer never needs one (natively ~4k
+    /// instructions per request to set one up, callgrind).
+    stream: Option<stream::StreamTranslator>,
     buffered_usage: TokenUsage,
     buffered_model: Option<String>,
 }
@@ -97,7 +100,8 @@ impl AnthropicResponse {
             status: 200,
             mode: BodyMode::Buffered,
             created,
-            stream: stream::StreamTranslator::new(created, include_usage),
+            include_usage,
+            stream: None,
             buffered_usage: TokenUsage::default(),
             buffered_model: None,
         }
@@ -126,19 +130,22 @@ impl ResponseTranslator for AnthropicResponse {
     }
 
     fn translate_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
-        self.stream.push(chunk, end_of_stream)
+        let (created, include_usage) = (self.created, self.include_usage);
+        self.stream
+            .get_or_insert_with(|| stream::StreamTranslator::new(created, include_usage))
+            .push(chunk, end_of_stream)
     }
 
     fn usage(&self) -> TokenUsage {
         match self.mode {
-            BodyMode::Streaming => self.stream.usage(),
+            BodyMode::Streaming => self.stream.as_ref().map(|s| s.usage()).unwrap_or_default(),
             BodyMode::Buffered => self.buffered_usage,
         }
     }
 
     fn response_model(&self) -> Option<&str> {
         match self.mode {
-            BodyMode::Streaming => self.stream.response_model(),
+            BodyMode::Streaming => self.stream.as_ref().and_then(|s| s.response_model()),
             BodyMode::Buffered => self.buffered_model.as_deref(),
         }
     }
