@@ -15,8 +15,7 @@ pub enum Piece {
     Metrics,
     /// The filter-state writes for access logs and spans.
     FilterState,
-    /// Property reads on the upstream path (endpoint metadata, cluster, attempt count), and for
-    /// a direct route the request-state write only a hand-written bootstrap's upstream filter reads.
+    /// Property reads on the upstream path (endpoint metadata, cluster, attempt count).
     Properties,
     /// A direct route's attempt run by the downstream filter (translation, header edits,
     /// response handling, metrics, usage): the request only gets its cluster header.

@@ -687,8 +687,15 @@ impl Context for Upstream {
 impl HttpContext for Upstream {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         self.info = host::property(&[REQUEST_INFO_KEY]).and_then(|b| RequestInfo::decode(&b));
-        // A direct route's only attempt is the downstream filter's (ADR 0027).
-        if self.info.as_ref().is_some_and(|info| info.direct) {
+        // A direct route's only attempt is the downstream filter's (ADR 0027), which writes no
+        // routing decision for it: the attempt reaches a provider's own cluster instead of a
+        // policy's aggregate one.
+        let direct = match &self.info {
+            Some(info) => info.direct,
+            None => host::property_string(&["xds", "cluster_name"])
+                .is_some_and(|cluster| self.attempt.shared.table.provider_by_cluster(&cluster, "").is_some()),
+        };
+        if direct {
             self.inert = true;
             return Action::Continue;
         }
