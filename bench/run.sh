@@ -7,6 +7,8 @@
 #   bench/run.sh                      # all scenarios (a-h), all systems, 10 s per run
 #   bench/run.sh --duration 5 --scenarios ab --doc docs/benchmarks.md
 #   bench/run.sh --breakdown --duration 5 --rounds 3 --doc docs/benchmarks.md   # cost per piece of (a)
+#   bench/run.sh --instructions --doc docs/benchmarks.md   # instructions per request under callgrind (a-c)
+#   bench/run.sh --instructions --breakdown --scenarios a --doc docs/benchmarks.md
 # Other options: python3 bench/bench.py --help
 set -euo pipefail
 
@@ -34,6 +36,14 @@ command -v wrk >/dev/null 2>&1 || apt_install wrk
 command -v taskset >/dev/null 2>&1 || apt_install util-linux
 command -v ip >/dev/null 2>&1 || apt_install iproute2
 command -v node >/dev/null 2>&1 || apt_install nodejs npm
+# --instructions runs Envoy under valgrind's callgrind (Debian's valgrind package, installed the
+# way ./dev installs binaryen); the other modes do not need it.
+for a in "$@"; do
+  if [[ "$a" == "--instructions" ]]; then
+    command -v callgrind_control >/dev/null 2>&1 || apt_install valgrind
+    command -v callgrind_control >/dev/null 2>&1 || die "valgrind's callgrind_control is missing: install Debian's valgrind package"
+  fi
+done
 
 if [[ "$(cat "$PORTKEY_PKG/package.json" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])' 2>/dev/null)" != "$PORTKEY_VERSION" ]]; then
   log "installing @portkey-ai/gateway@$PORTKEY_VERSION into .cache/portkey"
