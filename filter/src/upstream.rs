@@ -158,7 +158,7 @@ impl Attempt {
         body_size: usize,
         current: &[(String, Vec<u8>)],
         keep: &[&str],
-        parsed: translate::Parsed,
+        parsed: translate::Parsed<'_>,
     ) -> Result<(), GatewayError> {
         self.prepared = true;
         let internal = |m: &str| GatewayError::new(ErrorKind::Internal, m.to_owned());

@@ -206,19 +206,48 @@ pub fn inspect(api: ClientApi, body: &[u8]) -> Result<RequestFacts, GatewayError
 }
 
 /// What [`inspect_keeping`] decoded and [`prepare_parsed`] can reuse instead of decoding the
-/// same body again (the Responses API: its full decode is most of inspecting it). Opaque; the
-/// default holds nothing.
+/// same body again (the Responses API: its full decode is most of inspecting it; Chat
+/// Completions: the top-level members the passthrough splices). Opaque; the default holds
+/// nothing.
 #[derive(Default)]
-pub struct Parsed(Option<(crate::conversation::Request, String)>);
+pub struct Parsed<'a>(Kept<'a>);
+
+/// What a [`Parsed`] holds.
+#[derive(Default)]
+enum Kept<'a> {
+    #[default]
+    Nothing,
+    Responses(Box<(crate::conversation::Request, String)>),
+    ChatMembers(openai_passthrough::Members<'a>),
+}
+
+impl<'a> Parsed<'a> {
+    fn responses(self) -> Option<(crate::conversation::Request, String)> {
+        match self.0 {
+            Kept::Responses(decoded) => Some(*decoded),
+            _ => None,
+        }
+    }
+
+    fn chat_members(self) -> Option<openai_passthrough::Members<'a>> {
+        match self.0 {
+            Kept::ChatMembers(members) => Some(members),
+            _ => None,
+        }
+    }
+}
 
 /// [`inspect`], keeping what it decoded for [`prepare_parsed`] of the same body.
-pub fn inspect_keeping(api: ClientApi, body: &[u8]) -> Result<(RequestFacts, Parsed), GatewayError> {
+pub fn inspect_keeping(api: ClientApi, body: &[u8]) -> Result<(RequestFacts, Parsed<'_>), GatewayError> {
     let facts = match api {
         ClientApi::OpenAiResponses => {
             let (facts, decoded) = responses::inspect_keeping(body)?;
-            return Ok((facts, Parsed(Some(decoded))));
+            return Ok((facts, Parsed(Kept::Responses(Box::new(decoded)))));
         }
-        ClientApi::OpenAiChat => openai_passthrough::inspect(body),
+        ClientApi::OpenAiChat => {
+            let (facts, members) = openai_passthrough::inspect_members(body)?;
+            return Ok((facts, Parsed(Kept::ChatMembers(members))));
+        }
         ClientApi::AnthropicMessages => anthropic_passthrough::inspect(body),
         ClientApi::OpenAiEmbeddings => embeddings::inspect(body),
         ClientApi::AnthropicCountTokens => count_tokens::inspect(body),
@@ -250,12 +279,12 @@ pub fn prepare_parsed(
     target: &Target<'_>,
     body: &[u8],
     client_headers: &[(String, String)],
-    parsed: Parsed,
+    parsed: Parsed<'_>,
 ) -> Result<PreparedRequest, GatewayError> {
     let invoke =
         target.provider.kind == ProviderKind::Bedrock && bedrock_invoke::uses_invoke(target.provider, target.model);
     match (api, target.provider.kind) {
-        (ClientApi::OpenAiResponses, _) => responses::prepare_decoded(body, target, parsed.0),
+        (ClientApi::OpenAiResponses, _) => responses::prepare_decoded(body, target, parsed.responses()),
         (ClientApi::OpenAiResponsesInputTokens, _) => responses::prepare_count(body, target),
         // Claude on Bedrock: Anthropic's own format through InvokeModel (`settings.bedrock.api`).
         (ClientApi::AnthropicMessages, ProviderKind::Bedrock) if invoke => {
@@ -265,11 +294,15 @@ pub fn prepare_parsed(
         // Each of these dispatches on the provider kind itself and names the kinds still pending.
         (ClientApi::AnthropicMessages, _) => anthropic_passthrough::prepare_any(body, target),
         (ClientApi::OpenAiEmbeddings, _) => embeddings::prepare(body, target),
-        (ClientApi::OpenAiChat, ProviderKind::Openai) => openai_passthrough::prepare(body, target),
+        (ClientApi::OpenAiChat, ProviderKind::Openai) => {
+            openai_passthrough::prepare_members(body, target, parsed.chat_members())
+        }
         (ClientApi::OpenAiChat, ProviderKind::Anthropic) => openai_to_anthropic::prepare(body, target),
         (ClientApi::OpenAiChat, ProviderKind::Gemini) => openai_to_gemini::prepare(body, target),
         // Azure speaks OpenAI's format: the passthrough, with Azure's path and error shape.
-        (ClientApi::OpenAiChat, ProviderKind::AzureOpenai) => openai_passthrough::prepare(body, target),
+        (ClientApi::OpenAiChat, ProviderKind::AzureOpenai) => {
+            openai_passthrough::prepare_members(body, target, parsed.chat_members())
+        }
         (ClientApi::OpenAiChat, ProviderKind::Bedrock) => openai_to_bedrock::prepare(body, target),
         (ClientApi::AnthropicCountTokens, ProviderKind::Anthropic) => count_tokens::prepare_anthropic(body, target),
         (ClientApi::AnthropicCountTokens, ProviderKind::Bedrock) if invoke => {
