@@ -144,7 +144,9 @@ pub struct BedrockResponse {
     id: String,
     model: String,
     error_type: Option<String>,
-    stream: stream::StreamTranslator,
+    include_usage: bool,
+    /// Made on the first streamed chunk: a buffered answer never needs one.
+    stream: Option<stream::StreamTranslator>,
     buffered_usage: TokenUsage,
 }
 
@@ -154,7 +156,8 @@ impl BedrockResponse {
             status: 200,
             mode: BodyMode::Buffered,
             created,
-            stream: stream::StreamTranslator::new(created, id.clone(), model.clone(), include_usage),
+            include_usage,
+            stream: None,
             id,
             model,
             error_type: None,
@@ -192,12 +195,16 @@ impl ResponseTranslator for BedrockResponse {
     }
 
     fn translate_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
-        self.stream.push(chunk, end_of_stream)
+        let (created, include_usage) = (self.created, self.include_usage);
+        let (id, model) = (&self.id, &self.model);
+        self.stream
+            .get_or_insert_with(|| stream::StreamTranslator::new(created, id.clone(), model.clone(), include_usage))
+            .push(chunk, end_of_stream)
     }
 
     fn usage(&self) -> TokenUsage {
         match self.mode {
-            BodyMode::Streaming => self.stream.usage(),
+            BodyMode::Streaming => self.stream.as_ref().map(|s| s.usage()).unwrap_or_default(),
             BodyMode::Buffered => self.buffered_usage,
         }
     }

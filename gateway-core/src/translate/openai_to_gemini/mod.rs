@@ -108,7 +108,9 @@ pub struct GeminiResponse {
     mode: BodyMode,
     created: u64,
     model: String,
-    stream: stream::StreamTranslator,
+    include_usage: bool,
+    /// Made on the first streamed chunk: a buffered answer never needs one.
+    stream: Option<stream::StreamTranslator>,
     buffered_usage: TokenUsage,
     buffered_model: Option<String>,
 }
@@ -122,7 +124,8 @@ impl GeminiResponse {
             mode: BodyMode::Buffered,
             created,
             model: model.to_owned(),
-            stream: stream::StreamTranslator::new(created, include_usage, model),
+            include_usage,
+            stream: None,
             buffered_usage: TokenUsage::default(),
             buffered_model: None,
         }
@@ -151,19 +154,22 @@ impl ResponseTranslator for GeminiResponse {
     }
 
     fn translate_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
-        self.stream.push(chunk, end_of_stream)
+        let (created, include_usage, model) = (self.created, self.include_usage, &self.model);
+        self.stream
+            .get_or_insert_with(|| stream::StreamTranslator::new(created, include_usage, model))
+            .push(chunk, end_of_stream)
     }
 
     fn usage(&self) -> TokenUsage {
         match self.mode {
-            BodyMode::Streaming => self.stream.usage(),
+            BodyMode::Streaming => self.stream.as_ref().map(|s| s.usage()).unwrap_or_default(),
             BodyMode::Buffered => self.buffered_usage,
         }
     }
 
     fn response_model(&self) -> Option<&str> {
         match self.mode {
-            BodyMode::Streaming => self.stream.response_model(),
+            BodyMode::Streaming => self.stream.as_ref().and_then(|s| s.response_model()),
             BodyMode::Buffered => self.buffered_model.as_deref(),
         }
     }
