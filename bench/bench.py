@@ -728,7 +728,7 @@ BREAKDOWN_VARIANTS: list[tuple[str, str, str, str, str | None]] = [
     ("full+log", "full filter with the JSON access logs (to /dev/null)", "both", "", None),
     ("-snapshot", "full minus the per-request snapshot version read", "both", "snapshot", None),
     ("-metrics", "full minus metric definitions/increments", "both", "metrics", None),
-    ("-request-state", "full minus the request-state write (read only by an upstream filter)", "both", "properties", None),
+    ("-request-state", "full minus the upstream path's property reads (a direct route writes no request state since ADR 0027's amendment)", "both", "properties", None),
     ("-usage", "full minus budget commit and usage record", "both", "usage", None),
     ("-response-body", "full minus buffering and parsing the response body", "both", "response_body", None),
     ("-all-above", "full minus every piece above", "both", "snapshot,metrics,properties,usage,response_body", None),
