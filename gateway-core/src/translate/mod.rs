@@ -218,7 +218,7 @@ enum Kept<'a> {
     #[default]
     Nothing,
     Responses(Box<(crate::conversation::Request, String)>),
-    ChatMembers(openai_passthrough::Members<'a>),
+    ChatMembers(openai_passthrough::RawObject<'a>),
 }
 
 impl<'a> Parsed<'a> {
@@ -229,7 +229,7 @@ impl<'a> Parsed<'a> {
         }
     }
 
-    fn chat_members(self) -> Option<openai_passthrough::Members<'a>> {
+    fn chat_members(self) -> Option<openai_passthrough::RawObject<'a>> {
         match self.0 {
             Kept::ChatMembers(members) => Some(members),
             _ => None,

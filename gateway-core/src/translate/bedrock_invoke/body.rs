@@ -3,6 +3,8 @@
 //! technique as [`super::super::anthropic_passthrough::replace_model`]: the object is parsed once
 //! into raw member values, whose offsets in the body are pointer differences.
 
+use std::borrow::Cow;
+
 use serde_json::value::RawValue;
 
 use crate::error::{ErrorKind, GatewayError};
@@ -11,7 +13,7 @@ use crate::translate::openai_passthrough::RawObject;
 /// One top-level member: its key, raw value, and the span of its text in the body (from after
 /// the `{` or `,` before it to the `,` or `}` after it, surrounding whitespace included).
 pub(crate) struct Member<'a> {
-    pub(crate) key: String,
+    pub(crate) key: Cow<'a, str>,
     pub(crate) value: &'a RawValue,
     start: usize,
     end: usize,
