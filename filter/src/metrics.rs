@@ -124,20 +124,18 @@ pub struct TargetMetrics {
 struct StatusIds {
     /// `None`: the attempt got no status (label `none`).
     status: Option<u16>,
-    requests: Option<u32>,
-    duration: Option<u32>,
+    requests: Cell<Option<u32>>,
+    duration: Cell<Option<u32>>,
 }
 
 impl Metrics {
     /// Adds `value` to the counter `base{labels}`, defining it on first use.
     pub fn add(&self, base: &str, labels: &[(&str, &str)], value: u64) {
-        if (value == 0 && base == TOKENS) || crate::knobs::skip(crate::knobs::Piece::Metrics) {
+        if crate::knobs::skip(crate::knobs::Piece::Metrics) {
             return;
         }
-        let Some(id) = self.id(MetricType::Counter, base, labels) else { return };
-        let offset = i64::try_from(value).unwrap_or(i64::MAX);
-        if hostcalls::increment_metric(id, offset).is_err() {
-            log::warn!("could not increment metric {base}");
+        if let Some(id) = self.id(MetricType::Counter, base, labels) {
+            send(id, base, Update::Add(value));
         }
     }
 
@@ -146,9 +144,8 @@ impl Metrics {
         if crate::knobs::skip(crate::knobs::Piece::Metrics) {
             return;
         }
-        let Some(id) = self.id(MetricType::Histogram, base, labels) else { return };
-        if hostcalls::record_metric(id, value).is_err() {
-            log::warn!("could not record metric {base}");
+        if let Some(id) = self.id(MetricType::Histogram, base, labels) {
+            send(id, base, Update::Record(value));
         }
     }
 
@@ -178,16 +175,31 @@ impl Metrics {
         if let Some(id) = self.ids.borrow().get(&name).copied() {
             return Some(id);
         }
-        match hostcalls::define_metric(kind, &name) {
-            Ok(id) => {
-                self.ids.borrow_mut().insert(name, id);
-                Some(id)
-            }
-            Err(status) => {
-                log::warn!("could not define metric {base}: {status:?}");
-                None
-            }
+        let id = define(kind, base, &name)?;
+        self.ids.borrow_mut().insert(name, id);
+        Some(id)
+    }
+}
+
+/// Defines the metric `name` (of family `base`, for the warning): a host call and a stats lookup.
+fn define(kind: MetricType, base: &str, name: &str) -> Option<u32> {
+    match hostcalls::define_metric(kind, name) {
+        Ok(id) => Some(id),
+        Err(status) => {
+            log::warn!("could not define metric {base}: {status:?}");
+            None
         }
+    }
+}
+
+/// Applies `update` to the metric `id` (of family `base`, for the warning).
+fn send(id: u32, base: &str, update: Update) {
+    let result = match update {
+        Update::Add(value) => hostcalls::increment_metric(id, i64::try_from(value).unwrap_or(i64::MAX)),
+        Update::Record(value) => hostcalls::record_metric(id, value),
+    };
+    if result.is_err() {
+        log::warn!("could not update metric {base}");
     }
 }
 
@@ -216,65 +228,36 @@ impl TargetMetrics {
                     Some(label) => metric_name(base, &[labels[0], labels[1], label]),
                     None => metric_name(base, &labels),
                 };
-                match hostcalls::define_metric(kind, &name) {
-                    Ok(id) => {
-                        slot.set(Some(id));
-                        id
-                    }
-                    Err(status) => {
-                        log::warn!("could not define metric {base}: {status:?}");
-                        return;
-                    }
-                }
+                let Some(id) = define(kind, base, &name) else { return };
+                slot.set(Some(id));
+                id
             }
         };
-        let result = match update {
-            Update::Add(value) => hostcalls::increment_metric(id, i64::try_from(value).unwrap_or(i64::MAX)),
-            Update::Record(value) => hostcalls::record_metric(id, value),
-        };
-        if result.is_err() {
-            log::warn!("could not update metric {base}");
-        }
-    }
-
-    /// The requests counter and duration histogram slots of `status`.
-    fn status_slots(&self, status: Option<u16>) -> (Cell<Option<u32>>, Cell<Option<u32>>) {
-        let found =
-            self.by_status.borrow().iter().find(|ids| ids.status == status).map(|ids| (ids.requests, ids.duration));
-        let (requests, duration) = found.unwrap_or((None, None));
-        (Cell::new(requests), Cell::new(duration))
-    }
-
-    /// Keeps the ids [`Self::status_slots`] handed out (defined on first use).
-    fn keep_status_slots(&self, status: Option<u16>, requests: Option<u32>, duration: Option<u32>) {
-        let mut all = self.by_status.borrow_mut();
-        match all.iter_mut().find(|ids| ids.status == status) {
-            Some(ids) => {
-                ids.requests = ids.requests.or(requests);
-                ids.duration = ids.duration.or(duration);
-            }
-            None => all.push(StatusIds { status, requests, duration }),
-        }
+        send(id, base, update);
     }
 
     /// [`REQUESTS`] +1 and, given a duration, [`GEN_AI_REQUEST_DURATION_MS`] for `status`.
     pub fn attempt_ended(&self, status: Option<u16>, duration_ms: Option<u64>) {
-        let (requests, duration) = self.status_slots(status);
+        if !self.by_status.borrow().iter().any(|ids| ids.status == status) {
+            let ids = StatusIds { status, requests: Cell::new(None), duration: Cell::new(None) };
+            self.by_status.borrow_mut().push(ids);
+        }
+        let all = self.by_status.borrow();
+        let Some(ids) = all.iter().find(|ids| ids.status == status) else { return };
         // The label is only spelled out when an id is still to be defined.
-        let defined = requests.get().is_some() && (duration_ms.is_none() || duration.get().is_some());
+        let defined = ids.requests.get().is_some() && (duration_ms.is_none() || ids.duration.get().is_some());
         let label = match status {
             _ if defined => String::new(),
             Some(s) => s.to_string(),
             None => "none".to_owned(),
         };
-        self.apply(&requests, REQUESTS, Some(("status", &label)), Update::Add(1));
+        self.apply(&ids.requests, REQUESTS, Some(("status", &label)), Update::Add(1));
         if let Some(ms) = duration_ms {
-            self.apply(&duration, GEN_AI_REQUEST_DURATION_MS, Some(("status", &label)), Update::Record(ms));
+            self.apply(&ids.duration, GEN_AI_REQUEST_DURATION_MS, Some(("status", &label)), Update::Record(ms));
         }
-        self.keep_status_slots(status, requests.get(), duration.get());
     }
 
-    /// [`TOKENS`] counters (zero counts are not added, as [`Metrics::add`] does).
+    /// [`TOKENS`] counters; zero counts are not added.
     pub fn add_tokens(&self, input: u64, output: u64) {
         if input > 0 {
             self.apply(&self.tokens_input, TOKENS, Some(("type", "input")), Update::Add(input));
