@@ -11,6 +11,7 @@ bench.py's `callgrind_costs`, plus a `module` part for the dynamic module's shar
 (the route matches on it), since nothing sets it. `dynmod-route`: the module sets it.
 """
 import argparse
+import hashlib
 import http.client
 import json
 import os
@@ -73,6 +74,8 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=300)
     ap.add_argument("--warm", type=int, default=100)
     ap.add_argument("--rss", action="store_true", help="no valgrind: 1000 requests, then VmHWM")
+    ap.add_argument("--wrk", type=float, default=0, metavar="SECONDS",
+                    help="no valgrind: wrk load (bench.py's method: 2 s warm-up, then SECONDS measured), CPU us/request")
     ap.add_argument("--keep", default=None, help="copy the callgrind dump here")
     ap.add_argument("--env", action="append", default=[], help="K=V for Envoy's environment")
     ap.add_argument("--log-level", default="warn")
@@ -99,7 +102,7 @@ def main() -> int:
     out = b.work / "cg.out"
     argv = [envoy, "-c", str(path), "--concurrency", "1", "--base-id", str(900 + os.getpid() % 50),
             "--log-level", a.log_level]
-    if not a.rss:
+    if not (a.rss or a.wrk):
         argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--smc-check=all-non-file",
                 f"--callgrind-out-file={out}"] + argv
     p = B.Proc("envoy", argv, 1, b.work / "envoy.log", env=b.env)
@@ -125,6 +128,32 @@ def main() -> int:
             if not first:
                 first.update(status=r.status, headers=dict(r.getheaders()), body=body[:200].decode(errors="replace"))
 
+        one()
+        # What the mock received last: the upstream request (path and body) of this system.
+        c2 = http.client.HTTPConnection("127.0.0.1", mport, timeout=5)
+        c2.request("GET", "/__bench/last")
+        r2 = c2.getresponse()
+        got = r2.read()
+        upstream = {"path": r2.getheader("x-bench-path"), "body_len": len(got),
+                    "body_sha256": hashlib.sha256(got).hexdigest()[:16], "body_head": got[:60].decode(errors="replace")}
+        c2.close()
+        print(json.dumps({"upstream_request": upstream}), file=sys.stderr)
+        if a.wrk:
+            args.wrk = shutil.which("wrk")
+            body_file = b.work / "body.json"
+            body_file.write_bytes(sc["body"])
+            url = f"http://127.0.0.1:{port}{cpath}"
+            wh = {k: v for k, v in headers.items() if k != "content-type"}
+            B.wrk(args, 0, url, body_file, wh, sc["connections"], 2, b.work)
+            cpu0 = B.cpu_seconds(p.pid)
+            r = B.wrk(args, 0, url, body_file, wh, sc["connections"], a.wrk, b.work)
+            cpu1 = B.cpu_seconds(p.pid)
+            errors = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
+            print(json.dumps({"system": a.system, "scenario": a.scenario, "requests": r["requests"],
+                              "rps": round(r["requests"] / (r["duration_us"] / 1e6)), "errors": errors,
+                              "cpu_us_per_req": round((cpu1 - cpu0) * 1e6 / max(1, r["requests"]), 2),
+                              "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000}))
+            return 0
         if a.rss:
             for _ in range(1000):
                 one()
