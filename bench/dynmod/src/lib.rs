@@ -229,9 +229,9 @@ struct Filter {
 }
 
 #[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_program_init() -> *const u8 {
+pub extern "C" fn envoy_dynamic_module_on_program_init() -> *const std::ffi::c_char {
     // The ABI version string of this Envoy build (`strings envoy | grep '^v0\.'`).
-    b"v0.2.0\0".as_ptr()
+    c"v0.2.0".as_ptr()
 }
 
 #[no_mangle]
