@@ -184,23 +184,59 @@ fn whole_body(filter: *mut c_void, request: bool) -> Vec<u8> {
     out
 }
 
-/// Replaces the complete request body at end of stream (buffered part and last received piece).
-fn replace_request_body(filter: *mut c_void, new_body: &[u8]) -> bool {
+/// Replaces the complete body at end of stream (buffered part and last received piece).
+fn replace_body(filter: *mut c_void, request: bool, new_body: &[u8]) -> bool {
+    let (buffered_type, received_type) = if request {
+        (BUFFERED_REQUEST_BODY, RECEIVED_REQUEST_BODY)
+    } else {
+        (BUFFERED_RESPONSE_BODY, RECEIVED_RESPONSE_BODY)
+    };
     unsafe {
-        let received_is_buffer = envoy_dynamic_module_callback_http_received_buffered_request_body(filter);
-        let buffered = envoy_dynamic_module_callback_http_get_body_size(filter, BUFFERED_REQUEST_BODY);
+        let received_is_buffer = if request {
+            envoy_dynamic_module_callback_http_received_buffered_request_body(filter)
+        } else {
+            envoy_dynamic_module_callback_http_received_buffered_response_body(filter)
+        };
+        let buffered = envoy_dynamic_module_callback_http_get_body_size(filter, buffered_type);
         if !received_is_buffer {
-            let received = envoy_dynamic_module_callback_http_get_body_size(filter, RECEIVED_REQUEST_BODY);
+            let received = envoy_dynamic_module_callback_http_get_body_size(filter, received_type);
             if received > 0 {
-                envoy_dynamic_module_callback_http_drain_body(filter, RECEIVED_REQUEST_BODY, received);
+                envoy_dynamic_module_callback_http_drain_body(filter, received_type, received);
             }
         }
         if buffered > 0 {
-            envoy_dynamic_module_callback_http_drain_body(filter, BUFFERED_REQUEST_BODY, buffered);
-            envoy_dynamic_module_callback_http_append_body(filter, BUFFERED_REQUEST_BODY, ModuleBuffer::of(new_body))
+            envoy_dynamic_module_callback_http_drain_body(filter, buffered_type, buffered);
+            envoy_dynamic_module_callback_http_append_body(filter, buffered_type, ModuleBuffer::of(new_body))
         } else {
-            envoy_dynamic_module_callback_http_append_body(filter, RECEIVED_REQUEST_BODY, ModuleBuffer::of(new_body))
+            envoy_dynamic_module_callback_http_append_body(filter, received_type, ModuleBuffer::of(new_body))
         }
+    }
+}
+
+/// Replaces the piece of a streamed response this callback received (nothing is buffered).
+fn replace_received_response_chunk(filter: *mut c_void, size: usize, new_chunk: &[u8]) -> bool {
+    unsafe {
+        if size > 0 {
+            envoy_dynamic_module_callback_http_drain_body(filter, RECEIVED_RESPONSE_BODY, size);
+        }
+        new_chunk.is_empty()
+            || envoy_dynamic_module_callback_http_append_body(
+                filter,
+                RECEIVED_RESPONSE_BODY,
+                ModuleBuffer::of(new_chunk),
+            )
+    }
+}
+
+/// Removes a header (the ABI's `set_header` with a null value).
+fn remove_header(filter: *mut c_void, header_type: u32, key: &str) -> bool {
+    unsafe {
+        envoy_dynamic_module_callback_http_set_header(
+            filter,
+            header_type,
+            ModuleBuffer::of(key.as_bytes()),
+            ModuleBuffer { ptr: std::ptr::null(), length: 0 },
+        )
     }
 }
 
@@ -225,7 +261,10 @@ struct Filter {
     translator: Option<Box<dyn ResponseTranslator>>,
     provider: String,
     target_model: String,
-    buffered_response: bool,
+    /// How the response body is handled: `None` until the response headers (or not ours).
+    mode: Option<BodyMode>,
+    /// The provider's `content-length` (buffered responses), to set a new one only if it differs.
+    content_length: Option<usize>,
 }
 
 #[no_mangle]
@@ -300,7 +339,8 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_new(
         translator: None,
         provider: String::new(),
         target_model: String::new(),
-        buffered_response: false,
+        mode: None,
+        content_length: None,
     })) as *const c_void
 }
 
@@ -382,7 +422,7 @@ unsafe fn route(envoy: *mut c_void, f: &mut Filter, config: &Config, body: &[u8]
     }
     // Scenario (a)'s route maps bench-gpt to another model name: the passthrough rewrites the body.
     if let Some(new_body) = &prepared.body {
-        if !replace_request_body(envoy, new_body) {
+        if !replace_body(envoy, true, new_body) {
             eprintln!("dynmod: could not replace the request body");
         }
     }
@@ -429,11 +469,25 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
     set_header(envoy, RESPONSE_HEADER, "x-ai-gateway-provider", f.provider.as_bytes());
     set_header(envoy, RESPONSE_HEADER, "x-ai-gateway-model", f.target_model.as_bytes());
     set_header(envoy, RESPONSE_HEADER, "x-ai-gateway-attempts", b"1");
-    if end_of_stream || mode != BodyMode::Buffered {
+    if end_of_stream {
         return CONTINUE;
     }
-    f.buffered_response = true;
-    STOP_ITERATION
+    // As the filter: the body may change size. A streamed one loses its length; a buffered one
+    // gets the right length when it ends, before the (held) headers leave.
+    if mode == BodyMode::Streaming {
+        remove_header(envoy, RESPONSE_HEADER, "content-length");
+    } else {
+        f.content_length =
+            find(&headers, "content-length").and_then(|v| std::str::from_utf8(v).ok()).and_then(|v| v.parse().ok());
+    }
+    if let Some(ct) = translator.content_type().filter(|ct| content_type.as_deref() != Some(*ct)) {
+        set_header(envoy, RESPONSE_HEADER, "content-type", ct.as_bytes());
+    }
+    f.mode = Some(mode);
+    match mode {
+        BodyMode::Streaming => CONTINUE,
+        BodyMode::Buffered => STOP_ITERATION,
+    }
 }
 
 #[no_mangle]
@@ -443,18 +497,31 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_response_body(
     end_of_stream: bool,
 ) -> u32 {
     let f = this(filter);
-    if !f.buffered_response {
+    let (Some(mode), Some(t)) = (f.mode, f.translator.as_mut()) else { return CONTINUE };
+    if mode == BodyMode::Streaming {
+        // Each piece as it comes: translate it and send the output in its place (maybe nothing).
+        let mut chunk = Vec::new();
+        append_chunks(envoy, RECEIVED_RESPONSE_BODY, &mut chunk);
+        let out = t.translate_chunk(&chunk, end_of_stream);
+        if out != chunk && !replace_received_response_chunk(envoy, chunk.len(), &out) {
+            eprintln!("dynmod: could not rewrite a response chunk");
+        }
         return CONTINUE;
     }
     if !end_of_stream {
         return STOP_ITERATION_AND_BUFFER;
     }
     let body = whole_body(envoy, false);
-    if let Some(t) = f.translator.as_mut() {
-        // Passthrough: None (unchanged). A changed body would need a drain + append (not done).
-        let _ = std::hint::black_box(t.translate_body(&body));
-        std::hint::black_box(t.usage());
+    // Passthrough: Ok(None), the body is unchanged. Translated: the new body and its length.
+    // (An `Err` would be an error reply; not done here.)
+    if let Ok(Some(new_body)) = t.translate_body(&body) {
+        if !replace_body(envoy, false, &new_body) {
+            eprintln!("dynmod: could not replace the response body");
+        } else if f.content_length != Some(new_body.len()) {
+            set_header(envoy, RESPONSE_HEADER, "content-length", new_body.len().to_string().as_bytes());
+        }
     }
+    std::hint::black_box(t.usage());
     CONTINUE
 }
 
