@@ -12,8 +12,9 @@ Scenarios (b) and (c) are bench.py's: OpenAI Chat to Anthropic, buffered and str
 adds one run per system paced 1000 µs apart).
 
 `--rss` runs Envoy without valgrind, sends 1000 requests and reads VmHWM from /proc.
-`dynmod-noop`: every hook continues; the client sends `x-ai-gateway-cluster: mock_openai` itself
-(the route matches on it), since nothing sets it. `dynmod-route`: the module sets it.
+`dynmod-noop`: every hook continues; the client sends `x-ai-gateway-cluster: mock_<provider>` itself
+(the route matches on it), since nothing sets it, and calls the provider's path (as Envoy alone's
+rewrite does). `dynmod-route`: the module sets it.
 """
 import argparse
 import importlib
@@ -234,9 +235,12 @@ def main() -> int:
             return 1
         print(f"ready in {time.time() - t0:.1f}s", file=sys.stderr)
         headers = {"content-type": "application/json", **B.client_headers(sc)}
-        if a.system == "dynmod-noop":
-            headers["x-ai-gateway-cluster"] = f"mock_{sc['provider']}"
         cpath = B.client_path(sc)
+        if a.system == "dynmod-noop":
+            # Nothing translates or re-routes: the client names the cluster and calls the provider's
+            # path itself, so the mock answers as it does for Envoy alone ((b)/(c): Anthropic's).
+            headers["x-ai-gateway-cluster"] = f"mock_{sc['provider']}"
+            cpath = B.upstream_path(sc)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=float(os.environ.get("CG_TIMEOUT", "60")))
         first: dict[str, Any] = {}
 
