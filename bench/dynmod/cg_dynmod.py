@@ -87,7 +87,12 @@ DOC_END = "<!-- dynmod:end -->"
 def run_self(argv: list[str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """One run of this script: its result line, the upstream request and the first response the
     client got, as it reported them."""
-    out = subprocess.run([sys.executable, __file__, *argv], check=True, capture_output=True, text=True, timeout=900)
+    for attempt in (1, 2):  # once more if it fails: a port or base-id taken meanwhile (seen once)
+        out = subprocess.run([sys.executable, __file__, *argv], capture_output=True, text=True, timeout=900)
+        if out.returncode == 0:
+            break
+        print(f"run {argv} failed (attempt {attempt}):\n{out.stderr[-2000:]}", file=sys.stderr)
+    out.check_returncode()
     reported = {k: v for line in out.stderr.splitlines() if line.startswith('{"')
                 for k, v in json.loads(line).items() if k in ("upstream_request", "client_response")}
     return json.loads(out.stdout.strip().splitlines()[-1]), reported["upstream_request"], reported["client_response"]
