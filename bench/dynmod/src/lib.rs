@@ -1,5 +1,5 @@
-//! Spike for issue 16: the AI gateway filter's per-request work on a direct route (scenario (a),
-//! OpenAI Chat Completions passed through to OpenAI, non-streaming) as a native Envoy dynamic
+//! Spike for issue 16: the AI gateway filter's per-request work on a direct route (scenarios (a)
+//! passthrough, (b) translated for Anthropic, (c) the same streamed) as a native Envoy dynamic
 //! module (`envoy.filters.http.dynamic_modules`) instead of proxy-wasm, to measure what the
 //! proxy-wasm/V8 machinery costs. Not the filter: see `bench/dynmod/README.md` for what it skips.
 //!
