@@ -238,12 +238,14 @@ impl TargetMetrics {
 
     /// [`REQUESTS`] +1 and, given a duration, [`GEN_AI_REQUEST_DURATION_MS`] for `status`.
     pub fn attempt_ended(&self, status: Option<u16>, duration_ms: Option<u64>) {
-        if !self.by_status.borrow().iter().any(|ids| ids.status == status) {
-            let ids = StatusIds { status, requests: Cell::new(None), duration: Cell::new(None) };
-            self.by_status.borrow_mut().push(ids);
-        }
+        let found = self.by_status.borrow().iter().position(|ids| ids.status == status);
+        let index = found.unwrap_or_else(|| {
+            let mut all = self.by_status.borrow_mut();
+            all.push(StatusIds { status, requests: Cell::new(None), duration: Cell::new(None) });
+            all.len() - 1
+        });
         let all = self.by_status.borrow();
-        let Some(ids) = all.iter().find(|ids| ids.status == status) else { return };
+        let ids = &all[index];
         // The label is only spelled out when an id is still to be defined.
         let defined = ids.requests.get().is_some() && (duration_ms.is_none() || ids.duration.get().is_some());
         let label = match status {
